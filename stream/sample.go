@@ -6,6 +6,11 @@
 // sample name and its labels (see Hash); it is computed once, when the sample
 // is decoded or built with NewSample, and reused downstream for dedup keys,
 // state lookup and sharding.
+//
+// A Decoder reads Influx line protocol, or faultline's capture format (each
+// line prefixed with its arrival time), from an io.Reader and appends the
+// samples of one record at a time to a caller's slice, reporting each
+// malformed record with its line and column and going on with the next.
 package stream
 
 import (

@@ -1,0 +1,572 @@
+package stream
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+)
+
+// Format selects the record format a Decoder reads.
+type Format uint8
+
+const (
+	// LineProtocol is Influx line protocol with nanosecond timestamps, one
+	// record per line. A sample's arrival time is its sample time, and a
+	// line without a timestamp is an error (ErrMissingTimestamp).
+	LineProtocol Format = iota
+	// Capture is the format of "faultline replay --capture": each line is
+	// "<arrival_unix_ns> <line protocol line>", a record as a collector
+	// received it, in arrival order. The arrival time is a decimal int64 of
+	// Unix nanoseconds followed by exactly one space. A line-protocol line
+	// without a timestamp takes the arrival time as its sample time.
+	Capture
+)
+
+// String returns the format's name: "line protocol" or "capture".
+func (f Format) String() string {
+	switch f {
+	case LineProtocol:
+		return "line protocol"
+	case Capture:
+		return "capture"
+	}
+	return fmt.Sprintf("Format(%d)", uint8(f))
+}
+
+const (
+	// defaultMaxLineBytes is the default of DecoderOptions.MaxLineBytes.
+	defaultMaxLineBytes = 1 << 20
+	// maxMaxLineBytes caps DecoderOptions.MaxLineBytes.
+	maxMaxLineBytes = 1 << 30
+)
+
+// DecoderOptions configures a Decoder. A zero DecoderOptions consists
+// entirely of default values.
+type DecoderOptions struct {
+	// Format is the record format. By default it is LineProtocol. A value
+	// other than LineProtocol and Capture makes Next return an error.
+	Format Format
+
+	// MaxLineBytes bounds the length of one input line in bytes, its line
+	// ending excluded. A longer line is skipped without being buffered and
+	// reported as a *RecordError wrapping ErrLineTooLong (a longer comment
+	// line is just skipped). It also bounds the decoder's buffers, which
+	// hold about two lines at most. By default it is 1 MiB; values above
+	// 1 GiB are taken as 1 GiB.
+	MaxLineBytes int
+
+	// MaxInterned bounds the decoder's intern table, in series. The table
+	// lets a repeated series reuse its name, labels and series identity
+	// instead of allocating them again. When it holds MaxInterned series, or
+	// about MaxInterned×512 bytes of names and labels, it is cleared
+	// (DecodeStats.InternResets counts this). By default it is 65536.
+	MaxInterned int
+}
+
+// Errors a *RecordError may wrap, for errors.Is. Syntax errors found by the
+// line-protocol parser are wrapped as they are.
+var (
+	// ErrLineTooLong means a line is longer than
+	// DecoderOptions.MaxLineBytes.
+	ErrLineTooLong = errors.New("stream: line too long")
+	// ErrMissingTimestamp means a LineProtocol record has no timestamp.
+	ErrMissingTimestamp = errors.New("stream: missing timestamp")
+	// ErrInvalidTimestamp means a timestamp is not a decimal int64.
+	ErrInvalidTimestamp = errors.New("stream: invalid timestamp")
+	// ErrArrival means a Capture line does not start with a valid arrival
+	// time followed by exactly one space and a line-protocol record.
+	ErrArrival = errors.New("stream: invalid arrival time prefix")
+	// ErrDuplicateTag means a tag key occurs twice in one record.
+	ErrDuplicateTag = errors.New("stream: duplicate tag")
+	// ErrReservedTag means a tag key starts with "__", which faultline
+	// reserves for its own labels such as __name__.
+	ErrReservedTag = errors.New("stream: reserved tag")
+	// ErrDuplicateField means a numeric field key occurs twice in one
+	// record, which would give two values of one series at one time.
+	ErrDuplicateField = errors.New("stream: duplicate field")
+	// ErrNoFields means a record has no fields.
+	ErrNoFields = errors.New("stream: no fields")
+)
+
+// errBadRead is returned when the input reader returns an impossible count.
+var errBadRead = errors.New("stream: reader returned an invalid count")
+
+// RecordError reports a malformed record. The decoder skips the record
+// (none of its samples are returned) and continues with the next line.
+type RecordError struct {
+	// Record is the 1-based line number of the record in the input. Blank
+	// and comment lines count, so it is the line number an editor shows.
+	Record int64
+	// Column is the 1-based byte column of the problem in the full input
+	// line (for Capture, counted from the start of the arrival prefix).
+	Column int
+	// Err is the cause.
+	Err error
+}
+
+// Error formats the error as "record 17, column 12: cause".
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record %d, column %d: %v", e.Record, e.Column, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// DecodeStats are a Decoder's counters. They are cumulative over the
+// decoder's life, across Reset, except InternedSeries.
+type DecodeStats struct {
+	// Bytes is the number of bytes read from the input.
+	Bytes int64
+	// Lines is the number of input lines read, blank and comment lines
+	// included.
+	Lines int64
+	// Records is the number of lines that are neither blank nor comments,
+	// good and bad.
+	Records int64
+	// Samples is the number of samples decoded.
+	Samples int64
+	// Errors is the number of records rejected, each with a *RecordError.
+	Errors int64
+	// StringFields is the number of string fields skipped in accepted
+	// records.
+	StringFields int64
+	// Comments is the number of comment lines.
+	Comments int64
+	// BlankLines is the number of empty or white-space-only lines.
+	BlankLines int64
+	// InternResets is the number of times the intern table was full and
+	// was cleared. If it keeps growing, the input has more series than
+	// DecoderOptions.MaxInterned and decoding allocates more.
+	InternResets int64
+	// InternedSeries is the number of series in the intern table now.
+	InternedSeries int64
+}
+
+// Decoder turns a stream of records, one per line, into samples.
+//
+// Each field of a record is one sample. The sample name is
+// <measurement>_<field>, except that a field named "value" gives just
+// <measurement>. Tags become labels, sorted by name. Integer, unsigned and
+// boolean fields become float64 (true is 1, false is 0); string fields are
+// skipped and counted, so a record of string fields only gives no samples
+// and is not an error. Timestamps are Unix nanoseconds; see Format for
+// arrival times. Blank lines are skipped, and lines whose first non-blank
+// byte is '#' are comments in both formats.
+//
+// A record is decoded in full or not at all: a malformed record gives no
+// samples but one *RecordError, and decoding continues with the next line.
+// Duplicate tag keys, tag keys starting with "__" and a numeric field key
+// repeated within a record are errors. Line-protocol string values must
+// escape newlines ("\n"): a raw newline ends the record.
+//
+// Samples of a series share their Name and Labels with the earlier samples
+// of that series (see DecoderOptions.MaxInterned), and samples of one tag
+// set share one Labels slice: callers must treat Labels as read-only.
+//
+// A Decoder reads its input as needed, through buffers bounded by
+// DecoderOptions.MaxLineBytes, and its intern table is bounded by
+// DecoderOptions.MaxInterned. It never reads the clock. It is not safe for
+// concurrent use.
+type Decoder struct {
+	format  Format
+	maxLine int
+	err     error // sticky configuration error
+
+	lines lineReader
+	line  int64 // number of the last line read
+
+	lp     *lineprotocol.Decoder // nil: make a new one before the next record
+	feed   feeder
+	broken bool // lp returned a syntax error and may be mid-record
+
+	tab   internTable
+	key   []byte // scratch: raw tag-set key
+	stats DecodeStats
+}
+
+// NewDecoder returns a decoder that reads records from r.
+func NewDecoder(r io.Reader, opts DecoderOptions) *Decoder {
+	d := &Decoder{format: opts.Format}
+	if opts.Format != LineProtocol && opts.Format != Capture {
+		d.err = fmt.Errorf("stream: unknown format %d", uint8(opts.Format))
+	}
+	d.maxLine = opts.MaxLineBytes
+	if d.maxLine <= 0 {
+		d.maxLine = defaultMaxLineBytes
+	}
+	d.maxLine = min(d.maxLine, maxMaxLineBytes)
+	maxInterned := opts.MaxInterned
+	if maxInterned <= 0 {
+		maxInterned = defaultMaxInterned
+	}
+	d.tab.init(min(maxInterned, maxMaxInterned))
+	d.lines.max = d.maxLine
+	d.lines.reset(r)
+	return d
+}
+
+// Reset makes d read records from r, as a new decoder would, but keeps its
+// intern table, buffers and counters. Line numbers start again at 1.
+func (d *Decoder) Reset(r io.Reader) {
+	d.lines.reset(r)
+	d.line = 0
+}
+
+// Stats returns the decoder's counters.
+func (d *Decoder) Stats() DecodeStats {
+	s := d.stats
+	s.Bytes = d.lines.bytes
+	s.InternResets = d.tab.resets
+	s.InternedSeries = int64(d.tab.len())
+	return s
+}
+
+// Next decodes the next record (one input line), skipping blank and comment
+// lines, and appends its samples to dst. It returns io.EOF at the end of the
+// input. A malformed record gives a *RecordError and no samples; the
+// following call continues with the next record. Other errors, from reading
+// the input, are returned as they are and end decoding.
+func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
+	if d.err != nil {
+		return dst, d.err
+	}
+	for {
+		line, long, err := d.lines.next()
+		if err != nil {
+			return dst, err
+		}
+		d.line++
+		d.stats.Lines++
+		switch kind := classify(line); {
+		case kind == commentLine:
+			d.stats.Comments++
+			continue
+		case kind == blankLine && !long:
+			d.stats.BlankLines++
+			continue
+		}
+		d.stats.Records++
+		if long {
+			return dst, d.fail(d.maxLine+1, fmt.Errorf("%w: more than %d bytes", ErrLineTooLong, d.maxLine))
+		}
+		n := len(dst)
+		dst, err = d.decode(dst, line)
+		if err != nil {
+			return dst[:n], err
+		}
+		d.stats.Samples += int64(len(dst) - n)
+		return dst, nil
+	}
+}
+
+// decode appends the samples of one record to dst. On error, dst may hold
+// some of them past its original length.
+func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
+	var arrival int64
+	off := 0 // offset of the line-protocol record in line
+	if d.format == Capture {
+		a, o, err := parseArrival(line)
+		if err != nil {
+			return dst, d.fail(o+1, err)
+		}
+		arrival, off = a, o
+	} else {
+		for off < len(line) && line[off] == ' ' {
+			off++
+		}
+	}
+	rec := line[off:]
+
+	d.tab.startRecord()
+	if d.lp == nil || d.broken || d.feed.pending() || d.feed.dead {
+		d.feed = feeder{}
+		d.lp = lineprotocol.NewDecoder(&d.feed)
+		d.broken = false
+	}
+	d.feed.load(rec)
+	if !d.lp.Next() {
+		return dst, d.lpFail(off, ErrNoFields)
+	}
+	m, err := d.lp.Measurement()
+	if err != nil {
+		return dst, d.lpFail(off, err)
+	}
+	d.key = append(d.key[:0], m...)
+	d.key = append(d.key, sepByte)
+	mlen, ntags := len(m), 0
+	for {
+		k, v, err := d.lp.NextTag()
+		if err != nil {
+			return dst, d.lpFail(off, err)
+		}
+		if k == nil {
+			break
+		}
+		d.key = append(d.key, k...)
+		d.key = append(d.key, sepByte)
+		d.key = append(d.key, v...)
+		d.key = append(d.key, sepByte)
+		ntags++
+	}
+	set, bad, err := d.tab.tagSet(d.key, mlen, ntags)
+	if err != nil {
+		d.drain()
+		return dst, d.fail(off+tagOffset(rec, bad)+1, err)
+	}
+
+	seq := d.stats.Records // unique per record, never reset
+	labels := d.tab.labels(set)
+	n0 := len(dst)
+	var strs int64
+	fields, hint := 0, 0
+	for ; ; fields++ {
+		k, v, err := d.lp.NextField()
+		if err != nil {
+			return dst, d.lpFail(off, err)
+		}
+		if k == nil {
+			break
+		}
+		var x float64
+		switch v.Kind() {
+		case lineprotocol.Float:
+			x = v.FloatV()
+		case lineprotocol.Int:
+			x = float64(v.IntV())
+		case lineprotocol.Uint:
+			x = float64(v.UintV())
+		case lineprotocol.Bool:
+			if v.BoolV() {
+				x = 1
+			}
+		default: // String
+			strs++
+			continue
+		}
+		e, next, dup := d.tab.lookup(set, hint, k, seq)
+		hint = next
+		if dup {
+			err := fmt.Errorf("%w %q", ErrDuplicateField, k)
+			d.drain()
+			return dst, d.fail(off+fieldOffset(rec, fields)+1, err)
+		}
+		dst = append(dst, Sample{Name: e.name, Labels: labels, Series: e.id, Value: x})
+	}
+	if fields == 0 { // the line-protocol parser does not let this happen
+		d.drain()
+		return dst, d.fail(off+len(rec)+1, ErrNoFields)
+	}
+	tb, err := d.lp.TimeBytes()
+	if err != nil {
+		return dst, d.lpFail(off, err)
+	}
+	// The record is fully read: only spaces follow the timestamp.
+	end := off + len(bytes.TrimRight(rec, " \r"))
+	ts := arrival
+	switch {
+	case tb != nil:
+		var ok bool
+		if ts, ok = parseInt64(tb); !ok {
+			return dst, d.fail(end-len(tb)+1, fmt.Errorf("%w %q", ErrInvalidTimestamp, tb))
+		}
+		if d.format == LineProtocol {
+			arrival = ts
+		}
+	case d.format == LineProtocol:
+		return dst, d.fail(end+1, ErrMissingTimestamp)
+	}
+	for i := n0; i < len(dst); i++ {
+		dst[i].Time = ts
+		dst[i].Arrival = arrival
+	}
+	d.stats.StringFields += strs
+	return dst, nil
+}
+
+// fail counts a bad record and returns its error.
+func (d *Decoder) fail(column int, err error) error {
+	d.stats.Errors++
+	return &RecordError{Record: d.line, Column: column, Err: err}
+}
+
+// lpFail handles an error from the line-protocol decoder: it maps the
+// position of a *lineprotocol.DecodeError (relative to the record, which
+// starts at offset off in the line) into the line.
+func (d *Decoder) lpFail(off int, err error) error {
+	d.broken = true
+	var de *lineprotocol.DecodeError
+	if errors.As(err, &de) {
+		return d.fail(off+de.Column, de.Err)
+	}
+	return d.fail(off+1, err)
+}
+
+// drain makes the line-protocol decoder read the rest of a record it has
+// not finished, so that it is ready for the next one.
+func (d *Decoder) drain() {
+	if _, err := d.lp.TimeBytes(); err != nil {
+		d.broken = true
+	}
+}
+
+type lineKind uint8
+
+const (
+	recordLine lineKind = iota
+	blankLine
+	commentLine
+)
+
+// classify tells blank and comment lines from records.
+func classify(line []byte) lineKind {
+	for _, c := range line {
+		switch c {
+		case ' ', '\t', '\r':
+		case '#':
+			return commentLine
+		default:
+			return recordLine
+		}
+	}
+	return blankLine
+}
+
+// parseArrival parses the arrival prefix of a Capture line and returns the
+// arrival time and the offset of the line-protocol record. On error, off is
+// the offset of the problem.
+func parseArrival(line []byte) (arrival int64, off int, err error) {
+	i := 0
+	if i < len(line) && line[i] == '-' {
+		i++
+	}
+	for i < len(line) && '0' <= line[i] && line[i] <= '9' {
+		i++
+	}
+	switch {
+	case i == 0 || line[i-1] == '-':
+		if i == len(line) {
+			return 0, i, fmt.Errorf("%w: want <arrival_unix_ns> <line protocol>, found end of line", ErrArrival)
+		}
+		return 0, i, fmt.Errorf("%w: want a decimal arrival time, found %q", ErrArrival, line[i])
+	case i == len(line):
+		return 0, i, fmt.Errorf("%w: want a space and a line-protocol record after the arrival time, found end of line", ErrArrival)
+	case line[i] != ' ':
+		return 0, i, fmt.Errorf("%w: want a space after the arrival time, found %q", ErrArrival, line[i])
+	}
+	arrival, ok := parseInt64(line[:i])
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: arrival time %s out of range", ErrArrival, line[:i])
+	}
+	off = i + 1
+	switch {
+	case off == len(line):
+		return 0, off, fmt.Errorf("%w: want a line-protocol record after the arrival time, found end of line", ErrArrival)
+	case line[off] == ' ':
+		return 0, off, fmt.Errorf("%w: want exactly one space after the arrival time", ErrArrival)
+	case line[off] == '#':
+		return 0, off, fmt.Errorf("%w: want a line-protocol record after the arrival time, found a comment", ErrArrival)
+	}
+	return arrival, off, nil
+}
+
+// parseInt64 parses an optionally negative decimal int64.
+func parseInt64(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range b {
+		if c < '0' || c > '9' || u > (1<<63)/10 {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && u <= 1<<63:
+		return -int64(u), true // -(1<<63) wraps to math.MinInt64, as wanted
+	case !neg && u <= math.MaxInt64:
+		return int64(u), true
+	}
+	return 0, false
+}
+
+// tagOffset returns the offset in rec, a line-protocol record whose
+// measurement and tags parsed, of the key of its i-th tag (from 0).
+func tagOffset(rec []byte, i int) int {
+	p := skipToken(rec, 0) // the measurement
+	for n := 0; p < len(rec) && rec[p] == ','; n++ {
+		p++
+		if n == i {
+			return p
+		}
+		p = skipToken(rec, p)
+	}
+	return p
+}
+
+// fieldOffset returns the offset in rec, a line-protocol record whose
+// fields up to the i-th (from 0) parsed, of the key of its i-th field.
+func fieldOffset(rec []byte, i int) int {
+	p := 0
+	for p < len(rec) && rec[p] != ' ' { // measurement and tags
+		p = skipToken(rec, p)
+		if p < len(rec) && rec[p] == ',' {
+			p++
+		}
+	}
+	for p < len(rec) && rec[p] == ' ' {
+		p++
+	}
+	for n := 0; n < i && p < len(rec); n++ {
+		for p < len(rec) && rec[p] != '=' { // key
+			if rec[p] == '\\' && p+1 < len(rec) && isTagEscape(rec[p+1]) {
+				p++
+			}
+			p++
+		}
+		p++ // '='
+		if p < len(rec) && rec[p] == '"' {
+			for p++; p < len(rec) && rec[p] != '"'; p++ {
+				if rec[p] == '\\' && p+1 < len(rec) && (rec[p+1] == '"' || rec[p+1] == '\\') {
+					p++
+				}
+			}
+			p++ // closing quote
+		} else {
+			for p < len(rec) && rec[p] != ',' && rec[p] != ' ' {
+				p++
+			}
+		}
+		p++ // ','
+	}
+	return min(p, len(rec))
+}
+
+// skipToken returns the offset of the first unescaped ',' or ' ' at or after
+// p: the end of a measurement, tag key=value pair or field key.
+func skipToken(rec []byte, p int) int {
+	for p < len(rec) {
+		switch c := rec[p]; {
+		case c == '\\' && p+1 < len(rec) && isTagEscape(rec[p+1]):
+			p += 2
+		case c == ',' || c == ' ':
+			return p
+		default:
+			p++
+		}
+	}
+	return p
+}
+
+// isTagEscape reports whether a backslash before c escapes it in a
+// measurement, tag or field key (it escapes ',' and ' ', and '=' in tags
+// and field keys, where '=' would otherwise end a key).
+func isTagEscape(c byte) bool { return c == ',' || c == ' ' || c == '=' }

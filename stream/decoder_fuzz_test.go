@@ -1,0 +1,283 @@
+package stream
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+	"github.com/stretchr/testify/require"
+)
+
+// outcome is a comparable summary of one result.
+type outcome struct {
+	Samples []Sample
+	Record  int64
+	Column  int
+}
+
+func outcomes(t testing.TB, res []result) []outcome {
+	t.Helper()
+	var out []outcome
+	for _, r := range res {
+		if r.err == nil {
+			out = append(out, outcome{Samples: r.samples})
+			continue
+		}
+		var re *RecordError
+		require.ErrorAs(t, r.err, &re)
+		out = append(out, outcome{Record: re.Record, Column: re.Column})
+	}
+	return out
+}
+
+// referenceDecode is a slow, simple model of Decoder: it splits the whole
+// input into lines and parses each record with a fresh
+// lineprotocol.NewDecoderWithBytes, building samples with NewSample. It
+// shares only the arrival prefix parser and the column helpers, which have
+// tests of their own.
+func referenceDecode(input []byte, opts DecoderOptions) []outcome {
+	maxLine := opts.MaxLineBytes
+	if maxLine <= 0 {
+		maxLine = defaultMaxLineBytes
+	}
+	lines := bytes.Split(input, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	var out []outcome
+	for i, line := range lines {
+		no := int64(i + 1)
+		line = trimCR(line)
+		head := line[:min(len(line), maxLine)]
+		switch kind := classify(head); {
+		case kind == commentLine:
+			continue
+		case kind == blankLine && len(line) <= maxLine:
+			continue
+		case len(line) > maxLine:
+			out = append(out, outcome{Record: no, Column: maxLine + 1})
+			continue
+		}
+		samples, col := referenceRecord(line, opts.Format)
+		switch {
+		case col > 0:
+			out = append(out, outcome{Record: no, Column: col})
+		case len(samples) > 0:
+			out = append(out, outcome{Samples: samples})
+		}
+	}
+	return out
+}
+
+// referenceRecord decodes one record; on error it returns the column.
+func referenceRecord(line []byte, format Format) ([]Sample, int) {
+	var arrival int64
+	off := 0
+	if format == Capture {
+		a, o, err := parseArrival(line)
+		if err != nil {
+			return nil, o + 1
+		}
+		arrival, off = a, o
+	} else {
+		off = len(line) - len(bytes.TrimLeft(line, " "))
+	}
+	rec := line[off:]
+	lp := lineprotocol.NewDecoderWithBytes(append(bytes.Clone(rec), '\n'))
+	column := func(err error) int {
+		var de *lineprotocol.DecodeError
+		if errors.As(err, &de) {
+			return off + de.Column
+		}
+		return off + 1
+	}
+	if !lp.Next() {
+		return nil, off + 1
+	}
+	m, err := lp.Measurement()
+	if err != nil {
+		return nil, column(err)
+	}
+	measurement := string(m)
+	var labels Labels
+	for {
+		k, v, err := lp.NextTag()
+		if err != nil {
+			return nil, column(err)
+		}
+		if k == nil {
+			break
+		}
+		labels = append(labels, Label{Name: string(k), Value: string(v)})
+	}
+	seen := map[string]bool{}
+	for i, l := range labels {
+		if strings.HasPrefix(l.Name, "__") || seen[l.Name] {
+			return nil, off + tagOffset(rec, i) + 1
+		}
+		seen[l.Name] = true
+	}
+	labels.Sort()
+	type field struct {
+		name  string
+		value float64
+	}
+	var fields []field
+	seenField := map[string]bool{}
+	for i := 0; ; i++ {
+		k, v, err := lp.NextField()
+		if err != nil {
+			return nil, column(err)
+		}
+		if k == nil {
+			break
+		}
+		var x float64
+		switch v.Kind() {
+		case lineprotocol.String:
+			continue
+		case lineprotocol.Bool:
+			if v.BoolV() {
+				x = 1
+			}
+		case lineprotocol.Int:
+			x = float64(v.IntV())
+		case lineprotocol.Uint:
+			x = float64(v.UintV())
+		default:
+			x = v.FloatV()
+		}
+		if seenField[string(k)] {
+			return nil, off + fieldOffset(rec, i) + 1
+		}
+		seenField[string(k)] = true
+		name := measurement + "_" + string(k)
+		if string(k) == "value" {
+			name = measurement
+		}
+		fields = append(fields, field{name, x})
+	}
+	tb, err := lp.TimeBytes()
+	if err != nil {
+		return nil, column(err)
+	}
+	end := off + len(bytes.TrimRight(rec, " \r"))
+	ts := arrival
+	if tb != nil {
+		t, err := strconv.ParseInt(string(tb), 10, 64)
+		if err != nil {
+			return nil, end - len(tb) + 1
+		}
+		ts = t
+		if format == LineProtocol {
+			arrival = t
+		}
+	} else if format == LineProtocol {
+		return nil, end + 1
+	}
+	var samples []Sample
+	for _, f := range fields {
+		samples = append(samples, NewSample(f.name, labels, ts, f.value, arrival))
+	}
+	return samples, 0
+}
+
+// escapeKey escapes a tag or field key as line protocol writes it.
+func escapeKey(s string) string {
+	return strings.NewReplacer(",", `\,`, "=", `\=`, " ", `\ `).Replace(s)
+}
+
+// checkInvariants checks what must hold for any input.
+func checkInvariants(t *testing.T, input []byte, res []result, st DecodeStats) {
+	t.Helper()
+	lines := bytes.Split(input, []byte("\n"))
+	var lastRecord, samples, errs int64
+	for _, r := range res {
+		if r.err == nil {
+			for _, s := range r.samples {
+				samples++
+				require.Equal(t, Hash(s.Name, s.Labels), s.Series)
+				require.True(t, s.Labels.IsSorted())
+				for i, l := range s.Labels {
+					require.False(t, strings.HasPrefix(l.Name, "__"))
+					require.True(t, i == 0 || s.Labels[i-1].Name != l.Name)
+				}
+			}
+			continue
+		}
+		errs++
+		var re *RecordError
+		require.ErrorAs(t, r.err, &re)
+		require.Greater(t, re.Record, lastRecord, "record numbers increase")
+		lastRecord = re.Record
+		require.LessOrEqual(t, re.Record, int64(len(lines)))
+		line := lines[re.Record-1]
+		require.GreaterOrEqual(t, re.Column, 1)
+		require.LessOrEqual(t, re.Column, len(line)+2, "%v", re)
+		// Errors of ours about a key point at that key.
+		for _, sentinel := range []error{ErrDuplicateTag, ErrReservedTag, ErrDuplicateField} {
+			if errors.Is(re, sentinel) {
+				key, err := strconv.Unquote(strings.TrimPrefix(re.Err.Error(), sentinel.Error()+" "))
+				require.NoError(t, err)
+				require.True(t, bytes.HasPrefix(line[re.Column-1:], []byte(escapeKey(key)+"=")), "%v in %q", re, line)
+			}
+		}
+	}
+	require.Equal(t, samples, st.Samples)
+	require.Equal(t, errs, st.Errors)
+	require.Equal(t, int64(len(input)), st.Bytes)
+}
+
+func FuzzDecoder(f *testing.F) {
+	for _, seed := range []string{
+		"cpu,host=a,dc=x usage=1.5,value=2i,s=\"x\",b=t 100\n# c\n\ncpu v=1\n",
+		"100 cpu,host=a v=1 90\n200 m v=2\r\n-5 x,a\\ b=c\\,d f\\=g=3u\n# x\n",
+		"m,a=1,a=2 v=1 1\nm,__name__=x v=1 1\nm v=1,v=2 1\nm s=\"unterminated\nm v=1 1",
+		"1 m v=1\n1  m v=1\n1\n1 \nx m v=1\n99999999999999999999 m v=1\n1 # c\n",
+		"m v=1e999 1\nm v=NaN 1\nm v=1 9223372036854775808\nm v=1 -\nm v=1 1\rx\n",
+		"m\\ ,t\\,x=\\=y f\\ g=\"a\\\"b\" 1\n\t# tab comment\n\tm v=1 1\n",
+	} {
+		f.Add([]byte(seed), false, uint16(0))
+		f.Add([]byte(seed), true, uint16(0))
+		f.Add([]byte(seed), false, uint16(12|1<<9))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, capture bool, knobs uint16) {
+		opts := DecoderOptions{}
+		if capture {
+			opts.Format = Capture
+		}
+		if n := int(knobs & 0x1ff); n > 0 {
+			opts.MaxLineBytes = n
+		}
+		opts.MaxInterned = int(knobs>>9) % 4 // 0 (default) or a tiny table
+
+		res, st := decodeAll(t, bytes.NewReader(data), opts)
+		checkInvariants(t, data, res, st)
+		require.Equal(t, referenceDecode(data, opts), outcomes(t, res), "input %q", data)
+
+		res2, st2 := decodeAll(t, iotest.OneByteReader(bytes.NewReader(data)), opts)
+		require.Equal(t, res, res2, "reading byte by byte changes nothing")
+		require.Equal(t, st, st2)
+	})
+}
+
+func TestReferenceAgrees(t *testing.T) {
+	// The seeds of FuzzDecoder run as part of go test; this adds inputs
+	// with the edge cases of the column helpers.
+	for _, in := range []string{
+		`m,a\,b=1,a\,b=2 v=1 1`,
+		`m,a\ b=1,c=\=,a\ b=2 v=1 1`,
+		`m\,x,a=1 s="a,b=c \" d",v=1,s2="\\",v=2 1`,
+		`m f\=g=1,f\=g=2 1`,
+		`m,a\\=1,a\\=2 v=1 1`,
+	} {
+		res, st := decodeAll(t, strings.NewReader(in), DecoderOptions{})
+		checkInvariants(t, []byte(in), res, st)
+		require.Equal(t, int64(1), st.Errors, in)
+		require.Equal(t, referenceDecode([]byte(in), DecoderOptions{}), outcomes(t, res), in)
+	}
+}

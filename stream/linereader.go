@@ -1,0 +1,149 @@
+package stream
+
+import (
+	"bytes"
+	"io"
+)
+
+// initialLineBuf is the size of a line reader's buffer before a long line
+// makes it grow (never beyond the line bound).
+const initialLineBuf = 32 << 10
+
+// maxEmptyReads is how many consecutive (0, nil) reads a lineReader accepts
+// before giving up with io.ErrNoProgress, as bufio does.
+const maxEmptyReads = 100
+
+// lineReader splits its input into lines. Its buffer grows only as far as a
+// line of max bytes and its line ending need (it starts at initialLineBuf
+// bytes): lines longer than max bytes are skipped without being buffered.
+type lineReader struct {
+	r     io.Reader
+	buf   []byte
+	start int   // buf[start:end] is read but not yet returned
+	end   int   //
+	max   int   // longest line accepted, line ending excluded
+	skip  bool  // the rest of an overlong line is still to be discarded
+	err   error // sticky error from r; io.EOF at the end of input
+	bytes int64 // bytes read from r
+}
+
+func (lr *lineReader) reset(r io.Reader) {
+	lr.r = r
+	lr.start, lr.end = 0, 0
+	lr.skip = false
+	lr.err = nil
+}
+
+// next returns the next line without its line ending ("\n" or "\r\n"; the
+// last line may lack one, and a trailing "\r" is dropped from it too). The
+// line stays valid until the next call. A line longer than max is reported
+// with long set and its first max bytes; its remainder is discarded on the
+// next call. At the end of input next returns io.EOF; other read errors are
+// returned as they are, after the complete lines read before them (a partial
+// last line is dropped).
+func (lr *lineReader) next() (line []byte, long bool, err error) {
+	if lr.skip {
+		if err := lr.discardLine(); err != nil {
+			return nil, false, err
+		}
+	}
+	scanned := 0 // bytes of buf[start:end] known to hold no '\n'
+	for {
+		if i := bytes.IndexByte(lr.buf[lr.start+scanned:lr.end], '\n'); i >= 0 {
+			i += lr.start + scanned
+			line = lr.buf[lr.start:i]
+			lr.start = i + 1
+			return lr.bound(trimCR(line))
+		}
+		scanned = lr.end - lr.start
+		if lr.err != nil {
+			if scanned == 0 || lr.err != io.EOF {
+				lr.start = lr.end
+				return nil, false, lr.err
+			}
+			line = lr.buf[lr.start:lr.end]
+			lr.start = lr.end
+			return lr.bound(trimCR(line))
+		}
+		if scanned > lr.max+1 {
+			// Even if the next byte is the '\n' of a "\r\n", the line is
+			// longer than max.
+			lr.skip = true
+			line = lr.buf[lr.start : lr.start+lr.max]
+			lr.start = lr.end
+			return line, true, nil
+		}
+		lr.fill()
+	}
+}
+
+// bound reports a complete line longer than max as long.
+func (lr *lineReader) bound(line []byte) ([]byte, bool, error) {
+	if len(line) > lr.max {
+		return line[:lr.max], true, nil
+	}
+	return line, false, nil
+}
+
+// discardLine drops input up to and including the next '\n'.
+func (lr *lineReader) discardLine() error {
+	for {
+		if i := bytes.IndexByte(lr.buf[lr.start:lr.end], '\n'); i >= 0 {
+			lr.start += i + 1
+			lr.skip = false
+			return nil
+		}
+		lr.start, lr.end = 0, 0
+		if lr.err != nil {
+			lr.skip = false
+			if lr.err == io.EOF {
+				return nil // the overlong line was the last one
+			}
+			return lr.err
+		}
+		lr.fill()
+	}
+}
+
+// fill reads more input after buf[start:end], first moving that to the
+// front of the buffer and growing the buffer if it is full.
+func (lr *lineReader) fill() {
+	if lr.start > 0 {
+		lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
+		lr.start = 0
+	}
+	if lr.end == len(lr.buf) {
+		// next reports a line as long before it fills max+2 bytes, so the
+		// buffer grows only up to that (or initialLineBuf, for short lines).
+		limit := max(lr.max+2, initialLineBuf)
+		size := min(max(2*len(lr.buf), initialLineBuf), limit)
+		buf := make([]byte, max(size, len(lr.buf)+1))
+		copy(buf, lr.buf[:lr.end])
+		lr.buf = buf
+	}
+	for range maxEmptyReads {
+		n, err := lr.r.Read(lr.buf[lr.end:])
+		if n < 0 || n > len(lr.buf)-lr.end {
+			lr.err = errBadRead
+			return
+		}
+		lr.end += n
+		lr.bytes += int64(n)
+		if err != nil {
+			lr.err = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	lr.err = io.ErrNoProgress
+}
+
+// trimCR removes one trailing '\r'.
+func trimCR(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		return b[:n-1]
+	}
+	return b
+}
