@@ -1,0 +1,480 @@
+package dedup
+
+import (
+	"cmp"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/fastcache"
+	"github.com/cespare/xxhash/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+const (
+	sec    = int64(time.Second)
+	minute = int64(time.Minute)
+	t0     = int64(1_700_000_000) * sec // an ordinary sample time
+)
+
+// newTest returns a Deduper that is Reset when the test ends, returning its
+// fastcache memory to the pool.
+func newTest(t testing.TB, cfg Config) *Deduper {
+	t.Helper()
+	d, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(d.Reset)
+	return d
+}
+
+func TestVerdictString(t *testing.T) {
+	require.Equal(t, "fresh", Fresh.String())
+	require.Equal(t, "duplicate", Duplicate.String())
+	require.Equal(t, "conflict", Conflict.String())
+	require.Equal(t, "too_late", TooLate.String())
+	require.Equal(t, "verdict(9)", Verdict(9).String())
+}
+
+func TestNewConfig(t *testing.T) {
+	f := func(cfg Config, wantErr string, gens int, maxBytes uint64) {
+		t.Helper()
+		d, err := New(cfg)
+		if wantErr != "" {
+			require.ErrorContains(t, err, wantErr)
+			require.Nil(t, d)
+			return
+		}
+		require.NoError(t, err)
+		defer d.Reset()
+		s := d.Stats()
+		require.Equal(t, gens, s.Generations)
+		require.Equal(t, maxBytes, s.MaxBytes)
+		require.LessOrEqual(t, s.MaxBytes, uint64(max(cfg.MaxBytes, 64<<20)))
+	}
+	f(Config{Window: -1}, "Window must not be negative", 0, 0)
+	f(Config{MaxBytes: -1}, "MaxBytes must not be negative", 0, 0)
+	f(Config{MaxBytes: math.MaxInt}, "too large", 0, 0)
+	f(Config{}, "", 2, 64<<20)                        // defaults
+	f(Config{MaxBytes: 1}, "", 2, 64<<20)             // below the fastcache floor
+	f(Config{MaxBytes: 100 << 20}, "", 3, 96<<20)     // rounded down to 32 MiB steps
+	f(Config{MaxBytes: 256 << 20}, "", 8, 256<<20)    // finer generations
+	f(Config{MaxBytes: 1 << 30}, "", 16, 1<<30)       // 16 × 64 MiB
+	f(Config{MaxBytes: 300 << 20}, "", 9, 288<<20)    // 9 × 32 MiB
+	f(Config{Window: time.Nanosecond}, "", 2, 64<<20) // tiny windows are valid
+}
+
+func TestGeometryCoversWindow(t *testing.T) {
+	// The admissible range [wm-window, wm] must meet at most len(gens)
+	// generations, for any watermark.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, mb := range []int{0, 96 << 20, 128 << 20, 300 << 20, 1 << 30} {
+		for _, w := range []time.Duration{1, 7, time.Second, 15 * time.Minute, 1000*time.Hour + 3} {
+			gens, _ := geometry(max(mb, DefaultMaxBytes))
+			width := genWidth(w, gens)
+			for range 1000 {
+				wm := rng.Int64() - rng.Int64()
+				span := floorDiv(wm, width) - floorDiv(satSub(wm, int64(w)), width) + 1
+				require.LessOrEqual(t, span, int64(gens), "maxBytes %d window %v wm %d", mb, w, wm)
+			}
+		}
+	}
+}
+
+// step is one delivery and the verdict it must get.
+type step struct {
+	series stream.SeriesID
+	ts     int64
+	value  float64
+	want   Verdict
+}
+
+func run(t *testing.T, d *Deduper, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		require.Equal(t, s.want, d.Admit(s.series, s.ts, s.value), "step %d: %+v", i, s)
+	}
+}
+
+func TestAdmitVerdicts(t *testing.T) {
+	const w = 10 * minute
+	nan1 := math.Float64frombits(0x7ff8000000000001)
+	nan2 := math.Float64frombits(0x7ff8000000000002)
+	d := newTest(t, Config{Window: time.Duration(w)})
+	require.Equal(t, int64(math.MinInt64), d.Watermark())
+	run(t, d, []step{
+		{1, t0, 1.5, Fresh},
+		{1, t0, 1.5, Duplicate},
+		{1, t0, 2.5, Conflict},  // the first value wins
+		{1, t0, 1.5, Duplicate}, // and stays: a third delivery with it is a duplicate
+		{1, t0, 2.5, Conflict},  // the conflicting value is never recorded
+		{2, t0, 1.5, Fresh},     // another series, same time
+		{1, t0 + 1, 1.5, Fresh}, // same series, another time
+		{3, t0, nan1, Fresh},
+		{3, t0, nan1, Duplicate}, // NaN payloads are compared bit for bit
+		{3, t0, nan2, Conflict},
+		{4, t0, 0, Fresh},
+		{4, t0, math.Copysign(0, -1), Conflict}, // so is the sign of zero
+	})
+	require.Equal(t, t0+1, d.Watermark())
+
+	// Window edges: the watermark moves to t0+w+1, so t0+1 is exactly on
+	// the edge and t0 is one nanosecond past it.
+	run(t, d, []step{
+		{5, t0 + w + 1, 1, Fresh},
+		{1, t0 + 1, 1.5, Duplicate}, // ts == wm-window: still judged
+		{1, t0 + 1, 9, Conflict},
+		{6, t0 + 1, 1, Fresh}, // never seen, on the edge: fresh
+		{1, t0, 1.5, TooLate}, // ts == wm-window-1
+		{7, t0, 1, TooLate},   // never seen, but too late all the same
+	})
+	require.Equal(t, t0+w+1, d.Watermark(), "only Fresh deliveries above it move the watermark")
+
+	// Deliveries behind the watermark do not move it.
+	run(t, d, []step{{8, t0 + w, 1, Fresh}})
+	require.Equal(t, t0+w+1, d.Watermark())
+
+	s := d.Stats()
+	require.Equal(t, Stats{
+		Fresh: 8, Duplicate: 4, Conflict: 5, TooLate: 2,
+		Rotations: 1, // the watermark crossed into the next 10 min generation
+		Entries:   8, BytesUsed: s.BytesUsed, MaxBytes: 64 << 20, Generations: 2,
+	}, s)
+	require.Positive(t, s.BytesUsed)
+}
+
+func TestRotationForgetsOnlyBehindWindow(t *testing.T) {
+	const w = 15 * minute
+	d := newTest(t, Config{Window: time.Duration(w), MaxBytes: 256 << 20})
+	require.Equal(t, 8, d.Stats().Generations)
+
+	// One series per 10 s step, each delivered once as the watermark walks
+	// forward over many generations; after every step all earlier keys
+	// inside the window must be Duplicate and all older ones TooLate.
+	const steps = 400 // 4000 s: over four windows
+	for i := range int64(steps) {
+		ts := t0 + i*10*sec
+		require.Equal(t, Fresh, d.Admit(stream.SeriesID(i), ts, float64(i)))
+		for j := range i + 1 {
+			old := t0 + j*10*sec
+			want := Duplicate
+			if old < ts-w {
+				want = TooLate
+			}
+			require.Equal(t, want, d.Admit(stream.SeriesID(j), old, float64(j)), "key %d at watermark step %d", j, i)
+		}
+	}
+	s := d.Stats()
+	require.Positive(t, s.Rotations)
+	require.Zero(t, s.Overflow)
+	require.Equal(t, uint64(steps), s.Fresh)
+	// Rotation frees memory: only keys of the live generations remain,
+	// about Window·8/7 of them.
+	require.Less(t, s.Entries, uint64(w/(10*sec)*8/7+8))
+	require.GreaterOrEqual(t, s.Entries, uint64(w/(10*sec)))
+}
+
+func TestJumpResetsAllGenerations(t *testing.T) {
+	const w = 15 * minute
+	d := newTest(t, Config{Window: time.Duration(w)})
+	for i := range int64(100) {
+		require.Equal(t, Fresh, d.Admit(1, t0+i*sec, 1))
+	}
+	require.Zero(t, d.Stats().Rotations)
+
+	// A jump of many windows: every generation is reset and the old keys
+	// are TooLate, never Fresh again.
+	far := t0 + 100*w
+	require.Equal(t, Fresh, d.Admit(1, far, 1))
+	s := d.Stats()
+	require.Equal(t, uint64(2), s.Rotations)
+	require.Equal(t, uint64(1), s.Entries)
+	for i := range int64(100) {
+		require.Equal(t, TooLate, d.Admit(1, t0+i*sec, 1))
+	}
+	require.Equal(t, Duplicate, d.Admit(1, far, 1))
+	require.Equal(t, Fresh, d.Admit(1, far-w, 1))
+	require.Equal(t, Duplicate, d.Admit(1, far-w, 1))
+}
+
+func TestExtremeTimestamps(t *testing.T) {
+	for _, w := range []time.Duration{time.Nanosecond, 15 * time.Minute, math.MaxInt64} {
+		d := newTest(t, Config{Window: w})
+		run(t, d, []step{
+			{1, math.MinInt64, 1, Fresh},
+			{1, math.MinInt64, 1, Duplicate},
+			{1, math.MinInt64 + 1, 1, Fresh},
+			{1, t0, 1, Fresh},
+			{1, math.MaxInt64 - 1, 1, Fresh}, // an absurd future sample moves the watermark...
+			{1, math.MaxInt64, 1, Fresh},
+			{1, math.MaxInt64, 1, Duplicate},
+			{1, math.MaxInt64 - 1, 1, Duplicate},
+		})
+		require.Equal(t, int64(math.MaxInt64), d.Watermark())
+		want := TooLate // ...and later ordinary samples are TooLate (counted)
+		if w == math.MaxInt64 {
+			want = Fresh // unless the window reaches back to them
+		}
+		require.Equal(t, want, d.Admit(2, t0, 1), "window %v", w)
+		require.Equal(t, TooLate, d.Admit(2, math.MinInt64, 1), "window %v", w)
+
+		d.Reset() // the way out
+		require.Equal(t, Fresh, d.Admit(1, t0, 1))
+		require.Equal(t, Duplicate, d.Admit(1, t0, 1))
+	}
+}
+
+func TestReset(t *testing.T) {
+	d := newTest(t, Config{})
+	require.Equal(t, Fresh, d.Admit(1, t0, 1))
+	require.Equal(t, Duplicate, d.Admit(1, t0, 1))
+	d.Reset()
+	require.Equal(t, int64(math.MinInt64), d.Watermark())
+	s := d.Stats()
+	require.Equal(t, Stats{MaxBytes: 64 << 20, Generations: 2}, s)
+	require.Equal(t, Fresh, d.Admit(1, t0, 1))
+}
+
+// delivery is one delivery in a generated stream.
+type delivery struct {
+	key     int32 // index of the key (series, ts) in its stream
+	arrival int64
+}
+
+// genStream returns n distinct keys and their deliveries in arrival order:
+// each key is delivered 1 to maxCopies times, each copy delayed by up to
+// maxDelay after its sample time, so sample times are out of order by up to
+// maxDelay. Key i has series id i%series, sample times spread over span.
+func genStream(rng *rand.Rand, n, series int, span, maxDelay int64, maxCopies int) (ts []int64, ds []delivery) {
+	ts = make([]int64, n)
+	step := span / int64(n/series) // each series reports once per step...
+	for i := range ts {
+		// ...at its own phase within the step.
+		ts[i] = t0 + int64(i/series)*step + int64(i%series)*(step/int64(series))
+		copies := 1 + rng.IntN(maxCopies)
+		for range copies {
+			ds = append(ds, delivery{int32(i), ts[i] + rng.Int64N(maxDelay)})
+		}
+	}
+	slices.SortFunc(ds, func(a, b delivery) int {
+		if c := cmp.Compare(a.arrival, b.arrival); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key, b.key)
+	})
+	return ts, ds
+}
+
+func TestZeroFalseDrops(t *testing.T) {
+	// 200k distinct keys, each delivered 1–4 times, disorder up to 10 min
+	// under a 15 min window, across several generation rotations, within
+	// the byte budget: exactly the first delivery of each key is Fresh.
+	const (
+		series = 1000
+		w      = 15 * minute
+	)
+	n := 200_000
+	if raceEnabled {
+		n = 40_000
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	ts, ds := genStream(rng, n, series, 4*w, 10*minute, 4)
+	for _, mb := range []int{0, 256 << 20} {
+		d := newTest(t, Config{Window: time.Duration(w), MaxBytes: mb})
+		seen := make([]bool, n)
+		for _, x := range ds {
+			want := Duplicate
+			if !seen[x.key] {
+				want, seen[x.key] = Fresh, true
+			}
+			got := d.Admit(stream.SeriesID(x.key%series), ts[x.key], float64(x.key))
+			if got != want {
+				require.Equal(t, want, got, "key %d ts %d arrival %d watermark %d", x.key, ts[x.key], x.arrival, d.Watermark())
+			}
+		}
+		s := d.Stats()
+		require.Equal(t, uint64(n), s.Fresh)
+		require.Equal(t, uint64(len(ds)-n), s.Duplicate)
+		require.Zero(t, s.Overflow)
+		require.Zero(t, s.TooLate)
+		require.Positive(t, s.Rotations)
+		d.Reset()
+	}
+}
+
+func TestZeroFalseDropsUnderEviction(t *testing.T) {
+	// The smallest budget (two generations of 32 MiB, about 1.2M keys each)
+	// and 1.5M distinct keys in one generation: fastcache must evict. Each
+	// key is delivered once, one in four again a little later, and then a
+	// replay wave redelivers one key in eight from the start. No first
+	// delivery may be Duplicate or Conflict. Some redeliveries of evicted
+	// keys are admitted again (false admits): never more than Overflow, and
+	// none before Overflow starts counting. TestEvictionModel checks the
+	// same at small scale, verdict by verdict.
+	if raceEnabled || testing.Short() {
+		t.Skip("1.9M admits: about 20 s under the race detector")
+	}
+	const n = 1_500_000
+	rng := rand.New(rand.NewPCG(3, 5))
+	d := newTest(t, Config{Window: time.Hour, MaxBytes: 1})
+	key := func(i int) (stream.SeriesID, int64) {
+		return stream.SeriesID(i), t0 + int64(i/1000)*int64(time.Millisecond)
+	}
+	var falseAdmits, firstOverflowAt uint64
+	redeliver := func(i int) {
+		s, ts := key(i)
+		switch got := d.Admit(s, ts, float64(i)); got {
+		case Duplicate:
+		case Fresh:
+			falseAdmits++
+			if d.counts.overflow == 0 {
+				require.Fail(t, "false admit before any overflow", "key %d", i)
+			}
+		default:
+			require.Equal(t, Duplicate, got, "key %d", i)
+		}
+	}
+	for i := range n {
+		s, ts := key(i)
+		if got := d.Admit(s, ts, float64(i)); got != Fresh {
+			require.Equal(t, Fresh, got, "first delivery of key %d", i)
+		}
+		if d.counts.overflow > 0 && firstOverflowAt == 0 {
+			firstOverflowAt = d.counts.fresh
+		}
+		if i >= 1000 && rng.IntN(4) == 0 {
+			redeliver(i - rng.IntN(1000)) // disorder within the bucket's newest keys
+		}
+	}
+	require.Zero(t, falseAdmits, "recent keys are never evicted")
+	for i := 0; i < n; i += 8 {
+		redeliver(i) // the replay wave
+	}
+
+	s := d.Stats()
+	t.Logf("keys %d, overflow %d (first after %d keys), false admits %d", n, s.Overflow, firstOverflowAt, falseAdmits)
+	require.Greater(t, firstOverflowAt, uint64(1_000_000), "a 32 MiB generation holds about 1.1M keys")
+	require.Positive(t, falseAdmits)
+	require.LessOrEqual(t, falseAdmits, s.Overflow, "each overflow evicts one key, which can be falsely admitted once")
+	require.Equal(t, uint64(n)+falseAdmits, s.Fresh)
+	require.Zero(t, s.Conflict)
+	require.Zero(t, s.TooLate)
+
+	// The overflow mirror must wrap each bucket ring exactly when fastcache
+	// does: fastcache adds a whole bucket's bytes to EvictedBytes per wrap.
+	_, ts := key(0)
+	gen := &d.gens[d.slot(floorDiv(ts, d.width))]
+	var fs fastcache.Stats
+	gen.cache.UpdateStats(&fs)
+	require.Equal(t, gen.wraps*gen.chunks*fcChunk, fs.EvictedBytes)
+	wrapped := 0
+	for _, w := range gen.wrapped {
+		if w {
+			wrapped++
+		}
+	}
+	require.Equal(t, uint64(wrapped), gen.wraps, "each bucket wrapped once")
+	require.Equal(t, fcBuckets, wrapped)
+}
+
+// bucketKeys returns n series whose keys at sample time ts all land in
+// fastcache bucket b, the way fastcache picks buckets (xxhash of the key
+// modulo 512).
+func bucketKeys(n int, ts int64, b uint64) []stream.SeriesID {
+	var key [keyLen]byte
+	binary.BigEndian.PutUint64(key[8:], uint64(ts))
+	ids := make([]stream.SeriesID, 0, n)
+	for s := uint64(0); len(ids) < n; s++ {
+		binary.BigEndian.PutUint64(key[:8], s)
+		if xxhash.Sum64(key[:])%fcBuckets == b {
+			ids = append(ids, stream.SeriesID(s))
+		}
+	}
+	return ids
+}
+
+func TestEvictionModel(t *testing.T) {
+	// All keys go to one fastcache bucket, which keeps exactly its last
+	// chunks·2340 Sets (a 64 KiB chunk holds 2340 entries of 28 bytes).
+	// A model of that ring predicts every verdict: first deliveries are
+	// always Fresh; a redelivery is Duplicate while its key is in the ring
+	// and Fresh again (a false admit) once it fell out. Overflow must count
+	// exactly the Sets that pushed a key out.
+	all := bucketKeys(6*(fcChunk/entryBytes), t0, 7)
+	f := func(maxBytes int, chunks uint64) {
+		t.Helper()
+		d := newTest(t, Config{Window: time.Hour, MaxBytes: maxBytes})
+		require.Equal(t, chunks, d.gens[0].chunks)
+		capacity := int(chunks) * (fcChunk / entryBytes)
+		ids := all[:3*capacity]
+		rng := rand.New(rand.NewPCG(uint64(maxBytes), 1))
+
+		var ring []int         // model: keys in Set order
+		setAt := map[int]int{} // key -> index in ring of its latest Set
+		inRing := func(k int) bool { i, ok := setAt[k]; return ok && i >= len(ring)-capacity }
+		var next, falseAdmits, overflow int
+		for next < len(ids) {
+			k := next
+			if next > 0 && rng.IntN(2) == 0 {
+				k = rng.IntN(next) // a redelivery of any earlier key
+			} else {
+				next++
+			}
+			want := Fresh
+			if inRing(k) {
+				want = Duplicate
+			}
+			got := d.Admit(ids[k], t0, float64(k))
+			require.Equal(t, want, got, "key %d, %d Sets so far", k, len(ring))
+			if got == Fresh {
+				if k != next-1 {
+					falseAdmits++
+				}
+				if len(ring) >= capacity {
+					overflow++
+				}
+				setAt[k] = len(ring)
+				ring = append(ring, k)
+			}
+		}
+		s := d.Stats()
+		require.Equal(t, uint64(overflow), s.Overflow)
+		require.Positive(t, falseAdmits)
+		require.LessOrEqual(t, uint64(falseAdmits), s.Overflow)
+		require.Equal(t, uint64(len(ids)+falseAdmits), s.Fresh)
+
+		// The mirror wraps a ring exactly when fastcache does: fastcache
+		// adds a whole bucket's bytes to EvictedBytes per wrap.
+		gen := &d.gens[d.slot(floorDiv(t0, d.width))]
+		var fs fastcache.Stats
+		gen.cache.UpdateStats(&fs)
+		require.Equal(t, uint64((len(ring)-1)/capacity), gen.wraps)
+		require.Equal(t, gen.wraps*chunks*fcChunk, fs.EvictedBytes)
+	}
+	f(1, 1)     // two generations of one chunk per bucket
+	f(1<<30, 2) // sixteen generations of two chunks per bucket
+}
+
+func TestAdmitDoesNotAllocate(t *testing.T) {
+	d := newTest(t, Config{})
+	for i := range 10_000 {
+		d.Admit(stream.SeriesID(i), t0, 1)
+	}
+	var i int
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"duplicate", func() { d.Admit(stream.SeriesID(i%10_000), t0, 1); i++ }},
+		{"conflict", func() { d.Admit(stream.SeriesID(i%10_000), t0, 2); i++ }},
+		{"too late", func() { d.Admit(1, t0-time.Hour.Nanoseconds(), 1) }},
+		{"fresh", func() { d.Admit(stream.SeriesID(i%1000), t0+1+int64(i/1000), 1); i++ }},
+	} {
+		i = 0
+		require.Zero(t, testing.AllocsPerRun(1000, tc.f), tc.name)
+	}
+}

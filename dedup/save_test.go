@@ -1,0 +1,240 @@
+package dedup
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// load is Load that Resets the Deduper when the test ends.
+func load(t *testing.T, path string, cfg Config) *Deduper {
+	t.Helper()
+	d, err := Load(path, cfg)
+	require.NoError(t, err)
+	t.Cleanup(d.Reset)
+	return d
+}
+
+// counterStats returns s without the fields that depend on fastcache's
+// memory layout, which a round trip need not preserve exactly.
+func counterStats(s Stats) Stats {
+	s.BytesUsed = 0
+	return s
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	const w = 15 * minute
+	for _, mb := range []int{0, 256 << 20} {
+		cfg := Config{Window: time.Duration(w), MaxBytes: mb}
+		d := newTest(t, cfg)
+		// Keys over 40 min of sample time, so generations have rotated,
+		// plus a duplicate, a conflict and a too-late delivery.
+		const series = 50
+		for i := range int64(240) {
+			for s := range stream.SeriesID(series) {
+				require.Equal(t, Fresh, d.Admit(s, t0+i*10*sec, float64(s)))
+			}
+		}
+		wm := d.Watermark()
+		require.Equal(t, Duplicate, d.Admit(1, wm, 1))
+		require.Equal(t, Conflict, d.Admit(1, wm, 2))
+		require.Equal(t, TooLate, d.Admit(1, t0, 1))
+		before := d.Stats()
+		require.Positive(t, before.Rotations)
+
+		dir := filepath.Join(t.TempDir(), "dedup")
+		require.NoError(t, d.Save(dir))
+		require.Equal(t, before, d.Stats(), "Save does not change d")
+
+		r := load(t, dir, cfg)
+		require.Equal(t, wm, r.Watermark())
+		require.Equal(t, counterStats(before), counterStats(r.Stats()))
+		require.Equal(t, withoutCaches(d.gens), withoutCaches(r.gens), "generations and overflow mirror")
+		require.Equal(t, d.counts, r.counts)
+
+		// Every key still inside the window is a Duplicate (or a Conflict
+		// with another value), the older ones are TooLate, and new keys are
+		// Fresh: the restart re-admits nothing.
+		for i := range int64(240) {
+			ts := t0 + i*10*sec
+			for s := range stream.SeriesID(series) {
+				want := Duplicate
+				if ts < wm-w {
+					want = TooLate
+				}
+				require.Equal(t, want, r.Admit(s, ts, float64(s)), "series %d ts %d", s, ts)
+				if want == Duplicate && s == 0 {
+					require.Equal(t, Conflict, r.Admit(s, ts, -1))
+				}
+			}
+		}
+		require.Equal(t, Fresh, r.Admit(series, wm, 0))
+		require.Equal(t, Fresh, r.Admit(0, wm+w, 0)) // rotation goes on after Load
+		require.Equal(t, TooLate, r.Admit(0, wm-1, 0))
+	}
+}
+
+// withoutCaches returns a copy of gens without their caches, for comparing
+// the rest.
+func withoutCaches(gens []generation) []generation {
+	gens = append([]generation(nil), gens...)
+	for i := range gens {
+		gens[i].cache = nil
+	}
+	return gens
+}
+
+func TestSaveOverwritesAndCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	d := newTest(t, Config{})
+	require.Equal(t, Fresh, d.Admit(1, t0, 1))
+	require.NoError(t, d.Save(dir))
+	require.Equal(t, Fresh, d.Admit(2, t0, 1))
+	require.NoError(t, d.Save(dir))
+
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.Len(t, names, 2, "the metadata file and one snapshot: %v", names)
+	require.Contains(t, names, metaName)
+
+	r := load(t, dir, Config{})
+	require.Equal(t, Duplicate, r.Admit(1, t0, 1))
+	require.Equal(t, Duplicate, r.Admit(2, t0, 1), "the latest Save wins")
+}
+
+func TestSaveEmpty(t *testing.T) {
+	dir := t.TempDir()
+	d := newTest(t, Config{})
+	require.NoError(t, d.Save(dir))
+	r := load(t, dir, Config{})
+	require.Equal(t, d.Watermark(), r.Watermark())
+	require.Equal(t, Fresh, r.Admit(1, t0, 1))
+}
+
+func TestLoadMissing(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope"), Config{})
+	require.ErrorIs(t, err, fs.ErrNotExist)
+
+	// An existing directory without a committed snapshot, as a crash
+	// during the first Save leaves it, is missing too.
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, snapPrefix+"123"), 0o755))
+	_, err = Load(dir, Config{})
+	require.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+func TestLoadInvalidConfig(t *testing.T) {
+	_, err := Load(t.TempDir(), Config{Window: -1})
+	require.ErrorContains(t, err, "Window must not be negative")
+}
+
+// saved returns a directory with a small saved Deduper.
+func saved(t *testing.T, cfg Config) string {
+	t.Helper()
+	d := newTest(t, cfg)
+	for i := range int64(100) {
+		d.Admit(stream.SeriesID(i), t0+i*sec, 1)
+	}
+	dir := t.TempDir()
+	require.NoError(t, d.Save(dir))
+	return dir
+}
+
+func TestLoadConfigMismatch(t *testing.T) {
+	dir := saved(t, Config{})
+	f := func(cfg Config) {
+		t.Helper()
+		_, err := Load(dir, cfg)
+		require.ErrorIs(t, err, ErrConfigMismatch)
+		require.NotErrorIs(t, err, ErrBadSnapshot)
+		require.ErrorContains(t, err, "saved with Window=15m0s MaxBytes=67108864")
+	}
+	f(Config{Window: time.Minute})
+	f(Config{MaxBytes: 256 << 20})
+
+	// A MaxBytes that gives the same generations is the same geometry.
+	load(t, dir, Config{Window: DefaultWindow, MaxBytes: 70 << 20})
+}
+
+func TestLoadBadSnapshot(t *testing.T) {
+	dir := saved(t, Config{})
+	metaPath := filepath.Join(dir, metaName)
+	good, err := os.ReadFile(metaPath)
+	require.NoError(t, err)
+
+	// resealed returns meta with a fresh checksum, so that its content
+	// checks are reached.
+	resealed := func(meta []byte) []byte {
+		body := meta[:len(meta)-4]
+		return binary.LittleEndian.AppendUint32(body[:len(body):len(body)], crc32.Checksum(body, castagnoli))
+	}
+	f := func(meta []byte, want string) {
+		t.Helper()
+		require.NoError(t, os.WriteFile(metaPath, meta, 0o644))
+		_, err := Load(dir, Config{})
+		require.ErrorIs(t, err, ErrBadSnapshot)
+		require.NotErrorIs(t, err, fs.ErrNotExist)
+		require.ErrorContains(t, err, want)
+	}
+	flipped := append([]byte(nil), good...)
+	flipped[len(metaMagic)+20] ^= 0x40
+	f(flipped, "checksum mismatch")
+	f(good[:len(good)/2], "checksum mismatch")
+	f(nil, "not a dedup snapshot")
+	f([]byte("hello, world, this is not a snapshot"), "not a dedup snapshot")
+
+	v2 := append([]byte(nil), good...)
+	binary.LittleEndian.PutUint32(v2[len(metaMagic):], 2)
+	f(resealed(v2), "unsupported version 2")
+
+	// A watermark the live generations do not cover.
+	wm := append([]byte(nil), good...)
+	off := len(metaMagic) + 4 + 8 + 8 + 4 + 8 + 8 + 1
+	binary.LittleEndian.PutUint64(wm[off:], binary.LittleEndian.Uint64(wm[off:])+uint64(time.Hour))
+	f(resealed(wm), "is missing")
+
+	// A snapshot name that escapes the directory.
+	name := append([]byte(nil), good...)
+	off += 8 + 6*8 + 2
+	copy(name[off:], "../..")
+	f(resealed(name), "bad snapshot directory name")
+
+	// Generation data lost after the metadata was committed.
+	require.NoError(t, os.WriteFile(metaPath, good, 0o644))
+	load(t, dir, Config{})
+	data, err := filepath.Glob(filepath.Join(dir, snapPrefix+"*", genPrefix+"*", "data.*.bin"))
+	require.NoError(t, err)
+	require.NotEmpty(t, data)
+	for _, p := range data {
+		require.NoError(t, os.Remove(p))
+	}
+	f(good, "keys, want")
+	gens, err := filepath.Glob(filepath.Join(dir, snapPrefix+"*", genPrefix+"*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, gens)
+	require.NoError(t, os.RemoveAll(gens[0]))
+	f(good, "generation")
+}
+
+func TestSaveError(t *testing.T) {
+	// path is a file: Save fails and says where.
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	d := newTest(t, Config{})
+	err := d.Save(file)
+	require.Error(t, err)
+	require.True(t, strings.HasPrefix(err.Error(), "dedup: save "+file), err.Error())
+}
