@@ -1,0 +1,108 @@
+// Package rules reads faultline rule files: it decodes them strictly,
+// reports every problem of a file at once with its file:line:col, and
+// compiles them into an immutable Ruleset that evaluates rules against
+// samples, from many goroutines at once.
+//
+// # Rule files
+//
+// A rule file is YAML in the shape of a Prometheus alerting rule file, plus
+// an optional series section:
+//
+//	groups:
+//	  - name: api
+//	    rules:
+//	      - alert: HighErrorRate
+//	        match: 'http_errors{job="api", env=~"prod|stage"}'
+//	        expr: value > 0.05 && labels.job == "api"
+//	        for: 2m
+//	        labels: {severity: page}
+//	        annotations:
+//	          summary: 'errors at {{ $value }} on {{ $labels.instance }}'
+//	series:
+//	  - match: 'check_up{region="eu"}'
+//	    cadence: 60s
+//	    absent_after: 5m
+//
+// Group fields: name (required, unique in the file) and rules. Rule fields:
+//
+//   - alert: the alert's name (required).
+//   - match: a series selector (see Selector); the rule is evaluated only for
+//     the series it matches. Without one, the rule sees every series.
+//   - expr: the condition, an expr-lang expression that must be boolean
+//     (required; see below).
+//   - for: how long the condition must hold before the alert fires, as a
+//     Prometheus duration: 1h30m, 90s, 2m, 1d, 1w, 250ms, or 0 (the default).
+//   - labels: labels added to the alert. Names match [a-zA-Z_][a-zA-Z0-9_]*
+//     and do not start with "__". Values are plain strings.
+//   - annotations: Go text/template templates, Prometheus style: $labels is
+//     the series' labels ({{ $labels.instance }}, a missing label is empty),
+//     $value the sample value. Besides text/template's builtins they may
+//     call humanize, humanizePercentage, humanizeDuration, toUpper and
+//     toLower. See Rule.ExpandAnnotations.
+//
+// Series entries describe what is expected of matching series, for the
+// absence and gap detectors: match (required), cadence (the interval
+// between samples, positive; without it the engine learns it) and
+// absent_after (how long a series may be silent before it is absent,
+// positive). The first entry that matches a series applies (Ruleset.Series).
+//
+// Decoding is strict: unknown fields, duplicate fields, wrong YAML kinds,
+// missing required fields, duplicate group names, bad durations, bad
+// selectors or regexes, bad label names, bad templates and expressions that
+// do not compile or are not boolean are all errors. Parse reports all of
+// them, each as an *Error with the file:line:col of the offending node; for
+// expressions, selectors and templates the position is that of the
+// offending character inside the value, for plain, quoted and block (| and
+// >) YAML scalars alike.
+//
+// # Expressions
+//
+// Expressions are written in the expr language
+// (https://expr-lang.org/docs/language-definition) and compiled once, at
+// Parse time, against this typed environment:
+//
+//	value   float64    the sample value
+//	name    string     the sample (metric) name
+//	labels  map        the sample's labels: labels.job, labels["job"];
+//	                   a missing label reads as ""; "job" in labels tells
+//	                   whether a label is set
+//	ts      time.Time  the sample time, in UTC: ts.Hour(), ts.Weekday() ...
+//
+// So, for example:
+//
+//	value > 0.05 && labels.job == "api"
+//	labels.env in ["prod", "stage"] and not ("canary" in labels)
+//	name startsWith "http_" && labels.code matches "^5.."
+//	value > 100 && ts.Hour() >= 8 && ts.Hour() < 20
+//
+// The expression must be boolean; its type is checked at Parse time. The
+// builtin now() is not available: rules run in sample time, never on the
+// wall clock, so use ts. date() parses times in UTC. $env is not available.
+//
+// # Evaluation
+//
+// A Ruleset is immutable and safe for concurrent use. To evaluate, each
+// goroutine uses its own Evaluator, which holds the scratch space of
+// evaluation:
+//
+//	rs, err := rules.ParseFiles("rules.yaml")
+//	...
+//	ev := rules.NewEvaluator() // one per goroutine
+//	var idx []int
+//	idx = rs.Select(s.Name, s.Labels, idx[:0]) // rules whose selector matches
+//	for _, i := range idx {
+//		firing, err := ev.Eval(rs.Rule(i), &s)
+//		...
+//	}
+//
+// Select finds the rules of a series with one map lookup on its name (rules
+// whose selector fixes a metric name are indexed by it) plus the rules
+// without a fixed name, so expressions are never evaluated for series they
+// do not concern.
+//
+// Eval does not allocate. Expressions made only of comparisons of value,
+// name, labels and ts.Hour()-style fields with constants, combined with
+// and, or and not (most rules), run as compiled Go closures in a few
+// nanoseconds; the others run on expr's virtual machine, which reads value,
+// name, ts and labels from the sample without copying them.
+package rules

@@ -1,0 +1,166 @@
+package rules
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Evaluator evaluates rule expressions against samples. It holds the
+// per-goroutine scratch space of evaluation (an expr virtual machine and an
+// environment it reuses), so evaluating does not allocate.
+//
+// An Evaluator is not safe for concurrent use: use one per goroutine. Any
+// number of Evaluators may evaluate the rules of one Ruleset at the same
+// time.
+type Evaluator struct {
+	vm  vm.VM
+	env map[string]any // built once; its values are the boxes below
+
+	value  *float64   // the data of env["value"]
+	name   *string    // the data of env["name"]
+	ts     *time.Time // the data of env["ts"]
+	labels stream.Labels
+}
+
+// NewEvaluator returns an Evaluator.
+func NewEvaluator() *Evaluator {
+	e := &Evaluator{}
+	var value, name, ts any
+	e.value, value = newBox[float64]()
+	e.name, name = newBox[string]()
+	e.ts, ts = newBox[time.Time]()
+	e.env = map[string]any{
+		envValue:   value,
+		envName:    name,
+		envTS:      ts,
+		envLabels:  map[string]string(nil), // never read: patched away
+		fnLabel:    e.label,
+		fnHasLabel: e.hasLabel,
+		fnLabelMap: e.labelMap,
+	}
+	return e
+}
+
+// Eval evaluates the expression of rule r for sample s. An error means the
+// expression failed at run time (say, an index out of range); it is an
+// *Error at the rule's position wrapping ErrExpr.
+//
+// Eval does not allocate. The exceptions are what an expression builds
+// itself (string concatenation, arrays, maps), uses of labels as a whole
+// map (len(labels), keys(labels)) and, in expressions that do not run on the
+// fast path (see the package documentation), method calls on ts.
+func (e *Evaluator) Eval(r *Rule, s *stream.Sample) (bool, error) {
+	if r.fast != nil {
+		return r.fast(s), nil
+	}
+	return e.evalVM(r, s)
+}
+
+// evalVM evaluates r on the expr virtual machine.
+func (e *Evaluator) evalVM(r *Rule, s *stream.Sample) (bool, error) {
+	if r.program == nil {
+		return false, r.errorf("%w: rule was not built by Parse", ErrExpr)
+	}
+	*e.value = s.Value
+	*e.name = s.Name
+	*e.ts = time.Unix(0, s.Time).UTC()
+	e.labels = s.Labels
+	out, err := e.vm.Run(r.program, e.env)
+	e.labels = nil
+	if err != nil {
+		return false, r.errorf("%w", newExprError(ErrExpr, err))
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, r.errorf("%w: it gave %T", ErrNotBool, out)
+	}
+	return b, nil
+}
+
+// label is the runtime of labels.x: the value of the label, or "".
+func (e *Evaluator) label(name any) any {
+	n, _ := name.(string)
+	for i := range e.labels {
+		if e.labels[i].Name == n {
+			return stringAt(&e.labels[i].Value)
+		}
+	}
+	return ""
+}
+
+// hasLabel is the runtime of "x" in labels.
+func (e *Evaluator) hasLabel(name any) bool {
+	n, _ := name.(string)
+	for i := range e.labels {
+		if e.labels[i].Name == n {
+			return true
+		}
+	}
+	return false
+}
+
+// labelMap is the runtime of labels used as a whole. It allocates.
+func (e *Evaluator) labelMap() any {
+	m := make(map[string]string, len(e.labels))
+	for _, l := range e.labels {
+		m[l.Name] = l.Value
+	}
+	return m
+}
+
+func (r *Rule) errorf(format string, args ...any) error {
+	return &Error{File: r.File, Line: r.Line, Col: r.Col, Group: r.Group, Rule: r.Alert, Err: fmt.Errorf(format, args...)}
+}
+
+// Boxes without allocation.
+//
+// The expr virtual machine works on values of type any. Converting a float64,
+// a string or a time.Time to any allocates a copy on the heap, once per
+// sample and per access; that is what a map or struct environment costs.
+// Instead, the Evaluator owns one heap box per environment variable and an
+// interface value whose data word points at that box, made once; Eval writes
+// the sample's values into the boxes. Label values are handed out the same
+// way, as interfaces whose data word points at the Value field of the
+// sample's own Label, so reading a label copies nothing.
+//
+// This relies on the layout of an empty interface (a type word and a data
+// word pointing at the value, for the non-pointer-shaped types used here),
+// which has been stable since Go 1.4 and which the runtime's GC understands:
+// the data word is an ordinary pointer into a live heap object. An
+// interface made here is only valid while the box or the label it points at
+// keeps its value; expr uses it within one Run, whose result is a bool.
+
+// eface is the layout of an empty interface.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+// newBox returns a pointer to a fresh heap T, and an interface holding type
+// T whose data word is that pointer: writes through the pointer change the
+// value the interface holds.
+func newBox[T float64 | string | time.Time]() (*T, any) {
+	p := new(T)
+	var zero T
+	v := any(zero) // only its type word is used
+	(*eface)(unsafe.Pointer(&v)).data = unsafe.Pointer(p)
+	return p, v
+}
+
+// stringType is the type word of a string in an interface.
+var stringType = func() unsafe.Pointer {
+	v := any("")
+	return (*eface)(unsafe.Pointer(&v)).typ
+}()
+
+// stringAt returns an interface holding the string *p without copying it.
+func stringAt(p *string) any {
+	var v any
+	*(*eface)(unsafe.Pointer(&v)) = eface{typ: stringType, data: unsafe.Pointer(p)}
+	return v
+}

@@ -1,0 +1,249 @@
+package rules
+
+import (
+	"slices"
+	"text/template"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Rule is one alerting rule of a Ruleset.
+//
+// Rules are built by Parse and shared: treat every field as read-only.
+type Rule struct {
+	// Index is the rule's position in Ruleset.Rules.
+	Index int
+	// Group is the name of the rule's group.
+	Group string
+	// Alert is the name of the alert the rule raises.
+	Alert string
+	// Expr is the source of the rule's expression.
+	Expr string
+	// For is how long the expression must hold before the alert fires; 0
+	// fires at once.
+	For time.Duration
+	// Match selects the series the rule applies to; nil means all series.
+	Match *Selector
+	// Labels are added to the alert's labels, sorted by name.
+	Labels stream.Labels
+	// Annotations are the rule's annotation templates, sorted by name and
+	// not expanded (see ExpandAnnotations).
+	Annotations stream.Labels
+	// File, Line and Col locate the rule in its rule file.
+	File      string
+	Line, Col int
+
+	program   *vm.Program          // compiled Expr; immutable, shared by Evaluators
+	fast      fastPred             // Expr as closures, when it has only fast forms
+	templates []*template.Template // parallel to Annotations
+}
+
+// Matches reports whether the rule applies to the series with the given
+// name and labels, that is whether its selector matches.
+func (r *Rule) Matches(name string, labels stream.Labels) bool {
+	return r.Match.Matches(name, labels)
+}
+
+// Equal reports whether r and o are the same rule: same group, alert,
+// expression, for, selector, labels and annotations. Index and position are
+// not compared, so a rule that only moved within its file is equal. Reloads
+// use this to keep the state of unchanged rules.
+func (r *Rule) Equal(o *Rule) bool {
+	if r == nil || o == nil {
+		return r == o
+	}
+	return r.Group == o.Group &&
+		r.Alert == o.Alert &&
+		r.Expr == o.Expr &&
+		r.For == o.For &&
+		selectorEqual(r.Match, o.Match) &&
+		slices.Equal(r.Labels, o.Labels) &&
+		slices.Equal(r.Annotations, o.Annotations)
+}
+
+func selectorEqual(a, b *Selector) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.String() == b.String()
+}
+
+// SeriesSpec is one entry of a rule file's series section: what is expected
+// of the series it matches, for absence and gap detection.
+type SeriesSpec struct {
+	// Match selects the series the entry applies to; never nil.
+	Match *Selector
+	// Cadence is the declared interval between samples of a matching
+	// series; 0 means the engine learns it.
+	Cadence time.Duration
+	// AbsentAfter is how long a matching series may stay silent before it
+	// counts as absent; 0 means the engine's default.
+	AbsentAfter time.Duration
+	// File, Line and Col locate the entry in its rule file.
+	File      string
+	Line, Col int
+}
+
+// Equal reports whether s and o say the same thing (their positions are
+// not compared).
+func (s SeriesSpec) Equal(o SeriesSpec) bool {
+	return selectorEqual(s.Match, o.Match) && s.Cadence == o.Cadence && s.AbsentAfter == o.AbsentAfter
+}
+
+// Ruleset is the parsed, compiled content of one or more rule files: the
+// alerting rules in file order and the series expectations.
+//
+// A Ruleset is immutable after Parse and safe for concurrent use; its
+// rules are evaluated with an Evaluator per goroutine. A nil *Ruleset is
+// valid and empty.
+type Ruleset struct {
+	rules     []*Rule
+	series    []SeriesSpec
+	ruleIdx   selIndex
+	seriesIdx selIndex
+}
+
+func newRuleset(rules []*Rule, series []SeriesSpec) *Ruleset {
+	rs := &Ruleset{rules: rules, series: series}
+	for i, r := range rules {
+		r.Index = i
+		rs.ruleIdx.add(i, r.Match)
+	}
+	for i := range series {
+		rs.seriesIdx.add(i, series[i].Match)
+	}
+	return rs
+}
+
+// Len returns the number of rules.
+func (rs *Ruleset) Len() int {
+	if rs == nil {
+		return 0
+	}
+	return len(rs.rules)
+}
+
+// Rules returns the rules in file order (files in the order given); the
+// rule at position i has Index i. The slice is a copy; the rules are shared
+// and must not be modified.
+func (rs *Ruleset) Rules() []*Rule {
+	if rs == nil {
+		return nil
+	}
+	return slices.Clone(rs.rules)
+}
+
+// Rule returns the rule with index i, as returned by Select. It panics if i
+// is out of range.
+func (rs *Ruleset) Rule(i int) *Rule {
+	return rs.rules[i]
+}
+
+// SeriesSpecs returns a copy of the series expectations, in file order.
+func (rs *Ruleset) SeriesSpecs() []SeriesSpec {
+	if rs == nil {
+		return nil
+	}
+	return slices.Clone(rs.series)
+}
+
+// Select appends to dst the indices, in ascending order, of the rules that
+// apply to the series with the given name and labels, and returns the
+// extended slice. Rules whose selector fixes a metric name are found by a
+// map lookup on name, so a sample only meets the selectors of rules that
+// could concern it. A nil Ruleset selects nothing.
+//
+// Select does not allocate if dst has room; reuse dst across calls.
+func (rs *Ruleset) Select(name string, labels stream.Labels, dst []int) []int {
+	if rs == nil {
+		return dst
+	}
+	named, unnamed := rs.ruleIdx.candidates(name)
+	for len(named) > 0 || len(unnamed) > 0 {
+		var i int
+		if len(unnamed) == 0 || (len(named) > 0 && named[0] < unnamed[0]) {
+			i, named = named[0], named[1:]
+		} else {
+			i, unnamed = unnamed[0], unnamed[1:]
+		}
+		if rs.rules[i].Match.Matches(name, labels) {
+			dst = append(dst, i)
+		}
+	}
+	return dst
+}
+
+// Series returns the first series entry, in file order, whose selector
+// matches the series with the given name and labels. A nil Ruleset has
+// none.
+func (rs *Ruleset) Series(name string, labels stream.Labels) (SeriesSpec, bool) {
+	if rs == nil {
+		return SeriesSpec{}, false
+	}
+	named, unnamed := rs.seriesIdx.candidates(name)
+	for len(named) > 0 || len(unnamed) > 0 {
+		var i int
+		if len(unnamed) == 0 || (len(named) > 0 && named[0] < unnamed[0]) {
+			i, named = named[0], named[1:]
+		} else {
+			i, unnamed = unnamed[0], unnamed[1:]
+		}
+		if rs.series[i].Match.Matches(name, labels) {
+			return rs.series[i], true
+		}
+	}
+	return SeriesSpec{}, false
+}
+
+// Equal reports whether rs and o hold equal rules (see Rule.Equal) and
+// equal series entries, in the same order. Callers use it to skip a reload
+// that changes nothing. Two nil or empty Rulesets are equal.
+func (rs *Ruleset) Equal(o *Ruleset) bool {
+	if rs.Len() != o.Len() || len(rs.seriesView()) != len(o.seriesView()) {
+		return false
+	}
+	for i := 0; i < rs.Len(); i++ {
+		if !rs.rules[i].Equal(o.rules[i]) {
+			return false
+		}
+	}
+	a, b := rs.seriesView(), o.seriesView()
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// seriesView is SeriesSpecs without the copy.
+func (rs *Ruleset) seriesView() []SeriesSpec {
+	if rs == nil {
+		return nil
+	}
+	return rs.series
+}
+
+// selIndex indexes selectors by the metric name they fix.
+type selIndex struct {
+	byName  map[string][]int // ascending indices of selectors that fix a name
+	unnamed []int            // ascending indices of the others (and of nil)
+}
+
+func (ix *selIndex) add(i int, s *Selector) {
+	if name := s.Name(); name != "" {
+		if ix.byName == nil {
+			ix.byName = make(map[string][]int)
+		}
+		ix.byName[name] = append(ix.byName[name], i)
+		return
+	}
+	ix.unnamed = append(ix.unnamed, i)
+}
+
+func (ix *selIndex) candidates(name string) (named, unnamed []int) {
+	return ix.byName[name], ix.unnamed
+}

@@ -1,0 +1,202 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// templateDefs is prepended to every annotation template, as Prometheus
+// does, so templates can say $labels and $value. It adds no line, so line
+// numbers in template errors are those of the annotation text.
+const templateDefs = "{{$labels := .Labels}}{{$value := .Value}}"
+
+// templateData is what an annotation template executes on.
+type templateData struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// templateFuncs are the functions annotation templates may call, besides
+// text/template's builtins.
+var templateFuncs = template.FuncMap{
+	"humanize":           humanize,
+	"humanizePercentage": humanizePercentage,
+	"humanizeDuration":   humanizeDuration,
+	"toUpper":            strings.ToUpper,
+	"toLower":            strings.ToLower,
+}
+
+// templateError is a template parse error at a line of the annotation text.
+type templateError struct {
+	line int // 1-based line in the template text
+	msg  string
+	prev error
+}
+
+func (e *templateError) Error() string { return ErrTemplate.Error() + ": " + e.msg }
+
+func (e *templateError) Unwrap() []error { return []error{ErrTemplate, e.prev} }
+
+var templateErrRE = regexp.MustCompile(`^template: [^:]*:(\d+): (.*)$`)
+
+// parseTemplate parses the annotation text for annotation name.
+func parseTemplate(name, text string) (*template.Template, error) {
+	t, err := template.New(name).
+		Option("missingkey=zero").
+		Funcs(templateFuncs).
+		Parse(templateDefs + text)
+	if err != nil {
+		te := &templateError{line: 1, msg: err.Error(), prev: err}
+		if m := templateErrRE.FindStringSubmatch(err.Error()); m != nil {
+			if l, convErr := strconv.Atoi(m[1]); convErr == nil {
+				te.line = l
+			}
+			te.msg = m[2]
+		}
+		return nil, te
+	}
+	return t, nil
+}
+
+// ExpandAnnotations executes the rule's annotation templates for a series
+// with the given labels and value, and returns the expanded annotations,
+// sorted by name. Templates see $labels (the labels, as a map: a missing
+// label reads as "") and $value.
+//
+// If a template fails, its annotation holds the error text (as Prometheus
+// does) and the returned error, which wraps ErrTemplate, says which one;
+// the other annotations are expanded regardless.
+func (r *Rule) ExpandAnnotations(labels stream.Labels, value float64) (stream.Labels, error) {
+	if len(r.Annotations) == 0 {
+		return nil, nil
+	}
+	data := templateData{Labels: make(map[string]string, len(labels)), Value: value}
+	for _, l := range labels {
+		data.Labels[l.Name] = l.Value
+	}
+	out := make(stream.Labels, len(r.Annotations))
+	var errs []error
+	var b strings.Builder
+	for i, a := range r.Annotations {
+		out[i].Name = a.Name
+		if i >= len(r.templates) || r.templates[i] == nil {
+			out[i].Value = a.Value
+			continue
+		}
+		b.Reset()
+		if err := r.templates[i].Execute(&b, &data); err != nil {
+			err = fmt.Errorf("annotation %q: %w: %w", a.Name, ErrTemplate, err)
+			errs = append(errs, err)
+			out[i].Value = "<error expanding template: " + err.Error() + ">"
+			continue
+		}
+		out[i].Value = b.String()
+	}
+	if len(errs) > 0 {
+		return out, r.errorf("%w", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+func toFloat(v any) (float64, error) {
+	switch v := v.(type) {
+	case float64:
+		return v, nil
+	case float32:
+		return float64(v), nil
+	case int:
+		return float64(v), nil
+	case int64:
+		return float64(v), nil
+	case string:
+		return strconv.ParseFloat(v, 64)
+	}
+	return 0, fmt.Errorf("cannot convert %T to a number", v)
+}
+
+// humanize formats a number with an SI prefix: 1234 → 1.234k, 0.0012 → 1.2m.
+func humanize(v any) (string, error) {
+	f, err := toFloat(v)
+	if err != nil {
+		return "", err
+	}
+	if f == 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Sprintf("%.4g", f), nil
+	}
+	prefix := ""
+	if math.Abs(f) >= 1 {
+		for _, p := range []string{"k", "M", "G", "T", "P", "E", "Z", "Y"} {
+			if math.Abs(f) < 1000 {
+				break
+			}
+			prefix = p
+			f /= 1000
+		}
+	} else {
+		for _, p := range []string{"m", "u", "n", "p", "f", "a", "z", "y"} {
+			if math.Abs(f) >= 1 {
+				break
+			}
+			prefix = p
+			f *= 1000
+		}
+	}
+	return fmt.Sprintf("%.4g%s", f, prefix), nil
+}
+
+// humanizePercentage formats a ratio as a percentage: 0.1234 → 12.34%.
+func humanizePercentage(v any) (string, error) {
+	f, err := toFloat(v)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%.4g%%", f*100), nil
+}
+
+// humanizeDuration formats seconds as a duration: 3725 → 1h 2m 5s,
+// 0.25 → 250ms.
+func humanizeDuration(v any) (string, error) {
+	f, err := toFloat(v)
+	if err != nil {
+		return "", err
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Sprintf("%.4g", f), nil
+	}
+	sign := ""
+	if f < 0 {
+		sign = "-"
+		f = -f
+	}
+	if f < 1 {
+		switch {
+		case f == 0:
+			return "0s", nil
+		case f >= 1e-3:
+			return fmt.Sprintf("%s%.4gms", sign, f*1e3), nil
+		case f >= 1e-6:
+			return fmt.Sprintf("%s%.4gus", sign, f*1e6), nil
+		}
+		return fmt.Sprintf("%s%.4gns", sign, f*1e9), nil
+	}
+	secs := int64(f)
+	days, secs := secs/86400, secs%86400
+	hours, secs := secs/3600, secs%3600
+	minutes, secs := secs/60, secs%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%s%dd %dh %dm %ds", sign, days, hours, minutes, secs), nil
+	case hours > 0:
+		return fmt.Sprintf("%s%dh %dm %ds", sign, hours, minutes, secs), nil
+	case minutes > 0:
+		return fmt.Sprintf("%s%dm %ds", sign, minutes, secs), nil
+	}
+	return fmt.Sprintf("%s%.4gs", sign, f), nil
+}
