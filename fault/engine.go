@@ -1,0 +1,346 @@
+// Package fault is faultline's engine: it admits samples through dedup,
+// keeps per-series state, evaluates rules, tracks every series' expected
+// arrivals, and emits events on state transitions to a Sink.
+//
+// # Time
+//
+// The engine never reads the wall clock. Its clock follows the arrival times
+// of the samples it is given (each sample carries its own) and Advance;
+// it never goes backwards. Rules and dedup work in sample time; arrival
+// judgments (on time, late, lost) work in arrival time.
+//
+// # Concurrency
+//
+// An Engine owns a set of series and is used by one goroutine at a time, like
+// a shard: hosts that need parallelism run one Engine per partition of their
+// input, keyed by series. Stats may be called from any goroutine. The engine
+// starts no goroutines.
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/faultline-go/faultline/dedup"
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Config configures an Engine. The zero value is valid: every field says
+// what it defaults to.
+type Config struct {
+	// Rules are the user's rules. By default none: only the built-in
+	// detectors run.
+	Rules *rules.Ruleset
+	// Sink receives events. By default they are discarded (and counted).
+	Sink Sink
+	// Dedup configures the deduper the engine builds. By default dedup's
+	// own defaults.
+	Dedup dedup.Config
+	// Deduper, if set, is used instead of building one from Dedup; a host
+	// restores one with dedup.Load after a restart.
+	Deduper *dedup.Deduper
+	// OnTimeBudget (τ) is how long after its expected arrival a sample
+	// still counts as on time. By default 1s; set it near the p99.9 of
+	// delivery delay.
+	OnTimeBudget time.Duration
+	// Lateness (L) is how long a slot may stay empty before it is judged
+	// lost; a sample filling it within L makes it late instead. It is
+	// capped at 48 slots of a series' cadence. By default 60s.
+	Lateness time.Duration
+	// DefaultCadence is the cadence assumed for a series until its own is
+	// learned (from its first four distinct sample times) or declared in
+	// the rule file. By default 60s.
+	DefaultCadence time.Duration
+	// AbsentAfter is how long a series may deliver nothing before its
+	// absence fires, unless the rule file declares otherwise for it. By
+	// default five of its slots, and at least 2m.
+	AbsentAfter time.Duration
+	// MaxSeries bounds the number of series tracked. Samples of further new
+	// series are rejected and counted in Stats.SeriesOverflow. By default
+	// 4,194,304.
+	MaxSeries int
+	// MaxFutureSkew rejects samples whose sample time is further ahead of
+	// their arrival time than this (counted in Stats.Future), so that one
+	// bad clock cannot move dedup's watermark. By default 10m.
+	MaxFutureSkew time.Duration
+	// Logger receives rare diagnostics (rule evaluation errors, at most
+	// once per rule). By default nothing is logged.
+	Logger *slog.Logger
+}
+
+// Defaults for Config fields.
+const (
+	DefaultOnTimeBudget   = time.Second
+	DefaultLateness       = 60 * time.Second
+	DefaultCadence        = 60 * time.Second
+	DefaultAbsentSlots    = 5
+	DefaultMinAbsentAfter = 2 * time.Minute
+	DefaultMaxSeries      = 1 << 22
+	DefaultMaxFutureSkew  = 10 * time.Minute
+)
+
+// ErrClosed is returned by methods called after Close.
+var ErrClosed = errors.New("fault: engine closed")
+
+// wheelRes is the timing wheel's tick: judgments are made at most this long
+// after their deadline (event times carry the deadline itself).
+const wheelRes = int64(250 * time.Millisecond)
+
+// Engine raises faults from a stream of samples. See the package doc for its
+// clock and concurrency contract.
+type Engine struct {
+	cfg   Config
+	tau   int64
+	late  int64
+	dd    *dedup.Deduper
+	eval  *rules.Evaluator
+	rules []*rules.Rule
+	sink  Sink
+	log   *slog.Logger
+
+	now     int64 // engine time, ns
+	started bool
+	closed  bool
+	horizon int64 // while closing: slots expected after it are not judged
+
+	index   map[stream.SeriesID]uint32
+	series  []series
+	keys    keyArena
+	ruleIdx []uint32
+	alerts  map[alertKey]alertState
+	wheel   *wheel
+
+	ctx       context.Context // of the call in progress, for Sink.Emit
+	sinkErr   error
+	selectBuf []int
+	warned    map[int]bool
+
+	stats statsCounters
+}
+
+type alertKey struct {
+	series uint32
+	rule   uint32
+}
+
+type alertState struct {
+	since int64 // sample time the condition began to hold
+	state State
+}
+
+// New returns an engine configured by cfg.
+func New(cfg Config) (*Engine, error) {
+	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 {
+		return nil, errors.New("fault: negative durations and limits are not allowed")
+	}
+	cfg.OnTimeBudget = orDefault(cfg.OnTimeBudget, DefaultOnTimeBudget)
+	cfg.Lateness = orDefault(cfg.Lateness, DefaultLateness)
+	cfg.DefaultCadence = orDefault(cfg.DefaultCadence, DefaultCadence)
+	cfg.MaxFutureSkew = orDefault(cfg.MaxFutureSkew, DefaultMaxFutureSkew)
+	if cfg.MaxSeries == 0 {
+		cfg.MaxSeries = DefaultMaxSeries
+	}
+	if cfg.Lateness < cfg.OnTimeBudget {
+		return nil, fmt.Errorf("fault: lateness allowance %v is shorter than the on-time budget %v", cfg.Lateness, cfg.OnTimeBudget)
+	}
+	e := &Engine{
+		cfg:    cfg,
+		tau:    int64(cfg.OnTimeBudget),
+		late:   int64(cfg.Lateness),
+		dd:     cfg.Deduper,
+		eval:   rules.NewEvaluator(),
+		rules:  cfg.Rules.Rules(),
+		sink:   cfg.Sink,
+		log:    cfg.Logger,
+		index:  make(map[stream.SeriesID]uint32),
+		alerts: make(map[alertKey]alertState),
+		wheel:  newWheel(wheelRes, 14),
+		warned: make(map[int]bool),
+	}
+	if e.dd == nil {
+		dd, err := dedup.New(cfg.Dedup)
+		if err != nil {
+			return nil, fmt.Errorf("fault: %w", err)
+		}
+		e.dd = dd
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	return e, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Deduper returns the engine's deduper, so a host can save it on shutdown.
+func (e *Engine) Deduper() *dedup.Deduper { return e.dd }
+
+// Now returns the engine time in Unix nanoseconds.
+func (e *Engine) Now() int64 { return e.now }
+
+// Process admits a batch of samples in order. Each sample's arrival time
+// first advances the engine clock (judging whatever fell due before it);
+// then the sample goes through dedup, and a fresh one updates its series'
+// arrival tracking and is evaluated by the rules that select its series.
+// Samples are not retained after Process returns.
+//
+// Process returns ErrClosed after Close, ctx's error if ctx is done before
+// the batch is processed, and otherwise the first error a Sink returned, if
+// any; a sink error does not stop processing.
+func (e *Engine) Process(ctx context.Context, batch []stream.Sample) error {
+	if e.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.begin(ctx)
+	for i := range batch {
+		e.sample(&batch[i])
+	}
+	return e.end()
+}
+
+// Advance moves the engine clock to now (Unix ns), judging every deadline
+// that falls before it. A time earlier than the engine's is ignored.
+func (e *Engine) Advance(ctx context.Context, now int64) error {
+	if e.closed {
+		return ErrClosed
+	}
+	e.begin(ctx)
+	e.advance(now)
+	return e.end()
+}
+
+// Close ends the input. It settles every judgment about slots expected up to
+// the engine's current time, waiting out the lateness allowance for them,
+// and emits what follows; slots expected later are not judged, because the
+// end of input is not an outage. Close is idempotent.
+func (e *Engine) Close(ctx context.Context) error {
+	if e.closed {
+		return nil
+	}
+	e.begin(ctx)
+	e.horizon = e.now
+	e.closed = true
+	end := e.now + e.late + 2*wheelRes
+	e.wheel.advance(end, e.wake)
+	e.now = max(e.now, end)
+	return e.end()
+}
+
+func (e *Engine) begin(ctx context.Context) {
+	e.ctx = ctx
+	e.sinkErr = nil
+}
+
+func (e *Engine) end() error {
+	e.ctx = nil
+	e.stats.flush()
+	if e.sinkErr != nil {
+		return fmt.Errorf("fault: sink: %w", e.sinkErr)
+	}
+	return nil
+}
+
+func (e *Engine) advance(now int64) {
+	if !e.started {
+		e.started = true
+		e.wheel.next = e.wheel.tickOf(now)
+		e.now = now
+		return
+	}
+	if now <= e.now {
+		return
+	}
+	e.wheel.advance(now, e.wake)
+	e.now = now
+}
+
+func (e *Engine) sample(smp *stream.Sample) {
+	e.advance(smp.Arrival)
+	e.stats.local.Samples++
+	if smp.Time > smp.Arrival+int64(e.cfg.MaxFutureSkew) {
+		e.stats.local.Future++
+		return
+	}
+	if smp.Series == 0 {
+		smp.Series = stream.Hash(smp.Name, smp.Labels)
+	}
+	switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
+	case dedup.Duplicate:
+		e.stats.local.Duplicates++
+		return
+	case dedup.Conflict:
+		e.stats.local.Conflicts++
+		return
+	case dedup.TooLate:
+		e.stats.local.TooLate++
+		return
+	}
+	e.stats.local.Fresh++
+	idx, ok := e.lookup(smp)
+	if !ok {
+		return
+	}
+	s := &e.series[idx]
+	e.arrive(idx, s, smp)
+	if smp.Time <= s.lastTs {
+		e.stats.local.OutOfOrder++
+		return
+	}
+	if !s.lattice() && !s.declared() {
+		e.learnCadence(idx, s, smp)
+	}
+	s.lastTs = smp.Time
+	if s.rulesN > 0 {
+		e.evaluate(idx, s, smp)
+	}
+}
+
+// lookup finds or creates the state of the sample's series.
+func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
+	if idx, ok := e.index[smp.Series]; ok {
+		return idx, true
+	}
+	if len(e.series) >= e.cfg.MaxSeries {
+		e.stats.local.SeriesOverflow++
+		return 0, false
+	}
+	idx := uint32(len(e.series))
+	e.index[smp.Series] = idx
+	e.series = append(e.series, series{
+		id:       smp.Series,
+		key:      e.keys.put(smp.Name, smp.Labels),
+		lastTs:   math.MinInt64,
+		wakeTick: noWake,
+	})
+	s := &e.series[idx]
+	e.selectBuf = e.cfg.Rules.Select(smp.Name, smp.Labels, e.selectBuf[:0])
+	if len(e.selectBuf) > 0 {
+		s.rulesOff = uint32(len(e.ruleIdx))
+		s.rulesN = uint16(min(len(e.selectBuf), math.MaxUint16))
+		for _, r := range e.selectBuf[:s.rulesN] {
+			e.ruleIdx = append(e.ruleIdx, uint32(r))
+		}
+	}
+	if spec, ok := e.cfg.Rules.Series(smp.Name, smp.Labels); ok {
+		s.absentAfter = int64(spec.AbsentAfter)
+		if spec.Cadence > 0 {
+			s.cadence = int64(spec.Cadence)
+			s.flags |= flagDeclared
+		}
+	}
+	e.stats.local.Series++
+	return idx, true
+}

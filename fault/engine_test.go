@@ -1,0 +1,318 @@
+package fault
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// t0 is an arbitrary origin for virtual time: 2026-01-01T00:00:00Z.
+const t0 = int64(1767225600) * int64(time.Second)
+
+func sec(s float64) int64 { return t0 + int64(s*float64(time.Second)) }
+
+type recorder struct{ events []Event }
+
+func (r *recorder) Emit(_ context.Context, ev Event) error {
+	r.events = append(r.events, ev)
+	return nil
+}
+
+func (r *recorder) kinds() []string {
+	var out []string
+	for _, ev := range r.events {
+		out = append(out, string(ev.Kind)+"/"+ev.Rule+"/"+ev.State.String())
+	}
+	return out
+}
+
+func newEngine(t *testing.T, cfg Config) (*Engine, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	cfg.Sink = rec
+	e, err := New(cfg)
+	require.NoError(t, err)
+	return e, rec
+}
+
+func parseRules(t *testing.T, src string) *rules.Ruleset {
+	t.Helper()
+	rs, err := rules.Parse("test.yaml", []byte(src))
+	require.NoError(t, err)
+	return rs
+}
+
+func smp(name string, ts, arrival int64, v float64, labels ...string) stream.Sample {
+	return stream.NewSample(name, stream.NewLabels(labels...), ts, v, arrival)
+}
+
+func process(t *testing.T, e *Engine, batch ...stream.Sample) {
+	t.Helper()
+	require.NoError(t, e.Process(context.Background(), batch))
+}
+
+func TestThresholdForHoldsInSampleTime(t *testing.T) {
+	rs := parseRules(t, `
+groups:
+  - name: g
+    rules:
+      - alert: Hot
+        match: temp
+        expr: value > 90
+        for: 2m
+        labels: {severity: page}
+`)
+	e, rec := newEngine(t, Config{Rules: rs})
+	// Every 30 s; hot from 60 s to 240 s; a cool blip at 120 s restarts `for`.
+	values := map[int]float64{60: 95, 90: 95, 120: 50, 150: 95, 180: 95, 210: 95, 240: 95, 270: 95, 300: 40}
+	for s := 0; s <= 330; s += 30 {
+		v, ok := values[s]
+		if !ok {
+			v = 20
+		}
+		process(t, e, smp("temp", sec(float64(s)), sec(float64(s)+0.1), v, "room", "a"))
+	}
+	require.Equal(t, []string{
+		"threshold/Hot/pending", "threshold/Hot/resolved", // 60..120: held 60 s only
+		"threshold/Hot/pending", "threshold/Hot/firing", "threshold/Hot/resolved",
+	}, rec.kinds())
+	pending, firing, resolved := rec.events[2], rec.events[3], rec.events[4]
+	require.Equal(t, sec(150), pending.Since)
+	require.Equal(t, sec(270.1), firing.At, "fires at the first sample 2m after the condition began")
+	require.Equal(t, sec(300.1), resolved.At)
+	require.Equal(t, pending.Episode, firing.Episode)
+	require.Equal(t, firing.Episode, resolved.Episode)
+	require.NotEqual(t, pending.ID, firing.ID)
+	require.Equal(t, stream.NewLabels("__name__", "temp", "room", "a", "severity", "page"), firing.Labels)
+	require.Equal(t, 95.0, firing.Value)
+}
+
+func TestThresholdWithoutForFiresAtOnceAndOnlySelectedSeries(t *testing.T) {
+	rs := parseRules(t, `
+groups:
+  - name: g
+    rules:
+      - alert: Down
+        match: 'up{job="api"}'
+        expr: value == 0
+`)
+	e, rec := newEngine(t, Config{Rules: rs})
+	process(t, e,
+		smp("up", sec(0), sec(0), 0, "job", "db"),
+		smp("up", sec(0), sec(0), 0, "job", "api"),
+		smp("up", sec(10), sec(10), 1, "job", "api"),
+	)
+	require.Equal(t, []string{"threshold/Down/firing", "threshold/Down/resolved"}, rec.kinds())
+	require.Equal(t, "api", rec.events[0].Labels.Get("job"))
+}
+
+// steady returns the samples of a series sending every cadence from start
+// to end (seconds), arriving lag after their sample time.
+func steady(name string, cadence, start, end, lag float64, labels ...string) []stream.Sample {
+	var out []stream.Sample
+	for s := start; s < end; s += cadence {
+		out = append(out, smp(name, sec(s), sec(s+lag), 1, labels...))
+	}
+	return out
+}
+
+func TestAbsenceFiresOnceAndResolves(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	var in []stream.Sample
+	in = append(in, steady("check", 60, 0, 600, 0.3, "id", "dies")...)
+	in = append(in, steady("check", 60, 1200, 1500, 0.3, "id", "dies")...)
+	in = append(in, steady("check", 10, 5, 1500, 0.2, "id", "clock")...)
+	sortByArrival(in)
+	process(t, e, in...)
+	require.NoError(t, e.Close(context.Background()))
+
+	require.Equal(t, []string{"absence/absence/firing", "absence/absence/resolved"}, rec.kinds())
+	fire, res := rec.events[0], rec.events[1]
+	require.Equal(t, "dies", fire.Labels.Get("id"))
+	require.Equal(t, "check", fire.Labels.Get("__name__"))
+	// The first missing sample was expected at 600.3 s; five lost slots
+	// (5 m, the default for a 60 s cadence) are complete when the fifth,
+	// expected at 840.3 s, is judged lost after the 60 s lateness allowance.
+	require.InDelta(t, sec(600.3), fire.Since, float64(50*time.Millisecond))
+	require.InDelta(t, sec(900.3), fire.At, float64(50*time.Millisecond))
+	require.Equal(t, sec(1200.3), res.At)
+	require.Equal(t, fire.Episode, res.Episode)
+	st := e.Stats()
+	require.EqualValues(t, 1, st.Absences)
+	require.EqualValues(t, 2, st.Series)
+}
+
+func sortByArrival(in []stream.Sample) {
+	slices.SortStableFunc(in, func(a, b stream.Sample) int {
+		switch {
+		case a.Arrival < b.Arrival:
+			return -1
+		case a.Arrival > b.Arrival:
+			return 1
+		}
+		return 0
+	})
+}
+
+func TestLateFillsAreNotLosses(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	var in []stream.Sample
+	for s := 0.0; s < 1800; s += 60 {
+		arr := s + 0.2
+		if s >= 600 && s < 1200 {
+			arr = s + 30 // a delivery gap: every sample 30 s late, within L
+		}
+		in = append(in, smp("check", sec(s), sec(arr), 1))
+	}
+	sortByArrival(in)
+	process(t, e, in...)
+	require.NoError(t, e.Close(context.Background()))
+	require.Empty(t, rec.events)
+	st := e.Stats()
+	require.EqualValues(t, 0, st.SlotsLost)
+	require.Greater(t, st.SlotsLate, uint64(5))
+	require.Greater(t, st.SlotsMissed, uint64(5))
+}
+
+func TestAbsenceWhileLearningCadence(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	process(t, e, smp("once", sec(0), sec(0), 1), smp("once", sec(60), sec(60), 1))
+	require.NoError(t, e.Advance(context.Background(), sec(60+299)))
+	require.Empty(t, rec.events)
+	require.NoError(t, e.Advance(context.Background(), sec(60+301)))
+	require.Equal(t, []string{"absence/absence/firing"}, rec.kinds())
+	require.Equal(t, sec(360), rec.events[0].At, "default: 5 slots of the default 60 s cadence after the last arrival")
+}
+
+func TestDeclaredCadenceAndAbsentAfter(t *testing.T) {
+	rs := parseRules(t, `
+series:
+  - match: 'beat'
+    cadence: 10s
+    absent_after: 30s
+`)
+	e, rec := newEngine(t, Config{Rules: rs, Lateness: 5 * time.Second})
+	process(t, e, steady("beat", 10, 0, 100, 0.1)...)
+	require.NoError(t, e.Advance(context.Background(), sec(200)))
+	require.Equal(t, []string{"absence/absence/firing"}, rec.kinds())
+	// Missing from 100.1 s; three lost slots, the third (120.1 s) judged
+	// 5 s later.
+	require.InDelta(t, sec(100.1), rec.events[0].Since, float64(20*time.Millisecond))
+	require.InDelta(t, sec(125.1), rec.events[0].At, float64(20*time.Millisecond))
+}
+
+func TestCloseDoesNotJudgeSlotsAfterEndOfInput(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	process(t, e, steady("check", 60, 0, 600, 0.2)...)
+	require.NoError(t, e.Close(context.Background()))
+	require.Empty(t, rec.events)
+	st := e.Stats()
+	// The lattice starts on the fourth sample (180 s), when the cadence is
+	// learned; slots 180 s … 540 s are judged, not the one expected at 600 s.
+	require.EqualValues(t, 7, st.SlotsExpected)
+	require.EqualValues(t, 0, st.SlotsMissed)
+	require.ErrorIs(t, e.Process(context.Background(), nil), ErrClosed)
+	require.NoError(t, e.Close(context.Background()), "Close is idempotent")
+}
+
+// TestDuplicatesDoNotChangeEvents delivers every sample 4×, copies spread
+// over 200 ms and interleaved with other series, and expects the very same
+// events as a single delivery.
+func TestDuplicatesDoNotChangeEvents(t *testing.T) {
+	rs := parseRules(t, `
+groups:
+  - name: g
+    rules:
+      - alert: High
+        expr: value > 0.8
+        for: 1m
+`)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var once []stream.Sample
+	for i := range 50 {
+		id := string(rune('a'+i%26)) + string(rune('a'+i/26))
+		stop := 3600.0
+		if i%7 == 0 {
+			stop = 1800 // some series die
+		}
+		off := rng.Float64() * 60
+		for s := off; s < stop; s += 60 {
+			once = append(once, smp("m", sec(s), sec(s+0.05+rng.Float64()*0.1), rng.Float64(), "id", id))
+		}
+	}
+	sortByArrival(once)
+	var many []stream.Sample
+	for _, x := range once {
+		for c := range 4 {
+			y := x
+			if c > 0 {
+				y.Arrival += int64(rng.Float64() * float64(200*time.Millisecond))
+			}
+			many = append(many, y)
+		}
+	}
+	sortByArrival(many)
+
+	run := func(in []stream.Sample) []string {
+		e, rec := newEngine(t, Config{Rules: rs})
+		for len(in) > 0 { // in uneven batches
+			n := min(len(in), 1+rng.IntN(300))
+			process(t, e, in[:n]...)
+			in = in[n:]
+		}
+		require.NoError(t, e.Close(context.Background()))
+		var out []string
+		for _, ev := range rec.events {
+			out = append(out, string(ev.AppendJSON(nil)))
+		}
+		return out
+	}
+	a, b := run(once), run(many)
+	require.NotEmpty(t, a)
+	require.Contains(t, strings.Join(a, "\n"), `"kind":"absence"`)
+	require.Contains(t, strings.Join(a, "\n"), `"kind":"threshold"`)
+	require.Equal(t, a, b)
+}
+
+func TestFutureSamplesRejected(t *testing.T) {
+	e, _ := newEngine(t, Config{})
+	process(t, e,
+		smp("m", sec(3600), sec(0), 1), // an hour ahead of its arrival
+		smp("m", sec(1), sec(1), 1),
+	)
+	st := e.Stats()
+	require.EqualValues(t, 1, st.Future)
+	require.EqualValues(t, 1, st.Fresh, "the future sample must not move dedup's watermark")
+}
+
+func TestMaxSeriesOverflowIsCounted(t *testing.T) {
+	e, _ := newEngine(t, Config{MaxSeries: 2})
+	process(t, e,
+		smp("m", sec(0), sec(0), 1, "i", "1"),
+		smp("m", sec(0), sec(0), 1, "i", "2"),
+		smp("m", sec(0), sec(0), 1, "i", "3"),
+	)
+	st := e.Stats()
+	require.EqualValues(t, 2, st.Series)
+	require.EqualValues(t, 1, st.SeriesOverflow)
+}
+
+func TestEventJSON(t *testing.T) {
+	ev := Event{
+		ID: "0011223344556677", Episode: "8899aabbccddeeff", Kind: KindPeriodicGap, Rule: "periodic_gap",
+		State: StateFiring, At: sec(0.5), Labels: stream.NewLabels("b", `q"`, "a", "1"),
+		Value: math.NaN(), InhibitedBy: "x",
+		Gap: &Gap{Period: time.Minute, PhaseStart: 11750 * time.Millisecond, PhaseEnd: 13750 * time.Millisecond, Series: 250, LateFraction: 1},
+	}
+	require.Equal(t, `{"id":"0011223344556677","episode":"8899aabbccddeeff","kind":"periodic_gap","rule":"periodic_gap","state":"firing","at":"2026-01-01T00:00:00.500000000Z","labels":{"a":"1","b":"q\""},"inhibited_by":"x","period_s":60,"phase_start_s":11.75,"phase_end_s":13.75,"series":250,"late_fraction":1.0000}`,
+		string(ev.AppendJSON(nil)))
+}

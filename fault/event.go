@@ -1,0 +1,232 @@
+package fault
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Kind says which detector raised an event.
+type Kind string
+
+// The kinds of event the engine raises.
+const (
+	KindThreshold         Kind = "threshold"           // a rule's expression held (for its `for` duration)
+	KindAbsence           Kind = "absence"             // a series stopped reporting
+	KindPeriodicGap       Kind = "periodic_gap"        // the fleet loses samples at the same phase every period
+	KindSeriesPeriodicGap Kind = "series_periodic_gap" // one series loses the same slot every period
+)
+
+// State is the state an event reports.
+type State uint8
+
+// The states of an episode. An episode goes pending → firing → resolved, or
+// straight to firing when it has no `for` duration. A pending episode whose
+// condition stops holding before `for` elapses is resolved without firing.
+const (
+	StatePending State = iota + 1
+	StateFiring
+	StateResolved
+)
+
+// String returns "pending", "firing" or "resolved".
+func (s State) String() string {
+	switch s {
+	case StatePending:
+		return "pending"
+	case StateFiring:
+		return "firing"
+	case StateResolved:
+		return "resolved"
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Event is one state transition of one episode.
+//
+// Events are values: the engine does not keep or reuse them after Emit
+// returns, except that Labels and Annotations may be shared read-only between
+// the events of one episode.
+type Event struct {
+	// ID identifies this event: a hash of kind, rule, subject, episode start
+	// and state. Replaying the same input yields the same IDs.
+	ID string
+	// Episode identifies the episode the event belongs to: the same hash
+	// without the state, shared by its pending, firing and resolved events.
+	Episode string
+	Kind    Kind
+	// Rule is the alert name of a threshold rule, or the detector's name.
+	Rule  string
+	State State
+	// At is the engine time of the transition, in Unix nanoseconds. For
+	// judgments made by deadline (absence, gaps) it is the deadline itself,
+	// not the moment the engine happened to notice it, so batching does not
+	// change it.
+	At int64
+	// Since is when the episode started, in Unix nanoseconds: the sample
+	// time at which a threshold condition began to hold, or the expected
+	// arrival of the first missing sample.
+	Since int64
+	// Series is the subject series, or 0 for a fleet event.
+	Series stream.SeriesID
+	// Labels are the series' labels with __name__, then the rule's labels
+	// (rule labels win), sorted by name. Fleet events carry the rule labels.
+	Labels stream.Labels
+	// Annotations are the rule's annotations, expanded for this series.
+	Annotations stream.Labels
+	// Value is the sample value that caused the transition (threshold
+	// events); NaN when there is none.
+	Value float64
+	// InhibitedBy is the ID of the event that explains this one, if any. An
+	// inhibited event is still emitted, so that state stays consistent
+	// downstream, but it should not page anyone.
+	InhibitedBy string
+	// Gap describes a periodic gap (kinds periodic_gap and
+	// series_periodic_gap); nil otherwise.
+	Gap *Gap
+}
+
+// Gap describes a periodic gap.
+type Gap struct {
+	Period     time.Duration // the fundamental period
+	PhaseStart time.Duration // start of the lossy window, into the period (phase = arrival time modulo Period from the Unix epoch)
+	PhaseEnd   time.Duration // end of the lossy window, into the period
+	Series     int           // how many series are affected
+	// LateFraction is the fraction of the lost samples that arrived later,
+	// within the lateness allowance: 1 means a delivery gap, 0 data loss.
+	LateFraction float64
+}
+
+// Sink receives events. Emit is called synchronously from the engine method
+// that caused the transition (Process, Advance or Close), in the order the
+// transitions happened; it must be fast and must not call back into the
+// engine. An error is counted and returned by that method; the engine does
+// not retry, so sinks that need durability buffer internally.
+type Sink interface {
+	Emit(ctx context.Context, ev Event) error
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ctx context.Context, ev Event) error
+
+// Emit calls f(ctx, ev).
+func (f SinkFunc) Emit(ctx context.Context, ev Event) error { return f(ctx, ev) }
+
+var _ Sink = SinkFunc(nil)
+
+// eventIDs derives the episode and event IDs from what identifies them.
+func eventIDs(kind Kind, rule string, subject uint64, since int64, state State) (id, episode string) {
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.WriteString(string(kind))
+	_, _ = d.WriteString("\xff")
+	_, _ = d.WriteString(rule)
+	_, _ = d.WriteString("\xff")
+	var b [17]byte
+	putUint64(b[:], subject)
+	putUint64(b[8:], uint64(since))
+	_, _ = d.Write(b[:16])
+	ep := d.Sum64()
+	b[16] = byte(state)
+	_, _ = d.Write(b[16:])
+	return hex64(d.Sum64()), hex64(ep)
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := 0; i < 8; i++ {
+		b[i] = byte(v >> (56 - 8*i))
+	}
+}
+
+func hex64(v uint64) string {
+	var b [8]byte
+	putUint64(b[:], v)
+	return hex.EncodeToString(b[:])
+}
+
+// timeLayout is RFC 3339 with exactly nine fractional digits, so that event
+// times sort as strings and never change width.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// FormatTime formats Unix nanoseconds as RFC 3339 in UTC with nine
+// fractional digits, the form events use.
+func FormatTime(ns int64) string { return time.Unix(0, ns).UTC().Format(timeLayout) }
+
+// AppendJSON appends the event as one JSON object, the replay command's
+// output format: id, episode, kind, rule, state, at, since, labels,
+// annotations, value, inhibited_by, then for gaps period_s, phase_start_s,
+// phase_end_s, series and late_fraction. Empty optional fields are left out.
+// Keys appear in this fixed order, so equal events encode to equal bytes.
+func (e *Event) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, e.ID)
+	dst = append(dst, `,"episode":`...)
+	dst = appendString(dst, e.Episode)
+	dst = append(dst, `,"kind":`...)
+	dst = appendString(dst, string(e.Kind))
+	dst = append(dst, `,"rule":`...)
+	dst = appendString(dst, e.Rule)
+	dst = append(dst, `,"state":`...)
+	dst = appendString(dst, e.State.String())
+	dst = append(dst, `,"at":`...)
+	dst = appendString(dst, FormatTime(e.At))
+	if e.Since != 0 {
+		dst = append(dst, `,"since":`...)
+		dst = appendString(dst, FormatTime(e.Since))
+	}
+	dst = append(dst, `,"labels":`...)
+	dst = appendLabels(dst, e.Labels)
+	if len(e.Annotations) > 0 {
+		dst = append(dst, `,"annotations":`...)
+		dst = appendLabels(dst, e.Annotations)
+	}
+	if !math.IsNaN(e.Value) && !math.IsInf(e.Value, 0) {
+		dst = append(dst, `,"value":`...)
+		dst = strconv.AppendFloat(dst, e.Value, 'g', -1, 64)
+	}
+	if e.InhibitedBy != "" {
+		dst = append(dst, `,"inhibited_by":`...)
+		dst = appendString(dst, e.InhibitedBy)
+	}
+	if g := e.Gap; g != nil {
+		dst = append(dst, `,"period_s":`...)
+		dst = strconv.AppendFloat(dst, g.Period.Seconds(), 'f', -1, 64)
+		dst = append(dst, `,"phase_start_s":`...)
+		dst = strconv.AppendFloat(dst, g.PhaseStart.Seconds(), 'f', -1, 64)
+		dst = append(dst, `,"phase_end_s":`...)
+		dst = strconv.AppendFloat(dst, g.PhaseEnd.Seconds(), 'f', -1, 64)
+		dst = append(dst, `,"series":`...)
+		dst = strconv.AppendInt(dst, int64(g.Series), 10)
+		dst = append(dst, `,"late_fraction":`...)
+		dst = strconv.AppendFloat(dst, g.LateFraction, 'f', 4, 64)
+	}
+	return append(dst, '}')
+}
+
+// MarshalJSON encodes the event as AppendJSON does.
+func (e Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
+
+func appendLabels(dst []byte, ls stream.Labels) []byte {
+	dst = append(dst, '{')
+	for i, l := range ls {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, l.Name)
+		dst = append(dst, ':')
+		dst = appendString(dst, l.Value)
+	}
+	return append(dst, '}')
+}
+
+func appendString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // never fails for a string; escapes as encoding/json does
+	return append(dst, b...)
+}

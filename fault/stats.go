@@ -1,0 +1,77 @@
+package fault
+
+import "sync"
+
+// Stats are the engine's cumulative counters.
+type Stats struct {
+	Samples    uint64 // samples given to Process
+	Fresh      uint64 // admitted by dedup
+	Duplicates uint64 // same series, sample time and value as an admitted one
+	Conflicts  uint64 // same series and sample time as an admitted one, another value (the first wins)
+	TooLate    uint64 // older than the dedup window behind its watermark
+	Future     uint64 // sample time too far ahead of arrival time (Config.MaxFutureSkew)
+	OutOfOrder uint64 // fresh, but not newer than the series' newest sample: tracked, not evaluated
+
+	Series         uint64 // series tracked
+	SeriesOverflow uint64 // samples of new series rejected because Config.MaxSeries was reached
+
+	SlotsExpected uint64 // slots judged at their on-time deadline
+	SlotsMissed   uint64 // of those, not filled on time
+	SlotsLate     uint64 // filled after their on-time deadline, within the lateness allowance
+	SlotsLost     uint64 // not filled within the lateness allowance
+	AfterLateness uint64 // fresh samples for slots already judged lost or filled
+	SlotShared    uint64 // fresh samples landing on a slot another sample already filled
+	Reanchors     uint64 // times a series jumped off its lattice and was re-anchored
+
+	Absences   uint64 // absence episodes started
+	Events     uint64 // events emitted
+	EvalErrors uint64 // rule evaluation or annotation errors
+	SinkErrors uint64 // errors returned by the sink
+}
+
+func (s *Stats) add(o *Stats) {
+	s.Samples += o.Samples
+	s.Fresh += o.Fresh
+	s.Duplicates += o.Duplicates
+	s.Conflicts += o.Conflicts
+	s.TooLate += o.TooLate
+	s.Future += o.Future
+	s.OutOfOrder += o.OutOfOrder
+	s.Series += o.Series
+	s.SeriesOverflow += o.SeriesOverflow
+	s.SlotsExpected += o.SlotsExpected
+	s.SlotsMissed += o.SlotsMissed
+	s.SlotsLate += o.SlotsLate
+	s.SlotsLost += o.SlotsLost
+	s.AfterLateness += o.AfterLateness
+	s.SlotShared += o.SlotShared
+	s.Reanchors += o.Reanchors
+	s.Absences += o.Absences
+	s.Events += o.Events
+	s.EvalErrors += o.EvalErrors
+	s.SinkErrors += o.SinkErrors
+}
+
+// statsCounters accumulates counters locally during a call and publishes
+// them at its end, so the hot path pays no atomics and Stats can be read from
+// any goroutine.
+type statsCounters struct {
+	local  Stats
+	mu     sync.Mutex
+	shared Stats
+}
+
+func (c *statsCounters) flush() {
+	c.mu.Lock()
+	c.shared.add(&c.local)
+	c.mu.Unlock()
+	c.local = Stats{}
+}
+
+// Stats returns the engine's counters as of the end of its last call. It is
+// safe to call from any goroutine.
+func (e *Engine) Stats() Stats {
+	e.stats.mu.Lock()
+	defer e.stats.mu.Unlock()
+	return e.stats.shared
+}
