@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// t0 is 2026-01-01T00:00:00Z in Unix ns.
+const t0 = int64(1767225600) * int64(time.Second)
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	code, _, _ := runCLI(t, "")
+	require.Equal(t, exitUsage, code)
+	code, _, _ = runCLI(t, "", "frobnicate")
+	require.Equal(t, exitUsage, code)
+	code, _, _ = runCLI(t, "", "replay", "--no-such-flag")
+	require.Equal(t, exitUsage, code)
+	code, _, _ = runCLI(t, "", "check")
+	require.Equal(t, exitUsage, code)
+}
+
+func TestCheckReportsEveryMistakeWithPosition(t *testing.T) {
+	code, _, stderr := runCLI(t, "", "check", "testdata/three-mistakes.bad.yaml")
+	require.Equal(t, exitFail, code)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	require.Len(t, lines, 3, stderr)
+	require.Contains(t, lines[0], "testdata/three-mistakes.bad.yaml:6:14:", "bad duration")
+	require.Contains(t, lines[1], "testdata/three-mistakes.bad.yaml:9:9:", "unknown field")
+	require.Contains(t, lines[1], "severity")
+	require.Contains(t, lines[2], "testdata/three-mistakes.bad.yaml:11:", "expression that does not compile")
+
+	code, stdout, _ := runCLI(t, "", "check", "testdata/good.yaml")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, stdout, "testdata/good.yaml: ok (1 rules)")
+}
+
+func TestReplayInvalidRulesAndUnreadableFile(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "", "replay", "--rules", "testdata/three-mistakes.bad.yaml")
+	require.Equal(t, exitFail, code)
+	require.Empty(t, stdout)
+	require.Contains(t, stderr, "three-mistakes.bad.yaml:6:14")
+	code, _, stderr = runCLI(t, "", "replay", filepath.Join(t.TempDir(), "missing.lp"))
+	require.Equal(t, exitFail, code)
+	require.Contains(t, stderr, "missing.lp")
+}
+
+// record is one capture line.
+type record struct {
+	arrival int64
+	line    string
+}
+
+// fleetCapture simulates checks every 60 s for an hour; a few die halfway
+// and one has slow latencies for a while, so both absence and a threshold
+// rule have something to say.
+func fleetCapture(seed uint64) []record {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var out []record
+	for c := range 40 {
+		off := rng.Float64() * 60
+		stop := 3600.0
+		if c%10 == 3 {
+			stop = 1800
+		}
+		for s := off; s < stop; s += 60 {
+			ts := t0 + int64(s*1e9)
+			lat := 0.5 + rng.Float64()
+			if c == 5 && s > 600 && s < 1500 {
+				lat = 3 + rng.Float64()
+			}
+			line := fmt.Sprintf("check,check=c%03d latency=%.3f,up=1i %d", c, lat, ts)
+			out = append(out, record{arrival: ts + int64((0.05+rng.Float64()*0.1)*1e9), line: line})
+		}
+	}
+	sortRecords(out)
+	return out
+}
+
+func sortRecords(rs []record) {
+	slices.SortStableFunc(rs, func(a, b record) int {
+		switch {
+		case a.arrival < b.arrival:
+			return -1
+		case a.arrival > b.arrival:
+			return 1
+		}
+		return 0
+	})
+}
+
+func writeCapture(t *testing.T, rs []record, extra map[int]string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "capture.txt")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "# a capture: <arrival_unix_ns> <line protocol>")
+	for i, r := range rs {
+		if bad, ok := extra[i]; ok {
+			fmt.Fprintln(w, bad)
+		}
+		fmt.Fprintf(w, "%d %s\n", r.arrival, r.line)
+	}
+	require.NoError(t, w.Flush())
+	require.NoError(t, f.Close())
+	return path
+}
+
+const thresholdRules = `
+groups:
+  - name: checks
+    rules:
+      - alert: SlowCheck
+        match: check_latency
+        expr: value > 2.5
+        for: 2m
+`
+
+func TestReplayFourCopiesPrintsIdenticalEvents(t *testing.T) {
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesPath, []byte(thresholdRules), 0o644))
+
+	once := fleetCapture(1)
+	// Every record delivered 4×: copies up to 200 ms later, interleaved
+	// with other records, as at-least-once delivery produces.
+	rng := rand.New(rand.NewPCG(3, 4))
+	var many []record
+	for _, r := range once {
+		many = append(many, r)
+		for range 3 {
+			many = append(many, record{arrival: r.arrival + int64(rng.Float64()*0.2e9), line: r.line})
+		}
+	}
+	sortRecords(many)
+
+	code1, out1, err1 := runCLI(t, "", "replay", "--capture", "--rules", rulesPath, writeCapture(t, once, nil))
+	code4, out4, err4 := runCLI(t, "", "replay", "--capture", "--rules", rulesPath, writeCapture(t, many, nil))
+	require.Equal(t, exitOK, code1, err1)
+	require.Equal(t, exitOK, code4, err4)
+	require.Contains(t, out1, `"kind":"absence"`)
+	require.Contains(t, out1, `"kind":"threshold"`)
+	require.Equal(t, out1, out4, "4× delivery must print byte-identical events")
+	require.Contains(t, err4, "duplicates "+fmt.Sprint(3*2*len(once)))
+}
+
+func TestReplayReportsBadLinesAndProcessesGoodOnes(t *testing.T) {
+	recs := fleetCapture(2)
+	bad := map[int]string{
+		10:  "not a capture line",
+		200: fmt.Sprintf("%d check,check=x latency= %d", t0, t0),
+		500: fmt.Sprintf("%d check,check=x latency=1", t0) + " notanumber",
+	}
+	path := writeCapture(t, recs, bad)
+	code, stdout, stderr := runCLI(t, "", "replay", "--capture", path)
+	require.Equal(t, exitOK, code, stderr)
+	// Line numbers: line 1 is the comment; record i sits on line i+2, and
+	// each bad line before it pushes it down one.
+	require.Contains(t, stderr, fmt.Sprintf("%s:%d:", path, 10+2))
+	require.Contains(t, stderr, fmt.Sprintf("%s:%d:", path, 200+3))
+	require.Contains(t, stderr, fmt.Sprintf("%s:%d:", path, 500+4))
+	require.Contains(t, stderr, "input errors 3")
+	// Every good line's two fields became samples.
+	require.Contains(t, stderr, fmt.Sprintf("samples %d", 2*len(recs)))
+	require.Contains(t, stdout, `"kind":"absence"`)
+}
+
+func TestReplayPlainLineProtocolFromStdin(t *testing.T) {
+	var b strings.Builder
+	for s := 0; s < 600; s += 10 {
+		fmt.Fprintf(&b, "temp,room=a value=%d %d\n", 80+s/10, t0+int64(s)*1e9)
+	}
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesPath, []byte(`
+groups:
+  - name: g
+    rules:
+      - alert: Hot
+        match: temp
+        expr: value > 100
+        for: 2m
+`), 0o644))
+	code, stdout, stderr := runCLI(t, b.String(), "replay", "--rules", rulesPath, "-")
+	require.Equal(t, exitOK, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 2, stdout)
+	require.Contains(t, lines[0], `"state":"pending"`)
+	require.Contains(t, lines[1], `"state":"firing"`)
+	// value > 100 from s = 210; firing 2 m of sample time later, at 330 s.
+	require.Contains(t, lines[1], `"at":"2026-01-01T00:05:30.000000000Z"`)
+	require.Contains(t, lines[1], `"labels":{"__name__":"temp","room":"a"}`)
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/faultline-go/faultline/dedup"
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// replay runs records through the engine: JSON Lines events on stdout, a
+// summary on stderr.
+func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		ruleFiles stringList
+		capture   = fs.Bool("capture", false, "input lines are `<arrival_unix_ns> <line protocol>` captures; # starts a comment")
+		batch     = fs.Int("batch", 4096, "samples per engine batch")
+		maxErrors = fs.Int("max-errors", 100, "input errors printed one by one; the rest are counted")
+		tau       = fs.Duration("on-time-budget", fault.DefaultOnTimeBudget, "τ: how late after its expected arrival a sample still counts as on time")
+		lateness  = fs.Duration("lateness", fault.DefaultLateness, "L: how long a slot may stay empty before it is judged lost")
+		window    = fs.Duration("dedup-window", 0, "dedup window in sample time (0: dedup's default)")
+		absent    = fs.Duration("absent-after", 0, "absence threshold for series the rules don't declare (0: five slots, at least 2m)")
+	)
+	fs.Var(&ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *batch < 1 || *maxErrors < 0 {
+		fmt.Fprintln(stderr, "faultline replay: --batch must be ≥ 1 and --max-errors ≥ 0")
+		return exitUsage
+	}
+
+	var rs *rules.Ruleset
+	if len(ruleFiles) > 0 {
+		var err error
+		if rs, err = rules.ParseFiles(ruleFiles...); err != nil {
+			printRuleErrors(stderr, err)
+			return exitFail
+		}
+	}
+	inputs := fs.Args()
+	if len(inputs) == 0 {
+		inputs = []string{"-"}
+	}
+	for _, in := range inputs { // fail before any output if a file cannot be read
+		if in == "-" {
+			continue
+		}
+		f, err := os.Open(in)
+		if err != nil {
+			fmt.Fprintf(stderr, "faultline replay: %v\n", err)
+			return exitFail
+		}
+		f.Close()
+	}
+
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	sum := newSummary()
+	var line []byte
+	sink := fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
+		sum.event(ev)
+		line = ev.AppendJSON(line[:0])
+		line = append(line, '\n')
+		_, err := out.Write(line)
+		return err
+	})
+	eng, err := fault.New(fault.Config{
+		Rules:        rs,
+		Sink:         sink,
+		Dedup:        dedup.Config{Window: *window},
+		OnTimeBudget: *tau,
+		Lateness:     *lateness,
+		AbsentAfter:  *absent,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "faultline replay: %v\n", err)
+		return exitUsage
+	}
+
+	ctx := context.Background()
+	format := stream.LineProtocol
+	if *capture {
+		format = stream.Capture
+	}
+	buf := make([]stream.Sample, 0, *batch)
+	flush := func() error {
+		err := eng.Process(ctx, buf)
+		buf = buf[:0]
+		return err
+	}
+	for _, in := range inputs {
+		r, name, closeIn, err := open(in, stdin)
+		if err != nil {
+			fmt.Fprintf(stderr, "faultline replay: %v\n", err)
+			return exitFail
+		}
+		dec := stream.NewDecoder(r, stream.DecoderOptions{Format: format})
+		for {
+			buf, err = dec.Next(buf)
+			var rerr *stream.RecordError
+			switch {
+			case errors.As(err, &rerr):
+				sum.inputError(stderr, name, rerr, *maxErrors)
+				continue
+			case errors.Is(err, io.EOF):
+			case err != nil:
+				closeIn()
+				fmt.Fprintf(stderr, "faultline replay: %s: %v\n", name, err)
+				return exitFail
+			}
+			if len(buf) >= *batch || err != nil {
+				if perr := flush(); perr != nil {
+					fmt.Fprintf(stderr, "faultline replay: %v\n", perr)
+					return exitFail
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		closeIn()
+		sum.records += dec.Stats().Records
+		sum.stringFields += dec.Stats().StringFields
+	}
+	if err := eng.Close(ctx); err != nil {
+		fmt.Fprintf(stderr, "faultline replay: %v\n", err)
+		return exitFail
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(stderr, "faultline replay: writing events: %v\n", err)
+		return exitFail
+	}
+	sum.print(stderr, eng.Stats())
+	return exitOK
+}
+
+func open(in string, stdin io.Reader) (r io.Reader, name string, closeFn func(), err error) {
+	if in == "-" {
+		return stdin, "<stdin>", func() {}, nil
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return f, in, func() { f.Close() }, nil
+}
+
+// summary accumulates what replay reports on stderr.
+type summary struct {
+	records      int64
+	stringFields int64
+	inputErrors  int64
+	errorLines   []string // file:line of the first input errors
+	events       map[string]int
+}
+
+func newSummary() *summary { return &summary{events: map[string]int{}} }
+
+func (s *summary) event(ev fault.Event) {
+	s.events[string(ev.Kind)+" "+ev.State.String()]++
+}
+
+// inputError reports one bad record: in full for the first max, then only
+// counted, so a flood of bad input cannot flood stderr.
+func (s *summary) inputError(w io.Writer, name string, e *stream.RecordError, max int) {
+	s.inputErrors++
+	if int(s.inputErrors) <= max {
+		fmt.Fprintf(w, "%s:%d:%d: %v\n", name, e.Record, e.Column, e.Err)
+		s.errorLines = append(s.errorLines, fmt.Sprintf("%s:%d", name, e.Record))
+	}
+}
+
+func (s *summary) print(w io.Writer, st fault.Stats) {
+	fmt.Fprintf(w, "records %d, samples %d: fresh %d, duplicates %d, conflicts %d, too late %d, future %d, out of order %d\n",
+		s.records, st.Samples, st.Fresh, st.Duplicates, st.Conflicts, st.TooLate, st.Future, st.OutOfOrder)
+	fmt.Fprintf(w, "series %d; slots expected %d, missed on time %d, late %d, lost %d\n",
+		st.Series, st.SlotsExpected, st.SlotsMissed, st.SlotsLate, st.SlotsLost)
+	if s.stringFields > 0 {
+		fmt.Fprintf(w, "string fields skipped %d\n", s.stringFields)
+	}
+	fmt.Fprintf(w, "input errors %d", s.inputErrors)
+	if len(s.errorLines) > 0 {
+		fmt.Fprintf(w, " (%s", strings.Join(s.errorLines, ", "))
+		if n := s.inputErrors - int64(len(s.errorLines)); n > 0 {
+			fmt.Fprintf(w, ", and %d more", n)
+		}
+		fmt.Fprint(w, ")")
+	}
+	fmt.Fprintln(w)
+	keys := make([]string, 0, len(s.events))
+	for k := range s.events {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, s.events[k]))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "none")
+	}
+	fmt.Fprintf(w, "events: %s\n", strings.Join(parts, ", "))
+	if st.EvalErrors > 0 || st.SinkErrors > 0 || st.SeriesOverflow > 0 {
+		fmt.Fprintf(w, "rule evaluation errors %d, sink errors %d, series over the limit %d\n", st.EvalErrors, st.SinkErrors, st.SeriesOverflow)
+	}
+}
