@@ -315,7 +315,7 @@ func TestZeroFalseDropsUnderEviction(t *testing.T) {
 	// keys are admitted again (false admits): never more than Overflow, and
 	// none before Overflow starts counting. TestEvictionModel checks the
 	// same at small scale, verdict by verdict.
-	if raceEnabled || testing.Short() {
+	if testing.Short() {
 		t.Skip("1.9M admits: about 20 s under the race detector")
 	}
 	const n = 1_500_000
