@@ -10,6 +10,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -24,13 +25,14 @@ import (
 var ruleFile []byte
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+// run simulates the fleet and writes the timeline to w.
+func run(w io.Writer) error {
 	rs, err := rules.Parse("rules.yaml", ruleFile)
 	if err != nil {
 		return err
@@ -40,11 +42,11 @@ func run() error {
 		Rules: rs,
 		Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
 			at := time.Duration(ev.At - start).Round(time.Second)
-			fmt.Printf("+%-8v %-9s %-10s %-8s check=%s", at, ev.Kind, ev.Rule, ev.State, ev.Labels.Get("check"))
+			fmt.Fprintf(w, "+%-8v %-9s %-10s %-8s check=%s", at, ev.Kind, ev.Rule, ev.State, ev.Labels.Get("check"))
 			if s := ev.Annotations.Get("summary"); s != "" {
-				fmt.Printf("  %q", s)
+				fmt.Fprintf(w, "  %q", s)
 			}
-			fmt.Println()
+			fmt.Fprintln(w)
 			return nil
 		}),
 	})
@@ -63,7 +65,7 @@ func run() error {
 		return err
 	}
 	st := eng.Stats()
-	fmt.Printf("\n%d deliveries: %d fresh, %d duplicates; %d series; %d events\n",
+	fmt.Fprintf(w, "\n%d deliveries: %d fresh, %d duplicates; %d series; %d events\n",
 		st.Samples, st.Fresh, st.Duplicates, st.Series, st.Events)
 	return nil
 }
