@@ -44,6 +44,11 @@ type Config struct {
 	// Deduper, if set, is used instead of building one from Dedup; a host
 	// restores one with dedup.Load after a restart.
 	Deduper *dedup.Deduper
+	// DisableDedup turns dedup off, for hosts whose input is already
+	// deduplicated. Redelivered samples still collapse onto their slot,
+	// and rules evaluate only a series' newest sample time; but a
+	// redelivery with another value is not recognised as a conflict.
+	DisableDedup bool
 	// OnTimeBudget (τ) is how long after its expected arrival a sample
 	// still counts as on time. By default 1s; set it near the p99.9 of
 	// delivery delay.
@@ -108,17 +113,25 @@ type Engine struct {
 	closed  bool
 	horizon int64 // while closing: slots expected after it are not judged
 
-	index   map[stream.SeriesID]uint32
-	series  []series
-	keys    keyArena
-	ruleIdx []uint32
-	alerts  map[alertKey]alertState
-	wheel   *wheel
+	index    map[stream.SeriesID]uint32
+	series   []series
+	trackers []tracker
+	keys     keyArena
+	ruleIdx  []uint32
+	declared map[uint32]int64 // declared absence thresholds (ns), by series
 
-	ctx       context.Context // of the call in progress, for Sink.Emit
-	sinkErr   error
+	// Side tables for the few series in a transient state.
+	learning  map[uint32]learning
+	absences  map[uint32]absence
+	gaps      map[uint32]*seriesGap
+	alerts    map[alertKey]alertState
+	wheel     *wheel
+	fleet     *fleet
 	selectBuf []int
 	warned    map[int]bool
+
+	ctx     context.Context // of the call in progress, for Sink.Emit
+	sinkErr error
 
 	stats statsCounters
 }
@@ -149,20 +162,25 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("fault: lateness allowance %v is shorter than the on-time budget %v", cfg.Lateness, cfg.OnTimeBudget)
 	}
 	e := &Engine{
-		cfg:    cfg,
-		tau:    int64(cfg.OnTimeBudget),
-		late:   int64(cfg.Lateness),
-		dd:     cfg.Deduper,
-		eval:   rules.NewEvaluator(),
-		rules:  cfg.Rules.Rules(),
-		sink:   cfg.Sink,
-		log:    cfg.Logger,
-		index:  make(map[stream.SeriesID]uint32),
-		alerts: make(map[alertKey]alertState),
-		wheel:  newWheel(wheelRes, 14),
-		warned: make(map[int]bool),
+		cfg:      cfg,
+		tau:      int64(cfg.OnTimeBudget),
+		late:     int64(cfg.Lateness),
+		dd:       cfg.Deduper,
+		eval:     rules.NewEvaluator(),
+		rules:    cfg.Rules.Rules(),
+		sink:     cfg.Sink,
+		log:      cfg.Logger,
+		index:    make(map[stream.SeriesID]uint32),
+		declared: make(map[uint32]int64),
+		learning: make(map[uint32]learning),
+		absences: make(map[uint32]absence),
+		gaps:     make(map[uint32]*seriesGap),
+		alerts:   make(map[alertKey]alertState),
+		wheel:    newWheel(wheelRes, 14),
+		warned:   make(map[int]bool),
 	}
-	if e.dd == nil {
+	e.fleet = newFleet(e, e.tau, e.late)
+	if e.dd == nil && !cfg.DisableDedup {
 		dd, err := dedup.New(cfg.Dedup)
 		if err != nil {
 			return nil, fmt.Errorf("fault: %w", err)
@@ -182,7 +200,8 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Deduper returns the engine's deduper, so a host can save it on shutdown.
+// Deduper returns the engine's deduper (nil with Config.DisableDedup), so a
+// host can save it on shutdown.
 func (e *Engine) Deduper() *dedup.Deduper { return e.dd }
 
 // Now returns the engine time in Unix nanoseconds.
@@ -233,9 +252,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.begin(ctx)
 	e.horizon = e.now
 	e.closed = true
-	end := e.now + e.late + 2*wheelRes
-	e.wheel.advance(end, e.wake)
-	e.now = max(e.now, end)
+	e.advance(e.now + e.late + e.fleet.lag + 2*wheelRes)
 	return e.end()
 }
 
@@ -253,17 +270,30 @@ func (e *Engine) end() error {
 	return nil
 }
 
+// advance moves the clock to now, tick by tick: at each tick the fleet
+// detector first completes the bins judged by then, then the wheel delivers
+// the judgments due, so that a judgment sees every fleet conclusion reached
+// before its deadline.
 func (e *Engine) advance(now int64) {
 	if !e.started {
 		e.started = true
-		e.wheel.next = e.wheel.tickOf(now)
+		e.wheel.start(now)
+		e.fleet.start(now)
 		e.now = now
 		return
 	}
 	if now <= e.now {
 		return
 	}
-	e.wheel.advance(now, e.wake)
+	for e.wheel.next*wheelRes < now {
+		if e.wheel.n == 0 {
+			e.wheel.next = e.wheel.tickOf(now)
+			break
+		}
+		e.fleet.advance(e.wheel.next * wheelRes)
+		e.wheel.deliver(e.wake)
+	}
+	e.fleet.advance(now)
 	e.now = now
 }
 
@@ -277,34 +307,42 @@ func (e *Engine) sample(smp *stream.Sample) {
 	if smp.Series == 0 {
 		smp.Series = stream.Hash(smp.Name, smp.Labels)
 	}
-	switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
-	case dedup.Duplicate:
-		e.stats.local.Duplicates++
-		return
-	case dedup.Conflict:
-		e.stats.local.Conflicts++
-		return
-	case dedup.TooLate:
-		e.stats.local.TooLate++
-		return
+	if e.dd != nil {
+		switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
+		case dedup.Duplicate:
+			e.stats.local.Duplicates++
+			return
+		case dedup.Conflict:
+			e.stats.local.Conflicts++
+			return
+		case dedup.TooLate:
+			e.stats.local.TooLate++
+			return
+		}
 	}
 	e.stats.local.Fresh++
 	idx, ok := e.lookup(smp)
 	if !ok {
 		return
 	}
+	e.arrive(idx, smp)
 	s := &e.series[idx]
-	e.arrive(idx, s, smp)
 	if smp.Time <= s.lastTs {
-		e.stats.local.OutOfOrder++
+		if smp.Time == s.lastTs && e.dd == nil {
+			e.stats.local.Duplicates++ // dedup is off: the slot absorbed it
+			e.stats.local.Fresh--
+		} else {
+			e.stats.local.OutOfOrder++
+		}
 		return
 	}
-	if !s.lattice() && !s.declared() {
-		e.learnCadence(idx, s, smp)
-	}
+	last := s.lastTs
 	s.lastTs = smp.Time
+	if t := &e.trackers[idx]; !t.lattice() && !t.declared() {
+		e.learnCadence(idx, smp, last)
+	}
 	if s.rulesN > 0 {
-		e.evaluate(idx, s, smp)
+		e.evaluate(idx, smp)
 	}
 }
 
@@ -319,13 +357,11 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 	}
 	idx := uint32(len(e.series))
 	e.index[smp.Series] = idx
-	e.series = append(e.series, series{
-		id:       smp.Series,
-		key:      e.keys.put(smp.Name, smp.Labels),
-		lastTs:   math.MinInt64,
-		wakeTick: noWake,
-	})
-	s := &e.series[idx]
+	s := series{
+		id:     smp.Series,
+		key:    e.keys.put(smp.Name, smp.Labels),
+		lastTs: math.MinInt64,
+	}
 	e.selectBuf = e.cfg.Rules.Select(smp.Name, smp.Labels, e.selectBuf[:0])
 	if len(e.selectBuf) > 0 {
 		s.rulesOff = uint32(len(e.ruleIdx))
@@ -334,13 +370,22 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 			e.ruleIdx = append(e.ruleIdx, uint32(r))
 		}
 	}
+	var t tracker
 	if spec, ok := e.cfg.Rules.Series(smp.Name, smp.Labels); ok {
-		s.absentAfter = int64(spec.AbsentAfter)
+		if spec.AbsentAfter > 0 {
+			e.declared[idx] = int64(spec.AbsentAfter)
+		}
 		if spec.Cadence > 0 {
-			s.cadence = int64(spec.Cadence)
-			s.flags |= flagDeclared
+			t.cadence = int64(spec.Cadence)
+			t.flags |= flagDeclared
 		}
 	}
+	e.series = append(e.series, s)
+	e.trackers = append(e.trackers, t)
 	e.stats.local.Series++
 	return idx, true
 }
+
+// declaredAbsentAfter returns the absence threshold the rule file declares
+// for the series, or 0.
+func (e *Engine) declaredAbsentAfter(idx uint32) int64 { return e.declared[idx] }

@@ -101,6 +101,7 @@ type Gap struct {
 	Series     int           // how many series are affected
 	// LateFraction is the fraction of the lost samples that arrived later,
 	// within the lateness allowance: 1 means a delivery gap, 0 data loss.
+	// NaN when not known yet.
 	LateFraction float64
 }
 
@@ -121,8 +122,10 @@ func (f SinkFunc) Emit(ctx context.Context, ev Event) error { return f(ctx, ev) 
 
 var _ Sink = SinkFunc(nil)
 
-// eventIDs derives the episode and event IDs from what identifies them.
-func eventIDs(kind Kind, rule string, subject uint64, since int64, state State) (id, episode string) {
+// eventIDs derives the episode and event IDs from what identifies them. An
+// inhibited event and the uninhibited one that may follow it in the same
+// state differ in the inhibited flag.
+func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, inhibited bool) (id, episode string) {
 	var d xxhash.Digest
 	d.Reset()
 	_, _ = d.WriteString(string(kind))
@@ -135,6 +138,9 @@ func eventIDs(kind Kind, rule string, subject uint64, since int64, state State) 
 	_, _ = d.Write(b[:16])
 	ep := d.Sum64()
 	b[16] = byte(state)
+	if inhibited {
+		b[16] |= 0x80
+	}
 	_, _ = d.Write(b[16:])
 	return hex64(d.Sum64()), hex64(ep)
 }
@@ -204,8 +210,10 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = strconv.AppendFloat(dst, g.PhaseEnd.Seconds(), 'f', -1, 64)
 		dst = append(dst, `,"series":`...)
 		dst = strconv.AppendInt(dst, int64(g.Series), 10)
-		dst = append(dst, `,"late_fraction":`...)
-		dst = strconv.AppendFloat(dst, g.LateFraction, 'f', 4, 64)
+		if !math.IsNaN(g.LateFraction) {
+			dst = append(dst, `,"late_fraction":`...)
+			dst = strconv.AppendFloat(dst, g.LateFraction, 'f', 4, 64)
+		}
 	}
 	return append(dst, '}')
 }

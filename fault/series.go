@@ -1,11 +1,29 @@
 package fault
 
 import (
+	"math"
+
 	"github.com/faultline-go/faultline/stream"
 )
 
-// series is the state the engine keeps per series. It holds no pointers, so a
-// slice of millions of them costs the garbage collector nothing to scan.
+// series is what the engine keeps about a series besides its arrival
+// tracking: identity, the rules that select it and rule-evaluation order. It
+// holds no pointers, so millions of them cost the garbage collector nothing
+// to scan.
+type series struct {
+	id       stream.SeriesID
+	key      keyRef // name and labels in the key arena
+	lastTs   int64  // highest sample time seen; samples at or before it are not evaluated by rules
+	rulesOff uint32 // matched rules: ruleIdx[rulesOff : rulesOff+rulesN]
+	rulesN   uint16
+	alerts   uint16 // threshold episodes open (pending or firing) on this series
+	gapMark  uint32 // the last fleet gap episode this series was counted in
+}
+
+// tracker is a series' arrival tracking: its slot lattice and the state of
+// its periodic gap detector, in exactly 96 bytes (TestTrackerSize). Trackers
+// live in one slice beside the series, and the timing wheel touches nothing
+// else.
 //
 // The slot lattice. A series is expected to send one sample per cadence Δ.
 // Slot k has the nominal sample time anchorTs + (k−anchorK)·Δ and the
@@ -16,49 +34,38 @@ import (
 // or missed in real time; at rxExp+L it was filled (on time or late) or
 // lost. Duplicates and replays carry the original sample time, so they land
 // on the slot they belong to.
-type series struct {
-	id  stream.SeriesID
-	key keyRef // name and labels in the key arena
+type tracker struct {
+	anchorTs int64  // nominal sample time of slot anchorK
+	cadence  int64  // Δ in ns; 0 while learning
+	recv     uint64 // slot k received (bit k&63), for slots in [lateK, lateK+64)
+	onTime   uint64 // slot k received by rxExp+τ
 
-	rulesOff uint32 // matched rules: ruleIdx[rulesOff : rulesOff+rulesN]
-	rulesN   uint16
+	anchorK int32
+	nextK   int32 // next slot to judge at τ
+	lateK   int32 // next slot to judge at L; lateK ≤ nextK
+	lag     int32 // delivery lag in ms
+
+	wakeTick    uint32  // wheel tick of the live wake-up, relative to the wheel's origin; 0 when none
+	pLong       float32 // long-run real-time miss rate
+	lostRun     uint16  // consecutive slots judged lost
+	absentSlots uint16  // lost slots that make an absence
+
+	misses   [missRing]uint16 // slot numbers (mod 2¹⁶) of the latest real-time misses, a ring
+	missHead uint8            // next ring position; the ring is full once flagRingFull is set
+	run      uint8            // consecutive real-time misses, saturating
 	flags    uint8
-	learnN   uint8  // distinct sample times seen while learning
-	alerts   uint16 // threshold episodes open (pending or firing) on this series
-
-	lastTs int64 // highest sample time seen; samples at or before it are not evaluated by rules
-
-	// While learning (cadence == 0), lastArrival times absence and
-	// learnDiffs collects the first distinct sample-time differences.
-	lastArrival int64
-	learnDiffs  [learnSamples - 1]int64
-
-	cadence  int64 // Δ in ns; 0 while learning
-	anchorTs int64 // nominal sample time of slot anchorK
-	anchorK  int32
-	nextK    int32 // next slot to judge at τ
-	lateK    int32 // next slot to judge at L; lateK ≤ nextK
-	lag      int32 // delivery lag in ms
-
-	recv   uint64 // slot k received (bit k&63), for slots in [lateK, lateK+64)
-	onTime uint64 // slot k received by rxExp+τ
-
-	lostRun     int32 // consecutive slots judged lost
-	absentSlots int32 // lost slots that make an absence
-	absentSince int64 // expected arrival of the first missing sample of the firing absence
-	absentAfter int64 // declared absence threshold in ns, or 0 for the default
-
-	wakeTick int64 // tick of the live wheel entry, or noWake
+	learnN   uint8 // distinct sample times seen while learning; then samples the lattice filter has seen
 }
 
 const (
-	flagAbsent   = 1 << iota // an absence episode is firing: not scheduled
+	flagAbsent   = 1 << iota // an absence episode is open: not scheduled
 	flagDeclared             // cadence declared in the rule file, not learned
 	flagLattice              // the slot lattice runs (cadence known, anchored)
+	flagRingFull             // the miss ring has wrapped
+	flagGap                  // a per-series periodic gap (suspect or confirmed) is open
 )
 
 const (
-	noWake = -1 << 63
 	// learnSamples distinct sample times are needed to learn a cadence: the
 	// median of their learnSamples−1 differences.
 	learnSamples = 4
@@ -71,83 +78,117 @@ const (
 	// maxLateSlots caps the lateness allowance in slots, so the slots
 	// awaiting judgment plus those a sample may run ahead fit the ring.
 	maxLateSlots = ringSlots - maxAhead - 8
+	// missRing is how many real-time misses a series remembers.
+	missRing = 16
 )
 
+func (t *tracker) declared() bool { return t.flags&flagDeclared != 0 }
+func (t *tracker) absent() bool   { return t.flags&flagAbsent != 0 }
+func (t *tracker) lattice() bool  { return t.flags&flagLattice != 0 }
+
 // nominal returns the nominal sample time of slot k.
-func (s *series) nominal(k int32) int64 {
-	return s.anchorTs + int64(k-s.anchorK)*s.cadence
+func (t *tracker) nominal(k int32) int64 {
+	return t.anchorTs + int64(k-t.anchorK)*t.cadence
 }
 
 // rxExp returns the expected arrival time of slot k.
-func (s *series) rxExp(k int32) int64 {
-	return s.nominal(k) + int64(s.lag)*1e6
+func (t *tracker) rxExp(k int32) int64 {
+	return t.nominal(k) + int64(t.lag)*1e6
 }
 
 // slotOf returns the slot a sample time belongs to: the nearest lattice
 // point.
-func (s *series) slotOf(ts int64) int64 {
-	d := ts - s.anchorTs
-	h := s.cadence / 2
+func (t *tracker) slotOf(ts int64) int64 {
+	d := ts - t.anchorTs
+	h := t.cadence / 2
 	if d >= 0 {
-		return int64(s.anchorK) + (d+h)/s.cadence
+		return int64(t.anchorK) + (d+h)/t.cadence
 	}
-	return int64(s.anchorK) - (-d+h-1)/s.cadence
+	return int64(t.anchorK) - (-d+h-1)/t.cadence
 }
 
-// anchor starts a fresh lattice on a sample: slot 0 at ts, nothing judged,
-// nothing received.
-func (s *series) anchor(ts, arrival int64) {
-	s.anchorTs = ts
-	s.anchorK, s.nextK, s.lateK = 0, 0, 0
-	s.recv, s.onTime = 0, 0
-	s.lostRun = 0
-	s.lag = clampMs(arrival - ts)
+// anchor starts a fresh lattice on a sample: slot 0 at ts, received on time,
+// nothing judged and no misses remembered. The cadence, the long-run miss
+// rate and the filter's maturity are kept: a series learned from four samples
+// starts at the fourth step of the filter's schedule, one that comes back
+// from a silence keeps the gains it had.
+func (t *tracker) anchor(ts, arrival int64) {
+	t.flags |= flagLattice
+	t.flags &^= flagRingFull
+	t.anchorTs = ts
+	t.anchorK, t.nextK, t.lateK = 0, 0, 0
+	t.recv, t.onTime = 1, 1
+	t.lostRun, t.run, t.missHead = 0, 0, 0
+	t.learnN = max(t.learnN, 1) // from now on, the samples the lattice filter has seen
+	t.lag = clampMs(arrival - ts)
 }
 
-// track follows an on-time sample of slot k with an alpha-beta filter on the
-// lattice (phase gain 1/8, rate gain 1/64 per slot) and an EWMA of the
-// delivery lag whose step is clipped to ±clip, so one replayed or delayed
-// copy cannot drag the expected arrivals with it.
-func (s *series) track(k int32, ts, arrival, clip int64) {
-	n := int64(k - s.anchorK)
-	if n > 0 {
-		pred := s.nominal(k)
-		r := ts - pred
-		s.anchorTs = pred + r/8
-		s.anchorK = k
-		if !s.declared() {
-			s.cadence += r / (64 * n)
+// track follows a fresh sample of slot k.
+//
+// The lattice (phase and rate) follows sample times, which delivery delays do
+// not touch, so every fresh sample updates it: an alpha-beta filter whose
+// gains start at the least-squares schedule (α = 2(2n−1)/(n(n+1)),
+// β = 6/(n(n+1)) at the nth sample) and settle at 1/8 and 1/64, so a new
+// series converges within a few samples and a settled one shrugs off
+// jitter. The residual is clipped to a quarter cadence, so one odd
+// timestamp cannot throw the lattice.
+//
+// The delivery lag is an EWMA of arrival − sample time over on-time samples,
+// its step clipped to ±clip. A late sample may only raise it, by at most
+// clip/64: a replay wave cannot drag the expected arrivals after it, yet a
+// lasting rise in delivery lag is followed in the end, so the series never
+// stays late for good.
+func (t *tracker) track(k int32, ts, arrival, clip int64, onTime bool) {
+	if n := int64(k - t.anchorK); n > 0 {
+		steps := float64(t.learnN) + 1
+		alpha := max(2*(2*steps-1)/(steps*(steps+1)), 1.0/8)
+		beta := max(6/(steps*(steps+1)), 1.0/64)
+		if t.learnN < math.MaxUint8 {
+			t.learnN++
+		}
+		pred := t.nominal(k)
+		q := t.cadence / 4
+		r := min(max(ts-pred, -q), q)
+		t.anchorTs = pred + int64(alpha*float64(r))
+		t.anchorK = k
+		if !t.declared() {
+			t.cadence = max(t.cadence+int64(beta*float64(r)/float64(n)), 1)
 		}
 	}
-	r := arrival - ts - int64(s.lag)*1e6
-	r = min(max(r, -clip), clip)
-	s.lag = clampMs(int64(s.lag)*1e6 + r/8)
+	r := arrival - ts - int64(t.lag)*1e6
+	if onTime {
+		r = min(max(r, -clip), clip) / 8
+	} else {
+		r = min(max(r, 0), clip) / 64
+	}
+	t.lag = clampMs(int64(t.lag)*1e6 + r)
 }
-
-func (s *series) declared() bool { return s.flags&flagDeclared != 0 }
-func (s *series) absent() bool   { return s.flags&flagAbsent != 0 }
-func (s *series) lattice() bool  { return s.flags&flagLattice != 0 }
 
 func clampMs(ns int64) int32 {
 	ms := ns / 1e6
 	return int32(min(max(ms, -1<<31), 1<<31-1))
 }
 
-// learn records a new highest sample time ts (before lastTs moves to it)
-// while the cadence is unknown, and returns the cadence once learnSamples
-// distinct times have been seen: the median of their differences.
-func (s *series) learn(ts int64) int64 {
-	s.learnN++
-	if s.learnN == 1 {
+// learning is the state of a series still learning its cadence. It lives in
+// a side table, since a series needs it only for its first few samples.
+type learning struct {
+	lastArrival int64
+	diffs       [learnSamples - 1]int64
+}
+
+// learn records a new highest sample time ts of a series whose previous
+// highest was last, and returns the cadence once learnSamples distinct times
+// have been seen: the median of their differences.
+func (l *learning) learn(t *tracker, ts, last int64) int64 {
+	t.learnN++
+	if t.learnN == 1 {
 		return 0
 	}
-	s.learnDiffs[s.learnN-2] = ts - s.lastTs
-	if s.learnN < learnSamples {
+	l.diffs[t.learnN-2] = ts - last
+	if t.learnN < learnSamples {
 		return 0
 	}
-	d := s.learnDiffs
-	// median of three
-	a, b, c := d[0], d[1], d[2]
+	a, b, c := l.diffs[0], l.diffs[1], l.diffs[2] // median of three
 	if a > b {
 		a, b = b, a
 	}

@@ -23,10 +23,14 @@ type Stats struct {
 	SlotShared    uint64 // fresh samples landing on a slot another sample already filled
 	Reanchors     uint64 // times a series jumped off its lattice and was re-anchored
 
-	Absences   uint64 // absence episodes started
-	Events     uint64 // events emitted
-	EvalErrors uint64 // rule evaluation or annotation errors
-	SinkErrors uint64 // errors returned by the sink
+	Absences          uint64 // absence episodes started
+	AbsencesInhibited uint64 // of those, explained by a fleet periodic gap
+	FleetGaps         uint64 // fleet periodic gap episodes that fired
+	GapSuspects       uint64 // series that became periodic gap suspects
+	GapsConfirmed     uint64 // series periodic gaps confirmed (and fired)
+	Events            uint64 // events emitted
+	EvalErrors        uint64 // rule evaluation or annotation errors
+	SinkErrors        uint64 // errors returned by the sink
 }
 
 func (s *Stats) add(o *Stats) {
@@ -47,6 +51,10 @@ func (s *Stats) add(o *Stats) {
 	s.SlotShared += o.SlotShared
 	s.Reanchors += o.Reanchors
 	s.Absences += o.Absences
+	s.AbsencesInhibited += o.AbsencesInhibited
+	s.FleetGaps += o.FleetGaps
+	s.GapSuspects += o.GapSuspects
+	s.GapsConfirmed += o.GapsConfirmed
 	s.Events += o.Events
 	s.EvalErrors += o.EvalErrors
 	s.SinkErrors += o.SinkErrors

@@ -11,7 +11,8 @@ import (
 // A series that stops reporting leaves its episodes as they are: no data is
 // not a recovery (absence reports the silence). An evaluation error leaves
 // the episode unchanged and is counted.
-func (e *Engine) evaluate(idx uint32, s *series, smp *stream.Sample) {
+func (e *Engine) evaluate(idx uint32, smp *stream.Sample) {
+	s := &e.series[idx]
 	for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
 		r := e.rules[ri]
 		holds, err := e.eval.Eval(r, smp)
@@ -36,15 +37,15 @@ func (e *Engine) evaluate(idx uint32, s *series, smp *stream.Sample) {
 			}
 			e.alerts[key] = st
 			s.alerts++
-			e.emitSeries(idx, s, KindThreshold, r.Alert, st.state, e.now, st.since, smp.Value, r)
+			e.emitSeries(idx, KindThreshold, r.Alert, st.state, e.now, st.since, smp.Value, r, "")
 		case holds && st.state == StatePending && smp.Time-st.since >= int64(r.For):
 			st.state = StateFiring
 			e.alerts[key] = st
-			e.emitSeries(idx, s, KindThreshold, r.Alert, st.state, e.now, st.since, smp.Value, r)
+			e.emitSeries(idx, KindThreshold, r.Alert, st.state, e.now, st.since, smp.Value, r, "")
 		case !holds && open:
 			delete(e.alerts, key)
 			s.alerts--
-			e.emitSeries(idx, s, KindThreshold, r.Alert, StateResolved, e.now, st.since, smp.Value, r)
+			e.emitSeries(idx, KindThreshold, r.Alert, StateResolved, e.now, st.since, smp.Value, r, "")
 		}
 	}
 }

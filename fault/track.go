@@ -7,81 +7,92 @@ import (
 )
 
 // arrive updates the arrival tracking of a series for one fresh sample.
-func (e *Engine) arrive(idx uint32, s *series, smp *stream.Sample) {
-	if s.absent() {
-		e.endAbsence(idx, s)
-		if s.lattice() {
-			e.startLattice(idx, s, smp.Time, smp.Arrival)
+func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
+	t := &e.trackers[idx]
+	if t.absent() {
+		e.endAbsence(idx, t)
+		if t.lattice() {
+			e.startLattice(idx, t, smp.Time, smp.Arrival)
 			return
 		}
-		s.learnN = 0 // the silence says nothing about the cadence
+		t.learnN = 0 // the silence says nothing about the cadence
 	}
-	if !s.lattice() {
-		if s.declared() {
-			e.startLattice(idx, s, smp.Time, smp.Arrival)
+	if !t.lattice() {
+		if t.declared() {
+			e.startLattice(idx, t, smp.Time, smp.Arrival)
 			return
 		}
 		// Learning the cadence: absence is timed from the last arrival.
-		s.lastArrival = smp.Arrival
-		e.schedule(idx, s, smp.Arrival+e.absentAfter(s))
+		l := e.learning[idx]
+		l.lastArrival = smp.Arrival
+		e.learning[idx] = l
+		e.schedule(idx, t, smp.Arrival+e.absentAfter(idx, t))
 		return
 	}
-	k64 := s.slotOf(smp.Time)
-	if k64 < int64(s.lateK) {
+	k64 := t.slotOf(smp.Time)
+	if k64 < int64(t.lateK) {
 		e.stats.local.AfterLateness++
 		return
 	}
-	if k64 > int64(s.nextK)+maxAhead {
+	if k64 > int64(t.nextK)+maxAhead {
 		// The series jumped ahead of its lattice: a clock step, or a
 		// silence shorter than its absence threshold. Start again here.
 		e.stats.local.Reanchors++
-		e.startLattice(idx, s, smp.Time, smp.Arrival)
+		e.startLattice(idx, t, smp.Time, smp.Arrival)
 		return
 	}
 	k := int32(k64)
 	bit := slotBit(k)
-	if s.recv&bit != 0 {
+	if t.recv&bit != 0 {
 		e.stats.local.SlotShared++
 		return
 	}
-	s.recv |= bit
-	if k >= s.nextK && smp.Arrival <= s.rxExp(k)+e.tau {
-		s.onTime |= bit
-		s.track(k, smp.Time, smp.Arrival, e.tau)
+	t.recv |= bit
+	onTime := k >= t.nextK && smp.Arrival <= t.rxExp(k)+e.tau
+	if onTime {
+		t.onTime |= bit
 	}
+	t.track(k, smp.Time, smp.Arrival, e.tau, onTime)
 }
 
 func slotBit(k int32) uint64 { return 1 << (uint32(k) & (ringSlots - 1)) }
 
 // learnCadence feeds a new highest sample time to a series still learning its
 // cadence, and starts its lattice once the cadence is known.
-func (e *Engine) learnCadence(idx uint32, s *series, smp *stream.Sample) {
-	if c := s.learn(smp.Time); c > 0 {
-		s.cadence = c
-		e.startLattice(idx, s, smp.Time, smp.Arrival)
+func (e *Engine) learnCadence(idx uint32, smp *stream.Sample, last int64) {
+	t := &e.trackers[idx]
+	l := e.learning[idx]
+	c := l.learn(t, smp.Time, last)
+	if c <= 0 {
+		e.learning[idx] = l
+		return
 	}
+	delete(e.learning, idx)
+	t.cadence = c
+	e.startLattice(idx, t, smp.Time, smp.Arrival)
 }
 
 // startLattice anchors the series' lattice on a sample, which fills slot 0
 // on time, and schedules the first judgment.
-func (e *Engine) startLattice(idx uint32, s *series, ts, arrival int64) {
-	s.flags |= flagLattice
-	s.anchor(ts, arrival)
-	s.recv, s.onTime = 1, 1
-	aa := e.absentAfter(s)
-	s.absentSlots = int32(max((aa+s.cadence-1)/s.cadence, 1))
-	e.scheduleNext(idx, s)
+func (e *Engine) startLattice(idx uint32, t *tracker, ts, arrival int64) {
+	t.anchor(ts, arrival)
+	aa := e.absentAfter(idx, t)
+	t.absentSlots = uint16(min(max((aa+t.cadence-1)/t.cadence, 1), math.MaxUint16))
+	if t.pLong == 0 {
+		t.pLong = priorMissRate
+	}
+	e.scheduleNext(idx, t)
 }
 
 // absentAfter returns the series' absence threshold in ns.
-func (e *Engine) absentAfter(s *series) int64 {
-	if s.absentAfter > 0 {
-		return s.absentAfter
+func (e *Engine) absentAfter(idx uint32, t *tracker) int64 {
+	if aa := e.declaredAbsentAfter(idx); aa > 0 {
+		return aa
 	}
 	if e.cfg.AbsentAfter > 0 {
 		return int64(e.cfg.AbsentAfter)
 	}
-	c := s.cadence
+	c := t.cadence
 	if c == 0 {
 		c = int64(e.cfg.DefaultCadence)
 	}
@@ -89,42 +100,38 @@ func (e *Engine) absentAfter(s *series) int64 {
 }
 
 // lateness returns the series' lateness allowance: L, capped in slots.
-func (e *Engine) lateness(s *series) int64 {
-	return min(e.late, maxLateSlots*s.cadence)
+func (e *Engine) lateness(t *tracker) int64 {
+	return min(e.late, maxLateSlots*t.cadence)
 }
 
 // schedule sets the series' single live wake-up at deadline d.
-func (e *Engine) schedule(idx uint32, s *series, d int64) {
-	t := e.wheel.tickOf(d)
-	if t == s.wakeTick {
+func (e *Engine) schedule(idx uint32, t *tracker, d int64) {
+	tick := e.wheel.tickOf(d)
+	if t.wakeTick != 0 && e.wheel.rel(tick) == t.wakeTick {
 		return
 	}
-	s.wakeTick = e.wheel.schedule(idx, t)
+	t.wakeTick = e.wheel.rel(e.wheel.schedule(idx, tick))
 }
 
 // scheduleNext schedules the series' next judgment, if any is left.
-func (e *Engine) scheduleNext(idx uint32, s *series) {
-	if d, ok := e.nextDeadline(s); ok {
-		e.schedule(idx, s, d)
+func (e *Engine) scheduleNext(idx uint32, t *tracker) {
+	if d, _, ok := e.next(t); ok {
+		e.schedule(idx, t, d)
 	} else {
-		s.wakeTick = noWake
+		t.wakeTick = 0
 	}
 }
 
-// nextDeadline returns when the series' next judgment falls due: the
-// lateness judgment of slot lateK or the on-time judgment of slot nextK,
-// whichever comes first, and whether it is the lateness one. While closing,
-// slots expected after the horizon are not judged at all.
-func (e *Engine) nextDeadline(s *series) (d int64, ok bool) {
-	d, _, ok = e.next(s)
-	return d, ok
-}
-
-func (e *Engine) next(s *series) (d int64, late, ok bool) {
-	dTau := s.rxExp(s.nextK) + e.tau
-	tauOK := !e.closed || s.rxExp(s.nextK) <= e.horizon
-	if s.lateK < s.nextK {
-		dLate := s.rxExp(s.lateK) + e.lateness(s)
+// next returns when the series' next judgment falls due, and whether it is
+// the lateness judgment of slot lateK (else the on-time judgment of slot
+// nextK), whichever comes first. While closing, an empty slot whose on-time
+// deadline falls after the end of input is not judged at all: its sample may
+// simply not have been delivered yet.
+func (e *Engine) next(t *tracker) (d int64, late, ok bool) {
+	dTau := t.rxExp(t.nextK) + e.tau
+	tauOK := !e.closed || dTau <= e.horizon || t.onTime&slotBit(t.nextK) != 0
+	if t.lateK < t.nextK {
+		dLate := t.rxExp(t.lateK) + e.lateness(t)
 		if !tauOK || dLate <= dTau {
 			return dLate, true, true
 		}
@@ -135,89 +142,86 @@ func (e *Engine) next(s *series) (d int64, late, ok bool) {
 // wake is the timing wheel's callback: it makes every judgment of the series
 // that fell due by the tick's start, then schedules the next.
 func (e *Engine) wake(idx uint32, tick int64) {
-	s := &e.series[idx]
-	if s.wakeTick != tick {
+	t := &e.trackers[idx]
+	if t.wakeTick != e.wheel.rel(tick) {
 		return // stale entry: the series was rescheduled since
 	}
-	s.wakeTick = noWake
-	if s.absent() {
+	t.wakeTick = 0
+	if t.absent() {
 		return
 	}
 	now := tick * wheelRes
-	if !s.lattice() {
-		d := s.lastArrival + e.absentAfter(s)
+	if !t.lattice() {
+		last := e.learning[idx].lastArrival
+		d := last + e.absentAfter(idx, t)
 		switch {
 		case e.closed && d > e.horizon:
 		case d <= now:
-			e.startAbsence(idx, s, s.lastArrival+int64(e.cfg.DefaultCadence), d)
+			e.startAbsence(idx, t, last+int64(e.cfg.DefaultCadence), d)
 		default:
-			e.schedule(idx, s, d)
+			e.schedule(idx, t, d)
 		}
 		return
 	}
 	for {
-		d, late, ok := e.next(s)
+		d, late, ok := e.next(t)
 		if !ok || d > now {
 			break
 		}
 		if !late {
-			e.judgeOnTime(s)
+			e.judgeOnTime(idx, t)
 			continue
 		}
-		if e.judgeLate(idx, s, d) {
+		if e.judgeLate(idx, t, d) {
 			return // absent: not scheduled until it delivers
 		}
 	}
-	e.scheduleNext(idx, s)
+	e.scheduleNext(idx, t)
 }
 
-// judgeOnTime judges slot nextK at its real-time deadline.
-func (e *Engine) judgeOnTime(s *series) {
+// judgeOnTime judges slot nextK at its real-time deadline: the fleet
+// detector and the series' periodic gap detector learn whether it was
+// filled on time.
+func (e *Engine) judgeOnTime(idx uint32, t *tracker) {
+	k := t.nextK
+	rx := t.rxExp(k)
+	missed := t.onTime&slotBit(k) == 0
 	e.stats.local.SlotsExpected++
-	if s.onTime&slotBit(s.nextK) == 0 {
+	e.fleet.observe(rx, missed)
+	if missed {
 		e.stats.local.SlotsMissed++
+		e.seriesMiss(idx, t, k, rx)
+	} else {
+		e.seriesHit(idx, t, k)
 	}
-	s.nextK++
+	t.nextK++
 }
 
 // judgeLate judges slot lateK at its lateness deadline d: filled (on time or
 // late) or lost. It reports whether this started an absence: enough lost
 // slots in a row.
-func (e *Engine) judgeLate(idx uint32, s *series, d int64) bool {
-	bit := slotBit(s.lateK)
+func (e *Engine) judgeLate(idx uint32, t *tracker, d int64) bool {
+	k := t.lateK
+	bit := slotBit(k)
 	switch {
-	case s.onTime&bit != 0:
-		s.lostRun = 0
-	case s.recv&bit != 0:
+	case t.onTime&bit != 0:
+		t.lostRun = 0
+	case t.recv&bit != 0:
 		e.stats.local.SlotsLate++
-		s.lostRun = 0
+		e.fleet.settle(t.rxExp(k), true)
+		t.lostRun = 0
 	default:
 		e.stats.local.SlotsLost++
-		s.lostRun++
+		e.fleet.settle(t.rxExp(k), false)
+		t.lostRun = min(t.lostRun+1, math.MaxUint16)
 	}
-	s.recv &^= bit
-	s.onTime &^= bit
-	s.lateK++
-	if s.lostRun < s.absentSlots {
+	t.recv &^= bit
+	t.onTime &^= bit
+	t.lateK++
+	if t.lostRun < t.absentSlots {
 		return false
 	}
-	e.startAbsence(idx, s, s.rxExp(s.lateK-s.lostRun), d)
+	first := t.lateK - int32(t.lostRun)
+	e.startAbsence(idx, t, t.rxExp(first), d)
 	return true
-}
-
-// startAbsence fires the series' absence: since is the expected arrival of
-// its first missing sample, at the deadline that decided it. The series is
-// not scheduled again until it delivers.
-func (e *Engine) startAbsence(idx uint32, s *series, since, at int64) {
-	s.flags |= flagAbsent
-	s.absentSince = since
-	s.wakeTick = noWake
-	e.stats.local.Absences++
-	e.emitSeries(idx, s, KindAbsence, "absence", StateFiring, at, since, math.NaN(), nil)
-}
-
-// endAbsence resolves the series' absence when it delivers again.
-func (e *Engine) endAbsence(idx uint32, s *series) {
-	s.flags &^= flagAbsent
-	e.emitSeries(idx, s, KindAbsence, "absence", StateResolved, e.now, s.absentSince, math.NaN(), nil)
 }

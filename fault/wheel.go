@@ -15,6 +15,7 @@ type wheel struct {
 	buckets [][]wheelEntry
 	mask    int64
 	next    int64 // the next tick to deliver
+	origin  int64 // ticks are stored relative to it (see rel)
 	n       int   // entries held, stale ones included
 	spare   []wheelEntry
 }
@@ -24,11 +25,20 @@ type wheelEntry struct {
 	series uint32
 }
 
-// newWheel returns a wheel of 2^bits buckets of res nanoseconds each,
-// starting at tick 0.
+// newWheel returns a wheel of 2^bits buckets of res nanoseconds each.
 func newWheel(res int64, bits uint) *wheel {
 	return &wheel{res: res, buckets: make([][]wheelEntry, 1<<bits), mask: 1<<bits - 1}
 }
+
+// start sets the wheel's first tick to the one holding time now.
+func (w *wheel) start(now int64) {
+	w.next = w.tickOf(now)
+	w.origin = w.next - 1
+}
+
+// rel returns tick t relative to the wheel's origin, as series store it:
+// never 0 for a tick the wheel can hold, so 0 can mean "none".
+func (w *wheel) rel(t int64) uint32 { return uint32(t - w.origin) }
 
 // tickOf returns the tick an entry due at time d is delivered in.
 func (w *wheel) tickOf(d int64) int64 {
@@ -51,33 +61,37 @@ func (w *wheel) schedule(series uint32, t int64) int64 {
 	return t
 }
 
-// advance delivers, in tick order, every entry whose tick starts strictly
-// before now, calling fn with the entry's series and tick. Within a tick,
-// entries are delivered in the order they were scheduled. fn may schedule
+// deliver delivers the next tick: fn is called with the series and tick of
+// each entry due in it, in the order they were scheduled. fn may schedule
 // new entries; one due in the tick being delivered goes to the next tick.
+func (w *wheel) deliver(fn func(series uint32, tick int64)) {
+	t := w.next
+	w.next++
+	i := t & w.mask
+	due := w.buckets[i]
+	if len(due) == 0 {
+		return
+	}
+	w.buckets[i] = w.spare[:0]
+	for _, e := range due {
+		if e.tick == t {
+			w.n--
+			fn(e.series, t)
+		} else {
+			w.buckets[i] = append(w.buckets[i], e) // a later lap
+		}
+	}
+	w.spare = due[:0]
+}
+
+// advance delivers, in tick order, every tick that starts strictly before
+// now.
 func (w *wheel) advance(now int64, fn func(series uint32, tick int64)) {
 	for w.next*w.res < now {
 		if w.n == 0 {
-			// Nothing to deliver: jump straight to now.
-			w.next = w.tickOf(now)
+			w.next = w.tickOf(now) // nothing to deliver: jump
 			return
 		}
-		t := w.next
-		w.next++
-		i := t & w.mask
-		due := w.buckets[i]
-		if len(due) == 0 {
-			continue
-		}
-		w.buckets[i] = w.spare[:0]
-		for _, e := range due {
-			if e.tick == t {
-				w.n--
-				fn(e.series, t)
-			} else {
-				w.buckets[i] = append(w.buckets[i], e) // a later lap
-			}
-		}
-		w.spare = due[:0]
+		w.deliver(fn)
 	}
 }
