@@ -31,7 +31,9 @@ import (
 // per period from a clean series is indistinguishable from a periodic gap
 // for a while, so a fast per-series alarm must lean on either a stationary
 // baseline or the fleet. A gap resolves when its slot is on time twice in a
-// row.
+// row, and a gap the fleet explains only once the fleet gap has ended too,
+// so that a series at the edge of the lossy window does not flap. A
+// resolved gap's evidence is consumed: the series forgets its misses.
 
 var seriesPeriods = []int64{
 	int64(20 * time.Second), int64(30 * time.Second), int64(time.Minute), int64(2 * time.Minute),
@@ -61,6 +63,7 @@ type seriesGap struct {
 	hits      int8   // on-time fills of the bin in a row
 	firingID  string // set once confirmed
 	linkedTo  string // the fleet firing event it was confirmed by, if any
+	linkMark  uint32 // that fleet episode's mark
 }
 
 // seriesHit updates a series' periodic detector for a slot filled on time.
@@ -74,7 +77,8 @@ func (e *Engine) seriesHit(idx uint32, t *tracker, k int32) {
 	if k%g.m != g.bin {
 		return
 	}
-	if g.hits++; g.hits >= resolveHits {
+	g.hits = min(g.hits+1, resolveHits)
+	if g.hits >= resolveHits && (g.linkMark == 0 || e.fleet.episodeByMark(g.linkMark) == nil) {
 		e.closeSeriesGap(idx, t, t.rxExp(k)+e.tau)
 	}
 }
@@ -266,7 +270,7 @@ func (e *Engine) confirmSeriesGap(idx uint32, t *tracker, g *seriesGap, k int32,
 		if ep.covers(rx) && harmonicOf(g.period, ep.period) && slotsPerPeriod(ep.period, t.cadence) >= 2 {
 			g.period = ep.period
 			g.phase = floorMod(rx, ep.period)
-			g.linkedTo = ep.firingID
+			g.linkedTo, g.linkMark = ep.firingID, ep.mark
 			e.fireSeriesGap(idx, g, max(at, ep.firedAt))
 			return
 		}
@@ -297,7 +301,17 @@ func (e *Engine) closeSeriesGap(idx uint32, t *tracker, at int64) {
 	t.flags &^= flagGap
 	if g.confirmed {
 		e.emitSeriesGap(idx, g, StateResolved, at)
+		t.forgetMisses(uint16(t.nextK))
 	}
+}
+
+// forgetMisses empties the miss ring as of slot k: every entry becomes
+// empty and the ring counts as full, so no window reaches back past k.
+func (t *tracker) forgetMisses(k uint16) {
+	for i := range t.misses {
+		t.misses[i] = k - noSlot
+	}
+	t.flags |= flagRingFull
 }
 
 // fleetConfirmed confirms the suspects a new fleet gap explains.
@@ -320,7 +334,7 @@ func (e *Engine) fleetConfirmed(ep *gapEpisode) {
 		}
 		g.period = ep.period
 		g.phase = floorMod(t.rxExp(k), ep.period)
-		g.linkedTo = ep.firingID
+		g.linkedTo, g.linkMark = ep.firingID, ep.mark
 		e.fireSeriesGap(idx, g, ep.firedAt)
 	}
 }

@@ -1,0 +1,212 @@
+package fault_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// These tests run small, fast versions of the public scenarios of GAPS.md
+// through the engine; bench/scorecard runs the full-size ones.
+
+// small shrinks a scenario: n series, the incident from 10 min for dur,
+// the horizon 10 min after it.
+func small(id string, n int, dur time.Duration) scenario.Spec {
+	s := scenario.MustNamed(id).WithN(n)
+	return s.WithIncident(10*time.Minute, dur).WithHorizon(10*time.Minute + dur + 10*time.Minute)
+}
+
+func replay(t *testing.T, spec scenario.Spec, seed uint64) (*scenario.Dataset, []fault.Event) {
+	t.Helper()
+	ds, err := scenario.Generate(spec, seed)
+	require.NoError(t, err)
+	var events []fault.Event
+	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
+		events = append(events, ev)
+		return nil
+	})})
+	require.NoError(t, err)
+	for b := range ds.Batches(2048) {
+		require.NoError(t, eng.Process(context.Background(), b))
+	}
+	require.NoError(t, eng.Close(context.Background()))
+	return ds, events
+}
+
+func only(events []fault.Event, kind fault.Kind, state fault.State) []fault.Event {
+	var out []fault.Event
+	for _, ev := range events {
+		if ev.Kind == kind && ev.State == state {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// requireGap checks one fleet periodic gap: period and phase window as
+// truth says, confirmed within maxPeriods of the first window's start, and
+// resolved after the incident.
+func requireGap(t *testing.T, ds *scenario.Dataset, events []fault.Event, maxPeriods float64) fault.Event {
+	t.Helper()
+	firing := only(events, fault.KindPeriodicGap, fault.StateFiring)
+	require.Len(t, firing, 1, "exactly one fleet gap")
+	ev := firing[0]
+	tr := ds.Truth
+	require.InDelta(t, tr.Period.Seconds(), ev.Gap.Period.Seconds(), 0.6, "period")
+	require.InDelta(t, tr.Phase.Seconds(), ev.Gap.PhaseStart.Seconds(), 1, "window start")
+	require.InDelta(t, (tr.Phase + tr.Width).Seconds(), ev.Gap.PhaseEnd.Seconds(), 1, "window end")
+	require.LessOrEqual(t, tr.LatencyPeriods(ev.At), maxPeriods, "confirmation latency in periods")
+	resolved := only(events, fault.KindPeriodicGap, fault.StateResolved)
+	require.NotEmpty(t, resolved)
+	last := resolved[len(resolved)-1]
+	require.Equal(t, ev.Episode, last.Episode)
+	require.Greater(t, last.At, tr.Windows[len(tr.Windows)-1].End, "resolved after the last window")
+	require.Less(t, last.At, tr.Windows[len(tr.Windows)-1].End+int64(4*tr.Period), "and soon after")
+	return ev
+}
+
+func TestStratcondIsOneFleetGap(t *testing.T) {
+	ds, events := replay(t, small("B01", 2000, 10*time.Minute), 1)
+	ev := requireGap(t, ds, events, 3)
+	// Every lost sample was replayed 30 s later: a delivery gap.
+	require.Greater(t, ev.Gap.LateFraction, 0.95)
+	require.InDelta(t, float64(len(ds.Truth.Drops))/float64(len(ds.Truth.Windows)), float64(ev.Gap.Series), 25)
+	// The first burst is flagged, as a pending episode, within seconds.
+	pending := only(events, fault.KindPeriodicGap, fault.StatePending)
+	require.NotEmpty(t, pending)
+	require.Less(t, pending[0].At-ds.Truth.Windows[0].Start, int64(5*time.Second))
+	require.Equal(t, pending[0].Episode, ev.Episode, "the pending burst becomes the gap")
+	require.Empty(t, only(events, fault.KindAbsence, fault.StateFiring), "late fills are not absences")
+}
+
+func TestStratcondDataLossInhibitsAbsences(t *testing.T) {
+	ds, events := replay(t, small("B02", 2000, 10*time.Minute), 2)
+	ev := requireGap(t, ds, events, 3)
+	require.Less(t, ev.Gap.LateFraction, 0.05, "nothing was replayed: data loss")
+	absences := only(events, fault.KindAbsence, fault.StateFiring)
+	require.NotEmpty(t, absences, "the checks in the window lose every sample for 10 minutes")
+	for _, a := range absences {
+		require.Equal(t, ev.ID, a.InhibitedBy, "absence of %s is explained by the fleet gap", a.Labels.Get("check"))
+	}
+	require.Len(t, only(events, fault.KindAbsence, fault.StateResolved), len(absences), "they all come back")
+}
+
+func TestMixedCadenceSeriesGapsLinkToTheFleet(t *testing.T) {
+	// Edge series lose their slot in only half the windows, and need more
+	// of them: 20 windows here, 31 in the full scenario.
+	ds, events := replay(t, small("B04", 3000, 20*time.Minute), 3)
+	fleet := requireGap(t, ds, events, 3)
+	byID := map[uint64]scenario.Series{}
+	for _, s := range ds.Series {
+		byID[uint64(s.ID)] = s
+	}
+	gaps := only(events, fault.KindSeriesPeriodicGap, fault.StateFiring)
+	caught := map[uint64]bool{}
+	for _, g := range gaps {
+		require.False(t, caught[uint64(g.Series)], "one episode per series: no flapping")
+		s, ok := byID[uint64(g.Series)]
+		require.True(t, ok)
+		require.True(t, s.Affected, "series gap on unaffected %s", s.Labels)
+		require.Less(t, s.Every, time.Minute)
+		require.Equal(t, time.Minute, g.Gap.Period)
+		require.Equal(t, fleet.ID, g.InhibitedBy, "%s: linked to the fleet gap", s.Labels)
+		caught[uint64(g.Series)] = true
+	}
+	var core, missed int
+	for _, s := range ds.Series {
+		if s.Core && s.Every < time.Minute {
+			core++
+			if !caught[uint64(s.ID)] {
+				missed++
+				t.Logf("missed %v: every %v, offset %v, dropped in %d windows", s.Labels, s.Every, s.Offset, s.Windows)
+			}
+		}
+	}
+	require.Greater(t, core, 20)
+	require.LessOrEqual(t, float64(missed), 0.02*float64(core), "recall of core-affected series")
+}
+
+func TestControlsRaiseNothingPeriodic(t *testing.T) {
+	for _, id := range []string{"C01", "C02", "C03", "C05"} {
+		t.Run(id, func(t *testing.T) {
+			spec := scenario.MustNamed(id).WithN(2000).Long(90 * time.Minute)
+			ds, events := replay(t, spec, 4)
+			require.Empty(t, only(events, fault.KindPeriodicGap, fault.StateFiring))
+			require.Empty(t, only(events, fault.KindSeriesPeriodicGap, fault.StateFiring))
+			dead := map[uint64]bool{}
+			for _, s := range ds.Series {
+				if s.Dead {
+					dead[uint64(s.ID)] = true
+				}
+			}
+			absences := only(events, fault.KindAbsence, fault.StateFiring)
+			require.Len(t, absences, len(dead), "an absence for every dead check, and only for them")
+			for _, a := range absences {
+				require.True(t, dead[uint64(a.Series)])
+				require.Empty(t, a.InhibitedBy)
+			}
+		})
+	}
+}
+
+// A period that is no round candidate is discovered from the spacing of the
+// bursts.
+func TestPeriodIsDiscovered(t *testing.T) {
+	spec := small("B01", 2000, 12*time.Minute)
+	spec.Period, spec.Phase = 47*time.Second, 5*time.Second
+	ds, events := replay(t, spec, 5)
+	ev := requireGap(t, ds, events, 3)
+	require.InDelta(t, 47, ev.Gap.Period.Seconds(), 0.6)
+}
+
+func TestDeadCheckInsideTheGapStillFiresItsAbsence(t *testing.T) {
+	spec := small("B02", 2000, 10*time.Minute)
+	ds, err := scenario.Generate(spec, 6)
+	require.NoError(t, err)
+	// The check that loses the most samples in the outage dies for good at
+	// its start: during the gap its absence looks like all the others.
+	victim := -1
+	for i, s := range ds.Series {
+		if s.Dropped > 0 && (victim < 0 || s.Dropped > ds.Series[victim].Dropped) {
+			victim = i
+		}
+	}
+	require.GreaterOrEqual(t, victim, 0)
+	var events []fault.Event
+	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
+		events = append(events, ev)
+		return nil
+	})})
+	require.NoError(t, err)
+	onset := ds.Truth.Onset
+	for smp := range ds.Samples() {
+		if smp.Series == ds.Series[victim].ID && smp.Arrival >= onset {
+			continue
+		}
+		require.NoError(t, eng.Process(context.Background(), []stream.Sample{smp}))
+	}
+	require.NoError(t, eng.Close(context.Background()))
+
+	fleet := only(events, fault.KindPeriodicGap, fault.StateFiring)
+	require.Len(t, fleet, 1)
+	var mine []fault.Event
+	for _, ev := range events {
+		if ev.Kind == fault.KindAbsence && ev.Series == ds.Series[victim].ID {
+			mine = append(mine, ev)
+		}
+	}
+	require.Len(t, mine, 2, "inhibited while the gap explains it, then fired for real")
+	require.Equal(t, fleet[0].ID, mine[0].InhibitedBy)
+	require.Equal(t, fault.StateFiring, mine[1].State)
+	require.Empty(t, mine[1].InhibitedBy)
+	require.Equal(t, mine[0].Episode, mine[1].Episode)
+	require.NotEqual(t, mine[0].ID, mine[1].ID)
+	resolved := only(events, fault.KindPeriodicGap, fault.StateResolved)
+	require.Equal(t, resolved[len(resolved)-1].At, mine[1].At, "fired when the gap resolved")
+}
