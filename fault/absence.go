@@ -16,7 +16,7 @@ type absence struct {
 // delivers.
 func (e *Engine) startAbsence(idx uint32, t *tracker, since, at int64) {
 	t.flags |= flagAbsent
-	t.wakeTick = 0
+	e.wheel.unlink(idx)
 	a := absence{since: since}
 	var by string
 	if t.lattice() {

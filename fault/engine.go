@@ -376,12 +376,13 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 			e.declared[idx] = int64(spec.AbsentAfter)
 		}
 		if spec.Cadence > 0 {
-			t.cadence = int64(spec.Cadence)
+			t.setCadence(min(int64(spec.Cadence), maxCadence))
 			t.flags |= flagDeclared
 		}
 	}
 	e.series = append(e.series, s)
 	e.trackers = append(e.trackers, t)
+	e.wheel.grow(len(e.trackers))
 	e.stats.local.Series++
 	return idx, true
 }

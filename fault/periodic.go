@@ -130,7 +130,7 @@ func (e *Engine) suspect(idx uint32, t *tracker, k int32, rx int64) {
 		first int32
 	}
 	try := func(p int64) {
-		m := slotsPerPeriod(p, t.cadence)
+		m := slotsPerPeriod(p, t.cadence())
 		if m < 2 || m == best.m {
 			return
 		}
@@ -267,7 +267,7 @@ func logBinomialTail(x, n int, p float64) float64 {
 func (e *Engine) confirmSeriesGap(idx uint32, t *tracker, g *seriesGap, k int32, rx int64) {
 	at := rx + e.tau
 	for ep := range e.fleet.firing {
-		if ep.covers(rx) && harmonicOf(g.period, ep.period) && slotsPerPeriod(ep.period, t.cadence) >= 2 {
+		if ep.covers(rx) && harmonicOf(g.period, ep.period) && slotsPerPeriod(ep.period, t.cadence()) >= 2 {
 			g.period = ep.period
 			g.phase = floorMod(rx, ep.period)
 			g.linkedTo, g.linkMark = ep.firingID, ep.mark
@@ -318,7 +318,7 @@ func (t *tracker) forgetMisses(k uint16) {
 func (e *Engine) fleetConfirmed(ep *gapEpisode) {
 	suspects := make([]uint32, 0, len(e.gaps))
 	for idx, g := range e.gaps {
-		if !g.confirmed && harmonicOf(g.period, ep.period) && slotsPerPeriod(ep.period, e.trackers[idx].cadence) >= 2 {
+		if !g.confirmed && harmonicOf(g.period, ep.period) && slotsPerPeriod(ep.period, e.trackers[idx].cadence()) >= 2 {
 			suspects = append(suspects, idx)
 		}
 	}

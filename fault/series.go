@@ -21,9 +21,9 @@ type series struct {
 }
 
 // tracker is a series' arrival tracking: its slot lattice and the state of
-// its periodic gap detector, in exactly 96 bytes (TestTrackerSize). Trackers
-// live in one slice beside the series, and the timing wheel touches nothing
-// else.
+// its periodic gap detector. With its 8-byte link in the timing wheel it
+// takes 96 bytes (TestTrackerSize). Trackers live in one slice beside the
+// series, and the timing wheel touches nothing else.
 //
 // The slot lattice. A series is expected to send one sample per cadence Δ.
 // Slot k has the nominal sample time anchorTs + (k−anchorK)·Δ and the
@@ -36,19 +36,17 @@ type series struct {
 // on the slot they belong to.
 type tracker struct {
 	anchorTs int64  // nominal sample time of slot anchorK
-	cadence  int64  // Δ in ns; 0 while learning
 	recv     uint64 // slot k received (bit k&63), for slots in [lateK, lateK+64)
 	onTime   uint64 // slot k received by rxExp+τ
 
+	cad     int32 // Δ in cadenceUnits; 0 while learning
 	anchorK int32
 	nextK   int32 // next slot to judge at τ
 	lateK   int32 // next slot to judge at L; lateK ≤ nextK
 	lag     int32 // delivery lag in ms
 
-	wakeTick    uint32  // wheel tick of the live wake-up, relative to the wheel's origin; 0 when none
-	pLong       float32 // long-run real-time miss rate
-	lostRun     uint16  // consecutive slots judged lost
-	absentSlots uint16  // lost slots that make an absence
+	pLong   float32 // long-run real-time miss rate
+	lostRun uint16  // consecutive slots judged lost
 
 	misses   [missRing]uint16 // slot numbers (mod 2¹⁶) of the latest real-time misses, a ring
 	missHead uint8            // next ring position; the ring is full once flagRingFull is set
@@ -80,7 +78,19 @@ const (
 	maxLateSlots = ringSlots - maxAhead - 8
 	// missRing is how many real-time misses a series remembers.
 	missRing = 16
+	// cadenceUnit is the resolution of a stored cadence: 100 µs, so
+	// cadences up to 59 h fit.
+	cadenceUnit = int64(100_000)
+	maxCadence  = cadenceUnit * math.MaxInt32
 )
+
+// cadence returns Δ in ns.
+func (t *tracker) cadence() int64 { return int64(t.cad) * cadenceUnit }
+
+// setCadence sets Δ, rounded to the stored resolution and kept in range.
+func (t *tracker) setCadence(ns int64) {
+	t.cad = int32(min(max((ns+cadenceUnit/2)/cadenceUnit, 1), math.MaxInt32))
+}
 
 func (t *tracker) declared() bool { return t.flags&flagDeclared != 0 }
 func (t *tracker) absent() bool   { return t.flags&flagAbsent != 0 }
@@ -88,7 +98,7 @@ func (t *tracker) lattice() bool  { return t.flags&flagLattice != 0 }
 
 // nominal returns the nominal sample time of slot k.
 func (t *tracker) nominal(k int32) int64 {
-	return t.anchorTs + int64(k-t.anchorK)*t.cadence
+	return t.anchorTs + int64(k-t.anchorK)*t.cadence()
 }
 
 // rxExp returns the expected arrival time of slot k.
@@ -100,11 +110,12 @@ func (t *tracker) rxExp(k int32) int64 {
 // point.
 func (t *tracker) slotOf(ts int64) int64 {
 	d := ts - t.anchorTs
-	h := t.cadence / 2
+	c := t.cadence()
+	h := c / 2
 	if d >= 0 {
-		return int64(t.anchorK) + (d+h)/t.cadence
+		return int64(t.anchorK) + (d+h)/c
 	}
-	return int64(t.anchorK) - (-d+h-1)/t.cadence
+	return int64(t.anchorK) - (-d+h-1)/c
 }
 
 // anchor starts a fresh lattice on a sample: slot 0 at ts, received on time,
@@ -147,12 +158,12 @@ func (t *tracker) track(k int32, ts, arrival, clip int64, onTime bool) {
 			t.learnN++
 		}
 		pred := t.nominal(k)
-		q := t.cadence / 4
+		q := t.cadence() / 4
 		r := min(max(ts-pred, -q), q)
 		t.anchorTs = pred + int64(alpha*float64(r))
 		t.anchorK = k
 		if !t.declared() {
-			t.cadence = max(t.cadence+int64(beta*float64(r)/float64(n)), 1)
+			t.setCadence(t.cadence() + int64(math.Round(beta*float64(r)/float64(n))))
 		}
 	}
 	r := arrival - ts - int64(t.lag)*1e6

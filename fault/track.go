@@ -26,7 +26,7 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 		l := e.learning[idx]
 		l.lastArrival = smp.Arrival
 		e.learning[idx] = l
-		e.schedule(idx, t, smp.Arrival+e.absentAfter(idx, t))
+		e.schedule(idx, smp.Arrival+e.absentAfter(idx, t))
 		return
 	}
 	k64 := t.slotOf(smp.Time)
@@ -68,7 +68,7 @@ func (e *Engine) learnCadence(idx uint32, smp *stream.Sample, last int64) {
 		return
 	}
 	delete(e.learning, idx)
-	t.cadence = c
+	t.setCadence(min(c, maxCadence))
 	e.startLattice(idx, t, smp.Time, smp.Arrival)
 }
 
@@ -76,8 +76,6 @@ func (e *Engine) learnCadence(idx uint32, smp *stream.Sample, last int64) {
 // on time, and schedules the first judgment.
 func (e *Engine) startLattice(idx uint32, t *tracker, ts, arrival int64) {
 	t.anchor(ts, arrival)
-	aa := e.absentAfter(idx, t)
-	t.absentSlots = uint16(min(max((aa+t.cadence-1)/t.cadence, 1), math.MaxUint16))
 	if t.pLong == 0 {
 		t.pLong = priorMissRate
 	}
@@ -92,33 +90,35 @@ func (e *Engine) absentAfter(idx uint32, t *tracker) int64 {
 	if e.cfg.AbsentAfter > 0 {
 		return int64(e.cfg.AbsentAfter)
 	}
-	c := t.cadence
+	c := t.cadence()
 	if c == 0 {
 		c = int64(e.cfg.DefaultCadence)
 	}
 	return max(DefaultAbsentSlots*c, int64(DefaultMinAbsentAfter))
 }
 
-// lateness returns the series' lateness allowance: L, capped in slots.
-func (e *Engine) lateness(t *tracker) int64 {
-	return min(e.late, maxLateSlots*t.cadence)
+// absentSlots returns how many lost slots in a row make the series absent.
+func (e *Engine) absentSlots(idx uint32, t *tracker) uint16 {
+	c := t.cadence()
+	return uint16(min(max((e.absentAfter(idx, t)+c-1)/c, 1), math.MaxUint16))
 }
 
-// schedule sets the series' single live wake-up at deadline d.
-func (e *Engine) schedule(idx uint32, t *tracker, d int64) {
-	tick := e.wheel.tickOf(d)
-	if t.wakeTick != 0 && e.wheel.rel(tick) == t.wakeTick {
-		return
-	}
-	t.wakeTick = e.wheel.rel(e.wheel.schedule(idx, tick))
+// lateness returns the series' lateness allowance: L, capped in slots.
+func (e *Engine) lateness(t *tracker) int64 {
+	return min(e.late, maxLateSlots*t.cadence())
+}
+
+// schedule sets the series' wake-up at deadline d.
+func (e *Engine) schedule(idx uint32, d int64) {
+	e.wheel.schedule(idx, e.wheel.tickOf(d))
 }
 
 // scheduleNext schedules the series' next judgment, if any is left.
 func (e *Engine) scheduleNext(idx uint32, t *tracker) {
 	if d, _, ok := e.next(t); ok {
-		e.schedule(idx, t, d)
+		e.schedule(idx, d)
 	} else {
-		t.wakeTick = 0
+		e.wheel.unlink(idx)
 	}
 }
 
@@ -140,13 +140,10 @@ func (e *Engine) next(t *tracker) (d int64, late, ok bool) {
 }
 
 // wake is the timing wheel's callback: it makes every judgment of the series
-// that fell due by the tick's start, then schedules the next.
+// that fell due by the tick's start, then schedules the next. A series whose
+// deadline is still ahead (a later lap of the wheel) is scheduled again.
 func (e *Engine) wake(idx uint32, tick int64) {
 	t := &e.trackers[idx]
-	if t.wakeTick != e.wheel.rel(tick) {
-		return // stale entry: the series was rescheduled since
-	}
-	t.wakeTick = 0
 	if t.absent() {
 		return
 	}
@@ -159,7 +156,7 @@ func (e *Engine) wake(idx uint32, tick int64) {
 		case d <= now:
 			e.startAbsence(idx, t, last+int64(e.cfg.DefaultCadence), d)
 		default:
-			e.schedule(idx, t, d)
+			e.schedule(idx, d)
 		}
 		return
 	}
@@ -218,7 +215,7 @@ func (e *Engine) judgeLate(idx uint32, t *tracker, d int64) bool {
 	t.recv &^= bit
 	t.onTime &^= bit
 	t.lateK++
-	if t.lostRun < t.absentSlots {
+	if t.lostRun == 0 || t.lostRun < e.absentSlots(idx, t) {
 		return false
 	}
 	first := t.lateK - int32(t.lostRun)

@@ -1,46 +1,52 @@
 package fault
 
-// wheel is a hashed timing wheel of series wake-ups: O(1) to schedule and
-// O(1) per due entry, where a binary heap cost the gap prototype 2–3× as
-// much. Time is cut into ticks of res nanoseconds; an entry due at time D
-// goes to tick ceil(D/res) and is delivered once the engine clock passes
-// that tick's start, so never before D and at most res after it.
+// wheel is a hashed timing wheel of series wake-ups: O(1) to schedule,
+// reschedule and deliver, where a binary heap cost the gap prototype 2–3× as
+// much. Time is cut into ticks of res nanoseconds; a wake-up due at time D
+// goes to tick ceil(D/res) and is delivered once the engine clock passes that
+// tick's start, so never before D and at most res after it.
 //
-// Entries are not removed when a series reschedules; the owner validates
-// each delivered entry against the series' current wake tick and ignores
-// stale ones. Entries due further than one lap ahead stay in their bucket
-// and are kept until their lap comes round.
+// Each series is linked into at most one bucket, through a doubly linked
+// list threaded through links (8 bytes per series), so the wheel holds no
+// memory beyond that and its bucket heads, however long it runs. A wake-up
+// more than one lap ahead sits in its bucket until its lap comes: the owner
+// recomputes each delivered series' due tick and links it again if that is
+// still ahead.
 type wheel struct {
-	res     int64
-	buckets [][]wheelEntry
-	mask    int64
-	next    int64 // the next tick to deliver
-	origin  int64 // ticks are stored relative to it (see rel)
-	n       int   // entries held, stale ones included
-	spare   []wheelEntry
+	res   int64
+	heads []uint32 // per bucket: first series + 1, or 0
+	mask  int64
+	next  int64 // the next tick to deliver
+	links []wheelLink
+	n     int // series linked
 }
 
-type wheelEntry struct {
-	tick   int64
-	series uint32
+// wheelLink is a series' place in its bucket's list. next is the next
+// series + 1, or 0 at the end. prev is the previous series + 1, or, for the
+// first series of a bucket, headBit | the bucket; 0 means not linked.
+type wheelLink struct {
+	prev, next uint32
 }
+
+// headBit marks a prev that names a bucket. Series indices stay below it.
+const headBit = 1 << 31
 
 // newWheel returns a wheel of 2^bits buckets of res nanoseconds each.
 func newWheel(res int64, bits uint) *wheel {
-	return &wheel{res: res, buckets: make([][]wheelEntry, 1<<bits), mask: 1<<bits - 1}
+	return &wheel{res: res, heads: make([]uint32, 1<<bits), mask: 1<<bits - 1}
 }
 
 // start sets the wheel's first tick to the one holding time now.
-func (w *wheel) start(now int64) {
-	w.next = w.tickOf(now)
-	w.origin = w.next - 1
+func (w *wheel) start(now int64) { w.next = w.tickOf(now) }
+
+// grow makes room for series up to n−1.
+func (w *wheel) grow(n int) {
+	for len(w.links) < n {
+		w.links = append(w.links, wheelLink{})
+	}
 }
 
-// rel returns tick t relative to the wheel's origin, as series store it:
-// never 0 for a tick the wheel can hold, so 0 can mean "none".
-func (w *wheel) rel(t int64) uint32 { return uint32(t - w.origin) }
-
-// tickOf returns the tick an entry due at time d is delivered in.
+// tickOf returns the tick a wake-up due at time d is delivered in.
 func (w *wheel) tickOf(d int64) int64 {
 	t := d / w.res
 	if t*w.res < d {
@@ -49,39 +55,56 @@ func (w *wheel) tickOf(d int64) int64 {
 	return t
 }
 
-// schedule adds an entry for series due at tick t, or at the next tick if t
-// has already been delivered. It returns the tick used.
-func (w *wheel) schedule(series uint32, t int64) int64 {
-	if t < w.next {
-		t = w.next
+// schedule links series into the bucket of tick t, or of the next tick if t
+// has already been delivered, first unlinking it from wherever it was.
+func (w *wheel) schedule(series uint32, t int64) {
+	w.unlink(series)
+	t = max(t, w.next)
+	bucket := uint32(t & w.mask)
+	b := &w.heads[bucket]
+	w.links[series] = wheelLink{prev: headBit | bucket, next: *b}
+	if *b != 0 {
+		w.links[*b-1].prev = series + 1
 	}
-	b := &w.buckets[t&w.mask]
-	*b = append(*b, wheelEntry{tick: t, series: series})
+	*b = series + 1
 	w.n++
-	return t
 }
 
-// deliver delivers the next tick: fn is called with the series and tick of
-// each entry due in it, in the order they were scheduled. fn may schedule
-// new entries; one due in the tick being delivered goes to the next tick.
+// unlink removes series from its bucket, if it is in one.
+func (w *wheel) unlink(series uint32) {
+	l := &w.links[series]
+	switch {
+	case l.prev == 0:
+		return
+	case l.prev&headBit != 0:
+		w.heads[l.prev&^headBit] = l.next
+	default:
+		w.links[l.prev-1].next = l.next
+	}
+	if l.next != 0 {
+		w.links[l.next-1].prev = l.prev
+	}
+	*l = wheelLink{}
+	w.n--
+}
+
+// deliver delivers the next tick: every series in its bucket is unlinked and
+// passed to fn with the tick, which either handles it or, if it is not yet
+// due, schedules it again.
 func (w *wheel) deliver(fn func(series uint32, tick int64)) {
 	t := w.next
 	w.next++
-	i := t & w.mask
-	due := w.buckets[i]
-	if len(due) == 0 {
-		return
+	b := &w.heads[t&w.mask]
+	s := *b
+	*b = 0
+	for s != 0 {
+		l := &w.links[s-1]
+		next := l.next
+		*l = wheelLink{}
+		w.n--
+		fn(s-1, t)
+		s = next
 	}
-	w.buckets[i] = w.spare[:0]
-	for _, e := range due {
-		if e.tick == t {
-			w.n--
-			fn(e.series, t)
-		} else {
-			w.buckets[i] = append(w.buckets[i], e) // a later lap
-		}
-	}
-	w.spare = due[:0]
 }
 
 // advance delivers, in tick order, every tick that starts strictly before
@@ -95,3 +118,6 @@ func (w *wheel) advance(now int64, fn func(series uint32, tick int64)) {
 		w.deliver(fn)
 	}
 }
+
+// linked reports whether series is in a bucket.
+func (w *wheel) linked(series uint32) bool { return w.links[series].prev != 0 }
