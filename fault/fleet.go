@@ -53,6 +53,7 @@ const (
 
 	pendingQuiet = int64(600 * 1e9) // a burst without a train is forgotten after this
 
+	minGapSeries        = 5   // series a fleet gap must involve
 	occurrenceMinMisses = 2   // an occurrence with fewer misses in the window is clean
 	occurrenceMinFrac   = 0.1 // … or with a smaller miss fraction
 	cleanToResolve      = 2   // clean occurrences in a row that resolve an episode
@@ -499,13 +500,20 @@ func floorMod(a, b int64) int64 {
 }
 
 // promote turns the pending episode into a gap of period p with the phase
-// window [start, end) (ns into the period), or opens a new one, unless an
-// open firing episode already names the same gap. It returns nil then.
+// window [start, end) (ns into the period), or opens a new one. It returns
+// nil when an open firing episode already names the same gap, or when fewer
+// than minGapSeries series miss slots in the window: a handful of checks
+// that died in the same second look just like that, and their own absences
+// report them.
 func (f *fleet) promote(since, p, start, end int64) *gapEpisode {
 	for _, ep := range f.episodes {
 		if ep.state == StateFiring && ep.sameGap(p, start, end) {
 			return nil
 		}
+	}
+	cand := gapEpisode{since: since, period: p, phaseStart: start, phaseEnd: end}
+	if f.e.seriesMissingIn(&cand, minGapSeries) < minGapSeries {
+		return nil
 	}
 	var ep *gapEpisode
 	for i, x := range f.episodes {
@@ -590,9 +598,12 @@ const windowSlack = int64(500 * 1e6)
 
 // covers reports whether a firing episode's window holds time t.
 func (ep *gapEpisode) covers(t int64) bool {
-	if ep.state != StateFiring {
-		return false
-	}
+	return ep.state == StateFiring && ep.inWindow(t)
+}
+
+// inWindow reports whether time t falls in the episode's lossy window, give
+// or take windowSlack.
+func (ep *gapEpisode) inWindow(t int64) bool {
 	ph := floorMod(t-ep.phaseStart+windowSlack, ep.period)
 	return ph < ep.phaseEnd-ep.phaseStart+2*windowSlack
 }

@@ -222,3 +222,38 @@ func (e *Engine) judgeLate(idx uint32, t *tracker, d int64) bool {
 	e.startAbsence(idx, t, t.rxExp(first), d)
 	return true
 }
+
+// seriesMissingIn counts, up to limit, the series that missed a slot
+// expected inside the episode's window since it began: in their current run
+// of misses, as their last lost slot if they are silent, or among their
+// remembered misses.
+func (e *Engine) seriesMissingIn(ep *gapEpisode, limit int) int {
+	n := 0
+	in := func(t *tracker, k int32) bool {
+		rx := t.rxExp(k)
+		return rx >= ep.since-windowSlack && ep.inWindow(rx)
+	}
+	for i := range e.trackers {
+		t := &e.trackers[i]
+		if !t.lattice() {
+			continue
+		}
+		hit := false
+		switch {
+		case t.absent():
+			hit = t.lateK > 0 && in(t, t.lateK-1)
+		case t.run > 0:
+			hit = in(t, t.nextK-1)
+		}
+		for j := 0; !hit && j < t.ringLen(); j++ {
+			d := int32(uint16(t.nextK) - t.misses[j])
+			hit = d < noSlot && d <= t.nextK && in(t, t.nextK-d)
+		}
+		if hit {
+			if n++; n >= limit {
+				break
+			}
+		}
+	}
+	return n
+}
