@@ -1,0 +1,73 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// BenchmarkGapTracking measures what periodic gap tracking costs: the slot
+// lattice, the timing wheel, the fleet and per-series detectors, on B01 at
+// 10,000 checks (the stratcond incident, 90 minutes, every sample delivered
+// 4 times). Dedup is off, so every redelivered copy reaches the tracker and
+// collapses onto its slot there: copies=4 minus copies=1 is the cost of the
+// extra copies. Samples are materialised into a reused batch, as a
+// collector's decoder would; no rules.
+func BenchmarkGapTracking(b *testing.B) {
+	ds, err := scenario.Generate(scenario.MustNamed("B01"), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	unique := 0
+	for i := range ds.Len() {
+		if ds.At(i).Copy() == 0 {
+			unique++
+		}
+	}
+	for _, copies := range []int{1, 4} {
+		name := "copies=1"
+		if copies == 4 {
+			name = "copies=4"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			batch := make([]stream.Sample, 0, 4096)
+			delivered := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				eng, err := fault.New(fault.Config{DisableDedup: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				flush := func() {
+					if err := eng.Process(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+					delivered += len(batch)
+					batch = batch[:0]
+				}
+				for i := range ds.Len() {
+					if copies == 1 && ds.At(i).Copy() != 0 {
+						continue
+					}
+					if batch = append(batch, ds.Sample(i)); len(batch) == cap(batch) {
+						flush()
+					}
+				}
+				flush()
+				if err := eng.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if eng.Stats().FleetGaps != 1 {
+					b.Fatalf("fleet gaps %d, want 1", eng.Stats().FleetGaps)
+				}
+			}
+			ns := float64(b.Elapsed().Nanoseconds())
+			b.ReportMetric(ns/float64(delivered), "ns/delivery")
+			b.ReportMetric(ns/float64(b.N*unique), "ns/unique")
+		})
+	}
+}
