@@ -113,9 +113,10 @@ type Engine struct {
 	closed  bool
 	horizon int64 // while closing: slots expected after it are not judged
 
-	index    map[stream.SeriesID]uint32
+	index    seriesIndex
 	series   []series
 	trackers []tracker
+	misses   []missList
 	keys     keyArena
 	ruleIdx  []uint32
 	declared map[uint32]int64 // declared absence thresholds (ns), by series
@@ -170,15 +171,14 @@ func New(cfg Config) (*Engine, error) {
 		rules:    cfg.Rules.Rules(),
 		sink:     cfg.Sink,
 		log:      cfg.Logger,
-		index:    make(map[stream.SeriesID]uint32),
 		declared: make(map[uint32]int64),
 		learning: make(map[uint32]learning),
 		absences: make(map[uint32]absence),
 		gaps:     make(map[uint32]*seriesGap),
 		alerts:   make(map[alertKey]alertState),
-		wheel:    newWheel(wheelRes, 14),
 		warned:   make(map[int]bool),
 	}
+	e.wheel = newWheel(14, &e.trackers)
 	e.fleet = newFleet(e, e.tau, e.late)
 	if e.dd == nil && !cfg.DisableDedup {
 		dd, err := dedup.New(cfg.Dedup)
@@ -252,7 +252,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.begin(ctx)
 	e.horizon = e.now
 	e.closed = true
-	e.advance(e.now + e.late + e.fleet.lag + 2*wheelRes)
+	e.advance(e.now + e.late + lateSlack + e.fleet.lag + 2*wheelRes)
 	return e.end()
 }
 
@@ -348,7 +348,7 @@ func (e *Engine) sample(smp *stream.Sample) {
 
 // lookup finds or creates the state of the sample's series.
 func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
-	if idx, ok := e.index[smp.Series]; ok {
+	if idx, ok := e.index.get(smp.Series); ok {
 		return idx, true
 	}
 	if len(e.series) >= e.cfg.MaxSeries {
@@ -356,7 +356,7 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		return 0, false
 	}
 	idx := uint32(len(e.series))
-	e.index[smp.Series] = idx
+	e.index.put(smp.Series, idx)
 	s := series{
 		id:     smp.Series,
 		key:    e.keys.put(smp.Name, smp.Labels),
@@ -382,7 +382,7 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 	}
 	e.series = append(e.series, s)
 	e.trackers = append(e.trackers, t)
-	e.wheel.grow(len(e.trackers))
+	e.misses = append(e.misses, missList{})
 	e.stats.local.Series++
 	return idx, true
 }

@@ -124,7 +124,7 @@ func newFleet(e *Engine, tau, late int64) *fleet {
 		e:       e,
 		bins:    make([]fleetBin, ringBins),
 		lag:     tau + 2*wheelRes,
-		lateLag: late + 2*wheelRes,
+		lateLag: late + lateSlack + 2*wheelRes,
 	}
 	for _, p := range foldPeriods {
 		f.folds = append(f.folds, newFold(p))
@@ -132,7 +132,13 @@ func newFleet(e *Engine, tau, late int64) *fleet {
 	return f
 }
 
-func binOf(t int64) int64 { return floorDiv(t, binRes) }
+func binOf(t int64) int64 {
+	b := t / binRes // a constant divisor: compiled to a multiplication
+	if t%binRes < 0 {
+		b--
+	}
+	return b
+}
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -184,6 +190,9 @@ func (f *fleet) advance(now int64) {
 			f.complete(f.done)
 		}
 		f.reset(target)
+	}
+	if f.done >= target {
+		return // no bin completed: nothing new to conclude
 	}
 	for f.done < target {
 		f.complete(f.done)

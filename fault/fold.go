@@ -103,13 +103,14 @@ func (fd *fold) finalize(f *fleet, pi int64, at int64) {
 		return // the whole fleet is losing: nothing to fold
 	}
 	burstCap := f.burstSurprise()
+	hitLLR, passLLR := math.Log(p1/p), math.Log((1-p1)/(1-p))
 	alarm := false
 	for j := int64(0); j < fd.nb; j++ {
 		bn := f.bin(b0 + j)
 		if bn.e == 0 {
 			continue
 		}
-		l := min(binLLR(bn.m, bn.e, p1, p), foldH/3)
+		l := min(float64(bn.m)*hitLLR+float64(bn.e-bn.m)*passLLR, foldH/3)
 		if bn.burst {
 			l = min(l, burstCap)
 		}

@@ -97,12 +97,12 @@ func (e *Engine) seriesMiss(idx uint32, t *tracker, k int32, rx int64) {
 			// is not periodic evidence.
 			for range absenceRun - 1 {
 				t.missHead = (t.missHead - 1) & (missRing - 1)
-				t.misses[t.missHead] = uint16(k) - noSlot
+				e.misses[idx][t.missHead] = uint16(k) - noSlot
 			}
 		}
 		return
 	}
-	t.misses[t.missHead] = uint16(k)
+	e.misses[idx][t.missHead] = uint16(k)
 	t.missHead = (t.missHead + 1) & (missRing - 1)
 	if t.missHead == 0 {
 		t.flags |= flagRingFull
@@ -129,12 +129,13 @@ func (e *Engine) suspect(idx uint32, t *tracker, k int32, rx int64) {
 		m     int32
 		first int32
 	}
+	ring := &e.misses[idx]
 	try := func(p int64) {
 		m := slotsPerPeriod(p, t.cadence())
 		if m < 2 || m == best.m {
 			return
 		}
-		s, first := t.binCUSUM(k, m)
+		s, first := t.binCUSUM(ring, k, m)
 		if s >= seriesH && s > best.s {
 			best.s, best.p, best.m, best.first = s, p, m, first
 		}
@@ -176,18 +177,18 @@ func slotsPerPeriod(p, cadence int64) int32 {
 // window returns the bit mask of the misses among slots k−jm (bit j), for j
 // below the returned span, together with the number of remembered misses in
 // the span that fall in other bins.
-func (t *tracker) window(k, m int32) (hits uint32, span int32, others int) {
+func (t *tracker) window(ring *missList, k, m int32) (hits uint32, span int32, others int) {
 	horizon := int32(k) // slots since the lattice was anchored
 	if t.flags&flagRingFull != 0 {
 		horizon = 0
-		for _, x := range t.misses {
+		for _, x := range ring {
 			if d := int32(uint16(k) - x); d < noSlot {
 				horizon = max(horizon, d)
 			}
 		}
 	}
 	span = min(missRing, horizon/m+1)
-	for _, x := range t.misses[:t.ringLen()] {
+	for _, x := range ring[:t.ringLen()] {
 		d := int32(uint16(k) - x)
 		if d >= noSlot || d >= span*m {
 			continue
@@ -211,8 +212,8 @@ func (t *tracker) ringLen() int {
 // binCUSUM runs the Bernoulli CUSUM over the bin of slot k at m slots per
 // period, oldest first, and returns it with the first slot of the run of
 // evidence.
-func (t *tracker) binCUSUM(k, m int32) (s float64, first int32) {
-	hits, span, others := t.window(k, m)
+func (t *tracker) binCUSUM(ring *missList, k, m int32) (s float64, first int32) {
+	hits, span, others := t.window(ring, k, m)
 	if span < 3 {
 		return 0, k
 	}
@@ -236,8 +237,8 @@ func (t *tracker) binCUSUM(k, m int32) (s float64, first int32) {
 
 // selfConfirmed applies the binomial phase-concentration test to the bin of
 // slot k: are the remembered misses concentrated in it beyond chance?
-func (t *tracker) selfConfirmed(k, m int32) bool {
-	hits, _, others := t.window(k, m)
+func (t *tracker) selfConfirmed(ring *missList, k, m int32) bool {
+	hits, _, others := t.window(ring, k, m)
 	x := bits.OnesCount32(hits)
 	n := x + others
 	return -logBinomialTail(x, n, 1/float64(m)) >= selfConfirmH
@@ -275,7 +276,7 @@ func (e *Engine) confirmSeriesGap(idx uint32, t *tracker, g *seriesGap, k int32,
 			return
 		}
 	}
-	if t.selfConfirmed(k, g.m) {
+	if t.selfConfirmed(&e.misses[idx], k, g.m) {
 		e.fireSeriesGap(idx, g, at)
 	}
 }
@@ -301,15 +302,15 @@ func (e *Engine) closeSeriesGap(idx uint32, t *tracker, at int64) {
 	t.flags &^= flagGap
 	if g.confirmed {
 		e.emitSeriesGap(idx, g, StateResolved, at)
-		t.forgetMisses(uint16(t.nextK))
+		t.forgetMisses(&e.misses[idx], uint16(t.nextK))
 	}
 }
 
 // forgetMisses empties the miss ring as of slot k: every entry becomes
 // empty and the ring counts as full, so no window reaches back past k.
-func (t *tracker) forgetMisses(k uint16) {
-	for i := range t.misses {
-		t.misses[i] = k - noSlot
+func (t *tracker) forgetMisses(ring *missList, k uint16) {
+	for i := range ring {
+		ring[i] = k - noSlot
 	}
 	t.flags |= flagRingFull
 }

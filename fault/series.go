@@ -20,10 +20,12 @@ type series struct {
 	gapMark  uint32 // the last fleet gap episode this series was counted in
 }
 
-// tracker is a series' arrival tracking: its slot lattice and the state of
-// its periodic gap detector. With its 8-byte link in the timing wheel it
-// takes 96 bytes (TestTrackerSize). Trackers live in one slice beside the
-// series, and the timing wheel touches nothing else.
+// tracker is a series' arrival tracking: its slot lattice, its link in the
+// timing wheel and the counters of its periodic gap detector, in exactly one
+// 64-byte cache line; its last misses live beside it in a missList of 32
+// bytes, read only when it misses. That is 96 bytes per series
+// (TestTrackerSize). A delivery, duplicate or not, and a judgment each touch
+// the one line.
 //
 // The slot lattice. A series is expected to send one sample per cadence Δ.
 // Slot k has the nominal sample time anchorTs + (k−anchorK)·Δ and the
@@ -45,15 +47,19 @@ type tracker struct {
 	lateK   int32 // next slot to judge at L; lateK ≤ nextK
 	lag     int32 // delivery lag in ms
 
-	pLong   float32 // long-run real-time miss rate
-	lostRun uint16  // consecutive slots judged lost
+	pLong float32   // long-run real-time miss rate
+	link  wheelLink // place in the timing wheel
 
-	misses   [missRing]uint16 // slot numbers (mod 2¹⁶) of the latest real-time misses, a ring
-	missHead uint8            // next ring position; the ring is full once flagRingFull is set
-	run      uint8            // consecutive real-time misses, saturating
+	lostRun  uint16 // consecutive slots judged lost
+	missHead uint8  // next position in the series' missList; the list is full once flagRingFull is set
+	run      uint8  // consecutive real-time misses, saturating
 	flags    uint8
 	learnN   uint8 // distinct sample times seen while learning; then samples the lattice filter has seen
 }
+
+// missList holds the slot numbers (mod 2¹⁶) of a series' latest real-time
+// misses, a ring.
+type missList [missRing]uint16
 
 const (
 	flagAbsent   = 1 << iota // an absence episode is open: not scheduled
@@ -78,6 +84,9 @@ const (
 	maxLateSlots = ringSlots - maxAhead - 8
 	// missRing is how many real-time misses a series remembers.
 	missRing = 16
+	// matureSteps is when the lattice filter's least-squares gains have
+	// fallen to their floors (α = 1/8 at the 31st step).
+	matureSteps = 31
 	// cadenceUnit is the resolution of a stored cadence: 100 µs, so
 	// cadences up to 59 h fit.
 	cadenceUnit = int64(100_000)
@@ -112,6 +121,14 @@ func (t *tracker) slotOf(ts int64) int64 {
 	d := ts - t.anchorTs
 	c := t.cadence()
 	h := c / 2
+	// The common cases first, without dividing: the slot after the last one
+	// tracked (a new sample), or that slot itself (a redelivered copy).
+	if d-c >= -h && d-c < h {
+		return int64(t.anchorK) + 1
+	}
+	if d >= -h && d < h {
+		return int64(t.anchorK)
+	}
 	if d >= 0 {
 		return int64(t.anchorK) + (d+h)/c
 	}
@@ -151,19 +168,27 @@ func (t *tracker) anchor(ts, arrival int64) {
 // stays late for good.
 func (t *tracker) track(k int32, ts, arrival, clip int64, onTime bool) {
 	if n := int64(k - t.anchorK); n > 0 {
-		steps := float64(t.learnN) + 1
-		alpha := max(2*(2*steps-1)/(steps*(steps+1)), 1.0/8)
-		beta := max(6/(steps*(steps+1)), 1.0/64)
-		if t.learnN < math.MaxUint8 {
-			t.learnN++
-		}
 		pred := t.nominal(k)
 		q := t.cadence() / 4
 		r := min(max(ts-pred, -q), q)
-		t.anchorTs = pred + int64(alpha*float64(r))
+		var dAnchor, dCadence int64
+		switch {
+		case t.learnN >= matureSteps && n == 1:
+			dAnchor, dCadence = r/8, r/64 // the settled gains
+		case t.learnN >= matureSteps:
+			dAnchor, dCadence = r/8, r/(64*n)
+		default:
+			steps := float64(t.learnN) + 1
+			alpha := max(2*(2*steps-1)/(steps*(steps+1)), 1.0/8)
+			beta := max(6/(steps*(steps+1)), 1.0/64)
+			dAnchor = int64(alpha * float64(r))
+			dCadence = int64(math.Round(beta * float64(r) / float64(n)))
+			t.learnN++
+		}
+		t.anchorTs = pred + dAnchor
 		t.anchorK = k
-		if !t.declared() {
-			t.setCadence(t.cadence() + int64(math.Round(beta*float64(r)/float64(n))))
+		if !t.declared() && dCadence != 0 {
+			t.setCadence(t.cadence() + dCadence)
 		}
 	}
 	r := arrival - ts - int64(t.lag)*1e6
@@ -172,7 +197,9 @@ func (t *tracker) track(k int32, ts, arrival, clip int64, onTime bool) {
 	} else {
 		r = min(max(r, 0), clip) / 64
 	}
-	t.lag = clampMs(int64(t.lag)*1e6 + r)
+	if r != 0 {
+		t.lag = clampMs(int64(t.lag)*1e6 + r)
+	}
 }
 
 func clampMs(ns int64) int32 {

@@ -2,6 +2,7 @@ package fault
 
 import (
 	"math"
+	"time"
 
 	"github.com/faultline-go/faultline/stream"
 )
@@ -30,7 +31,9 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 		return
 	}
 	k64 := t.slotOf(smp.Time)
-	if k64 < int64(t.lateK) {
+	if k64 < int64(t.lateK) || k64 < int64(t.nextK) && smp.Arrival > t.rxExp(int32(k64))+e.lateness(t) {
+		// Its slot is judged already, or past its lateness deadline and
+		// about to be: a fill now changes nothing.
 		e.stats.local.AfterLateness++
 		return
 	}
@@ -127,17 +130,30 @@ func (e *Engine) scheduleNext(idx uint32, t *tracker) {
 // nextK), whichever comes first. While closing, an empty slot whose on-time
 // deadline falls after the end of input is not judged at all: its sample may
 // simply not have been delivered yet.
+//
+// A lateness judgment may wait up to lateSlack for the on-time judgment that
+// follows it, so both take one wake-up: with the lateness allowance a
+// multiple of the cadence (the usual case), slot k's lateness deadline falls
+// τ before slot k+L/Δ's on-time deadline. Waiting changes no outcome, since a
+// fill arriving after its slot's lateness deadline is not counted (arrive).
 func (e *Engine) next(t *tracker) (d int64, late, ok bool) {
 	dTau := t.rxExp(t.nextK) + e.tau
 	tauOK := !e.closed || dTau <= e.horizon || t.onTime&slotBit(t.nextK) != 0
 	if t.lateK < t.nextK {
 		dLate := t.rxExp(t.lateK) + e.lateness(t)
-		if !tauOK || dLate <= dTau {
+		if !tauOK || dLate < dTau-lateSlack {
 			return dLate, true, true
+		}
+		if dLate <= dTau {
+			return dTau, true, true // both due then, the lateness one first
 		}
 	}
 	return dTau, false, tauOK
 }
+
+// lateSlack is how long a lateness judgment may wait for the next on-time
+// judgment of its series.
+const lateSlack = int64(2 * time.Second)
 
 // wake is the timing wheel's callback: it makes every judgment of the series
 // that fell due by the tick's start, then schedules the next. A series whose
@@ -162,18 +178,18 @@ func (e *Engine) wake(idx uint32, tick int64) {
 	}
 	for {
 		d, late, ok := e.next(t)
-		if !ok || d > now {
-			break
-		}
-		if !late {
+		switch {
+		case !ok:
+			return // nothing left to judge before the end of input
+		case d > now:
+			e.schedule(idx, d)
+			return
+		case !late:
 			e.judgeOnTime(idx, t)
-			continue
-		}
-		if e.judgeLate(idx, t, d) {
+		case e.judgeLate(idx, t, t.rxExp(t.lateK)+e.lateness(t)):
 			return // absent: not scheduled until it delivers
 		}
 	}
-	e.scheduleNext(idx, t)
 }
 
 // judgeOnTime judges slot nextK at its real-time deadline: the fleet
@@ -246,7 +262,7 @@ func (e *Engine) seriesMissingIn(ep *gapEpisode, limit int) int {
 			hit = in(t, t.nextK-1)
 		}
 		for j := 0; !hit && j < t.ringLen(); j++ {
-			d := int32(uint16(t.nextK) - t.misses[j])
+			d := int32(uint16(t.nextK) - e.misses[i][j])
 			hit = d < noSlot && d <= t.nextK && in(t, t.nextK-d)
 		}
 		if hit {

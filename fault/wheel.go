@@ -2,23 +2,23 @@ package fault
 
 // wheel is a hashed timing wheel of series wake-ups: O(1) to schedule,
 // reschedule and deliver, where a binary heap cost the gap prototype 2–3× as
-// much. Time is cut into ticks of res nanoseconds; a wake-up due at time D
+// much. Time is cut into ticks of wheelRes nanoseconds (a constant, so that
+// the hot path divides by multiplying); a wake-up due at time D
 // goes to tick ceil(D/res) and is delivered once the engine clock passes that
 // tick's start, so never before D and at most res after it.
 //
 // Each series is linked into at most one bucket, through a doubly linked
-// list threaded through links (8 bytes per series), so the wheel holds no
-// memory beyond that and its bucket heads, however long it runs. A wake-up
+// list threaded through the series' trackers (8 bytes each), so the wheel
+// holds no memory beyond that and its bucket heads, however long it runs. A wake-up
 // more than one lap ahead sits in its bucket until its lap comes: the owner
 // recomputes each delivered series' due tick and links it again if that is
 // still ahead.
 type wheel struct {
-	res   int64
-	heads []uint32 // per bucket: first series + 1, or 0
-	mask  int64
-	next  int64 // the next tick to deliver
-	links []wheelLink
-	n     int // series linked
+	heads    []uint32 // per bucket: first series + 1, or 0
+	mask     int64
+	next     int64      // the next tick to deliver
+	trackers *[]tracker // where the links are
+	n        int        // series linked
 }
 
 // wheelLink is a series' place in its bucket's list. next is the next
@@ -31,25 +31,20 @@ type wheelLink struct {
 // headBit marks a prev that names a bucket. Series indices stay below it.
 const headBit = 1 << 31
 
-// newWheel returns a wheel of 2^bits buckets of res nanoseconds each.
-func newWheel(res int64, bits uint) *wheel {
-	return &wheel{res: res, heads: make([]uint32, 1<<bits), mask: 1<<bits - 1}
+// newWheel returns a wheel of 2^bits buckets over the series in trackers.
+func newWheel(bits uint, trackers *[]tracker) *wheel {
+	return &wheel{heads: make([]uint32, 1<<bits), mask: 1<<bits - 1, trackers: trackers}
 }
+
+func (w *wheel) link(series uint32) *wheelLink { return &(*w.trackers)[series].link }
 
 // start sets the wheel's first tick to the one holding time now.
 func (w *wheel) start(now int64) { w.next = w.tickOf(now) }
 
-// grow makes room for series up to n−1.
-func (w *wheel) grow(n int) {
-	for len(w.links) < n {
-		w.links = append(w.links, wheelLink{})
-	}
-}
-
 // tickOf returns the tick a wake-up due at time d is delivered in.
 func (w *wheel) tickOf(d int64) int64 {
-	t := d / w.res
-	if t*w.res < d {
+	t := d / wheelRes
+	if t*wheelRes < d {
 		t++
 	}
 	return t
@@ -62,9 +57,9 @@ func (w *wheel) schedule(series uint32, t int64) {
 	t = max(t, w.next)
 	bucket := uint32(t & w.mask)
 	b := &w.heads[bucket]
-	w.links[series] = wheelLink{prev: headBit | bucket, next: *b}
+	*w.link(series) = wheelLink{prev: headBit | bucket, next: *b}
 	if *b != 0 {
-		w.links[*b-1].prev = series + 1
+		w.link(*b - 1).prev = series + 1
 	}
 	*b = series + 1
 	w.n++
@@ -72,17 +67,17 @@ func (w *wheel) schedule(series uint32, t int64) {
 
 // unlink removes series from its bucket, if it is in one.
 func (w *wheel) unlink(series uint32) {
-	l := &w.links[series]
+	l := w.link(series)
 	switch {
 	case l.prev == 0:
 		return
 	case l.prev&headBit != 0:
 		w.heads[l.prev&^headBit] = l.next
 	default:
-		w.links[l.prev-1].next = l.next
+		w.link(l.prev - 1).next = l.next
 	}
 	if l.next != 0 {
-		w.links[l.next-1].prev = l.prev
+		w.link(l.next - 1).prev = l.prev
 	}
 	*l = wheelLink{}
 	w.n--
@@ -98,7 +93,7 @@ func (w *wheel) deliver(fn func(series uint32, tick int64)) {
 	s := *b
 	*b = 0
 	for s != 0 {
-		l := &w.links[s-1]
+		l := w.link(s - 1)
 		next := l.next
 		*l = wheelLink{}
 		w.n--
@@ -110,7 +105,7 @@ func (w *wheel) deliver(fn func(series uint32, tick int64)) {
 // advance delivers, in tick order, every tick that starts strictly before
 // now.
 func (w *wheel) advance(now int64, fn func(series uint32, tick int64)) {
-	for w.next*w.res < now {
+	for w.next*wheelRes < now {
 		if w.n == 0 {
 			w.next = w.tickOf(now) // nothing to deliver: jump
 			return
@@ -120,4 +115,4 @@ func (w *wheel) advance(now int64, fn func(series uint32, tick int64)) {
 }
 
 // linked reports whether series is in a bucket.
-func (w *wheel) linked(series uint32) bool { return w.links[series].prev != 0 }
+func (w *wheel) linked(series uint32) bool { return w.link(series).prev != 0 }

@@ -1,0 +1,66 @@
+package fault
+
+import "github.com/faultline-go/faultline/stream"
+
+// seriesIndex maps series identities to their state: open addressing with
+// linear probing, indexed by the identity's own bits, which are already a
+// well-mixed hash, so nothing is hashed again. It holds no pointers and
+// stays at most three quarters full (16 bytes a slot, so about 21–43 bytes a
+// series). Series are never removed.
+type seriesIndex struct {
+	slots []indexSlot
+	mask  uint64
+	n     int
+}
+
+type indexSlot struct {
+	id  stream.SeriesID
+	idx uint32 // state index + 1; 0 marks an empty slot
+}
+
+const minIndexSlots = 1 << 10
+
+// get returns the state index of series id.
+func (x *seriesIndex) get(id stream.SeriesID) (uint32, bool) {
+	if x.slots == nil {
+		return 0, false
+	}
+	for i := uint64(id) & x.mask; ; i = (i + 1) & x.mask {
+		s := &x.slots[i]
+		if s.idx == 0 {
+			return 0, false
+		}
+		if s.id == id {
+			return s.idx - 1, true
+		}
+	}
+}
+
+// put records that series id, not yet in the index, has state index idx.
+func (x *seriesIndex) put(id stream.SeriesID, idx uint32) {
+	if (x.n+1)*4 > len(x.slots)*3 {
+		x.grow()
+	}
+	x.insert(id, idx+1)
+	x.n++
+}
+
+func (x *seriesIndex) insert(id stream.SeriesID, idx1 uint32) {
+	i := uint64(id) & x.mask
+	for x.slots[i].idx != 0 {
+		i = (i + 1) & x.mask
+	}
+	x.slots[i] = indexSlot{id: id, idx: idx1}
+}
+
+func (x *seriesIndex) grow() {
+	old := x.slots
+	size := max(minIndexSlots, 2*len(old))
+	x.slots = make([]indexSlot, size)
+	x.mask = uint64(size - 1)
+	for _, s := range old {
+		if s.idx != 0 {
+			x.insert(s.id, s.idx)
+		}
+	}
+}
