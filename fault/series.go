@@ -178,11 +178,9 @@ func (t *tracker) track(k int32, ts, arrival, clip int64, onTime bool) {
 		case t.learnN >= matureSteps:
 			dAnchor, dCadence = r/8, r/(64*n)
 		default:
-			steps := float64(t.learnN) + 1
-			alpha := max(2*(2*steps-1)/(steps*(steps+1)), 1.0/8)
-			beta := max(6/(steps*(steps+1)), 1.0/64)
-			dAnchor = int64(alpha * float64(r))
-			dCadence = int64(math.Round(beta * float64(r) / float64(n)))
+			g := &filterGains[t.learnN]
+			dAnchor = int64(g.alpha * float64(r))
+			dCadence = int64(g.beta * float64(r) / float64(n))
 			t.learnN++
 		}
 		t.anchorTs = pred + dAnchor
@@ -201,6 +199,18 @@ func (t *tracker) track(k int32, ts, arrival, clip int64, onTime bool) {
 		t.lag = clampMs(int64(t.lag)*1e6 + r)
 	}
 }
+
+// filterGains holds the lattice filter's gains for its first steps: the
+// least-squares schedule α = 2(2n−1)/(n(n+1)), β = 6/(n(n+1)) at step n,
+// floored at the settled 1/8 and 1/64.
+var filterGains = func() (g [matureSteps]struct{ alpha, beta float64 }) {
+	for i := range g {
+		n := float64(i) + 1
+		g[i].alpha = max(2*(2*n-1)/(n*(n+1)), 1.0/8)
+		g[i].beta = max(6/(n*(n+1)), 1.0/64)
+	}
+	return g
+}()
 
 func clampMs(ns int64) int32 {
 	ms := ns / 1e6
