@@ -57,6 +57,7 @@ type fold struct {
 	rose   []int32   // period index at which each bin's CUSUM last left zero
 	last   []bool    // whether the last period added evidence to the bin
 	cur    int64     // period index being accumulated
+	end    int64     // first bin of the next period
 	init   bool
 }
 
@@ -73,16 +74,14 @@ func (fd *fold) reset() {
 // complete notes that bin b is complete; the first bin of a new period
 // finalizes the previous one.
 func (fd *fold) complete(f *fleet, b int64) {
+	if fd.init && b < fd.end {
+		return // the common case: one comparison per bin
+	}
 	pi := floorDiv(b, fd.nb)
-	if !fd.init {
-		fd.init, fd.cur = true, pi
-		return
+	if fd.init {
+		fd.finalize(f, fd.cur, f.completionTime(b))
 	}
-	if pi == fd.cur {
-		return
-	}
-	fd.finalize(f, fd.cur, f.completionTime(b))
-	fd.cur = pi
+	fd.init, fd.cur, fd.end = true, pi, (pi+1)*fd.nb
 }
 
 // finalize adds period pi's evidence to every phase bin and reports alarms.
