@@ -400,15 +400,7 @@ func syncTree(root string) error {
 		if e.IsDir() {
 			return syncDir(p)
 		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		return syncPath(p)
 	})
 }
 
@@ -418,7 +410,12 @@ func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	f, err := os.Open(dir)
+	return syncPath(dir)
+}
+
+// syncPath opens a file or directory, syncs it to disk and closes it.
+func syncPath(p string) error {
+	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}

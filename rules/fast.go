@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"reflect"
 	"regexp"
 	"strings"
@@ -92,13 +93,13 @@ func fastBinary(n *ast.BinaryNode) (fastPred, bool) {
 		}
 		if l, ok := fastNumber(n.Left); ok {
 			if r, ok := fastNumber(n.Right); ok {
-				return numCompare(n.Operator, l, r), true
+				return compare(n.Operator, l, r), true
 			}
 			return nil, false
 		}
 		if l, ok := fastString(n.Left); ok {
 			if r, ok := fastString(n.Right); ok {
-				return strCompare(n.Operator, l, r), true
+				return compare(n.Operator, l, r), true
 			}
 			return nil, false
 		}
@@ -228,23 +229,9 @@ func isConst(n ast.Node) bool {
 	return false
 }
 
-func numCompare(op string, l, r fastNum) fastPred {
-	switch op {
-	case "==":
-		return func(s *stream.Sample) bool { return l(s) == r(s) }
-	case "!=":
-		return func(s *stream.Sample) bool { return l(s) != r(s) }
-	case "<":
-		return func(s *stream.Sample) bool { return l(s) < r(s) }
-	case "<=":
-		return func(s *stream.Sample) bool { return l(s) <= r(s) }
-	case ">":
-		return func(s *stream.Sample) bool { return l(s) > r(s) }
-	}
-	return func(s *stream.Sample) bool { return l(s) >= r(s) }
-}
-
-func strCompare(op string, l, r fastStr) fastPred {
+// compare returns the comparison op of two fast operands of one ordered
+// type.
+func compare[T cmp.Ordered](op string, l, r func(*stream.Sample) T) fastPred {
 	switch op {
 	case "==":
 		return func(s *stream.Sample) bool { return l(s) == r(s) }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"iter"
 	"slices"
 	"text/template"
 	"time"
@@ -161,14 +162,7 @@ func (rs *Ruleset) Select(name string, labels stream.Labels, dst []int) []int {
 	if rs == nil {
 		return dst
 	}
-	named, unnamed := rs.ruleIdx.candidates(name)
-	for len(named) > 0 || len(unnamed) > 0 {
-		var i int
-		if len(unnamed) == 0 || (len(named) > 0 && named[0] < unnamed[0]) {
-			i, named = named[0], named[1:]
-		} else {
-			i, unnamed = unnamed[0], unnamed[1:]
-		}
+	for i := range rs.ruleIdx.candidates(name) {
 		if rs.rules[i].Match.Matches(name, labels) {
 			dst = append(dst, i)
 		}
@@ -183,14 +177,7 @@ func (rs *Ruleset) Series(name string, labels stream.Labels) (SeriesSpec, bool) 
 	if rs == nil {
 		return SeriesSpec{}, false
 	}
-	named, unnamed := rs.seriesIdx.candidates(name)
-	for len(named) > 0 || len(unnamed) > 0 {
-		var i int
-		if len(unnamed) == 0 || (len(named) > 0 && named[0] < unnamed[0]) {
-			i, named = named[0], named[1:]
-		} else {
-			i, unnamed = unnamed[0], unnamed[1:]
-		}
+	for i := range rs.seriesIdx.candidates(name) {
 		if rs.series[i].Match.Matches(name, labels) {
 			return rs.series[i], true
 		}
@@ -244,6 +231,22 @@ func (ix *selIndex) add(i int, s *Selector) {
 	ix.unnamed = append(ix.unnamed, i)
 }
 
-func (ix *selIndex) candidates(name string) (named, unnamed []int) {
-	return ix.byName[name], ix.unnamed
+// candidates yields, in ascending order, the indices of the selectors that
+// may match a series named name: those fixing that name and those fixing
+// none.
+func (ix *selIndex) candidates(name string) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		named, unnamed := ix.byName[name], ix.unnamed
+		for len(named) > 0 || len(unnamed) > 0 {
+			var i int
+			if len(unnamed) == 0 || (len(named) > 0 && named[0] < unnamed[0]) {
+				i, named = named[0], named[1:]
+			} else {
+				i, unnamed = unnamed[0], unnamed[1:]
+			}
+			if !yield(i) {
+				return
+			}
+		}
+	}
 }
