@@ -1,6 +1,9 @@
 package fault
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // absence is an open absence episode, kept in a side table while the series
 // is silent.
@@ -25,6 +28,10 @@ func (e *Engine) startAbsence(idx uint32, t *tracker, since, at int64) {
 			by = ep.firingID
 			ep.inhibited = append(ep.inhibited, idx)
 			ep.silent++
+			ep.peakSilent = max(ep.peakSilent, ep.silent)
+			if len(ep.inhibited) > 2*ep.silent+64 {
+				e.compactInhibited(ep)
+			}
 			e.stats.local.AbsencesInhibited++
 		}
 	}
@@ -46,6 +53,16 @@ func (e *Engine) endAbsence(idx uint32, t *tracker) {
 		}
 	}
 	e.emitSeries(idx, KindAbsence, ruleAbsence, StateResolved, e.now, a.since, math.NaN(), nil, by)
+}
+
+// compactInhibited drops from an episode's list the series whose absence
+// it no longer explains (they came back), so the list stays bounded by the
+// series still silent.
+func (e *Engine) compactInhibited(ep *gapEpisode) {
+	ep.inhibited = slices.DeleteFunc(ep.inhibited, func(idx uint32) bool {
+		a, ok := e.absences[idx]
+		return !ok || a.inhibitedBy != ep.mark
+	})
 }
 
 // uninhibit re-fires, uninhibited, the absences a fleet gap episode explained

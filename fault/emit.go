@@ -77,7 +77,7 @@ func (e *Engine) emitSeriesGap(idx uint32, g *seriesGap, state State, at int64) 
 		Gap: &Gap{
 			Period:       time.Duration(g.period),
 			PhaseStart:   time.Duration(floorMod(g.phase-e.tau, g.period)),
-			PhaseEnd:     time.Duration(floorMod(g.phase+e.tau, g.period)),
+			PhaseEnd:     time.Duration(floorMod(g.phase-e.tau, g.period) + 2*e.tau),
 			Series:       1,
 			LateFraction: math.NaN(),
 		},

@@ -61,9 +61,13 @@ type Config struct {
 	// learned (from its first four distinct sample times) or declared in
 	// the rule file. By default 60s.
 	DefaultCadence time.Duration
-	// AbsentAfter is how long a series may deliver nothing before its
-	// absence fires, unless the rule file declares otherwise for it. By
-	// default five of its slots, and at least 2m.
+	// AbsentAfter is how many of its expected deliveries, in time, a series
+	// may miss before its absence fires, unless the rule file declares
+	// otherwise for it. By default five of its slots, and at least 2m. Each
+	// missed slot is judged lost only the lateness allowance after it was
+	// expected, so the absence fires about AbsentAfter + Lateness after the
+	// last delivery (exactly AbsentAfter while the cadence is still being
+	// learned, timed from the last arrival). At most 65,535 slots.
 	AbsentAfter time.Duration
 	// MaxSeries bounds the number of series tracked. Samples of further new
 	// series are rejected and counted in Stats.SeriesOverflow. By default
@@ -73,6 +77,14 @@ type Config struct {
 	// their arrival time than this (counted in Stats.Future), so that one
 	// bad clock cannot move dedup's watermark. By default 10m.
 	MaxFutureSkew time.Duration
+	// MaxArrivalLag rejects, before it moves the engine clock, a sample
+	// whose arrival time is further ahead than this of both its own sample
+	// time and the engine clock (counted in Stats.BadArrival): one bogus
+	// arrival must not make every series look absent and every later
+	// sample late. A gap in the input is no such thing: its samples arrive
+	// soon after their sample time. The engine trusts arrival times
+	// otherwise. By default 1h.
+	MaxArrivalLag time.Duration
 	// Logger receives rare diagnostics (rule evaluation errors, at most
 	// once per rule). By default nothing is logged.
 	Logger *slog.Logger
@@ -87,6 +99,7 @@ const (
 	DefaultMinAbsentAfter = 2 * time.Minute
 	DefaultMaxSeries      = 1 << 22
 	DefaultMaxFutureSkew  = 10 * time.Minute
+	DefaultMaxArrivalLag  = time.Hour
 )
 
 // ErrClosed is returned by methods called after Close.
@@ -149,13 +162,14 @@ type alertState struct {
 
 // New returns an engine configured by cfg.
 func New(cfg Config) (*Engine, error) {
-	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 {
+	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 {
 		return nil, errors.New("fault: negative durations and limits are not allowed")
 	}
 	cfg.OnTimeBudget = orDefault(cfg.OnTimeBudget, DefaultOnTimeBudget)
 	cfg.Lateness = orDefault(cfg.Lateness, DefaultLateness)
 	cfg.DefaultCadence = orDefault(cfg.DefaultCadence, DefaultCadence)
 	cfg.MaxFutureSkew = orDefault(cfg.MaxFutureSkew, DefaultMaxFutureSkew)
+	cfg.MaxArrivalLag = orDefault(cfg.MaxArrivalLag, DefaultMaxArrivalLag)
 	if cfg.MaxSeries == 0 {
 		cfg.MaxSeries = DefaultMaxSeries
 	}
@@ -298,8 +312,12 @@ func (e *Engine) advance(now int64) {
 }
 
 func (e *Engine) sample(smp *stream.Sample) {
-	e.advance(smp.Arrival)
 	e.stats.local.Samples++
+	if lag := int64(e.cfg.MaxArrivalLag); e.started && smp.Arrival > smp.Time+lag && smp.Arrival > e.now+lag {
+		e.stats.local.BadArrival++
+		return
+	}
+	e.advance(smp.Arrival)
 	if smp.Time > smp.Arrival+int64(e.cfg.MaxFutureSkew) {
 		e.stats.local.Future++
 		return
@@ -338,7 +356,7 @@ func (e *Engine) sample(smp *stream.Sample) {
 	}
 	last := s.lastTs
 	s.lastTs = smp.Time
-	if t := &e.trackers[idx]; !t.lattice() && !t.declared() {
+	if t := &e.trackers[idx]; !t.lattice() && !t.declared() && t.flags&flagFast == 0 {
 		e.learnCadence(idx, smp, last)
 	}
 	if s.rulesN > 0 {

@@ -97,7 +97,7 @@ type Event struct {
 type Gap struct {
 	Period     time.Duration // the fundamental period
 	PhaseStart time.Duration // start of the lossy window, into the period (phase = arrival time modulo Period from the Unix epoch)
-	PhaseEnd   time.Duration // end of the lossy window, into the period
+	PhaseEnd   time.Duration // end of the lossy window, into the period; past Period when the window wraps
 	Series     int           // how many series are affected
 	// LateFraction is the fraction of the lost samples that arrived later,
 	// within the lateness allowance: 1 means a delivery gap, 0 data loss.

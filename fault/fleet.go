@@ -53,7 +53,9 @@ const (
 
 	pendingQuiet = int64(600 * 1e9) // a burst without a train is forgotten after this
 
-	minGapSeries        = 5   // series a fleet gap must involve
+	minGapSeries        = 5 // series a fleet gap must involve
+	tooFewMemory        = 8 // periods a window with too few series is not counted again
+	maxTooFew           = 1024
 	occurrenceMinMisses = 2   // an occurrence with fewer misses in the window is clean
 	occurrenceMinFrac   = 0.1 // … or with a smaller miss fraction
 	cleanToResolve      = 2   // clean occurrences in a row that resolve an episode
@@ -117,12 +119,14 @@ type fleet struct {
 
 	episodes []*gapEpisode // open ones, pending or firing
 	nextMark uint32
+	tooFew   map[[2]int64]int64 // (period, phase bin) → when it last held too few series
 }
 
 func newFleet(e *Engine, tau, late int64) *fleet {
 	f := &fleet{
 		e:       e,
 		bins:    make([]fleetBin, ringBins),
+		tooFew:  make(map[[2]int64]int64),
 		lag:     tau + 2*wheelRes,
 		lateLag: late + lateSlack + 2*wheelRes,
 	}
@@ -454,7 +458,7 @@ func (f *fleet) confirmTrack(tr *track, at int64) {
 	phase := circularMedian(starts, p)
 	slices.Sort(durs)
 	slices.Sort(misses)
-	ep := f.promote(tr.since, p, phase, phase+durs[len(durs)/2])
+	ep := f.promote(tr.since, p, phase, phase+durs[len(durs)/2], at)
 	if ep == nil {
 		return
 	}
@@ -514,14 +518,24 @@ func floorMod(a, b int64) int64 {
 // than minGapSeries series miss slots in the window: a handful of checks
 // that died in the same second look just like that, and their own absences
 // report them.
-func (f *fleet) promote(since, p, start, end int64) *gapEpisode {
+func (f *fleet) promote(since, p, start, end, at int64) *gapEpisode {
 	for _, ep := range f.episodes {
 		if ep.state == StateFiring && ep.sameGap(p, start, end) {
 			return nil
 		}
 	}
+	// Counting the series scans them all, so a window found to hold too
+	// few is not counted again for a few periods.
+	key := [2]int64{p, floorMod(start, p) / binRes}
+	if t, ok := f.tooFew[key]; ok && at < t+tooFewMemory*p {
+		return nil
+	}
 	cand := gapEpisode{since: since, period: p, phaseStart: start, phaseEnd: end}
 	if f.e.seriesMissingIn(&cand, minGapSeries) < minGapSeries {
+		if len(f.tooFew) >= maxTooFew {
+			clear(f.tooFew)
+		}
+		f.tooFew[key] = at
 		return nil
 	}
 	var ep *gapEpisode
@@ -551,8 +565,8 @@ func (f *fleet) fire(ep *gapEpisode, at int64) {
 	ep.firedAt = at
 	// Occurrences are checked from the first one that ends after the
 	// confirmation; the ones before are settled for late fills.
-	ep.nextCheck = ep.occurrence(at)
-	ep.nextSettle = ep.occurrence(ep.since)
+	ep.nextCheck = ep.occurrenceAfter(at)
+	ep.nextSettle = ep.occurrenceAfter(ep.since)
 	f.settleOccurrences(ep, at)
 	f.e.emitFleet(ep, StateFiring, at)
 	f.e.fleetConfirmed(ep)
@@ -583,14 +597,15 @@ type gapEpisode struct {
 	late, lost uint64
 	clean      int   // clean occurrences in a row
 	silent     int   // series whose absence it explains that are still silent
+	peakSilent int   // the most that ever were at once
 	nextCheck  int64 // period index of the next occurrence to check
 	nextSettle int64 // period index of the next occurrence to settle for late fills
 	inhibited  []uint32
 }
 
-// occurrence returns the index of the first occurrence whose window ends
-// after t.
-func (ep *gapEpisode) occurrence(t int64) int64 {
+// occurrenceAfter returns the index of the first occurrence whose window
+// ends after t.
+func (ep *gapEpisode) occurrenceAfter(t int64) int64 {
 	return floorDiv(t-ep.phaseEnd, ep.period) + 1
 }
 
@@ -647,10 +662,9 @@ func (f *fleet) windowCounts(ep *gapEpisode, n int64) (e, m, late, lost uint32) 
 }
 
 // checkEpisodes resolves pending episodes that saw no burst for a while,
-// and judges each firing episode's occurrences once their bins are complete:
-// an occurrence is clean when its window lost fewer than a tenth of its
-// slots, counting the series whose absence the episode explains as lost; two
-// clean ones in a row resolve it.
+// and judges each firing episode's occurrences once their bins are complete
+// (see occurrence): two clean ones in a row resolve it. Occurrences after
+// the end of input are not judged.
 func (f *fleet) checkEpisodes(now int64) {
 	for i := 0; i < len(f.episodes); i++ {
 		ep := f.episodes[i]
@@ -666,18 +680,17 @@ func (f *fleet) checkEpisodes(now int64) {
 		for {
 			_, b := ep.window(ep.nextCheck)
 			at := b + windowSlack + binRes + f.lag
-			if at > now {
-				break
+			if at > now || f.e.closed && b > f.e.horizon {
+				break // not complete yet, or after the end of input
 			}
 			e, m, _, _ := f.windowCounts(ep, ep.nextCheck)
 			ep.nextCheck++
-			// Series it explained that are still silent are parked, so
-			// no longer judged: they still miss this occurrence.
-			e += uint32(ep.silent)
-			m += uint32(ep.silent)
-			if m >= occurrenceMinMisses && float64(m) >= occurrenceMinFrac*float64(e) {
+			switch ep.occurrence(e, m) {
+			case occurrenceEmpty:
+				continue
+			case occurrenceLossy:
 				ep.clean = 0
-				ep.seriesEst = max(ep.seriesEst, int(m))
+				ep.seriesEst = max(ep.seriesEst, int(m)+ep.silent)
 				continue
 			}
 			if ep.clean++; ep.clean >= cleanToResolve {
@@ -707,6 +720,34 @@ func (f *fleet) forget(ep *gapEpisode) {
 			fd.forget(ep.phaseStart, ep.phaseEnd)
 		}
 	}
+}
+
+// Outcomes of an occurrence of a fleet gap.
+const (
+	occurrenceEmpty = iota // no slot expected in its window: no evidence
+	occurrenceLossy
+	occurrenceClean
+)
+
+// occurrence judges an occurrence whose window expected e slots and missed
+// m of the series still judged. The series whose absence the episode
+// explains are parked, not judged; while they stay silent they still miss
+// every occurrence, so they count as lost, until at least half of them have
+// come back: then the outage is over, and those still silent are the dead,
+// not the explained.
+func (ep *gapEpisode) occurrence(e, m uint32) int {
+	silent := uint32(ep.silent)
+	if ep.silent*2 <= ep.peakSilent {
+		silent = 0
+	}
+	e, m = e+silent, m+silent
+	switch {
+	case e == 0:
+		return occurrenceEmpty
+	case m >= occurrenceMinMisses && float64(m) >= occurrenceMinFrac*float64(e):
+		return occurrenceLossy
+	}
+	return occurrenceClean
 }
 
 // settleOccurrences adds the late fills and losses of the occurrences whose

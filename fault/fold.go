@@ -107,6 +107,7 @@ func (fd *fold) finalize(f *fleet, pi int64, at int64) {
 	for j := int64(0); j < fd.nb; j++ {
 		bn := f.bin(b0 + j)
 		if bn.e == 0 {
+			fd.last[j] = false // no evidence this period
 			continue
 		}
 		l := min(float64(bn.m)*hitLLR+float64(bn.e-bn.m)*passLLR, foldH/3)
@@ -204,7 +205,7 @@ func (f *fleet) foldAlarm(fd *fold, start, end, since, pi, at int64) {
 	if f.alias(fd, start, end) || f.foldHarmonic(fd, start, end) {
 		return
 	}
-	ep := f.promote(since+start, fd.period, start, end)
+	ep := f.promote(since+start, fd.period, start, end, at)
 	if ep == nil {
 		return
 	}

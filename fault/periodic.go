@@ -306,6 +306,18 @@ func (e *Engine) closeSeriesGap(idx uint32, t *tracker, at int64) {
 	}
 }
 
+// ageMisses marks empty, as of slot k, every entry of the miss list at a
+// distance of noSlot or more: run every missAgeEvery slots, it keeps any
+// entry from growing old enough for its 16-bit distance to wrap round and
+// pass for a recent miss.
+func (t *tracker) ageMisses(ring *missList, k uint16) {
+	for i, x := range ring {
+		if k-x >= noSlot {
+			ring[i] = k - noSlot
+		}
+	}
+}
+
 // forgetMisses empties the miss ring as of slot k: every entry becomes
 // empty and the ring counts as full, so no window reaches back past k.
 func (t *tracker) forgetMisses(ring *missList, k uint16) {

@@ -67,6 +67,7 @@ const (
 	flagLattice              // the slot lattice runs (cadence known, anchored)
 	flagRingFull             // the miss ring has wrapped
 	flagGap                  // a per-series periodic gap (suspect or confirmed) is open
+	flagFast                 // too fast to track slots at this τ: absence by silence only
 )
 
 const (
@@ -75,13 +76,13 @@ const (
 	learnSamples = 4
 	// ringSlots is the width of the received/on-time bitmaps.
 	ringSlots = 64
-	// maxAhead is how many slots past the next one to judge a sample may
-	// land on before it counts as a discontinuity and the lattice
-	// re-anchors on it.
+	// maxAhead is how many slots beyond where an on-time sample lands
+	// (see Engine.lead) a sample may land before it counts as a
+	// discontinuity and the lattice re-anchors on it.
 	maxAhead = 8
-	// maxLateSlots caps the lateness allowance in slots, so the slots
-	// awaiting judgment plus those a sample may run ahead fit the ring.
-	maxLateSlots = ringSlots - maxAhead - 8
+	// missAgeEvery is how often, in slots, a series' missList is swept for
+	// entries too old for their 16-bit distance to be trusted.
+	missAgeEvery = 1 << 13
 	// missRing is how many real-time misses a series remembers.
 	missRing = 16
 	// matureSteps is when the lattice filter's least-squares gains have

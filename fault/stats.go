@@ -10,6 +10,7 @@ type Stats struct {
 	Conflicts  uint64 // same series and sample time as an admitted one, another value (the first wins)
 	TooLate    uint64 // older than the dedup window behind its watermark
 	Future     uint64 // sample time too far ahead of arrival time (Config.MaxFutureSkew)
+	BadArrival uint64 // arrival time too far ahead of both sample time and engine clock (Config.MaxArrivalLag)
 	OutOfOrder uint64 // fresh, but not newer than the series' newest sample: tracked, not evaluated
 
 	Series         uint64 // series tracked
@@ -40,6 +41,7 @@ func (s *Stats) add(o *Stats) {
 	s.Conflicts += o.Conflicts
 	s.TooLate += o.TooLate
 	s.Future += o.Future
+	s.BadArrival += o.BadArrival
 	s.OutOfOrder += o.OutOfOrder
 	s.Series += o.Series
 	s.SeriesOverflow += o.SeriesOverflow

@@ -11,16 +11,23 @@ import (
 func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 	t := &e.trackers[idx]
 	if t.absent() {
+		// Only a sample newer than what was judged missing ends the
+		// silence; a replayed old one changes nothing.
+		if t.lattice() && t.slotOf(smp.Time) < int64(t.lateK) || !t.lattice() && smp.Time <= e.series[idx].lastTs {
+			e.stats.local.AfterLateness++
+			return
+		}
 		e.endAbsence(idx, t)
 		if t.lattice() {
 			e.startLattice(idx, t, smp.Time, smp.Arrival)
 			return
 		}
-		t.learnN = 0 // the silence says nothing about the cadence
+		if t.flags&flagFast == 0 {
+			t.learnN = 0 // the silence says nothing about the cadence
+		}
 	}
 	if !t.lattice() {
-		if t.declared() {
-			e.startLattice(idx, t, smp.Time, smp.Arrival)
+		if t.declared() && t.flags&flagFast == 0 && e.startLattice(idx, t, smp.Time, smp.Arrival) {
 			return
 		}
 		// Learning the cadence: absence is timed from the last arrival.
@@ -37,7 +44,7 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 		e.stats.local.AfterLateness++
 		return
 	}
-	if k64 > int64(t.nextK)+maxAhead {
+	if k64 > int64(t.nextK)+e.lead(t)+maxAhead {
 		// The series jumped ahead of its lattice: a clock step, or a
 		// silence shorter than its absence threshold. Start again here.
 		e.stats.local.Reanchors++
@@ -70,19 +77,27 @@ func (e *Engine) learnCadence(idx uint32, smp *stream.Sample, last int64) {
 		e.learning[idx] = l
 		return
 	}
-	delete(e.learning, idx)
 	t.setCadence(min(c, maxCadence))
-	e.startLattice(idx, t, smp.Time, smp.Arrival)
+	if e.startLattice(idx, t, smp.Time, smp.Arrival) {
+		delete(e.learning, idx)
+	}
 }
 
 // startLattice anchors the series' lattice on a sample, which fills slot 0
-// on time, and schedules the first judgment.
-func (e *Engine) startLattice(idx uint32, t *tracker, ts, arrival int64) {
+// on time, and schedules the first judgment. It reports false, and marks the
+// series flagFast, when the series is too fast for its slots to be tracked
+// at this on-time budget; its absence is then timed from its last arrival.
+func (e *Engine) startLattice(idx uint32, t *tracker, ts, arrival int64) bool {
+	if e.lateness(t) < e.tau {
+		t.flags |= flagFast
+		return false
+	}
 	t.anchor(ts, arrival)
 	if t.pLong == 0 {
 		t.pLong = priorMissRate
 	}
 	e.scheduleNext(idx, t)
+	return true
 }
 
 // absentAfter returns the series' absence threshold in ns.
@@ -106,9 +121,23 @@ func (e *Engine) absentSlots(idx uint32, t *tracker) uint16 {
 	return uint16(min(max((e.absentAfter(idx, t)+c-1)/c, 1), math.MaxUint16))
 }
 
-// lateness returns the series' lateness allowance: L, capped in slots.
+// lead returns how many slots past nextK an on-time sample of the series
+// lands: nextK moves on only τ (and up to two wheel ticks) after a slot's
+// expected arrival.
+func (e *Engine) lead(t *tracker) int64 {
+	c := t.cadence()
+	if c >= e.tau+2*wheelRes {
+		return 1 // the common case, without dividing
+	}
+	return (e.tau + 2*wheelRes + c - 1) / c
+}
+
+// lateness returns the series' lateness allowance: L, capped so that the
+// slots awaiting their lateness judgment, those on-time samples run ahead
+// and maxAhead more all fit the received and on-time bitmaps.
 func (e *Engine) lateness(t *tracker) int64 {
-	return min(e.late, maxLateSlots*t.cadence())
+	room := int64(ringSlots-2-maxAhead) - e.lead(t)
+	return min(e.late, room*t.cadence()-lateSlack)
 }
 
 // schedule sets the series' wake-up at deadline d.
@@ -197,6 +226,9 @@ func (e *Engine) wake(idx uint32, tick int64) {
 // filled on time.
 func (e *Engine) judgeOnTime(idx uint32, t *tracker) {
 	k := t.nextK
+	if uint32(k)%missAgeEvery == 0 {
+		t.ageMisses(&e.misses[idx], uint16(k))
+	}
 	rx := t.rxExp(k)
 	missed := t.onTime&slotBit(k) == 0
 	e.stats.local.SlotsExpected++
