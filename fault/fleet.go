@@ -56,8 +56,9 @@ const (
 	minGapSeries        = 5 // series a fleet gap must involve
 	tooFewMemory        = 8 // periods a window with too few series is not counted again
 	maxTooFew           = 1024
-	occurrenceMinMisses = 2   // an occurrence with fewer misses in the window is clean
-	occurrenceMinFrac   = 0.1 // … or with a smaller miss fraction
+	occurrenceMinMisses = 2    // an occurrence with fewer misses in the window is clean,
+	occurrenceMinFrac   = 0.02 // … or with a smaller miss fraction …
+	occurrenceEffect    = 4.0  // … or one under this multiple of the fleet's miss rate
 	cleanToResolve      = 2   // clean occurrences in a row that resolve an episode
 )
 
@@ -685,7 +686,7 @@ func (f *fleet) checkEpisodes(now int64) {
 			}
 			e, m, _, _ := f.windowCounts(ep, ep.nextCheck)
 			ep.nextCheck++
-			switch ep.occurrence(e, m) {
+			switch ep.occurrence(e, m, f.missRate()) {
 			case occurrenceEmpty:
 				continue
 			case occurrenceLossy:
@@ -730,12 +731,14 @@ const (
 )
 
 // occurrence judges an occurrence whose window expected e slots and missed
-// m of the series still judged. The series whose absence the episode
-// explains are parked, not judged; while they stay silent they still miss
-// every occurrence, so they count as lost, until at least half of them have
-// come back: then the outage is over, and those still silent are the dead,
-// not the explained.
-func (ep *gapEpisode) occurrence(e, m uint32) int {
+// m of the series still judged, in a fleet missing p of its slots: it is
+// lossy when it lost at least two slots and a share of them well above the
+// fleet's (four times p, and at least 2 %, as weak a loss as the folds
+// find). The series whose absence the episode explains are parked, not
+// judged; while they stay silent they still miss every occurrence, so they
+// count as lost, until at least half of them have come back: then the
+// outage is over, and those still silent are the dead, not the explained.
+func (ep *gapEpisode) occurrence(e, m uint32, p float64) int {
 	silent := uint32(ep.silent)
 	if ep.silent*2 <= ep.peakSilent {
 		silent = 0
@@ -744,7 +747,7 @@ func (ep *gapEpisode) occurrence(e, m uint32) int {
 	switch {
 	case e == 0:
 		return occurrenceEmpty
-	case m >= occurrenceMinMisses && float64(m) >= occurrenceMinFrac*float64(e):
+	case m >= occurrenceMinMisses && float64(m) >= max(occurrenceMinFrac, occurrenceEffect*p)*float64(e):
 		return occurrenceLossy
 	}
 	return occurrenceClean

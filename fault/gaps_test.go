@@ -1,7 +1,12 @@
 package fault_test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -210,3 +215,48 @@ func TestDeadCheckInsideTheGapStillFiresItsAbsence(t *testing.T) {
 	resolved := only(events, fault.KindPeriodicGap, fault.StateResolved)
 	require.Equal(t, resolved[len(resolved)-1].At, mine[1].At, "fired when the gap resolved")
 }
+
+// A loss too weak to flag bursts (8 % of the slots in the window) is still
+// caught by the phase fold at 60 s, with its window, and reported once.
+func TestWeakGapIsFoundByTheFold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	var in []stream.Sample
+	const onset, end = 20 * 60.0, 50 * 60.0
+	for c := range 3000 {
+		labels := stream.NewLabels("check", fmt.Sprintf("c%04d", c))
+		off := rng.Float64() * 60
+		for s := off; s < 70*60; s += 60 {
+			arr := s + 0.05 + rng.Float64()*0.05
+			ph := math.Mod(arr, 60)
+			if arr >= onset && arr < end && ph >= 12 && ph < 13.5 && rng.Float64() < 0.08 {
+				continue // lost
+			}
+			in = append(in, stream.NewSample("check_up", labels, epoch(s), 1, epoch(arr)))
+		}
+	}
+	slices.SortStableFunc(in, func(a, b stream.Sample) int { return cmp.Compare(a.Arrival, b.Arrival) })
+	var events []fault.Event
+	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
+		events = append(events, ev)
+		return nil
+	})})
+	require.NoError(t, err)
+	require.NoError(t, eng.Process(context.Background(), in))
+	require.NoError(t, eng.Close(context.Background()))
+
+	require.Empty(t, only(events, fault.KindPeriodicGap, fault.StatePending), "too weak for a burst")
+	firing := only(events, fault.KindPeriodicGap, fault.StateFiring)
+	require.Len(t, firing, 1)
+	g := firing[0].Gap
+	require.Equal(t, time.Minute, g.Period)
+	require.InDelta(t, 12, g.PhaseStart.Seconds(), 1)
+	require.InDelta(t, 13.5, g.PhaseEnd.Seconds(), 1)
+	require.Less(t, firing[0].At, epoch(onset+10*60), "within ten periods")
+	resolved := only(events, fault.KindPeriodicGap, fault.StateResolved)
+	require.Len(t, resolved, 1)
+	require.Greater(t, resolved[0].At, epoch(end))
+	require.Less(t, resolved[0].At, epoch(end+4*60))
+}
+
+// epoch returns t0-relative seconds as Unix ns; t0 is a whole minute.
+func epoch(s float64) int64 { return t0 + int64(s*1e9) }
