@@ -59,7 +59,7 @@ const (
 	occurrenceMinMisses = 2    // an occurrence with fewer misses in the window is clean,
 	occurrenceMinFrac   = 0.02 // … or with a smaller miss fraction …
 	occurrenceEffect    = 4.0  // … or one under this multiple of the fleet's miss rate
-	cleanToResolve      = 2   // clean occurrences in a row that resolve an episode
+	cleanToResolve      = 2    // clean occurrences in a row that resolve an episode
 )
 
 // fleetBin is one phase bin of the raw ring.
