@@ -262,8 +262,9 @@ groups:
 	}
 	sortByArrival(many)
 
-	run := func(in []stream.Sample) []string {
-		e, rec := newEngine(t, Config{Rules: rs})
+	run := func(cfg Config, in []stream.Sample) ([]string, Stats) {
+		cfg.Rules = rs
+		e, rec := newEngine(t, cfg)
 		for len(in) > 0 { // in uneven batches
 			n := min(len(in), 1+rng.IntN(300))
 			process(t, e, in[:n]...)
@@ -274,13 +275,21 @@ groups:
 		for _, ev := range rec.events {
 			out = append(out, string(ev.AppendJSON(nil)))
 		}
-		return out
+		return out, e.Stats()
 	}
-	a, b := run(once), run(many)
+	a, _ := run(Config{}, once)
 	require.NotEmpty(t, a)
 	require.Contains(t, strings.Join(a, "\n"), `"kind":"absence"`)
 	require.Contains(t, strings.Join(a, "\n"), `"kind":"threshold"`)
+	b, st := run(Config{}, many)
 	require.Equal(t, a, b)
+	require.EqualValues(t, 3*len(once), st.Duplicates)
+
+	// With dedup off (input deduplicated upstream, or not), the copies
+	// collapse onto their slots and rules see each sample time once.
+	c, st := run(Config{DisableDedup: true}, many)
+	require.Equal(t, a, c)
+	require.EqualValues(t, 3*len(once), st.Duplicates)
 }
 
 func TestFutureSamplesRejected(t *testing.T) {
