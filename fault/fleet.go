@@ -53,13 +53,11 @@ const (
 
 	pendingQuiet = int64(600 * 1e9) // a burst without a train is forgotten after this
 
-	minGapSeries        = 5 // series a fleet gap must involve
-	tooFewMemory        = 8 // periods a window with too few series is not counted again
-	maxTooFew           = 1024
-	occurrenceMinMisses = 2    // an occurrence with fewer misses in the window is clean,
-	occurrenceMinFrac   = 0.02 // … or with a smaller miss fraction …
-	occurrenceEffect    = 4.0  // … or one under this multiple of the fleet's miss rate
-	cleanToResolve      = 2    // clean occurrences in a row that resolve an episode
+	minGapSeries       = 5 // series a fleet gap must involve
+	tooFewMemory       = 8 // periods a window with too few series is not counted again
+	maxTooFew          = 1024
+	occurrenceLookBack = 4 // occurrences before its confirmation that seed an episode's miss rate
+	cleanToResolve     = 2 // clean occurrences in a row that resolve an episode
 )
 
 // fleetBin is one phase bin of the raw ring.
@@ -568,6 +566,11 @@ func (f *fleet) fire(ep *gapEpisode, at int64) {
 	// confirmation; the ones before are settled for late fills.
 	ep.nextCheck = ep.occurrenceAfter(at)
 	ep.nextSettle = ep.occurrenceAfter(ep.since)
+	for n := max(ep.nextSettle, ep.nextCheck-occurrenceLookBack); n < ep.nextCheck; n++ {
+		e, m, _, _ := f.windowCounts(ep, n)
+		ep.lossE += uint64(e)
+		ep.lossM += uint64(m)
+	}
 	f.settleOccurrences(ep, at)
 	f.e.emitFleet(ep, StateFiring, at)
 	f.e.fleetConfirmed(ep)
@@ -596,11 +599,13 @@ type gapEpisode struct {
 	seriesEst  int   // series lost per occurrence
 	distinct   int   // distinct series counted with a miss in the window since firing
 	late, lost uint64
-	clean      int   // clean occurrences in a row
-	silent     int   // series whose absence it explains that are still silent
-	peakSilent int   // the most that ever were at once
-	nextCheck  int64 // period index of the next occurrence to check
-	nextSettle int64 // period index of the next occurrence to settle for late fills
+	clean      int    // clean occurrences in a row
+	silent     int    // series whose absence it explains that are still silent
+	peakSilent int    // the most that ever were at once
+	lossE      uint64 // slots expected in the windows of its lossy occurrences
+	lossM      uint64 // … and missed: its own miss rate, which occurrences are judged against
+	nextCheck  int64  // period index of the next occurrence to check
+	nextSettle int64  // period index of the next occurrence to settle for late fills
 	inhibited  []uint32
 }
 
@@ -731,12 +736,14 @@ const (
 )
 
 // occurrence judges an occurrence whose window expected e slots and missed
-// m of the series still judged, in a fleet missing p of its slots: it is
-// lossy when it lost at least two slots and a share of them well above the
-// fleet's (four times p, and at least 2 %, as weak a loss as the folds
-// find). The series whose absence the episode explains are parked, not
-// judged; while they stay silent they still miss every occurrence, so they
-// count as lost, until at least half of them have come back: then the
+// m of the series still judged, in a fleet missing p of its slots: lossy if
+// the misses are likelier under the episode's own miss rate in its window
+// (q, learned from its lossy occurrences) than under the fleet's, clean
+// otherwise. A strong gap that stops leaves windows with none or one miss,
+// overwhelmingly clean; a weak one that goes on still shows a few, which
+// point to it. The series whose absence the episode explains are parked,
+// not judged; while they stay silent they still miss every occurrence, so
+// they count as lost, until at least half of them have come back: then the
 // outage is over, and those still silent are the dead, not the explained.
 func (ep *gapEpisode) occurrence(e, m uint32, p float64) int {
 	silent := uint32(ep.silent)
@@ -744,13 +751,17 @@ func (ep *gapEpisode) occurrence(e, m uint32, p float64) int {
 		silent = 0
 	}
 	e, m = e+silent, m+silent
-	switch {
-	case e == 0:
+	if e == 0 {
 		return occurrenceEmpty
-	case m >= occurrenceMinMisses && float64(m) >= max(occurrenceMinFrac, occurrenceEffect*p)*float64(e):
-		return occurrenceLossy
 	}
-	return occurrenceClean
+	q := (float64(ep.lossM) + 1) / (float64(ep.lossE) + 2)
+	q = min(max(q, 2*p, 0.02), 0.999)
+	if m == 0 || binLLR(m, e, q, p) <= 0 {
+		return occurrenceClean
+	}
+	ep.lossE += uint64(e)
+	ep.lossM += uint64(m)
+	return occurrenceLossy
 }
 
 // settleOccurrences adds the late fills and losses of the occurrences whose

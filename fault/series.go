@@ -45,7 +45,7 @@ type tracker struct {
 	anchorK int32
 	nextK   int32 // next slot to judge at τ
 	lateK   int32 // next slot to judge at L; lateK ≤ nextK
-	lag     int32 // delivery lag in ms
+	lag     int32 // delivery lag in lagUnits
 
 	pLong float32   // long-run real-time miss rate
 	link  wheelLink // place in the timing wheel
@@ -113,7 +113,7 @@ func (t *tracker) nominal(k int32) int64 {
 
 // rxExp returns the expected arrival time of slot k.
 func (t *tracker) rxExp(k int32) int64 {
-	return t.nominal(k) + int64(t.lag)*1e6
+	return t.nominal(k) + int64(t.lag)*lagUnit
 }
 
 // slotOf returns the slot a sample time belongs to: the nearest lattice
@@ -149,7 +149,7 @@ func (t *tracker) anchor(ts, arrival int64) {
 	t.recv, t.onTime = 1, 1
 	t.lostRun, t.run, t.missHead = 0, 0, 0
 	t.learnN = max(t.learnN, 1) // from now on, the samples the lattice filter has seen
-	t.lag = clampMs(arrival - ts)
+	t.lag = toLag(arrival - ts)
 }
 
 // track follows a fresh sample of slot k.
@@ -186,18 +186,18 @@ func (t *tracker) track(k int32, ts, arrival, clip int64, onTime bool) {
 		}
 		t.anchorTs = pred + dAnchor
 		t.anchorK = k
-		if !t.declared() && dCadence != 0 {
+		if !t.declared() && (dCadence >= cadenceUnit/2 || dCadence <= -cadenceUnit/2) {
 			t.setCadence(t.cadence() + dCadence)
 		}
 	}
-	r := arrival - ts - int64(t.lag)*1e6
+	r := arrival - ts - int64(t.lag)*lagUnit
 	if onTime {
 		r = min(max(r, -clip), clip) / 8
 	} else {
 		r = min(max(r, 0), clip) / 64
 	}
-	if r != 0 {
-		t.lag = clampMs(int64(t.lag)*1e6 + r)
+	if r >= lagUnit/2 || r <= -lagUnit/2 {
+		t.lag = toLag(int64(t.lag)*lagUnit + r)
 	}
 }
 
@@ -213,9 +213,18 @@ var filterGains = func() (g [matureSteps]struct{ alpha, beta float64 }) {
 	return g
 }()
 
-func clampMs(ns int64) int32 {
-	ms := ns / 1e6
-	return int32(min(max(ms, -1<<31), 1<<31-1))
+// lagUnit is the resolution of a stored delivery lag: 100 µs, so lags up to
+// ±59 h fit.
+const lagUnit = int64(100_000)
+
+// toLag converts ns to lagUnits, rounding to the nearest and clamping.
+func toLag(ns int64) int32 {
+	if ns >= 0 {
+		ns += lagUnit / 2
+	} else {
+		ns -= lagUnit / 2
+	}
+	return int32(min(max(ns/lagUnit, math.MinInt32), math.MaxInt32))
 }
 
 // learning is the state of a series still learning its cadence. It lives in

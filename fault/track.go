@@ -166,10 +166,14 @@ func (e *Engine) scheduleNext(idx uint32, t *tracker) {
 // τ before slot k+L/Δ's on-time deadline. Waiting changes no outcome, since a
 // fill arriving after its slot's lateness deadline is not counted (arrive).
 func (e *Engine) next(t *tracker) (d int64, late, ok bool) {
-	dTau := t.rxExp(t.nextK) + e.tau
+	return e.choose(t, t.rxExp(t.nextK)+e.tau, t.rxExp(t.lateK)+e.lateness(t))
+}
+
+// choose is next, given the on-time deadline of slot nextK and the lateness
+// deadline of slot lateK.
+func (e *Engine) choose(t *tracker, dTau, dLate int64) (d int64, late, ok bool) {
 	tauOK := !e.closed || dTau <= e.horizon || t.onTime&slotBit(t.nextK) != 0
 	if t.lateK < t.nextK {
-		dLate := t.rxExp(t.lateK) + e.lateness(t)
 		if !tauOK || dLate < dTau-lateSlack {
 			return dLate, true, true
 		}
@@ -205,8 +209,13 @@ func (e *Engine) wake(idx uint32, tick int64) {
 		}
 		return
 	}
+	// Within one wake-up the lattice does not move, so the deadlines are
+	// computed once and then stepped by a cadence per judgment.
+	c, lateness := t.cadence(), e.lateness(t)
+	dTau := t.rxExp(t.nextK) + e.tau
+	dLate := t.rxExp(t.lateK) + lateness
 	for {
-		d, late, ok := e.next(t)
+		d, late, ok := e.choose(t, dTau, dLate)
 		switch {
 		case !ok:
 			return // nothing left to judge before the end of input
@@ -215,8 +224,11 @@ func (e *Engine) wake(idx uint32, tick int64) {
 			return
 		case !late:
 			e.judgeOnTime(idx, t)
-		case e.judgeLate(idx, t, t.rxExp(t.lateK)+e.lateness(t)):
+			dTau += c
+		case e.judgeLate(idx, t, dLate):
 			return // absent: not scheduled until it delivers
+		default:
+			dLate += c
 		}
 	}
 }
