@@ -17,12 +17,12 @@ const (
 	ruleSeriesPeriodicGap = "series_periodic_gap"
 )
 
-// seriesLabels returns the series' labels with __name__, sorted.
+// seriesLabels returns the series' labels with __name__ and OriginLabel,
+// sorted.
 func (e *Engine) seriesLabels(idx uint32) stream.Labels {
 	name, labels := e.keys.get(e.series[idx].key)
 	labels = append(labels, stream.Label{Name: "__name__", Value: name})
-	sortLabels(labels)
-	return labels
+	return e.withOrigin(labels)
 }
 
 func sortLabels(ls stream.Labels) {
@@ -90,12 +90,13 @@ func (e *Engine) emitSeriesGap(idx uint32, g *seriesGap, state State, at int64) 
 // emitFleet emits an event about a fleet periodic gap episode.
 func (e *Engine) emitFleet(ep *gapEpisode, state State, at int64) {
 	ev := Event{
-		Kind:  KindPeriodicGap,
-		Rule:  rulePeriodicGap,
-		State: state,
-		At:    at,
-		Since: ep.since,
-		Value: math.NaN(),
+		Kind:   KindPeriodicGap,
+		Rule:   rulePeriodicGap,
+		State:  state,
+		At:     at,
+		Since:  ep.since,
+		Labels: e.withOrigin(nil),
+		Value:  math.NaN(),
 	}
 	if ep.period > 0 {
 		ev.Gap = &Gap{

@@ -85,6 +85,9 @@ type Config struct {
 	// soon after their sample time. The engine trusts arrival times
 	// otherwise. By default 1h.
 	MaxArrivalLag time.Duration
+	// Instance names this engine in the provenance label (OriginLabel) that
+	// every event it emits carries. By default "faultline".
+	Instance string
 	// Logger receives rare diagnostics (rule evaluation errors, at most
 	// once per rule). By default nothing is logged.
 	Logger *slog.Logger
@@ -144,6 +147,8 @@ type Engine struct {
 	selectBuf []int
 	warned    map[int]bool
 
+	loop loopGuard
+
 	ctx     context.Context // of the call in progress, for Sink.Emit
 	sinkErr error
 
@@ -172,6 +177,9 @@ func New(cfg Config) (*Engine, error) {
 	cfg.MaxArrivalLag = orDefault(cfg.MaxArrivalLag, DefaultMaxArrivalLag)
 	if cfg.MaxSeries == 0 {
 		cfg.MaxSeries = DefaultMaxSeries
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = "faultline"
 	}
 	if cfg.Lateness < cfg.OnTimeBudget {
 		return nil, fmt.Errorf("fault: lateness allowance %v is shorter than the on-time budget %v", cfg.Lateness, cfg.OnTimeBudget)
@@ -309,6 +317,7 @@ func (e *Engine) advance(now int64) {
 	}
 	e.fleet.advance(now)
 	e.now = now
+	e.loopQuiet(now)
 }
 
 func (e *Engine) sample(smp *stream.Sample) {
@@ -325,6 +334,10 @@ func (e *Engine) sample(smp *stream.Sample) {
 	if smp.Series == 0 {
 		smp.Series = stream.Hash(smp.Name, smp.Labels)
 	}
+	idx, ok := e.lookup(smp)
+	if !ok {
+		return
+	}
 	if e.dd != nil {
 		switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
 		case dedup.Duplicate:
@@ -339,10 +352,6 @@ func (e *Engine) sample(smp *stream.Sample) {
 		}
 	}
 	e.stats.local.Fresh++
-	idx, ok := e.lookup(smp)
-	if !ok {
-		return
-	}
 	e.arrive(idx, smp)
 	s := &e.series[idx]
 	if smp.Time <= s.lastTs {
@@ -364,10 +373,17 @@ func (e *Engine) sample(smp *stream.Sample) {
 	}
 }
 
-// lookup finds or creates the state of the sample's series.
+// lookup finds or creates the state of the sample's series. A new series
+// carrying the engine's provenance label is faultline's own output coming
+// back: it is rejected (see loop.go), and never gets state, so known series
+// pay nothing for the check.
 func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 	if idx, ok := e.index.get(smp.Series); ok {
 		return idx, true
+	}
+	if origin := smp.Labels.Get(OriginLabel); origin != "" {
+		e.looped(smp, origin)
+		return 0, false
 	}
 	if len(e.series) >= e.cfg.MaxSeries {
 		e.stats.local.SeriesOverflow++

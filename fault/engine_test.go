@@ -92,7 +92,7 @@ groups:
 	require.Equal(t, pending.Episode, firing.Episode)
 	require.Equal(t, firing.Episode, resolved.Episode)
 	require.NotEqual(t, pending.ID, firing.ID)
-	require.Equal(t, stream.NewLabels("__name__", "temp", "room", "a", "severity", "page"), firing.Labels)
+	require.Equal(t, stream.NewLabels("__name__", "temp", OriginLabel, "faultline", "room", "a", "severity", "page"), firing.Labels)
 	require.Equal(t, 95.0, firing.Value)
 }
 
@@ -324,4 +324,35 @@ func TestEventJSON(t *testing.T) {
 	}
 	require.Equal(t, `{"id":"0011223344556677","episode":"8899aabbccddeeff","kind":"periodic_gap","rule":"periodic_gap","state":"firing","at":"2026-01-01T00:00:00.500000000Z","labels":{"a":"1","b":"q\""},"inhibited_by":"x","period_s":60,"phase_start_s":11.75,"phase_end_s":13.75,"series":250,"late_fraction":1.0000}`,
 		string(ev.AppendJSON(nil)))
+}
+
+func TestLoopedSamplesAreRejectedWithOneFault(t *testing.T) {
+	e, rec := newEngine(t, Config{Instance: "edge-1"})
+	for s := 0.0; s < 600; s += 60 {
+		process(t, e, smp("up", sec(s), sec(s), 1, "host", "a"))
+	}
+	for s := 600.0; s < 900; s += 10 { // our events, coming back as metrics
+		process(t, e, smp("faultline_event", sec(s), sec(s), 1, "kind", "absence", OriginLabel, "edge-1"))
+		process(t, e, smp("up", sec(s), sec(s), 1, "host", "a"))
+	}
+	require.NoError(t, e.Advance(context.Background(), sec(900+3600+1)))
+	var loops []Event
+	for _, ev := range rec.events {
+		if ev.Kind == KindFeedbackLoop {
+			loops = append(loops, ev)
+		}
+	}
+	require.Len(t, loops, 2)
+	fire, res := loops[0], loops[1]
+	require.Equal(t, StateFiring, fire.State)
+	require.Equal(t, StateResolved, res.State)
+	require.Equal(t, sec(600), fire.At)
+	require.Equal(t, "faultline_event", fire.Labels.Get("looped_name"))
+	require.Equal(t, "edge-1", fire.Labels.Get("looped_origin"))
+	require.Equal(t, "edge-1", fire.Labels.Get(OriginLabel), "the fault itself carries the marker")
+	require.Equal(t, sec(890+3600), res.At, "an hour after the last looped sample")
+	require.Equal(t, 30.0, res.Value, "samples rejected")
+	st := e.Stats()
+	require.EqualValues(t, 30, st.Looped)
+	require.EqualValues(t, 1, st.Series, "looped samples get no state")
 }

@@ -22,6 +22,7 @@ const (
 	KindAbsence           Kind = "absence"             // a series stopped reporting
 	KindPeriodicGap       Kind = "periodic_gap"        // the fleet loses samples at the same phase every period
 	KindSeriesPeriodicGap Kind = "series_periodic_gap" // one series loses the same slot every period
+	KindFeedbackLoop      Kind = "feedback_loop"       // faultline's own events are coming back as input
 )
 
 // State is the state an event reports.
@@ -77,7 +78,8 @@ type Event struct {
 	// Series is the subject series, or 0 for a fleet event.
 	Series stream.SeriesID
 	// Labels are the series' labels with __name__, then the rule's labels
-	// (rule labels win), sorted by name. Fleet events carry the rule labels.
+	// (rule labels win), and OriginLabel naming the engine, sorted by name.
+	// Fleet events carry the rule labels and OriginLabel.
 	Labels stream.Labels
 	// Annotations are the rule's annotations, expanded for this series.
 	Annotations stream.Labels

@@ -11,7 +11,11 @@ type Stats struct {
 	TooLate    uint64 // older than the dedup window behind its watermark
 	Future     uint64 // sample time too far ahead of arrival time (Config.MaxFutureSkew)
 	BadArrival uint64 // arrival time too far ahead of both sample time and engine clock (Config.MaxArrivalLag)
+	Looped     uint64 // samples carrying OriginLabel: faultline's own output fed back in
 	OutOfOrder uint64 // fresh, but not newer than the series' newest sample: tracked, not evaluated
+
+	// Samples = BadArrival + Future + Looped + SeriesOverflow + Duplicates +
+	// Conflicts + TooLate + Fresh.
 
 	Series         uint64 // series tracked
 	SeriesOverflow uint64 // samples of new series rejected because Config.MaxSeries was reached
@@ -42,6 +46,7 @@ func (s *Stats) add(o *Stats) {
 	s.TooLate += o.TooLate
 	s.Future += o.Future
 	s.BadArrival += o.BadArrival
+	s.Looped += o.Looped
 	s.OutOfOrder += o.OutOfOrder
 	s.Series += o.Series
 	s.SeriesOverflow += o.SeriesOverflow

@@ -204,5 +204,5 @@ groups:
 	require.Contains(t, lines[1], `"state":"firing"`)
 	// value > 100 from s = 210; firing 2 m of sample time later, at 330 s.
 	require.Contains(t, lines[1], `"at":"2026-01-01T00:05:30.000000000Z"`)
-	require.Contains(t, lines[1], `"labels":{"__name__":"temp","room":"a"}`)
+	require.Contains(t, lines[1], `"labels":{"__name__":"temp","faultline_origin":"faultline","room":"a"}`)
 }

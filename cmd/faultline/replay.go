@@ -224,6 +224,9 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 		parts = append(parts, "none")
 	}
 	fmt.Fprintf(w, "events: %s\n", strings.Join(parts, ", "))
+	if st.Looped > 0 {
+		fmt.Fprintf(w, "rejected %d samples carrying %s: faultline's own output fed back in\n", st.Looped, fault.OriginLabel)
+	}
 	if st.EvalErrors > 0 || st.SinkErrors > 0 || st.SeriesOverflow > 0 {
 		fmt.Fprintf(w, "rule evaluation errors %d, sink errors %d, series over the limit %d\n", st.EvalErrors, st.SinkErrors, st.SeriesOverflow)
 	}
