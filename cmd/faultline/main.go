@@ -1,11 +1,13 @@
 // Command faultline lints rule files and replays metric streams through the
 // engine offline.
 //
-//	faultline check FILE...
+//	faultline check [--lint=all|none] FILE...
 //	faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]
 //
-// check exits 0 when every file is valid and 1 with every error listed as
-// file:line:col. replay prints one JSON object per event on stdout and a
+// check exits 0 when every file is valid and clean, 1 with every error
+// listed as file:line:col, and 3 when the files are valid but lints find
+// something (rules that can never match, duplicate names, a `for` below
+// twice the declared cadence), as promtool does. replay prints one JSON object per event on stdout and a
 // summary on stderr; it exits 0 when it ran (bad input records are reported,
 // counted and skipped), 1 when the rules are invalid or a file cannot be
 // read, and 2 on a usage error. See README.md for the replay contract.
@@ -29,7 +31,7 @@ const (
 )
 
 const usage = `usage:
-  faultline check FILE...
+  faultline check [--lint=all|none] FILE...
   faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]
 
 Run "faultline replay -h" for replay's flags.
