@@ -21,21 +21,27 @@ func (e *Engine) startAbsence(idx uint32, t *tracker, since, at int64) {
 	t.flags |= flagAbsent
 	e.wheel.unlink(idx)
 	a := absence{since: since}
-	var by string
+	var ep *gapEpisode
 	if t.lattice() {
-		if ep := e.fleet.explainsRun(t); ep != nil {
-			a.inhibitedBy = ep.mark
-			by = ep.firingID
-			ep.inhibited = append(ep.inhibited, idx)
-			ep.silent++
-			ep.peakSilent = max(ep.peakSilent, ep.silent)
-			if len(ep.inhibited) > 2*ep.silent+64 {
-				e.compactInhibited(ep)
-			}
-			e.stats.local.AbsencesInhibited++
-		}
+		ep = e.fleet.explainsRun(t)
 	}
+	var by string
+	if ep != nil {
+		a.inhibitedBy = ep.mark
+		by = ep.firingID
+	}
+	// Recorded before the compaction below, which keeps only the series
+	// whose absence the episode explains: this one included.
 	e.absences[idx] = a
+	if ep != nil {
+		ep.inhibited = append(ep.inhibited, idx)
+		ep.silent++
+		ep.peakSilent = max(ep.peakSilent, ep.silent)
+		if len(ep.inhibited) > 2*ep.silent+64 {
+			e.compactInhibited(ep)
+		}
+		e.stats.local.AbsencesInhibited++
+	}
 	e.stats.local.Absences++
 	e.emitSeries(idx, KindAbsence, ruleAbsence, StateFiring, at, since, math.NaN(), nil, by)
 }
@@ -56,12 +62,18 @@ func (e *Engine) endAbsence(idx uint32, t *tracker) {
 }
 
 // compactInhibited drops from an episode's list the series whose absence
-// it no longer explains (they came back), so the list stays bounded by the
-// series still silent.
+// it no longer explains (they came back) and the repeats of a series that
+// went silent more than once, so the list shrinks to the series still
+// silent, in the order uninhibit fires them.
 func (e *Engine) compactInhibited(ep *gapEpisode) {
+	seen := make(map[uint32]bool, ep.silent)
 	ep.inhibited = slices.DeleteFunc(ep.inhibited, func(idx uint32) bool {
 		a, ok := e.absences[idx]
-		return !ok || a.inhibitedBy != ep.mark
+		if !ok || a.inhibitedBy != ep.mark || seen[idx] {
+			return true
+		}
+		seen[idx] = true
+		return false
 	})
 }
 

@@ -30,11 +30,14 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 		if t.declared() && t.flags&flagFast == 0 && e.startLattice(idx, t, smp.Time, smp.Arrival) {
 			return
 		}
-		// Learning the cadence: absence is timed from the last arrival.
+		// Learning the cadence: absence is timed from the last arrival,
+		// which is never before the engine clock: a sample stamped with an
+		// arrival behind the clock arrives now. (Timed from its stamp, an
+		// absence it ended would open again at once, under the same ID.)
 		l := e.learning[idx]
-		l.lastArrival = smp.Arrival
+		l.lastArrival = max(smp.Arrival, e.now)
 		e.learning[idx] = l
-		e.schedule(idx, smp.Arrival+e.absentAfter(idx, t))
+		e.schedule(idx, l.lastArrival+e.absentAfter(idx, t))
 		return
 	}
 	k64 := t.slotOf(smp.Time)

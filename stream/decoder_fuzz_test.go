@@ -230,6 +230,15 @@ func checkInvariants(t *testing.T, input []byte, res []result, st DecodeStats) {
 	require.Equal(t, samples, st.Samples)
 	require.Equal(t, errs, st.Errors)
 	require.Equal(t, int64(len(input)), st.Bytes)
+	// Every line is counted once, as a record, a comment or a blank line,
+	// however long it is.
+	wantLines := int64(bytes.Count(input, []byte("\n")))
+	if len(input) > 0 && input[len(input)-1] != '\n' {
+		wantLines++
+	}
+	require.Equal(t, wantLines, st.Lines)
+	require.Equal(t, st.Lines, st.Records+st.Comments+st.BlankLines)
+	require.LessOrEqual(t, st.Errors, st.Records)
 }
 
 func FuzzDecoder(f *testing.F) {

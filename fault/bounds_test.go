@@ -1,0 +1,435 @@
+package fault
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Tests that drive each of the engine's bounds past its limit, check its
+// policy (rejected and counted, evicted, reset) and check that good input
+// after it is processed as usual.
+
+// TestMaxSeriesRejectsNewSeriesKeepsTheOld runs six series through an
+// engine bounded to three: samples of the other three are rejected and
+// counted one by one, get no state and raise nothing, while the first three
+// are still deduplicated, evaluated and tracked.
+func TestMaxSeriesRejectsNewSeriesKeepsTheOld(t *testing.T) {
+	rs := parseRules(t, "groups: [{name: g, rules: [{alert: Hot, expr: 'value > 10'}]}]")
+	e, rec := newEngine(t, Config{MaxSeries: 3, Rules: rs})
+	for s := 0.0; s < 600; s += 10 {
+		var batch []stream.Sample
+		for i := range 6 {
+			if i == 2 && s >= 300 {
+				continue // series 2 stops: its absence must still fire
+			}
+			v := 1.0
+			if s == 300 {
+				v = 20 // Hot, for one sample, on every series
+			}
+			batch = append(batch, smp("m", sec(s), sec(s+0.1), v, "i", strconv.Itoa(i)))
+		}
+		process(t, e, batch...)
+		process(t, e, batch[0]) // a duplicate of a tracked series
+	}
+	require.NoError(t, e.Close(context.Background()))
+
+	st := e.Stats()
+	require.EqualValues(t, 3, st.Series)
+	require.Len(t, e.series, 3)
+	require.EqualValues(t, 3*60, st.SeriesOverflow, "every sample of an untracked series is counted")
+	require.EqualValues(t, 60+60+30, st.Fresh)
+	require.EqualValues(t, 60, st.Duplicates)
+	require.Equal(t, st.Samples, st.Fresh+st.Duplicates+st.SeriesOverflow)
+	for i := 3; i < 6; i++ {
+		_, ok := e.index.get(stream.Hash("m", stream.NewLabels("i", strconv.Itoa(i))))
+		require.False(t, ok, "series %d has no state", i)
+	}
+
+	var got []string
+	for _, ev := range rec.events {
+		got = append(got, ev.Labels.Get("i")+" "+string(ev.Kind)+" "+ev.State.String())
+	}
+	slices.Sort(got)
+	require.Equal(t, []string{
+		"0 threshold firing", "0 threshold resolved",
+		"1 threshold firing", "1 threshold resolved",
+		"2 absence firing",
+	}, got)
+}
+
+// TestFutureSkewBound checks MaxFutureSkew at its edge: a sample time
+// exactly MaxFutureSkew ahead of its arrival is admitted, one nanosecond
+// more is rejected and counted before dedup or any state, so it neither
+// creates a series nor moves dedup's watermark.
+func TestFutureSkewBound(t *testing.T) {
+	e, _ := newEngine(t, Config{MaxFutureSkew: time.Minute})
+	process(t, e, smp("m", sec(0), sec(0), 1, "i", "a"))
+	process(t, e, smp("m", sec(60)+1, sec(0), 1, "i", "b"))
+	st := e.Stats()
+	require.EqualValues(t, 1, st.Future)
+	require.EqualValues(t, 1, st.Series, "a rejected sample gets no state")
+	require.Equal(t, sec(0), e.Deduper().Watermark(), "a rejected sample does not move dedup's watermark")
+
+	process(t, e, smp("m", sec(60), sec(0), 1, "i", "a"))
+	require.Equal(t, sec(60), e.Deduper().Watermark(), "exactly MaxFutureSkew ahead is admitted")
+	process(t, e, smp("m", sec(70), sec(70), 1, "i", "a"), smp("m", sec(70), sec(70), 1, "i", "b"))
+	st = e.Stats()
+	require.EqualValues(t, 1, st.Future)
+	require.EqualValues(t, 4, st.Fresh)
+	require.EqualValues(t, 2, st.Series)
+}
+
+// TestArrivalLagBound checks MaxArrivalLag at its edge: an arrival exactly
+// MaxArrivalLag ahead of both the sample time and the clock is trusted, one
+// nanosecond more is rejected and counted without moving the clock, and a
+// far arrival whose sample time is just as far (a gap in the input) is not
+// rejected.
+func TestArrivalLagBound(t *testing.T) {
+	e, _ := newEngine(t, Config{MaxArrivalLag: time.Hour})
+	process(t, e, smp("m", sec(0), sec(0), 1, "i", "a"))
+	process(t, e, smp("m", sec(0), sec(3600)+1, 1, "i", "b"))
+	require.EqualValues(t, 1, e.Stats().BadArrival)
+	require.EqualValues(t, 1, e.Stats().Series, "a rejected sample gets no state")
+	require.Equal(t, sec(0), e.Now(), "a rejected arrival does not move the clock")
+
+	process(t, e, smp("m", sec(0), sec(3600), 1, "i", "b"))
+	require.Equal(t, sec(3600), e.Now(), "exactly MaxArrivalLag ahead is trusted")
+	process(t, e, smp("m", sec(86400), sec(86400.2), 1, "i", "a")) // a day-long gap in the input
+	require.Equal(t, sec(86400.2), e.Now())
+	st := e.Stats()
+	require.EqualValues(t, 1, st.BadArrival)
+	require.EqualValues(t, 3, st.Fresh)
+	require.EqualValues(t, 2, st.Series)
+}
+
+// TestEvalErrorsAreCountedAndLoggedOncePerRule makes two rules fail on
+// every sample: each failure is counted, each rule is logged once, and a
+// failure leaves the rule's episode as it was.
+func TestEvalErrorsAreCountedAndLoggedOncePerRule(t *testing.T) {
+	rs := parseRules(t, `
+groups:
+  - name: g
+    rules:
+      - {alert: Index, expr: '[1, 2][int(value)] == 2'}
+      - {alert: Type, expr: 'value > 1 ? true : labels.job'}
+`)
+	var warnings atomic.Int64
+	logger := slog.New(countingHandler{&warnings})
+	e, rec := newEngine(t, Config{Rules: rs, Logger: logger})
+	process(t, e, smp("m", sec(0), sec(0), 1)) // Index holds; Type fails
+	for s := 10; s <= 100; s += 10 {
+		process(t, e, smp("m", sec(float64(s)), sec(float64(s)), 0.5)) // Index does not hold; Type fails
+	}
+	for s := 110; s <= 200; s += 10 {
+		process(t, e, smp("m", sec(float64(s)), sec(float64(s)), 5)) // Index fails: its episode stays; Type holds
+	}
+	require.EqualValues(t, 2, warnings.Load(), "logged once per rule")
+	st := e.Stats()
+	require.EqualValues(t, 1+10+10, st.EvalErrors)
+	require.Equal(t, []string{
+		"threshold/Index/firing",   // at 0 s
+		"threshold/Index/resolved", // at 10 s
+		"threshold/Type/firing",    // at 110 s
+	}, rec.kinds())
+}
+
+// countingHandler counts warnings.
+type countingHandler struct{ n *atomic.Int64 }
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestJumpAheadOfTheLatticeReanchors drives a series further ahead of its
+// lattice than maxAhead slots (its source clock steps forward by 200 s):
+// the lattice is re-anchored and counted, no slot in between is judged
+// lost, and the series is tracked on time from there.
+func TestJumpAheadOfTheLatticeReanchors(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	var in []stream.Sample
+	for s := 0.0; s < 100; s += 10 {
+		in = append(in, smp("m", sec(s), sec(s+0.1), 1))
+	}
+	for s := 100.0; s < 400; s += 10 {
+		in = append(in, smp("m", sec(s+200), sec(s+0.1), 1)) // sample times 200 s ahead
+	}
+	process(t, e, in...)
+	require.NoError(t, e.Close(context.Background()))
+	st := e.Stats()
+	require.EqualValues(t, 1, st.Reanchors)
+	require.Zero(t, st.SlotsLost)
+	require.LessOrEqual(t, st.SlotsMissed, uint64(1), "at most the slot the step skipped")
+	require.Greater(t, st.SlotsExpected, uint64(30))
+	require.Empty(t, rec.events)
+}
+
+// lostSlotSeries creates a series whose lattice has a cadence of a minute
+// and has judged its slot 0, expected at rx, lost: a run of one lost slot.
+func lostSlotSeries(t *testing.T, e *Engine, id string, rx int64) uint32 {
+	t.Helper()
+	s := smp("m", rx, rx, 1, "id", id)
+	idx, ok := e.lookup(&s)
+	require.True(t, ok)
+	return idx
+}
+
+func setLostSlot(t *tracker, rx int64) {
+	t.flags |= flagLattice
+	t.setCadence(int64(time.Minute))
+	t.anchorTs, t.anchorK = rx, 0
+	t.nextK, t.lateK, t.lostRun = 1, 1, 1
+}
+
+// firingGap opens a firing fleet gap episode of period p and window
+// [start, end) into the period.
+func firingGap(e *Engine, since, p, start, end int64) *gapEpisode {
+	ep := e.fleet.newEpisode(since)
+	ep.state = StateFiring
+	ep.period, ep.phaseStart, ep.phaseEnd = p, start, end
+	ep.firingID = "fleet-gap-firing"
+	e.fleet.episodes = append(e.fleet.episodes, ep)
+	return ep
+}
+
+// TestInhibitedListIsCompactedAndKeepsTheSilent makes a series flap in and
+// out of an absence a fleet gap explains, hundreds of times, while ten
+// others stay silent: the gap's list of explained series is compacted so it
+// stays within 2×silent+64 entries, it always holds every series still
+// silent (including the one whose absence triggered the compaction), and
+// when the gap resolves exactly the silent series fire again, uninhibited.
+func TestInhibitedListIsCompactedAndKeepsTheSilent(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	e.advance(sec(0))
+	rx := sec(12.5)
+	ep := firingGap(e, sec(0), int64(time.Minute), int64(12*time.Second), int64(13500*time.Millisecond))
+	const dead = 10
+	var ids []uint32
+	for i := range dead + 1 {
+		ids = append(ids, lostSlotSeries(t, e, strconv.Itoa(i), rx))
+	}
+	for _, idx := range ids {
+		setLostSlot(&e.trackers[idx], rx)
+	}
+	for _, idx := range ids[:dead] {
+		e.startAbsence(idx, &e.trackers[idx], rx, sec(200))
+	}
+	flapper := ids[dead]
+	longest := 0
+	for range 500 {
+		e.startAbsence(flapper, &e.trackers[flapper], rx, sec(200))
+		require.Contains(t, ep.inhibited, flapper, "a silent series stays listed")
+		require.LessOrEqual(t, len(ep.inhibited), 2*ep.silent+64)
+		longest = max(longest, len(ep.inhibited))
+		e.endAbsence(flapper, &e.trackers[flapper])
+	}
+	require.Equal(t, dead, ep.silent)
+	require.Greater(t, longest, 2*(dead+1), "the list grew until compacted")
+	for _, ev := range rec.events {
+		if ev.State == StateFiring {
+			require.Equal(t, "fleet-gap-firing", ev.InhibitedBy)
+		}
+	}
+
+	// The flapper goes silent for good; the gap resolves.
+	e.startAbsence(flapper, &e.trackers[flapper], rx, sec(300))
+	rec.events = nil
+	e.uninhibit(ep, sec(400))
+	want := map[stream.SeriesID]bool{}
+	for _, idx := range ids {
+		want[e.series[idx].id] = true
+	}
+	got := map[stream.SeriesID]bool{}
+	for _, ev := range rec.events {
+		require.Equal(t, KindAbsence, ev.Kind)
+		require.Equal(t, StateFiring, ev.State)
+		require.Empty(t, ev.InhibitedBy)
+		require.False(t, got[ev.Series], "fired again once")
+		got[ev.Series] = true
+	}
+	require.Equal(t, want, got, "exactly the series still silent fire again")
+	require.Empty(t, ep.inhibited)
+}
+
+// burstAt is a burst centred at at, half a second long.
+func burstAt(at int64) burst {
+	return burst{start: at - int64(250*time.Millisecond), end: at + int64(250*time.Millisecond), at: at, m: 50, e: 100}
+}
+
+// TestFleetBurstsAndTracksAreBounded floods the fleet detector with 300
+// aperiodic bursts: it keeps the newest maxBursts bursts and at most
+// maxTracks tracks, evicting the oldest, and a periodic train that comes
+// after the flood still gets its track and is confirmed.
+func TestFleetBurstsAndTracksAreBounded(t *testing.T) {
+	e, _ := newEngine(t, Config{})
+	f := e.fleet
+	e.advance(sec(0))
+	rng := rand.New(rand.NewPCG(7, 8))
+	now := sec(0)
+	var all []burst
+	var oldest *track
+	for range 300 {
+		// At least 50 s apart, so no track is a harmonic of the train's.
+		now += int64(50+rng.IntN(350)) * int64(time.Second)
+		b := burstAt(now)
+		f.burstEnded(b, b.end)
+		all = append(all, b)
+		require.LessOrEqual(t, len(f.bursts), maxBursts)
+		require.LessOrEqual(t, len(f.tracks), maxTracks)
+		if len(f.tracks) == maxTracks && oldest == nil {
+			oldest = f.tracks[0]
+		}
+	}
+	require.NotNil(t, oldest, "the flood fills the track table")
+	require.NotContains(t, f.tracks, oldest, "the oldest tracks make room")
+	require.Len(t, f.tracks, maxTracks)
+	require.Equal(t, all[len(all)-maxBursts:], f.bursts, "the newest bursts are kept")
+
+	const p = int64(47 * time.Second)
+	start := now + int64(100*time.Second)
+	var last burst
+	for i := range 6 {
+		last = burstAt(start + int64(i)*p)
+		f.burstEnded(last, last.end)
+		require.Len(t, f.tracks, maxTracks)
+	}
+	i := slices.IndexFunc(f.tracks, func(tr *track) bool { return tr.period64() == p })
+	require.GreaterOrEqual(t, i, 0, "the train has a track")
+	tr := f.tracks[i]
+	require.Equal(t, 6, tr.n)
+	require.True(t, f.trackConfirmed(tr, last.end))
+}
+
+// TestFleetTooFewIsBounded fills the fleet's memory of windows that held
+// too few series: it holds at most maxTooFew of them and is cleared when
+// full. A remembered window is not counted again, even once enough series
+// miss slots in it; once forgotten, it is, and the gap is promoted.
+func TestFleetTooFewIsBounded(t *testing.T) {
+	e, _ := newEngine(t, Config{})
+	f := e.fleet
+	e.advance(sec(0))
+	minute := int64(time.Minute)
+	start, end := int64(12*time.Second), int64(13500*time.Millisecond)
+	require.Nil(t, f.promote(sec(0), minute, start, end, sec(100)), "no series: too few")
+	for i := int64(1); i < maxTooFew; i++ {
+		require.Nil(t, f.promote(sec(0), minute+i*int64(time.Second), int64(50*time.Second), int64(51*time.Second), sec(100)))
+	}
+	require.Len(t, f.tooFew, maxTooFew)
+
+	// Now five series miss the slot at 12.5 s into the minute.
+	rx := sec(12.5)
+	var ids []uint32
+	for i := range minGapSeries {
+		ids = append(ids, lostSlotSeries(t, e, strconv.Itoa(i), rx))
+	}
+	for _, idx := range ids {
+		setLostSlot(&e.trackers[idx], rx)
+		e.trackers[idx].flags |= flagAbsent
+	}
+	cand := gapEpisode{since: sec(0), period: minute, phaseStart: start, phaseEnd: end}
+	require.Equal(t, minGapSeries, e.seriesMissingIn(&cand, minGapSeries))
+	require.Nil(t, f.promote(sec(0), minute, start, end, sec(200)), "remembered: not counted again")
+
+	// One more window that holds too few overflows the memory: it is
+	// cleared, and remembers only that window.
+	other := int64(40 * time.Second)
+	require.False(t, cand.inWindow(sec(40.5)))
+	require.Nil(t, f.promote(sec(0), minute, other, other+int64(1500*time.Millisecond), sec(200)))
+	require.Len(t, f.tooFew, 1)
+
+	ep := f.promote(sec(0), minute, start, end, sec(200))
+	require.NotNil(t, ep, "forgotten: counted again, and promoted")
+	require.Equal(t, minute, ep.period)
+	require.LessOrEqual(t, len(f.tooFew), maxTooFew)
+}
+
+// TestFleetForgetsAJumpLongerThanItsRing moves the fleet's clock further
+// than its ring of bins holds (8,192 s): it completes what the ring holds,
+// then forgets every bin, burst, track, fold and rate, and bins filled
+// after the jump are completed as usual.
+func TestFleetForgetsAJumpLongerThanItsRing(t *testing.T) {
+	e, _ := newEngine(t, Config{})
+	f := e.fleet
+	e.advance(sec(0))
+	for i := range 160 {
+		// Observed as the wheel would: at the slot's deadline, just before
+		// its bin completes (bins are cleared ahead of completion).
+		rx := sec(150 + float64(i)/4)
+		f.advance(rx)
+		f.observe(rx, i%3 == 0)
+	}
+	for _, s := range []float64{10, 70, 130} {
+		b := burstAt(sec(s))
+		f.burstEnded(b, b.end)
+	}
+	f.advance(sec(200))
+	require.NotEmpty(t, f.tracks)
+	require.Len(t, f.bursts, 3)
+	require.Positive(t, f.rateSumE+f.rateSumM)
+	f.folds[0].s[3] = foldH / 2
+
+	jump := sec(200) + ringBins*binRes + int64(time.Hour)
+	f.advance(jump)
+	require.Empty(t, f.tracks)
+	require.Empty(t, f.bursts)
+	require.Zero(t, f.rateSumE)
+	require.Zero(t, f.rateSumM)
+	require.Equal(t, binOf(jump-f.lag), f.done)
+	for i := range f.bins {
+		require.Equal(t, fleetBin{}, f.bins[i], "bin %d", i)
+	}
+	for _, fd := range f.folds {
+		require.Zero(t, slices.Max(fd.s), "fold %v", time.Duration(fd.period))
+	}
+
+	for i := range 40 {
+		rx := jump + int64(i)*binRes
+		f.advance(rx)
+		f.observe(rx, i == 0)
+	}
+	f.advance(jump + int64(time.Minute))
+	require.EqualValues(t, 40, f.rateSumE)
+	require.EqualValues(t, 1, f.rateSumM)
+}
+
+// TestClamps checks the limits that clamp a value instead of rejecting
+// input: the absence threshold in slots, the cadence and the delivery lag
+// in their stored resolution, and the lateness allowance, which is capped
+// so that every slot awaiting judgment fits the tracker's bitmaps.
+func TestClamps(t *testing.T) {
+	rs := parseRules(t, "series: [{match: slow, cadence: 10000d}]")
+	e, _ := newEngine(t, Config{AbsentAfter: 1000 * time.Hour, Rules: rs})
+	process(t, e, smp("slow", sec(0), sec(0), 1))
+	require.Equal(t, maxCadence, e.trackers[0].cadence(), "a declared cadence beyond 59 h")
+
+	var tr tracker
+	tr.setCadence(int64(time.Second))
+	require.Equal(t, uint16(math.MaxUint16), e.absentSlots(0, &tr), "1000 h of 1 s slots")
+	tr.setCadence(1)
+	require.Equal(t, cadenceUnit, tr.cadence(), "at least one unit")
+	require.Equal(t, int32(math.MaxInt32), toLag(1<<62), "lags beyond 59 h")
+	require.Equal(t, int32(math.MinInt32), toLag(-1<<62))
+
+	for _, c := range []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, time.Second, time.Minute} {
+		tr.setCadence(int64(c))
+		room := int64(ringSlots-2-maxAhead) - e.lead(&tr)
+		require.LessOrEqual(t, e.lateness(&tr), room*int64(c), "cadence %v", c)
+		require.LessOrEqual(t, e.lateness(&tr), int64(DefaultLateness))
+	}
+}

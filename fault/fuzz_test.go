@@ -1,0 +1,330 @@
+package fault_test
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// fuzzRules are the rules FuzzProcess runs with when its first byte asks
+// for them: a rule with `for`, one on every series, one that fails at run
+// time for some values, and a declared cadence and absence threshold.
+const fuzzRules = `
+groups:
+- name: g
+  rules:
+  - {alert: Hot, match: cpu, expr: 'value > 128', for: 30s}
+  - {alert: Odd, expr: 'value == value && value < 1e9 && int(value) % 2 == 1'}
+  - {alert: Err, match: mem, expr: '[1, 2][int(value) % 4] == 2'}
+series:
+- {match: '{id="3"}', cadence: 10s, absent_after: 1m}
+`
+
+// fuzzSeries are the series of FuzzProcess: two metric names, and a last
+// one carrying OriginLabel, which the engine must reject as its own output.
+var fuzzSeries = func() []stream.Sample {
+	var out []stream.Sample
+	for i := range 7 {
+		name := "cpu"
+		if i >= 4 {
+			name = "mem"
+		}
+		out = append(out, stream.NewSample(name, stream.NewLabels("id", strconv.Itoa(i)), 0, 0, 0))
+	}
+	return append(out, stream.NewSample("cpu", stream.NewLabels("id", "7", fault.OriginLabel, "elsewhere"), 0, 0, 0))
+}()
+
+// fuzzStep is one step of a FuzzProcess input: a sample, or an Advance of
+// the clock, or the end of a batch.
+type fuzzStep struct {
+	sample  stream.Sample
+	advance int64 // Advance to this time, if not 0
+	flush   bool  // Process the batch so far
+}
+
+// fuzzConfig is what the first input byte selects.
+type fuzzConfig struct {
+	rules, noDedup, fewSeries bool
+}
+
+// decodeFuzzSteps turns fuzz input into a configuration (the first byte)
+// and steps. Each step is 4 bytes: op (5 bits) and series (3 bits), sample
+// time step, arrival delay and value. Sample times follow each series' own
+// cursor (steps of -128..127 s, so out of order and repeated times happen),
+// arrivals follow sample times (-32..32 s). Ops 0-19, 30 and 31 send that
+// sample; the others repeat the previous sample (a duplicate, a copy with
+// another value), put the sample or arrival time far in the future or the
+// past, use extreme times or values, move the clock, or end the batch.
+func decodeFuzzSteps(data []byte) (fuzzConfig, []fuzzStep) {
+	var cfg fuzzConfig
+	if len(data) > 0 {
+		cfg = fuzzConfig{rules: data[0]&1 != 0, noDedup: data[0]&2 != 0, fewSeries: data[0]&4 != 0}
+		data = data[1:]
+	}
+	const base = int64(1767225600) * int64(time.Second) // 2026-01-01T00:00:00Z
+	var cursor [8]int64
+	for i := range cursor {
+		cursor[i] = base
+	}
+	clock := base
+	var prev stream.Sample
+	var steps []fuzzStep
+	for ; len(data) >= 4 && len(steps) < 512; data = data[4:] {
+		op, id := data[0]>>3, data[0]&7
+		dt := int64(int8(data[1])) * int64(time.Second)
+		lag := int64(int8(data[2])) * int64(250*time.Millisecond)
+		s := fuzzSeries[id]
+		cursor[id] += dt
+		s.Time = cursor[id]
+		s.Arrival = s.Time + lag
+		s.Value = float64(data[3])
+		switch op {
+		case 20, 21: // the previous sample again, a little later
+			if prev.Name != "" {
+				s = prev
+				s.Arrival += int64(data[3]) * int64(10*time.Millisecond)
+			}
+		case 22: // the previous sample with another value
+			if prev.Name != "" {
+				s = prev
+				s.Value++
+			}
+		case 23: // sample time far ahead of arrival
+			s.Time = s.Arrival + (int64(data[3])+1)*int64(10*time.Minute)
+		case 24: // sample time far in the past
+			s.Time -= (int64(data[3]) + 1) * int64(time.Hour)
+			s.Arrival = max(s.Arrival, clock)
+		case 25: // arrival far ahead
+			s.Arrival += (int64(data[3]) + 1) * int64(24*time.Hour)
+		case 26: // extreme times
+			switch data[3] % 4 {
+			case 0:
+				s.Time = math.MinInt64
+			case 1:
+				s.Time = math.MaxInt64
+			case 2:
+				s.Arrival = math.MaxInt64
+			default:
+				s.Time, s.Arrival = math.MinInt64, math.MinInt64
+			}
+		case 27:
+			clock += int64(data[3]) * int64(5*time.Second)
+			steps = append(steps, fuzzStep{advance: clock})
+			continue
+		case 28:
+			steps = append(steps, fuzzStep{flush: true})
+			continue
+		case 29:
+			s.Value = []float64{math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), math.MaxFloat64}[data[3]%5]
+		}
+		if s.Arrival > clock && s.Arrival-clock < int64(24*time.Hour) {
+			clock = s.Arrival
+		}
+		prev = s
+		steps = append(steps, fuzzStep{sample: s})
+	}
+	return cfg, steps
+}
+
+// fuzzRun runs steps through a new engine. With oneByOne, each sample is
+// its own Process call; otherwise batches end where the steps say. It
+// returns the events, encoded, and the engine's final Stats.
+func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, oneByOne bool) ([]fault.Event, []string, fault.Stats) {
+	t.Helper()
+	var events []fault.Event
+	c := fault.Config{
+		Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
+			events = append(events, ev)
+			return nil
+		}),
+		DisableDedup: cfg.noDedup,
+	}
+	if cfg.rules {
+		c.Rules = rs
+	}
+	if cfg.fewSeries {
+		c.MaxSeries = 4
+	}
+	e, err := fault.New(c)
+	require.NoError(t, err)
+	if dd := e.Deduper(); dd != nil {
+		defer dd.Reset() // give fastcache's memory back
+	}
+	ctx := context.Background()
+	var batch []stream.Sample
+	flush := func() {
+		require.NoError(t, e.Process(ctx, batch))
+		batch = batch[:0]
+	}
+	for _, st := range steps {
+		switch {
+		case st.advance != 0:
+			flush()
+			require.NoError(t, e.Advance(ctx, st.advance))
+		case st.flush:
+			flush()
+		default:
+			batch = append(batch, st.sample)
+			if oneByOne {
+				flush()
+			}
+		}
+	}
+	flush()
+	require.NoError(t, e.Close(ctx))
+	st := e.Stats()
+
+	// A closed engine refuses input, and closing again changes nothing.
+	require.ErrorIs(t, e.Process(ctx, []stream.Sample{fuzzSeries[0]}), fault.ErrClosed)
+	require.ErrorIs(t, e.Advance(ctx, math.MaxInt64), fault.ErrClosed)
+	require.NoError(t, e.Close(ctx))
+	require.Equal(t, st, e.Stats())
+
+	var enc []string
+	for _, ev := range events {
+		enc = append(enc, string(ev.AppendJSON(nil))+" series="+strconv.FormatUint(uint64(ev.Series), 16))
+	}
+	return events, enc, st
+}
+
+// FuzzProcess fuzzes the engine's input: a short stream of samples of a
+// few series, with sample and arrival times that may repeat, go backwards
+// or lie far in the future or the past, duplicates and conflicting copies,
+// extreme values, Advance calls and batch boundaries, through New, Process
+// and Close, with or without rules, dedup and a small MaxSeries. Whatever
+// the input:
+//
+//   - nothing panics and every call succeeds;
+//   - Stats account for every sample: Samples = Fresh + Duplicates +
+//     Conflicts + TooLate + Future + BadArrival + Looped + SeriesOverflow;
+//     OutOfOrder is part of Fresh; no more series than MaxSeries; slots
+//     missed are slots expected, and late and lost slots were missed;
+//   - every event ID is unique; every resolved event follows a pending or
+//     firing event of its episode, and nothing follows it; every event
+//     carries the engine's OriginLabel;
+//   - cutting the input into other batches (here: one sample per Process
+//     call) gives the same events.
+func FuzzProcess(f *testing.F) {
+	rec := func(op, id, dt, lag, v byte) []byte { return []byte{op<<3 | id, dt, lag, v} }
+	// steady: n rounds of one sample of each series, every `every` seconds.
+	steady := func(cfg byte, ids []byte, n int, every byte) []byte {
+		out := []byte{cfg}
+		for i := range n {
+			for _, id := range ids {
+				out = append(out, rec(0, id, every, 1, byte(i))...)
+			}
+		}
+		return out
+	}
+	f.Add([]byte{})
+	f.Add(steady(1, []byte{0, 1, 2, 3}, 20, 10))
+	f.Add(steady(0, []byte{0, 4}, 30, 60))
+	// A series that stops: absence, then it comes back.
+	seed := steady(1, []byte{3}, 12, 10)
+	seed = append(seed, rec(27, 0, 0, 0, 60)...) // Advance 5 min
+	seed = append(seed, rec(0, 3, 200, 1, 9)...)
+	seed = append(seed, rec(0, 3, 10, 1, 9)...)
+	f.Add(seed)
+	// Every op once, on several series.
+	var all []byte
+	all = append(all, 7)
+	for op := byte(0); op < 32; op++ {
+		all = append(all, rec(op, op%8, 10, byte(op*7), 131+op)...)
+	}
+	f.Add(all)
+	// Duplicates, conflicts and copies, with and without dedup.
+	for _, cfg := range []byte{1, 3} {
+		s := []byte{cfg}
+		for i := range 15 {
+			s = append(s, rec(0, 0, 10, 2, byte(129+i))...)
+			s = append(s, rec(20, 0, 0, 0, 30)...)
+			s = append(s, rec(22, 0, 0, 0, 0)...)
+		}
+		f.Add(s)
+	}
+	// A sample older than the dedup window, and rule evaluation errors.
+	late := steady(1, []byte{0, 4}, 8, 10)
+	late = append(late, rec(24, 0, 10, 1, 0)...)
+	late = append(late, rec(0, 4, 10, 1, 2)...)
+	late = append(late, rec(0, 4, 10, 1, 3)...)
+	f.Add(late)
+	// Looped samples, too many series, a bogus arrival, the future.
+	f.Add(append(steady(5, []byte{0, 1, 2, 3, 4, 5, 6, 7}, 6, 10), rec(25, 1, 10, 0, 200)...))
+	// Extreme times first, then ordinary samples.
+	extreme := []byte{0}
+	for _, v := range []byte{0, 1, 2, 3} {
+		extreme = append(extreme, rec(26, v, 0, 0, v)...)
+	}
+	f.Add(append(extreme, steady(0, []byte{0, 1, 2, 3}, 5, 10)[1:]...))
+
+	rs, err := rules.Parse("fuzz.yaml", []byte(fuzzRules))
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, steps := decodeFuzzSteps(data)
+		samples := 0
+		for _, st := range steps {
+			if st.advance == 0 && !st.flush {
+				samples++
+			}
+		}
+		events, enc, st := fuzzRun(t, cfg, rs, steps, false)
+
+		require.EqualValues(t, samples, st.Samples)
+		require.Equal(t, st.Samples,
+			st.Fresh+st.Duplicates+st.Conflicts+st.TooLate+st.Future+st.BadArrival+st.Looped+st.SeriesOverflow,
+			"samples unaccounted for: %+v", st)
+		require.LessOrEqual(t, st.OutOfOrder, st.Fresh)
+		require.LessOrEqual(t, st.Series, uint64(len(fuzzSeries)-1), "the looped series gets no state")
+		if cfg.fewSeries {
+			require.LessOrEqual(t, st.Series, uint64(4))
+		} else {
+			require.Zero(t, st.SeriesOverflow)
+		}
+		if cfg.noDedup {
+			require.Zero(t, st.Conflicts)
+			require.Zero(t, st.TooLate)
+		}
+		if !cfg.rules {
+			require.Zero(t, st.EvalErrors)
+		}
+		require.LessOrEqual(t, st.SlotsMissed, st.SlotsExpected)
+		require.LessOrEqual(t, st.SlotsLate+st.SlotsLost, st.SlotsMissed, "%+v", st)
+		require.LessOrEqual(t, st.AbsencesInhibited, st.Absences)
+		require.EqualValues(t, len(events), st.Events)
+		require.Zero(t, st.SinkErrors)
+
+		ids := map[string]int{}
+		opened := map[string]bool{}
+		resolved := map[string]bool{}
+		for i, ev := range events {
+			if j, dup := ids[ev.ID]; dup {
+				require.Failf(t, "duplicate event ID", "%s\n%s", enc[j], enc[i])
+			}
+			ids[ev.ID] = i
+			require.False(t, resolved[ev.Episode], "event after its episode resolved: %s", enc[i])
+			switch ev.State {
+			case fault.StatePending, fault.StateFiring:
+				opened[ev.Episode] = true
+			case fault.StateResolved:
+				require.True(t, opened[ev.Episode], "resolved without a pending or firing event: %s", enc[i])
+				resolved[ev.Episode] = true
+			default:
+				require.Failf(t, "bad state", "%s", enc[i])
+			}
+			require.Equal(t, "faultline", ev.Labels.Get(fault.OriginLabel), "%s", enc[i])
+			require.True(t, ev.Labels.IsSorted(), "%s", enc[i])
+		}
+
+		_, enc1, st1 := fuzzRun(t, cfg, rs, steps, true)
+		require.Equal(t, enc, enc1, "batching changed the events")
+		require.Equal(t, st, st1, "batching changed the counters")
+	})
+}
