@@ -71,7 +71,7 @@ type Config struct {
 	AbsentAfter time.Duration
 	// MaxSeries bounds the number of series tracked. Samples of further new
 	// series are rejected and counted in Stats.SeriesOverflow. By default
-	// 4,194,304.
+	// 4,194,304; at most 2³¹−1.
 	MaxSeries int
 	// MaxFutureSkew rejects samples whose sample time is further ahead of
 	// their arrival time than this (counted in Stats.Future), so that one
@@ -81,7 +81,8 @@ type Config struct {
 	// whose arrival time is further ahead than this of both its own sample
 	// time and the engine clock (counted in Stats.BadArrival): one bogus
 	// arrival must not make every series look absent and every later
-	// sample late. A gap in the input is no such thing: its samples arrive
+	// sample late. Before the clock has started, the sample time alone
+	// decides. A gap in the input is no such thing: its samples arrive
 	// soon after their sample time. The engine trusts arrival times
 	// otherwise. By default 1h.
 	MaxArrivalLag time.Duration
@@ -104,6 +105,10 @@ const (
 	DefaultMaxFutureSkew  = 10 * time.Minute
 	DefaultMaxArrivalLag  = time.Hour
 )
+
+// maxSeriesLimit is the most series an engine can index: the timing wheel
+// marks bucket heads with the top bit of a series index.
+const maxSeriesLimit = headBit - 1
 
 // ErrClosed is returned by methods called after Close.
 var ErrClosed = errors.New("fault: engine closed")
@@ -180,6 +185,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Instance == "" {
 		cfg.Instance = "faultline"
+	}
+	if cfg.MaxSeries > maxSeriesLimit {
+		return nil, fmt.Errorf("fault: MaxSeries %d is above the limit of %d", cfg.MaxSeries, maxSeriesLimit)
 	}
 	if cfg.Lateness < cfg.OnTimeBudget {
 		return nil, fmt.Errorf("fault: lateness allowance %v is shorter than the on-time budget %v", cfg.Lateness, cfg.OnTimeBudget)
@@ -322,7 +330,9 @@ func (e *Engine) advance(now int64) {
 
 func (e *Engine) sample(smp *stream.Sample) {
 	e.stats.local.Samples++
-	if lag := int64(e.cfg.MaxArrivalLag); e.started && smp.Arrival > smp.Time+lag && smp.Arrival > e.now+lag {
+	// Before the clock has started there is nothing else to compare with:
+	// a first sample arriving long after its own sample time is rejected.
+	if lag := int64(e.cfg.MaxArrivalLag); smp.Arrival > smp.Time+lag && (!e.started || smp.Arrival > e.now+lag) {
 		e.stats.local.BadArrival++
 		return
 	}

@@ -186,3 +186,21 @@ func TestEndOfInputDoesNotResolveAGap(t *testing.T) {
 	require.Len(t, only(events, fault.KindPeriodicGap, fault.StateFiring), 1)
 	require.Empty(t, only(events, fault.KindPeriodicGap, fault.StateResolved))
 }
+
+// The very first sample used to start the clock wherever its arrival said,
+// however far ahead of its own sample time.
+func TestBogusFirstArrivalIsRejected(t *testing.T) {
+	e, rec := engine(t, fault.Config{})
+	feed(t, e, stream.NewSample("m", stream.NewLabels("id", "b"), at(0), 1, at(365*86400)))
+	for s := 0.0; s <= 540; s += 60 {
+		feed(t, e, sampleAt(s, s+0.1))
+	}
+	require.NoError(t, e.Advance(context.Background(), at(3600)))
+	require.EqualValues(t, 1, e.Stats().BadArrival)
+	require.Len(t, only(rec.events, fault.KindAbsence, fault.StateFiring), 1, "the clock runs from the good samples")
+}
+
+func TestMaxSeriesIsBoundedByTheWheel(t *testing.T) {
+	_, err := fault.New(fault.Config{MaxSeries: 1 << 31})
+	require.ErrorContains(t, err, "MaxSeries")
+}
