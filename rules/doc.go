@@ -75,9 +75,58 @@
 //	name startsWith "http_" && labels.code matches "^5.."
 //	value > 100 && ts.Hour() >= 8 && ts.Hour() < 20
 //
-// The expression must be boolean; its type is checked at Parse time. The
-// builtin now() is not available: rules run in sample time, never on the
-// wall clock, so use ts. date() parses times in UTC. $env is not available.
+// The expression must be boolean; its type is checked at Parse time.
+// Besides expr's operators (arithmetic, comparisons, and, or, not, ?:, ??,
+// in, matches, contains, startsWith, endsWith, let, list and map literals,
+// slices) and the methods of ts (ts.Hour(), ts.Weekday(), ts.Add(d) ...),
+// expressions may call these functions:
+//
+//	len, abs, ceil, floor, round, min, max, int, float,
+//	upper, lower, trim, trimPrefix, trimSuffix,
+//	hasPrefix, hasSuffix, indexOf, lastIndexOf, date, duration
+//
+// now() is not available: rules run in sample time, never on the wall
+// clock, so use ts. date() and duration() take constant strings and are
+// evaluated once, at Parse time; date() reads times without a zone in UTC.
+// $env is not available.
+//
+// # Bounds
+//
+// A rule is evaluated for every sample it selects, in the process that
+// embeds faultline, so one evaluation must do a small, bounded amount of
+// work whatever the expression and the sample: an expression that could
+// loop or build without bound (reduce(1..40, #acc + #acc, name), a chain of
+// let b = a + a; let c = b + b ...) must not take that process down. So
+// Parse refuses, each with the position of the offending part:
+//
+//   - the other builtins of expr: those that loop over a collection (all,
+//     any, one, none, filter, map, count, sum, find, findIndex, findLast,
+//     findLastIndex, groupBy, sortBy, reduce), those that build strings or
+//     lists (repeat, replace, split, join, toJSON, keys ...) and the rest;
+//   - ranges a..b whose bounds are not integer constants, or ranges that
+//     span more than 1000 numbers in all (compare instead: x >= 1 && x <=
+//     5000);
+//   - matches with a pattern that is not a string constant, and date() or
+//     duration() with arguments that are not: they are compiled once;
+//     patterns that compile to more than 2048 instructions in all
+//     (.{0,1000} alone is 2002);
+//   - uses of labels other than labels.x, labels[e], "x" in labels and
+//     len(labels): as a whole, labels would be copied for every sample;
+//   - ts.Format and ts.AppendFormat, whose results grow with their layout,
+//     and x?.[k] with a computed k on anything but labels;
+//   - expressions longer than 16 KiB, or of more than 1000 operators,
+//     names and constants.
+//
+// What remains has no loop, so each part of an expression runs at most
+// once per evaluation, and the strings an evaluation builds (with +, upper
+// and lower) are counted: an evaluation that would build more than 64 KiB of
+// them fails with an *Error wrapping ErrExpr, which the engine counts,
+// leaving its alerts as they are. Hence no evaluation allocates more than
+// 256 KiB, whatever the expression and the sample, even one that fails (its
+// error quotes at most 128 bytes of a string of the sample), and its time is
+// proportional to the size of the expression times that of the strings it
+// reads, or, for matches, to the size of its patterns times that of the
+// strings they match. The reasoning is in limits.go.
 //
 // # Evaluation
 //
@@ -104,5 +153,8 @@
 // name, labels and ts.Hour()-style fields with constants, combined with
 // and, or and not (most rules), run as compiled Go closures in a few
 // nanoseconds; the others run on expr's virtual machine, which reads value,
-// name, ts and labels from the sample without copying them.
+// name, ts and labels from the sample without copying them. What allocates
+// is what an expression builds (strings, lists, maps) and some calls (of
+// methods of ts, and of functions that return strings or take several
+// arguments), within the bounds above; operators never do.
 package rules

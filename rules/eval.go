@@ -25,35 +25,46 @@ type Evaluator struct {
 	name   *string    // the data of env["name"]
 	ts     *time.Time // the data of env["ts"]
 	labels stream.Labels
+
+	strLeft int // bytes of strings the evaluation may still build
 }
 
 // NewEvaluator returns an Evaluator.
 func NewEvaluator() *Evaluator {
 	e := &Evaluator{}
+	e.vm.MemoryBudget = vmMemoryBudget
 	var value, name, ts any
 	e.value, value = newBox[float64]()
 	e.name, name = newBox[string]()
 	e.ts, ts = newBox[time.Time]()
 	e.env = map[string]any{
-		envValue:   value,
-		envName:    name,
-		envTS:      ts,
-		envLabels:  map[string]string(nil), // never read: patched away
-		fnLabel:    e.label,
-		fnHasLabel: e.hasLabel,
-		fnLabelMap: e.labelMap,
+		envValue:     value,
+		envName:      name,
+		envTS:        ts,
+		envLabels:    map[string]string(nil), // never read: patched away
+		fnLabel:      e.label,
+		fnHasLabel:   e.hasLabel,
+		fnLabelCount: e.labelCount,
+		fnConcat:     e.concat,
+		fnUpper:      e.upper,
+		fnLower:      e.lower,
+		fnInt:        intOf,
+		fnFloat:      floatOf,
+		fnFetch:      fetch,
 	}
 	return e
 }
 
 // Eval evaluates the expression of rule r for sample s. An error means the
-// expression failed at run time (say, an index out of range); it is an
-// *Error at the rule's position wrapping ErrExpr.
+// expression failed at run time (say, an index out of range, or it built
+// more strings than an evaluation may); it is an *Error at the rule's
+// position wrapping ErrExpr.
 //
 // Eval does not allocate. The exceptions are what an expression builds
-// itself (string concatenation, arrays, maps), uses of labels as a whole
-// map (len(labels), keys(labels)) and, in expressions that do not run on the
-// fast path (see the package documentation), method calls on ts.
+// itself (strings, lists, maps) and, in expressions that do not run on the
+// fast path (see the package documentation), method calls on ts; whatever
+// the expression and the sample, they stay within the bounds documented in
+// the package documentation ("Bounds").
 func (e *Evaluator) Eval(r *Rule, s *stream.Sample) (bool, error) {
 	if r.fast != nil {
 		return r.fast(s), nil
@@ -70,6 +81,7 @@ func (e *Evaluator) evalVM(r *Rule, s *stream.Sample) (bool, error) {
 	*e.name = s.Name
 	*e.ts = time.Unix(0, s.Time).UTC()
 	e.labels = s.Labels
+	e.strLeft = maxStringBytes
 	out, err := e.vm.Run(r.program, e.env)
 	e.labels = nil
 	if err != nil {
@@ -102,15 +114,6 @@ func (e *Evaluator) hasLabel(name any) bool {
 		}
 	}
 	return false
-}
-
-// labelMap is the runtime of labels used as a whole. It allocates.
-func (e *Evaluator) labelMap() any {
-	m := make(map[string]string, len(e.labels))
-	for _, l := range e.labels {
-		m[l.Name] = l.Value
-	}
-	return m
 }
 
 func (r *Rule) errorf(format string, args ...any) error {

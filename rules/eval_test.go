@@ -82,12 +82,26 @@ func TestEval(t *testing.T) {
 	f(`len(labels.instance) == 10`, true)
 	f(`labels.job + "/" + labels.env == "api/prod"`, true)
 	f(`len(labels) == 4`, true)
-	f(`"env" in keys(labels)`, true)
 	f(`labels?.job == "api"`, true)
-	// labels as a whole
-	f(`let l = labels; l.job == "api"`, true)
-	f(`all(["job", "env"], # in labels)`, true)
-	f(`any(["job", "env"], labels[#] == "prod")`, true)
+	f(`labels?.["nope"] == ""`, true)
+	// string functions (the iterating builtins, and labels as a whole map,
+	// are refused: see TestParseRejectsUnbounded)
+	f(`lower(labels.env) == "prod" && lower(name) == name`, true)
+	f(`trimSuffix(labels.instance, ":9100") == "web-1"`, true)
+	f(`trimPrefix(name, "http_") == "errors_total"`, true)
+	f(`trim("  api ") == labels.job && trim("xapix", "x") == labels.job`, true)
+	f(`hasPrefix(name, "http") && hasSuffix(name, "_total")`, true)
+	f(`labels.instance[:indexOf(labels.instance, ":")] == "web-1"`, true)
+	f(`lastIndexOf(name, "_") == 11`, true)
+	f(`int(labels.instance[6:]) == 9100 && float("0.25") == value`, true)
+	f(`let id = labels.job + "/" + labels.env; id == "api/prod" && len(id) == 8`, true)
+	f(`{"api": 0.2, "web": 0.5}[labels.job] < value`, true)
+	f(`{"web": 0.5}[labels.job] == nil`, true)
+	f(`[0.1, 0.2][int(value * 4)] == 0.2`, true)
+	// numbers
+	f(`round(value * 10) == 3 && ceil(value) == 1 && floor(value) == 0`, true)
+	f(`max(value, 1) == 1 && min(value, 1) == value`, true)
+	f(`value in 1..1000`, false)
 	// ts is the sample time in UTC
 	f(`ts.Hour() == 12`, true)
 	f(`ts.Minute() == 30 && ts.Second() == 15`, true)
@@ -97,6 +111,8 @@ func TestEval(t *testing.T) {
 	f(`ts.Location().String() == "UTC"`, true)
 	f(`ts > date("2024-05-01")`, true)
 	f(`ts - date("2024-05-01T12:00:00Z") == duration("30m15s")`, true)
+	f(`ts > date("01/05/2024 14:00", "02/01/2006 15:04", "Europe/Paris")`, true)
+	f(`ts.Add(duration("12h")).Day() == 2`, true)
 	// combinations
 	f(`value > 0.05 && labels.job == "api" && labels.env != "dev"`, true)
 	f(`value > 0.5 || labels.job == "api"`, true)
@@ -190,6 +206,8 @@ func TestEvalNoAllocs(t *testing.T) {
 		// These run on the virtual machine.
 		`labels.job == labels.env || value in [1.5, 2.5]`,
 		`len(labels.job) == 3 && name matches "^http"`,
+		`len(labels) == 4 && labels.instance endsWith ":9100"`,
+		`ts > date("2024-05-01") && name startsWith "http"`, // date() is folded at Parse time
 	} {
 		r := compileRule(t, expr)
 		_, err := e.Eval(r, s)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -12,9 +13,9 @@ import (
 	"github.com/expr-lang/expr/vm"
 )
 
-// Names of the expression environment. The helper functions are not part of
-// the public environment: the type check runs without them, so a rule file
-// cannot call them directly.
+// Names of the expression environment. The helper functions (these and
+// those of limits.go) are not part of the public environment: the type check
+// runs without them, so a rule file cannot call them directly.
 const (
 	envValue  = "value"
 	envName   = "name"
@@ -23,7 +24,6 @@ const (
 
 	fnLabel    = "__label"     // func(name any) any: the value of a label, or ""
 	fnHasLabel = "__has_label" // func(name any) bool: whether a label is set
-	fnLabelMap = "__label_map" // func() any: all labels as a map[string]string
 )
 
 var labelsType = reflect.TypeFor[map[string]string]()
@@ -44,7 +44,13 @@ func compileEnv() map[string]any {
 	env := publicEnv()
 	env[fnLabel] = (func(any) any)(nil)
 	env[fnHasLabel] = (func(any) bool)(nil)
-	env[fnLabelMap] = (func() any)(nil)
+	env[fnLabelCount] = (func() int)(nil)
+	env[fnConcat] = (func(any, any) any)(nil)
+	env[fnUpper] = (func(any) any)(nil)
+	env[fnLower] = (func(any) any)(nil)
+	env[fnInt] = (func(any) any)(nil)
+	env[fnFloat] = (func(any) any)(nil)
+	env[fnFetch] = (func(any, any) any)(nil)
 	return env
 }
 
@@ -79,51 +85,55 @@ func newExprError(cause, err error) *exprError {
 // compileExpr compiles a rule expression. It runs twice: once against the
 // public environment, which gives precise types (labels is a
 // map[string]string) and so catches non-boolean expressions and type errors,
-// and once for real, with the label patchers and the optimizer, into the
-// program Evaluator runs.
+// and, through guard, checks the expression against the bounds of
+// evaluation (see limits.go); and once for real, with the label patchers,
+// the string budget and the optimizer, into the program Evaluator runs.
 func compileExpr(src string) (*vm.Program, error) {
-	ban := &envBan{}
+	if len(src) > maxExprBytes {
+		return nil, &exprError{cause: ErrExpr, msg: fmt.Sprintf("the expression is too long: %d bytes, more than %d", len(src), maxExprBytes)}
+	}
+	g := &guard{}
 	checked, err := expr.Compile(src,
 		expr.Env(publicEnv()),
 		expr.DisableBuiltin("now"),
+		expr.MaxNodes(maxExprNodes),
+		expr.Patch(g), // first: it checks the tree as written
 		expr.Timezone("UTC"),
-		expr.Patch(ban),
 	)
-	if err != nil {
-		return nil, newExprError(ErrExpr, err)
+	if p := g.first(); p != nil {
+		return nil, p
 	}
-	if ban.found {
-		return nil, &exprError{off: ban.loc.From, cause: ErrExpr, msg: "$env is not available in rule expressions"}
+	if err != nil {
+		ee := newExprError(ErrExpr, err)
+		if strings.Contains(ee.msg, "exceeds maximum allowed nodes") {
+			ee.msg = fmt.Sprintf("the expression is too large: it has more than %d operators, names and constants", maxExprNodes)
+		}
+		return nil, ee
 	}
 	if t := checked.Node().Type(); t != nil && t.Kind() != reflect.Bool && t.Kind() != reflect.Interface {
 		return nil, &exprError{cause: ErrNotBool, msg: fmt.Sprintf("it gives %s; compare it, as in value > 0.5", t)}
 	}
-	prog, err := expr.Compile(src,
+	opts := []expr.Option{
 		expr.Env(compileEnv()),
 		expr.AsBool(),
-		expr.DisableBuiltin("now"),
+		expr.DisableAllBuiltins(),
+	}
+	for _, b := range ruleBuiltins {
+		opts = append(opts, expr.EnableBuiltin(b))
+	}
+	opts = append(opts,
+		expr.MaxNodes(maxExprNodes),
 		expr.Timezone("UTC"),
+		expr.Patch(foldTimePatcher{}),
 		expr.Patch(labelAccessPatcher{}),
-		expr.Patch(labelMapPatcher{}),
+		expr.Patch(labelCountPatcher{}),
+		expr.Patch(boundsPatcher{}),
 	)
+	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, newExprError(ErrExpr, err)
 	}
 	return prog, nil
-}
-
-// envBan finds uses of $env, which would reach past the documented
-// environment (and its hidden helpers).
-type envBan struct {
-	found bool
-	loc   file.Location
-}
-
-func (b *envBan) Visit(node *ast.Node) {
-	if id, ok := (*node).(*ast.IdentifierNode); ok && id.Value == "$env" && !b.found {
-		b.found = true
-		b.loc = id.Location()
-	}
 }
 
 // isLabels reports whether n is the environment's labels map (and not a
@@ -156,17 +166,5 @@ func (labelAccessPatcher) Visit(node *ast.Node) {
 				Arguments: []ast.Node{n.Left},
 			})
 		}
-	}
-}
-
-// labelMapPatcher rewrites the remaining uses of labels as a whole (such as
-// len(labels) or keys(labels)) into a call that builds the map. That
-// allocates, which the documented forms above do not. It runs after
-// labelAccessPatcher, so only whole-map uses are left.
-type labelMapPatcher struct{}
-
-func (labelMapPatcher) Visit(node *ast.Node) {
-	if isLabels(*node) {
-		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fnLabelMap}})
 	}
 }

@@ -172,7 +172,8 @@ func TestFastPathCoverage(t *testing.T) {
 	f(`labels.job + "x" == "apix"`, false)
 	f(`ts.Weekday() == ts.Weekday()`, false)
 	f(`int(value) % 2 == 0`, false)
-	f(`labels.job matches labels.env`, false)
+	f(`lower(labels.job) == "api"`, false)
+	f(`labels.job in ["a", "b"] || ts > date("2024-05-01")`, false)
 }
 
 // TestFastPathGenerator keeps the generator honest: it produces valid

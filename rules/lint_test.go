@@ -220,7 +220,7 @@ func TestLintExpressions(t *testing.T) {
 		{`cpu{env=~".+"}`, `!("env" in labels)`, true},
 		{`cpu{env=""}`, `!("env" in labels)`, false},
 		{`cpu{env="prod"}`, `value > 1 && (labels.env == "dev" ? true : false)`, true},
-		{`cpu{env="prod"}`, `all(["dev"], {# == labels.env})`, false},
+		{`cpu{env="prod"}`, `upper(labels.env) == "DEV"`, false}, // not decided on functions
 		{`cpu{env="prod"}`, `ts.Hour() > 25`, false},
 	}
 	for _, tt := range tests {
