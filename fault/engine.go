@@ -86,6 +86,17 @@ type Config struct {
 	// soon after their sample time. The engine trusts arrival times
 	// otherwise. By default 1h.
 	MaxArrivalLag time.Duration
+	// SourceLabel is the label that names a sample's source (a host, an
+	// agent, a collector id), for the per-source detectors duplicate_storm
+	// and ingest_lag (see source.go). A series' source is read once, when
+	// the series is first seen; samples without the label are the source
+	// "". By default none: the whole input is one source.
+	SourceLabel string
+	// MaxSources bounds the number of sources tracked. The series of
+	// further sources are counted together under one overflow source,
+	// whose events carry SourceOverflowLabel, and their samples in
+	// Stats.SourceOverflow. By default 4,096; at most 1,048,576.
+	MaxSources int
 	// Instance names this engine in the provenance label (OriginLabel) that
 	// every event it emits carries. By default "faultline".
 	Instance string
@@ -153,6 +164,7 @@ type Engine struct {
 	warned    map[int]bool
 
 	loop loopGuard
+	src  sources // per-source detectors: duplicate storm, ingest lag
 
 	ctx     context.Context // of the call in progress, for Sink.Emit
 	sinkErr error
@@ -172,7 +184,7 @@ type alertState struct {
 
 // New returns an engine configured by cfg.
 func New(cfg Config) (*Engine, error) {
-	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 {
+	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 || cfg.MaxSources < 0 {
 		return nil, errors.New("fault: negative durations and limits are not allowed")
 	}
 	cfg.OnTimeBudget = orDefault(cfg.OnTimeBudget, DefaultOnTimeBudget)
@@ -183,8 +195,14 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.MaxSeries == 0 {
 		cfg.MaxSeries = DefaultMaxSeries
 	}
+	if cfg.MaxSources == 0 {
+		cfg.MaxSources = DefaultMaxSources
+	}
 	if cfg.Instance == "" {
 		cfg.Instance = "faultline"
+	}
+	if cfg.MaxSources > maxSourcesLimit {
+		return nil, fmt.Errorf("fault: MaxSources %d is above the limit of %d", cfg.MaxSources, maxSourcesLimit)
 	}
 	if cfg.MaxSeries > maxSeriesLimit {
 		return nil, fmt.Errorf("fault: MaxSeries %d is above the limit of %d", cfg.MaxSeries, maxSeriesLimit)
@@ -209,6 +227,7 @@ func New(cfg Config) (*Engine, error) {
 		warned:   make(map[int]bool),
 	}
 	e.wheel = newWheel(14, &e.trackers)
+	e.src.init()
 	e.fleet = newFleet(e, e.tau, e.late)
 	if e.dd == nil && !cfg.DisableDedup {
 		dd, err := dedup.New(cfg.Dedup)
@@ -309,6 +328,7 @@ func (e *Engine) advance(now int64) {
 		e.started = true
 		e.wheel.start(now)
 		e.fleet.start(now)
+		e.src.start(now)
 		e.now = now
 		return
 	}
@@ -320,12 +340,18 @@ func (e *Engine) advance(now int64) {
 			e.wheel.next = e.wheel.tickOf(now)
 			break
 		}
+		if t := e.wheel.next * wheelRes; t >= e.src.next {
+			e.sourceMinutes(t)
+		}
 		e.fleet.advance(e.wheel.next * wheelRes)
 		e.wheel.deliver(e.wake)
 	}
 	e.fleet.advance(now)
 	e.now = now
 	e.loopQuiet(now)
+	if now >= e.src.next {
+		e.sourceMinutes(now)
+	}
 }
 
 func (e *Engine) sample(smp *stream.Sample) {
@@ -352,12 +378,15 @@ func (e *Engine) sample(smp *stream.Sample) {
 		switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
 		case dedup.Duplicate:
 			e.stats.local.Duplicates++
+			e.redelivered(idx)
 			return
 		case dedup.Conflict:
 			e.stats.local.Conflicts++
+			e.redelivered(idx)
 			return
 		case dedup.TooLate:
 			e.stats.local.TooLate++
+			e.sourceOverflow(e.series[idx].src)
 			return
 		}
 	}
@@ -368,11 +397,14 @@ func (e *Engine) sample(smp *stream.Sample) {
 		if smp.Time == s.lastTs && e.dd == nil {
 			e.stats.local.Duplicates++ // dedup is off: the slot absorbed it
 			e.stats.local.Fresh--
+			e.redelivered(idx)
 		} else {
 			e.stats.local.OutOfOrder++
+			e.freshAt(s.src, smp.Time)
 		}
 		return
 	}
+	e.freshAt(s.src, smp.Time)
 	last := s.lastTs
 	s.lastTs = smp.Time
 	if t := &e.trackers[idx]; !t.lattice() && !t.declared() && t.flags&flagFast == 0 {
@@ -405,6 +437,7 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		id:     smp.Series,
 		key:    e.keys.put(smp.Name, smp.Labels),
 		lastTs: math.MinInt64,
+		src:    e.sourceOf(smp.Labels),
 	}
 	e.selectBuf = e.cfg.Rules.Select(smp.Name, smp.Labels, e.selectBuf[:0])
 	if len(e.selectBuf) > 0 {

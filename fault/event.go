@@ -23,6 +23,8 @@ const (
 	KindPeriodicGap       Kind = "periodic_gap"        // the fleet loses samples at the same phase every period
 	KindSeriesPeriodicGap Kind = "series_periodic_gap" // one series loses the same slot every period
 	KindFeedbackLoop      Kind = "feedback_loop"       // faultline's own events are coming back as input
+	KindDuplicateStorm    Kind = "duplicate_storm"     // a source redelivers the same keys at many times its normal rate
+	KindIngestLag         Kind = "ingest_lag"          // a source's samples arrive later and later: a backlog builds up
 )
 
 // State is the state an event reports.
@@ -67,24 +69,29 @@ type Event struct {
 	Rule  string
 	State State
 	// At is the engine time of the transition, in Unix nanoseconds. For
-	// judgments made by deadline (absence, gaps) it is the deadline itself,
-	// not the moment the engine happened to notice it, so batching does not
-	// change it.
+	// judgments made by deadline (absence, gaps, the per-source detectors'
+	// minutes) it is the deadline itself, not the moment the engine
+	// happened to notice it, so batching does not change it.
 	At int64
 	// Since is when the episode started, in Unix nanoseconds: the sample
-	// time at which a threshold condition began to hold, or the expected
-	// arrival of the first missing sample.
+	// time at which a threshold condition began to hold, the expected
+	// arrival of the first missing sample, or the start of the first minute
+	// of a per-source episode (duplicate_storm, ingest_lag).
 	Since int64
-	// Series is the subject series, or 0 for a fleet event.
+	// Series is the subject series, or 0 for a fleet or per-source event.
 	Series stream.SeriesID
 	// Labels are the series' labels with __name__, then the rule's labels
 	// (rule labels win), and OriginLabel naming the engine, sorted by name.
-	// Fleet events carry the rule labels and OriginLabel.
+	// Fleet events carry the rule labels and OriginLabel; per-source events
+	// carry Config.SourceLabel naming the source (or SourceOverflowLabel)
+	// and OriginLabel.
 	Labels stream.Labels
 	// Annotations are the rule's annotations, expanded for this series.
 	Annotations stream.Labels
 	// Value is the sample value that caused the transition (threshold
-	// events); NaN when there is none.
+	// events), the redelivery ratio of the deciding minute
+	// (duplicate_storm) or its median lag in seconds (ingest_lag); NaN
+	// when there is none.
 	Value float64
 	// InhibitedBy is the ID of the event that explains this one, if any. An
 	// inhibited event is still emitted, so that state stays consistent

@@ -52,7 +52,7 @@ type fuzzStep struct {
 
 // fuzzConfig is what the first input byte selects.
 type fuzzConfig struct {
-	rules, noDedup, fewSeries bool
+	rules, noDedup, fewSeries, sources bool
 }
 
 // decodeFuzzSteps turns fuzz input into a configuration (the first byte)
@@ -66,7 +66,7 @@ type fuzzConfig struct {
 func decodeFuzzSteps(data []byte) (fuzzConfig, []fuzzStep) {
 	var cfg fuzzConfig
 	if len(data) > 0 {
-		cfg = fuzzConfig{rules: data[0]&1 != 0, noDedup: data[0]&2 != 0, fewSeries: data[0]&4 != 0}
+		cfg = fuzzConfig{rules: data[0]&1 != 0, noDedup: data[0]&2 != 0, fewSeries: data[0]&4 != 0, sources: data[0]&8 != 0}
 		data = data[1:]
 	}
 	const base = int64(1767225600) * int64(time.Second) // 2026-01-01T00:00:00Z
@@ -153,6 +153,9 @@ func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, 
 	if cfg.fewSeries {
 		c.MaxSeries = 4
 	}
+	if cfg.sources {
+		c.SourceLabel, c.MaxSources = "id", 3 // every series its own source, the last ones overflowing
+	}
 	e, err := fault.New(c)
 	require.NoError(t, err)
 	if dd := e.Deduper(); dd != nil {
@@ -199,8 +202,8 @@ func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, 
 // few series, with sample and arrival times that may repeat, go backwards
 // or lie far in the future or the past, duplicates and conflicting copies,
 // extreme values, Advance calls and batch boundaries, through New, Process
-// and Close, with or without rules, dedup and a small MaxSeries. Whatever
-// the input:
+// and Close, with or without rules, dedup, a small MaxSeries and a source
+// label with a small MaxSources. Whatever the input:
 //
 //   - nothing panics and every call succeeds;
 //   - Stats account for every sample: Samples = Fresh + Duplicates +
@@ -227,6 +230,7 @@ func FuzzProcess(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(steady(1, []byte{0, 1, 2, 3}, 20, 10))
 	f.Add(steady(0, []byte{0, 4}, 30, 60))
+	f.Add(steady(9, []byte{0, 1, 2, 3, 4, 5, 6}, 30, 30)) // sources: three tracked, four overflowing
 	// A series that stops: absence, then it comes back.
 	seed := steady(1, []byte{3}, 12, 10)
 	seed = append(seed, rec(27, 0, 0, 0, 60)...) // Advance 5 min
@@ -288,6 +292,13 @@ func FuzzProcess(f *testing.F) {
 		} else {
 			require.Zero(t, st.SeriesOverflow)
 		}
+		if cfg.sources {
+			require.LessOrEqual(t, st.Sources, uint64(3))
+		} else {
+			require.LessOrEqual(t, st.Sources, uint64(1))
+			require.Zero(t, st.SourceOverflow)
+		}
+		require.LessOrEqual(t, st.SourceOverflow, st.Samples)
 		if cfg.noDedup {
 			require.Zero(t, st.Conflicts)
 			require.Zero(t, st.TooLate)

@@ -18,6 +18,7 @@ type series struct {
 	rulesN   uint16
 	alerts   uint16 // threshold episodes open (pending or firing) on this series
 	gapMark  uint32 // the last fleet gap episode this series was counted in
+	src      uint32 // its source (see source.go), resolved when the series is created
 }
 
 // tracker is a series' arrival tracking: its slot lattice, its link in the

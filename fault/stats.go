@@ -19,6 +19,8 @@ type Stats struct {
 
 	Series         uint64 // series tracked
 	SeriesOverflow uint64 // samples of new series rejected because Config.MaxSeries was reached
+	Sources        uint64 // sources tracked (Config.SourceLabel), the overflow source apart
+	SourceOverflow uint64 // samples of series counted under the overflow source because Config.MaxSources was reached
 
 	SlotsExpected uint64 // slots judged at their on-time deadline
 	SlotsMissed   uint64 // of those, not filled on time
@@ -31,6 +33,8 @@ type Stats struct {
 	Absences          uint64 // absence episodes started
 	AbsencesInhibited uint64 // of those, explained by a fleet periodic gap
 	FleetGaps         uint64 // fleet periodic gap episodes that fired
+	DuplicateStorms   uint64 // duplicate storm episodes that fired
+	IngestLags        uint64 // ingest lag episodes that fired
 	GapSuspects       uint64 // series that became periodic gap suspects
 	GapsConfirmed     uint64 // series periodic gaps confirmed (and fired)
 	Events            uint64 // events emitted
@@ -50,6 +54,8 @@ func (s *Stats) add(o *Stats) {
 	s.OutOfOrder += o.OutOfOrder
 	s.Series += o.Series
 	s.SeriesOverflow += o.SeriesOverflow
+	s.Sources += o.Sources
+	s.SourceOverflow += o.SourceOverflow
 	s.SlotsExpected += o.SlotsExpected
 	s.SlotsMissed += o.SlotsMissed
 	s.SlotsLate += o.SlotsLate
@@ -60,6 +66,8 @@ func (s *Stats) add(o *Stats) {
 	s.Absences += o.Absences
 	s.AbsencesInhibited += o.AbsencesInhibited
 	s.FleetGaps += o.FleetGaps
+	s.DuplicateStorms += o.DuplicateStorms
+	s.IngestLags += o.IngestLags
 	s.GapSuspects += o.GapSuspects
 	s.GapsConfirmed += o.GapsConfirmed
 	s.Events += o.Events

@@ -37,6 +37,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		lateness  = fs.Duration("lateness", fault.DefaultLateness, "L: how long a slot may stay empty before it is judged lost")
 		window    = fs.Duration("dedup-window", 0, "dedup window in sample time (0: dedup's default)")
 		absent    = fs.Duration("absent-after", 0, "absence threshold for series the rules don't declare (0: five slots, at least 2m)")
+		source    = fs.String("source-label", "", "label naming each sample's source (host, agent, collector) for the duplicate_storm and ingest_lag detectors (default: the input is one source)")
 	)
 	fs.Var(&ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
 	fs.Usage = func() {
@@ -95,6 +96,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		OnTimeBudget: *tau,
 		Lateness:     *lateness,
 		AbsentAfter:  *absent,
+		SourceLabel:  *source,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "faultline replay: %v\n", err)
@@ -224,6 +226,13 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 		parts = append(parts, "none")
 	}
 	fmt.Fprintf(w, "events: %s\n", strings.Join(parts, ", "))
+	if st.DuplicateStorms > 0 || st.IngestLags > 0 || st.SourceOverflow > 0 {
+		fmt.Fprintf(w, "sources %d: duplicate storms %d, ingest lag %d", st.Sources, st.DuplicateStorms, st.IngestLags)
+		if st.SourceOverflow > 0 {
+			fmt.Fprintf(w, ", samples of sources over the limit %d", st.SourceOverflow)
+		}
+		fmt.Fprintln(w)
+	}
 	if st.Looped > 0 {
 		fmt.Fprintf(w, "rejected %d samples carrying %s: faultline's own output fed back in\n", st.Looped, fault.OriginLabel)
 	}
