@@ -11,7 +11,7 @@ require (
 )
 
 require (
-	github.com/golang/snappy v1.0.0 // indirect
+	github.com/golang/snappy v1.0.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.34.0 // indirect
 )
