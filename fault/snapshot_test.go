@@ -1,0 +1,253 @@
+package fault_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+const snapRules = `
+series:
+  - match: 'check_up{check=~"c0000[0-4]."}'
+    cadence: 60s
+    absent_after: 4m
+groups:
+  - name: snap
+    rules:
+      - alert: High
+        expr: value > 7
+        for: 2m
+        labels: {severity: page}
+      - alert: Spike
+        expr: value >= 9
+`
+
+// snapInput is a realistic input for the snapshot tests: a gap scenario
+// (its series, duplicates and late replays or losses) whose values move, so
+// threshold rules open and close episodes, with conflicting copies and a
+// few looped samples spliced in.
+func snapInput(t *testing.T, id string, n int, seed uint64) []stream.Sample {
+	t.Helper()
+	ds, err := scenario.Generate(small(id, n, 8*time.Minute).WithHorizon(24*time.Minute), seed)
+	require.NoError(t, err)
+	out := make([]stream.Sample, 0, ds.Len()+16)
+	for i, d := range ds.Deliveries() {
+		s := ds.Sample(i)
+		// The value is a function of series and sample time, so copies
+		// agree, except one copy in 50 conflicts.
+		v := (uint64(s.Series)>>7 + uint64(s.Time/int64(time.Minute))*7) % 10
+		s.Value = float64(v)
+		if d.Copy() > 0 && uint64(s.Series)%50 == uint64(d.Copy()) {
+			s.Value += 100
+		}
+		out = append(out, s)
+		if i%5000 == 2500 {
+			echo := stream.NewSample("faultline_event", stream.NewLabels(fault.OriginLabel, "faultline", "kind", "absence"), s.Time, 1, s.Arrival)
+			out = append(out, echo)
+		}
+	}
+	return out
+}
+
+func snapConfig(t *testing.T, sink fault.Sink) fault.Config {
+	t.Helper()
+	rs, err := rules.Parse("snap.yaml", []byte(snapRules))
+	require.NoError(t, err)
+	return fault.Config{Rules: rs, Sink: sink, SourceLabel: "check", MaxSources: 64, Lateness: 45 * time.Second}
+}
+
+type lines struct{ out []string }
+
+func (l *lines) Emit(_ context.Context, ev fault.Event) error {
+	l.out = append(l.out, string(ev.AppendJSON(nil))+" series="+strconv.FormatUint(uint64(ev.Series), 16))
+	return nil
+}
+
+// step is a piece of the input: a batch to process, or an Advance.
+type step struct {
+	batch   []stream.Sample
+	advance int64
+}
+
+// cut splits the input into batches of random sizes with an occasional
+// Advance between them.
+func cut(in []stream.Sample, rng *rand.Rand) []step {
+	var steps []step
+	for len(in) > 0 {
+		k := min(len(in), 1+rng.IntN(3000))
+		steps = append(steps, step{batch: in[:k]})
+		if rng.IntN(10) == 0 {
+			steps = append(steps, step{advance: in[k-1].Arrival + int64(rng.IntN(3000))*int64(time.Millisecond)})
+		}
+		in = in[k:]
+	}
+	return steps
+}
+
+func run(t *testing.T, e *fault.Engine, s step) {
+	t.Helper()
+	ctx := context.Background()
+	if s.batch != nil {
+		require.NoError(t, e.Process(ctx, s.batch))
+	} else {
+		require.NoError(t, e.Advance(ctx, s.advance))
+	}
+}
+
+// restore snapshots e, checks that a restored engine snapshots to the very
+// same bytes, and returns it, sending its events to sink.
+func restore(t *testing.T, e *fault.Engine, sink fault.Sink) *fault.Engine {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, e.Snapshot(&buf))
+	snap := buf.Bytes()
+	r, err := fault.Restore(snapConfig(t, sink), bytes.NewReader(snap))
+	require.NoError(t, err)
+	again, err := r.AppendSnapshot(nil)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
+	require.Equal(t, e.Stats(), r.Stats())
+	require.Equal(t, e.Now(), r.Now())
+	if dd := e.Deduper(); dd != nil {
+		dd.Reset()
+	}
+	return r
+}
+
+// TestSnapshotRestoreContinuesExactly is the crash-safety contract: an
+// engine snapshotted at many random points (between batches, in the middle
+// of what the uninterrupted run processes as one batch, during gap, absence,
+// threshold and loop episodes) and restored each time into a new engine
+// emits exactly the events, and ends with exactly the Stats, of an engine
+// that ran through.
+func TestSnapshotRestoreContinuesExactly(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		n    int
+		seed uint64
+		want []string // kinds of event the input must raise
+	}{
+		{"B02", 300, 11, []string{"threshold", "absence", "periodic_gap", "feedback_loop"}},
+		{"B04", 400, 12, []string{"threshold", "periodic_gap", "series_periodic_gap", "feedback_loop"}},
+	} {
+		t.Run(c.id, func(t *testing.T) {
+			in := snapInput(t, c.id, c.n, c.seed)
+			rng := rand.New(rand.NewPCG(c.seed, 99))
+			steps := cut(in, rng)
+
+			var want lines
+			ref, err := fault.New(snapConfig(t, &want))
+			require.NoError(t, err)
+			defer ref.Deduper().Reset()
+			for _, s := range steps {
+				run(t, ref, s)
+			}
+			require.NoError(t, ref.Close(context.Background()))
+			kinds := map[string]bool{}
+			for _, l := range want.out {
+				for _, k := range []string{"threshold", "absence", "periodic_gap", "series_periodic_gap", "feedback_loop"} {
+					if bytes.Contains([]byte(l), []byte(`"kind":"`+k+`"`)) {
+						kinds[k] = true
+					}
+				}
+			}
+			for _, k := range c.want {
+				require.True(t, kinds[k], "the input raises %s: %v", k, kinds)
+			}
+
+			// The interrupted run: about 15 snapshots, some between steps,
+			// some cutting a batch in two.
+			var got lines
+			e, err := fault.New(snapConfig(t, &got))
+			require.NoError(t, err)
+			snaps := 0
+			for _, s := range steps {
+				if s.batch != nil && len(s.batch) > 1 && rng.IntN(len(steps)/8+1) == 0 {
+					k := 1 + rng.IntN(len(s.batch)-1)
+					run(t, e, step{batch: s.batch[:k]})
+					e = restore(t, e, &got)
+					snaps++
+					s.batch = s.batch[k:]
+				}
+				run(t, e, s)
+				if rng.IntN(len(steps)/8+1) == 0 {
+					e = restore(t, e, &got)
+					snaps++
+				}
+			}
+			require.NoError(t, e.Close(context.Background()))
+			e = restore(t, e, &got) // after Close too
+			require.GreaterOrEqual(t, snaps, 8)
+			require.Equal(t, want.out, got.out, "events")
+			require.Equal(t, ref.Stats(), e.Stats(), "stats")
+			e.Deduper().Reset()
+		})
+	}
+}
+
+// TestRestoreRefusesBadSnapshots: truncated, corrupted and foreign
+// snapshots and snapshots taken under other settings are refused with a
+// matchable error, and nothing panics.
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	var sink lines
+	e, err := fault.New(snapConfig(t, &sink))
+	require.NoError(t, err)
+	defer e.Deduper().Reset()
+	in := snapInput(t, "B02", 50, 3)
+	require.NoError(t, e.Process(context.Background(), in[:len(in)/2]))
+	snap, err := e.AppendSnapshot(nil)
+	require.NoError(t, err)
+
+	bad := func(b []byte) {
+		t.Helper()
+		r, err := fault.Restore(snapConfig(t, &sink), bytes.NewReader(b))
+		require.ErrorIs(t, err, fault.ErrBadSnapshot)
+		require.Nil(t, r)
+	}
+	for _, n := range []int{0, 1, 7, 8, 12, 20, 100, len(snap) / 3, len(snap) - 5, len(snap) - 1} {
+		bad(snap[:n])
+	}
+	bad(append(bytes.Clone(snap), 0))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		c := bytes.Clone(snap)
+		c[rng.IntN(len(c))] ^= byte(1 + rng.IntN(255))
+		bad(c)
+	}
+	bad([]byte("not a snapshot at all, but long enough to have a header"))
+
+	cfg := snapConfig(t, &sink)
+	cfg.Lateness = time.Minute
+	_, err = fault.Restore(cfg, bytes.NewReader(snap))
+	require.ErrorIs(t, err, fault.ErrSnapshotMismatch)
+	cfg = snapConfig(t, &sink)
+	cfg.Rules, err = rules.Parse("other.yaml", []byte("groups: [{name: x, rules: [{alert: X, expr: value > 1}]}]"))
+	require.NoError(t, err)
+	_, err = fault.Restore(cfg, bytes.NewReader(snap))
+	require.ErrorIs(t, err, fault.ErrSnapshotMismatch)
+	require.False(t, errors.Is(err, fault.ErrBadSnapshot))
+	cfg = snapConfig(t, &sink)
+	cfg.Dedup.Window = time.Hour
+	_, err = fault.Restore(cfg, bytes.NewReader(snap))
+	require.ErrorIs(t, err, fault.ErrSnapshotMismatch)
+
+	// The same rules from another file, and other bounds, are fine.
+	cfg = snapConfig(t, &sink)
+	cfg.Rules, err = rules.Parse("moved.yaml", []byte("\n\n"+snapRules))
+	require.NoError(t, err)
+	cfg.MaxSeries = 10_000
+	r, err := fault.Restore(cfg, bytes.NewReader(snap))
+	require.NoError(t, err)
+	r.Deduper().Reset()
+}
