@@ -2,14 +2,17 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/fault"
@@ -37,6 +40,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		lateness  = fs.Duration("lateness", fault.DefaultLateness, "L: how long a slot may stay empty before it is judged lost")
 		window    = fs.Duration("dedup-window", 0, "dedup window in sample time (0: dedup's default)")
 		absent    = fs.Duration("absent-after", 0, "absence threshold for series the rules don't declare (0: five slots, at least 2m)")
+		state     = fs.String("state", "", "checkpoint `FILE`: resume from it if it exists (records it covers are skipped), and checkpoint to it atomically every --checkpoint-every of engine time")
+		every     = fs.Duration("checkpoint-every", 60*time.Second, "engine (arrival) time between checkpoints, with --state")
 		source    = fs.String("source-label", "", "label naming each sample's source (host, agent, collector) for the duplicate_storm and ingest_lag detectors (default: the input is one source)")
 	)
 	fs.Var(&ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
@@ -50,8 +55,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	if *batch < 1 || *maxErrors < 0 {
-		fmt.Fprintln(stderr, "faultline replay: --batch must be ≥ 1 and --max-errors ≥ 0")
+	if *batch < 1 || *maxErrors < 0 || *every <= 0 {
+		fmt.Fprintln(stderr, "faultline replay: --batch must be ≥ 1, --max-errors ≥ 0 and --checkpoint-every > 0")
 		return exitUsage
 	}
 
@@ -89,7 +94,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		_, err := out.Write(line)
 		return err
 	})
-	eng, err := fault.New(fault.Config{
+	cfg := fault.Config{
 		Rules:        rs,
 		Sink:         sink,
 		Dedup:        dedup.Config{Window: *window},
@@ -97,10 +102,36 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Lateness:     *lateness,
 		AbsentAfter:  *absent,
 		SourceLabel:  *source,
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "faultline replay: %v\n", err)
-		return exitUsage
+	}
+	var eng *fault.Engine
+	var skip int64 // records already processed, by the run that checkpointed
+	ck, err := errNoCheckpoint, error(nil)
+	var saved checkpoint
+	if *state != "" {
+		saved, ck = readCheckpoint(*state)
+	}
+	switch {
+	case errors.Is(ck, errNoCheckpoint):
+		if eng, err = fault.New(cfg); err != nil {
+			fmt.Fprintf(stderr, "faultline replay: %v\n", err)
+			return exitUsage
+		}
+	case ck != nil:
+		fmt.Fprintf(stderr, "faultline replay: %v\n", ck)
+		return exitFail
+	default:
+		if eng, err = fault.Restore(cfg, bytes.NewReader(saved.snapshot)); err != nil {
+			fmt.Fprintf(stderr, "faultline replay: resuming from %s: %v\n", *state, err)
+			if errors.Is(err, fault.ErrSnapshotMismatch) {
+				fmt.Fprintln(stderr, "faultline replay: the state was saved with other rules or flags; remove it to start afresh")
+			}
+			return exitFail
+		}
+		skip = saved.position
+		maps.Copy(sum.events, saved.events)
+	}
+	if dd := eng.Deduper(); dd != nil {
+		defer dd.Reset()
 	}
 
 	ctx := context.Background()
@@ -114,6 +145,47 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		buf = buf[:0]
 		return err
 	}
+	// Checkpoints. position counts the records read, across inputs; the
+	// engine has been given the first position of them whenever buf is
+	// empty. A checkpoint flushes the batch to the engine and the events to
+	// stdout before it is committed, so none printed before it is lost, and
+	// the ones after it are printed again, identically, on resuming.
+	var position int64
+	var last int64 // engine time of the last checkpoint (or of the start)
+	started := false
+	if skip > 0 {
+		last, started = eng.Now(), true
+	}
+	checkpointDue := func() bool {
+		if *state == "" || len(buf) == 0 {
+			return false
+		}
+		arr := buf[len(buf)-1].Arrival
+		if !started {
+			last, started = arr, true
+		}
+		return arr >= last+int64(*every)
+	}
+	commit := func() error {
+		if err := flush(); err != nil {
+			return err
+		}
+		if eng.Now() < last+int64(*every) {
+			return nil // the arrival was rejected: the clock did not move
+		}
+		if err := out.Flush(); err != nil {
+			return fmt.Errorf("writing events: %w", err)
+		}
+		snap, err := eng.AppendSnapshot(nil)
+		if err != nil {
+			return err
+		}
+		if err := writeCheckpoint(*state, checkpoint{position: position, events: sum.events, snapshot: snap}); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		last = eng.Now()
+		return nil
+	}
 	for _, in := range inputs {
 		r, name, closeIn, err := open(in, stdin)
 		if err != nil {
@@ -122,8 +194,14 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		dec := stream.NewDecoder(r, stream.DecoderOptions{Format: format})
 		for {
+			before := len(buf)
 			buf, err = dec.Next(buf)
 			var rerr *stream.RecordError
+			if err == nil || errors.As(err, &rerr) {
+				if position++; position <= skip {
+					buf = buf[:before] // processed before the checkpoint
+				}
+			}
 			switch {
 			case errors.As(err, &rerr):
 				sum.inputError(stderr, name, rerr, *maxErrors)
@@ -133,6 +211,13 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				closeIn()
 				fmt.Fprintf(stderr, "faultline replay: %s: %v\n", name, err)
 				return exitFail
+			}
+			if checkpointDue() {
+				if cerr := commit(); cerr != nil {
+					closeIn()
+					fmt.Fprintf(stderr, "faultline replay: %v\n", cerr)
+					return exitFail
+				}
 			}
 			if len(buf) >= *batch || err != nil {
 				if perr := flush(); perr != nil {
@@ -147,6 +232,9 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		closeIn()
 		sum.records += dec.Stats().Records
 		sum.stringFields += dec.Stats().StringFields
+	}
+	if position < skip {
+		fmt.Fprintf(stderr, "faultline replay: the input ended at record %d, before the checkpoint's %d: is it the same input?\n", position, skip)
 	}
 	if err := eng.Close(ctx); err != nil {
 		fmt.Fprintf(stderr, "faultline replay: %v\n", err)
