@@ -15,6 +15,14 @@
 // a shard: hosts that need parallelism run one Engine per partition of their
 // input, keyed by series. Stats may be called from any goroutine. The engine
 // starts no goroutines.
+//
+// # Crash-safe state
+//
+// Snapshot writes the engine's whole state, and Restore builds an engine
+// from it that continues exactly where the first stopped: same events, same
+// IDs, same Stats. The rules come from the Config, not the snapshot; see
+// Restore for what must match and ErrBadSnapshot for the format's
+// guarantees.
 package fault
 
 import (
@@ -42,7 +50,8 @@ type Config struct {
 	// own defaults.
 	Dedup dedup.Config
 	// Deduper, if set, is used instead of building one from Dedup; a host
-	// restores one with dedup.Load after a restart.
+	// restores one with dedup.Load after a restart. Restore rebuilds the
+	// deduper from its snapshot with Dedup instead, and needs this nil.
 	Deduper *dedup.Deduper
 	// DisableDedup turns dedup off, for hosts whose input is already
 	// deduplicated. Redelivered samples still collapse onto their slot,
