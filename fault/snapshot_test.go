@@ -85,7 +85,7 @@ type step struct {
 func cut(in []stream.Sample, rng *rand.Rand) []step {
 	var steps []step
 	for len(in) > 0 {
-		k := min(len(in), 1+rng.IntN(3000))
+		k := min(len(in), 1+rng.IntN(800))
 		steps = append(steps, step{batch: in[:k]})
 		if rng.IntN(10) == 0 {
 			steps = append(steps, step{advance: in[k-1].Arrival + int64(rng.IntN(3000))*int64(time.Millisecond)})
@@ -105,18 +105,21 @@ func run(t *testing.T, e *fault.Engine, s step) {
 	}
 }
 
-// restore snapshots e, checks that a restored engine snapshots to the very
-// same bytes, and returns it, sending its events to sink.
-func restore(t *testing.T, e *fault.Engine, sink fault.Sink) *fault.Engine {
+// restore snapshots e and returns the engine restored from it, sending its
+// events to sink; with identical, it checks that the restored engine
+// snapshots to the very same bytes.
+func restore(t *testing.T, e *fault.Engine, sink fault.Sink, identical bool) *fault.Engine {
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, e.Snapshot(&buf))
 	snap := buf.Bytes()
 	r, err := fault.Restore(snapConfig(t, sink), bytes.NewReader(snap))
 	require.NoError(t, err)
-	again, err := r.AppendSnapshot(nil)
-	require.NoError(t, err)
-	require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
+	if identical {
+		again, err := r.AppendSnapshot(nil)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
+	}
 	require.Equal(t, e.Stats(), r.Stats())
 	require.Equal(t, e.Now(), r.Now())
 	if dd := e.Deduper(); dd != nil {
@@ -166,29 +169,31 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 				require.True(t, kinds[k], "the input raises %s: %v", k, kinds)
 			}
 
-			// The interrupted run: about 15 snapshots, some between steps,
-			// some cutting a batch in two.
+			// The interrupted run: about 10 snapshots, some between steps,
+			// some cutting a batch in two. (Each costs some 0.3 s under
+			// -race, mostly the deduper's 64 MiB of fastcache memory.)
 			var got lines
 			e, err := fault.New(snapConfig(t, &got))
 			require.NoError(t, err)
 			snaps := 0
 			for _, s := range steps {
-				if s.batch != nil && len(s.batch) > 1 && rng.IntN(len(steps)/8+1) == 0 {
+				if s.batch != nil && len(s.batch) > 1 && rng.IntN(len(steps)/5+1) == 0 {
 					k := 1 + rng.IntN(len(s.batch)-1)
 					run(t, e, step{batch: s.batch[:k]})
-					e = restore(t, e, &got)
+					e = restore(t, e, &got, snaps%2 == 0)
 					snaps++
 					s.batch = s.batch[k:]
 				}
 				run(t, e, s)
-				if rng.IntN(len(steps)/8+1) == 0 {
-					e = restore(t, e, &got)
+				if rng.IntN(len(steps)/5+1) == 0 {
+					e = restore(t, e, &got, snaps%2 == 0)
 					snaps++
 				}
 			}
 			require.NoError(t, e.Close(context.Background()))
-			e = restore(t, e, &got) // after Close too
-			require.GreaterOrEqual(t, snaps, 8)
+			e = restore(t, e, &got, true) // after Close too
+			t.Logf("%d snapshots", snaps)
+			require.GreaterOrEqual(t, snaps, 6)
 			require.Equal(t, want.out, got.out, "events")
 			require.Equal(t, ref.Stats(), e.Stats(), "stats")
 			e.Deduper().Reset()
