@@ -225,6 +225,9 @@ func (e *Engine) readState(r *dec) error {
 		*p = r.uv()
 	}
 	hasDedup := r.bool()
+	if r.err == nil && hasDedup == e.cfg.DisableDedup {
+		return errors.New("dedup state does not match the settings")
+	}
 	var ds []byte
 	if hasDedup {
 		ds = r.bytes()
@@ -731,6 +734,30 @@ func (e *Engine) checkState() error {
 	}
 	if linked != e.wheel.n {
 		return fmt.Errorf("wheel holds %d series, %d linked", e.wheel.n, linked)
+	}
+	// Every bucket's list runs forward and back consistently and ends:
+	// together they hold every linked series once.
+	walked := 0
+	for b, h := range e.wheel.heads {
+		prev := headBit | uint32(b)
+		for s := h; s != 0; s = e.trackers[s-1].link.next {
+			if walked++; walked > linked || e.trackers[s-1].link.prev != prev {
+				return fmt.Errorf("wheel bucket %d: bad list", b)
+			}
+			prev = s
+		}
+	}
+	if walked != linked {
+		return fmt.Errorf("wheel lists hold %d series, %d linked", walked, linked)
+	}
+	open := make(map[uint32]uint16)
+	for k := range e.alerts {
+		open[k.series]++
+	}
+	for i := range e.series {
+		if e.series[i].alerts != open[uint32(i)] {
+			return fmt.Errorf("series %d: %d alerts open, %d recorded", i, open[uint32(i)], e.series[i].alerts)
+		}
 	}
 	return nil
 }

@@ -73,8 +73,8 @@ func stateCapture(t *testing.T) []string {
 type kill struct{ records, lines int }
 
 // runBinary runs the faultline binary on input and returns the complete
-// lines it printed before it ended or was killed.
-func runBinary(t *testing.T, bin string, input []string, k kill, args ...string) []string {
+// lines it printed before it ended or was killed, and its stderr.
+func runBinary(t *testing.T, bin string, input []string, k kill, args ...string) ([]string, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	stdin, err := cmd.StdinPipe()
@@ -121,7 +121,7 @@ func runBinary(t *testing.T, bin string, input []string, k kill, args ...string)
 	if !killed {
 		require.NoError(t, err, stderr.String())
 	}
-	return lines
+	return lines, stderr.String()
 }
 
 // TestReplayStateSurvivesKill9 is replay --state's contract: a replay
@@ -142,7 +142,7 @@ func TestReplayStateSurvivesKill9(t *testing.T) {
 	input := stateCapture(t)
 
 	args := []string{"replay", "--capture", "--rules", rulesPath, "--batch", "64"}
-	want := runBinary(t, bin, input, kill{-1, -1}, args...)
+	want, wantSummary := runBinary(t, bin, input, kill{-1, -1}, args...)
 	kinds := map[string]bool{}
 	wantSet := map[string]bool{}
 	for _, l := range want {
@@ -186,12 +186,14 @@ func TestReplayStateSurvivesKill9(t *testing.T) {
 			// … or in the output.
 			k.lines = 1 + rng.IntN(200)
 		}
-		lines := runBinary(t, bin, input, k, args...)
+		lines, _ := runBinary(t, bin, input, k, args...)
 		t.Logf("run %d from record %d, killed at %+v: %d events", i, ck.position, k, len(lines))
 		add(lines)
 	}
 	require.GreaterOrEqual(t, resumed, 10, "most runs resume from a checkpoint")
-	add(runBinary(t, bin, input, kill{-1, -1}, args...))
+	lines, summary := runBinary(t, bin, input, kill{-1, -1}, args...)
+	add(lines)
+	require.Equal(t, wantSummary, summary, "the summary counts what the uninterrupted run's does")
 	for l := range wantSet {
 		require.True(t, union[l], "event lost: %s", l)
 	}
