@@ -85,6 +85,10 @@
 // intact. Load of a directory with no snapshot returns an error wrapping
 // fs.ErrNotExist, so callers can fall back to New.
 //
+// AppendState and LoadState do the same in memory, for a host that embeds
+// the deduper in a snapshot of its own (fault.Engine.Snapshot does): the
+// state is canonical, so a restored Deduper appends the very same bytes.
+//
 // # Concurrency
 //
 // A Deduper is used by one goroutine at a time; an engine shard owns one. It
