@@ -107,14 +107,25 @@ func (e *Engine) AppendSnapshot(b []byte) ([]byte, error) {
 }
 
 // Restore returns an engine configured by cfg with the state of the engine
-// whose snapshot r holds: it continues exactly where that one stopped. cfg
-// must be the Config the snapshot was taken under, give or take what may
-// differ (see ErrSnapshotMismatch); cfg.Deduper must be nil, since the
+// whose snapshot r holds: it continues exactly where that one stopped, with
+// the same events (and event IDs) and Stats for the same further input.
+//
+// The rules are not in a snapshot: they come from cfg, and the snapshot
+// records a fingerprint of the ruleset it was taken under (every rule's
+// group, alert, expression, for, selector, labels and annotations, and every
+// series entry, in order; not their files and lines). A snapshot taken under
+// another ruleset, or other OnTimeBudget, Lateness, DefaultCadence,
+// AbsentAfter, SourceLabel, DisableDedup or Dedup settings, is refused with
+// an error wrapping ErrSnapshotMismatch: state learned under other rules
+// would not mean what it says, so a host whose rules changed starts a fresh
+// engine. The bounds (MaxSeries, MaxSources, MaxFutureSkew, MaxArrivalLag),
+// Instance, Sink and Logger may differ. cfg.Deduper must be nil: the
 // deduper is part of the snapshot and is rebuilt with cfg.Dedup.
 //
-// Restore reads r to its end. A snapshot it cannot read gives an error
-// wrapping ErrBadSnapshot, one taken under another configuration an error
-// wrapping ErrSnapshotMismatch; no engine is returned then.
+// Restore reads r to its end (at most 64 GiB). A snapshot that is
+// truncated, corrupted (its CRC-32C does not match), of another version or
+// inconsistent gives an error wrapping ErrBadSnapshot. Either way no engine
+// is returned: never a half-restored one.
 func Restore(cfg Config, r io.Reader) (*Engine, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, maxSnapshot+1))
 	if err != nil {
