@@ -3,9 +3,11 @@ package fault_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,13 +138,14 @@ func restore(t *testing.T, e *fault.Engine, sink fault.Sink, identical bool) *fa
 // that ran through.
 func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 	for _, c := range []struct {
-		id   string
-		n    int
-		seed uint64
-		want []string // kinds of event the input must raise
+		id     string
+		n      int
+		seed   uint64
+		want   []string // kinds of event the input must raise
+		during []string // kinds of episode some snapshot must interrupt
 	}{
-		{"B02", 300, 11, []string{"threshold", "absence", "periodic_gap", "feedback_loop"}},
-		{"B04", 400, 12, []string{"threshold", "periodic_gap", "series_periodic_gap", "feedback_loop"}},
+		{"B02", 300, 11, []string{"threshold", "absence", "periodic_gap", "feedback_loop"}, []string{"threshold", "absence", "periodic_gap", "feedback_loop"}},
+		{"B04", 400, 12, []string{"threshold", "periodic_gap", "series_periodic_gap", "feedback_loop"}, []string{"threshold", "periodic_gap", "series_periodic_gap"}},
 	} {
 		t.Run(c.id, func(t *testing.T) {
 			in := snapInput(t, c.id, c.n, c.seed)
@@ -176,23 +179,34 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 			e, err := fault.New(snapConfig(t, &got))
 			require.NoError(t, err)
 			snaps := 0
+			during := map[string]bool{} // kinds of episode open at some snapshot
+			note := func() {
+				for k := range openKinds(t, got.out) {
+					during[k] = true
+				}
+			}
 			for _, s := range steps {
 				if s.batch != nil && len(s.batch) > 1 && rng.IntN(len(steps)/5+1) == 0 {
 					k := 1 + rng.IntN(len(s.batch)-1)
 					run(t, e, step{batch: s.batch[:k]})
+					note()
 					e = restore(t, e, &got, snaps%2 == 0)
 					snaps++
 					s.batch = s.batch[k:]
 				}
 				run(t, e, s)
 				if rng.IntN(len(steps)/5+1) == 0 {
+					note()
 					e = restore(t, e, &got, snaps%2 == 0)
 					snaps++
 				}
 			}
 			require.NoError(t, e.Close(context.Background()))
 			e = restore(t, e, &got, true) // after Close too
-			t.Logf("%d snapshots", snaps)
+			t.Logf("%d snapshots, during episodes of %v", snaps, during)
+			for _, k := range c.during {
+				require.True(t, during[k], "a snapshot was taken during a %s episode", k)
+			}
 			require.GreaterOrEqual(t, snaps, 6)
 			require.Equal(t, want.out, got.out, "events")
 			require.Equal(t, ref.Stats(), e.Stats(), "stats")
@@ -255,4 +269,25 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	r, err := fault.Restore(cfg, bytes.NewReader(snap))
 	require.NoError(t, err)
 	r.Deduper().Reset()
+}
+
+// openKinds returns the kinds of the episodes open (pending or firing, not
+// resolved) after the events printed so far.
+func openKinds(t *testing.T, printed []string) map[string]bool {
+	t.Helper()
+	open := map[string]string{} // episode → kind
+	for _, l := range printed {
+		var ev struct{ Episode, Kind, State string }
+		require.NoError(t, json.Unmarshal([]byte(l[:strings.LastIndexByte(l, ' ')]), &ev))
+		if ev.State == "resolved" {
+			delete(open, ev.Episode)
+		} else {
+			open[ev.Episode] = ev.Kind
+		}
+	}
+	kinds := map[string]bool{}
+	for _, k := range open {
+		kinds[k] = true
+	}
+	return kinds
 }
