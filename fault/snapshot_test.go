@@ -38,12 +38,14 @@ groups:
 // snapInput is a realistic input for the snapshot tests: a gap scenario
 // (its series, duplicates and late replays or losses) whose values move, so
 // threshold rules open and close episodes, with conflicting copies and a
-// few looped samples spliced in.
-func snapInput(t *testing.T, id string, n int, seed uint64) []stream.Sample {
+// few looped samples spliced in, and with storm, a duplicate storm at one
+// source.
+func snapInput(t *testing.T, id string, n int, seed uint64, storm bool) []stream.Sample {
 	t.Helper()
 	ds, err := scenario.Generate(small(id, n, 8*time.Minute).WithHorizon(24*time.Minute), seed)
 	require.NoError(t, err)
 	out := make([]stream.Sample, 0, ds.Len()+16)
+	first, stormy := ds.At(0).Arrival(), ds.Sample(0).Labels.Get("check") // the first source seen is tracked
 	for i, d := range ds.Deliveries() {
 		s := ds.Sample(i)
 		// The value is a function of series and sample time, so copies
@@ -54,6 +56,11 @@ func snapInput(t *testing.T, id string, n int, seed uint64) []stream.Sample {
 			s.Value += 100
 		}
 		out = append(out, s)
+		if storm && s.Labels.Get("check") == stormy && s.Arrival >= first+int64(12*time.Minute) && s.Arrival < first+int64(16*time.Minute) {
+			for range 700 { // a duplicate storm at one source
+				out = append(out, s)
+			}
+		}
 		if i%5000 == 2500 {
 			echo := stream.NewSample("faultline_event", stream.NewLabels(fault.OriginLabel, "faultline", "kind", "absence"), s.Time, 1, s.Arrival)
 			out = append(out, echo)
@@ -144,11 +151,11 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 		want   []string // kinds of event the input must raise
 		during []string // kinds of episode some snapshot must interrupt
 	}{
-		{"B02", 300, 11, []string{"threshold", "absence", "periodic_gap", "feedback_loop"}, []string{"threshold", "absence", "periodic_gap", "feedback_loop"}},
+		{"B02", 300, 11, []string{"threshold", "absence", "periodic_gap", "feedback_loop", "duplicate_storm"}, []string{"threshold", "absence", "periodic_gap", "feedback_loop", "duplicate_storm"}},
 		{"B04", 400, 12, []string{"threshold", "periodic_gap", "series_periodic_gap", "feedback_loop"}, []string{"threshold", "periodic_gap", "series_periodic_gap"}},
 	} {
 		t.Run(c.id, func(t *testing.T) {
-			in := snapInput(t, c.id, c.n, c.seed)
+			in := snapInput(t, c.id, c.n, c.seed, c.id == "B02")
 			rng := rand.New(rand.NewPCG(c.seed, 99))
 			steps := cut(in, rng)
 
@@ -162,7 +169,7 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 			require.NoError(t, ref.Close(context.Background()))
 			kinds := map[string]bool{}
 			for _, l := range want.out {
-				for _, k := range []string{"threshold", "absence", "periodic_gap", "series_periodic_gap", "feedback_loop"} {
+				for _, k := range []string{"threshold", "absence", "periodic_gap", "series_periodic_gap", "feedback_loop", "duplicate_storm"} {
 					if bytes.Contains([]byte(l), []byte(`"kind":"`+k+`"`)) {
 						kinds[k] = true
 					}
@@ -223,7 +230,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	e, err := fault.New(snapConfig(t, &sink))
 	require.NoError(t, err)
 	defer e.Deduper().Reset()
-	in := snapInput(t, "B02", 50, 3)
+	in := snapInput(t, "B02", 50, 3, false)
 	require.NoError(t, e.Process(context.Background(), in[:len(in)/2]))
 	snap, err := e.AppendSnapshot(nil)
 	require.NoError(t, err)
