@@ -37,7 +37,7 @@ groups:
 
 // stateCapture returns a capture of a small stratcond-like fleet losing
 // samples (fleet gap, absences) whose values move (threshold episodes),
-// with its duplicates and a few malformed records.
+// with redeliveries about a minute late and a few malformed records.
 func stateCapture(t *testing.T) []string {
 	t.Helper()
 	spec := scenario.MustNamed("B02").WithN(500).WithIncident(8*time.Minute, 6*time.Minute).WithHorizon(18 * time.Minute)
@@ -46,6 +46,7 @@ func stateCapture(t *testing.T) []string {
 	var buf bytes.Buffer
 	require.NoError(t, ds.WriteCapture(&buf))
 	var out []string
+	var redeliver [][]string
 	sc := bufio.NewScanner(&buf)
 	for i := 0; sc.Scan(); i++ {
 		line := sc.Text()
@@ -60,6 +61,16 @@ func stateCapture(t *testing.T) []string {
 			line = strings.Join(f, " ")
 		}
 		out = append(out, line)
+		if f := strings.Fields(line); len(f) == 4 && i%3 == 0 {
+			// Redelivered a minute later (about 500 records on), with that
+			// record's arrival time: often across a checkpoint.
+			redeliver = append(redeliver, f)
+		}
+		if len(redeliver) > 0 && i%3 == 2 && i >= 1500 {
+			f := redeliver[0]
+			redeliver = redeliver[1:]
+			out = append(out, strings.Join(append([]string{strings.Fields(line)[0]}, f[1:]...), " "))
+		}
 		if i%4000 == 1999 {
 			out = append(out, "1767225600000000000 not a record")
 		}
@@ -155,6 +166,10 @@ func TestReplayStateSurvivesKill9(t *testing.T) {
 	for _, k := range []string{"periodic_gap", "absence", "threshold"} {
 		require.True(t, kinds[k], "the capture raises %s: %v", k, kinds)
 	}
+	var fresh, dups int
+	_, err := fmt.Sscanf(wantSummary[strings.Index(wantSummary, "fresh "):], "fresh %d, duplicates %d", &fresh, &dups)
+	require.NoError(t, err, wantSummary)
+	require.Greater(t, dups, fresh/4, "redeliveries: %s", wantSummary)
 
 	state := filepath.Join(dir, "replay.state")
 	args = append(args, "--state", state, "--checkpoint-every", "90s")
