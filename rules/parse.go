@@ -40,11 +40,7 @@ func ParseFiles(paths ...string) (*Ruleset, error) {
 	for _, path := range paths {
 		src, err := os.ReadFile(path)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			b.errs = append(b.errs, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)})
+			b.errs = append(b.errs, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, unwrapPath(err))})
 			continue
 		}
 		b.parse(path, src)
@@ -63,15 +59,29 @@ type builder struct {
 func (b *builder) parse(file string, src []byte) {
 	p := fileParser{file: file, text: srcText{src: src}, aliasBudget: maxAliasNodes}
 	p.parseFile()
-	slices.SortStableFunc(p.errs, func(a, b *Error) int {
+	sortErrors(p.errs)
+	b.errs = append(b.errs, p.errs...)
+	b.rules = append(b.rules, p.rules...)
+	b.series = append(b.series, p.series...)
+}
+
+// unwrapPath drops the path an *fs.PathError repeats: errors carry it.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// sortErrors sorts one file's errors by position, stably.
+func sortErrors(errs Errors) {
+	slices.SortStableFunc(errs, func(a, b *Error) int {
 		if a.Line != b.Line {
 			return a.Line - b.Line
 		}
 		return a.Col - b.Col
 	})
-	b.errs = append(b.errs, p.errs...)
-	b.rules = append(b.rules, p.rules...)
-	b.series = append(b.series, p.series...)
 }
 
 func (b *builder) finish() (*Ruleset, error) {
@@ -132,28 +142,8 @@ func decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 }
 
 func (p *fileParser) parseFile() {
-	dec := yaml.NewDecoder(bytes.NewReader(p.text.src))
-	var doc yaml.Node
-	if err := decode(dec, &doc); err != nil {
-		if err != io.EOF {
-			p.syntaxError(err)
-		}
-		return
-	}
-	var extra yaml.Node
-	switch err := decode(dec, &extra); {
-	case err == io.EOF:
-	case err != nil:
-		p.syntaxError(err)
-		return
-	default:
-		p.errAt(&extra, "%w: a rule file holds one YAML document, found another", ErrSyntax)
-	}
-	if len(doc.Content) == 0 {
-		return
-	}
-	root := p.resolve(doc.Content[0])
-	if isNull(root) {
+	root := p.document("a rule file")
+	if root == nil {
 		return
 	}
 	fields, ok := p.fields(root, "the rule file", topFields)
@@ -166,6 +156,37 @@ func (p *fileParser) parseFile() {
 	if f, ok := fields["series"]; ok {
 		p.seriesList(f.val)
 	}
+}
+
+// document decodes the file's one YAML document and returns its root, or
+// nil when the file is empty or not YAML (reported). what names the kind of
+// file in messages.
+func (p *fileParser) document(what string) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(p.text.src))
+	var doc yaml.Node
+	if err := decode(dec, &doc); err != nil {
+		if err != io.EOF {
+			p.syntaxError(err)
+		}
+		return nil
+	}
+	var extra yaml.Node
+	switch err := decode(dec, &extra); {
+	case err == io.EOF:
+	case err != nil:
+		p.syntaxError(err)
+		return nil
+	default:
+		p.errAt(&extra, "%w: %s holds one YAML document, found another", ErrSyntax, what)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := p.resolve(doc.Content[0])
+	if isNull(root) {
+		return nil
+	}
+	return root
 }
 
 var yamlErrLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
