@@ -164,7 +164,8 @@ type Engine struct {
 	warned    map[int]bool
 
 	loop loopGuard
-	src  sources // per-source detectors: duplicate storm, ingest lag
+	src  sources   // per-source detectors: duplicate storm, ingest lag
+	bad  badInputs // bad records, coalesced per input (BadInput)
 
 	ctx     context.Context // of the call in progress, for Sink.Emit
 	sinkErr error
@@ -228,6 +229,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.wheel = newWheel(14, &e.trackers)
 	e.src.init()
+	e.bad.init()
 	e.fleet = newFleet(e, e.tau, e.late)
 	if e.dd == nil && !cfg.DisableDedup {
 		dd, err := dedup.New(cfg.Dedup)
@@ -330,6 +332,7 @@ func (e *Engine) advance(now int64) {
 		e.fleet.start(now)
 		e.src.start(now)
 		e.now = now
+		e.badInputStart(now)
 		return
 	}
 	if now <= e.now {
@@ -343,6 +346,9 @@ func (e *Engine) advance(now int64) {
 		if t := e.wheel.next * wheelRes; t >= e.src.next {
 			e.sourceMinutes(t)
 		}
+		if t := e.wheel.next * wheelRes; t >= e.bad.next {
+			e.badInputDue(t)
+		}
 		e.fleet.advance(e.wheel.next * wheelRes)
 		e.wheel.deliver(e.wake)
 	}
@@ -351,6 +357,9 @@ func (e *Engine) advance(now int64) {
 	e.loopQuiet(now)
 	if now >= e.src.next {
 		e.sourceMinutes(now)
+	}
+	if now >= e.bad.next || e.closed {
+		e.badInputDue(now)
 	}
 }
 

@@ -25,6 +25,7 @@ const (
 	KindFeedbackLoop      Kind = "feedback_loop"       // faultline's own events are coming back as input
 	KindDuplicateStorm    Kind = "duplicate_storm"     // a source redelivers the same keys at many times its normal rate
 	KindIngestLag         Kind = "ingest_lag"          // a source's samples arrive later and later: a backlog builds up
+	KindBadInput          Kind = "bad_input"           // an input sends records that cannot be decoded (see Engine.BadInput)
 )
 
 // State is the state an event reports.

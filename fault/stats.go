@@ -13,6 +13,7 @@ type Stats struct {
 	BadArrival uint64 // arrival time too far ahead of both sample time and engine clock (Config.MaxArrivalLag)
 	Looped     uint64 // samples carrying OriginLabel: faultline's own output fed back in
 	OutOfOrder uint64 // fresh, but not newer than the series' newest sample: tracked, not evaluated
+	BadInput   uint64 // records that could not be decoded, as told by Engine.BadInput (not samples)
 
 	// Samples = BadArrival + Future + Looped + SeriesOverflow + Duplicates +
 	// Conflicts + TooLate + Fresh.
@@ -52,6 +53,7 @@ func (s *Stats) add(o *Stats) {
 	s.BadArrival += o.BadArrival
 	s.Looped += o.Looped
 	s.OutOfOrder += o.OutOfOrder
+	s.BadInput += o.BadInput
 	s.Series += o.Series
 	s.SeriesOverflow += o.SeriesOverflow
 	s.Sources += o.Sources

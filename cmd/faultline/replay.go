@@ -127,6 +127,14 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			switch {
 			case errors.As(err, &rerr):
 				sum.inputError(stderr, name, rerr, *maxErrors)
+				// Dated by the engine clock: flush first, so that it is
+				// the arrival of the good record before it, whatever the
+				// batch size.
+				if perr := flush(); perr != nil {
+					fmt.Fprintf(stderr, "faultline replay: %v\n", perr)
+					return exitFail
+				}
+				eng.BadInput(name, rerr)
 				continue
 			case errors.Is(err, io.EOF):
 			case err != nil:
