@@ -82,6 +82,12 @@ func (e *Evaluator) Eval(r *Rule, s *stream.Sample) (bool, error) {
 // or 0 when none does. Levels are evaluated from the highest down, and no
 // further once one holds. It fails, and allocates, as Eval does.
 func (e *Evaluator) Level(r *Rule, s *stream.Sample) (int, error) {
+	if r.fast != nil { // one level, on the fast path: most rules
+		if r.fast(s) {
+			return 1, nil
+		}
+		return 0, nil
+	}
 	for i := len(r.Levels) - 1; i >= 0; i-- {
 		ok, err := e.run(r, &r.Levels[i].cond, s)
 		if err != nil {
