@@ -124,7 +124,7 @@ type Rule struct {
 	// For is how long the condition must hold before the alert fires.
 	For time.Duration
 	// ForTolerance is how many consecutive evaluations without the
-	// condition a pending alert survives. At most 255.
+	// condition a pending alert survives; values above 255 count as 255.
 	ForTolerance int
 	// KeepFiringFor keeps a firing alert firing after it would resolve.
 	KeepFiringFor time.Duration
@@ -338,10 +338,11 @@ func (s *State) eval(t int64, o Outcome, r *Rule) {
 		}
 	case Pending:
 		if lvl == 0 {
-			s.misses++
-			if int(s.misses) > r.ForTolerance {
+			if int(s.misses) >= min(r.ForTolerance, 255) {
 				s.close()
+				return
 			}
+			s.misses++ // at most 255: no overflow
 			return
 		}
 		s.level, s.misses = lvl, 0
