@@ -44,6 +44,7 @@
 package alert
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"strconv"
@@ -310,6 +311,7 @@ func (s *State) Step(t int64, o Outcome, r *Rule, dst []Transition) []Transition
 	case flapping && p <= r.Flapping.Low:
 		s.flags &^= flagFlapping
 		dst = append(dst, Transition{Kind: KindFlappingEnd, Level: int(s.shownLevel), Since: s.flapSince})
+		s.flapSince = 0
 		return s.show(dst)
 	case flapping:
 		return dst
@@ -355,7 +357,7 @@ func (s *State) eval(t int64, o Outcome, r *Rule) {
 			target = s.level // hysteresis: its resolve condition does not hold
 		}
 		if target > 0 {
-			s.level = target
+			s.level, s.keepSince = target, 0
 			s.flags &^= flagKeep
 			return
 		}
@@ -385,7 +387,7 @@ func (s *State) noData(t int64, r *Rule) bool {
 		if s.phase == Inactive {
 			s.since, s.level = t, 1
 		}
-		s.phase, s.misses = Firing, 0
+		s.phase, s.misses, s.keepSince = Firing, 0, 0
 		s.flags &^= flagKeep
 	default:
 		return false
@@ -394,7 +396,7 @@ func (s *State) noData(t int64, r *Rule) bool {
 }
 
 func (s *State) close() {
-	s.phase, s.level, s.misses = Inactive, 0, 0
+	s.phase, s.level, s.misses, s.keepSince = Inactive, 0, 0, 0
 	s.flags &^= flagKeep
 }
 
@@ -465,6 +467,12 @@ func DecodeState(b []byte) (State, []byte, error) {
 			return State{}, b, ErrBadState
 		}
 		rest = rest[n:]
+	}
+	// Varints have more than one encoding; only the one AppendBinary
+	// writes is accepted, so equal states have equal encodings.
+	var tmp [64]byte
+	if !bytes.Equal(s.AppendBinary(tmp[:0]), b[:len(b)-len(rest)]) {
+		return State{}, b, ErrBadState
 	}
 	return s, rest, nil
 }
