@@ -23,8 +23,9 @@
 //     or above its level; otherwise it stays where it is while its level's
 //     resolve condition (Kapacitor's reset, Zabbix' recovery expression)
 //     does not hold; otherwise it drops to the highest level whose
-//     condition holds, or resolves when none does. A level without a
-//     resolve condition resolves as soon as its condition stops holding.
+//     condition holds, or resolves when none does. An alert at a level
+//     without a resolve condition leaves it as soon as its condition stops
+//     holding.
 //   - keep_firing_for, as Prometheus' code does it: when a firing alert
 //     would resolve, it keeps firing, at its level, until an evaluation
 //     at least KeepFiringFor after the first one that would have resolved

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -425,4 +426,10 @@ func TestStrings(t *testing.T) {
 	require.Equal(t, "firing", Firing.String())
 	require.Equal(t, "flapping_start", KindFlappingStart.String())
 	require.False(t, math.IsNaN((&State{}).FlapPercent()))
+}
+
+// TestStateIsSmall keeps the per-alert state at the size the package
+// documentation gives: one exists per open alert.
+func TestStateIsSmall(t *testing.T) {
+	require.LessOrEqual(t, unsafe.Sizeof(State{}), uintptr(48))
 }
