@@ -25,6 +25,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/faultline-go/faultline/alert"
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
@@ -157,7 +158,9 @@ type Engine struct {
 	learning  map[uint32]learning
 	absences  map[uint32]absence
 	gaps      map[uint32]*seriesGap
-	alerts    map[alertKey]alertState
+	alerts    map[alertKey]alert.State // per rule and series, while not idle
+	alertCfg  []alert.Rule             // parallel to rules
+	steps     []alert.Transition       // scratch for alert.State.Step
 	wheel     *wheel
 	fleet     *fleet
 	selectBuf []int
@@ -176,11 +179,6 @@ type Engine struct {
 type alertKey struct {
 	series uint32
 	rule   uint32
-}
-
-type alertState struct {
-	since int64 // sample time the condition began to hold
-	state State
 }
 
 // New returns an engine configured by cfg.
@@ -224,8 +222,12 @@ func New(cfg Config) (*Engine, error) {
 		learning: make(map[uint32]learning),
 		absences: make(map[uint32]absence),
 		gaps:     make(map[uint32]*seriesGap),
-		alerts:   make(map[alertKey]alertState),
+		alerts:   make(map[alertKey]alert.State),
+		steps:    make([]alert.Transition, 0, 4),
 		warned:   make(map[int]bool),
+	}
+	for _, r := range e.rules {
+		e.alertCfg = append(e.alertCfg, r.AlertRule())
 	}
 	e.wheel = newWheel(14, &e.trackers)
 	e.src.init()

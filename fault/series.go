@@ -16,7 +16,7 @@ type series struct {
 	lastTs   int64  // highest sample time seen; samples at or before it are not evaluated by rules
 	rulesOff uint32 // matched rules: ruleIdx[rulesOff : rulesOff+rulesN]
 	rulesN   uint16
-	alerts   uint16 // threshold episodes open (pending or firing) on this series
+	alerts   uint16 // alert states kept for this series (open, or with a flap history)
 	gapMark  uint32 // the last fleet gap episode this series was counted in
 	src      uint32 // its source (see source.go), resolved when the series is created
 }

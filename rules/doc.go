@@ -15,6 +15,7 @@
 //	        match: 'http_errors{job="api", env=~"prod|stage"}'
 //	        expr: value > 0.05 && labels.job == "api"
 //	        for: 2m
+//	        keep_firing_for: 5m
 //	        labels: {severity: page}
 //	        annotations:
 //	          summary: 'errors at {{ $value }} on {{ $labels.instance }}'
@@ -30,10 +31,27 @@
 //     the series it matches. Without one, the rule sees every series.
 //   - expr: the condition, an expr-lang expression that must be boolean
 //     (required; see below).
+//   - resolve: an optional second condition, for hysteresis: a firing alert
+//     resolves only when expr no longer holds and resolve does (Zabbix'
+//     recovery expression, Kapacitor's reset lambdas).
+//   - levels: severity levels, lowest first, instead of expr and resolve:
+//     each a mapping of severity (required, unique in the rule), expr
+//     (required) and resolve (optional). See Alert lifecycle.
 //   - for: how long the condition must hold before the alert fires, as a
 //     Prometheus duration: 1h30m, 90s, 2m, 1d, 1w, 250ms, or 0 (the default).
+//   - for_tolerance: how many consecutive evaluations without the condition
+//     a pending alert survives: an integer from 0 (the default) to 255.
+//   - keep_firing_for: how long a firing alert keeps firing after it would
+//     have resolved, as a duration; 0 by default.
+//   - no_data: what the alert does when its series goes absent: keep (the
+//     default), resolve or alert.
+//   - flapping: a mapping of low and high, percentages from 0 to 100 with
+//     low < high, each defaulting to Nagios' 20 and 30; it turns flap
+//     detection on ({} for the defaults). Off without it (or with null).
 //   - labels: labels added to the alert. Names match [a-zA-Z_][a-zA-Z0-9_]*
-//     and do not start with "__". Values are plain strings.
+//     and do not start with "__"; with levels, not "severity", which the
+//     level sets. Values are templates, as annotations are (a value
+//     without "{{" is plain text); see Rule.ExpandLabels.
 //   - annotations: Go text/template templates, Prometheus style: $labels is
 //     the series' labels ({{ $labels.instance }}, a missing label is empty),
 //     $value the sample value. Besides text/template's builtins they may
@@ -48,12 +66,50 @@
 //
 // Decoding is strict: unknown fields, duplicate fields, wrong YAML kinds,
 // missing required fields, duplicate group names, bad durations, bad
-// selectors or regexes, bad label names, bad templates and expressions that
-// do not compile or are not boolean are all errors. Parse reports all of
+// selectors or regexes, bad label names, bad templates, expressions that
+// do not compile or are not boolean, values out of range (ErrValue) and
+// fields that exclude each other (ErrConflict: expr or resolve with levels,
+// label severity with levels) are all errors. Parse reports all of
 // them, each as an *Error with the file:line:col of the offending node; for
 // expressions, selectors and templates the position is that of the
 // offending character inside the value, for plain, quoted and block (| and
 // >) YAML scalars alike.
+//
+// # Alert lifecycle
+//
+// The engine keeps one alert per rule and series, moved on every fresh
+// sample of the series (in sample time) by package alert's state machine,
+// which documents it exactly. In short, with the choices faultline makes
+// where the systems it borrows from differ:
+//
+//   - for is Prometheus': pending when the condition starts to hold, firing
+//     at the first evaluation at which it holds and for has passed. A
+//     pending alert whose condition stops holding is resolved (an event, as
+//     its pending was one), unless for_tolerance forgives it: up to that
+//     many consecutive misses, the for clock running on, never firing on a
+//     miss. A missing sample is no evaluation and never resets for.
+//   - levels move as Kapacitor's determineLevel: up to the highest level
+//     that holds, if at or above the current one; else stay while the
+//     current level's resolve does not hold; else down to the highest level
+//     that holds, or resolved. for gates the start of an episode only; a
+//     pending alert follows the highest level that holds and fires at it.
+//     Each level change of a firing alert is an event; the engine labels
+//     events with the level's severity.
+//   - keep_firing_for is Prometheus' code: the countdown starts at the
+//     first evaluation that would resolve the alert, and a condition that
+//     holds again cancels it. It does not protect a pending alert.
+//   - no_data applies when the absence detector fires for the series: keep
+//     changes nothing (no data is not a recovery); resolve resolves at
+//     once, keep_firing_for notwithstanding; alert fires at once, skipping
+//     for, at the alert's level or the first one.
+//   - flapping is Nagios' weighted percent state change over the last 21
+//     recorded states (firing at which level, or not), one per evaluation.
+//     While the alert flaps its transitions are held back; one flapping
+//     event marks the start and the end, after which the current state is
+//     emitted if it is not the last one emitted.
+//
+// Lint flags for_tolerance without for (tolerance-without-for) and labels
+// templated with $value (label-from-value).
 //
 // # Expressions
 //

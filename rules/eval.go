@@ -55,9 +55,10 @@ func NewEvaluator() *Evaluator {
 	return e
 }
 
-// Eval evaluates the expression of rule r for sample s. An error means the
-// expression failed at run time (say, an index out of range, or it built
-// more strings than an evaluation may); it is an *Error at the rule's
+// Eval evaluates the expression of rule r for sample s; for a rule with
+// levels, it reports whether the condition of any level holds. An error
+// means the expression failed at run time (say, an index out of range, or it
+// built more strings than an evaluation may); it is an *Error at the rule's
 // position wrapping ErrExpr.
 //
 // Eval does not allocate. The exceptions are what an expression builds
@@ -69,12 +70,67 @@ func (e *Evaluator) Eval(r *Rule, s *stream.Sample) (bool, error) {
 	if r.fast != nil {
 		return r.fast(s), nil
 	}
+	if r.program == nil && len(r.Levels) > 0 {
+		l, err := e.Level(r, s)
+		return l > 0, err
+	}
 	return e.evalVM(r, s)
 }
 
-// evalVM evaluates r on the expr virtual machine.
+// Level returns the highest level of rule r whose condition holds for
+// sample s, counting levels from 1 (the first, lowest, in the rule file),
+// or 0 when none does. Levels are evaluated from the highest down, and no
+// further once one holds. It fails, and allocates, as Eval does.
+func (e *Evaluator) Level(r *Rule, s *stream.Sample) (int, error) {
+	if r.fast != nil { // one level, on the fast path: most rules
+		if r.fast(s) {
+			return 1, nil
+		}
+		return 0, nil
+	}
+	for i := len(r.Levels) - 1; i >= 0; i-- {
+		ok, err := e.run(r, &r.Levels[i].cond, s)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return i + 1, nil
+		}
+	}
+	return 0, nil
+}
+
+// Resolves reports whether the resolve condition of level l (counted from
+// 1) of rule r holds for sample s; true when the level has none, or there
+// is no such level. It fails, and allocates, as Eval does.
+func (e *Evaluator) Resolves(r *Rule, l int, s *stream.Sample) (bool, error) {
+	if l < 1 || l > len(r.Levels) || r.Levels[l-1].Resolve == "" {
+		return true, nil
+	}
+	return e.run(r, &r.Levels[l-1].reset, s)
+}
+
+// HasResolve reports whether level l (counted from 1) of rule r has a
+// resolve condition.
+func (r *Rule) HasResolve(l int) bool {
+	return l >= 1 && l <= len(r.Levels) && r.Levels[l-1].Resolve != ""
+}
+
+func (e *Evaluator) run(r *Rule, p *pred, s *stream.Sample) (bool, error) {
+	if p.fast != nil {
+		return p.fast(s), nil
+	}
+	return e.evalProgram(r, p.program, s)
+}
+
+// evalVM evaluates r's expression on the expr virtual machine.
 func (e *Evaluator) evalVM(r *Rule, s *stream.Sample) (bool, error) {
-	if r.program == nil {
+	return e.evalProgram(r, r.program, s)
+}
+
+// evalProgram evaluates a program of rule r on the expr virtual machine.
+func (e *Evaluator) evalProgram(r *Rule, prog *vm.Program, s *stream.Sample) (bool, error) {
+	if prog == nil {
 		return false, r.errorf("%w: rule was not built by Parse", ErrExpr)
 	}
 	*e.value = s.Value
@@ -82,7 +138,7 @@ func (e *Evaluator) evalVM(r *Rule, s *stream.Sample) (bool, error) {
 	*e.ts = time.Unix(0, s.Time).UTC()
 	e.labels = s.Labels
 	e.strLeft = maxStringBytes
-	out, err := e.vm.Run(r.program, e.env)
+	out, err := e.vm.Run(prog, e.env)
 	e.labels = nil
 	if err != nil {
 		return false, r.errorf("%w", newExprError(ErrExpr, err))

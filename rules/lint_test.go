@@ -87,6 +87,10 @@ func TestLintFixtures(t *testing.T) {
 			{11, 5, shadow, "", `the entry at line 9 (match {job="batch"})`},
 			{14, 5, shadow, "", "the entry at line 13 (match {})"},
 		}},
+		{"lint_lifecycle.yaml", []wantFinding{
+			{5, 9, CheckToleranceWithoutFor, "NoFor", "for_tolerance: 2 without for"},
+			{12, 9, CheckLabelFromValue, "ValueLabel", "label bucket reads $value"},
+		}},
 		{"lint_clean.yaml", nil},
 	}
 	for _, tt := range tests {
@@ -469,7 +473,7 @@ func FuzzLint(f *testing.F) {
 		}
 		f.Add(src)
 	}
-	checks := []string{CheckNeverMatches, CheckShadowedSeries, CheckDuplicateName, CheckForBelowCadence}
+	checks := []string{CheckNeverMatches, CheckShadowedSeries, CheckDuplicateName, CheckForBelowCadence, CheckToleranceWithoutFor, CheckLabelFromValue}
 	samples := []stream.Sample{
 		stream.NewSample("up", stream.NewLabels("env", "prod"), 1e18, 1, 0),
 		stream.NewSample("cpu", stream.NewLabels("env", "dev", "job", "node"), 1e18, 0.99, 0),
