@@ -27,6 +27,18 @@ type Evaluator struct {
 	labels stream.Labels
 
 	strLeft int // bytes of strings the evaluation may still build
+
+	// Windowed functions (window.go): the calls of the rule being
+	// evaluated, the history they read, and a box per call for results.
+	calls  []windowCall
+	hist   *History
+	one    [1]Point // the history of a sample evaluated without one
+	oneH   History  // its History: Newer is one[:]
+	fast   fastIn
+	winOut [maxWindowCalls]float64
+	winBox [maxWindowCalls]any
+
+	cohort, others, fleet *Aggregate // the data of env["cohort"] ...
 }
 
 // NewEvaluator returns an Evaluator.
@@ -37,7 +49,19 @@ func NewEvaluator() *Evaluator {
 	e.value, value = newBox[float64]()
 	e.name, name = newBox[string]()
 	e.ts, ts = newBox[time.Time]()
+	e.oneH.Newer = e.one[:]
+	for i := range e.winBox {
+		e.winBox[i] = floatAt(&e.winOut[i])
+	}
+	var cohort, others, fleet any
+	e.cohort, cohort = newBox[Aggregate]()
+	e.others, others = newBox[Aggregate]()
+	e.fleet, fleet = newBox[Aggregate]()
 	e.env = map[string]any{
+		envCohort:    cohort,
+		envOthers:    others,
+		envFleet:     fleet,
+		fnWindow:     e.window,
 		envValue:     value,
 		envName:      name,
 		envTS:        ts,
@@ -65,11 +89,41 @@ func NewEvaluator() *Evaluator {
 // fast path (see the package documentation), method calls on ts; whatever
 // the expression and the sample, they stay within the bounds documented in
 // the package documentation ("Bounds").
+//
+// A rule that calls windowed functions (rate(5m), previous() ...) sees, with
+// Eval, a history of the sample alone; use EvalHistory to give it one. A
+// cohort rule cannot be evaluated on a sample: Eval reports an error for
+// it (see EvalCohort).
 func (e *Evaluator) Eval(r *Rule, s *stream.Sample) (bool, error) {
-	if r.fast != nil {
-		return r.fast(s), nil
+	if r.fast != nil && !r.history {
+		e.fast.Sample = s
+		ok := r.fast(&e.fast)
+		e.fast.Sample = nil
+		return ok, nil
 	}
-	return e.evalVM(r, s)
+	e.one[0] = Point{T: s.Time, V: s.Value}
+	return e.EvalHistory(r, s, &e.oneH)
+}
+
+// EvalHistory is Eval with the history windowed functions read: the
+// series' points in ascending time, the last of them s itself (see
+// History). The engine keeps one per series for the rules that need it
+// (Rule.Window, Rule.UsesHistory). Like Eval, it does not allocate, h
+// included if the caller keeps it.
+func (e *Evaluator) EvalHistory(r *Rule, s *stream.Sample, h *History) (bool, error) {
+	if r.Cohort != nil {
+		return false, r.errorf("%w: a cohort rule is evaluated per cohort, with EvalCohort", ErrExpr)
+	}
+	if r.fast != nil {
+		e.fast.Sample, e.fast.hist, e.fast.calls = s, h, r.windows
+		ok := r.fast(&e.fast)
+		e.fast.Sample, e.fast.hist, e.fast.calls = nil, nil, nil
+		return ok, nil
+	}
+	e.calls, e.hist = r.windows, h
+	ok, err := e.evalVM(r, s)
+	e.calls, e.hist = nil, nil
+	return ok, err
 }
 
 // evalVM evaluates r on the expr virtual machine.
@@ -147,12 +201,20 @@ type eface struct {
 // newBox returns a pointer to a fresh heap T, and an interface holding type
 // T whose data word is that pointer: writes through the pointer change the
 // value the interface holds.
-func newBox[T float64 | string | time.Time]() (*T, any) {
+func newBox[T float64 | string | time.Time | Aggregate]() (*T, any) {
 	p := new(T)
 	var zero T
 	v := any(zero) // only its type word is used
 	(*eface)(unsafe.Pointer(&v)).data = unsafe.Pointer(p)
 	return p, v
+}
+
+// floatAt returns an interface holding the float64 *p: writes through p
+// change the value it holds.
+func floatAt(p *float64) any {
+	v := any(float64(0))
+	(*eface)(unsafe.Pointer(&v)).data = unsafe.Pointer(p)
+	return v
 }
 
 // stringType is the type word of a string in an interface.

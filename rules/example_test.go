@@ -58,7 +58,7 @@ func ExampleParse_errors() {
 	_, err := rules.Parse("rules.yaml", src)
 	fmt.Println(err)
 	// Output:
-	// rules.yaml:6:9: group "api": rule "HighErrorRate": unknown field "severity" in a rule (want alert, match, expr, for, labels, annotations)
+	// rules.yaml:6:9: group "api": rule "HighErrorRate": unknown field "severity" in a rule (want alert, match, expr, for, labels, annotations, cohort)
 	// rules.yaml:9:14: group "api": rule "SlowRequests": for: invalid duration "5 minutes": unexpected " "; write durations as in 1h30m, 90s or 250ms
 	// rules.yaml:11:31: group "api": rule "BrokenExpr": invalid expression: unknown name lables
 }

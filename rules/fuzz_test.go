@@ -47,6 +47,8 @@ func FuzzParse(f *testing.F) {
 		"series:\n- {match: '{a=\"1\"}', cadence: 1m, absent_after: 2m}\n",
 		"a: &a [*a]\ngroups: *a\n",
 		"groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'value > 1', labels: {b: x, a: y}, annotations: {s: '{{ $value }}'}}\n  - {alert: B, match: up, expr: 'name == \"up\"'}\nseries:\n- {match: up, cadence: 10s}\n- {match: '{a=\"x\"}'}\n",
+		"groups:\n- name: w\n  rules:\n  - {alert: R, match: reqs_total, expr: 'rate(5m) > 10 && previous() < value'}\n  - {alert: A, expr: 'avg_over_time(10m) > 0.9 && value > 1', for: 1m}\n  - {alert: B, expr: 'rate(0s) > 1 || increase(99y) > 1'}\n",
+		"groups:\n- name: c\n  rules:\n  - alert: Storm\n    match: reconnects_total\n    cohort: {by: [firmware, model], window: 5m}\n    expr: cohort.rate / cohort.series >= 5 * others.rate / others.series && cohort.series >= 3 && labels.firmware != \"\"\n  - {alert: Bad, cohort: {by: [], window: 0s, x: 1}, expr: 'value > 1'}\n  - {alert: Bad2, cohort: [firmware], expr: 'cohort.avg > fleet.avg'}\n",
 	} {
 		f.Add([]byte(s))
 	}

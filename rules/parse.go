@@ -99,7 +99,7 @@ const maxAliasNodes = 10000
 var (
 	topFields    = []string{"groups", "series"}
 	groupFields  = []string{"name", "rules"}
-	ruleFields   = []string{"alert", "match", "expr", "for", "labels", "annotations"}
+	ruleFields   = []string{"alert", "match", "expr", "for", "labels", "annotations", "cohort"}
 	seriesFields = []string{"match", "cadence", "absent_after"}
 )
 
@@ -535,9 +535,24 @@ func (p *fileParser) rule1(n *yaml.Node) {
 	r.Match, okSel = p.selector(fields, "match")
 	good = good && okSel
 
+	kind := sampleExpr
+	if f, ok := fields["cohort"]; ok {
+		var okC bool
+		r.Cohort, okC = p.cohort(f)
+		good = good && okC
+		if r.Cohort != nil || !okC {
+			kind = cohortExpr
+		}
+	}
+
 	if src, ok := p.required(fields, "expr", n); ok {
 		r.Expr = src
-		prog, err := compileExpr(src)
+		c, err := compileExprKind(src, kind)
+		prog := c.prog
+		r.windows, r.history, r.Window = c.calls, c.hist, time.Duration(c.window)
+		if r.Cohort != nil {
+			r.Window = r.Cohort.Window
+		}
 		if err != nil {
 			node := fields["expr"].val
 			line, col := node.Line, node.Column
@@ -550,7 +565,9 @@ func (p *fileParser) rule1(n *yaml.Node) {
 		}
 		if prog != nil {
 			r.program = prog
-			r.fast, _ = buildFast(prog.Node())
+			if kind == sampleExpr {
+				r.fast, _ = buildFast(prog.Node())
+			}
 		}
 	} else {
 		good = false

@@ -33,10 +33,21 @@ type Rule struct {
 	// Annotations are the rule's annotation templates, sorted by name and
 	// not expanded (see ExpandAnnotations).
 	Annotations stream.Labels
+	// Window is the longest window of the rule's windowed functions
+	// (rate(5m), avg_over_time(10m) ...), 0 if it calls none or only
+	// previous(); for a cohort rule, Cohort.Window. The engine keeps that
+	// much history of each series the rule selects (see UsesHistory).
+	Window time.Duration
+	// Cohort, when not nil, makes this a cohort rule: its expression is
+	// evaluated once per window for each cohort of the series it selects,
+	// against aggregates of the cohort and of the others (see Cohort).
+	Cohort *Cohort
 	// File, Line and Col locate the rule in its rule file.
 	File      string
 	Line, Col int
 
+	windows   []windowCall         // the windowed calls of Expr, by __window index
+	history   bool                 // Expr calls windowed functions
 	program   *vm.Program          // compiled Expr; immutable, shared by Evaluators
 	fast      fastPred             // Expr as closures, when it has only fast forms
 	templates []*template.Template // parallel to Annotations
@@ -47,6 +58,11 @@ type Rule struct {
 func (r *Rule) Matches(name string, labels stream.Labels) bool {
 	return r.Match.Matches(name, labels)
 }
+
+// UsesHistory reports whether the rule's expression calls windowed
+// functions, so that the series it selects need a history (of Window, and
+// at least the sample before the current one for previous()).
+func (r *Rule) UsesHistory() bool { return r.history }
 
 // Equal reports whether r and o are the same rule: same group, alert,
 // expression, for, selector, labels and annotations. Index and position are
@@ -60,6 +76,7 @@ func (r *Rule) Equal(o *Rule) bool {
 		r.Alert == o.Alert &&
 		r.Expr == o.Expr &&
 		r.For == o.For &&
+		r.Cohort.Equal(o.Cohort) &&
 		selectorEqual(r.Match, o.Match) &&
 		slices.Equal(r.Labels, o.Labels) &&
 		slices.Equal(r.Annotations, o.Annotations)
