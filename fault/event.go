@@ -26,6 +26,7 @@ const (
 	KindDuplicateStorm    Kind = "duplicate_storm"     // a source redelivers the same keys at many times its normal rate
 	KindIngestLag         Kind = "ingest_lag"          // a source's samples arrive later and later: a backlog builds up
 	KindBadInput          Kind = "bad_input"           // an input sends records that cannot be decoded (see Engine.BadInput)
+	KindCohort            Kind = "cohort"              // a cohort rule's expression held for a cohort of series
 )
 
 // State is the state an event reports.

@@ -13,9 +13,14 @@ import (
 // the episode unchanged and is counted.
 func (e *Engine) evaluate(idx uint32, smp *stream.Sample) {
 	s := &e.series[idx]
-	for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+	h := e.historyOf(s, smp)
+	for j, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
 		r := e.rules[ri]
-		holds, err := e.eval.Eval(r, smp)
+		if r.Cohort != nil {
+			e.cohortSample(idx, s.rulesOff+uint32(j), smp) // cohort.go
+			continue
+		}
+		holds, err := e.eval.EvalHistory(r, smp, h)
 		if err != nil {
 			e.stats.local.EvalErrors++
 			if !e.warned[int(ri)] {
