@@ -48,7 +48,7 @@ type Stats struct {
 	CohortOverflow uint64 // series left without a cohort of their own because Config.MaxCohorts was reached
 	CohortLate     uint64 // samples of a cohort rule for a window already judged, left out
 	CohortFaults   uint64 // cohort episodes that fired
-	SinkErrors        uint64 // errors returned by the sink
+	SinkErrors     uint64 // errors returned by the sink
 }
 
 func (s *Stats) add(o *Stats) {
