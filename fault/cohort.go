@@ -289,26 +289,29 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 		fleet.plus(&cr.cohorts[i].acc[p])
 	}
 	fleetAgg := fleet.aggregate(cr.win)
+	// The two lowest minima and highest maxima, and whose (−1: the
+	// overflow), so that the others' are known without going over the
+	// others for each cohort.
+	lo, hi := extremes{v1: math.Inf(1), v2: math.Inf(1), who: -2}, extremes{v1: math.Inf(-1), v2: math.Inf(-1), who: -2}
+	if o := &cr.over[p]; o.samples > 0 {
+		lo.note(-1, o.min, false)
+		hi.note(-1, o.max, true)
+	}
+	for i := range cr.cohorts {
+		if a := &cr.cohorts[i].acc[p]; a.samples > 0 {
+			lo.note(i, a.min, false)
+			hi.note(i, a.max, true)
+		}
+	}
 	for i := range cr.cohorts {
 		c := &cr.cohorts[i]
 		a := &c.acc[p]
 		if a.samples == 0 {
 			continue
 		}
-		// The others: the fleet less this cohort; their min and max by
-		// going over the others (cohort counts are small).
+		// The others: the fleet less this cohort.
 		others := cohortAcc{series: fleet.series - a.series, samples: fleet.samples - a.samples,
-			sum: fleet.sum - a.sum, inc: fleet.inc - a.inc, min: math.Inf(1), max: math.Inf(-1)}
-		if others.samples > 0 {
-			for j := range cr.cohorts {
-				if o := &cr.cohorts[j].acc[p]; j != i && o.samples > 0 {
-					others.min, others.max = min(others.min, o.min), max(others.max, o.max)
-				}
-			}
-			if o := &cr.over[p]; o.samples > 0 {
-				others.min, others.max = min(others.min, o.min), max(others.max, o.max)
-			}
-		}
+			sum: fleet.sum - a.sum, inc: fleet.inc - a.inc, min: lo.except(i), max: hi.except(i)}
 		cAgg, oAgg := a.aggregate(cr.win), others.aggregate(cr.win)
 		holds, err := e.eval.EvalCohort(r, c.labels, &cAgg, &oAgg, &fleetAgg)
 		if err != nil {
@@ -364,4 +367,31 @@ func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, val
 		e.stats.local.CohortFaults++
 	}
 	e.emit(&ev)
+}
+
+// extremes keeps the two most extreme values of a set of cohorts and which
+// cohort has the first, so that the extreme of all cohorts but one is
+// known in constant time.
+type extremes struct {
+	v1, v2 float64
+	who    int
+}
+
+func (x *extremes) note(who int, v float64, high bool) {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return // an accumulator of NaN values only
+	}
+	if high && v > x.v1 || !high && v < x.v1 {
+		x.v1, x.v2, x.who = v, x.v1, who
+	} else if high && v > x.v2 || !high && v < x.v2 {
+		x.v2 = v
+	}
+}
+
+// except returns the extreme over every cohort but who.
+func (x *extremes) except(who int) float64 {
+	if x.who == who {
+		return x.v2
+	}
+	return x.v1
 }

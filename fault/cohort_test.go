@@ -151,3 +151,19 @@ func TestCohortAggregates(t *testing.T) {
 	require.True(t, math.IsNaN(none.aggregate(60e9).Avg))
 	require.True(t, math.IsNaN(none.aggregate(60e9).Min))
 }
+
+func TestCohortExtremes(t *testing.T) {
+	lo := extremes{v1: math.Inf(1), v2: math.Inf(1), who: -2}
+	hi := extremes{v1: math.Inf(-1), v2: math.Inf(-1), who: -2}
+	for i, v := range []float64{5, 2, 7, math.Inf(1), 2} {
+		lo.note(i, v, false)
+		hi.note(i, v, true)
+	}
+	require.Equal(t, 2.0, lo.except(0))
+	require.Equal(t, 2.0, lo.except(1)) // cohort 4 has 2 as well
+	require.Equal(t, 7.0, hi.except(0))
+	require.Equal(t, 5.0, hi.except(2))
+	one := extremes{v1: math.Inf(1), v2: math.Inf(1), who: -2}
+	one.note(3, 1, false)
+	require.True(t, math.IsInf(one.except(3), 1)) // no other cohort: no min (NaN in the Aggregate)
+}

@@ -16,7 +16,8 @@ import (
 
 // fuzzRules are the rules FuzzProcess runs with when its first byte asks
 // for them: a rule with `for`, one on every series, one that fails at run
-// time for some values, and a declared cadence and absence threshold.
+// time for some values, a windowed rule, a cohort rule, and a declared
+// cadence and absence threshold.
 const fuzzRules = `
 groups:
 - name: g
@@ -24,6 +25,8 @@ groups:
   - {alert: Hot, match: cpu, expr: 'value > 128', for: 30s}
   - {alert: Odd, expr: 'value == value && value < 1e9 && int(value) % 2 == 1'}
   - {alert: Err, match: mem, expr: '[1, 2][int(value) % 4] == 2'}
+  - {alert: Fast, match: cpu, expr: 'rate(30s) > 1 || previous() > value + 100'}
+  - {alert: Crowd, match: cpu, cohort: {by: [id], window: 20s}, expr: 'cohort.avg > 2 * others.avg'}
 series:
 - {match: '{id="3"}', cadence: 10s, absent_after: 1m}
 `
