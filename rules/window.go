@@ -414,6 +414,9 @@ func (p *windowPatcher) Visit(node *ast.Node) {
 	}
 	c := windowCall{fn: fn}
 	if fn != winPrevious {
+		if len(n.Arguments) != 1 {
+			return // refused by windowGuard
+		}
 		s, ok := n.Arguments[0].(*ast.StringNode)
 		if !ok {
 			return
