@@ -24,7 +24,8 @@ import (
 // window, against that cohort's aggregates, the others' (every other
 // series the rule selects, cohorts past MaxCohorts included) and the
 // fleet's. A cohort that did not report keeps its episode as it is: no
-// data is not a recovery.
+// data is not a recovery. At Close, windows that end after the last
+// arrival are not judged: the end of input is not a quiet window.
 //
 // Episodes run as for threshold rules, in window time: a condition that
 // starts to hold opens a pending episode (firing without `for`) whose
@@ -251,6 +252,9 @@ func (e *Engine) cohortsDue(now int64) {
 			continue
 		}
 		for now >= (cr.k+1)*cr.win+cr.grace {
+			if e.closed && (cr.k+1)*cr.win > e.horizon {
+				break // the input ended within the window: it is not complete
+			}
 			if cr.empty(0) && cr.empty(1) {
 				// Nothing to judge: skip to the window now is in.
 				cr.k = max(cr.k+1, floorDiv(now-cr.grace, cr.win))

@@ -216,3 +216,23 @@ func TestCohortStateEncoding(t *testing.T) {
 	_, err = e2.decodeCohorts([]byte{5}, 1<<20)
 	require.Error(t, err)
 }
+
+// The end of input is not a quiet window: Close judges the windows that
+// ended before the last arrival, not the one the input ended in.
+func TestCohortClose(t *testing.T) {
+	rs := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Busy, match: x, cohort: {by: [c], window: 1m}, expr: 'cohort.samples >= 4'}
+`)
+	e, rec := newEngine(t, Config{Rules: rs, Lateness: 10e9})
+	for i := range 9 { // 0..80 s, every 10 s: window [0, 60) has 6, [60, 120) 3
+		process(t, e, smp("x", sec(float64(10*i)), sec(float64(10*i)), 1, "c", "a"))
+	}
+	require.NoError(t, e.Advance(t.Context(), sec(119)))
+	require.Equal(t, []string{"cohort/Busy/firing"}, rec.kinds())
+	require.NoError(t, e.Close(t.Context())) // it moves the clock past 130 s, when [60, 120) is due
+	// [60, 120) holds 3 samples up to 80 s: judged, it would resolve.
+	require.Equal(t, []string{"cohort/Busy/firing"}, rec.kinds())
+	require.Equal(t, floorDiv(sec(60), 60e9), e.coh.rules[0].k)
+}
