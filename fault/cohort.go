@@ -228,10 +228,14 @@ func (e *Engine) cohortSample(idx uint32, pos uint32, smp *stream.Sample) {
 	}
 	inc := 0.0
 	if hi := e.series[idx].hist; hi != 0 {
+		// From the previous sample, unless it is more than a window old: a
+		// series back from a silence would otherwise put all it counted
+		// while away into one window.
 		if h := &e.hists[hi-1]; h.n >= 2 {
-			prev := h.at(h.n - 2).V
-			if inc = smp.Value - prev; inc < 0 {
-				inc = smp.Value // a counter reset: it restarted from zero
+			if prev := h.at(h.n - 2); smp.Time-prev.T <= cr.win {
+				if inc = smp.Value - prev.V; inc < 0 {
+					inc = smp.Value // a counter reset: it restarted from zero
+				}
 			}
 		}
 	}

@@ -236,3 +236,35 @@ func TestCohortClose(t *testing.T) {
 	require.Equal(t, []string{"cohort/Busy/firing"}, rec.kinds())
 	require.Equal(t, floorDiv(sec(60), 60e9), e.coh.rules[0].k)
 }
+
+// A series back from a silence longer than a window does not put what it
+// counted while away into one window; a reset counts from zero.
+func TestCohortIncrease(t *testing.T) {
+	rs := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Inc, match: x, cohort: {by: [c], window: 1m}, expr: 'cohort.increase > 0'}
+`)
+	e, rec := newEngine(t, Config{Rules: rs, Lateness: 10e9})
+	at := func(s float64, v float64) stream.Sample { return smp("x", sec(s), sec(s), v, "c", "a") }
+	process(t, e, at(0, 5), at(30, 5))      // flat
+	process(t, e, at(400, 90), at(430, 90)) // back after 370 s, 85 higher: not counted
+	require.NoError(t, e.Advance(t.Context(), sec(479)))
+	require.Empty(t, cohortKinds(rec))
+	process(t, e, at(480, 3), at(530, 3)) // a reset 50 s later: +3
+	require.NoError(t, e.Advance(t.Context(), sec(600)))
+	require.Equal(t, []string{"cohort/Inc/firing"}, cohortKinds(rec))
+	require.Equal(t, 3.0/60, rec.events[len(rec.events)-1].Value)
+}
+
+// cohortKinds is recorder.kinds for cohort events only (the silences of
+// these tests raise absences too).
+func cohortKinds(r *recorder) []string {
+	var out []string
+	for _, ev := range r.events {
+		if ev.Kind == KindCohort {
+			out = append(out, string(ev.Kind)+"/"+ev.Rule+"/"+ev.State.String())
+		}
+	}
+	return out
+}

@@ -48,8 +48,10 @@ type Aggregate struct {
 	// Increase is the sum over the series of their counter increase in the
 	// window: the difference of consecutive samples of a series, a value
 	// below its predecessor counting as a reset to zero (as in
-	// Prometheus), from the series' last sample before the window on. No
-	// extrapolation: a cohort sums integers of integer counters.
+	// Prometheus), from the series' last sample before the window on if
+	// that is at most a window older (a series back from a longer silence
+	// starts afresh, as a new one does). No extrapolation: a cohort sums
+	// integers of integer counters.
 	Increase float64 `expr:"increase"`
 	// Rate is Increase per second of the window.
 	Rate float64 `expr:"rate"`
