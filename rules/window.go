@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -107,8 +108,9 @@ type windowCall struct {
 
 // eval computes the call over h, at the time of its last point. The result
 // is NaN when the window does not hold enough points: two for rate,
-// increase, delta and previous, one for the others (count_over_time is
-// then 0).
+// increase, delta and previous, one for the others (count_over_time,
+// changes and resets are then 0). It costs a binary search for the start
+// of the window and one pass over the points in it.
 func (c windowCall) eval(h *History) float64 {
 	n := h.Len()
 	if n == 0 {
@@ -117,66 +119,83 @@ func (c windowCall) eval(h *History) float64 {
 		}
 		return math.NaN()
 	}
-	end := h.At(n - 1).T
-	if c.fn == winPrevious {
+	last := h.At(n - 1)
+	switch c.fn {
+	case winPrevious:
 		if n < 2 {
 			return math.NaN()
 		}
 		return h.At(n - 2).V
+	case winLast:
+		return last.V
 	}
-	// first is the oldest point in (end−rng, end].
-	first := n - 1
-	for first > 0 && h.At(first-1).T > end-c.rng {
-		first--
-	}
+	segs := h.since(last.T - c.rng)
+	count := len(segs[0]) + len(segs[1])
 	switch c.fn {
 	case winRate, winIncrease, winDelta:
-		return extrapolatedRate(h, first, n, end-c.rng, end, c.rng, c.fn != winDelta, c.fn == winRate)
-	case winLast:
-		return h.At(n - 1).V
+		return extrapolatedRate(segs, count, last.T-c.rng, last.T, c.rng, c.fn != winDelta, c.fn == winRate)
 	case winCount:
-		return float64(n - first)
+		return float64(count)
 	case winChanges, winResets:
-		k := 0
-		for i := first + 1; i < n; i++ {
-			prev, cur := h.At(i-1).V, h.At(i).V
-			if c.fn == winResets && cur < prev || c.fn == winChanges && cur != prev && !(math.IsNaN(cur) && math.IsNaN(prev)) {
-				k++
+		k, first := 0, true
+		var prev float64
+		for _, seg := range segs {
+			for _, p := range seg {
+				if !first && (c.fn == winResets && p.V < prev || c.fn == winChanges && p.V != prev && !(math.IsNaN(p.V) && math.IsNaN(prev))) {
+					k++
+				}
+				prev, first = p.V, false
 			}
 		}
 		return float64(k)
 	case winMin, winMax:
 		// As Prometheus: NaN only if every value is NaN.
-		v := h.At(first).V
-		for i := first + 1; i < n; i++ {
-			x := h.At(i).V
-			if c.fn == winMin && (x < v || math.IsNaN(v)) || c.fn == winMax && (x > v || math.IsNaN(v)) {
-				v = x
+		v := math.NaN()
+		for _, seg := range segs {
+			for _, p := range seg {
+				if c.fn == winMin && (p.V < v || math.IsNaN(v)) || c.fn == winMax && (p.V > v || math.IsNaN(v)) {
+					v = p.V
+				}
 			}
 		}
 		return v
 	case winSum, winAvg:
 		var sum, comp float64 // Kahan-Babuška summation, as Prometheus
-		for i := first; i < n; i++ {
-			sum, comp = kahanInc(h.At(i).V, sum, comp)
+		for _, seg := range segs {
+			for _, p := range seg {
+				sum, comp = kahanInc(p.V, sum, comp)
+			}
 		}
 		if c.fn == winAvg {
-			return (sum + comp) / float64(n-first)
+			return (sum + comp) / float64(count)
 		}
 		return sum + comp
 	case winStddev:
 		// Welford's method, population deviation, as Prometheus.
-		var count, mean, m2 float64
-		for i := first; i < n; i++ {
-			x := h.At(i).V
-			count++
-			d := x - mean
-			mean += d / count
-			m2 += d * (x - mean)
+		var k, mean, m2 float64
+		for _, seg := range segs {
+			for _, p := range seg {
+				k++
+				d := p.V - mean
+				mean += d / k
+				m2 += d * (p.V - mean)
+			}
 		}
-		return math.Sqrt(m2 / count)
+		return math.Sqrt(m2 / k)
 	}
 	return math.NaN()
+}
+
+// since returns the points with times after from, in the two parts of h.
+func (h *History) since(from int64) [2][]Point {
+	after := func(pts []Point) []Point {
+		i := sort.Search(len(pts), func(i int) bool { return pts[i].T > from })
+		return pts[i:]
+	}
+	if len(h.Newer) == 0 || h.Newer[0].T > from {
+		return [2][]Point{after(h.Older), h.Newer}
+	}
+	return [2][]Point{nil, after(h.Newer)}
 }
 
 func kahanInc(inc, sum, c float64) (float64, float64) {
@@ -193,35 +212,46 @@ func kahanInc(inc, sum, c float64) (float64, float64) {
 }
 
 // extrapolatedRate is Prometheus' rate, increase and delta (promql
-// extrapolatedRate, as of Prometheus 2.52 and 3.x) over the points
-// [first, n) of h, for the range (rangeStart, rangeEnd] of rng ns: the
-// difference of the last and first values, corrected for counter resets
-// (a value below its predecessor adds the predecessor) when isCounter,
-// extrapolated to the ends of the range when the first and last points are
-// within 1.1 average intervals of them (else by half an average interval),
-// and never extrapolated below a zero counter value. Here the range always
-// ends at the last point (the sample being evaluated), so only the start
-// is extrapolated.
-func extrapolatedRate(h *History, first, n int, rangeStart, rangeEnd, rng int64, isCounter, isRate bool) float64 {
-	if n-first < 2 {
+// extrapolatedRate, as of Prometheus 2.52 and 3.x) over the count points
+// of segs, for the range (rangeStart, rangeEnd] of rng ns: the difference
+// of the last and first values, corrected for counter resets (a value
+// below its predecessor adds the predecessor) when isCounter, extrapolated
+// to the ends of the range when the first and last points are within 1.1
+// average intervals of them (else by half an average interval), and never
+// extrapolated below a zero counter value. Here the range always ends at
+// the last point (the sample being evaluated), so only the start is
+// extrapolated.
+func extrapolatedRate(segs [2][]Point, count int, rangeStart, rangeEnd, rng int64, isCounter, isRate bool) float64 {
+	if count < 2 {
 		return math.NaN()
 	}
-	f, l := h.At(first), h.At(n-1)
+	var f, l Point
+	if len(segs[0]) > 0 {
+		f = segs[0][0]
+	} else {
+		f = segs[1][0]
+	}
+	if len(segs[1]) > 0 {
+		l = segs[1][len(segs[1])-1]
+	} else {
+		l = segs[0][len(segs[0])-1]
+	}
 	result := l.V - f.V
 	if isCounter {
 		prev := f.V
-		for i := first + 1; i < n; i++ {
-			cur := h.At(i).V
-			if cur < prev {
-				result += prev
+		for _, seg := range segs {
+			for _, p := range seg {
+				if p.V < prev {
+					result += prev
+				}
+				prev = p.V
 			}
-			prev = cur
 		}
 	}
 	durationToStart := float64(f.T-rangeStart) / 1e9
 	durationToEnd := float64(rangeEnd-l.T) / 1e9
 	sampledInterval := float64(l.T-f.T) / 1e9
-	avg := sampledInterval / float64(n-first-1)
+	avg := sampledInterval / float64(count-1)
 	threshold := avg * 1.1
 	if durationToStart >= threshold {
 		durationToStart = avg / 2
