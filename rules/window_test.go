@@ -284,3 +284,16 @@ func TestCohortParse(t *testing.T) {
 	bad(`{by: [firmware], window: 5m}`, `rate(5m) > 1`, "unknown name rate", 6, 11)
 	bad(`{by: [firmware], window: 5m}`, `cohort.rate`, "compare it, as in cohort.rate", 6, 11)
 }
+
+func TestCohortEqual(t *testing.T) {
+	parse := func(cohort string) *Ruleset {
+		rs, err := Parse("e.yaml", []byte("groups:\n- name: g\n  rules:\n  - {alert: A, cohort: "+cohort+", expr: 'cohort.avg > 1'}\n"))
+		require.NoError(t, err)
+		return rs
+	}
+	a := parse("{by: [fw], window: 5m}")
+	require.True(t, a.Equal(parse("{by: [fw], window: 5m}")))
+	require.False(t, a.Equal(parse("{by: [fw], window: 1m}")))
+	require.False(t, a.Equal(parse("{by: [fw, model], window: 5m}")))
+	require.False(t, a.Equal(parse("{by: [model], window: 5m}")))
+}
