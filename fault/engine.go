@@ -98,6 +98,25 @@ type Config struct {
 	// whose events carry SourceOverflowLabel, and their samples in
 	// Stats.SourceOverflow. By default 4,096; at most 1,048,576.
 	MaxSources int
+	// MaxHistory bounds the points of history kept per series for the
+	// windowed functions of its rules (rate(5m) ...) and for cohort rules:
+	// a series keeps the points within the longest window of its rules,
+	// in a ring that grows to this many points; past it, the oldest point
+	// is evicted although still inside the window (counted in
+	// Stats.HistoryEvicted), so the functions see a shorter window. Only
+	// series selected by rules that read history keep one. By default
+	// 1,024 points (16 bytes each).
+	MaxHistory int
+	// MaxHistoryPoints bounds the points of history kept in all: past it,
+	// rings stop growing and evict instead, as past MaxHistory. Each
+	// series with a history always has room for 4 points. By default
+	// 4,194,304 points (64 MiB).
+	MaxHistoryPoints int
+	// MaxCohorts bounds the cohorts of each cohort rule. The series of
+	// further cohorts count towards the others and the fleet but have no
+	// cohort of their own (counted in Stats.CohortOverflow). By default
+	// 1,024.
+	MaxCohorts int
 	// Instance names this engine in the provenance label (OriginLabel) that
 	// every event it emits carries. By default "faultline".
 	Instance string
@@ -166,6 +185,13 @@ type Engine struct {
 	selectBuf []int
 	warned    map[int]bool
 
+	// Rule history and cohorts (history.go, cohort.go).
+	hists      []history // by series.hist − 1
+	histPoints int       // capacity of hists, in points
+	histView   rules.History
+	histOne    [1]rules.Point
+	coh        cohorts
+
 	loop loopGuard
 	src  sources   // per-source detectors: duplicate storm, ingest lag
 	bad  badInputs // bad records, coalesced per input (BadInput)
@@ -183,7 +209,7 @@ type alertKey struct {
 
 // New returns an engine configured by cfg.
 func New(cfg Config) (*Engine, error) {
-	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 || cfg.MaxSources < 0 {
+	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 || cfg.MaxSources < 0 || cfg.MaxHistory < 0 || cfg.MaxHistoryPoints < 0 || cfg.MaxCohorts < 0 {
 		return nil, errors.New("fault: negative durations and limits are not allowed")
 	}
 	cfg.OnTimeBudget = orDefault(cfg.OnTimeBudget, DefaultOnTimeBudget)
@@ -196,6 +222,16 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.MaxSources == 0 {
 		cfg.MaxSources = DefaultMaxSources
+	}
+	if cfg.MaxHistory == 0 {
+		cfg.MaxHistory = DefaultMaxHistory
+	}
+	cfg.MaxHistory = max(cfg.MaxHistory, minHistory)
+	if cfg.MaxHistoryPoints == 0 {
+		cfg.MaxHistoryPoints = DefaultMaxHistoryPoints
+	}
+	if cfg.MaxCohorts == 0 {
+		cfg.MaxCohorts = DefaultMaxCohorts
 	}
 	if cfg.Instance == "" {
 		cfg.Instance = "faultline"
@@ -229,6 +265,7 @@ func New(cfg Config) (*Engine, error) {
 	for _, r := range e.rules {
 		e.alertCfg = append(e.alertCfg, r.AlertRule())
 	}
+	e.initCohorts()
 	e.wheel = newWheel(14, &e.trackers)
 	e.src.init()
 	e.bad.init()
@@ -355,6 +392,9 @@ func (e *Engine) advance(now int64) {
 		e.wheel.deliver(e.wake)
 	}
 	e.fleet.advance(now)
+	if now >= e.coh.next {
+		e.cohortsDue(now)
+	}
 	e.now = now
 	e.loopQuiet(now)
 	if now >= e.src.next {
@@ -421,6 +461,9 @@ func (e *Engine) sample(smp *stream.Sample) {
 	if t := &e.trackers[idx]; !t.lattice() && !t.declared() && t.flags&flagFast == 0 {
 		e.learnCadence(idx, smp, last)
 	}
+	if s.hist != 0 {
+		e.push(&e.hists[s.hist-1], rules.Point{T: smp.Time, V: smp.Value})
+	}
 	if s.rulesN > 0 {
 		e.evaluate(idx, smp)
 	}
@@ -469,6 +512,7 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		}
 	}
 	e.series = append(e.series, s)
+	e.attachRules(idx, smp.Labels)
 	e.trackers = append(e.trackers, t)
 	e.misses = append(e.misses, missList{})
 	e.stats.local.Series++

@@ -27,6 +27,7 @@ const (
 	KindIngestLag         Kind = "ingest_lag"          // a source's samples arrive later and later: a backlog builds up
 	KindBadInput          Kind = "bad_input"           // an input sends records that cannot be decoded (see Engine.BadInput)
 	KindFlapping          Kind = "flapping"            // a rule's alert on a series changes state too often: its transitions are held back
+	KindCohort            Kind = "cohort"              // a cohort rule's expression held for a cohort of series
 )
 
 // State is the state an event reports.

@@ -18,7 +18,8 @@ import (
 // for them: a rule with `for`, one on every series, one that fails at run
 // time for some values, two with the alert lifecycle fields (levels with
 // resolve, for_tolerance, keep_firing_for, no_data, flapping, a label
-// templated with the value), and a declared cadence and absence threshold.
+// templated with the value), a windowed rule, a cohort rule, and a
+// declared cadence and absence threshold.
 const fuzzRules = `
 groups:
 - name: g
@@ -38,6 +39,8 @@ groups:
   - {alert: Gone, match: mem, expr: 'value > 100', resolve: 'value < 50', no_data: resolve, flapping: {}}
   - {alert: Odd, expr: 'value == value && value < 1e9 && int(value) % 2 == 1'}
   - {alert: Err, match: mem, expr: '[1, 2][int(value) % 4] == 2'}
+  - {alert: Fast, match: cpu, expr: 'rate(30s) > 1 || previous() > value + 100'}
+  - {alert: Crowd, match: cpu, cohort: {by: [id], window: 20s}, expr: 'cohort.avg > 2 * others.avg'}
 series:
 - {match: '{id="3"}', cadence: 10s, absent_after: 1m}
 `

@@ -40,7 +40,15 @@ type Stats struct {
 	GapsConfirmed     uint64 // series periodic gaps confirmed (and fired)
 	Events            uint64 // events emitted
 	EvalErrors        uint64 // rule evaluation or annotation errors
-	SinkErrors        uint64 // errors returned by the sink
+
+	HistorySeries  uint64 // series keeping a history for windowed rule functions or cohort rules
+	HistoryPoints  uint64 // room for points allocated to those histories (16 bytes each); rings never shrink
+	HistoryEvicted uint64 // points evicted while still inside their window (Config.MaxHistory, MaxHistoryPoints)
+	Cohorts        uint64 // cohorts tracked, over all cohort rules
+	CohortOverflow uint64 // series left without a cohort of their own because Config.MaxCohorts was reached
+	CohortLate     uint64 // samples of a cohort rule for a window already judged, left out
+	CohortFaults   uint64 // cohort episodes that fired
+	SinkErrors     uint64 // errors returned by the sink
 }
 
 func (s *Stats) add(o *Stats) {
@@ -74,6 +82,13 @@ func (s *Stats) add(o *Stats) {
 	s.GapsConfirmed += o.GapsConfirmed
 	s.Events += o.Events
 	s.EvalErrors += o.EvalErrors
+	s.HistorySeries += o.HistorySeries
+	s.HistoryPoints += o.HistoryPoints
+	s.HistoryEvicted += o.HistoryEvicted
+	s.Cohorts += o.Cohorts
+	s.CohortOverflow += o.CohortOverflow
+	s.CohortLate += o.CohortLate
+	s.CohortFaults += o.CohortFaults
 	s.SinkErrors += o.SinkErrors
 }
 

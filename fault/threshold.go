@@ -18,9 +18,14 @@ import (
 // the rule's no-data outcome (noData).
 func (e *Engine) evaluate(idx uint32, smp *stream.Sample) {
 	s := &e.series[idx]
-	for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+	h := e.historyOf(s, smp)
+	for j, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
 		r := e.rules[ri]
-		level, err := e.eval.Level(r, smp)
+		if r.Cohort != nil {
+			e.cohortSample(idx, s.rulesOff+uint32(j), smp) // cohort.go
+			continue
+		}
+		level, err := e.eval.LevelHistory(r, smp, h)
 		if err != nil {
 			e.evalFailed(ri, r, err)
 			continue
@@ -35,7 +40,7 @@ func (e *Engine) evaluate(idx uint32, smp *stream.Sample) {
 		}
 		o := alert.Outcome{Level: level, Reset: true}
 		if cur := st.Level(); st.Phase() == alert.Firing && level < cur && r.HasResolve(cur) {
-			if o.Reset, err = e.eval.Resolves(r, cur, smp); err != nil {
+			if o.Reset, err = e.eval.ResolvesHistory(r, cur, smp, h); err != nil {
 				e.evalFailed(ri, r, err)
 				continue
 			}

@@ -57,6 +57,8 @@
 //     $value the sample value. Besides text/template's builtins they may
 //     call humanize, humanizePercentage, humanizeDuration, toUpper and
 //     toLower. See Rule.ExpandAnnotations.
+//   - cohort: makes the rule a cohort rule (see "Cohort rules" below):
+//     {by: [label, ...], window: duration}.
 //
 // Series entries describe what is expected of matching series, for the
 // absence and gap detectors: match (required), cadence (the interval
@@ -145,6 +147,79 @@
 // clock, so use ts. date() and duration() take constant strings and are
 // evaluated once, at Parse time; date() reads times without a zone in UTC.
 // $env is not available.
+//
+// # Windowed functions
+//
+// An expression may read the recent history of its series, over a window
+// of sample time that ends at the sample being evaluated, with functions
+// named as in PromQL; the window is a constant duration, written bare:
+//
+//	rate(5m) > 10                            per-second increase of a counter
+//	increase(1h) >= 3                        its increase
+//	delta(10m) < -5                          last − first of a gauge, extrapolated
+//	avg_over_time(10m) > 0.9 && value > 1    also min_, max_, sum_, count_,
+//	                                         stddev_ and last_over_time
+//	changes(15m) > 4 || resets(1h) > 0       value changes; counter resets
+//	value - previous() > 10                  the sample before this one
+//
+// The window of rate(5m) at a sample of time t is (t−5m, t]: left-open, as
+// in Prometheus 3. Durations are checked at Parse, each error at its
+// position: positive, at most MaxWindow (24h), in the syntax of for
+// ("5m", "1h30m"; quoted, rate("5m"), works too). An expression may call
+// at most 16 different windowed functions. A function whose window holds
+// too few samples gives NaN, and every comparison with NaN is false, so
+// rate(5m) > 10 does not hold on a series' first sample (two samples are
+// needed for rate, increase, delta and previous, one for the others;
+// count_over_time, changes and resets give 0 on none).
+//
+// rate, increase and delta are Prometheus' (promql extrapolatedRate, as of
+// 2.52 and 3.x), so a threshold ported from a Prometheus rule means the
+// same: a value below its predecessor is a counter reset and adds the
+// predecessor (for rate and increase, not delta); the result is
+// extrapolated from the first sample in the window to the window's start
+// when that sample is within 1.1 average sample intervals of it, and by
+// half an interval otherwise, and never back past the time the counter
+// would have been zero. The window ends at the sample being evaluated,
+// so nothing is extrapolated at its end. So increase() of an integer
+// counter need not be an integer (increase(55s) of a counter rising 1 every
+// 10 s is 5.5, from 5 measured); we keep that rather than invent a second
+// meaning for a name Prometheus users know. Cohort rules, whose sums are
+// read as counts, do not extrapolate (see Aggregate.Increase).
+// sum/avg_over_time use Kahan summation and stddev_over_time the
+// population deviation, as Prometheus.
+//
+// The engine keeps the history a rule needs (Rule.Window,
+// Rule.UsesHistory), per series and bounded; see fault.Config.MaxHistory.
+// Outside the engine, Evaluator.EvalHistory takes it as a History. Windowed
+// functions run on the fast path too, and evaluating them does not
+// allocate.
+//
+// # Cohort rules
+//
+// A rule with a cohort field compares groups of series, cohorts, instead
+// of looking at one series:
+//
+//	rules:
+//	  - alert: FirmwareReconnectStorm
+//	    match: device_reconnects_total
+//	    cohort: {by: [firmware], window: 1m}
+//	    expr: >
+//	      cohort.series >= 10
+//	      && cohort.rate / cohort.series >= 5 * others.rate / max(others.series, 1)
+//	    for: 2m
+//
+// The series the rule's match selects are grouped by the values of the by
+// labels (one to eight label names, unique, not starting with __). Once
+// per window of sample time (windows aligned to the Unix epoch), the
+// expression is evaluated for every cohort that reported in the window,
+// against three Aggregates: cohort (that cohort), others (every other
+// series the rule selects) and fleet (all of them), with labels holding
+// the cohort's by labels. Each has the fields series, samples, sum, avg,
+// min, max, increase and rate (see Aggregate). value, name, ts and the
+// windowed functions are not available: the expression is about the
+// window, not a sample. by and window are required, and unknown fields
+// are errors, each at its position. The engine's semantics of windows,
+// episodes and events are described in package fault (cohort.go).
 //
 // # Bounds
 //

@@ -52,6 +52,8 @@ func FuzzParse(f *testing.F) {
 		"groups:\n- name: g\n  rules:\n  - {alert: H, expr: value > 80, resolve: value < 70, no_data: alert, flapping: {}, labels: {x: '{{ $labels.a }}-{{ $value }}'}}\n",
 		"groups:\n- name: g\n  rules:\n  - {alert: Q, expr: value > 1, no_data: resolve, flapping: {high: 50}, for_tolerance: 255}\n",
 		"groups:\n- name: g\n  rules:\n  - {alert: X, expr: value > 1, levels: [], flapping: {low: 9, high: 9}, for_tolerance: 256, labels: {severity: '{{'}}\n",
+		"groups:\n- name: w\n  rules:\n  - {alert: R, match: reqs_total, expr: 'rate(5m) > 10 && previous() < value'}\n  - {alert: A, expr: 'avg_over_time(10m) > 0.9 && value > 1', for: 1m}\n  - {alert: B, expr: 'rate(0s) > 1 || increase(99y) > 1'}\n",
+		"groups:\n- name: c\n  rules:\n  - alert: Storm\n    match: reconnects_total\n    cohort: {by: [firmware, model], window: 5m}\n    expr: cohort.rate / cohort.series >= 5 * others.rate / others.series && cohort.series >= 3 && labels.firmware != \"\"\n  - {alert: Bad, cohort: {by: [], window: 0s, x: 1}, expr: 'value > 1'}\n  - {alert: Bad2, cohort: [firmware], expr: 'cohort.avg > fleet.avg'}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -206,7 +206,7 @@ func lintDuplicates(rules []*Rule, add func(Finding)) {
 // lintForBelowCadence reports a rule whose for is below twice the cadence
 // declared for all of its series.
 func lintForBelowCadence(r *Rule, series []SeriesSpec, facts []selFacts, add func(Finding)) {
-	if r.For <= 0 {
+	if r.For <= 0 || r.Cohort != nil { // a cohort rule's for counts windows, not samples
 		return
 	}
 	spec, ok := seriesOfRule(factsOf(r.Match), series, facts)

@@ -506,3 +506,21 @@ func FuzzLint(f *testing.F) {
 		}
 	})
 }
+
+// A cohort rule's for counts windows: for-below-cadence does not apply.
+func TestLintCohortFor(t *testing.T) {
+	src := `groups:
+- name: g
+  rules:
+  - {alert: A, match: x, for: 30s, expr: 'value > 1'}
+  - {alert: B, match: x, for: 30s, cohort: {by: [fw], window: 1m}, expr: 'cohort.avg > others.avg'}
+series:
+- {match: x, cadence: 1m}
+`
+	rs, err := Parse("c.yaml", []byte(src))
+	require.NoError(t, err)
+	fs := rs.Lint()
+	require.Len(t, fs, 1)
+	require.Equal(t, CheckForBelowCadence, fs[0].Check)
+	require.Equal(t, 4, fs[0].Line)
+}

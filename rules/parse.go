@@ -100,7 +100,7 @@ const maxAliasNodes = 10000
 var (
 	topFields    = []string{"groups", "series"}
 	groupFields  = []string{"name", "rules"}
-	ruleFields   = []string{"alert", "match", "expr", "resolve", "levels", "for", "for_tolerance", "keep_firing_for", "no_data", "flapping", "labels", "annotations"}
+	ruleFields   = []string{"alert", "match", "expr", "resolve", "levels", "for", "for_tolerance", "keep_firing_for", "no_data", "flapping", "labels", "annotations", "cohort"}
 	levelFields  = []string{"severity", "expr", "resolve"}
 	flapFields   = []string{"low", "high"}
 	seriesFields = []string{"match", "cadence", "absent_after"}
@@ -538,6 +538,25 @@ func (p *fileParser) rule1(n *yaml.Node) {
 	r.Match, okSel = p.selector(fields, "match")
 	good = good && okSel
 
+	kind := sampleExpr
+	if f, ok := fields["cohort"]; ok {
+		var okC bool
+		r.Cohort, okC = p.cohort(f)
+		good = good && okC
+		if r.Cohort != nil || !okC {
+			kind = cohortExpr
+		}
+		// A cohort rule's episodes are judged per window by their own
+		// state machine (fault/cohort.go), with for but without the
+		// alert lifecycle fields.
+		for _, name := range []string{"levels", "resolve", "for_tolerance", "keep_firing_for", "no_data", "flapping"} {
+			if f, ok := fields[name]; ok && r.Cohort != nil {
+				p.errAt(f.key, "%w: %s does not apply to cohort rules", ErrConflict, name)
+				good = false
+			}
+		}
+	}
+
 	if lf, ok := fields["levels"]; ok {
 		for _, name := range []string{"expr", "resolve"} {
 			if f, ok := fields[name]; ok {
@@ -550,22 +569,31 @@ func (p *fileParser) rule1(n *yaml.Node) {
 		lvl := Level{Line: n.Line, Col: n.Column}
 		if src, ok := p.required(fields, "expr", n); ok {
 			r.Expr, lvl.Expr = src, src
-			lvl.cond, ok = p.condition(fields["expr"].val, src)
+			lvl.cond, ok = p.condition(fields["expr"].val, src, kind)
 			good = good && ok
-			r.program, r.fast = lvl.cond.program, lvl.cond.fast
+			r.program, r.fast, r.windows = lvl.cond.program, lvl.cond.fast, lvl.cond.windows
 		} else {
 			good = false
 		}
 		if f, ok := fields["resolve"]; ok {
 			if src, ok := p.required(fields, "resolve", n); ok {
 				r.Resolve, lvl.Resolve = src, src
-				lvl.reset, ok = p.condition(f.val, src)
+				lvl.reset, ok = p.condition(f.val, src, kind)
 				good = good && ok
 			} else {
 				good = false
 			}
 		}
 		r.Levels = []Level{lvl}
+	}
+	for i := range r.Levels {
+		for _, c := range []*pred{&r.Levels[i].cond, &r.Levels[i].reset} {
+			r.history = r.history || len(c.windows) > 0
+			r.Window = max(r.Window, c.window)
+		}
+	}
+	if r.Cohort != nil {
+		r.Window = r.Cohort.Window
 	}
 
 	var okD bool
@@ -659,7 +687,7 @@ func (p *fileParser) levels(f field, r *Rule) bool {
 		}
 		if src, ok := p.required(fields, "expr", n); ok {
 			lvl.Expr = src
-			lvl.cond, ok = p.condition(fields["expr"].val, src)
+			lvl.cond, ok = p.condition(fields["expr"].val, src, sampleExpr)
 			good = good && ok
 		} else {
 			good = false
@@ -667,7 +695,7 @@ func (p *fileParser) levels(f field, r *Rule) bool {
 		if f, ok := fields["resolve"]; ok {
 			if src, ok := p.required(fields, "resolve", n); ok {
 				lvl.Resolve = src
-				lvl.reset, ok = p.condition(f.val, src)
+				lvl.reset, ok = p.condition(f.val, src, sampleExpr)
 				good = good && ok
 			} else {
 				good = false
@@ -679,8 +707,8 @@ func (p *fileParser) levels(f field, r *Rule) bool {
 }
 
 // condition compiles the expression src of the value node.
-func (p *fileParser) condition(node *yaml.Node, src string) (pred, bool) {
-	prog, err := compileExpr(src)
+func (p *fileParser) condition(node *yaml.Node, src string, kind exprKind) (pred, bool) {
+	c, err := compileExprKind(src, kind)
 	if err != nil {
 		line, col := node.Line, node.Column
 		var ee *exprError
@@ -690,8 +718,11 @@ func (p *fileParser) condition(node *yaml.Node, src string) (pred, bool) {
 		p.add(line, col, err)
 		return pred{}, false
 	}
-	fast, _ := buildFast(prog.Node())
-	return pred{program: prog, fast: fast}, true
+	pr := pred{program: c.prog, windows: c.calls, window: time.Duration(c.window)}
+	if kind == sampleExpr {
+		pr.fast, _ = buildFast(c.prog.Node())
+	}
+	return pr, true
 }
 
 // templates parses the values of labels or annotations as templates; a

@@ -132,7 +132,7 @@ func TestParseThreeMistakes(t *testing.T) {
 		{10, 14, ErrDuration, `rule "SlowRequests": for: invalid duration "5 minutes"`},
 		{12, 31, ErrExpr, `rule "BrokenExpr": invalid expression: unknown name lables`},
 	})
-	require.Equal(t, file+`:7:9: group "api": rule "HighErrorRate": unknown field "severity" in a rule (want alert, match, expr, resolve, levels, for, for_tolerance, keep_firing_for, no_data, flapping, labels, annotations)`,
+	require.Equal(t, file+`:7:9: group "api": rule "HighErrorRate": unknown field "severity" in a rule (want alert, match, expr, resolve, levels, for, for_tolerance, keep_firing_for, no_data, flapping, labels, annotations, cohort)`,
 		err.(Errors)[0].Error())
 	require.Len(t, strings.Split(err.Error(), "\n"), 3)
 }

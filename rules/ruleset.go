@@ -53,10 +53,21 @@ type Rule struct {
 	// Annotations are the rule's annotation templates, sorted by name and
 	// not expanded (see ExpandAnnotations).
 	Annotations stream.Labels
+	// Window is the longest window of the rule's windowed functions
+	// (rate(5m), avg_over_time(10m) ...), 0 if it calls none or only
+	// previous(); for a cohort rule, Cohort.Window. The engine keeps that
+	// much history of each series the rule selects (see UsesHistory).
+	Window time.Duration
+	// Cohort, when not nil, makes this a cohort rule: its expression is
+	// evaluated once per window for each cohort of the series it selects,
+	// against aggregates of the cohort and of the others (see Cohort).
+	Cohort *Cohort
 	// File, Line and Col locate the rule in its rule file.
 	File      string
 	Line, Col int
 
+	windows        []windowCall         // the windowed calls of Expr, by __window index (one level)
+	history        bool                 // a condition calls windowed functions
 	program        *vm.Program          // compiled Expr; immutable, shared by Evaluators
 	fast           fastPred             // Expr as closures, when it has only fast forms
 	templates      []*template.Template // parallel to Annotations
@@ -85,6 +96,8 @@ type Level struct {
 type pred struct {
 	program *vm.Program
 	fast    fastPred
+	windows []windowCall  // its windowed calls, by __window index
+	window  time.Duration // the longest of their windows
 }
 
 // AlertRule returns the alert state machine's view of the rule.
@@ -98,9 +111,14 @@ func (r *Rule) Matches(name string, labels stream.Labels) bool {
 	return r.Match.Matches(name, labels)
 }
 
+// UsesHistory reports whether the rule's conditions (expr, resolve, those
+// of its levels) call windowed functions, so that the series it selects need a history (of Window, and
+// at least the sample before the current one for previous()).
+func (r *Rule) UsesHistory() bool { return r.history }
+
 // Equal reports whether r and o are the same rule: same group, alert,
 // expressions, levels, for, for_tolerance, keep_firing_for, no_data,
-// flapping, selector, labels and annotations. Index and position are
+// flapping, cohort, selector, labels and annotations. Index and position are
 // not compared, so a rule that only moved within its file is equal. Reloads
 // use this to keep the state of unchanged rules.
 func (r *Rule) Equal(o *Rule) bool {
@@ -119,6 +137,7 @@ func (r *Rule) Equal(o *Rule) bool {
 		r.KeepFiringFor == o.KeepFiringFor &&
 		r.NoData == o.NoData &&
 		r.Flapping == o.Flapping &&
+		r.Cohort.Equal(o.Cohort) &&
 		selectorEqual(r.Match, o.Match) &&
 		slices.Equal(r.Labels, o.Labels) &&
 		slices.Equal(r.Annotations, o.Annotations)
