@@ -117,6 +117,15 @@ type Config struct {
 	// cohort of their own (counted in Stats.CohortOverflow). By default
 	// 1,024.
 	MaxCohorts int
+	// Explain selects the series whose evaluations are explained to
+	// Explainer, one Explanation per sample the rules evaluate; nil (the
+	// zero Selector) selects every series. Explaining evaluates every
+	// condition of every rule and allocates: it is for understanding a
+	// few series, not for production traffic. Without Explainer, nothing
+	// is explained and nothing is spent.
+	Explain *rules.Selector
+	// Explainer receives the explanations of the series Explain selects.
+	Explainer func(Explanation)
 	// Instance names this engine in the provenance label (OriginLabel) that
 	// every event it emits carries. By default "faultline".
 	Instance string
@@ -192,6 +201,7 @@ type Engine struct {
 	histOne    [1]rules.Point
 	coh        cohorts
 
+	xp   explaining // the explanation of the sample in evaluation (explain.go)
 	loop loopGuard
 	src  sources   // per-source detectors: duplicate storm, ingest lag
 	bad  badInputs // bad records, coalesced per input (BadInput)

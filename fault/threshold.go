@@ -19,8 +19,10 @@ import (
 func (e *Engine) evaluate(idx uint32, smp *stream.Sample) {
 	s := &e.series[idx]
 	h := e.historyOf(s, smp)
+	explained := e.cfg.Explainer != nil && e.explainStart(idx, smp, h) != nil
 	for j, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
 		r := e.rules[ri]
+		e.xp.rule = j
 		if r.Cohort != nil {
 			e.cohortSample(idx, s.rulesOff+uint32(j), smp) // cohort.go
 			continue
@@ -46,6 +48,9 @@ func (e *Engine) evaluate(idx uint32, smp *stream.Sample) {
 			}
 		}
 		e.step(idx, ri, st, open, smp.Time, o, e.now, smp.Value, "")
+	}
+	if explained {
+		e.explainEnd(idx)
 	}
 }
 

@@ -38,6 +38,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		window    = fs.Duration("dedup-window", 0, "dedup window in sample time (0: dedup's default)")
 		absent    = fs.Duration("absent-after", 0, "absence threshold for series the rules don't declare (0: five slots, at least 2m)")
 		source    = fs.String("source-label", "", "label naming each sample's source (host, agent, collector) for the duplicate_storm and ingest_lag detectors (default: the input is one source)")
+		explain   = fs.String("explain", "", "explain on stderr every rule evaluation of the series this `selector` matches (as 'disk_used_ratio{host=\"a\"}'): each condition's value, the alert's state before and after, the events caused")
 	)
 	fs.Var(&ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
 	fs.Usage = func() {
@@ -61,6 +62,14 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if rs, err = rules.ParseFiles(ruleFiles...); err != nil {
 			printRuleErrors(stderr, err)
 			return exitFail
+		}
+	}
+	var explainSel *rules.Selector
+	if *explain != "" {
+		var err error
+		if explainSel, err = rules.ParseSelector(*explain); err != nil {
+			fmt.Fprintf(stderr, "faultline replay: --explain: %v\n", err)
+			return exitUsage
 		}
 	}
 	inputs := fs.Args()
@@ -97,6 +106,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Lateness:     *lateness,
 		AbsentAfter:  *absent,
 		SourceLabel:  *source,
+		Explain:      explainSel,
+		Explainer:    explainer(*explain != "", stderr),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "faultline replay: %v\n", err)
@@ -247,4 +258,12 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 	if st.EvalErrors > 0 || st.SinkErrors > 0 || st.SeriesOverflow > 0 {
 		fmt.Fprintf(w, "rule evaluation errors %d, sink errors %d, series over the limit %d\n", st.EvalErrors, st.SinkErrors, st.SeriesOverflow)
 	}
+}
+
+// explainer prints explanations to w, or is nil when off.
+func explainer(on bool, w io.Writer) func(fault.Explanation) {
+	if !on {
+		return nil
+	}
+	return func(x fault.Explanation) { fmt.Fprintf(w, "explain %s\n", x) }
 }
