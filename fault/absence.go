@@ -44,6 +44,7 @@ func (e *Engine) startAbsence(idx uint32, t *tracker, since, at int64) {
 	}
 	e.stats.local.Absences++
 	e.emitSeries(idx, KindAbsence, ruleAbsence, StateFiring, at, since, math.NaN(), nil, by)
+	e.noData(idx, since, at, by)
 }
 
 // endAbsence resolves the series' absence when it delivers again.

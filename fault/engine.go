@@ -33,6 +33,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/faultline-go/faultline/alert"
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
@@ -106,6 +107,34 @@ type Config struct {
 	// whose events carry SourceOverflowLabel, and their samples in
 	// Stats.SourceOverflow. By default 4,096; at most 1,048,576.
 	MaxSources int
+	// MaxHistory bounds the points of history kept per series for the
+	// windowed functions of its rules (rate(5m) ...) and for cohort rules:
+	// a series keeps the points within the longest window of its rules,
+	// in a ring that grows to this many points; past it, the oldest point
+	// is evicted although still inside the window (counted in
+	// Stats.HistoryEvicted), so the functions see a shorter window. Only
+	// series selected by rules that read history keep one. By default
+	// 1,024 points (16 bytes each).
+	MaxHistory int
+	// MaxHistoryPoints bounds the points of history kept in all: past it,
+	// rings stop growing and evict instead, as past MaxHistory. Each
+	// series with a history always has room for 4 points. By default
+	// 4,194,304 points (64 MiB).
+	MaxHistoryPoints int
+	// MaxCohorts bounds the cohorts of each cohort rule. The series of
+	// further cohorts count towards the others and the fleet but have no
+	// cohort of their own (counted in Stats.CohortOverflow). By default
+	// 1,024.
+	MaxCohorts int
+	// Explain selects the series whose evaluations are explained to
+	// Explainer, one Explanation per sample the rules evaluate; nil (the
+	// zero Selector) selects every series. Explaining evaluates every
+	// condition of every rule and allocates: it is for understanding a
+	// few series, not for production traffic. Without Explainer, nothing
+	// is explained and nothing is spent.
+	Explain *rules.Selector
+	// Explainer receives the explanations of the series Explain selects.
+	Explainer func(Explanation)
 	// Instance names this engine in the provenance label (OriginLabel) that
 	// every event it emits carries. By default "faultline".
 	Instance string
@@ -166,14 +195,25 @@ type Engine struct {
 	learning  map[uint32]learning
 	absences  map[uint32]absence
 	gaps      map[uint32]*seriesGap
-	alerts    map[alertKey]alertState
+	alerts    map[alertKey]alert.State // per rule and series, while not idle
+	alertCfg  []alert.Rule             // parallel to rules
+	steps     []alert.Transition       // scratch for alert.State.Step
 	wheel     *wheel
 	fleet     *fleet
 	selectBuf []int
 	warned    map[int]bool
 
+	// Rule history and cohorts (history.go, cohort.go).
+	hists      []history // by series.hist − 1
+	histPoints int       // capacity of hists, in points
+	histView   rules.History
+	histOne    [1]rules.Point
+	coh        cohorts
+
+	xp   explaining // the explanation of the sample in evaluation (explain.go)
 	loop loopGuard
-	src  sources // per-source detectors: duplicate storm, ingest lag
+	src  sources   // per-source detectors: duplicate storm, ingest lag
+	bad  badInputs // bad records, coalesced per input (BadInput)
 
 	ctx     context.Context // of the call in progress, for Sink.Emit
 	sinkErr error
@@ -186,14 +226,9 @@ type alertKey struct {
 	rule   uint32
 }
 
-type alertState struct {
-	since int64 // sample time the condition began to hold
-	state State
-}
-
 // New returns an engine configured by cfg.
 func New(cfg Config) (*Engine, error) {
-	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 || cfg.MaxSources < 0 {
+	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 || cfg.MaxSources < 0 || cfg.MaxHistory < 0 || cfg.MaxHistoryPoints < 0 || cfg.MaxCohorts < 0 {
 		return nil, errors.New("fault: negative durations and limits are not allowed")
 	}
 	cfg.OnTimeBudget = orDefault(cfg.OnTimeBudget, DefaultOnTimeBudget)
@@ -206,6 +241,16 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.MaxSources == 0 {
 		cfg.MaxSources = DefaultMaxSources
+	}
+	if cfg.MaxHistory == 0 {
+		cfg.MaxHistory = DefaultMaxHistory
+	}
+	cfg.MaxHistory = max(cfg.MaxHistory, minHistory)
+	if cfg.MaxHistoryPoints == 0 {
+		cfg.MaxHistoryPoints = DefaultMaxHistoryPoints
+	}
+	if cfg.MaxCohorts == 0 {
+		cfg.MaxCohorts = DefaultMaxCohorts
 	}
 	if cfg.Instance == "" {
 		cfg.Instance = "faultline"
@@ -232,11 +277,17 @@ func New(cfg Config) (*Engine, error) {
 		learning: make(map[uint32]learning),
 		absences: make(map[uint32]absence),
 		gaps:     make(map[uint32]*seriesGap),
-		alerts:   make(map[alertKey]alertState),
+		alerts:   make(map[alertKey]alert.State),
+		steps:    make([]alert.Transition, 0, 4),
 		warned:   make(map[int]bool),
 	}
+	for _, r := range e.rules {
+		e.alertCfg = append(e.alertCfg, r.AlertRule())
+	}
+	e.initCohorts()
 	e.wheel = newWheel(14, &e.trackers)
 	e.src.init()
+	e.bad.init()
 	e.fleet = newFleet(e, e.tau, e.late)
 	if e.dd == nil && !cfg.DisableDedup {
 		dd, err := dedup.New(cfg.Dedup)
@@ -339,6 +390,7 @@ func (e *Engine) advance(now int64) {
 		e.fleet.start(now)
 		e.src.start(now)
 		e.now = now
+		e.badInputStart(now)
 		return
 	}
 	if now <= e.now {
@@ -352,14 +404,23 @@ func (e *Engine) advance(now int64) {
 		if t := e.wheel.next * wheelRes; t >= e.src.next {
 			e.sourceMinutes(t)
 		}
+		if t := e.wheel.next * wheelRes; t >= e.bad.next {
+			e.badInputDue(t)
+		}
 		e.fleet.advance(e.wheel.next * wheelRes)
 		e.wheel.deliver(e.wake)
 	}
 	e.fleet.advance(now)
+	if now >= e.coh.next {
+		e.cohortsDue(now)
+	}
 	e.now = now
 	e.loopQuiet(now)
 	if now >= e.src.next {
 		e.sourceMinutes(now)
+	}
+	if now >= e.bad.next || e.closed {
+		e.badInputDue(now)
 	}
 }
 
@@ -419,6 +480,9 @@ func (e *Engine) sample(smp *stream.Sample) {
 	if t := &e.trackers[idx]; !t.lattice() && !t.declared() && t.flags&flagFast == 0 {
 		e.learnCadence(idx, smp, last)
 	}
+	if s.hist != 0 {
+		e.push(&e.hists[s.hist-1], rules.Point{T: smp.Time, V: smp.Value})
+	}
 	if s.rulesN > 0 {
 		e.evaluate(idx, smp)
 	}
@@ -467,6 +531,7 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		}
 	}
 	e.series = append(e.series, s)
+	e.attachRules(idx, smp.Labels)
 	e.trackers = append(e.trackers, t)
 	e.misses = append(e.misses, missList{})
 	e.stats.local.Series++

@@ -25,6 +25,9 @@ const (
 	KindFeedbackLoop      Kind = "feedback_loop"       // faultline's own events are coming back as input
 	KindDuplicateStorm    Kind = "duplicate_storm"     // a source redelivers the same keys at many times its normal rate
 	KindIngestLag         Kind = "ingest_lag"          // a source's samples arrive later and later: a backlog builds up
+	KindBadInput          Kind = "bad_input"           // an input sends records that cannot be decoded (see Engine.BadInput)
+	KindFlapping          Kind = "flapping"            // a rule's alert on a series changes state too often: its transitions are held back
+	KindCohort            Kind = "cohort"              // a cohort rule's expression held for a cohort of series
 )
 
 // State is the state an event reports.
@@ -33,6 +36,9 @@ type State uint8
 // The states of an episode. An episode goes pending → firing → resolved, or
 // straight to firing when it has no `for` duration. A pending episode whose
 // condition stops holding before `for` elapses is resolved without firing.
+// A threshold episode of a rule with severity levels fires once more each
+// time it changes level (label severity). A flapping episode is firing
+// while the alert flaps.
 const (
 	StatePending State = iota + 1
 	StateFiring
@@ -81,15 +87,17 @@ type Event struct {
 	// Series is the subject series, or 0 for a fleet or per-source event.
 	Series stream.SeriesID
 	// Labels are the series' labels with __name__, then the rule's labels
-	// (rule labels win), and OriginLabel naming the engine, sorted by name.
+	// expanded (rule labels win), then for a rule with severity levels
+	// "severity" naming the level, and OriginLabel naming the engine, sorted
+	// by name.
 	// Fleet events carry the rule labels and OriginLabel; per-source events
 	// carry Config.SourceLabel naming the source (or SourceOverflowLabel)
 	// and OriginLabel.
 	Labels stream.Labels
 	// Annotations are the rule's annotations, expanded for this series.
 	Annotations stream.Labels
-	// Value is the sample value that caused the transition (threshold
-	// events), the redelivery ratio of the deciding minute
+	// Value is the sample value that caused the transition (threshold and
+	// flapping events; NaN when the series going absent caused it), the redelivery ratio of the deciding minute
 	// (duplicate_storm) or its median lag in seconds (ingest_lag); NaN
 	// when there is none.
 	Value float64
@@ -135,6 +143,15 @@ var _ Sink = SinkFunc(nil)
 // inhibited event and the uninhibited one that may follow it in the same
 // state differ in the inhibited flag.
 func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, inhibited bool) (id, episode string) {
+	return eventIDsAt(kind, rule, subject, since, state, inhibited, 0, 0)
+}
+
+// eventIDsAt is eventIDs for the firing events of a rule with severity
+// levels: one episode may fire at several levels, and at one level more
+// than once (warning, critical, warning again), so the level (from 1) and
+// the sample time t of the change are part of the event ID. Level 0 gives
+// eventIDs' IDs.
+func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State, inhibited bool, level int, t int64) (id, episode string) {
 	var d xxhash.Digest
 	d.Reset()
 	_, _ = d.WriteString(string(kind))
@@ -151,6 +168,11 @@ func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, 
 		b[16] |= 0x80
 	}
 	_, _ = d.Write(b[16:])
+	if level > 0 {
+		b[0] = byte(level)
+		putUint64(b[1:], uint64(t))
+		_, _ = d.Write(b[:9])
+	}
 	return hex64(d.Sum64()), hex64(ep)
 }
 

@@ -16,14 +16,31 @@ import (
 
 // fuzzRules are the rules FuzzProcess runs with when its first byte asks
 // for them: a rule with `for`, one on every series, one that fails at run
-// time for some values, and a declared cadence and absence threshold.
+// time for some values, two with the alert lifecycle fields (levels with
+// resolve, for_tolerance, keep_firing_for, no_data, flapping, a label
+// templated with the value), a windowed rule, a cohort rule, and a
+// declared cadence and absence threshold.
 const fuzzRules = `
 groups:
 - name: g
   rules:
   - {alert: Hot, match: cpu, expr: 'value > 128', for: 30s}
+  - alert: Lvl
+    match: cpu
+    for: 20s
+    for_tolerance: 1
+    keep_firing_for: 30s
+    no_data: alert
+    flapping: {low: 10, high: 20}
+    labels: {v: '{{ $value }}'}
+    levels:
+    - {severity: warning, expr: value > 64, resolve: value < 32}
+    - {severity: critical, expr: value > 192, resolve: value < 160}
+  - {alert: Gone, match: mem, expr: 'value > 100', resolve: 'value < 50', no_data: resolve, flapping: {}}
   - {alert: Odd, expr: 'value == value && value < 1e9 && int(value) % 2 == 1'}
   - {alert: Err, match: mem, expr: '[1, 2][int(value) % 4] == 2'}
+  - {alert: Fast, match: cpu, expr: 'rate(30s) > 1 || previous() > value + 100'}
+  - {alert: Crowd, match: cpu, cohort: {by: [id], window: 20s}, expr: 'cohort.avg > 2 * others.avg'}
 series:
 - {match: '{id="3"}', cadence: 10s, absent_after: 1m}
 `

@@ -16,9 +16,10 @@ type series struct {
 	lastTs   int64  // highest sample time seen; samples at or before it are not evaluated by rules
 	rulesOff uint32 // matched rules: ruleIdx[rulesOff : rulesOff+rulesN]
 	rulesN   uint16
-	alerts   uint16 // threshold episodes open (pending or firing) on this series
+	alerts   uint16 // alert states kept for this series (open, or with a flap history)
 	gapMark  uint32 // the last fleet gap episode this series was counted in
 	src      uint32 // its source (see source.go), resolved when the series is created
+	hist     uint32 // its history (history.go): index in Engine.hists + 1, or 0 for none
 }
 
 // tracker is a series' arrival tracking: its slot lattice, its link in the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/faultline-go/faultline/alert"
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
@@ -22,23 +23,17 @@ import (
 //
 // Snapshot writes everything an Engine holds: its clock, every series
 // (identity, name and labels, arrival tracking, miss list, place in the
-// timing wheel), the side tables of series learning their cadence, absent,
-// in a periodic gap or in a threshold episode, the fleet detector (phase
-// bins, burst CUSUM, bursts, tracks, folds, open episodes), the per-source
-// detectors, the loop guard, the counters and the deduper. Restore builds an
+// timing wheel), the side tables of series learning their cadence, absent or
+// in a periodic gap, the rules' alert states, histories and cohorts, the
+// fleet detector (phase bins, burst CUSUM, bursts, tracks, folds, open
+// episodes), the per-source detectors, the bad-input episodes, the loop
+// guard, the counters and the deduper. Restore builds an
 // engine that continues exactly as the one snapshotted would have: the same
 // events, with the same IDs, and the same Stats, for the same input.
 //
 // The rules are not in the snapshot: they come from Config, and a snapshot
-// records a fingerprint of the ruleset it was taken under (every rule's
-// group, alert, expression, for, selector, labels and annotations, and every
-// series entry, in order). Restore refuses a snapshot taken under another
-// ruleset with ErrSnapshotMismatch, and likewise one taken under other
-// detection settings (OnTimeBudget, Lateness, DefaultCadence, AbsentAfter,
-// SourceLabel, dedup on or off, the dedup window and memory). A host whose
-// rules changed starts a fresh engine: state learned under other rules would
-// not mean what it says. The bounds (MaxSeries, MaxSources, MaxFutureSkew,
-// MaxArrivalLag), Instance, Sink and Logger may differ.
+// records a fingerprint of the ruleset and of the settings it was taken
+// under; see Restore.
 //
 // Format, version 1, little-endian: the magic "FLTSNAP\x00", u32 version,
 // u64 length of the body, the body, then a u32 CRC-32C (Castagnoli) of all
@@ -115,12 +110,13 @@ func (e *Engine) AppendSnapshot(b []byte) ([]byte, error) {
 // group, alert, expression, for, selector, labels and annotations, and every
 // series entry, in order; not their files and lines). A snapshot taken under
 // another ruleset, or other OnTimeBudget, Lateness, DefaultCadence,
-// AbsentAfter, SourceLabel, DisableDedup or Dedup settings, is refused with
-// an error wrapping ErrSnapshotMismatch: state learned under other rules
-// would not mean what it says, so a host whose rules changed starts a fresh
-// engine. The bounds (MaxSeries, MaxSources, MaxFutureSkew, MaxArrivalLag),
-// Instance, Sink and Logger may differ. cfg.Deduper must be nil: the
-// deduper is part of the snapshot and is rebuilt with cfg.Dedup.
+// AbsentAfter, SourceLabel, DisableDedup, Dedup, MaxHistory,
+// MaxHistoryPoints or MaxCohorts settings, is refused with an error wrapping
+// ErrSnapshotMismatch: state learned under other rules would not mean what
+// it says, so a host whose rules changed starts a fresh engine. MaxSeries,
+// MaxSources, MaxFutureSkew, MaxArrivalLag, Instance, Sink, Logger,
+// Explain and Explainer may differ. cfg.Deduper must be nil: the deduper is
+// part of the snapshot and is rebuilt with cfg.Dedup.
 //
 // Restore reads r to its end (at most 64 GiB). A snapshot that is
 // truncated, corrupted (its CRC-32C does not match), of another version or
@@ -197,11 +193,17 @@ func (e *Engine) appendState(w *enc) error {
 	e.appendSeries(w)
 	e.appendSideTables(w)
 	appendAlerts(w, e.alerts)
+	e.appendHistories(w)
+	e.appendCohorts(w)
 	e.appendLoop(w)
 	e.appendSources(w)
+	e.appendBadInputs(w)
 	e.fleet.appendTo(w)
 	st := e.Stats()
 	for _, p := range statsFields(&st) {
+		w.uv(*p)
+	}
+	for _, p := range statsFields(&e.stats.local) { // counted outside a call (BadInput)
 		w.uv(*p)
 	}
 	w.bool(e.dd != nil)
@@ -228,11 +230,17 @@ func (e *Engine) readState(r *dec) error {
 	e.readSeries(r)
 	e.readSideTables(r)
 	e.alerts = readAlerts(r, len(e.series), e.seriesRules)
+	e.readHistories(r)
+	e.readCohorts(r)
 	e.readLoop(r)
 	e.readSources(r)
+	e.readBadInputs(r)
 	e.fleet.readFrom(r, len(e.series))
-	var st Stats
+	var st, local Stats
 	for _, p := range statsFields(&st) {
+		*p = r.uv()
+	}
+	for _, p := range statsFields(&local) {
 		*p = r.uv()
 	}
 	hasDedup := r.bool()
@@ -259,7 +267,7 @@ func (e *Engine) readState(r *dec) error {
 		}
 		e.dd = dd
 	}
-	e.stats.shared = st
+	e.stats.shared, e.stats.local = st, local
 	return nil
 }
 
@@ -271,20 +279,21 @@ func (e *Engine) appendSettings(w *enc) {
 	}
 }
 
-func (e *Engine) settings() [7]uint64 {
+func (e *Engine) settings() [10]uint64 {
 	dd := uint64(0)
 	if !e.cfg.DisableDedup {
 		dd = 1
 	}
-	return [7]uint64{
+	return [10]uint64{
 		uint64(e.cfg.OnTimeBudget), uint64(e.cfg.Lateness), uint64(e.cfg.DefaultCadence),
 		uint64(e.cfg.AbsentAfter), xxhash.Sum64String(e.cfg.SourceLabel), dd,
 		rulesetFingerprint(e.cfg.Rules),
+		uint64(e.cfg.MaxHistory), uint64(e.cfg.MaxHistoryPoints), uint64(e.cfg.MaxCohorts),
 	}
 }
 
 func (e *Engine) readSettings(r *dec) error {
-	names := [...]string{"OnTimeBudget", "Lateness", "DefaultCadence", "AbsentAfter", "SourceLabel", "dedup", "ruleset"}
+	names := [...]string{"OnTimeBudget", "Lateness", "DefaultCadence", "AbsentAfter", "SourceLabel", "dedup", "ruleset", "MaxHistory", "MaxHistoryPoints", "MaxCohorts"}
 	want := e.settings()
 	for i := range want {
 		got := r.u64()
@@ -297,20 +306,46 @@ func (e *Engine) readSettings(r *dec) error {
 		if i < 4 {
 			return fmt.Errorf("%w: %s was %v, is %v", ErrSnapshotMismatch, names[i], time.Duration(got), time.Duration(want[i]))
 		}
+		if i >= 7 {
+			return fmt.Errorf("%w: %s was %d, is %d", ErrSnapshotMismatch, names[i], got, want[i])
+		}
 		return fmt.Errorf("%w: %s differs", ErrSnapshotMismatch, names[i])
 	}
 	return nil
 }
 
-// rulesetFingerprint hashes what Ruleset.Equal compares: every rule and
-// series entry, in order, without their positions in the files.
+// rulesetFingerprint hashes what Ruleset.Equal compares, and each rule's
+// window: every rule and series entry, in order, without their positions in
+// the files. (A field added to rules.Rule must be added here;
+// TestRulesetFingerprintFields checks the list.)
 func rulesetFingerprint(rs *rules.Ruleset) uint64 {
 	var w enc
 	for _, r := range rs.Rules() {
 		w.str(r.Group)
 		w.str(r.Alert)
 		w.str(r.Expr)
+		w.str(r.Resolve)
+		w.uv(uint64(len(r.Levels)))
+		for _, l := range r.Levels {
+			w.str(l.Severity)
+			w.str(l.Expr)
+			w.str(l.Resolve)
+		}
 		w.i64(int64(r.For))
+		w.i64(int64(r.ForTolerance))
+		w.i64(int64(r.KeepFiringFor))
+		w.u8(uint8(r.NoData))
+		w.f64(r.Flapping.Low)
+		w.f64(r.Flapping.High)
+		w.i64(int64(r.Window))
+		w.bool(r.Cohort != nil)
+		if r.Cohort != nil {
+			w.uv(uint64(len(r.Cohort.By)))
+			for _, b := range r.Cohort.By {
+				w.str(b)
+			}
+			w.i64(int64(r.Cohort.Window))
+		}
 		w.str(r.Match.String())
 		putLabels(&w, r.Labels)
 		putLabels(&w, r.Annotations)
@@ -424,6 +459,7 @@ func (e *Engine) readSeries(r *dec) {
 			e.declared[idx] = int64(spec.AbsentAfter)
 		}
 		e.series = append(e.series, s)
+		e.attachRules(idx, labels) // its cohorts and history, as lookup gives them
 		readTracker(r, &e.trackers[i])
 		for j := range e.misses[i] {
 			e.misses[i][j] = r.u16()
@@ -567,10 +603,10 @@ func (e *Engine) readSideTables(r *dec) {
 	}
 }
 
-// appendAlerts appends the threshold alert state, in (series, rule) order.
-// It is the only part of the format that knows the alert state machine, so
-// that a new one changes this function and readAlerts and nothing else.
-func appendAlerts(w *enc, alerts map[alertKey]alertState) {
+// appendAlerts appends the rule alert states, in (series, rule) order,
+// each as alert.State.AppendBinary encodes it. It is the only part of the
+// format that knows the alert state machine.
+func appendAlerts(w *enc, alerts map[alertKey]alert.State) {
 	keys := slices.SortedFunc(maps.Keys(alerts), func(a, b alertKey) int {
 		return cmp.Or(cmp.Compare(a.series, b.series), cmp.Compare(a.rule, b.rule))
 	})
@@ -579,23 +615,31 @@ func appendAlerts(w *enc, alerts map[alertKey]alertState) {
 		st := alerts[k]
 		w.u32(k.series)
 		w.u32(k.rule)
-		w.i64(st.since)
-		w.u8(uint8(st.state))
+		w.b = st.AppendBinary(w.b)
 	}
 }
 
 // readAlerts reads what appendAlerts wrote, for an engine of n series whose
 // series select the rules rulesOf returns.
-func readAlerts(r *dec, n int, rulesOf func(uint32) []uint32) map[alertKey]alertState {
-	alerts := make(map[alertKey]alertState)
-	for range r.count(4 + 4 + 8 + 1) {
+func readAlerts(r *dec, n int, rulesOf func(uint32) []uint32) map[alertKey]alert.State {
+	alerts := make(map[alertKey]alert.State)
+	for range r.count(4 + 4 + 7) {
 		k := alertKey{series: r.u32(), rule: r.u32()}
-		st := alertState{since: r.i64(), state: State(r.u8())}
 		if r.err != nil {
 			break
 		}
-		if int(k.series) >= n || !slices.Contains(rulesOf(k.series), k.rule) || (st.state != StatePending && st.state != StateFiring) {
+		st, rest, err := alert.DecodeState(r.b)
+		if err != nil {
+			r.fail("alert of series %d, rule %d: %v", k.series, k.rule, err)
+			break
+		}
+		r.b = rest
+		if int(k.series) >= n || !slices.Contains(rulesOf(k.series), k.rule) {
 			r.fail("bad alert of series %d, rule %d", k.series, k.rule)
+			break
+		}
+		if _, dup := alerts[k]; dup {
+			r.fail("alert of series %d, rule %d twice", k.series, k.rule)
 			break
 		}
 		alerts[k] = st
@@ -782,7 +826,8 @@ func statsFields(s *Stats) []*uint64 {
 		&s.SlotsExpected, &s.SlotsMissed, &s.SlotsLate, &s.SlotsLost, &s.AfterLateness,
 		&s.SlotShared, &s.Reanchors, &s.Absences, &s.AbsencesInhibited, &s.FleetGaps,
 		&s.DuplicateStorms, &s.IngestLags, &s.GapSuspects, &s.GapsConfirmed, &s.Events,
-		&s.EvalErrors, &s.SinkErrors,
+		&s.EvalErrors, &s.SinkErrors, &s.BadInput, &s.HistorySeries, &s.HistoryPoints,
+		&s.HistoryEvicted, &s.Cohorts, &s.CohortOverflow, &s.CohortLate, &s.CohortFaults,
 	}
 }
 
@@ -1041,5 +1086,178 @@ func (f *fleet) readFrom(r *dec, series int) {
 	for range r.count(24) {
 		k := [2]int64{r.i64(), r.i64()}
 		f.tooFew[k] = r.i64()
+	}
+}
+
+// appendHistories appends every series' history ring: its capacity, then
+// its points as history.appendBinary writes them. Which series have one,
+// and how far back each reads, readSeries rebuilds from the rules.
+func (e *Engine) appendHistories(w *enc) {
+	w.uv(uint64(len(e.hists)))
+	for i := range e.hists {
+		h := &e.hists[i]
+		w.uv(uint64(len(h.pts)))
+		w.b = h.appendBinary(w.b)
+	}
+}
+
+func (e *Engine) readHistories(r *dec) {
+	if n := r.count(3); r.err == nil && n != len(e.hists) {
+		r.fail("%d histories, the rules give %d", n, len(e.hists))
+		return
+	}
+	e.histPoints = 0
+	for i := range e.hists {
+		c := r.uv()
+		if r.err != nil {
+			return
+		}
+		if c < minHistory || c > uint64(e.cfg.MaxHistory) && c > minHistory {
+			r.fail("history of capacity %d", c)
+			return
+		}
+		h, rest, err := decodeHistory(r.b, int(c))
+		if err != nil {
+			r.fail("history %d: %v", i, err)
+			return
+		}
+		r.b = rest
+		pts := make([]rules.Point, c)
+		copy(pts, h.pts[:h.n])
+		h.pts, h.head = pts, 0
+		e.hists[i] = h
+		e.histPoints += int(c)
+	}
+}
+
+func appendCohortAcc(w *enc, a *cohortAcc) {
+	w.uv(uint64(a.series))
+	w.uv(uint64(a.samples))
+	w.f64(a.sum)
+	w.f64(a.inc)
+	w.f64(a.min)
+	w.f64(a.max)
+}
+
+func readCohortAcc(r *dec) cohortAcc {
+	return cohortAcc{series: int(min(r.uv(), 1<<40)), samples: int(min(r.uv(), 1<<62)), sum: r.f64(), inc: r.f64(), min: r.f64(), max: r.f64()}
+}
+
+// appendCohorts appends the cohort rules' windows and episodes and each
+// series' last window. The cohorts themselves (their keys and labels) and
+// the series' memberships readSeries rebuilds from the rules, in the order
+// the series came.
+func (e *Engine) appendCohorts(w *enc) {
+	c := &e.coh
+	w.i64(c.next)
+	w.uv(uint64(len(c.rules)))
+	for i := range c.rules {
+		cr := &c.rules[i]
+		w.i64(cr.k)
+		w.bool(cr.started)
+		appendCohortAcc(w, &cr.over[0])
+		appendCohortAcc(w, &cr.over[1])
+		w.uv(uint64(len(cr.cohorts)))
+		for j := range cr.cohorts {
+			co := &cr.cohorts[j]
+			appendCohortAcc(w, &co.acc[0])
+			appendCohortAcc(w, &co.acc[1])
+			w.u8(uint8(co.state))
+			w.i64(co.since)
+		}
+	}
+	w.uv(uint64(len(c.members)))
+	for i := range c.members {
+		w.i64(c.members[i].last)
+	}
+}
+
+func (e *Engine) readCohorts(r *dec) {
+	c := &e.coh
+	c.next = r.i64()
+	if n := r.count(9); r.err == nil && n != len(c.rules) {
+		r.fail("%d cohort rules, the rules give %d", n, len(c.rules))
+		return
+	}
+	for i := range c.rules {
+		cr := &c.rules[i]
+		cr.k = r.i64()
+		cr.started = r.bool()
+		cr.over[0], cr.over[1] = readCohortAcc(r), readCohortAcc(r)
+		if n := r.count(9); r.err == nil && n != len(cr.cohorts) {
+			r.fail("cohort rule %d: %d cohorts, the series give %d", i, n, len(cr.cohorts))
+			return
+		}
+		for j := range cr.cohorts {
+			co := &cr.cohorts[j]
+			co.acc[0], co.acc[1] = readCohortAcc(r), readCohortAcc(r)
+			co.state, co.since = State(r.u8()), r.i64()
+			if co.state > StateFiring {
+				r.fail("cohort state %d", co.state)
+			}
+		}
+	}
+	if n := r.count(8); r.err == nil && n != len(c.members) {
+		r.fail("%d cohort members, the series give %d", n, len(c.members))
+		return
+	}
+	for i := range c.members {
+		c.members[i].last = r.i64()
+	}
+}
+
+// appendBadInputs appends the bad-input episodes, per input.
+func (e *Engine) appendBadInputs(w *enc) {
+	b := &e.bad
+	w.i64(int64(b.overflow))
+	w.i64(b.next)
+	w.uv(uint64(len(b.list)))
+	for i := range b.list {
+		in := &b.list[i]
+		w.str(b.names[i])
+		w.bool(in.open)
+		w.bool(in.reported)
+		w.i64(in.since)
+		w.i64(in.last)
+		w.u64(in.interval)
+		w.u64(in.total)
+		w.uv(uint64(len(in.examples)))
+		for _, x := range in.examples {
+			w.str(x)
+		}
+	}
+}
+
+func (e *Engine) readBadInputs(r *dec) {
+	b := &e.bad
+	b.overflow = int(r.i64())
+	b.next = r.i64()
+	n := r.count(1 + 2 + 8*4 + 1)
+	if n > maxBadInputs+1 {
+		r.fail("%d bad inputs", n)
+		return
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		name := r.str()
+		in := badInput{open: r.bool(), reported: r.bool(), since: r.i64(), last: r.i64(), interval: r.u64(), total: r.u64()}
+		k := r.count(1)
+		if k > badInputExamples {
+			r.fail("%d examples", k)
+			return
+		}
+		for range k {
+			in.examples = append(in.examples, r.str())
+		}
+		b.list = append(b.list, in)
+		b.names = append(b.names, name)
+		if i != b.overflow {
+			if _, dup := b.byName[name]; dup {
+				r.fail("bad input %q twice", name)
+			}
+			b.byName[name] = i
+		}
+	}
+	if r.err == nil && b.overflow != -1 && (b.overflow < 0 || b.overflow >= n) {
+		r.fail("overflow input %d of %d", b.overflow, n)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/rules"
 )
 
 // TestSnapshotStatsFields: every counter of Stats is in the snapshot.
@@ -27,15 +29,24 @@ func TestSnapshotCoversEveryField(t *testing.T) {
 	want := map[reflect.Type][]string{
 		reflect.TypeFor[Engine](): {"cfg", "tau", "late", "dd", "eval", "rules", "sink", "log", "now", "started", "closed", "horizon",
 			"index", "series", "trackers", "misses", "keys", "ruleIdx", "declared", "learning", "absences", "gaps",
-			"alerts", "wheel", "fleet", "selectBuf", "warned", "loop", "src", "ctx", "sinkErr", "stats"},
-		reflect.TypeFor[series]():     {"id", "key", "lastTs", "rulesOff", "rulesN", "alerts", "gapMark", "src"},
-		reflect.TypeFor[tracker]():    {"anchorTs", "recv", "onTime", "cad", "anchorK", "nextK", "lateK", "lag", "pLong", "link", "lostRun", "missHead", "run", "flags", "learnN"},
-		reflect.TypeFor[learning]():   {"lastArrival", "diffs"},
-		reflect.TypeFor[absence]():    {"since", "inhibitedBy"},
-		reflect.TypeFor[seriesGap]():  {"period", "m", "bin", "since", "phase", "confirmed", "hits", "firingID", "linkedTo", "linkMark"},
-		reflect.TypeFor[alertState](): {"since", "state"},
-		reflect.TypeFor[loopGuard]():  {"open", "since", "last", "count", "origin", "name"},
-		reflect.TypeFor[sources]():    {"list", "names", "byName", "overflow", "minute", "next"},
+			"alerts", "alertCfg", "steps", "wheel", "fleet", "selectBuf", "warned", "hists", "histPoints", "histView",
+			"histOne", "coh", "xp", "loop", "src", "bad", "ctx", "sinkErr", "stats"},
+		reflect.TypeFor[series]():    {"id", "key", "lastTs", "rulesOff", "rulesN", "alerts", "gapMark", "src", "hist"},
+		reflect.TypeFor[tracker]():   {"anchorTs", "recv", "onTime", "cad", "anchorK", "nextK", "lateK", "lag", "pLong", "link", "lostRun", "missHead", "run", "flags", "learnN"},
+		reflect.TypeFor[learning]():  {"lastArrival", "diffs"},
+		reflect.TypeFor[absence]():   {"since", "inhibitedBy"},
+		reflect.TypeFor[seriesGap](): {"period", "m", "bin", "since", "phase", "confirmed", "hits", "firingID", "linkedTo", "linkMark"},
+		// alert.State encodes itself (alert.State.AppendBinary).
+		reflect.TypeFor[history]():      {"pts", "head", "n", "keep"},
+		reflect.TypeFor[cohorts]():      {"rules", "byRule", "members", "aux", "next"},
+		reflect.TypeFor[cohortRule]():   {"ri", "win", "grace", "k", "started", "keys", "cohorts", "over"},
+		reflect.TypeFor[cohort]():       {"labels", "id", "acc", "state", "since"},
+		reflect.TypeFor[cohortAcc]():    {"series", "samples", "sum", "inc", "min", "max"},
+		reflect.TypeFor[cohortMember](): {"rule", "cohort", "last"},
+		reflect.TypeFor[badInputs]():    {"list", "names", "byName", "overflow", "next"},
+		reflect.TypeFor[badInput]():     {"open", "reported", "since", "last", "interval", "total", "examples"},
+		reflect.TypeFor[loopGuard]():    {"open", "since", "last", "count", "origin", "name"},
+		reflect.TypeFor[sources]():      {"list", "names", "byName", "overflow", "minute", "next"},
 		reflect.TypeFor[source](): {"fresh", "redelivered", "lags", "ratioN", "normFresh", "normRedeliv", "stormRun", "stormCalm",
 			"stormOpen", "stormSince", "stormPending", "lagN", "lagRun", "lagCalm", "lagOpen", "lagPrevOK",
 			"lagNormal", "lagPrev", "lagRunFrom", "lagSince"},
@@ -58,4 +69,21 @@ func TestSnapshotCoversEveryField(t *testing.T) {
 		}
 		require.Equal(t, names, got, "%s changed: update the snapshot and this list", typ.Name())
 	}
+}
+
+// TestRulesetFingerprintFields is a tripwire: rulesetFingerprint hashes
+// every field of rules.Rule that changes what the engine does, and its list
+// must follow rules.Rule.
+func TestRulesetFingerprintFields(t *testing.T) {
+	var got []string
+	typ := reflect.TypeFor[rules.Rule]()
+	for i := range typ.NumField() {
+		if f := typ.Field(i); f.IsExported() {
+			got = append(got, f.Name)
+		}
+	}
+	// Index, File, Line and Col say where a rule is, not what it does.
+	require.Equal(t, []string{"Index", "Group", "Alert", "Expr", "Resolve", "Levels", "For", "ForTolerance",
+		"KeepFiringFor", "NoData", "Flapping", "Match", "Labels", "Annotations", "Window", "Cohort", "File", "Line", "Col"},
+		got, "rules.Rule changed: update rulesetFingerprint and this list")
 }

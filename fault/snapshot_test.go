@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -33,6 +34,26 @@ groups:
         labels: {severity: page}
       - alert: Spike
         expr: value >= 9
+      - alert: Levels
+        match: 'check_up{check=~"c0000.*"}'
+        for: 1m
+        for_tolerance: 1
+        keep_firing_for: 2m
+        no_data: alert
+        flapping: {low: 5, high: 10}
+        levels:
+          - severity: warning
+            expr: value > 5
+            resolve: value < 3
+          - severity: critical
+            expr: value > 8
+            resolve: value < 7
+      - alert: Windowed
+        expr: avg_over_time(5m) > 5.5 && value - previous() > 3
+      - alert: Cohort
+        cohort: {by: [check], window: 1m}
+        expr: cohort.samples >= 1 && cohort.max > 8 && others.series > 10
+        for: 1m
 `
 
 // snapInput is a realistic input for the snapshot tests: a gap scenario
@@ -73,7 +94,7 @@ func snapConfig(t *testing.T, sink fault.Sink) fault.Config {
 	t.Helper()
 	rs, err := rules.Parse("snap.yaml", []byte(snapRules))
 	require.NoError(t, err)
-	return fault.Config{Rules: rs, Sink: sink, SourceLabel: "check", MaxSources: 64, Lateness: 45 * time.Second}
+	return fault.Config{Rules: rs, Sink: sink, SourceLabel: "check", MaxSources: 64, Lateness: 45 * time.Second, MaxCohorts: 40}
 }
 
 type lines struct{ out []string }
@@ -83,10 +104,12 @@ func (l *lines) Emit(_ context.Context, ev fault.Event) error {
 	return nil
 }
 
-// step is a piece of the input: a batch to process, or an Advance.
+// step is a piece of the input: a batch to process, an Advance, or a bad
+// record of an input.
 type step struct {
 	batch   []stream.Sample
 	advance int64
+	bad     string
 }
 
 // cut splits the input into batches of random sizes with an occasional
@@ -99,6 +122,9 @@ func cut(in []stream.Sample, rng *rand.Rand) []step {
 		if rng.IntN(10) == 0 {
 			steps = append(steps, step{advance: in[k-1].Arrival + int64(rng.IntN(3000))*int64(time.Millisecond)})
 		}
+		if rng.IntN(12) == 0 {
+			steps = append(steps, step{bad: fmt.Sprintf("input-%d", rng.IntN(3))})
+		}
 		in = in[k:]
 	}
 	return steps
@@ -107,9 +133,12 @@ func cut(in []stream.Sample, rng *rand.Rand) []step {
 func run(t *testing.T, e *fault.Engine, s step) {
 	t.Helper()
 	ctx := context.Background()
-	if s.batch != nil {
+	switch {
+	case s.bad != "":
+		e.BadInput(s.bad, errors.New("malformed record"))
+	case s.batch != nil:
 		require.NoError(t, e.Process(ctx, s.batch))
-	} else {
+	default:
 		require.NoError(t, e.Advance(ctx, s.advance))
 	}
 }
@@ -151,8 +180,8 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 		want   []string // kinds of event the input must raise
 		during []string // kinds of episode some snapshot must interrupt
 	}{
-		{"B02", 300, 11, []string{"threshold", "absence", "periodic_gap", "feedback_loop", "duplicate_storm"}, []string{"threshold", "absence", "periodic_gap", "feedback_loop", "duplicate_storm"}},
-		{"B04", 400, 12, []string{"threshold", "periodic_gap", "series_periodic_gap", "feedback_loop"}, []string{"threshold", "periodic_gap", "series_periodic_gap"}},
+		{"B02", 300, 11, []string{"threshold", "absence", "periodic_gap", "feedback_loop", "duplicate_storm", "cohort", "bad_input", "flapping"}, []string{"threshold", "absence", "periodic_gap", "feedback_loop", "duplicate_storm", "cohort", "bad_input", "flapping"}},
+		{"B04", 400, 12, []string{"threshold", "periodic_gap", "series_periodic_gap", "feedback_loop"}, []string{"threshold", "periodic_gap", "series_periodic_gap", "cohort", "bad_input"}},
 	} {
 		t.Run(c.id, func(t *testing.T) {
 			in := snapInput(t, c.id, c.n, c.seed, c.id == "B02")
@@ -169,7 +198,7 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 			require.NoError(t, ref.Close(context.Background()))
 			kinds := map[string]bool{}
 			for _, l := range want.out {
-				for _, k := range []string{"threshold", "absence", "periodic_gap", "series_periodic_gap", "feedback_loop", "duplicate_storm"} {
+				for _, k := range []string{"threshold", "absence", "periodic_gap", "series_periodic_gap", "feedback_loop", "duplicate_storm", "cohort", "bad_input", "flapping"} {
 					if bytes.Contains([]byte(l), []byte(`"kind":"`+k+`"`)) {
 						kinds[k] = true
 					}
@@ -179,21 +208,23 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 				require.True(t, kinds[k], "the input raises %s: %v", k, kinds)
 			}
 
-			// The interrupted run: about 10 snapshots, some between steps,
-			// some cutting a batch in two. (Each costs some 0.3 s under
+			// The interrupted run: about 10 snapshots at random, some
+			// between steps, some cutting a batch in two, and one as soon
+			// as an episode of a kind not yet interrupted is open. (Each costs some 0.3 s under
 			// -race, mostly the deduper's 64 MiB of fastcache memory.)
 			var got lines
 			e, err := fault.New(snapConfig(t, &got))
 			require.NoError(t, err)
 			snaps := 0
 			during := map[string]bool{} // kinds of episode open at some snapshot
+			var open episodes
 			note := func() {
-				for k := range openKinds(t, got.out) {
+				for k := range open.kinds(t, got.out) {
 					during[k] = true
 				}
 			}
 			for _, s := range steps {
-				if s.batch != nil && len(s.batch) > 1 && rng.IntN(len(steps)/5+1) == 0 {
+				if s.batch != nil && len(s.batch) > 1 && rng.IntN(len(steps)/3+1) == 0 {
 					k := 1 + rng.IntN(len(s.batch)-1)
 					run(t, e, step{batch: s.batch[:k]})
 					note()
@@ -202,7 +233,13 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 					s.batch = s.batch[k:]
 				}
 				run(t, e, s)
-				if rng.IntN(len(steps)/5+1) == 0 {
+				// Random points, and the first point at which an episode of
+				// each kind is open.
+				fresh := false
+				for k := range open.kinds(t, got.out) {
+					fresh = fresh || !during[k]
+				}
+				if rng.IntN(len(steps)/3+1) == 0 || fresh {
 					note()
 					e = restore(t, e, &got, snaps%2 == 0)
 					snaps++
@@ -210,13 +247,13 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 			}
 			require.NoError(t, e.Close(context.Background()))
 			e = restore(t, e, &got, true) // after Close too
+			require.Equal(t, want.out, got.out, "events")
+			require.Equal(t, ref.Stats(), e.Stats(), "stats")
 			t.Logf("%d snapshots, during episodes of %v", snaps, during)
 			for _, k := range c.during {
 				require.True(t, during[k], "a snapshot was taken during a %s episode", k)
 			}
 			require.GreaterOrEqual(t, snaps, 6)
-			require.Equal(t, want.out, got.out, "events")
-			require.Equal(t, ref.Stats(), e.Stats(), "stats")
 			e.Deduper().Reset()
 		})
 	}
@@ -264,6 +301,15 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	require.ErrorIs(t, err, fault.ErrSnapshotMismatch)
 	require.False(t, errors.Is(err, fault.ErrBadSnapshot))
 	cfg = snapConfig(t, &sink)
+	cfg.Rules, err = rules.Parse("snap.yaml", []byte(strings.Replace(snapRules, "keep_firing_for: 2m", "keep_firing_for: 3m", 1)))
+	require.NoError(t, err)
+	_, err = fault.Restore(cfg, bytes.NewReader(snap))
+	require.ErrorIs(t, err, fault.ErrSnapshotMismatch, "a lifecycle field changed")
+	cfg = snapConfig(t, &sink)
+	cfg.MaxCohorts = 41
+	_, err = fault.Restore(cfg, bytes.NewReader(snap))
+	require.ErrorIs(t, err, fault.ErrSnapshotMismatch)
+	cfg = snapConfig(t, &sink)
 	cfg.Dedup.Window = time.Hour
 	_, err = fault.Restore(cfg, bytes.NewReader(snap))
 	require.ErrorIs(t, err, fault.ErrSnapshotMismatch)
@@ -278,22 +324,31 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	r.Deduper().Reset()
 }
 
-// openKinds returns the kinds of the episodes open (pending or firing, not
-// resolved) after the events printed so far.
-func openKinds(t *testing.T, printed []string) map[string]bool {
+// episodes follows the episodes open after the events printed so far.
+type episodes struct {
+	seen int               // events read
+	open map[string]string // episode → kind
+}
+
+// kinds reads the events printed since the last call and returns the
+// kinds of the episodes open (pending or firing, not resolved).
+func (o *episodes) kinds(t *testing.T, printed []string) map[string]bool {
 	t.Helper()
-	open := map[string]string{} // episode → kind
-	for _, l := range printed {
+	if o.open == nil {
+		o.open = map[string]string{}
+	}
+	for _, l := range printed[o.seen:] {
 		var ev struct{ Episode, Kind, State string }
 		require.NoError(t, json.Unmarshal([]byte(l[:strings.LastIndexByte(l, ' ')]), &ev))
 		if ev.State == "resolved" {
-			delete(open, ev.Episode)
+			delete(o.open, ev.Episode)
 		} else {
-			open[ev.Episode] = ev.Kind
+			o.open[ev.Episode] = ev.Kind
 		}
 	}
+	o.seen = len(printed)
 	kinds := map[string]bool{}
-	for _, k := range open {
+	for _, k := range o.open {
 		kinds[k] = true
 	}
 	return kinds

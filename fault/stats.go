@@ -13,6 +13,7 @@ type Stats struct {
 	BadArrival uint64 // arrival time too far ahead of both sample time and engine clock (Config.MaxArrivalLag)
 	Looped     uint64 // samples carrying OriginLabel: faultline's own output fed back in
 	OutOfOrder uint64 // fresh, but not newer than the series' newest sample: tracked, not evaluated
+	BadInput   uint64 // records that could not be decoded, as told by Engine.BadInput (not samples)
 
 	// Samples = BadArrival + Future + Looped + SeriesOverflow + Duplicates +
 	// Conflicts + TooLate + Fresh.
@@ -39,7 +40,15 @@ type Stats struct {
 	GapsConfirmed     uint64 // series periodic gaps confirmed (and fired)
 	Events            uint64 // events emitted
 	EvalErrors        uint64 // rule evaluation or annotation errors
-	SinkErrors        uint64 // errors returned by the sink
+
+	HistorySeries  uint64 // series keeping a history for windowed rule functions or cohort rules
+	HistoryPoints  uint64 // room for points allocated to those histories (16 bytes each); rings never shrink
+	HistoryEvicted uint64 // points evicted while still inside their window (Config.MaxHistory, MaxHistoryPoints)
+	Cohorts        uint64 // cohorts tracked, over all cohort rules
+	CohortOverflow uint64 // series left without a cohort of their own because Config.MaxCohorts was reached
+	CohortLate     uint64 // samples of a cohort rule for a window already judged, left out
+	CohortFaults   uint64 // cohort episodes that fired
+	SinkErrors     uint64 // errors returned by the sink
 }
 
 func (s *Stats) add(o *Stats) {
@@ -52,6 +61,7 @@ func (s *Stats) add(o *Stats) {
 	s.BadArrival += o.BadArrival
 	s.Looped += o.Looped
 	s.OutOfOrder += o.OutOfOrder
+	s.BadInput += o.BadInput
 	s.Series += o.Series
 	s.SeriesOverflow += o.SeriesOverflow
 	s.Sources += o.Sources
@@ -72,6 +82,13 @@ func (s *Stats) add(o *Stats) {
 	s.GapsConfirmed += o.GapsConfirmed
 	s.Events += o.Events
 	s.EvalErrors += o.EvalErrors
+	s.HistorySeries += o.HistorySeries
+	s.HistoryPoints += o.HistoryPoints
+	s.HistoryEvicted += o.HistoryEvicted
+	s.Cohorts += o.Cohorts
+	s.CohortOverflow += o.CohortOverflow
+	s.CohortLate += o.CohortLate
+	s.CohortFaults += o.CohortFaults
 	s.SinkErrors += o.SinkErrors
 }
 

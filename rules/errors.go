@@ -37,6 +37,12 @@ var (
 	// ErrTemplate: an annotation template does not parse or fails to
 	// execute.
 	ErrTemplate = errors.New("invalid template")
+	// ErrValue: a value is out of its range or not one of those allowed
+	// (no_data, for_tolerance, flapping thresholds, too many levels).
+	ErrValue = errors.New("invalid value")
+	// ErrConflict: two fields that exclude each other are both given (expr
+	// or resolve with levels, label severity with levels).
+	ErrConflict = errors.New("conflicting fields")
 	// ErrRead: a rule file could not be read.
 	ErrRead = errors.New("cannot read rule file")
 )

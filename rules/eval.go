@@ -27,6 +27,18 @@ type Evaluator struct {
 	labels stream.Labels
 
 	strLeft int // bytes of strings the evaluation may still build
+
+	// Windowed functions (window.go): the calls of the rule being
+	// evaluated, the history they read, and a box per call for results.
+	calls  []windowCall
+	hist   *History
+	one    [1]Point // the history of a sample evaluated without one
+	oneH   History  // its History: Newer is one[:]
+	fast   fastIn
+	winOut [maxWindowCalls]float64
+	winBox [maxWindowCalls]any
+
+	cohort, others, fleet *Aggregate // the data of env["cohort"] ...
 }
 
 // NewEvaluator returns an Evaluator.
@@ -37,7 +49,19 @@ func NewEvaluator() *Evaluator {
 	e.value, value = newBox[float64]()
 	e.name, name = newBox[string]()
 	e.ts, ts = newBox[time.Time]()
+	e.oneH.Newer = e.one[:]
+	for i := range e.winBox {
+		e.winBox[i] = floatAt(&e.winOut[i])
+	}
+	var cohort, others, fleet any
+	e.cohort, cohort = newBox[Aggregate]()
+	e.others, others = newBox[Aggregate]()
+	e.fleet, fleet = newBox[Aggregate]()
 	e.env = map[string]any{
+		envCohort:    cohort,
+		envOthers:    others,
+		envFleet:     fleet,
+		fnWindow:     e.window,
 		envValue:     value,
 		envName:      name,
 		envTS:        ts,
@@ -55,9 +79,10 @@ func NewEvaluator() *Evaluator {
 	return e
 }
 
-// Eval evaluates the expression of rule r for sample s. An error means the
-// expression failed at run time (say, an index out of range, or it built
-// more strings than an evaluation may); it is an *Error at the rule's
+// Eval evaluates the expression of rule r for sample s; for a rule with
+// levels, it reports whether the condition of any level holds. An error
+// means the expression failed at run time (say, an index out of range, or it
+// built more strings than an evaluation may); it is an *Error at the rule's
 // position wrapping ErrExpr.
 //
 // Eval does not allocate. The exceptions are what an expression builds
@@ -65,16 +90,114 @@ func NewEvaluator() *Evaluator {
 // fast path (see the package documentation), method calls on ts; whatever
 // the expression and the sample, they stay within the bounds documented in
 // the package documentation ("Bounds").
+//
+// A rule that calls windowed functions (rate(5m), previous() ...) sees, with
+// Eval, a history of the sample alone; use EvalHistory to give it one. A
+// cohort rule cannot be evaluated on a sample: Eval reports an error for
+// it (see EvalCohort).
 func (e *Evaluator) Eval(r *Rule, s *stream.Sample) (bool, error) {
-	if r.fast != nil {
-		return r.fast(s), nil
+	if r.fast != nil && !r.history {
+		e.fast.Sample = s
+		ok := r.fast(&e.fast)
+		e.fast.Sample = nil
+		return ok, nil
 	}
-	return e.evalVM(r, s)
+	e.one[0] = Point{T: s.Time, V: s.Value}
+	return e.EvalHistory(r, s, &e.oneH)
 }
 
-// evalVM evaluates r on the expr virtual machine.
+// EvalHistory is Eval with the history windowed functions read: the
+// series' points in ascending time, the last of them s itself (see
+// History). The engine keeps one per series for the rules that need it
+// (Rule.Window, Rule.UsesHistory). Like Eval, it does not allocate, h
+// included if the caller keeps it.
+func (e *Evaluator) EvalHistory(r *Rule, s *stream.Sample, h *History) (bool, error) {
+	l, err := e.LevelHistory(r, s, h)
+	return l > 0, err
+}
+
+// Level returns the highest level of rule r whose condition holds for
+// sample s, counting levels from 1 (the first, lowest, in the rule file),
+// or 0 when none does. Levels are evaluated from the highest down, and no
+// further once one holds. It fails, and allocates, as Eval does; windowed
+// functions see a history of s alone (see LevelHistory).
+func (e *Evaluator) Level(r *Rule, s *stream.Sample) (int, error) {
+	e.one[0] = Point{T: s.Time, V: s.Value}
+	return e.LevelHistory(r, s, &e.oneH)
+}
+
+// LevelHistory is Level with the history windowed functions read, as
+// EvalHistory.
+func (e *Evaluator) LevelHistory(r *Rule, s *stream.Sample, h *History) (int, error) {
+	if r.Cohort != nil {
+		return 0, r.errorf("%w: a cohort rule is evaluated per cohort, with EvalCohort", ErrExpr)
+	}
+	if len(r.Levels) == 0 {
+		return 0, r.errorf("%w: rule was not built by Parse", ErrExpr)
+	}
+	for i := len(r.Levels) - 1; i >= 0; i-- {
+		ok, err := e.run(r, &r.Levels[i].cond, s, h)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return i + 1, nil
+		}
+	}
+	return 0, nil
+}
+
+// Resolves reports whether the resolve condition of level l (counted from
+// 1) of rule r holds for sample s; true when the level has none, or there
+// is no such level. It fails, and allocates, as Eval does; windowed
+// functions see a history of s alone (see ResolvesHistory).
+func (e *Evaluator) Resolves(r *Rule, l int, s *stream.Sample) (bool, error) {
+	e.one[0] = Point{T: s.Time, V: s.Value}
+	return e.ResolvesHistory(r, l, s, &e.oneH)
+}
+
+// ResolvesHistory is Resolves with the history windowed functions read, as
+// EvalHistory.
+func (e *Evaluator) ResolvesHistory(r *Rule, l int, s *stream.Sample, h *History) (bool, error) {
+	if l < 1 || l > len(r.Levels) || r.Levels[l-1].Resolve == "" {
+		return true, nil
+	}
+	return e.run(r, &r.Levels[l-1].reset, s, h)
+}
+
+// HasResolve reports whether level l (counted from 1) of rule r has a
+// resolve condition.
+func (r *Rule) HasResolve(l int) bool {
+	return l >= 1 && l <= len(r.Levels) && r.Levels[l-1].Resolve != ""
+}
+
+// run evaluates a condition of rule r, on the fast path when it has one.
+func (e *Evaluator) run(r *Rule, p *pred, s *stream.Sample, h *History) (bool, error) {
+	if p.fast != nil {
+		e.fast.Sample, e.fast.hist, e.fast.calls = s, h, p.windows
+		ok := p.fast(&e.fast)
+		e.fast.Sample, e.fast.hist, e.fast.calls = nil, nil, nil
+		return ok, nil
+	}
+	e.calls, e.hist = p.windows, h
+	ok, err := e.evalProgram(r, p.program, s)
+	e.calls, e.hist = nil, nil
+	return ok, err
+}
+
+// evalVM evaluates r's expression on the expr virtual machine, windowed
+// functions seeing a history of s alone.
 func (e *Evaluator) evalVM(r *Rule, s *stream.Sample) (bool, error) {
-	if r.program == nil {
+	e.one[0] = Point{T: s.Time, V: s.Value}
+	e.calls, e.hist = r.windows, &e.oneH
+	ok, err := e.evalProgram(r, r.program, s)
+	e.calls, e.hist = nil, nil
+	return ok, err
+}
+
+// evalProgram evaluates a program of rule r on the expr virtual machine.
+func (e *Evaluator) evalProgram(r *Rule, prog *vm.Program, s *stream.Sample) (bool, error) {
+	if prog == nil {
 		return false, r.errorf("%w: rule was not built by Parse", ErrExpr)
 	}
 	*e.value = s.Value
@@ -82,7 +205,7 @@ func (e *Evaluator) evalVM(r *Rule, s *stream.Sample) (bool, error) {
 	*e.ts = time.Unix(0, s.Time).UTC()
 	e.labels = s.Labels
 	e.strLeft = maxStringBytes
-	out, err := e.vm.Run(r.program, e.env)
+	out, err := e.vm.Run(prog, e.env)
 	e.labels = nil
 	if err != nil {
 		return false, r.errorf("%w", newExprError(ErrExpr, err))
@@ -147,12 +270,20 @@ type eface struct {
 // newBox returns a pointer to a fresh heap T, and an interface holding type
 // T whose data word is that pointer: writes through the pointer change the
 // value the interface holds.
-func newBox[T float64 | string | time.Time]() (*T, any) {
+func newBox[T float64 | string | time.Time | Aggregate]() (*T, any) {
 	p := new(T)
 	var zero T
 	v := any(zero) // only its type word is used
 	(*eface)(unsafe.Pointer(&v)).data = unsafe.Pointer(p)
 	return p, v
+}
+
+// floatAt returns an interface holding the float64 *p: writes through p
+// change the value it holds.
+func floatAt(p *float64) any {
+	v := any(float64(0))
+	(*eface)(unsafe.Pointer(&v)).data = unsafe.Pointer(p)
+	return v
 }
 
 // stringType is the type word of a string in an interface.

@@ -58,7 +58,7 @@ func ExampleParse_errors() {
 	_, err := rules.Parse("rules.yaml", src)
 	fmt.Println(err)
 	// Output:
-	// rules.yaml:6:9: group "api": rule "HighErrorRate": unknown field "severity" in a rule (want alert, match, expr, for, labels, annotations)
+	// rules.yaml:6:9: group "api": rule "HighErrorRate": unknown field "severity" in a rule (want alert, match, expr, resolve, levels, for, for_tolerance, keep_firing_for, no_data, flapping, labels, annotations, cohort)
 	// rules.yaml:9:14: group "api": rule "SlowRequests": for: invalid duration "5 minutes": unexpected " "; write durations as in 1h30m, 90s or 250ms
 	// rules.yaml:11:31: group "api": rule "BrokenExpr": invalid expression: unknown name lables
 }
@@ -92,4 +92,36 @@ func ExampleRuleset_Series() {
 	fmt.Println(ok, spec.Cadence, spec.AbsentAfter, spec.Match)
 	// Output:
 	// true 1m0s 5m0s check_up{region="eu"}
+}
+
+// ExampleEvaluator_EvalHistory evaluates a windowed rule on a history: a
+// counter sampled every 10 s that restarts once.
+func ExampleEvaluator_EvalHistory() {
+	rs, err := rules.Parse("rules.yaml", []byte(`
+groups:
+  - name: devices
+    rules:
+      - alert: Reconnecting
+        match: reconnects_total
+        expr: rate(1m) > 0.5 && value > previous()
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r := rs.Rule(0)
+	fmt.Println("window:", r.Window, "history:", r.UsesHistory())
+
+	// 10, 20, 30, then a restart: 5, 15, 25 (60 s after the first).
+	var pts []rules.Point
+	for i, v := range []float64{10, 20, 30, 5, 15, 25} {
+		pts = append(pts, rules.Point{T: int64(i+1) * 10e9, V: v})
+	}
+	s := stream.NewSample("reconnects_total", nil, pts[5].T, pts[5].V, 0)
+	ev := rules.NewEvaluator()
+	firing, err := ev.EvalHistory(r, &s, &rules.History{Newer: pts})
+	fmt.Println(firing, err) // increase 54 (45 measured, reset included) in 1m: 0.9/s
+	// Output:
+	// window: 1m0s history: true
+	// true <nil>
 }

@@ -28,20 +28,52 @@ const (
 
 var labelsType = reflect.TypeFor[map[string]string]()
 
+// exprKind says which environment an expression is written against.
+type exprKind uint8
+
+const (
+	sampleExpr exprKind = iota // a rule evaluated per sample
+	cohortExpr                 // a cohort rule, evaluated per cohort and window
+)
+
+// Names of the cohort environment.
+const (
+	envCohort = "cohort"
+	envOthers = "others"
+	envFleet  = "fleet"
+)
+
 // publicEnv is the environment users write expressions against: these are
 // the types the checker sees.
-func publicEnv() map[string]any {
-	return map[string]any{
+func publicEnv(kind exprKind) map[string]any {
+	if kind == cohortExpr {
+		return map[string]any{
+			envCohort: Aggregate{},
+			envOthers: Aggregate{},
+			envFleet:  Aggregate{},
+			envLabels: map[string]string{},
+		}
+	}
+	env := map[string]any{
 		envValue:  float64(0),
 		envName:   "",
 		envLabels: map[string]string{},
 		envTS:     time.Time{},
 	}
+	for i, name := range windowFuncs {
+		if winFunc(i) == winPrevious {
+			env[name] = (func() float64)(nil)
+		} else {
+			env[name] = (func(string) float64)(nil)
+		}
+	}
+	return env
 }
 
-// compileEnv is publicEnv plus the helpers the label patchers call.
-func compileEnv() map[string]any {
-	env := publicEnv()
+// compileEnv is publicEnv plus the helpers the patchers call.
+func compileEnv(kind exprKind) map[string]any {
+	env := publicEnv(kind)
+	env[fnWindow] = (func(any) any)(nil)
 	env[fnLabel] = (func(any) any)(nil)
 	env[fnHasLabel] = (func(any) bool)(nil)
 	env[fnLabelCount] = (func() int)(nil)
@@ -82,39 +114,76 @@ func newExprError(cause, err error) *exprError {
 	return &exprError{cause: cause, msg: err.Error(), prev: err}
 }
 
-// compileExpr compiles a rule expression. It runs twice: once against the
+// compileExpr compiles a per-sample rule expression (see compileRule).
+func compileExpr(src string) (*vm.Program, error) {
+	c, err := compileExprKind(src, sampleExpr)
+	return c.prog, err
+}
+
+// compiled is a compiled rule expression.
+type compiled struct {
+	prog   *vm.Program
+	calls  []windowCall // its windowed calls, by __window index
+	window int64        // the longest window of calls, ns
+	hist   bool         // it calls windowed functions: it needs history
+}
+
+// compileRule compiles a rule expression. Bare durations in windowed calls,
+// rate(5m), are first quoted (durationLiterals); error offsets are mapped
+// back to src. It then runs twice: once against the
 // public environment, which gives precise types (labels is a
 // map[string]string) and so catches non-boolean expressions and type errors,
 // and, through guard, checks the expression against the bounds of
-// evaluation (see limits.go); and once for real, with the label patchers,
-// the string budget and the optimizer, into the program Evaluator runs.
-func compileExpr(src string) (*vm.Program, error) {
-	if len(src) > maxExprBytes {
-		return nil, &exprError{cause: ErrExpr, msg: fmt.Sprintf("the expression is too long: %d bytes, more than %d", len(src), maxExprBytes)}
+// evaluation (see limits.go) and its windowed calls; and once for real, with
+// the window and label patchers, the string budget and the optimizer, into
+// the program Evaluator runs.
+func compileExprKind(src string, kind exprKind) (compiled, error) {
+	c, err := compileRewritten(src, kind)
+	if err != nil {
+		var ee *exprError
+		if errors.As(err, &ee) {
+			_, ins := durationLiterals(src)
+			ee.off = origOffset(ee.off, ins)
+		}
 	}
+	return c, err
+}
+
+func compileRewritten(orig string, kind exprKind) (compiled, error) {
+	var c compiled
+	if len(orig) > maxExprBytes {
+		return c, &exprError{cause: ErrExpr, msg: fmt.Sprintf("the expression is too long: %d bytes, more than %d", len(orig), maxExprBytes)}
+	}
+	src, _ := durationLiterals(orig)
 	g := &guard{}
+	g.win.g = g
 	checked, err := expr.Compile(src,
-		expr.Env(publicEnv()),
+		expr.Env(publicEnv(kind)),
 		expr.DisableBuiltin("now"),
 		expr.MaxNodes(maxExprNodes),
 		expr.Patch(g), // first: it checks the tree as written
 		expr.Timezone("UTC"),
 	)
 	if p := g.first(); p != nil {
-		return nil, p
+		return c, p
 	}
 	if err != nil {
 		ee := newExprError(ErrExpr, err)
 		if strings.Contains(ee.msg, "exceeds maximum allowed nodes") {
 			ee.msg = fmt.Sprintf("the expression is too large: it has more than %d operators, names and constants", maxExprNodes)
 		}
-		return nil, ee
+		return c, ee
 	}
 	if t := checked.Node().Type(); t != nil && t.Kind() != reflect.Bool && t.Kind() != reflect.Interface {
-		return nil, &exprError{cause: ErrNotBool, msg: fmt.Sprintf("it gives %s; compare it, as in value > 0.5", t)}
+		hint := "value > 0.5"
+		if kind == cohortExpr {
+			hint = "cohort.rate > 5 * others.rate"
+		}
+		return c, &exprError{cause: ErrNotBool, msg: fmt.Sprintf("it gives %s; compare it, as in %s", t, hint)}
 	}
+	wp := &windowPatcher{calls: &c.calls}
 	opts := []expr.Option{
-		expr.Env(compileEnv()),
+		expr.Env(compileEnv(kind)),
 		expr.AsBool(),
 		expr.DisableAllBuiltins(),
 	}
@@ -125,15 +194,20 @@ func compileExpr(src string) (*vm.Program, error) {
 		expr.MaxNodes(maxExprNodes),
 		expr.Timezone("UTC"),
 		expr.Patch(foldTimePatcher{}),
+		expr.Patch(wp),
 		expr.Patch(labelAccessPatcher{}),
 		expr.Patch(labelCountPatcher{}),
 		expr.Patch(boundsPatcher{}),
 	)
 	prog, err := expr.Compile(src, opts...)
-	if err != nil {
-		return nil, newExprError(ErrExpr, err)
+	if wp.err != nil {
+		return c, &exprError{cause: ErrExpr, msg: wp.err.Error()}
 	}
-	return prog, nil
+	if err != nil {
+		return c, newExprError(ErrExpr, err)
+	}
+	c.prog, c.window, c.hist = prog, g.win.max, g.win.uses
+	return c, nil
 }
 
 // isLabels reports whether n is the environment's labels map (and not a

@@ -31,10 +31,19 @@ import (
 // && || and or; matches, contains, startsWith, endsWith with a string on
 // each side; in with a constant list of strings.
 
+// fastIn is what the closures read: the sample, and the history for the
+// windowed calls (__window(k), see window.go), whose table the closures
+// capture.
+type fastIn struct {
+	*stream.Sample
+	hist  *History
+	calls []windowCall
+}
+
 type (
-	fastPred func(s *stream.Sample) bool
-	fastNum  func(s *stream.Sample) float64
-	fastStr  func(s *stream.Sample) string
+	fastPred func(s *fastIn) bool
+	fastNum  func(s *fastIn) float64
+	fastStr  func(s *fastIn) string
 )
 
 // maxExactInt is the largest integer constant compared on the fast path,
@@ -51,21 +60,21 @@ func fastBool(n ast.Node) (fastPred, bool) {
 	switch n := n.(type) {
 	case *ast.BoolNode:
 		v := n.Value
-		return func(*stream.Sample) bool { return v }, true
+		return func(*fastIn) bool { return v }, true
 	case *ast.ConstantNode:
 		if v, ok := n.Value.(bool); ok {
-			return func(*stream.Sample) bool { return v }, true
+			return func(*fastIn) bool { return v }, true
 		}
 	case *ast.UnaryNode:
 		if n.Operator == "!" || n.Operator == "not" {
 			if p, ok := fastBool(n.Node); ok {
-				return func(s *stream.Sample) bool { return !p(s) }, true
+				return func(s *fastIn) bool { return !p(s) }, true
 			}
 		}
 	case *ast.CallNode:
 		if isCallOf(n, fnHasLabel, 1) {
 			if name, ok := fastString(n.Arguments[0]); ok {
-				return func(s *stream.Sample) bool { return hasLabel(s.Labels, name(s)) }, true
+				return func(s *fastIn) bool { return hasLabel(s.Labels, name(s)) }, true
 			}
 		}
 	case *ast.BinaryNode:
@@ -83,9 +92,9 @@ func fastBinary(n *ast.BinaryNode) (fastPred, bool) {
 			return nil, false
 		}
 		if n.Operator == "&&" || n.Operator == "and" {
-			return func(s *stream.Sample) bool { return l(s) && r(s) }, true
+			return func(s *fastIn) bool { return l(s) && r(s) }, true
 		}
-		return func(s *stream.Sample) bool { return l(s) || r(s) }, true
+		return func(s *fastIn) bool { return l(s) || r(s) }, true
 
 	case "==", "!=", "<", "<=", ">", ">=":
 		if p, ok := fastCompareConst(n); ok {
@@ -108,9 +117,9 @@ func fastBinary(n *ast.BinaryNode) (fastPred, bool) {
 			r, ok2 := fastBool(n.Right)
 			if ok1 && ok2 {
 				if n.Operator == "==" {
-					return func(s *stream.Sample) bool { return l(s) == r(s) }, true
+					return func(s *fastIn) bool { return l(s) == r(s) }, true
 				}
-				return func(s *stream.Sample) bool { return l(s) != r(s) }, true
+				return func(s *fastIn) bool { return l(s) != r(s) }, true
 			}
 		}
 
@@ -124,7 +133,7 @@ func fastBinary(n *ast.BinaryNode) (fastPred, bool) {
 			return nil, false
 		}
 		if l, ok := fastString(n.Left); ok {
-			return func(s *stream.Sample) bool { return re.MatchString(l(s)) }, true
+			return func(s *fastIn) bool { return re.MatchString(l(s)) }, true
 		}
 
 	case "contains", "startsWith", "endsWith":
@@ -135,11 +144,11 @@ func fastBinary(n *ast.BinaryNode) (fastPred, bool) {
 		}
 		switch n.Operator {
 		case "contains":
-			return func(s *stream.Sample) bool { return strings.Contains(l(s), r(s)) }, true
+			return func(s *fastIn) bool { return strings.Contains(l(s), r(s)) }, true
 		case "startsWith":
-			return func(s *stream.Sample) bool { return strings.HasPrefix(l(s), r(s)) }, true
+			return func(s *fastIn) bool { return strings.HasPrefix(l(s), r(s)) }, true
 		}
-		return func(s *stream.Sample) bool { return strings.HasSuffix(l(s), r(s)) }, true
+		return func(s *fastIn) bool { return strings.HasSuffix(l(s), r(s)) }, true
 
 	case "in":
 		set, ok := stringSet(n.Right)
@@ -147,7 +156,7 @@ func fastBinary(n *ast.BinaryNode) (fastPred, bool) {
 			return nil, false
 		}
 		if l, ok := fastString(n.Left); ok {
-			return func(s *stream.Sample) bool {
+			return func(s *fastIn) bool {
 				_, in := set[l(s)]
 				return in
 			}, true
@@ -185,17 +194,17 @@ func fastCompareConst(n *ast.BinaryNode) (fastPred, bool) {
 			v := c(nil)
 			switch n.Operator {
 			case "==":
-				return func(s *stream.Sample) bool { return s.Value == v }, true
+				return func(s *fastIn) bool { return s.Value == v }, true
 			case "!=":
-				return func(s *stream.Sample) bool { return s.Value != v }, true
+				return func(s *fastIn) bool { return s.Value != v }, true
 			case "<":
-				return func(s *stream.Sample) bool { return s.Value < v }, true
+				return func(s *fastIn) bool { return s.Value < v }, true
 			case "<=":
-				return func(s *stream.Sample) bool { return s.Value <= v }, true
+				return func(s *fastIn) bool { return s.Value <= v }, true
 			case ">":
-				return func(s *stream.Sample) bool { return s.Value > v }, true
+				return func(s *fastIn) bool { return s.Value > v }, true
 			case ">=":
-				return func(s *stream.Sample) bool { return s.Value >= v }, true
+				return func(s *fastIn) bool { return s.Value >= v }, true
 			}
 		}
 	}
@@ -206,9 +215,9 @@ func fastCompareConst(n *ast.BinaryNode) (fastPred, bool) {
 			l, v := name.Value, val.Value
 			switch n.Operator {
 			case "==":
-				return func(s *stream.Sample) bool { return s.Labels.Get(l) == v }, true
+				return func(s *fastIn) bool { return s.Labels.Get(l) == v }, true
 			case "!=":
-				return func(s *stream.Sample) bool { return s.Labels.Get(l) != v }, true
+				return func(s *fastIn) bool { return s.Labels.Get(l) != v }, true
 			}
 		}
 	}
@@ -231,27 +240,27 @@ func isConst(n ast.Node) bool {
 
 // compare returns the comparison op of two fast operands of one ordered
 // type.
-func compare[T cmp.Ordered](op string, l, r func(*stream.Sample) T) fastPred {
+func compare[T cmp.Ordered](op string, l, r func(*fastIn) T) fastPred {
 	switch op {
 	case "==":
-		return func(s *stream.Sample) bool { return l(s) == r(s) }
+		return func(s *fastIn) bool { return l(s) == r(s) }
 	case "!=":
-		return func(s *stream.Sample) bool { return l(s) != r(s) }
+		return func(s *fastIn) bool { return l(s) != r(s) }
 	case "<":
-		return func(s *stream.Sample) bool { return l(s) < r(s) }
+		return func(s *fastIn) bool { return l(s) < r(s) }
 	case "<=":
-		return func(s *stream.Sample) bool { return l(s) <= r(s) }
+		return func(s *fastIn) bool { return l(s) <= r(s) }
 	case ">":
-		return func(s *stream.Sample) bool { return l(s) > r(s) }
+		return func(s *fastIn) bool { return l(s) > r(s) }
 	}
-	return func(s *stream.Sample) bool { return l(s) >= r(s) }
+	return func(s *fastIn) bool { return l(s) >= r(s) }
 }
 
 func fastNumber(n ast.Node) (fastNum, bool) {
 	switch n := n.(type) {
 	case *ast.IdentifierNode:
 		if n.Value == envValue {
-			return func(s *stream.Sample) float64 { return s.Value }, true
+			return func(s *fastIn) float64 { return s.Value }, true
 		}
 	case *ast.FloatNode:
 		return constNum(n.Value), true
@@ -275,13 +284,13 @@ func fastNumber(n ast.Node) (fastNum, bool) {
 		}
 		switch n.Operator {
 		case "-":
-			return func(s *stream.Sample) float64 { return -x(s) }, true
+			return func(s *fastIn) float64 { return -x(s) }, true
 		case "+":
 			return x, true
 		}
 	case *ast.BinaryNode:
 		// Only where expr computes in float64 too.
-		if t := n.Type(); t == nil || t.Kind() != reflect.Float64 {
+		if !runtimeFloat(n) {
 			return nil, false
 		}
 		l, ok1 := fastNumber(n.Left)
@@ -291,22 +300,59 @@ func fastNumber(n ast.Node) (fastNum, bool) {
 		}
 		switch n.Operator {
 		case "+":
-			return func(s *stream.Sample) float64 { return l(s) + r(s) }, true
+			return func(s *fastIn) float64 { return l(s) + r(s) }, true
 		case "-":
-			return func(s *stream.Sample) float64 { return l(s) - r(s) }, true
+			return func(s *fastIn) float64 { return l(s) - r(s) }, true
 		case "*":
-			return func(s *stream.Sample) float64 { return l(s) * r(s) }, true
+			return func(s *fastIn) float64 { return l(s) * r(s) }, true
 		case "/":
-			return func(s *stream.Sample) float64 { return l(s) / r(s) }, true
+			return func(s *fastIn) float64 { return l(s) / r(s) }, true
 		}
 	case *ast.CallNode:
+		if isCallOf(n, fnWindow, 1) {
+			return fastWindow(n)
+		}
 		return fastTimeMethod(n)
 	}
 	return nil, false
 }
 
+// runtimeFloat reports whether expr computes n in float64: n is typed so,
+// or is an arithmetic operation of which one operand is (a windowed call
+// is typed any but always gives a float64, and expr's arithmetic on a
+// float64 and another number gives a float64).
+func runtimeFloat(n ast.Node) bool {
+	t := n.Type()
+	if t != nil && t.Kind() == reflect.Float64 {
+		return true
+	}
+	switch n := n.(type) {
+	case *ast.CallNode:
+		return isCallOf(n, fnWindow, 1)
+	case *ast.BinaryNode:
+		if t == nil || t.Kind() != reflect.Interface {
+			return false
+		}
+		switch n.Operator {
+		case "+", "-", "*", "/":
+			return runtimeFloat(n.Left) || runtimeFloat(n.Right)
+		}
+	}
+	return false
+}
+
+// fastWindow compiles __window(k): windowed call k over the history.
+func fastWindow(n *ast.CallNode) (fastNum, bool) {
+	k, ok := n.Arguments[0].(*ast.IntegerNode)
+	if !ok || k.Value < 0 || k.Value >= maxWindowCalls {
+		return nil, false
+	}
+	i := k.Value
+	return func(s *fastIn) float64 { return s.calls[i].eval(s.hist) }, true
+}
+
 func constNum(v float64) fastNum {
-	return func(*stream.Sample) float64 { return v }
+	return func(*fastIn) float64 { return v }
 }
 
 // fastTimeMethod compiles ts.Hour() and the like.
@@ -342,30 +388,30 @@ func fastTimeMethod(n *ast.CallNode) (fastNum, bool) {
 	default:
 		return nil, false
 	}
-	return func(s *stream.Sample) float64 { return f(time.Unix(0, s.Time).UTC()) }, true
+	return func(s *fastIn) float64 { return f(time.Unix(0, s.Time).UTC()) }, true
 }
 
 func fastString(n ast.Node) (fastStr, bool) {
 	switch n := n.(type) {
 	case *ast.IdentifierNode:
 		if n.Value == envName {
-			return func(s *stream.Sample) string { return s.Name }, true
+			return func(s *fastIn) string { return s.Name }, true
 		}
 	case *ast.StringNode:
 		v := n.Value
-		return func(*stream.Sample) string { return v }, true
+		return func(*fastIn) string { return v }, true
 	case *ast.ConstantNode:
 		if v, ok := n.Value.(string); ok {
-			return func(*stream.Sample) string { return v }, true
+			return func(*fastIn) string { return v }, true
 		}
 	case *ast.CallNode:
 		if isCallOf(n, fnLabel, 1) {
 			if str, ok := n.Arguments[0].(*ast.StringNode); ok {
 				name := str.Value
-				return func(s *stream.Sample) string { return s.Labels.Get(name) }, true
+				return func(s *fastIn) string { return s.Labels.Get(name) }, true
 			}
 			if name, ok := fastString(n.Arguments[0]); ok {
-				return func(s *stream.Sample) string { return s.Labels.Get(name(s)) }, true
+				return func(s *fastIn) string { return s.Labels.Get(name(s)) }, true
 			}
 		}
 	}

@@ -144,7 +144,7 @@ func TestFastPathAgreesWithVM(t *testing.T) {
 		for _, s := range samples {
 			want, err := e.evalVM(r, s)
 			require.NoError(t, err, "%s on %v", src, s)
-			require.Equal(t, want, pred(s), "%s on %s%s value=%v time=%d", src, s.Name, s.Labels, s.Value, s.Time)
+			require.Equal(t, want, pred(&fastIn{Sample: s}), "%s on %s%s value=%v time=%d", src, s.Name, s.Labels, s.Value, s.Time)
 		}
 	}
 	t.Logf("%d generated expressions compiled, %d on the fast path", compiled, fast)

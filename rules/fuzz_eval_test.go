@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,6 +122,19 @@ func FuzzEval(f *testing.F) {
 		`int(labels.job) > 0 || float(labels.code) >= 500`,
 		`{"api": 1}[labels.job] == 1 || (value > 0 ? nil : {"a": 1})[labels.job] == 1`,
 		`ts.Format("15:04") > "08:00"`,
+		// Windowed functions (here over a history of the sample alone).
+		`rate(5m) > 10`,
+		`avg_over_time(10m) > 0.9 && value > 1`,
+		`previous() < value || count_over_time(1h) == 1`,
+		`increase(1m) * 60 > delta(30s) / 2 && resets(1d) == 0`,
+		`stddev_over_time(1w) == 0 && changes(5m) + min_over_time(1m) - max_over_time(1m) <= sum_over_time(2m)`,
+		`rate("5m") > 1`,
+		`rate(0s) > 1`,
+		`rate(25h) > 1`,
+		`rate(value) > 1`,
+		`previous(5m) > 1`,
+		`rate(5m)`,
+		`last_over_time(1m) == value`,
 	}
 	// A few generated ones, as TestFastPathAgreesWithVM makes them.
 	g := &exprGen{r: rand.New(rand.NewPCG(5, 6))}
@@ -152,11 +166,11 @@ func FuzzEval(f *testing.F) {
 		}
 		_, _ = e.Eval(r, &other)
 
-		vmGot, vmErr := e.evalVM(r, &s)
+		vmGot, vmErr := e.Eval(vmOnly(r), &s)
 		require.Equal(t, err == nil, vmErr == nil, "%q: Eval error %v, VM error %v", r.Expr, err, vmErr)
 		if r.fast != nil {
 			require.NoError(t, vmErr, "%q has a fast path, so it cannot fail", r.Expr)
-			require.Equal(t, vmGot, r.fast(&s), "%q: fast path and VM disagree on %s%s value=%v ts=%d",
+			require.Equal(t, vmGot, r.fast(&fastIn{Sample: &s, hist: &History{Newer: []Point{{T: s.Time, V: s.Value}}}, calls: r.windows}), "%q: fast path and VM disagree on %s%s value=%v ts=%d",
 				r.Expr, s.Name, s.Labels, s.Value, s.Time)
 			require.Zero(t, testing.AllocsPerRun(3, func() { _, _ = e.Eval(r, &s) }), "%q on the fast path", r.Expr)
 		}
@@ -173,4 +187,16 @@ func FuzzEval(f *testing.F) {
 			require.Equal(t, got, fresh, "%q: fresh Evaluator", r.Expr)
 		}
 	})
+}
+
+// vmOnly returns a copy of r that evaluates every condition on expr's
+// virtual machine, never on the fast path.
+func vmOnly(r *Rule) *Rule {
+	c := *r
+	c.fast = nil
+	c.Levels = slices.Clone(r.Levels)
+	for i := range c.Levels {
+		c.Levels[i].cond.fast, c.Levels[i].reset.fast = nil, nil
+	}
+	return &c
 }

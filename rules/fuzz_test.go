@@ -47,6 +47,13 @@ func FuzzParse(f *testing.F) {
 		"series:\n- {match: '{a=\"1\"}', cadence: 1m, absent_after: 2m}\n",
 		"a: &a [*a]\ngroups: *a\n",
 		"groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'value > 1', labels: {b: x, a: y}, annotations: {s: '{{ $value }}'}}\n  - {alert: B, match: up, expr: 'name == \"up\"'}\nseries:\n- {match: up, cadence: 10s}\n- {match: '{a=\"x\"}'}\n",
+		// The alert lifecycle fields.
+		"groups:\n- name: g\n  rules:\n  - alert: D\n    for: 2m\n    for_tolerance: 1\n    keep_firing_for: 5m\n    no_data: keep\n    flapping: {low: 20, high: 30}\n    levels:\n    - {severity: warning, expr: value > 0.8, resolve: value < 0.7}\n    - {severity: critical, expr: value > 0.95, resolve: value < 0.9}\n",
+		"groups:\n- name: g\n  rules:\n  - {alert: H, expr: value > 80, resolve: value < 70, no_data: alert, flapping: {}, labels: {x: '{{ $labels.a }}-{{ $value }}'}}\n",
+		"groups:\n- name: g\n  rules:\n  - {alert: Q, expr: value > 1, no_data: resolve, flapping: {high: 50}, for_tolerance: 255}\n",
+		"groups:\n- name: g\n  rules:\n  - {alert: X, expr: value > 1, levels: [], flapping: {low: 9, high: 9}, for_tolerance: 256, labels: {severity: '{{'}}\n",
+		"groups:\n- name: w\n  rules:\n  - {alert: R, match: reqs_total, expr: 'rate(5m) > 10 && previous() < value'}\n  - {alert: A, expr: 'avg_over_time(10m) > 0.9 && value > 1', for: 1m}\n  - {alert: B, expr: 'rate(0s) > 1 || increase(99y) > 1'}\n",
+		"groups:\n- name: c\n  rules:\n  - alert: Storm\n    match: reconnects_total\n    cohort: {by: [firmware, model], window: 5m}\n    expr: cohort.rate / cohort.series >= 5 * others.rate / others.series && cohort.series >= 3 && labels.firmware != \"\"\n  - {alert: Bad, cohort: {by: [], window: 0s, x: 1}, expr: 'value > 1'}\n  - {alert: Bad2, cohort: [firmware], expr: 'cohort.avg > fleet.avg'}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -83,8 +90,20 @@ func FuzzParse(f *testing.F) {
 			require.Equal(t, "fuzz.yaml", r.File)
 			require.GreaterOrEqual(t, r.Line, 1)
 			require.NotEmpty(t, strings.TrimSpace(r.Alert))
-			require.NotEmpty(t, strings.TrimSpace(r.Expr))
+			require.NotEmpty(t, r.Levels)
+			require.Equal(t, r.Expr == "", r.Levels[0].Severity != "", "a rule has expr or levels: %#v", r)
+			severities := map[string]bool{}
+			for _, l := range r.Levels {
+				require.NotEmpty(t, strings.TrimSpace(l.Expr))
+				require.False(t, severities[l.Severity], "duplicate severity %q", l.Severity)
+				severities[l.Severity] = true
+			}
 			require.GreaterOrEqual(t, r.For, time.Duration(0))
+			require.GreaterOrEqual(t, r.KeepFiringFor, time.Duration(0))
+			require.True(t, r.ForTolerance >= 0 && r.ForTolerance <= 255)
+			if fl := r.Flapping; fl.Enabled() {
+				require.True(t, 0 <= fl.Low && fl.Low < fl.High && fl.High <= 100, "flapping %v", fl)
+			}
 			for j, l := range r.Labels {
 				require.False(t, strings.HasPrefix(l.Name, "__"), "reserved rule label %q", l.Name)
 				require.True(t, j == 0 || r.Labels[j-1].Name < l.Name, "labels not sorted and unique: %v", r.Labels)
@@ -130,6 +149,20 @@ func FuzzParse(f *testing.F) {
 					require.Equal(t, vm, got, "%q: fast path and VM disagree", r.Expr)
 				}
 				_, _ = r.ExpandAnnotations(s.Labels, s.Value)
+				_, _ = r.ExpandLabels(s.Labels, s.Value)
+				if l, err := e.Level(r, &s); err != nil {
+					checkEvalError(t, r, err)
+				} else {
+					require.True(t, l >= 0 && l <= len(r.Levels))
+					if held, err := e.Eval(r, &s); err == nil {
+						require.Equal(t, l > 0, held, "Eval and Level disagree")
+					}
+				}
+				for l := range len(r.Levels) + 1 {
+					if _, err := e.Resolves(r, l, &s); err != nil {
+						checkEvalError(t, r, err)
+					}
+				}
 			}
 		}
 	})

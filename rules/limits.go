@@ -167,6 +167,7 @@ type guard struct {
 	labels   map[*ast.IdentifierNode]bool // uses of labels not (yet) allowed
 	span     uint64                       // numbers spanned by the ranges so far
 	insts    int                          // instructions of the patterns so far
+	win      windowGuard                  // windowed calls (window.go)
 }
 
 func (g *guard) fail(n ast.Node, format string, args ...any) {
@@ -240,6 +241,8 @@ func (g *guard) Visit(node *ast.Node) {
 		}
 	case *ast.BuiltinNode:
 		g.builtin(n)
+	case *ast.CallNode:
+		g.win.call(n)
 	}
 }
 

@@ -34,6 +34,14 @@ const (
 	// CheckForBelowCadence: a rule whose for is not zero but less than
 	// twice the cadence declared for its series.
 	CheckForBelowCadence = "for-below-cadence"
+	// CheckToleranceWithoutFor: a rule with for_tolerance but no for: it is
+	// never pending, so the tolerance never applies.
+	CheckToleranceWithoutFor = "tolerance-without-for"
+	// CheckLabelFromValue: a rule label templated with $value: the labels
+	// of one alert then change from event to event, and tools that key
+	// alerts by their labels (Alertmanager) see each event as another
+	// alert.
+	CheckLabelFromValue = "label-from-value"
 )
 
 // Finding is one lint finding: a rule or series entry that is valid but
@@ -121,6 +129,7 @@ func (rs *Ruleset) Lint() []Finding {
 		if !dead[i] {
 			lintForBelowCadence(r, rs.series, seriesFacts, add)
 		}
+		lintLifecycle(r, add)
 	}
 	lintSeries(rs.series, seriesFacts, add)
 
@@ -197,7 +206,7 @@ func lintDuplicates(rules []*Rule, add func(Finding)) {
 // lintForBelowCadence reports a rule whose for is below twice the cadence
 // declared for all of its series.
 func lintForBelowCadence(r *Rule, series []SeriesSpec, facts []selFacts, add func(Finding)) {
-	if r.For <= 0 {
+	if r.For <= 0 || r.Cohort != nil { // a cohort rule's for counts windows, not samples
 		return
 	}
 	spec, ok := seriesOfRule(factsOf(r.Match), series, facts)
@@ -216,6 +225,26 @@ func lintForBelowCadence(r *Rule, series []SeriesSpec, facts []selFacts, add fun
 	msg += fmt.Sprintf("; use for: %s or more", formatDuration(2*c))
 	add(r.finding(CheckForBelowCadence, msg))
 }
+
+// lintLifecycle reports suspicious combinations of the alert lifecycle
+// fields of rule r.
+func lintLifecycle(r *Rule, add func(Finding)) {
+	if r.ForTolerance > 0 && r.For <= 0 {
+		add(r.finding(CheckToleranceWithoutFor, fmt.Sprintf(
+			"for_tolerance: %d without for: the alert fires on the first evaluation that holds and is never pending, so the tolerance never applies; add a for or remove for_tolerance",
+			r.ForTolerance)))
+	}
+	for _, l := range r.Labels {
+		if valueRE.MatchString(l.Value) {
+			add(r.finding(CheckLabelFromValue, fmt.Sprintf(
+				"label %s reads $value: the alert's labels change with every event, so tools that key alerts by labels see a new alert each time; put the value in an annotation",
+				l.Name)))
+		}
+	}
+}
+
+// valueRE finds $value inside a template action.
+var valueRE = regexp.MustCompile(`\{\{[^}]*\$value\b`)
 
 // seriesOfRule returns the series entry that applies to every series sel
 // matches, if that is certain: the first entry that may match any of them

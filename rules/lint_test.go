@@ -87,6 +87,10 @@ func TestLintFixtures(t *testing.T) {
 			{11, 5, shadow, "", `the entry at line 9 (match {job="batch"})`},
 			{14, 5, shadow, "", "the entry at line 13 (match {})"},
 		}},
+		{"lint_lifecycle.yaml", []wantFinding{
+			{5, 9, CheckToleranceWithoutFor, "NoFor", "for_tolerance: 2 without for"},
+			{12, 9, CheckLabelFromValue, "ValueLabel", "label bucket reads $value"},
+		}},
 		{"lint_clean.yaml", nil},
 	}
 	for _, tt := range tests {
@@ -469,7 +473,7 @@ func FuzzLint(f *testing.F) {
 		}
 		f.Add(src)
 	}
-	checks := []string{CheckNeverMatches, CheckShadowedSeries, CheckDuplicateName, CheckForBelowCadence}
+	checks := []string{CheckNeverMatches, CheckShadowedSeries, CheckDuplicateName, CheckForBelowCadence, CheckToleranceWithoutFor, CheckLabelFromValue}
 	samples := []stream.Sample{
 		stream.NewSample("up", stream.NewLabels("env", "prod"), 1e18, 1, 0),
 		stream.NewSample("cpu", stream.NewLabels("env", "dev", "job", "node"), 1e18, 0.99, 0),
@@ -501,4 +505,22 @@ func FuzzLint(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A cohort rule's for counts windows: for-below-cadence does not apply.
+func TestLintCohortFor(t *testing.T) {
+	src := `groups:
+- name: g
+  rules:
+  - {alert: A, match: x, for: 30s, expr: 'value > 1'}
+  - {alert: B, match: x, for: 30s, cohort: {by: [fw], window: 1m}, expr: 'cohort.avg > others.avg'}
+series:
+- {match: x, cadence: 1m}
+`
+	rs, err := Parse("c.yaml", []byte(src))
+	require.NoError(t, err)
+	fs := rs.Lint()
+	require.Len(t, fs, 1)
+	require.Equal(t, CheckForBelowCadence, fs[0].Check)
+	require.Equal(t, 4, fs[0].Line)
 }

@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/faultline-go/faultline/alert"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -40,11 +41,7 @@ func ParseFiles(paths ...string) (*Ruleset, error) {
 	for _, path := range paths {
 		src, err := os.ReadFile(path)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			b.errs = append(b.errs, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)})
+			b.errs = append(b.errs, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, unwrapPath(err))})
 			continue
 		}
 		b.parse(path, src)
@@ -63,15 +60,29 @@ type builder struct {
 func (b *builder) parse(file string, src []byte) {
 	p := fileParser{file: file, text: srcText{src: src}, aliasBudget: maxAliasNodes}
 	p.parseFile()
-	slices.SortStableFunc(p.errs, func(a, b *Error) int {
+	sortErrors(p.errs)
+	b.errs = append(b.errs, p.errs...)
+	b.rules = append(b.rules, p.rules...)
+	b.series = append(b.series, p.series...)
+}
+
+// unwrapPath drops the path an *fs.PathError repeats: errors carry it.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// sortErrors sorts one file's errors by position, stably.
+func sortErrors(errs Errors) {
+	slices.SortStableFunc(errs, func(a, b *Error) int {
 		if a.Line != b.Line {
 			return a.Line - b.Line
 		}
 		return a.Col - b.Col
 	})
-	b.errs = append(b.errs, p.errs...)
-	b.rules = append(b.rules, p.rules...)
-	b.series = append(b.series, p.series...)
 }
 
 func (b *builder) finish() (*Ruleset, error) {
@@ -89,7 +100,9 @@ const maxAliasNodes = 10000
 var (
 	topFields    = []string{"groups", "series"}
 	groupFields  = []string{"name", "rules"}
-	ruleFields   = []string{"alert", "match", "expr", "for", "labels", "annotations"}
+	ruleFields   = []string{"alert", "match", "expr", "resolve", "levels", "for", "for_tolerance", "keep_firing_for", "no_data", "flapping", "labels", "annotations", "cohort"}
+	levelFields  = []string{"severity", "expr", "resolve"}
+	flapFields   = []string{"low", "high"}
 	seriesFields = []string{"match", "cadence", "absent_after"}
 )
 
@@ -132,28 +145,8 @@ func decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 }
 
 func (p *fileParser) parseFile() {
-	dec := yaml.NewDecoder(bytes.NewReader(p.text.src))
-	var doc yaml.Node
-	if err := decode(dec, &doc); err != nil {
-		if err != io.EOF {
-			p.syntaxError(err)
-		}
-		return
-	}
-	var extra yaml.Node
-	switch err := decode(dec, &extra); {
-	case err == io.EOF:
-	case err != nil:
-		p.syntaxError(err)
-		return
-	default:
-		p.errAt(&extra, "%w: a rule file holds one YAML document, found another", ErrSyntax)
-	}
-	if len(doc.Content) == 0 {
-		return
-	}
-	root := p.resolve(doc.Content[0])
-	if isNull(root) {
+	root := p.document("a rule file")
+	if root == nil {
 		return
 	}
 	fields, ok := p.fields(root, "the rule file", topFields)
@@ -166,6 +159,37 @@ func (p *fileParser) parseFile() {
 	if f, ok := fields["series"]; ok {
 		p.seriesList(f.val)
 	}
+}
+
+// document decodes the file's one YAML document and returns its root, or
+// nil when the file is empty or not YAML (reported). what names the kind of
+// file in messages.
+func (p *fileParser) document(what string) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(p.text.src))
+	var doc yaml.Node
+	if err := decode(dec, &doc); err != nil {
+		if err != io.EOF {
+			p.syntaxError(err)
+		}
+		return nil
+	}
+	var extra yaml.Node
+	switch err := decode(dec, &extra); {
+	case err == io.EOF:
+	case err != nil:
+		p.syntaxError(err)
+		return nil
+	default:
+		p.errAt(&extra, "%w: %s holds one YAML document, found another", ErrSyntax, what)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := p.resolve(doc.Content[0])
+	if isNull(root) {
+		return nil
+	}
+	return root
 }
 
 var yamlErrLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -506,67 +530,283 @@ func (p *fileParser) rule1(n *yaml.Node) {
 	if !ok {
 		return
 	}
-	alert, okAlert := p.required(fields, "alert", n)
-	r := &Rule{Group: p.group, Alert: alert, File: p.file, Line: n.Line, Col: n.Column}
+	alertName, okAlert := p.required(fields, "alert", n)
+	r := &Rule{Group: p.group, Alert: alertName, File: p.file, Line: n.Line, Col: n.Column}
 	good := okAlert
 
 	var okSel bool
 	r.Match, okSel = p.selector(fields, "match")
 	good = good && okSel
 
-	if src, ok := p.required(fields, "expr", n); ok {
-		r.Expr = src
-		prog, err := compileExpr(src)
-		if err != nil {
-			node := fields["expr"].val
-			line, col := node.Line, node.Column
-			var ee *exprError
-			if errors.As(err, &ee) {
-				line, col = p.text.valuePos(node, ee.off)
+	kind := sampleExpr
+	if f, ok := fields["cohort"]; ok {
+		var okC bool
+		r.Cohort, okC = p.cohort(f)
+		good = good && okC
+		if r.Cohort != nil || !okC {
+			kind = cohortExpr
+		}
+		// A cohort rule's episodes are judged per window by their own
+		// state machine (fault/cohort.go), with for but without the
+		// alert lifecycle fields.
+		for _, name := range []string{"levels", "resolve", "for_tolerance", "keep_firing_for", "no_data", "flapping"} {
+			if f, ok := fields[name]; ok && r.Cohort != nil {
+				p.errAt(f.key, "%w: %s does not apply to cohort rules", ErrConflict, name)
+				good = false
 			}
-			p.add(line, col, err)
-			good = false
 		}
-		if prog != nil {
-			r.program = prog
-			r.fast, _ = buildFast(prog.Node())
-		}
-	} else {
-		good = false
 	}
 
-	var okFor bool
-	r.For, okFor = p.duration(fields, "for")
-	good = good && okFor
+	if lf, ok := fields["levels"]; ok {
+		for _, name := range []string{"expr", "resolve"} {
+			if f, ok := fields[name]; ok {
+				p.errAt(f.key, "%w: %s and levels exclude each other: give each level its %s", ErrConflict, name, name)
+				good = false
+			}
+		}
+		good = p.levels(lf, r) && good
+	} else {
+		lvl := Level{Line: n.Line, Col: n.Column}
+		if src, ok := p.required(fields, "expr", n); ok {
+			r.Expr, lvl.Expr = src, src
+			lvl.cond, ok = p.condition(fields["expr"].val, src, kind)
+			good = good && ok
+			r.program, r.fast, r.windows = lvl.cond.program, lvl.cond.fast, lvl.cond.windows
+		} else {
+			good = false
+		}
+		if f, ok := fields["resolve"]; ok {
+			if src, ok := p.required(fields, "resolve", n); ok {
+				r.Resolve, lvl.Resolve = src, src
+				lvl.reset, ok = p.condition(f.val, src, kind)
+				good = good && ok
+			} else {
+				good = false
+			}
+		}
+		r.Levels = []Level{lvl}
+	}
+	for i := range r.Levels {
+		for _, c := range []*pred{&r.Levels[i].cond, &r.Levels[i].reset} {
+			r.history = r.history || len(c.windows) > 0
+			r.Window = max(r.Window, c.window)
+		}
+	}
+	if r.Cohort != nil {
+		r.Window = r.Cohort.Window
+	}
+
+	var okD bool
+	r.For, okD = p.duration(fields, "for")
+	good = good && okD
+	r.KeepFiringFor, okD = p.duration(fields, "keep_firing_for")
+	good = good && okD
+	if f, ok := fields["for_tolerance"]; ok {
+		r.ForTolerance, ok = p.integer(f, 0, 255)
+		good = good && ok
+	}
+	if f, ok := fields["no_data"]; ok {
+		if v, ok := p.str(f); ok {
+			if r.NoData, ok = alert.ParseNoData(v); !ok {
+				p.errAt(f.val, "%w: no_data %q: want keep, resolve or alert", ErrValue, v)
+				good = false
+			}
+		} else if f.val.Kind != yaml.ScalarNode {
+			good = false
+		}
+	}
+	if f, ok := fields["flapping"]; ok {
+		r.Flapping, ok = p.flapping(f)
+		good = good && ok
+	}
 
 	if f, ok := fields["labels"]; ok {
-		ls, _, ok := p.labelMap(f, "labels", true)
+		ls, nodes, ok := p.labelMap(f, "labels", true)
 		r.Labels = ls
 		good = good && ok
+		if _, hasLevels := fields["levels"]; hasLevels {
+			if i := slices.IndexFunc(ls, func(l stream.Label) bool { return l.Name == "severity" }); i >= 0 {
+				p.errAt(nodes[i], "%w: label severity and levels exclude each other: the level names the severity", ErrConflict)
+				good = false
+			}
+		}
+		var ok2 bool
+		r.labelTemplates, ok2 = p.templates(ls, nodes, "label")
+		good = good && ok2
 	}
 	if f, ok := fields["annotations"]; ok {
 		as, nodes, ok := p.labelMap(f, "annotations", false)
 		good = good && ok
 		r.Annotations = as
-		r.templates = make([]*template.Template, len(as))
-		for i, a := range as {
-			t, err := parseTemplate(a.Name, a.Value)
-			if err != nil {
-				line, col := nodes[i].Line, nodes[i].Column
-				var te *templateError
-				if errors.As(err, &te) {
-					line, col = p.text.valuePos(nodes[i], runeOffsetOfLine(a.Value, te.line))
-				}
-				p.add(line, col, fmt.Errorf("annotation %q: %w", a.Name, err))
-				good = false
-				continue
-			}
-			r.templates[i] = t
+		var ok2 bool
+		r.templates, ok2 = p.templates(as, nodes, "annotation")
+		if r.templates == nil {
+			r.templates = make([]*template.Template, len(as))
 		}
+		good = good && ok2
 	}
 	if good {
 		p.rules = append(p.rules, r)
 	}
+}
+
+// maxLevels bounds the severity levels of a rule.
+const maxLevels = 16
+
+// levels reads a rule's levels into r.Levels.
+func (p *fileParser) levels(f field, r *Rule) bool {
+	items := p.list(f.val, "levels")
+	if len(items) == 0 {
+		if f.val.Kind == yaml.SequenceNode || isNull(f.val) {
+			p.errAt(f.val, "%w %q: it is empty", ErrMissing, "levels")
+		}
+		return false
+	}
+	if len(items) > maxLevels {
+		p.errAt(f.val, "%w: %d levels, more than %d", ErrValue, len(items), maxLevels)
+		return false
+	}
+	good := true
+	seen := make(map[string]int)
+	for _, n := range items {
+		fields, ok := p.fields(n, "a level", levelFields)
+		if !ok {
+			good = false
+			continue
+		}
+		lvl := Level{Line: n.Line, Col: n.Column}
+		if sev, ok := p.required(fields, "severity", n); ok {
+			if line, dup := seen[sev]; dup {
+				p.errAt(fields["severity"].val, "%w severity %q (first at line %d)", ErrDuplicate, sev, line)
+				good = false
+			}
+			seen[sev] = fields["severity"].val.Line
+			lvl.Severity = sev
+		} else {
+			good = false
+		}
+		if src, ok := p.required(fields, "expr", n); ok {
+			lvl.Expr = src
+			lvl.cond, ok = p.condition(fields["expr"].val, src, sampleExpr)
+			good = good && ok
+		} else {
+			good = false
+		}
+		if f, ok := fields["resolve"]; ok {
+			if src, ok := p.required(fields, "resolve", n); ok {
+				lvl.Resolve = src
+				lvl.reset, ok = p.condition(f.val, src, sampleExpr)
+				good = good && ok
+			} else {
+				good = false
+			}
+		}
+		r.Levels = append(r.Levels, lvl)
+	}
+	return good
+}
+
+// condition compiles the expression src of the value node.
+func (p *fileParser) condition(node *yaml.Node, src string, kind exprKind) (pred, bool) {
+	c, err := compileExprKind(src, kind)
+	if err != nil {
+		line, col := node.Line, node.Column
+		var ee *exprError
+		if errors.As(err, &ee) {
+			line, col = p.text.valuePos(node, ee.off)
+		}
+		p.add(line, col, err)
+		return pred{}, false
+	}
+	pr := pred{program: c.prog, windows: c.calls, window: time.Duration(c.window)}
+	if kind == sampleExpr {
+		pr.fast, _ = buildFast(c.prog.Node())
+	}
+	return pr, true
+}
+
+// templates parses the values of labels or annotations as templates; a
+// label value without "{{" is left plain (nil). It returns nil when none is
+// a template.
+func (p *fileParser) templates(ls stream.Labels, nodes []*yaml.Node, what string) ([]*template.Template, bool) {
+	var out []*template.Template
+	good := true
+	for i, a := range ls {
+		if what == "label" && !strings.Contains(a.Value, "{{") {
+			continue
+		}
+		t, err := parseTemplate(a.Name, a.Value)
+		if err != nil {
+			line, col := nodes[i].Line, nodes[i].Column
+			var te *templateError
+			if errors.As(err, &te) {
+				line, col = p.text.valuePos(nodes[i], runeOffsetOfLine(a.Value, te.line))
+			}
+			p.add(line, col, fmt.Errorf("%s %q: %w", what, a.Name, err))
+			good = false
+			continue
+		}
+		if out == nil {
+			out = make([]*template.Template, len(ls))
+		}
+		out[i] = t
+	}
+	return out, good
+}
+
+// integer returns the value of an integer field within [lo, hi].
+func (p *fileParser) integer(f field, lo, hi int) (int, bool) {
+	if f.val.Kind != yaml.ScalarNode || isNull(f.val) {
+		p.errAt(f.val, "%w: %s must be an integer, not %s", ErrType, f.key.Value, kindName(f.val))
+		return 0, false
+	}
+	v, err := strconv.Atoi(f.val.Value)
+	if err != nil || v < lo || v > hi {
+		p.errAt(f.val, "%w: %s %q: want an integer from %d to %d", ErrValue, f.key.Value, f.val.Value, lo, hi)
+		return 0, false
+	}
+	return v, true
+}
+
+// percent returns the value of a percentage field, in [0, 100].
+func (p *fileParser) percent(f field) (float64, bool) {
+	if f.val.Kind != yaml.ScalarNode || isNull(f.val) {
+		p.errAt(f.val, "%w: %s must be a number, not %s", ErrType, f.key.Value, kindName(f.val))
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f.val.Value, 64)
+	if err != nil || !(v >= 0 && v <= 100) {
+		p.errAt(f.val, "%w: %s %q: want a percentage from 0 to 100", ErrValue, f.key.Value, f.val.Value)
+		return 0, false
+	}
+	return v, true
+}
+
+// flapping reads a rule's flapping thresholds: a mapping of low and high,
+// each defaulting to Nagios' (20 and 30). Null leaves flap detection off.
+func (p *fileParser) flapping(f field) (alert.Flapping, bool) {
+	if isNull(f.val) {
+		return alert.Flapping{}, true
+	}
+	fields, ok := p.fields(f.val, "flapping", flapFields)
+	if !ok {
+		return alert.Flapping{}, false
+	}
+	fl := alert.Flapping{Low: alert.DefaultFlapLow, High: alert.DefaultFlapHigh}
+	good := true
+	if lf, ok := fields["low"]; ok {
+		fl.Low, ok = p.percent(lf)
+		good = good && ok
+	}
+	if hf, ok := fields["high"]; ok {
+		fl.High, ok = p.percent(hf)
+		good = good && ok
+	}
+	if good && !(fl.Low < fl.High) {
+		p.errAt(f.val, "%w: flapping low %v must be below high %v", ErrValue, fl.Low, fl.High)
+		good = false
+	}
+	return fl, good
 }
 
 // labelMap reads a mapping of names to strings (labels or annotations),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/alert"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -131,7 +132,7 @@ func TestParseThreeMistakes(t *testing.T) {
 		{10, 14, ErrDuration, `rule "SlowRequests": for: invalid duration "5 minutes"`},
 		{12, 31, ErrExpr, `rule "BrokenExpr": invalid expression: unknown name lables`},
 	})
-	require.Equal(t, file+`:7:9: group "api": rule "HighErrorRate": unknown field "severity" in a rule (want alert, match, expr, for, labels, annotations)`,
+	require.Equal(t, file+`:7:9: group "api": rule "HighErrorRate": unknown field "severity" in a rule (want alert, match, expr, resolve, levels, for, for_tolerance, keep_firing_for, no_data, flapping, labels, annotations, cohort)`,
 		err.(Errors)[0].Error())
 	require.Len(t, strings.Split(err.Error(), "\n"), 3)
 }
@@ -170,6 +171,31 @@ func TestParseBadFixtures(t *testing.T) {
 			{33, 19, ErrDuration, `absent_after: invalid duration "1.5m": unexpected "."`},
 			{35, 14, ErrDuration, `cadence: invalid duration "-10s": must not be negative`},
 			{36, 5, ErrUnknownField, `unknown field "every" in a series entry`},
+		},
+		// The alert lifecycle fields: each error at its node.
+		"lifecycle.bad.yaml": {
+			{5, 9, ErrConflict, `rule "Both": conflicting fields: expr and levels exclude each other`},
+			{6, 9, ErrConflict, `resolve and levels exclude each other`},
+			{10, 22, ErrNotBool, `it gives float64`},
+			{11, 23, ErrDuplicate, `duplicate severity "warning" (first at line 8)`},
+			{12, 19, ErrExpr, `unknown name valu`},
+			{13, 13, ErrMissing, `missing field "severity"`},
+			{14, 13, ErrUnknownField, `unknown field "when" in a level (want severity, expr, resolve)`},
+			{17, 24, ErrValue, `for_tolerance "-1": want an integer from 0 to 255`},
+			{18, 26, ErrDuration, `keep_firing_for: invalid duration "5 minutes"`},
+			{19, 18, ErrValue, `no_data "ignore": want keep, resolve or alert`},
+			{20, 19, ErrValue, `flapping low 40 must be below high 30`},
+			{20, 39, ErrUnknownField, `unknown field "window" in flapping (want low, high)`},
+			{22, 9, ErrConflict, `rule "MoreValues": conflicting fields: expr and levels`},
+			{23, 24, ErrType, `for_tolerance must be an integer, not a list`},
+			{24, 26, ErrValue, `high "101": want a percentage from 0 to 100`},
+			{25, 17, ErrMissing, `missing field "levels": it is empty`},
+			{26, 28, ErrConflict, `label severity and levels exclude each other`},
+			{26, 38, ErrTemplate, `label "x": invalid template: unclosed action`},
+			{30, 28, ErrConflict, `rule "SeverityTwice": conflicting fields: label severity`},
+			{32, 19, ErrType, `flapping must be a mapping, not a scalar`},
+			{34, 13, ErrMissing, `rule "NoLevelExpr": missing field "expr"`},
+			{34, 42, ErrMissing, `missing field "resolve": it is empty`},
 		},
 		// Expression and template errors point inside the value, whatever
 		// the style of the YAML scalar.
@@ -496,4 +522,119 @@ func containsInt(s []int, v int) bool {
 		}
 	}
 	return false
+}
+
+// TestParseLifecycle checks what the alert lifecycle fields parse to, and
+// that a rule without them keeps the defaults of the old format.
+func TestParseLifecycle(t *testing.T) {
+	rs, err := parseFixture(t, "lifecycle.good.yaml")
+	require.NoError(t, err)
+	rules := rs.Rules()
+	require.Len(t, rules, 3)
+
+	disk := rules[0]
+	require.Empty(t, disk.Expr)
+	require.Equal(t, 2*time.Minute, disk.For)
+	require.Equal(t, 1, disk.ForTolerance)
+	require.Equal(t, 5*time.Minute, disk.KeepFiringFor)
+	require.Equal(t, alert.NoDataKeep, disk.NoData)
+	require.Equal(t, alert.Flapping{Low: 20, High: 30}, disk.Flapping)
+	require.Len(t, disk.Levels, 2)
+	require.Equal(t, []string{"warning", "value > 0.8", "value < 0.7", "critical", "value > 0.95", "value < 0.9"},
+		[]string{disk.Levels[0].Severity, disk.Levels[0].Expr, disk.Levels[0].Resolve, disk.Levels[1].Severity, disk.Levels[1].Expr, disk.Levels[1].Resolve})
+	require.Equal(t, 14, disk.Levels[0].Line)
+	require.Equal(t, alert.Rule{For: 2 * time.Minute, ForTolerance: 1, KeepFiringFor: 5 * time.Minute, Flapping: alert.Flapping{Low: 20, High: 30}}, disk.AlertRule())
+
+	hot := rules[1]
+	require.Equal(t, "value > 80", hot.Expr)
+	require.Equal(t, "value < 70", hot.Resolve)
+	require.Equal(t, []Level{{Expr: "value > 80", Resolve: "value < 70", Line: hot.Line, Col: hot.Col}},
+		[]Level{{Severity: hot.Levels[0].Severity, Expr: hot.Levels[0].Expr, Resolve: hot.Levels[0].Resolve, Line: hot.Levels[0].Line, Col: hot.Levels[0].Col}})
+	require.Equal(t, alert.NoDataAlert, hot.NoData)
+	require.Equal(t, alert.Flapping{Low: alert.DefaultFlapLow, High: alert.DefaultFlapHigh}, hot.Flapping, "flapping: {} is on with Nagios' defaults")
+
+	quiet := rules[2]
+	require.Equal(t, alert.NoDataResolve, quiet.NoData)
+	require.False(t, quiet.Flapping.Enabled(), "flapping: ~ is off")
+
+	// The old format: one level, no resolve, keep, no flapping.
+	old, err := Parse("f.yaml", []byte("groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'value > 1', for: 1m}\n"))
+	require.NoError(t, err)
+	r := old.Rule(0)
+	require.Len(t, r.Levels, 1)
+	require.Equal(t, alert.Rule{For: time.Minute}, r.AlertRule())
+	require.False(t, r.HasResolve(1))
+	require.True(t, hot.HasResolve(1))
+
+	// Equal sees every new field.
+	require.True(t, rs.Equal(rs))
+	for _, change := range []string{"for_tolerance: 1", "keep_firing_for: 5m", "no_data: resolve", "flapping: {}", "resolve: value < 0"} {
+		other, err := Parse("f.yaml", []byte("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: 'value > 1'\n    for: 1m\n    "+change+"\n"))
+		require.NoError(t, err, change)
+		require.False(t, old.Equal(other), change)
+	}
+}
+
+// TestEvalLevels checks Level and Resolves on a rule with levels, and on
+// the fast path and the VM alike.
+func TestEvalLevels(t *testing.T) {
+	rs, err := parseFixture(t, "lifecycle.good.yaml")
+	require.NoError(t, err)
+	disk := rs.Rule(0)
+	ev := NewEvaluator()
+	for _, tc := range []struct {
+		v       float64
+		level   int
+		resolve [3]bool // levels 0 (none), 1, 2
+	}{
+		{0.5, 0, [3]bool{true, true, true}},
+		{0.75, 0, [3]bool{true, false, true}},
+		{0.85, 1, [3]bool{true, false, true}},
+		{0.92, 1, [3]bool{true, false, false}},
+		{0.99, 2, [3]bool{true, false, false}},
+	} {
+		s := stream.NewSample("disk_used_ratio", stream.NewLabels("mount", "/"), 1, tc.v, 1)
+		l, err := ev.Level(disk, &s)
+		require.NoError(t, err)
+		require.Equal(t, tc.level, l, "value %v", tc.v)
+		holds, err := ev.Eval(disk, &s)
+		require.NoError(t, err)
+		require.Equal(t, tc.level > 0, holds)
+		for lvl := 0; lvl <= 2; lvl++ {
+			got, err := ev.Resolves(disk, lvl, &s)
+			require.NoError(t, err)
+			require.Equal(t, tc.resolve[lvl], got, "value %v level %d", tc.v, lvl)
+			if lvl > 0 {
+				vm, err := ev.evalProgram(disk, disk.Levels[lvl-1].reset.program, &s)
+				require.NoError(t, err)
+				require.Equal(t, got, vm)
+			}
+		}
+	}
+	s := stream.NewSample("disk_used_ratio", stream.NewLabels("mount", "/"), 1, 0.99, 1)
+	allocs := testing.AllocsPerRun(100, func() {
+		_, _ = ev.Level(disk, &s)
+		_, _ = ev.Resolves(disk, 1, &s)
+	})
+	require.Zero(t, allocs)
+}
+
+// TestExpandLabels checks that label values are templates with the
+// series' labels and the value, and that plain ones are shared as they
+// are.
+func TestExpandLabels(t *testing.T) {
+	rs, err := parseFixture(t, "lifecycle.good.yaml")
+	require.NoError(t, err)
+	disk, hot := rs.Rule(0), rs.Rule(1)
+	got, err := disk.ExpandLabels(stream.NewLabels("mount", "/var"), 0.9)
+	require.NoError(t, err)
+	require.Equal(t, stream.NewLabels("mount", "/var", "team", "storage"), got)
+	got, err = hot.ExpandLabels(stream.NewLabels("mount", "/var"), 0.9)
+	require.NoError(t, err)
+	require.Equal(t, stream.NewLabels("severity", "page"), got)
+	require.Same(t, &hot.Labels[0], &got[0], "plain labels are shared")
+
+	ann, err := disk.ExpandAnnotations(stream.NewLabels("mount", "/var", "severity", "critical"), 0.97)
+	require.NoError(t, err)
+	require.Equal(t, stream.NewLabels("summary", "critical: /var at 97%"), ann)
 }

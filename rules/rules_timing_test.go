@@ -133,3 +133,34 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEvalHistory measures windowed functions over a 5m history of 30
+// points (one every 10 s), on the fast path and, for let_vm, on the VM.
+func BenchmarkEvalHistory(b *testing.B) {
+	s := benchSample()
+	pts := make([]Point, 30)
+	for i := range pts {
+		pts[i] = Point{T: s.Time - int64(29-i)*10e9, V: float64(i * 50)}
+	}
+	s.Value = pts[29].V
+	h := &History{Older: pts[:17], Newer: pts[17:]} // a wrapped ring
+	for _, c := range []struct{ name, expr string }{
+		{"rate", `rate(5m) > 1`},
+		{"avg_and_value", `avg_over_time(5m) > 0.9 && value > 1`},
+		{"previous", `value - previous() > 10`},
+		{"rate_vs_rate", `rate(1m) < 2 * rate(5m) && resets(5m) == 0`},
+		{"let_vm", `let r = rate(5m); r > 1 && r < 1000`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := benchRule(b, c.expr)
+			e := NewEvaluator()
+			ok, err := e.EvalHistory(r, s, h)
+			require.NoError(b, err)
+			require.True(b, ok, c.expr)
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = e.EvalHistory(r, s, h)
+			}
+		})
+	}
+}

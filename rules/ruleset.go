@@ -8,6 +8,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/faultline-go/faultline/alert"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -21,25 +22,87 @@ type Rule struct {
 	Group string
 	// Alert is the name of the alert the rule raises.
 	Alert string
-	// Expr is the source of the rule's expression.
+	// Expr is the source of the rule's expression; empty when the rule has
+	// levels in the rule file.
 	Expr string
+	// Resolve is the source of the rule's resolve expression, or empty;
+	// always empty when the rule has levels in the rule file.
+	Resolve string
+	// Levels are the rule's severity levels, lowest first: at least one.
+	// A rule written without levels has one level, with an empty Severity
+	// and the rule's Expr and Resolve.
+	Levels []Level
 	// For is how long the expression must hold before the alert fires; 0
 	// fires at once.
 	For time.Duration
+	// ForTolerance is how many consecutive evaluations without the
+	// condition a pending alert survives (0 to 255).
+	ForTolerance int
+	// KeepFiringFor keeps a firing alert firing that long after it would
+	// have resolved.
+	KeepFiringFor time.Duration
+	// NoData is what the rule's alerts do when their series goes absent.
+	NoData alert.NoData
+	// Flapping configures flap detection; zero when off.
+	Flapping alert.Flapping
 	// Match selects the series the rule applies to; nil means all series.
 	Match *Selector
-	// Labels are added to the alert's labels, sorted by name.
+	// Labels are added to the alert's labels, sorted by name; their values
+	// are templates, as annotations are, not expanded (see ExpandLabels).
 	Labels stream.Labels
 	// Annotations are the rule's annotation templates, sorted by name and
 	// not expanded (see ExpandAnnotations).
 	Annotations stream.Labels
+	// Window is the longest window of the rule's windowed functions
+	// (rate(5m), avg_over_time(10m) ...), 0 if it calls none or only
+	// previous(); for a cohort rule, Cohort.Window. The engine keeps that
+	// much history of each series the rule selects (see UsesHistory).
+	Window time.Duration
+	// Cohort, when not nil, makes this a cohort rule: its expression is
+	// evaluated once per window for each cohort of the series it selects,
+	// against aggregates of the cohort and of the others (see Cohort).
+	Cohort *Cohort
 	// File, Line and Col locate the rule in its rule file.
 	File      string
 	Line, Col int
 
-	program   *vm.Program          // compiled Expr; immutable, shared by Evaluators
-	fast      fastPred             // Expr as closures, when it has only fast forms
-	templates []*template.Template // parallel to Annotations
+	windows        []windowCall         // the windowed calls of Expr, by __window index (one level)
+	history        bool                 // a condition calls windowed functions
+	program        *vm.Program          // compiled Expr; immutable, shared by Evaluators
+	fast           fastPred             // Expr as closures, when it has only fast forms
+	templates      []*template.Template // parallel to Annotations
+	labelTemplates []*template.Template // parallel to Labels; nil for a plain value
+}
+
+// Level is one severity level of a rule.
+type Level struct {
+	// Severity names the level; the engine adds it to the alert's labels as
+	// "severity". Empty for the one level of a rule without levels.
+	Severity string
+	// Expr is the source of the level's condition.
+	Expr string
+	// Resolve is the source of the level's resolve condition, or empty: an
+	// alert at this level resolves (or drops to a lower level) only when
+	// its condition no longer holds and this one does.
+	Resolve string
+	// Line and Col locate the level in its rule file (the rule, for a rule
+	// without levels).
+	Line, Col int
+
+	cond, reset pred
+}
+
+// pred is a compiled condition.
+type pred struct {
+	program *vm.Program
+	fast    fastPred
+	windows []windowCall  // its windowed calls, by __window index
+	window  time.Duration // the longest of their windows
+}
+
+// AlertRule returns the alert state machine's view of the rule.
+func (r *Rule) AlertRule() alert.Rule {
+	return alert.Rule{For: r.For, ForTolerance: r.ForTolerance, KeepFiringFor: r.KeepFiringFor, NoData: r.NoData, Flapping: r.Flapping}
 }
 
 // Matches reports whether the rule applies to the series with the given
@@ -48,8 +111,14 @@ func (r *Rule) Matches(name string, labels stream.Labels) bool {
 	return r.Match.Matches(name, labels)
 }
 
+// UsesHistory reports whether the rule's conditions (expr, resolve, those
+// of its levels) call windowed functions, so that the series it selects need a history (of Window, and
+// at least the sample before the current one for previous()).
+func (r *Rule) UsesHistory() bool { return r.history }
+
 // Equal reports whether r and o are the same rule: same group, alert,
-// expression, for, selector, labels and annotations. Index and position are
+// expressions, levels, for, for_tolerance, keep_firing_for, no_data,
+// flapping, cohort, selector, labels and annotations. Index and position are
 // not compared, so a rule that only moved within its file is equal. Reloads
 // use this to keep the state of unchanged rules.
 func (r *Rule) Equal(o *Rule) bool {
@@ -59,7 +128,16 @@ func (r *Rule) Equal(o *Rule) bool {
 	return r.Group == o.Group &&
 		r.Alert == o.Alert &&
 		r.Expr == o.Expr &&
+		r.Resolve == o.Resolve &&
+		slices.EqualFunc(r.Levels, o.Levels, func(a, b Level) bool {
+			return a.Severity == b.Severity && a.Expr == b.Expr && a.Resolve == b.Resolve
+		}) &&
 		r.For == o.For &&
+		r.ForTolerance == o.ForTolerance &&
+		r.KeepFiringFor == o.KeepFiringFor &&
+		r.NoData == o.NoData &&
+		r.Flapping == o.Flapping &&
+		r.Cohort.Equal(o.Cohort) &&
 		selectorEqual(r.Match, o.Match) &&
 		slices.Equal(r.Labels, o.Labels) &&
 		slices.Equal(r.Annotations, o.Annotations)

@@ -77,22 +77,28 @@ func (r *Rule) ExpandAnnotations(labels stream.Labels, value float64) (stream.La
 	if len(r.Annotations) == 0 {
 		return nil, nil
 	}
+	return r.expand(r.Annotations, r.templates, "annotation", labels, value)
+}
+
+// expand executes templates (parallel to texts; a nil one leaves its text
+// as it is) for a series with the given labels and value.
+func (r *Rule) expand(texts stream.Labels, templates []*template.Template, what string, labels stream.Labels, value float64) (stream.Labels, error) {
 	data := templateData{Labels: make(map[string]string, len(labels)), Value: value}
 	for _, l := range labels {
 		data.Labels[l.Name] = l.Value
 	}
-	out := make(stream.Labels, len(r.Annotations))
+	out := make(stream.Labels, len(texts))
 	var errs []error
 	var b strings.Builder
-	for i, a := range r.Annotations {
+	for i, a := range texts {
 		out[i].Name = a.Name
-		if i >= len(r.templates) || r.templates[i] == nil {
+		if i >= len(templates) || templates[i] == nil {
 			out[i].Value = a.Value
 			continue
 		}
 		b.Reset()
-		if err := r.templates[i].Execute(&b, &data); err != nil {
-			err = fmt.Errorf("annotation %q: %w: %w", a.Name, ErrTemplate, err)
+		if err := templates[i].Execute(&b, &data); err != nil {
+			err = fmt.Errorf("%s %q: %w: %w", what, a.Name, ErrTemplate, err)
 			errs = append(errs, err)
 			out[i].Value = "<error expanding template: " + err.Error() + ">"
 			continue
@@ -103,6 +109,21 @@ func (r *Rule) ExpandAnnotations(labels stream.Labels, value float64) (stream.La
 		return out, r.errorf("%w", errors.Join(errs...))
 	}
 	return out, nil
+}
+
+// ExpandLabels returns the rule's labels expanded for a series with the
+// given labels and value, sorted by name. Label values are templates as
+// annotations are (see ExpandAnnotations), with the series' labels (not the
+// rule's) as $labels. When no value is a template, it returns Labels itself,
+// shared: do not modify it.
+//
+// If a template fails, its label holds the error text and the returned
+// error, which wraps ErrTemplate, says which one.
+func (r *Rule) ExpandLabels(labels stream.Labels, value float64) (stream.Labels, error) {
+	if r.labelTemplates == nil {
+		return r.Labels, nil
+	}
+	return r.expand(r.Labels, r.labelTemplates, "label", labels, value)
 }
 
 func toFloat(v any) (float64, error) {

@@ -179,6 +179,29 @@ func TestReplayReportsBadLinesAndProcessesGoodOnes(t *testing.T) {
 	// Every good line's two fields became samples.
 	require.Contains(t, stderr, fmt.Sprintf("samples %d", 2*len(recs)))
 	require.Contains(t, stdout, `"kind":"absence"`)
+
+	// The bad lines are coalesced into bad_input events, the same whatever
+	// the batch size: the first two are less than five minutes apart, one
+	// episode, reported a minute after the first and resolved five quiet
+	// minutes after the second with both counted; the third is another.
+	var badEvents []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if strings.Contains(l, `"kind":"bad_input"`) {
+			badEvents = append(badEvents, l)
+			require.Contains(t, l, `"faultline_input":"`+path+`"`)
+			require.Contains(t, l, `"faultline_origin":"faultline"`)
+		}
+	}
+	require.Len(t, badEvents, 4, stdout)
+	for i, want := range []string{`"state":"firing"`, `"state":"resolved"`, `"state":"firing"`, `"state":"resolved"`} {
+		require.Contains(t, badEvents[i], want)
+	}
+	require.Contains(t, badEvents[0], `"value":1}`)
+	require.Contains(t, badEvents[0], `"examples":"record 12, column 1: `)
+	require.Contains(t, badEvents[1], `"value":2}`)
+	require.Contains(t, badEvents[1], `\nrecord 203, column 43: `)
+	_, stdout1, _ := runCLI(t, "", "replay", "--capture", "--batch", "1", path)
+	require.Equal(t, stdout, stdout1)
 }
 
 func TestReplayPlainLineProtocolFromStdin(t *testing.T) {

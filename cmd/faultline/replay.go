@@ -43,6 +43,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		state     = fs.String("state", "", "checkpoint `FILE`: resume from it if it exists (records it covers are skipped), and checkpoint to it atomically every --checkpoint-every of engine time")
 		every     = fs.Duration("checkpoint-every", 60*time.Second, "engine (arrival) time between checkpoints, with --state")
 		source    = fs.String("source-label", "", "label naming each sample's source (host, agent, collector) for the duplicate_storm and ingest_lag detectors (default: the input is one source)")
+		explain   = fs.String("explain", "", "explain on stderr every rule evaluation of the series this `selector` matches (as 'disk_used_ratio{host=\"a\"}'): each condition's value, the alert's state before and after, the events caused")
 	)
 	fs.Var(&ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
 	fs.Usage = func() {
@@ -66,6 +67,14 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if rs, err = rules.ParseFiles(ruleFiles...); err != nil {
 			printRuleErrors(stderr, err)
 			return exitFail
+		}
+	}
+	var explainSel *rules.Selector
+	if *explain != "" {
+		var err error
+		if explainSel, err = rules.ParseSelector(*explain); err != nil {
+			fmt.Fprintf(stderr, "faultline replay: --explain: %v\n", err)
+			return exitUsage
 		}
 	}
 	inputs := fs.Args()
@@ -102,6 +111,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Lateness:     *lateness,
 		AbsentAfter:  *absent,
 		SourceLabel:  *source,
+		Explain:      explainSel,
+		Explainer:    explainer(*explain != "", stderr),
 	}
 	var eng *fault.Engine
 	var skip int64 // records already processed, by the run that checkpointed
@@ -197,14 +208,27 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			before := len(buf)
 			buf, err = dec.Next(buf)
 			var rerr *stream.RecordError
+			skipped := false
 			if err == nil || errors.As(err, &rerr) {
 				if position++; position <= skip {
 					buf = buf[:before] // processed before the checkpoint
+					skipped = true
 				}
 			}
 			switch {
 			case errors.As(err, &rerr):
 				sum.inputError(stderr, name, rerr, *maxErrors)
+				if skipped {
+					continue // the engine was told before the checkpoint
+				}
+				// Dated by the engine clock: flush first, so that it is
+				// the arrival of the good record before it, whatever the
+				// batch size.
+				if perr := flush(); perr != nil {
+					fmt.Fprintf(stderr, "faultline replay: %v\n", perr)
+					return exitFail
+				}
+				eng.BadInput(name, rerr)
 				continue
 			case errors.Is(err, io.EOF):
 			case err != nil:
@@ -327,4 +351,12 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 	if st.EvalErrors > 0 || st.SinkErrors > 0 || st.SeriesOverflow > 0 {
 		fmt.Fprintf(w, "rule evaluation errors %d, sink errors %d, series over the limit %d\n", st.EvalErrors, st.SinkErrors, st.SeriesOverflow)
 	}
+}
+
+// explainer prints explanations to w, or is nil when off.
+func explainer(on bool, w io.Writer) func(fault.Explanation) {
+	if !on {
+		return nil
+	}
+	return func(x fault.Explanation) { fmt.Fprintf(w, "explain %s\n", x) }
 }

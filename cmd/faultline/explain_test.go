@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestReplayExplain: --explain prints, on stderr, what each rule made of
+// each evaluated sample of the selected series, and nothing for the
+// others; the events on stdout are those of a run without it.
+func TestReplayExplain(t *testing.T) {
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesPath, []byte(`groups:
+  - name: g
+    rules:
+      - alert: Busy
+        match: requests_total
+        levels:
+          - {severity: warning, expr: 'rate(1m) > 1', resolve: 'rate(1m) < 0.5'}
+          - {severity: critical, expr: 'rate(1m) > 3'}
+`), 0o644))
+	var in strings.Builder
+	for i, v := range []int{0, 240, 480, 540, 550} {
+		for _, h := range []string{"a", "b"} {
+			fmt.Fprintf(&in, "requests_total,host=%s value=%d %d\n", h, v, t0+int64(30*i)*1e9)
+		}
+	}
+	code, stdout, stderr := runCLI(t, in.String(), "replay", "--rules", rulesPath, "--explain", `requests_total{host="a"}`, "-")
+	require.Equal(t, exitOK, code, stderr)
+	_, plain, _ := runCLI(t, in.String(), "replay", "--rules", rulesPath, "-")
+	require.Equal(t, plain, stdout)
+	require.Equal(t, 5, strings.Count(stderr, "\nexplain ")+btoi(strings.HasPrefix(stderr, "explain ")))
+	require.NotContains(t, stderr, `host="b"`)
+	require.Contains(t, stderr, `requests_total{host="a"} = 240 at`)
+	require.Contains(t, stderr, "  Busy ("+rulesPath+":4:9): inactive → firing critical, emitted threshold/firing\n"+
+		"    warning rate(1m) > 1 = true; rate(1m) = 4\n")
+	require.Contains(t, stderr, "firing warning → inactive, emitted threshold/resolved")
+
+	code, _, stderr = runCLI(t, "", "replay", "--explain", `up{`, "-")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "--explain: invalid selector")
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,405 @@
+package fault
+
+import (
+	"math"
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Cohort rules.
+//
+// A cohort rule (rules.Cohort) groups the series it selects by the values
+// of its `by` labels. Each series is assigned its cohort once, when the
+// series is first seen, so a sample costs an array index and a few
+// additions. Samples are counted in windows of sample time aligned to the
+// Unix epoch, [k·W, (k+1)·W). Window k is judged when the engine clock
+// passes (k+1)·W + grace, grace being Config.Lateness capped at half a
+// window: until then samples of window k (and of k+1) are still counted;
+// later ones are counted in Stats.CohortLate and left out. At judgment the
+// rule's expression is evaluated for every cohort that reported in the
+// window, against that cohort's aggregates, the others' (every other
+// series the rule selects, cohorts past MaxCohorts included) and the
+// fleet's. A cohort that did not report keeps its episode as it is: no
+// data is not a recovery. At Close, windows that end after the last
+// arrival are not judged: the end of input is not a quiet window.
+//
+// Episodes run as for threshold rules, in window time: a condition that
+// starts to hold opens a pending episode (firing without `for`) whose
+// Since is the end of the window; it fires at the first window ending at
+// least `for` later, and resolves at the first window of the cohort where
+// it does not hold. Events are fleet-like: Kind cohort, Series 0, labels
+// the cohort's `by` labels (those set) and the rule's labels, At the
+// judgment time, Value the cohort's rate (Aggregate.Rate) in the deciding
+// window.
+
+// DefaultMaxCohorts bounds the cohorts of one cohort rule by default.
+const DefaultMaxCohorts = 1024
+
+// noCohort marks a series whose cohort was past MaxCohorts.
+const noCohort = math.MaxUint32
+
+// cohortAcc accumulates a cohort's samples in one window.
+type cohortAcc struct {
+	series, samples int
+	sum, inc        float64
+	min, max        float64
+}
+
+func (a *cohortAcc) add(v, inc float64, newSeries bool) {
+	if newSeries {
+		a.series++
+	}
+	if a.samples == 0 {
+		a.min, a.max = math.Inf(1), math.Inf(-1)
+	}
+	a.samples++
+	if math.IsNaN(v) {
+		return
+	}
+	a.sum += v
+	a.inc += inc
+	a.min = min(a.min, v)
+	a.max = max(a.max, v)
+}
+
+func (a *cohortAcc) plus(o *cohortAcc) {
+	if o.samples == 0 {
+		return
+	}
+	if a.samples == 0 {
+		a.min, a.max = math.Inf(1), math.Inf(-1)
+	}
+	a.series += o.series
+	a.samples += o.samples
+	a.sum += o.sum
+	a.inc += o.inc
+	a.min = min(a.min, o.min)
+	a.max = max(a.max, o.max)
+}
+
+// aggregate turns an accumulator into what expressions read.
+func (a *cohortAcc) aggregate(win int64) rules.Aggregate {
+	g := rules.Aggregate{Series: a.series, Samples: a.samples, Sum: a.sum, Increase: a.inc,
+		Rate: a.inc / (float64(win) / 1e9), Avg: math.NaN(), Min: math.NaN(), Max: math.NaN()}
+	if a.samples > 0 {
+		g.Avg = a.sum / float64(a.samples)
+		if !math.IsInf(a.min, 1) {
+			g.Min, g.Max = a.min, a.max
+		}
+	}
+	return g
+}
+
+// cohort is one cohort of a cohort rule.
+type cohort struct {
+	labels stream.Labels // its by labels that are set, sorted
+	id     uint64        // hash of its key, the subject of its event IDs
+	acc    [2]cohortAcc  // windows k and k+1, by parity
+	state  State         // of its episode; 0 when none is open
+	since  int64
+}
+
+// cohortRule is the state of one cohort rule.
+type cohortRule struct {
+	ri      uint32 // index in Engine.rules
+	win     int64  // window, ns
+	grace   int64
+	k       int64 // the oldest open window
+	started bool
+	keys    map[string]uint32 // cohort key → index in cohorts
+	cohorts []cohort
+	over    [2]cohortAcc // series past MaxCohorts
+}
+
+// cohortMember is a series' membership of a cohort rule.
+type cohortMember struct {
+	rule   uint32 // index in cohorts.rules
+	cohort uint32 // index in its cohorts, or noCohort
+	last   int64  // the last window the series was counted in, plus one
+}
+
+// cohorts is the engine's cohort rule state.
+type cohorts struct {
+	rules   []cohortRule
+	byRule  map[uint32]uint32 // Engine.rules index → index in rules
+	members []cohortMember
+	aux     []uint32 // parallel to Engine.ruleIdx: member index + 1, or 0
+	next    int64    // the earliest judgment due
+}
+
+func (e *Engine) initCohorts() {
+	e.coh.next = math.MaxInt64
+	for i, r := range e.rules {
+		if r.Cohort == nil {
+			continue
+		}
+		if e.coh.byRule == nil {
+			e.coh.byRule = make(map[uint32]uint32)
+		}
+		win := int64(r.Cohort.Window)
+		e.coh.byRule[uint32(i)] = uint32(len(e.coh.rules))
+		e.coh.rules = append(e.coh.rules, cohortRule{ri: uint32(i), win: win, grace: min(e.late, win/2), keys: make(map[string]uint32)})
+	}
+}
+
+// attachRules gives a new series what its rules need besides evaluation:
+// a history if one of them reads it, its cohort in each cohort rule.
+func (e *Engine) attachRules(idx uint32, labels stream.Labels) {
+	s := &e.series[idx]
+	keep, need := int64(0), false
+	for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+		r := e.rules[ri]
+		member := uint32(0)
+		if r.Cohort != nil {
+			need = true
+			member = e.joinCohort(e.coh.byRule[ri], labels)
+		} else if r.UsesHistory() {
+			need = true
+			keep = max(keep, int64(r.Window))
+		}
+		if len(e.coh.rules) > 0 {
+			e.coh.aux = append(e.coh.aux, member)
+		}
+	}
+	if need {
+		e.hists = append(e.hists, e.newHistory(keep))
+		s.hist = uint32(len(e.hists))
+	}
+}
+
+// joinCohort returns the member index + 1 of a new series in cohort rule
+// c, creating its cohort if there is room.
+func (e *Engine) joinCohort(c uint32, labels stream.Labels) uint32 {
+	cr := &e.coh.rules[c]
+	by := e.rules[cr.ri].Cohort.By
+	var b strings.Builder
+	for _, name := range by {
+		b.WriteString(labels.Get(name))
+		b.WriteByte(0xff)
+	}
+	key := b.String()
+	ci, ok := cr.keys[key]
+	if !ok {
+		if len(cr.cohorts) >= e.cfg.MaxCohorts {
+			ci = noCohort
+			e.stats.local.CohortOverflow++
+		} else {
+			ci = uint32(len(cr.cohorts))
+			cr.keys[key] = ci
+			var ls stream.Labels
+			for _, name := range by {
+				if v := labels.Get(name); v != "" {
+					ls = append(ls, stream.Label{Name: name, Value: v})
+				}
+			}
+			sortLabels(ls)
+			cr.cohorts = append(cr.cohorts, cohort{labels: ls, id: xxhash.Sum64String(key)})
+			e.stats.local.Cohorts++
+		}
+	}
+	e.coh.members = append(e.coh.members, cohortMember{rule: c, cohort: ci})
+	return uint32(len(e.coh.members))
+}
+
+// cohortSample counts a fresh, newest sample of a series in the cohort rule
+// whose membership is at aux[pos]. The series' history already holds it.
+func (e *Engine) cohortSample(idx uint32, pos uint32, smp *stream.Sample) {
+	mi := e.coh.aux[pos]
+	if mi == 0 {
+		return
+	}
+	m := &e.coh.members[mi-1]
+	cr := &e.coh.rules[m.rule]
+	w := floorDiv(smp.Time, cr.win)
+	if !cr.started {
+		cr.started, cr.k = true, w
+		e.coh.next = min(e.coh.next, (cr.k+1)*cr.win+cr.grace)
+	}
+	if w < cr.k {
+		e.stats.local.CohortLate++
+		return
+	}
+	for w > cr.k+1 {
+		e.judgeWindow(cr)
+	}
+	inc := 0.0
+	if hi := e.series[idx].hist; hi != 0 {
+		// From the previous sample, unless it is more than a window old: a
+		// series back from a silence would otherwise put all it counted
+		// while away into one window.
+		if h := &e.hists[hi-1]; h.n >= 2 {
+			if prev := h.at(h.n - 2); smp.Time-prev.T <= cr.win {
+				if inc = smp.Value - prev.V; inc < 0 {
+					inc = smp.Value // a counter reset: it restarted from zero
+				}
+			}
+		}
+	}
+	acc := &cr.over[w&1]
+	if m.cohort != noCohort {
+		acc = &cr.cohorts[m.cohort].acc[w&1]
+	}
+	acc.add(smp.Value, inc, m.last != w+1)
+	m.last = w + 1
+}
+
+// cohortsDue judges the cohort windows due by engine time now.
+func (e *Engine) cohortsDue(now int64) {
+	next := int64(math.MaxInt64)
+	for i := range e.coh.rules {
+		cr := &e.coh.rules[i]
+		if !cr.started {
+			continue
+		}
+		for now >= (cr.k+1)*cr.win+cr.grace {
+			if e.closed && (cr.k+1)*cr.win > e.horizon {
+				break // the input ended within the window: it is not complete
+			}
+			if cr.empty(0) && cr.empty(1) {
+				// Nothing to judge: skip to the window now is in.
+				cr.k = max(cr.k+1, floorDiv(now-cr.grace, cr.win))
+				continue
+			}
+			e.judgeWindow(cr)
+		}
+		next = min(next, (cr.k+1)*cr.win+cr.grace)
+	}
+	e.coh.next = next
+}
+
+// empty reports whether window slot p holds no sample.
+func (cr *cohortRule) empty(p int64) bool {
+	if cr.over[p].samples > 0 {
+		return false
+	}
+	for i := range cr.cohorts {
+		if cr.cohorts[i].acc[p].samples > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// judgeWindow evaluates the rule for each cohort that reported in window
+// cr.k, moves their episodes, and opens window k+2 in its slot.
+func (e *Engine) judgeWindow(cr *cohortRule) {
+	r := e.rules[cr.ri]
+	p := cr.k & 1
+	end := (cr.k + 1) * cr.win
+	at := end + cr.grace
+	var fleet cohortAcc
+	fleet.plus(&cr.over[p])
+	for i := range cr.cohorts {
+		fleet.plus(&cr.cohorts[i].acc[p])
+	}
+	fleetAgg := fleet.aggregate(cr.win)
+	// The two lowest minima and highest maxima, and whose (−1: the
+	// overflow), so that the others' are known without going over the
+	// others for each cohort.
+	lo, hi := extremes{v1: math.Inf(1), v2: math.Inf(1), who: -2}, extremes{v1: math.Inf(-1), v2: math.Inf(-1), who: -2}
+	if o := &cr.over[p]; o.samples > 0 {
+		lo.note(-1, o.min, false)
+		hi.note(-1, o.max, true)
+	}
+	for i := range cr.cohorts {
+		if a := &cr.cohorts[i].acc[p]; a.samples > 0 {
+			lo.note(i, a.min, false)
+			hi.note(i, a.max, true)
+		}
+	}
+	for i := range cr.cohorts {
+		c := &cr.cohorts[i]
+		a := &c.acc[p]
+		if a.samples == 0 {
+			continue
+		}
+		// The others: the fleet less this cohort.
+		others := cohortAcc{series: fleet.series - a.series, samples: fleet.samples - a.samples,
+			sum: fleet.sum - a.sum, inc: fleet.inc - a.inc, min: lo.except(i), max: hi.except(i)}
+		cAgg, oAgg := a.aggregate(cr.win), others.aggregate(cr.win)
+		holds, err := e.eval.EvalCohort(r, c.labels, &cAgg, &oAgg, &fleetAgg)
+		if err != nil {
+			e.stats.local.EvalErrors++
+			if !e.warned[int(cr.ri)] {
+				e.warned[int(cr.ri)] = true
+				e.log.Warn("rule evaluation failed", "rule", r.Alert, "file", r.File, "line", r.Line, "err", err)
+			}
+			continue
+		}
+		switch {
+		case holds && c.state == 0:
+			c.state, c.since = StatePending, end
+			if r.For <= 0 {
+				c.state = StateFiring
+			}
+			e.emitCohort(r, c, c.state, at, cAgg.Rate)
+		case holds && c.state == StatePending && end-c.since >= int64(r.For):
+			c.state = StateFiring
+			e.emitCohort(r, c, c.state, at, cAgg.Rate)
+		case !holds && c.state != 0:
+			c.state = 0
+			e.emitCohort(r, c, StateResolved, at, cAgg.Rate)
+		}
+	}
+	cr.over[p] = cohortAcc{}
+	for i := range cr.cohorts {
+		cr.cohorts[i].acc[p] = cohortAcc{}
+	}
+	cr.k++
+}
+
+// emitCohort emits an event about a cohort.
+func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, value float64) {
+	labels := append(stream.Labels(nil), c.labels...)
+	labels = e.withOrigin(mergeLabels(labels, r.Labels))
+	annotations, err := r.ExpandAnnotations(labels, value)
+	if err != nil {
+		e.stats.local.EvalErrors++
+	}
+	ev := Event{
+		Kind:        KindCohort,
+		Rule:        r.Alert,
+		State:       state,
+		At:          at,
+		Since:       c.since,
+		Labels:      labels,
+		Annotations: annotations,
+		Value:       value,
+	}
+	ev.ID, ev.Episode = eventIDs(ev.Kind, ev.Rule, c.id, c.since, state, false)
+	if state == StateFiring {
+		e.stats.local.CohortFaults++
+	}
+	e.emit(&ev)
+}
+
+// extremes keeps the two most extreme values of a set of cohorts and which
+// cohort has the first, so that the extreme of all cohorts but one is
+// known in constant time.
+type extremes struct {
+	v1, v2 float64
+	who    int
+}
+
+func (x *extremes) note(who int, v float64, high bool) {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return // an accumulator of NaN values only
+	}
+	if high && v > x.v1 || !high && v < x.v1 {
+		x.v1, x.v2, x.who = v, x.v1, who
+	} else if high && v > x.v2 || !high && v < x.v2 {
+		x.v2 = v
+	}
+}
+
+// except returns the extreme over every cohort but who.
+func (x *extremes) except(who int) float64 {
+	if x.who == who {
+		return x.v2
+	}
+	return x.v1
+}

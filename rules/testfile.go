@@ -1,0 +1,655 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// A rule test file, in the shape of promtool's (`promtool test rules`), so
+// that tests written for Prometheus read the same here, plus what a
+// pipeline does to samples and what promtool cannot assert:
+//
+//	rule_files: [rules.yaml]       # relative to the test file; globs allowed
+//	evaluation_interval: 1m        # the default interval of input series
+//	tests:
+//	  - name: disk fills
+//	    interval: 1m
+//	    start_timestamp: 2024-01-01T00:00:00Z   # or Unix seconds; default 0
+//	    input_series:
+//	      - series: 'disk_used_ratio{host="a"}'
+//	        values: '0.5+0.1x4 _ 0.95x3 stale'
+//	    delivery:                  # faultline: how the samples reach the engine
+//	      copies: 4                # at-least-once: each sample 4 times
+//	      lag: 5s                  # the first copy arrives 5 s after its time
+//	      redeliver_after: 30s     # each further copy 30 s after the one before
+//	      late:                    # these arrive late, after newer samples
+//	        - {series: 'disk_used_ratio{host="a"}', at: 3m, by: 2m}
+//	      restart_at: [4m]         # snapshot → restore into a new engine
+//	    alert_rule_test:           # as promtool: what fires at eval_time
+//	      - eval_time: 6m
+//	        alertname: DiskFull
+//	        exp_alerts:
+//	          - exp_labels: {host: a, severity: page}
+//	            exp_annotations: {summary: disk a is 95% full}
+//	    transition_test:           # faultline: every transition, in order
+//	      - alertname: DiskFull    # without it: every event of the test
+//	        exp_transitions:
+//	          - {at: 5m, state: pending}
+//	          - {at: 7m, state: firing, exp_labels: {host: a, severity: page}}
+//
+// ParseTestFile reads this format; package ruletest runs it.
+
+// Field names of each mapping of the test file format.
+var (
+	testTopFields        = []string{"rule_files", "evaluation_interval", "tests"}
+	testGroupFields      = []string{"name", "interval", "start_timestamp", "input_series", "delivery", "alert_rule_test", "transition_test"}
+	testSeriesFields     = []string{"series", "values"}
+	testDeliveryFields   = []string{"copies", "lag", "redeliver_after", "late", "restart_at"}
+	testLateFields       = []string{"series", "at", "by"}
+	testAlertFields      = []string{"eval_time", "alertname", "exp_alerts"}
+	testExpAlertFields   = []string{"exp_labels", "exp_annotations"}
+	testTransitionFields = []string{"alertname", "exp_transitions"}
+	testExpTransFields   = []string{"at", "state", "exp_labels"}
+)
+
+// Bounds of a test file, so that a short notation cannot expand into
+// gigabytes ('1x1000000000').
+const (
+	// MaxTestSteps bounds the steps (samples and omitted samples) of the
+	// input series of one test group, all series together.
+	MaxTestSteps = 1_000_000
+	// MaxTestCopies bounds Delivery.Copies.
+	MaxTestCopies = 100
+)
+
+// TestFile is a parsed rule test file.
+type TestFile struct {
+	// File is the test file's name, as given to ParseTestFile.
+	File string
+	// RuleFiles are the rule files to test, as written: paths or globs,
+	// relative to the test file's directory unless absolute.
+	RuleFiles []string
+	// EvaluationInterval is the default interval of input series; 1m when
+	// not given.
+	EvaluationInterval time.Duration
+	// Tests are the test groups, in file order.
+	Tests []*TestGroup
+}
+
+// TestGroup is one test of a test file: input series, how they are
+// delivered, and what must (and must not) fire.
+type TestGroup struct {
+	// Name is the test's name; it may be empty.
+	Name string
+	// Interval is the time between consecutive values of the input series.
+	Interval time.Duration
+	// Start is the time of the first value of every input series, in Unix
+	// nanoseconds.
+	Start int64
+	// Series are the input series.
+	Series []InputSeries
+	// Delivery says how the samples reach the engine.
+	Delivery Delivery
+	// AlertTests check which alerts fire at given times, as promtool's
+	// alert_rule_test.
+	AlertTests []AlertTest
+	// TransitionTests check every transition of an alert (or every event)
+	// over the whole test.
+	TransitionTests []TransitionTest
+	// Line and Col locate the test in its file.
+	Line, Col int
+}
+
+// InputSeries is one input series: its identity and its values, one per
+// interval from the test's start.
+type InputSeries struct {
+	Name   string
+	Labels stream.Labels // sorted by name, without __name__
+	Values []SeriesValue
+	// Line and Col locate the series entry in its file.
+	Line, Col int
+}
+
+// SeriesValue is one step of an input series.
+type SeriesValue struct {
+	// Value is the sample value, unless Omitted.
+	Value float64
+	// Omitted is set for '_' and 'stale': no sample at this step.
+	// faultline has no staleness markers: a series that stops sending is
+	// judged by its absence, so 'stale' is read as '_', and is kept apart
+	// only for messages.
+	Omitted, Stale bool
+}
+
+// Delivery says how a test's samples reach the engine. The zero Delivery
+// delivers each sample once, at its own time, in order.
+type Delivery struct {
+	// Copies is how many times each sample is delivered (at least once).
+	Copies int
+	// Lag is the time from a sample's time to the arrival of its first copy.
+	Lag time.Duration
+	// RedeliverAfter is the time between consecutive copies of a sample.
+	RedeliverAfter time.Duration
+	// Late are samples that arrive later than the others.
+	Late []LateSample
+	// RestartAt are offsets from the test's start at which the engine is
+	// snapshot and restored into a new one, as after a crash, before the
+	// deliveries arriving after that time.
+	RestartAt []time.Duration
+	// Line and Col locate the delivery mapping in its file.
+	Line, Col int
+}
+
+// LateSample delays the samples at offset At of the input series that Match
+// selects: their copies arrive By after the sample time instead of Lag.
+type LateSample struct {
+	Match  *Selector
+	At, By time.Duration
+	// Line and Col locate the entry in its file.
+	Line, Col int
+}
+
+// AlertTest checks which alerts named Alertname are firing at EvalTime, as
+// promtool does: the alerts firing must be exactly ExpAlerts. An empty
+// ExpAlerts asserts that none is firing then.
+type AlertTest struct {
+	EvalTime  time.Duration
+	Alertname string
+	ExpAlerts []ExpAlert
+	// Line and Col locate the test case in its file.
+	Line, Col int
+}
+
+// ExpAlert is an alert expected to fire: its labels (without __name__,
+// alertname and the provenance label) and its annotations.
+type ExpAlert struct {
+	Labels      stream.Labels
+	Annotations stream.Labels
+}
+
+// TransitionTest checks every transition of the alerts named Alertname, or
+// every event of the test when Alertname is empty, in order. An empty
+// Transitions asserts that nothing happens at all, not even pending.
+type TransitionTest struct {
+	Alertname   string
+	Transitions []ExpTransition
+	// Line and Col locate the test case in its file.
+	Line, Col int
+}
+
+// ExpTransition is one expected transition: the engine time it happens at,
+// as an offset from the test's start, and the state it enters. Labels, when
+// HasLabels, are compared as ExpAlert.Labels are.
+type ExpTransition struct {
+	At        time.Duration
+	State     string
+	Labels    stream.Labels
+	HasLabels bool
+	// Line and Col locate the transition in its file.
+	Line, Col int
+}
+
+// ParseTestFile parses a rule test file (see TestFile); file names it in
+// error positions. Like Parse, it reports every problem, each with its
+// file:line:col: the error, when not nil, is an Errors.
+func ParseTestFile(file string, src []byte) (*TestFile, error) {
+	p := fileParser{file: file, text: srcText{src: src}, aliasBudget: maxAliasNodes}
+	tf := &TestFile{File: file, EvaluationInterval: time.Minute}
+	p.testFile(tf)
+	if len(p.errs) > 0 {
+		sortErrors(p.errs)
+		return nil, p.errs
+	}
+	return tf, nil
+}
+
+// ReadTestFile reads and parses a rule test file.
+func ReadTestFile(path string) (*TestFile, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{&Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, unwrapPath(err))}}
+	}
+	return ParseTestFile(path, src)
+}
+
+func (p *fileParser) testFile(tf *TestFile) {
+	root := p.document("a test file")
+	if root == nil {
+		p.add(1, 0, fmt.Errorf("%w %q: the test file is empty", ErrMissing, "tests"))
+		return
+	}
+	fields, ok := p.fields(root, "the test file", testTopFields)
+	if !ok {
+		return
+	}
+	if f, ok := fields["rule_files"]; ok {
+		for _, n := range p.list(f.val, "rule_files") {
+			if s, ok := p.str(field{key: f.key, val: n}); ok && s != "" {
+				tf.RuleFiles = append(tf.RuleFiles, s)
+			} else if ok {
+				p.errAt(n, "%w: an empty rule file name", ErrMissing)
+			}
+		}
+	}
+	if len(tf.RuleFiles) == 0 {
+		p.errAt(root, "%w %q: name the rule files to test", ErrMissing, "rule_files")
+	}
+	if d, ok := p.positive(fields, "evaluation_interval"); ok && d > 0 {
+		tf.EvaluationInterval = d
+	}
+	f, ok := fields["tests"]
+	if !ok {
+		p.errAt(root, "%w %q", ErrMissing, "tests")
+		return
+	}
+	for _, n := range p.list(f.val, "tests") {
+		if g := p.testGroup(n, tf.EvaluationInterval); g != nil {
+			tf.Tests = append(tf.Tests, g)
+		}
+	}
+}
+
+// positive returns the value of an optional duration field that must be
+// positive when given (0 when absent).
+func (p *fileParser) positive(fields map[string]field, name string) (time.Duration, bool) {
+	d, ok := p.duration(fields, name)
+	if f, given := fields[name]; ok && given && !isNull(f.val) && d <= 0 {
+		p.errAt(f.val, "%s: %w %q: must be positive", name, ErrDuration, f.val.Value)
+		return 0, false
+	}
+	return d, ok
+}
+
+func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup {
+	fields, ok := p.fields(n, "a test", testGroupFields)
+	if !ok {
+		return nil
+	}
+	g := &TestGroup{Interval: interval, Delivery: Delivery{Copies: 1}, Line: n.Line, Col: n.Column}
+	before := len(p.errs)
+	if f, ok := fields["name"]; ok {
+		g.Name, _ = p.str(f)
+	}
+	if d, ok := p.positive(fields, "interval"); ok && d > 0 {
+		g.Interval = d
+	}
+	if f, ok := fields["start_timestamp"]; ok {
+		g.Start = p.timestamp(f)
+	}
+	steps := 0
+	if f, ok := fields["input_series"]; ok {
+		for _, s := range p.list(f.val, "input_series") {
+			if in, ok := p.inputSeries(s); ok {
+				steps += len(in.Values)
+				g.Series = append(g.Series, in)
+			}
+		}
+	}
+	if steps > MaxTestSteps {
+		p.errAt(fields["input_series"].key, "input_series: %d steps in all, more than the %d a test may have", steps, MaxTestSteps)
+	}
+	if f, ok := fields["delivery"]; ok {
+		g.Delivery = p.delivery(f.val)
+	}
+	if f, ok := fields["alert_rule_test"]; ok {
+		for _, c := range p.list(f.val, "alert_rule_test") {
+			if at, ok := p.alertTest(c); ok {
+				g.AlertTests = append(g.AlertTests, at)
+			}
+		}
+	}
+	if f, ok := fields["transition_test"]; ok {
+		for _, c := range p.list(f.val, "transition_test") {
+			if tt, ok := p.transitionTest(c); ok {
+				g.TransitionTests = append(g.TransitionTests, tt)
+			}
+		}
+	}
+	if len(g.AlertTests)+len(g.TransitionTests) == 0 && len(p.errs) == before {
+		p.errAt(n, "%w: a test needs alert_rule_test or transition_test cases", ErrMissing)
+	}
+	return g
+}
+
+// timestamp reads start_timestamp: Unix seconds or RFC 3339, as promtool.
+func (p *fileParser) timestamp(f field) int64 {
+	s, ok := p.str(f)
+	if !ok {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(secs) && math.Abs(secs) < 9e9 {
+		return int64(math.Round(secs * 1e9))
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		p.errAt(f.val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", ErrType, s)
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
+	in := InputSeries{Line: n.Line, Col: n.Column}
+	fields, ok := p.fields(n, "an input series", testSeriesFields)
+	if !ok {
+		return in, false
+	}
+	good := true
+	if s, ok := p.required(fields, "series", n); ok {
+		node := fields["series"].val
+		name, labels, off, err := parseSeriesNotation(s)
+		if err != nil {
+			line, col := p.text.valuePos(node, off)
+			p.add(line, col, err)
+			good = false
+		}
+		in.Name, in.Labels = name, labels
+	} else {
+		good = false
+	}
+	if s, ok := p.required(fields, "values", n); ok {
+		vals, off, err := ParseSeriesValues(s, MaxTestSteps)
+		if err != nil {
+			line, col := p.text.valuePos(fields["values"].val, off)
+			p.add(line, col, err)
+			good = false
+		}
+		in.Values = vals
+	} else {
+		good = false
+	}
+	return in, good
+}
+
+// parseSeriesNotation reads 'name{a="1", b="2"}': a selector whose matchers
+// are all equalities, with a metric name. On error it returns the rune
+// offset of the problem.
+func parseSeriesNotation(s string) (string, stream.Labels, int, error) {
+	sel, err := ParseSelector(s)
+	if err != nil {
+		var se *selectorError
+		if errors.As(err, &se) {
+			return "", nil, se.off, fmt.Errorf("series: %w: %s", ErrSelector, se.msg)
+		}
+		return "", nil, 0, fmt.Errorf("series: %w", err)
+	}
+	var ls stream.Labels
+	name := ""
+	for _, m := range sel.matchers {
+		if m.Op != MatchEqual {
+			off := 0
+			if i := strings.Index(s, m.Name+m.Op.String()); i >= 0 {
+				off = len([]rune(s[:i]))
+			}
+			return "", nil, off, fmt.Errorf("series: %w: %s: a series has labels, not matchers: use =", ErrSelector, m.String())
+		}
+		if m.Name == nameLabel {
+			name = m.Value
+			continue
+		}
+		if m.Value != "" {
+			ls = append(ls, stream.Label{Name: m.Name, Value: m.Value})
+		}
+	}
+	if name == "" {
+		return "", nil, 0, fmt.Errorf("series: %w: %q has no metric name", ErrSelector, s)
+	}
+	ls.Sort()
+	return name, ls, 0, nil
+}
+
+// ParseSeriesValues expands promtool's notation for series values, at most
+// limit steps:
+//
+//	a          one sample (a number, Inf, -Inf or NaN)
+//	a+bxn      n+1 samples a, a+b, a+2b … a+nb; a-bxn likewise
+//	axn        n+1 samples a (a+0xn)
+//	_          no sample at this step; _xn: n steps without one
+//	stale      no sample at this step (see SeriesValue)
+//
+// separated by spaces: '1+1x3 _ 5x2 stale' is 1 2 3 4 _ 5 5 5 stale. On
+// error it returns the rune offset of the offending token.
+func ParseSeriesValues(s string, limit int) ([]SeriesValue, int, error) {
+	var out []SeriesValue
+	off := 0 // rune offset of the current token
+	for tok := range strings.FieldsSeq(s) {
+		off = runeIndexOf(s, tok, off)
+		n, err := expandToken(tok, limit-len(out), func(v SeriesValue) { out = append(out, v) })
+		if err != nil {
+			return nil, off, fmt.Errorf("values: %w", err)
+		}
+		off += n
+	}
+	if len(out) == 0 {
+		return nil, 0, fmt.Errorf("values: %w: no values", ErrMissing)
+	}
+	return out, 0, nil
+}
+
+// runeIndexOf returns the rune offset of tok in s at or after rune offset
+// from.
+func runeIndexOf(s, tok string, from int) int {
+	i := 0
+	for bi := range s {
+		if i >= from && strings.HasPrefix(s[bi:], tok) {
+			return i
+		}
+		i++
+	}
+	return from
+}
+
+// errSeriesValue is the cause of series notation errors.
+var errSeriesValue = errors.New("invalid series values")
+
+// expandToken expands one token of the series notation, calling emit for
+// each step, at most room of them. It returns the token's length in runes.
+func expandToken(tok string, room int, emit func(SeriesValue)) (int, error) {
+	length := len([]rune(tok))
+	base, times, hasTimes := strings.Cut(tok, "x")
+	if strings.HasPrefix(strings.ToLower(tok), "inf") || strings.HasPrefix(strings.ToLower(tok), "-inf") || strings.HasPrefix(strings.ToLower(tok), "+inf") || strings.EqualFold(tok, "nan") {
+		base, times, hasTimes = tok, "", false // Inf, NaN: no x inside
+	}
+	n := 0
+	if hasTimes {
+		var err error
+		n, err = strconv.Atoi(times)
+		if err != nil || n < 0 || strings.HasPrefix(times, "+") {
+			return 0, fmt.Errorf("%w %q: the count after x must be a whole number", errSeriesValue, tok)
+		}
+	}
+	switch base {
+	case "_", "stale":
+		if base == "stale" && hasTimes {
+			return 0, fmt.Errorf("%w %q: stale is not repeated", errSeriesValue, tok)
+		}
+		count := 1
+		if hasTimes {
+			count = n // _xn is n steps, as in promtool
+		}
+		if count > room {
+			return 0, fmt.Errorf("%w %q: more than %d steps", errSeriesValue, tok, MaxTestSteps)
+		}
+		for range count {
+			emit(SeriesValue{Omitted: true, Stale: base == "stale"})
+		}
+		return length, nil
+	}
+	start, step := base, "0"
+	if hasTimes {
+		// a+b or a-b: the sign that splits them is the last one not at the
+		// start and not after an exponent's e.
+		for i := len(base) - 1; i > 0; i-- {
+			if (base[i] == '+' || base[i] == '-') && base[i-1] != 'e' && base[i-1] != 'E' {
+				start, step = base[:i], base[i:]
+				break
+			}
+		}
+	}
+	a, errA := parseSampleValue(start)
+	b, errB := parseSampleValue(step)
+	if errA != nil || errB != nil {
+		return 0, fmt.Errorf("%w %q: want a, a+bxn, a-bxn, axn, _, _xn or stale", errSeriesValue, tok)
+	}
+	if n+1 > room {
+		return 0, fmt.Errorf("%w %q: more than %d steps", errSeriesValue, tok, MaxTestSteps)
+	}
+	for i := range n + 1 {
+		emit(SeriesValue{Value: a + float64(i)*b})
+	}
+	return length, nil
+}
+
+// parseSampleValue parses a number, Inf, +Inf, -Inf or NaN.
+func parseSampleValue(s string) (float64, error) {
+	switch strings.ToLower(s) {
+	case "inf", "+inf":
+		return math.Inf(1), nil
+	case "-inf":
+		return math.Inf(-1), nil
+	case "nan":
+		return math.NaN(), nil
+	}
+	if strings.ContainsAny(s, "xX_") || s == "" {
+		return 0, errSeriesValue
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+func (p *fileParser) delivery(n *yaml.Node) Delivery {
+	d := Delivery{Copies: 1, Line: n.Line, Col: n.Column}
+	if isNull(n) {
+		return d
+	}
+	fields, ok := p.fields(n, "delivery", testDeliveryFields)
+	if !ok {
+		return d
+	}
+	if f, ok := fields["copies"]; ok {
+		if s, ok := p.str(f); ok {
+			c, err := strconv.Atoi(s)
+			if err != nil || c < 1 || c > MaxTestCopies {
+				p.errAt(f.val, "%w: copies %q: want a whole number from 1 to %d", ErrType, s, MaxTestCopies)
+			} else {
+				d.Copies = c
+			}
+		}
+	}
+	d.Lag, _ = p.duration(fields, "lag")
+	d.RedeliverAfter, _ = p.duration(fields, "redeliver_after")
+	if f, ok := fields["late"]; ok {
+		for _, c := range p.list(f.val, "late") {
+			cf, ok := p.fields(c, "a late sample", testLateFields)
+			if !ok {
+				continue
+			}
+			l := LateSample{Line: c.Line, Col: c.Column}
+			if _, given := cf["series"]; !given {
+				p.errAt(c, "%w %q", ErrMissing, "series")
+			}
+			l.Match, _ = p.selector(cf, "series")
+			for _, name := range []string{"at", "by"} {
+				if _, given := cf[name]; !given {
+					p.errAt(c, "%w %q", ErrMissing, name)
+				}
+			}
+			l.At, _ = p.duration(cf, "at")
+			l.By, _ = p.positive(cf, "by")
+			d.Late = append(d.Late, l)
+		}
+	}
+	if f, ok := fields["restart_at"]; ok {
+		for _, c := range p.list(f.val, "restart_at") {
+			if d0, ok := p.duration(map[string]field{"restart_at": {key: f.key, val: c}}, "restart_at"); ok {
+				d.RestartAt = append(d.RestartAt, d0)
+			}
+		}
+	}
+	return d
+}
+
+func (p *fileParser) alertTest(n *yaml.Node) (AlertTest, bool) {
+	at := AlertTest{Line: n.Line, Col: n.Column}
+	fields, ok := p.fields(n, "an alert_rule_test case", testAlertFields)
+	if !ok {
+		return at, false
+	}
+	good := true
+	if _, given := fields["eval_time"]; !given {
+		p.errAt(n, "%w %q", ErrMissing, "eval_time")
+		good = false
+	}
+	var okT bool
+	at.EvalTime, okT = p.duration(fields, "eval_time")
+	at.Alertname, ok = p.required(fields, "alertname", n)
+	good = good && okT && ok
+	if f, ok := fields["exp_alerts"]; ok {
+		for _, c := range p.list(f.val, "exp_alerts") {
+			ef, ok := p.fields(c, "an expected alert", testExpAlertFields)
+			if !ok {
+				good = false
+				continue
+			}
+			var ea ExpAlert
+			if f, ok := ef["exp_labels"]; ok {
+				ea.Labels, _, ok = p.labelMap(f, "exp_labels", false)
+				good = good && ok
+			}
+			if f, ok := ef["exp_annotations"]; ok {
+				ea.Annotations, _, ok = p.labelMap(f, "exp_annotations", false)
+				good = good && ok
+			}
+			at.ExpAlerts = append(at.ExpAlerts, ea)
+		}
+	}
+	return at, good
+}
+
+func (p *fileParser) transitionTest(n *yaml.Node) (TransitionTest, bool) {
+	tt := TransitionTest{Line: n.Line, Col: n.Column}
+	fields, ok := p.fields(n, "a transition_test case", testTransitionFields)
+	if !ok {
+		return tt, false
+	}
+	good := true
+	if f, ok := fields["alertname"]; ok {
+		tt.Alertname, _ = p.str(f)
+	}
+	f, ok := fields["exp_transitions"]
+	if !ok {
+		p.errAt(n, "%w %q: list the transitions, or [] for none", ErrMissing, "exp_transitions")
+		return tt, false
+	}
+	for _, c := range p.list(f.val, "exp_transitions") {
+		cf, ok := p.fields(c, "an expected transition", testExpTransFields)
+		if !ok {
+			good = false
+			continue
+		}
+		et := ExpTransition{Line: c.Line, Col: c.Column}
+		if _, given := cf["at"]; !given {
+			p.errAt(c, "%w %q", ErrMissing, "at")
+			good = false
+		}
+		et.At, ok = p.duration(cf, "at")
+		good = good && ok
+		et.State, ok = p.required(cf, "state", c)
+		good = good && ok
+		if f, ok := cf["exp_labels"]; ok {
+			et.HasLabels = true
+			et.Labels, _, ok = p.labelMap(f, "exp_labels", false)
+			good = good && ok
+		}
+		tt.Transitions = append(tt.Transitions, et)
+	}
+	return tt, good
+}

@@ -1,0 +1,229 @@
+package rules
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+func TestParseSeriesValues(t *testing.T) {
+	const o = math.MaxFloat64 // marks an omitted step in want
+	for _, tc := range []struct {
+		in   string
+		want []float64
+	}{
+		{"1", []float64{1}},
+		{"1+1x3 _ 5x2 stale", []float64{1, 2, 3, 4, o, 5, 5, 5, o}},
+		{"-2+4x3", []float64{-2, 2, 6, 10}}, // promtool's examples
+		{" 1-2x4", []float64{1, -1, -3, -5, -7}},
+		{"_x3 1", []float64{o, o, o, 1}},
+		{"1e3+1e2x1", []float64{1000, 1100}},
+		{"1e-3-1e-3x1", []float64{0.001, 0}},
+		{"Inf -Inf +Inf", []float64{math.Inf(1), math.Inf(-1), math.Inf(1)}},
+		{"0x0", []float64{0}},
+	} {
+		got, _, err := ParseSeriesValues(tc.in, 100)
+		require.NoError(t, err, tc.in)
+		require.Len(t, got, len(tc.want), tc.in)
+		for i, w := range tc.want {
+			if w == o {
+				require.True(t, got[i].Omitted, "%s: step %d", tc.in, i)
+				continue
+			}
+			require.False(t, got[i].Omitted, "%s: step %d", tc.in, i)
+			require.InDelta(t, w, got[i].Value, 1e-12, "%s: step %d", tc.in, i)
+		}
+	}
+	got, _, err := ParseSeriesValues("NaN stale", 10)
+	require.NoError(t, err)
+	require.True(t, math.IsNaN(got[0].Value))
+	require.True(t, got[1].Stale && got[1].Omitted)
+}
+
+func TestParseSeriesValuesErrors(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		off int // rune offset of the offending token
+	}{
+		{"1 2 abc", 4},
+		{"1+x3", 0},
+		{"1 1x-1", 2},
+		{"1 1x+1", 2},
+		{"stalex2", 0},
+		{"1 2 1x200", 4}, // past the limit of 100 steps
+		{"_x101", 0},
+		{"1 ", 0}, // fine, for contrast: see below
+		{"", 0},
+		{"1+1", 0},
+		{"1_000", 0},
+	} {
+		_, off, err := ParseSeriesValues(tc.in, 100)
+		if tc.in == "1 " {
+			require.NoError(t, err)
+			continue
+		}
+		require.Error(t, err, tc.in)
+		require.Equal(t, tc.off, off, "%s: %v", tc.in, err)
+	}
+}
+
+func TestParseTestFile(t *testing.T) {
+	tf, err := ParseTestFile("t.yaml", []byte(`
+rule_files: [rules.yaml, 'more/*.yaml']
+evaluation_interval: 30s
+tests:
+  - name: one
+    start_timestamp: 2024-01-01T00:00:00Z
+    input_series:
+      - series: 'up{job="api", instance="a"}'
+        values: '1x3 0'
+    delivery:
+      copies: 3
+      lag: 5s
+      redeliver_after: 10s
+      late: [{series: 'up{instance="a"}', at: 1m, by: 2m}]
+      restart_at: [1m, 90s]
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: Down
+        exp_alerts:
+          - exp_labels: {job: api, instance: a}
+            exp_annotations: {summary: down}
+    transition_test:
+      - exp_transitions: []
+      - alertname: Down
+        exp_transitions:
+          - {at: 2m, state: firing, exp_labels: {job: api}}
+  - interval: 1m
+    input_series: [{series: x, values: '1'}]
+    alert_rule_test: [{eval_time: 0, alertname: X}]
+`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"rules.yaml", "more/*.yaml"}, tf.RuleFiles)
+	require.Equal(t, 30*time.Second, tf.EvaluationInterval)
+	require.Len(t, tf.Tests, 2)
+	g := tf.Tests[0]
+	require.Equal(t, "one", g.Name)
+	require.Equal(t, 30*time.Second, g.Interval, "the evaluation interval by default")
+	require.Equal(t, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano(), g.Start)
+	require.Equal(t, "up", g.Series[0].Name)
+	require.Equal(t, stream.NewLabels("instance", "a", "job", "api"), g.Series[0].Labels)
+	require.Len(t, g.Series[0].Values, 5)
+	d := g.Delivery
+	require.Equal(t, 3, d.Copies)
+	require.Equal(t, 5*time.Second, d.Lag)
+	require.Equal(t, 10*time.Second, d.RedeliverAfter)
+	require.Equal(t, time.Minute, d.Late[0].At)
+	require.Equal(t, 2*time.Minute, d.Late[0].By)
+	require.True(t, d.Late[0].Match.Matches("up", g.Series[0].Labels))
+	require.Equal(t, []time.Duration{time.Minute, 90 * time.Second}, d.RestartAt)
+	require.Equal(t, []ExpAlert{{Labels: stream.NewLabels("instance", "a", "job", "api"), Annotations: stream.NewLabels("summary", "down")}}, g.AlertTests[0].ExpAlerts)
+	require.Empty(t, g.TransitionTests[0].Alertname)
+	require.Empty(t, g.TransitionTests[0].Transitions)
+	tr := g.TransitionTests[1].Transitions[0]
+	require.Equal(t, ExpTransition{At: 2 * time.Minute, State: "firing", Labels: stream.NewLabels("job", "api"), HasLabels: true, Line: 26, Col: 13}, tr)
+	require.Equal(t, 1, tf.Tests[1].Delivery.Copies, "one copy by default")
+	require.Equal(t, time.Minute, tf.Tests[1].Interval)
+	require.Zero(t, tf.Tests[1].Start, "the Unix epoch by default, as promtool")
+}
+
+// TestParseTestFileErrors: every problem of a test file, each at its
+// position.
+func TestParseTestFileErrors(t *testing.T) {
+	src := `rule_files: [rules.yaml]
+tests:
+  - name: bad
+    input_series:
+      - series: 'up{job=~"a.*"}'
+        values: '1 2 three'
+      - series: '{job="x"}'
+        values: '1'
+    delivery:
+      copies: 0
+      late: [{series: up, at: 1m}]
+    alert_rule_test:
+      - alertname: Down
+    transition_test:
+      - alertname: Down
+        exp_transitions: [{at: 1m}]
+      - alertname: Up
+    bogus: 1
+`
+	_, err := ParseTestFile("t.yaml", []byte(src))
+	var errs Errors
+	require.True(t, errors.As(err, &errs), "%v", err)
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`t.yaml:5:21: series: invalid selector: job=~"a.*": a series has labels, not matchers: use =`,
+		`t.yaml:6:22: values: invalid series values "three": want a, a+bxn, a-bxn, axn, _, _xn or stale`,
+		`t.yaml:7:18: series: invalid selector: "{job=\"x\"}" has no metric name`,
+		`t.yaml:10:15: wrong type: copies "0": want a whole number from 1 to 100`,
+		`t.yaml:11:14: missing field "by"`,
+		`t.yaml:13:9: missing field "eval_time"`,
+		`t.yaml:16:27: missing field "state"`,
+		`t.yaml:17:9: missing field "exp_transitions": list the transitions, or [] for none`,
+		`t.yaml:18:5: unknown field "bogus" in a test (want name, interval, start_timestamp, input_series, delivery, alert_rule_test, transition_test)`,
+	}
+	require.Equal(t, want, got, strings.Join(got, "\n"))
+
+	_, err = ParseTestFile("e.yaml", nil)
+	require.ErrorContains(t, err, `e.yaml:1: missing field "tests"`)
+	_, err = ParseTestFile("r.yaml", []byte("tests: []\n"))
+	require.ErrorContains(t, err, `r.yaml:1:1: missing field "rule_files"`)
+	_, err = ParseTestFile("big.yaml", []byte("rule_files: [r]\ntests:\n  - input_series: [{series: x, values: '1x600000'}, {series: y, values: '1x600000'}]\n    transition_test: [{exp_transitions: []}]\n"))
+	require.ErrorContains(t, err, "big.yaml:3:5: input_series: 1200002 steps in all, more than the 1000000 a test may have")
+}
+
+// FuzzParseTestFile: no input panics; an invalid file gives a non-empty
+// Errors, each error positioned and in order; a valid one keeps the
+// format's bounds.
+func FuzzParseTestFile(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"rule_files: [r.yaml]\ntests:\n  - input_series: [{series: 'up{a=\"1\"}', values: '1+1x3 _x2 stale -Inf'}]\n    transition_test: [{exp_transitions: []}]\n",
+		"rule_files: [r.yaml]\nevaluation_interval: 30s\ntests:\n  - name: t\n    start_timestamp: 1700000000\n    delivery: {copies: 4, lag: 5s, redeliver_after: 20s, late: [{series: up, at: 1m, by: 2m}], restart_at: [3m]}\n    input_series: [{series: up, values: '0 1x5'}]\n    alert_rule_test: [{eval_time: 2m, alertname: A, exp_alerts: [{exp_labels: {a: b}, exp_annotations: {s: x}}]}]\n    transition_test: [{alertname: A, exp_transitions: [{at: 1m, state: firing, exp_labels: {}}]}]\n",
+		"rule_files: [r]\ntests: [{input_series: [{series: x, values: '1x999999999'}], transition_test: []}]\n",
+		"a: &a [*a, *a]\ntests: *a\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		tf, err := ParseTestFile("fuzz.yaml", src)
+		if err != nil {
+			require.Nil(t, tf)
+			var errs Errors
+			require.True(t, errors.As(err, &errs) && len(errs) > 0, "error is not a non-empty Errors: %#v", err)
+			for i, e := range errs {
+				require.True(t, e.Line >= 1 && e.Col >= 0 && e.File == "fuzz.yaml", "error without a position: %#v", e)
+				if i > 0 {
+					p := errs[i-1]
+					require.True(t, p.Line < e.Line || p.Line == e.Line && p.Col <= e.Col, "errors out of order: %v before %v", p, e)
+				}
+			}
+			return
+		}
+		require.NotEmpty(t, tf.RuleFiles)
+		require.Positive(t, tf.EvaluationInterval)
+		for _, g := range tf.Tests {
+			require.Positive(t, g.Interval)
+			require.True(t, g.Delivery.Copies >= 1 && g.Delivery.Copies <= MaxTestCopies)
+			steps := 0
+			for _, in := range g.Series {
+				require.NotEmpty(t, in.Name)
+				require.NotEmpty(t, in.Values)
+				require.True(t, in.Labels.IsSorted())
+				steps += len(in.Values)
+			}
+			require.LessOrEqual(t, steps, MaxTestSteps)
+		}
+	})
+}
