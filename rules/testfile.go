@@ -45,6 +45,7 @@ import (
 //	        exp_transitions:
 //	          - {at: 5m, state: pending}
 //	          - {at: 7m, state: firing, exp_labels: {host: a, severity: page}}
+//	          # kind: flapping, absence ... when it is not a threshold event
 //
 // ParseTestFile reads this format; package ruletest runs it.
 
@@ -58,7 +59,7 @@ var (
 	testAlertFields      = []string{"eval_time", "alertname", "exp_alerts"}
 	testExpAlertFields   = []string{"exp_labels", "exp_annotations"}
 	testTransitionFields = []string{"alertname", "exp_transitions"}
-	testExpTransFields   = []string{"at", "state", "exp_labels"}
+	testExpTransFields   = []string{"at", "kind", "state", "exp_labels"}
 )
 
 // Bounds of a test file, so that a short notation cannot expand into
@@ -187,10 +188,12 @@ type TransitionTest struct {
 }
 
 // ExpTransition is one expected transition: the engine time it happens at,
-// as an offset from the test's start, and the state it enters. Labels, when
-// HasLabels, are compared as ExpAlert.Labels are.
+// as an offset from the test's start, and the state it enters. Kind, when
+// not empty, is the event's kind (threshold, flapping, absence ...); Labels,
+// when HasLabels, are compared as ExpAlert.Labels are.
 type ExpTransition struct {
 	At        time.Duration
+	Kind      string
 	State     string
 	Labels    stream.Labels
 	HasLabels bool
@@ -644,6 +647,9 @@ func (p *fileParser) transitionTest(n *yaml.Node) (TransitionTest, bool) {
 		good = good && ok
 		et.State, ok = p.required(cf, "state", c)
 		good = good && ok
+		if f, ok := cf["kind"]; ok {
+			et.Kind, _ = p.str(f)
+		}
 		if f, ok := cf["exp_labels"]; ok {
 			et.HasLabels = true
 			et.Labels, _, ok = p.labelMap(f, "exp_labels", false)

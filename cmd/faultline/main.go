@@ -2,13 +2,16 @@
 // engine offline.
 //
 //	faultline check [--lint=all|none] FILE...
+//	faultline test FILE...
 //	faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]
 //
 // check exits 0 when every file is valid and clean, 1 with every error
 // listed as file:line:col, and 3 when the files are valid but lints find
 // something (rules that can never match, duplicate names, a `for` below
-// twice the declared cadence), as promtool does. replay prints one JSON object per event on stdout and a
-// summary on stderr; it exits 0 when it ran (bad input records are reported,
+// twice the declared cadence), as promtool does. test runs rule unit tests
+// (promtool's format, plus delivery faults and transition tests) and exits
+// 0 when all pass, 1 otherwise. replay prints one JSON object per event on
+// stdout and a summary on stderr; it exits 0 when it ran (bad input records are reported,
 // counted and skipped), 1 when the rules are invalid or a file cannot be
 // read, and 2 on a usage error. See README.md for the replay contract.
 package main
@@ -32,6 +35,7 @@ const (
 
 const usage = `usage:
   faultline check [--lint=all|none] FILE...
+  faultline test FILE...
   faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]
 
 Run "faultline replay -h" for replay's flags.
@@ -47,6 +51,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "replay":
 		return replay(args[1:], stdin, stdout, stderr)
+	case "test":
+		return test(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,0 +1,466 @@
+// Package ruletest runs rule unit tests: the test files that
+// rules.ParseTestFile reads, in the shape of promtool's. Each test feeds its
+// input series through a fault.Engine in virtual time, delivered as a
+// pipeline would deliver them (copies, lag, late samples, a restart from a
+// snapshot), and checks the alerts firing at given times, as promtool does,
+// and every transition over the whole test, which promtool cannot.
+//
+// How a test maps onto the engine, which evaluates each fresh sample as it
+// arrives rather than every evaluation_interval:
+//
+//   - Value k of an input series is a sample at start + k×interval. Its
+//     first copy arrives Delivery.Lag later, each further copy
+//     Delivery.RedeliverAfter after the one before; a late sample's copies
+//     arrive Delivery.Late[].By after its time instead. Deliveries are
+//     processed in arrival order, those arriving together in one batch.
+//   - The engine's clock is the arrival time, and event times are engine
+//     times. An alert_rule_test case at eval_time T sees the events up to
+//     start + T + Lag: the state once the samples of time T have arrived.
+//     A transition's `at` is its event's engine time, minus start.
+//   - An alert is firing at a time if the last event of its episode up to
+//     then is firing. Its labels, compared with exp_labels, are the event's
+//     labels without __name__, alertname and fault.OriginLabel; its
+//     annotations are the event's.
+//   - The test's input ends at its last delivery, or at its latest
+//     eval_time or expected transition if that is later: the engine is
+//     advanced to it, not closed, so series are not judged absent for
+//     merely ending, unless a test looks past their end.
+//   - No data is not a recovery: where Prometheus resolves an alert whose
+//     series went stale, faultline keeps it (absence reports the silence).
+package ruletest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Result is the outcome of one test file.
+type Result struct {
+	// File is the test file.
+	File string
+	// Tests are the outcomes of its tests, in file order.
+	Tests []TestResult
+}
+
+// Failed reports whether any test of the file failed.
+func (r *Result) Failed() bool {
+	for i := range r.Tests {
+		if len(r.Tests[i].Failures) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// TestResult is the outcome of one test.
+type TestResult struct {
+	// Name is the test's name, or "#n" (1-based) when it has none.
+	Name string
+	// Line and Col locate the test in its file.
+	Line, Col int
+	// Failures are the test's failed assertions, each a readable message
+	// that begins with the file:line:col of the assertion; none if it
+	// passed.
+	Failures []string
+}
+
+// RunFile reads the test file at path, loads its rule files and runs its
+// tests with the engine configured by cfg (its Rules and Sink are the
+// test's). The error is the test file's or its rule files' problems, each
+// with its file:line:col; failed assertions are in the Result.
+func RunFile(ctx context.Context, path string, cfg fault.Config) (*Result, error) {
+	tf, err := rules.ReadTestFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Run(ctx, tf, cfg)
+}
+
+// Run loads the rule files of tf (relative to the directory of tf.File) and
+// runs its tests, as RunFile.
+func Run(ctx context.Context, tf *rules.TestFile, cfg fault.Config) (*Result, error) {
+	rs, err := loadRules(tf)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{File: tf.File}
+	for i, g := range tf.Tests {
+		tr := TestResult{Name: g.Name, Line: g.Line, Col: g.Col}
+		if tr.Name == "" {
+			tr.Name = "#" + strconv.Itoa(i+1)
+		}
+		r := runner{file: tf.File, name: tr.Name, g: g, cfg: cfg}
+		r.cfg.Rules = rs
+		if err := r.run(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			r.failf(g.Line, g.Col, "%v", err)
+		}
+		tr.Failures = r.failures
+		res.Tests = append(res.Tests, tr)
+	}
+	return res, nil
+}
+
+// loadRules expands the rule file globs of tf and parses the files.
+func loadRules(tf *rules.TestFile) (*rules.Ruleset, error) {
+	dir := filepath.Dir(tf.File)
+	var paths []string
+	for _, pat := range tf.RuleFiles {
+		if !filepath.IsAbs(pat) {
+			pat = filepath.Join(dir, pat)
+		}
+		m, err := filepath.Glob(pat)
+		if err != nil || len(m) == 0 {
+			m = []string{pat} // not a glob, or matching nothing: reported as unreadable
+		}
+		paths = append(paths, m...)
+	}
+	return rules.ParseFiles(paths...)
+}
+
+// runner runs one test.
+type runner struct {
+	file, name string
+	g          *rules.TestGroup
+	cfg        fault.Config
+	events     []fault.Event
+	failures   []string
+}
+
+func (r *runner) failf(line, col int, format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf("%s:%d:%d: test %q: ", r.file, line, col, r.name)+fmt.Sprintf(format, args...))
+}
+
+// run feeds the test's deliveries to an engine and checks its assertions.
+func (r *runner) run(ctx context.Context) error {
+	deliveries, ok := r.deliveries()
+	if !ok {
+		return nil // reported
+	}
+	r.cfg.Sink = fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
+		r.events = append(r.events, ev)
+		return nil
+	})
+	e, err := fault.New(r.cfg)
+	if err != nil {
+		return err
+	}
+	g := r.g
+	restarts := slices.Clone(g.Delivery.RestartAt)
+	slices.Sort(restarts)
+	for len(deliveries) > 0 {
+		at := deliveries[0].Arrival
+		for len(restarts) > 0 && g.Start+int64(restarts[0]) < at {
+			if e, err = r.restart(ctx, e, g.Start+int64(restarts[0])); err != nil {
+				return err
+			}
+			restarts = restarts[1:]
+		}
+		n := 1
+		for n < len(deliveries) && deliveries[n].Arrival == at {
+			n++
+		}
+		if err := e.Process(ctx, deliveries[:n]); err != nil {
+			return err
+		}
+		deliveries = deliveries[n:]
+	}
+	end := r.horizon()
+	for _, t := range restarts {
+		if g.Start+int64(t) <= end {
+			if e, err = r.restart(ctx, e, g.Start+int64(t)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := e.Advance(ctx, end); err != nil {
+		return err
+	}
+	r.checkAlerts()
+	r.checkTransitions()
+	return nil
+}
+
+// restart advances e to t, snapshots it and restores the snapshot into a
+// new engine with the same configuration, as a process restarted after a
+// crash would.
+func (r *runner) restart(ctx context.Context, e *fault.Engine, t int64) (*fault.Engine, error) {
+	if err := e.Advance(ctx, t); err != nil {
+		return nil, err
+	}
+	var snap bytes.Buffer
+	if err := e.Snapshot(&snap); err != nil {
+		return nil, fmt.Errorf("restart_at %s: %w", fmtOffset(t-r.g.Start), err)
+	}
+	restored, err := fault.Restore(r.cfg, &snap)
+	if err != nil {
+		return nil, fmt.Errorf("restart_at %s: %w", fmtOffset(t-r.g.Start), err)
+	}
+	return restored, nil
+}
+
+// deliveries builds the test's deliveries, in arrival order. It reports a
+// late entry that matches no sample.
+func (r *runner) deliveries() ([]stream.Sample, bool) {
+	g := r.g
+	d := g.Delivery
+	copies := max(d.Copies, 1)
+	lateUsed := make([]bool, len(d.Late))
+	var out []stream.Sample
+	for _, in := range g.Series {
+		id := stream.Hash(in.Name, in.Labels)
+		for k, v := range in.Values {
+			if v.Omitted {
+				continue
+			}
+			offset := time.Duration(k) * g.Interval
+			ts := g.Start + int64(offset)
+			arrival := ts + int64(d.Lag)
+			for i, l := range d.Late {
+				if l.At == offset && l.Match.Matches(in.Name, in.Labels) {
+					arrival = ts + int64(l.By)
+					lateUsed[i] = true
+				}
+			}
+			for c := range copies {
+				out = append(out, stream.Sample{
+					Name: in.Name, Labels: in.Labels, Series: id,
+					Time: ts, Value: v.Value,
+					Arrival: arrival + int64(c)*int64(d.RedeliverAfter),
+				})
+			}
+		}
+	}
+	ok := true
+	for i, used := range lateUsed {
+		if !used {
+			l := d.Late[i]
+			r.failf(l.Line, l.Col, "late: no sample of %s at %s", l.Match, fmtOffset(int64(l.At)))
+			ok = false
+		}
+	}
+	slices.SortStableFunc(out, func(a, b stream.Sample) int { return cmp.Compare(a.Arrival, b.Arrival) })
+	return out, ok
+}
+
+// horizon is the engine time the test ends at: its last delivery, or its
+// latest eval_time or expected transition if later.
+func (r *runner) horizon() int64 {
+	g := r.g
+	end := g.Start
+	for _, in := range g.Series {
+		last := g.Start + int64(len(in.Values)-1)*int64(g.Interval) + int64(g.Delivery.Lag) + int64(max(g.Delivery.Copies, 1)-1)*int64(g.Delivery.RedeliverAfter)
+		end = max(end, last)
+	}
+	for _, l := range g.Delivery.Late {
+		end = max(end, g.Start+int64(l.At+l.By)+int64(max(g.Delivery.Copies, 1)-1)*int64(g.Delivery.RedeliverAfter))
+	}
+	for _, at := range g.AlertTests {
+		end = max(end, g.Start+int64(at.EvalTime)+int64(g.Delivery.Lag))
+	}
+	for _, tt := range g.TransitionTests {
+		for _, et := range tt.Transitions {
+			end = max(end, g.Start+int64(et.At))
+		}
+	}
+	return end
+}
+
+// alertLabels are an event's labels as exp_labels states them.
+func alertLabels(ev *fault.Event) stream.Labels {
+	var out stream.Labels
+	for _, l := range ev.Labels {
+		switch l.Name {
+		case "__name__", "alertname", fault.OriginLabel:
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// checkAlerts checks the alert_rule_test cases.
+func (r *runner) checkAlerts() {
+	g := r.g
+	for _, at := range g.AlertTests {
+		until := g.Start + int64(at.EvalTime) + int64(g.Delivery.Lag)
+		last := map[string]*fault.Event{} // by episode
+		var order []string
+		for i := range r.events {
+			ev := &r.events[i]
+			if ev.At > until || ev.Rule != at.Alertname {
+				continue
+			}
+			if _, seen := last[ev.Episode]; !seen {
+				order = append(order, ev.Episode)
+			}
+			last[ev.Episode] = ev
+		}
+		var got []string
+		for _, ep := range order {
+			if ev := last[ep]; ev.State == fault.StateFiring {
+				got = append(got, fmtAlert(alertLabels(ev), ev.Annotations))
+			}
+		}
+		want := make([]string, len(at.ExpAlerts))
+		for i, ea := range at.ExpAlerts {
+			want[i] = fmtAlert(ea.Labels, ea.Annotations)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if slices.Equal(got, want) {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "alertname %s at %s:", at.Alertname, fmtOffset(int64(at.EvalTime)))
+		for _, w := range missing(want, got) {
+			fmt.Fprintf(&b, "\n  - expected, not firing: %s", w)
+		}
+		for _, w := range missing(got, want) {
+			fmt.Fprintf(&b, "\n  + firing, not expected: %s", w)
+		}
+		r.failf(at.Line, at.Col, "%s", b.String())
+	}
+}
+
+// missing returns the items of a (a sorted multiset) not in b.
+func missing(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if i := slices.Index(b, x); i >= 0 {
+			b = slices.Delete(slices.Clone(b), i, i+1)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+func fmtAlert(labels, annotations stream.Labels) string {
+	if len(labels) == 0 {
+		labels = stream.Labels{}
+	}
+	s := labels.String()
+	if len(annotations) > 0 {
+		s += " annotations " + annotations.String()
+	}
+	return s
+}
+
+// checkTransitions checks the transition_test cases.
+func (r *runner) checkTransitions() {
+	g := r.g
+	for _, tt := range r.g.TransitionTests {
+		var got []*fault.Event
+		for i := range r.events {
+			if ev := &r.events[i]; tt.Alertname == "" || ev.Rule == tt.Alertname {
+				got = append(got, ev)
+			}
+		}
+		bad := -1
+		for i := range max(len(got), len(tt.Transitions)) {
+			if i >= len(got) || i >= len(tt.Transitions) {
+				bad = i
+				break
+			}
+			want, ev := tt.Transitions[i], got[i]
+			if g.Start+int64(want.At) != ev.At || want.State != ev.State.String() || want.Kind != "" && want.Kind != string(ev.Kind) ||
+				want.HasLabels && !slices.Equal(want.Labels, alertLabels(ev)) {
+				bad = i
+				break
+			}
+		}
+		if bad < 0 {
+			continue
+		}
+		what := "every event"
+		if tt.Alertname != "" {
+			what = "alertname " + tt.Alertname
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "transitions of %s differ from transition %d on:", what, bad+1)
+		b.WriteString("\n  expected:")
+		if len(tt.Transitions) == 0 {
+			b.WriteString(" none")
+		}
+		for i, want := range tt.Transitions {
+			line := fmt.Sprintf("at %s %s", fmtOffset(int64(want.At)), kindState(want.Kind, want.State))
+			if want.HasLabels {
+				line += " " + want.Labels.String()
+			}
+			fmt.Fprintf(&b, "\n  %s %s", mark(i, bad), line)
+		}
+		b.WriteString("\n  got:")
+		if len(got) == 0 {
+			b.WriteString(" none")
+		}
+		for i, ev := range got {
+			name := ""
+			if tt.Alertname == "" {
+				name = ev.Rule + " "
+			}
+			kind := string(ev.Kind)
+			if kind == string(fault.KindThreshold) {
+				kind = ""
+			}
+			fmt.Fprintf(&b, "\n  %s at %s %s%s %s", mark(i, bad), fmtOffset(ev.At-g.Start), name, kindState(kind, ev.State.String()), alertLabels(ev))
+		}
+		r.failf(tt.Line, tt.Col, "%s", b.String())
+	}
+}
+
+// kindState formats a transition's kind (when given) and state, as
+// flapping/firing.
+func kindState(kind, state string) string {
+	if kind == "" {
+		return state
+	}
+	return kind + "/" + state
+}
+
+func mark(i, bad int) string {
+	if i == bad {
+		return ">"
+	}
+	return " "
+}
+
+// fmtOffset formats a time offset as a Prometheus duration: 5m, 1h30m,
+// 1m30s, 250ms; negative offsets with a sign.
+func fmtOffset(ns int64) string {
+	if ns == 0 {
+		return "0s"
+	}
+	sign := ""
+	if ns < 0 {
+		sign, ns = "-", -ns
+	}
+	var b strings.Builder
+	b.WriteString(sign)
+	for _, u := range []struct {
+		name string
+		d    time.Duration
+	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}} {
+		if n := ns / int64(u.d); n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.name)
+			ns -= n * int64(u.d)
+		}
+	}
+	if ns > 0 {
+		fmt.Fprintf(&b, "%dns", ns)
+	}
+	return b.String()
+}

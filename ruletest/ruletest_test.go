@@ -1,0 +1,114 @@
+package ruletest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/rules"
+)
+
+func TestPassingFile(t *testing.T) {
+	res, err := RunFile(context.Background(), "testdata/pass.test.yaml", fault.Config{})
+	require.NoError(t, err)
+	require.False(t, res.Failed())
+	require.Len(t, res.Tests, 3)
+	for _, tr := range res.Tests {
+		require.Empty(t, tr.Failures, tr.Name)
+	}
+}
+
+// TestFailuresAreReadable: every wrong expectation is reported at its
+// position, with what was expected and what happened.
+func TestFailuresAreReadable(t *testing.T) {
+	res, err := RunFile(context.Background(), "testdata/fail.test.yaml", fault.Config{})
+	require.NoError(t, err)
+	require.True(t, res.Failed())
+	require.Equal(t, []string{
+		`testdata/fail.test.yaml:10:9: test "wrong expectations": alertname DiskFull at 1m:
+  - expected, not firing: {host="a", severity="page"}`,
+		`testdata/fail.test.yaml:14:9: test "wrong expectations": alertname DiskFull at 3m:
+  - expected, not firing: {host="c", severity="page"} annotations {summary="disk c is 95% full"}
+  + firing, not expected: {host="b", severity="page"} annotations {summary="disk b is 95% full"}`,
+		`testdata/fail.test.yaml:22:9: test "wrong expectations": transitions of alertname DiskFull differ from transition 2 on:
+  expected:
+    at 0s pending {host="a", severity="page"}
+  > at 1m firing
+  got:
+    at 0s pending {host="a", severity="page"}
+  > at 0s pending {host="b", severity="page"}
+    at 2m firing {host="a", severity="page"}
+    at 2m firing {host="b", severity="page"}`,
+		`testdata/fail.test.yaml:26:9: test "wrong expectations": transitions of every event differ from transition 1 on:
+  expected: none
+  got:
+  > at 0s DiskFull pending {host="a", severity="page"}
+    at 0s DiskFull pending {host="b", severity="page"}
+    at 2m DiskFull firing {host="a", severity="page"}
+    at 2m DiskFull firing {host="b", severity="page"}`,
+	}, res.Tests[0].Failures)
+	require.Equal(t, []string{
+		`testdata/fail.test.yaml:29:14: test "a late entry that matches nothing": late: no sample of disk_used_ratio{host="z"} at 1m`,
+	}, res.Tests[1].Failures)
+}
+
+// TestBadRuleFiles: a rule file that is missing or invalid fails the test
+// file with the rule file's positions, and runs nothing.
+func TestBadRuleFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(src), 0o644))
+		return p
+	}
+	write("bad.yaml", "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: value >\n")
+	tf := write("t.yaml", "rule_files: [bad.yaml, missing.yaml]\ntests:\n  - input_series: [{series: x, values: '1'}]\n    transition_test: [{exp_transitions: []}]\n")
+	_, err := RunFile(context.Background(), tf, fault.Config{})
+	var errs rules.Errors
+	require.True(t, errors.As(err, &errs), "%v", err)
+	require.Len(t, errs, 2)
+	require.Contains(t, errs[0].Error(), "bad.yaml:5:")
+	require.Contains(t, errs[1].Error(), "missing.yaml: cannot read rule file")
+}
+
+func TestFmtOffset(t *testing.T) {
+	for ns, want := range map[int64]string{
+		0: "0s", 60e9: "1m", 90e9: "1m30s", 5400e9: "1h30m", 250e6: "250ms",
+		-30e9: "-30s", 86400e9 + 1: "1d1ns",
+	} {
+		require.Equal(t, want, fmtOffset(ns))
+	}
+}
+
+// TestRestartChangesNothing runs restart.test.yaml's test without restarts
+// and with a restart at each 20 s of its span, alone and all at once: the
+// events (IDs included) are the same every time, and the test passes.
+func TestRestartChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	tf, err := rules.ReadTestFile("testdata/restart.test.yaml")
+	require.NoError(t, err)
+	rs, err := loadRules(tf)
+	require.NoError(t, err)
+	g := *tf.Tests[0]
+	run := func(restarts ...time.Duration) []fault.Event {
+		g.Delivery.RestartAt = restarts
+		r := runner{file: tf.File, name: "restart", g: &g, cfg: fault.Config{Rules: rs}}
+		require.NoError(t, r.run(ctx))
+		require.Empty(t, r.failures, "restarts %v", restarts)
+		return r.events
+	}
+	base := run()
+	require.Len(t, base, 13)
+	var all []time.Duration
+	for at := 20 * time.Second; at < 15*time.Minute; at += 20 * time.Second {
+		require.Equal(t, base, run(at), "restart at %s", at)
+		all = append(all, at)
+	}
+	require.Equal(t, base, run(all...), "a restart every 20 s")
+}
