@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -39,8 +40,12 @@ func TestMaxSeriesRejectsNewSeriesKeepsTheOld(t *testing.T) {
 			}
 			batch = append(batch, smp("m", sec(s), sec(s+0.1), v, "i", strconv.Itoa(i)))
 		}
-		process(t, e, batch...)
-		process(t, e, batch[0]) // a duplicate of a tracked series
+		err := e.Process(context.Background(), batch)
+		require.ErrorIs(t, err, ErrOverloaded, "the rejections are reported")
+		var oe *OverloadError
+		require.ErrorAs(t, err, &oe)
+		require.Equal(t, OverloadError{Series: 3, MaxSeries: 3, MaxAlerts: DefaultMaxAlerts}, *oe)
+		process(t, e, batch[0]) // a duplicate of a tracked series: nothing rejected, no error
 	}
 	require.NoError(t, e.Close(context.Background()))
 
@@ -432,4 +437,88 @@ func TestClamps(t *testing.T) {
 		require.LessOrEqual(t, e.lateness(&tr), room*int64(c), "cadence %v", c)
 		require.LessOrEqual(t, e.lateness(&tr), int64(DefaultLateness))
 	}
+}
+
+// failingSink records events and fails every Emit.
+type failingSink struct{ recorder }
+
+var errSinkDown = errors.New("sink down")
+
+func (f *failingSink) Emit(ctx context.Context, ev Event) error {
+	_ = f.recorder.Emit(ctx, ev)
+	return errSinkDown
+}
+
+// TestOverloadAndSinkErrorsAreJoined: a call in which a bound refused
+// samples and the sink failed returns one error that matches both, the
+// overload first; each alone comes alone; and the rest of the batch was
+// processed either way.
+func TestOverloadAndSinkErrorsAreJoined(t *testing.T) {
+	rs := parseRules(t, "groups: [{name: g, rules: [{alert: Hot, expr: 'value > 10'}]}]")
+	sink := &failingSink{}
+	e, err := New(Config{MaxSeries: 1, Rules: rs, Sink: sink})
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	err = e.Process(ctx, []stream.Sample{smp("m", sec(0), sec(0), 1, "i", "a"), smp("m", sec(0), sec(0), 1, "i", "b")})
+	require.ErrorIs(t, err, ErrOverloaded)
+	require.NotErrorIs(t, err, errSinkDown)
+	require.EqualError(t, err, "fault: overloaded: 1 samples of new series rejected (MaxSeries 1 reached)")
+
+	err = e.Process(ctx, []stream.Sample{smp("m", sec(10), sec(10), 20, "i", "b"), smp("m", sec(10), sec(10), 20, "i", "a")})
+	require.ErrorIs(t, err, ErrOverloaded)
+	require.ErrorIs(t, err, errSinkDown)
+	require.EqualError(t, err, "fault: overloaded: 1 samples of new series rejected (MaxSeries 1 reached)\nfault: sink: sink down")
+	require.Len(t, sink.events, 1, "the sample after the rejected one was evaluated: Hot fired")
+
+	err = e.Process(ctx, []stream.Sample{smp("m", sec(20), sec(20), 1, "i", "a")})
+	require.ErrorIs(t, err, errSinkDown)
+	require.NotErrorIs(t, err, ErrOverloaded)
+	require.Len(t, sink.events, 2)
+
+	require.NoError(t, e.Process(ctx, []stream.Sample{smp("m", sec(30), sec(30), 1, "i", "a")}))
+	st := e.Stats()
+	require.EqualValues(t, 2, st.SeriesOverflow)
+	require.EqualValues(t, 2, st.SinkErrors)
+}
+
+// TestMaxAlertsRefusesNewAlertsKeepsTheOpen runs four series through a
+// rule with an engine bounded to two alert states: the third and fourth
+// series' alerts are not opened (no event, counted, reported), the open
+// two resolve as usual, and once they have, new alerts open again.
+func TestMaxAlertsRefusesNewAlertsKeepsTheOpen(t *testing.T) {
+	rs := parseRules(t, "groups: [{name: g, rules: [{alert: Hot, expr: 'value > 10'}]}]")
+	e, rec := newEngine(t, Config{MaxAlerts: 2, Rules: rs})
+	ctx := context.Background()
+	hot := func(s float64, v float64, ids ...string) error {
+		var batch []stream.Sample
+		for _, id := range ids {
+			batch = append(batch, smp("m", sec(s), sec(s), v, "i", id))
+		}
+		return e.Process(ctx, batch)
+	}
+	require.NoError(t, hot(0, 1, "a", "b", "c", "d"))
+	require.NoError(t, hot(10, 20, "a", "b"))
+	err := hot(20, 20, "a", "b", "c", "d")
+	var oe *OverloadError
+	require.ErrorAs(t, err, &oe)
+	require.Equal(t, OverloadError{Alerts: 2, MaxSeries: DefaultMaxSeries, MaxAlerts: 2}, *oe)
+	require.ErrorIs(t, err, ErrOverloaded)
+	require.Contains(t, err.Error(), "2 alerts not opened (MaxAlerts 2 reached)")
+	st := e.Stats()
+	require.EqualValues(t, 2, st.AlertOverflow)
+	require.EqualValues(t, 2, st.Alerts)
+	require.Len(t, e.alerts, 2)
+
+	require.NoError(t, hot(30, 1, "a"))                      // a resolves: room for one
+	require.ErrorIs(t, hot(40, 20, "c", "d"), ErrOverloaded) // c opens, d does not
+	st = e.Stats()
+	require.EqualValues(t, 3, st.AlertOverflow)
+	require.EqualValues(t, 2, st.Alerts)
+
+	var got []string
+	for _, ev := range rec.events {
+		got = append(got, ev.Labels.Get("i")+" "+ev.State.String())
+	}
+	require.Equal(t, []string{"a firing", "b firing", "a resolved", "c firing"}, got)
 }

@@ -83,6 +83,14 @@ type Config struct {
 	// series are rejected and counted in Stats.SeriesOverflow. By default
 	// 4,194,304; at most 2³¹−1.
 	MaxSeries int
+	// MaxAlerts bounds the alert states kept, over all rules and series:
+	// an alert is kept from its first pending or firing transition until
+	// it is idle again (resolved, and out of any flap history). An alert
+	// that would open past the bound is not opened and emits nothing
+	// (counted in Stats.AlertOverflow, and reported by Process as an
+	// OverloadError); open alerts are unaffected. Each costs about 100
+	// bytes. By default 1,048,576.
+	MaxAlerts int
 	// MaxFutureSkew rejects samples whose sample time is further ahead of
 	// their arrival time than this (counted in Stats.Future), so that one
 	// bad clock cannot move dedup's watermark. By default 10m.
@@ -151,6 +159,7 @@ const (
 	DefaultAbsentSlots    = 5
 	DefaultMinAbsentAfter = 2 * time.Minute
 	DefaultMaxSeries      = 1 << 22
+	DefaultMaxAlerts      = 1 << 20
 	DefaultMaxFutureSkew  = 10 * time.Minute
 	DefaultMaxArrivalLag  = time.Hour
 )
@@ -228,7 +237,7 @@ type alertKey struct {
 
 // New returns an engine configured by cfg.
 func New(cfg Config) (*Engine, error) {
-	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 || cfg.MaxSources < 0 || cfg.MaxHistory < 0 || cfg.MaxHistoryPoints < 0 || cfg.MaxCohorts < 0 {
+	if cfg.OnTimeBudget < 0 || cfg.Lateness < 0 || cfg.DefaultCadence < 0 || cfg.AbsentAfter < 0 || cfg.MaxSeries < 0 || cfg.MaxFutureSkew < 0 || cfg.MaxArrivalLag < 0 || cfg.MaxSources < 0 || cfg.MaxHistory < 0 || cfg.MaxHistoryPoints < 0 || cfg.MaxCohorts < 0 || cfg.MaxAlerts < 0 {
 		return nil, errors.New("fault: negative durations and limits are not allowed")
 	}
 	cfg.OnTimeBudget = orDefault(cfg.OnTimeBudget, DefaultOnTimeBudget)
@@ -241,6 +250,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.MaxSources == 0 {
 		cfg.MaxSources = DefaultMaxSources
+	}
+	if cfg.MaxAlerts == 0 {
+		cfg.MaxAlerts = DefaultMaxAlerts
 	}
 	if cfg.MaxHistory == 0 {
 		cfg.MaxHistory = DefaultMaxHistory
@@ -322,9 +334,13 @@ func (e *Engine) Now() int64 { return e.now }
 // arrival tracking and is evaluated by the rules that select its series.
 // Samples are not retained after Process returns.
 //
-// Process returns ErrClosed after Close, ctx's error if ctx is done before
-// the batch is processed, and otherwise the first error a Sink returned, if
-// any; a sink error does not stop processing.
+// Process returns ErrClosed after Close and ctx's error if ctx is done
+// before the batch is processed; then nothing was processed. Otherwise
+// every sample was processed, and the error, if any, reports what went
+// wrong on the way: an *OverloadError (matching ErrOverloaded) when a bound
+// refused samples or alerts, and the first error a Sink returned; when both
+// happened, the error joins them, the overload first, and errors.Is and
+// errors.As find each. Neither stops processing.
 func (e *Engine) Process(ctx context.Context, batch []stream.Sample) error {
 	if e.closed {
 		return ErrClosed
@@ -340,7 +356,9 @@ func (e *Engine) Process(ctx context.Context, batch []stream.Sample) error {
 }
 
 // Advance moves the engine clock to now (Unix ns), judging every deadline
-// that falls before it. A time earlier than the engine's is ignored.
+// that falls before it. A time earlier than the engine's is ignored. Its
+// errors are those of Process: a judgment may open alerts (a rule's
+// no-data outcome), which Config.MaxAlerts bounds.
 func (e *Engine) Advance(ctx context.Context, now int64) error {
 	if e.closed {
 		return ErrClosed
@@ -372,11 +390,16 @@ func (e *Engine) begin(ctx context.Context) {
 
 func (e *Engine) end() error {
 	e.ctx = nil
+	over := e.overloaded()
 	e.stats.flush()
-	if e.sinkErr != nil {
-		return fmt.Errorf("fault: sink: %w", e.sinkErr)
+	if e.sinkErr == nil {
+		return over
 	}
-	return nil
+	sinkErr := fmt.Errorf("fault: sink: %w", e.sinkErr)
+	if over == nil {
+		return sinkErr
+	}
+	return errors.Join(over, sinkErr)
 }
 
 // advance moves the clock to now, tick by tick: at each tick the fleet

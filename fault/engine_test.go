@@ -305,11 +305,12 @@ func TestFutureSamplesRejected(t *testing.T) {
 
 func TestMaxSeriesOverflowIsCounted(t *testing.T) {
 	e, _ := newEngine(t, Config{MaxSeries: 2})
-	process(t, e,
+	err := e.Process(context.Background(), []stream.Sample{
 		smp("m", sec(0), sec(0), 1, "i", "1"),
 		smp("m", sec(0), sec(0), 1, "i", "2"),
 		smp("m", sec(0), sec(0), 1, "i", "3"),
-	)
+	})
+	require.ErrorIs(t, err, ErrOverloaded)
 	st := e.Stats()
 	require.EqualValues(t, 2, st.Series)
 	require.EqualValues(t, 1, st.SeriesOverflow)

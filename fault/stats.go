@@ -18,8 +18,11 @@ type Stats struct {
 	// Samples = BadArrival + Future + Looped + SeriesOverflow + Duplicates +
 	// Conflicts + TooLate + Fresh.
 
-	Series         uint64 // series tracked
+	Series         uint64 // series tracked now (created less evicted)
 	SeriesOverflow uint64 // samples of new series rejected because Config.MaxSeries was reached
+	SeriesEvicted  uint64 // series forgotten after Config.SeriesTTL without a sample
+	Alerts         uint64 // alert states kept now (pending, firing, or with a flap history)
+	AlertOverflow  uint64 // alerts not opened because Config.MaxAlerts was reached
 	Sources        uint64 // sources tracked (Config.SourceLabel), the overflow source apart
 	SourceOverflow uint64 // samples of series counted under the overflow source because Config.MaxSources was reached
 
@@ -64,6 +67,9 @@ func (s *Stats) add(o *Stats) {
 	s.BadInput += o.BadInput
 	s.Series += o.Series
 	s.SeriesOverflow += o.SeriesOverflow
+	s.SeriesEvicted += o.SeriesEvicted
+	s.Alerts += o.Alerts
+	s.AlertOverflow += o.AlertOverflow
 	s.Sources += o.Sources
 	s.SourceOverflow += o.SourceOverflow
 	s.SlotsExpected += o.SlotsExpected

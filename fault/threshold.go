@@ -92,9 +92,15 @@ func (e *Engine) step(idx, ri uint32, st alert.State, open bool, t int64, o aler
 	case idle && open:
 		delete(e.alerts, key)
 		e.series[idx].alerts--
+		e.stats.local.Alerts--
 	case !idle && !open:
+		if len(e.alerts) >= e.cfg.MaxAlerts {
+			e.stats.local.AlertOverflow++ // not opened: nothing to emit
+			return
+		}
 		e.alerts[key] = st
 		e.series[idx].alerts++
+		e.stats.local.Alerts++
 	case !idle && st != before:
 		e.alerts[key] = st
 	}
