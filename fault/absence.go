@@ -48,7 +48,10 @@ func (e *Engine) startAbsence(idx uint32, t *tracker, since, at int64) {
 }
 
 // endAbsence resolves the series' absence when it delivers again.
-func (e *Engine) endAbsence(idx uint32, t *tracker) {
+func (e *Engine) endAbsence(idx uint32, t *tracker) { e.endAbsenceAt(idx, t, e.now) }
+
+// endAbsenceAt resolves the series' absence at engine time at.
+func (e *Engine) endAbsenceAt(idx uint32, t *tracker, at int64) {
 	t.flags &^= flagAbsent
 	a := e.absences[idx]
 	delete(e.absences, idx)
@@ -59,7 +62,7 @@ func (e *Engine) endAbsence(idx uint32, t *tracker) {
 			ep.silent--
 		}
 	}
-	e.emitSeries(idx, KindAbsence, ruleAbsence, StateResolved, e.now, a.since, math.NaN(), nil, by)
+	e.emitSeries(idx, KindAbsence, ruleAbsence, StateResolved, at, a.since, math.NaN(), nil, by)
 }
 
 // compactInhibited drops from an episode's list the series whose absence

@@ -83,6 +83,18 @@ type Config struct {
 	// series are rejected and counted in Stats.SeriesOverflow. By default
 	// 4,194,304; at most 2³¹−1.
 	MaxSeries int
+	// SeriesTTL is how long, in engine time, a series may go without a
+	// fresh sample before it is forgotten (evicted) and its slot reused,
+	// so that series that come and go do not fill MaxSeries. Its open
+	// episodes are resolved with the annotation reason="evicted"; if it
+	// comes back it is a new series, which learns its cadence again. See
+	// evict.go. Keep it well above the longest absence threshold: a series
+	// evicted before its absence fires never raises it. Eviction happens
+	// within SeriesTTL plus one sweep over the series (1,024 series a
+	// second of engine time) after the last sample; when MaxSeries is
+	// reached, a new series takes the place of one past its TTL at once.
+	// By default 24h; negative: never.
+	SeriesTTL time.Duration
 	// MaxAlerts bounds the alert states kept, over all rules and series:
 	// an alert is kept from its first pending or firing transition until
 	// it is idle again (resolved, and out of any flap history). An alert
@@ -197,6 +209,8 @@ type Engine struct {
 	trackers []tracker
 	misses   []missList
 	keys     keyArena
+	evict    evictState // free slots and the sweep (evict.go)
+	evicting bool       // closing an evicted series' episodes: reason="evicted"
 	ruleIdx  []uint32
 	declared map[uint32]int64 // declared absence thresholds (ns), by series
 
@@ -245,6 +259,7 @@ func New(cfg Config) (*Engine, error) {
 	cfg.DefaultCadence = orDefault(cfg.DefaultCadence, DefaultCadence)
 	cfg.MaxFutureSkew = orDefault(cfg.MaxFutureSkew, DefaultMaxFutureSkew)
 	cfg.MaxArrivalLag = orDefault(cfg.MaxArrivalLag, DefaultMaxArrivalLag)
+	cfg.SeriesTTL = orDefault(cfg.SeriesTTL, DefaultSeriesTTL)
 	if cfg.MaxSeries == 0 {
 		cfg.MaxSeries = DefaultMaxSeries
 	}
@@ -414,6 +429,10 @@ func (e *Engine) advance(now int64) {
 		e.src.start(now)
 		e.now = now
 		e.badInputStart(now)
+		e.evict.next = math.MaxInt64
+		if now <= math.MaxInt64-sweepEvery {
+			e.evict.next = now + sweepEvery
+		}
 		return
 	}
 	if now <= e.now {
@@ -430,6 +449,9 @@ func (e *Engine) advance(now int64) {
 		if t := e.wheel.next * wheelRes; t >= e.bad.next {
 			e.badInputDue(t)
 		}
+		if t := e.wheel.next * wheelRes; t >= e.evict.next {
+			e.sweepDue(t)
+		}
 		e.fleet.advance(e.wheel.next * wheelRes)
 		e.wheel.deliver(e.wake)
 	}
@@ -444,6 +466,9 @@ func (e *Engine) advance(now int64) {
 	}
 	if now >= e.bad.next || e.closed {
 		e.badInputDue(now)
+	}
+	if now >= e.evict.next {
+		e.sweepDue(now)
 	}
 }
 
@@ -498,6 +523,7 @@ func (e *Engine) sample(smp *stream.Sample) {
 		return
 	}
 	e.freshAt(s.src, smp.Time)
+	s.seen = seenAt(e.now)
 	last := s.lastTs
 	s.lastTs = smp.Time
 	if t := &e.trackers[idx]; !t.lattice() && !t.declared() && t.flags&flagFast == 0 {
@@ -523,17 +549,18 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		e.looped(smp, origin)
 		return 0, false
 	}
-	if len(e.series) >= e.cfg.MaxSeries {
+	if e.live() >= e.cfg.MaxSeries && !e.evictOne() {
 		e.stats.local.SeriesOverflow++
 		return 0, false
 	}
-	idx := uint32(len(e.series))
+	idx, reused := e.newSlot()
 	e.index.put(smp.Series, idx)
 	s := series{
 		id:     smp.Series,
 		key:    e.keys.put(smp.Name, smp.Labels),
 		lastTs: math.MinInt64,
 		src:    e.sourceOf(smp.Labels),
+		seen:   seenAt(e.now),
 	}
 	e.selectBuf = e.cfg.Rules.Select(smp.Name, smp.Labels, e.selectBuf[:0])
 	if len(e.selectBuf) > 0 {
@@ -553,10 +580,15 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 			t.flags |= flagDeclared
 		}
 	}
-	e.series = append(e.series, s)
+	if reused {
+		e.series[idx] = s
+		e.trackers[idx] = t
+	} else {
+		e.series = append(e.series, s)
+		e.trackers = append(e.trackers, t)
+		e.misses = append(e.misses, missList{})
+	}
 	e.attachRules(idx, smp.Labels)
-	e.trackers = append(e.trackers, t)
-	e.misses = append(e.misses, missList{})
 	e.stats.local.Series++
 	return idx, true
 }

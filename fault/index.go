@@ -6,7 +6,8 @@ import "github.com/faultline-go/faultline/stream"
 // linear probing, indexed by the identity's own bits, which are already a
 // well-mixed hash, so nothing is hashed again. It holds no pointers and
 // stays at most three quarters full (16 bytes a slot, so about 21–43 bytes a
-// series). Series are never removed.
+// series). A removed series' slot is refilled by backward shifting, so no
+// tombstones accumulate and lookups stay as short as in a fresh table.
 type seriesIndex struct {
 	slots []indexSlot
 	mask  uint64
@@ -61,6 +62,41 @@ func (x *seriesIndex) grow() {
 	for _, s := range old {
 		if s.idx != 0 {
 			x.insert(s.id, s.idx)
+		}
+	}
+}
+
+// del removes series id, if present. The entries after it in its probe run
+// that may sit no earlier than their home slot move back into the hole
+// (backward-shift deletion), so every remaining entry stays reachable
+// from its home slot without tombstones.
+func (x *seriesIndex) del(id stream.SeriesID) bool {
+	if x.slots == nil {
+		return false
+	}
+	i := uint64(id) & x.mask
+	for ; x.slots[i].id != id || x.slots[i].idx == 0; i = (i + 1) & x.mask {
+		if x.slots[i].idx == 0 {
+			return false
+		}
+	}
+	x.n--
+	for j := i; ; {
+		x.slots[i] = indexSlot{}
+		for {
+			j = (j + 1) & x.mask
+			if x.slots[j].idx == 0 {
+				return true
+			}
+			// The entry at j may move to the hole at i unless its home
+			// slot lies cyclically in (i, j].
+			home := uint64(x.slots[j].id) & x.mask
+			if i <= j && (i < home && home <= j) || i > j && (i < home || home <= j) {
+				continue
+			}
+			x.slots[i] = x.slots[j]
+			i = j
+			break
 		}
 	}
 }

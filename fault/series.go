@@ -20,6 +20,7 @@ type series struct {
 	gapMark  uint32 // the last fleet gap episode this series was counted in
 	src      uint32 // its source (see source.go), resolved when the series is created
 	hist     uint32 // its history (history.go): index in Engine.hists + 1, or 0 for none
+	seen     uint32 // engine time of its last fresh sample (or its creation), in seconds (evict.go)
 }
 
 // tracker is a series' arrival tracking: its slot lattice, its link in the
@@ -70,6 +71,7 @@ const (
 	flagRingFull             // the miss ring has wrapped
 	flagGap                  // a per-series periodic gap (suspect or confirmed) is open
 	flagFast                 // too fast to track slots at this τ: absence by silence only
+	flagFree                 // the slot holds no series: evicted, free for reuse (evict.go)
 )
 
 const (

@@ -190,6 +190,7 @@ func (e *Engine) appendState(w *enc) error {
 	w.bool(e.started)
 	w.bool(e.closed)
 	w.i64(e.horizon)
+	e.appendEvict(w)
 	e.appendSeries(w)
 	e.appendSideTables(w)
 	appendAlerts(w, e.alerts)
@@ -227,6 +228,7 @@ func (e *Engine) readState(r *dec) error {
 	e.started = r.bool()
 	e.closed = r.bool()
 	e.horizon = r.i64()
+	e.readEvict(r)
 	e.readSeries(r)
 	e.readSideTables(r)
 	e.alerts = readAlerts(r, len(e.series), e.seriesRules)
@@ -384,6 +386,9 @@ func readLabels(r *dec) stream.Labels {
 func (e *Engine) appendSeries(w *enc) {
 	w.uv(uint64(len(e.series)))
 	for i := range e.series {
+		if e.free(uint32(i)) {
+			continue // listed in the eviction section
+		}
 		s := &e.series[i]
 		name, labels := e.keys.get(s.key)
 		w.u64(uint64(s.id))
@@ -393,6 +398,7 @@ func (e *Engine) appendSeries(w *enc) {
 		w.u16(s.alerts)
 		w.u32(s.gapMark)
 		w.u32(s.src)
+		w.u32(s.seen)
 		appendTracker(w, &e.trackers[i])
 		for _, m := range e.misses[i] {
 			w.u16(m)
@@ -429,7 +435,18 @@ func (e *Engine) readSeries(r *dec) {
 	e.series = make([]series, 0, n)
 	e.trackers = make([]tracker, n)
 	e.misses = make([]missList, n)
+	for _, idx := range e.evict.free {
+		if int(idx) >= n || e.trackers[idx].flags&flagFree != 0 {
+			r.fail("bad free slot %d of %d", idx, n)
+			return
+		}
+		e.trackers[idx].flags = flagFree
+	}
 	for i := 0; i < n && r.err == nil; i++ {
+		if e.free(uint32(i)) {
+			e.series = append(e.series, series{})
+			continue
+		}
 		id := stream.SeriesID(r.u64())
 		name := r.str()
 		labels := readLabels(r)
@@ -447,6 +464,7 @@ func (e *Engine) readSeries(r *dec) {
 		s.alerts = r.u16()
 		s.gapMark = r.u32()
 		s.src = r.u32()
+		s.seen = r.u32()
 		e.selectBuf = e.cfg.Rules.Select(name, labels, e.selectBuf[:0])
 		if len(e.selectBuf) > 0 {
 			s.rulesOff = uint32(len(e.ruleIdx))
@@ -1093,12 +1111,23 @@ func (f *fleet) readFrom(r *dec, series int) {
 // appendHistories appends every series' history ring: its capacity, then
 // its points as history.appendBinary writes them. Which series have one,
 // and how far back each reads, readSeries rebuilds from the rules.
+//
+// They are written in the order of the series' slots, the order readSeries
+// gives them, which evicted series may have made differ from e.hists'.
 func (e *Engine) appendHistories(w *enc) {
-	w.uv(uint64(len(e.hists)))
-	for i := range e.hists {
-		h := &e.hists[i]
-		w.uv(uint64(len(h.pts)))
-		w.b = h.appendBinary(w.b)
+	n := 0
+	for i := range e.series {
+		if e.series[i].hist != 0 {
+			n++
+		}
+	}
+	w.uv(uint64(n))
+	for i := range e.series {
+		if hi := e.series[i].hist; hi != 0 {
+			h := &e.hists[hi-1]
+			w.uv(uint64(len(h.pts)))
+			w.b = h.appendBinary(w.b)
+		}
 	}
 }
 
@@ -1167,9 +1196,29 @@ func (e *Engine) appendCohorts(w *enc) {
 			w.i64(co.since)
 		}
 	}
-	w.uv(uint64(len(c.members)))
-	for i := range c.members {
-		w.i64(c.members[i].last)
+	// The members in the order of the series' slots and their rules, the
+	// order readSeries gives them (evicted series may have made it differ
+	// from c.members').
+	n := 0
+	if len(c.rules) > 0 {
+		for i := range e.series {
+			for _, m := range e.coh.aux[e.series[i].rulesOff : e.series[i].rulesOff+uint32(e.series[i].rulesN)] {
+				if m != 0 {
+					n++
+				}
+			}
+		}
+	}
+	w.uv(uint64(n))
+	for i := range e.series {
+		if len(c.rules) == 0 {
+			break
+		}
+		for _, m := range e.coh.aux[e.series[i].rulesOff : e.series[i].rulesOff+uint32(e.series[i].rulesN)] {
+			if m != 0 {
+				w.i64(c.members[m-1].last)
+			}
+		}
 	}
 }
 

@@ -28,14 +28,16 @@ func TestSnapshotStatsFields(t *testing.T) {
 func TestSnapshotCoversEveryField(t *testing.T) {
 	want := map[reflect.Type][]string{
 		reflect.TypeFor[Engine](): {"cfg", "tau", "late", "dd", "eval", "rules", "sink", "log", "now", "started", "closed", "horizon",
-			"index", "series", "trackers", "misses", "keys", "ruleIdx", "declared", "learning", "absences", "gaps",
+			"index", "series", "trackers", "misses", "keys", "evict", "evicting", "ruleIdx", "declared", "learning", "absences", "gaps",
 			"alerts", "alertCfg", "steps", "wheel", "fleet", "selectBuf", "warned", "hists", "histPoints", "histView",
 			"histOne", "coh", "xp", "loop", "src", "bad", "ctx", "sinkErr", "stats"},
-		reflect.TypeFor[series]():    {"id", "key", "lastTs", "rulesOff", "rulesN", "alerts", "gapMark", "src", "hist"},
-		reflect.TypeFor[tracker]():   {"anchorTs", "recv", "onTime", "cad", "anchorK", "nextK", "lateK", "lag", "pLong", "link", "lostRun", "missHead", "run", "flags", "learnN"},
-		reflect.TypeFor[learning]():  {"lastArrival", "diffs"},
-		reflect.TypeFor[absence]():   {"since", "inhibitedBy"},
-		reflect.TypeFor[seriesGap](): {"period", "m", "bin", "since", "phase", "confirmed", "hits", "firingID", "linkedTo", "linkMark"},
+		reflect.TypeFor[series](): {"id", "key", "lastTs", "rulesOff", "rulesN", "alerts", "gapMark", "src", "hist", "seen"},
+		// dead is derived: Restore compacts.
+		reflect.TypeFor[evictState](): {"free", "cursor", "next", "dead"},
+		reflect.TypeFor[tracker]():    {"anchorTs", "recv", "onTime", "cad", "anchorK", "nextK", "lateK", "lag", "pLong", "link", "lostRun", "missHead", "run", "flags", "learnN"},
+		reflect.TypeFor[learning]():   {"lastArrival", "diffs"},
+		reflect.TypeFor[absence]():    {"since", "inhibitedBy"},
+		reflect.TypeFor[seriesGap]():  {"period", "m", "bin", "since", "phase", "confirmed", "hits", "firingID", "linkedTo", "linkMark"},
 		// alert.State encodes itself (alert.State.AppendBinary).
 		reflect.TypeFor[history]():      {"pts", "head", "n", "keep"},
 		reflect.TypeFor[cohorts]():      {"rules", "byRule", "members", "aux", "next"},

@@ -1,0 +1,355 @@
+package fault
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Eviction of long-silent series.
+//
+// Series come and go (pods, devices, short-lived jobs); without eviction
+// the engine would fill Config.MaxSeries with the dead and then reject
+// every new series. A series without a fresh sample for Config.SeriesTTL
+// of engine time is forgotten: its slot, its tracker and every side table
+// entry are freed, and the slot is reused by the next new series.
+//
+// The sweep is incremental: every sweepEvery of engine time it looks at
+// the next sweepSlots slots, round the series array, so its cost is
+// bounded per tick and a full pass over n series takes n/sweepSlots
+// seconds of engine time (about 68 minutes at 4,194,304 series): a series
+// is forgotten between SeriesTTL and SeriesTTL plus one pass after its
+// last sample. When MaxSeries is reached, a new series first looks at up
+// to sweepSlots further slots for one past SeriesTTL and takes its place;
+// only if there is none is it rejected.
+//
+// Open episodes of an evicted series are closed, each with a resolved
+// event annotated reason="evicted" (EvictedReason), at the sweep's time:
+// an absence that still fires, a rule alert shown pending or firing (and
+// its flapping), a series periodic gap. Downstream (Alertmanager, an
+// incident tool) an episode left open would stay open for ever, since
+// nothing will ever resolve it; the annotation tells an SRE it ended
+// because faultline stopped watching the series, not because it came
+// back. A series that comes back after eviction is a new series: it
+// learns its cadence again, and its rules start from no state.
+//
+// Memory. Slots are reused; the key arena and the per-series rule lists
+// (rule indices, cohort memberships, histories) of evicted series are
+// reclaimed by a compaction once as many series have been evicted since
+// the last one as are live (at least compactMin), so the cost is
+// amortised and memory stays within twice the live series' needs.
+// Restore rebuilds all of them compactly.
+type evictState struct {
+	free   []uint32 // free slots, reused last in first out
+	cursor uint32   // the next slot the sweep looks at
+	next   int64    // the next sweep, engine time
+	dead   int      // series evicted since the last compaction (derived: 0 after Restore)
+}
+
+const (
+	// DefaultSeriesTTL is Config.SeriesTTL's default: longer than any
+	// absence threshold worth having, so that every absence fires first.
+	DefaultSeriesTTL = 24 * time.Hour
+	// EvictedReason is the value of the annotation "reason" on the
+	// resolved events that close the open episodes of an evicted series.
+	EvictedReason = "evicted"
+	// sweepEvery is the sweep's tick, in engine time.
+	sweepEvery = int64(time.Second)
+	// sweepSlots is how many slots a sweep tick looks at.
+	sweepSlots = 1024
+	// compactMin is the fewest evicted series that trigger a compaction.
+	compactMin = 4096
+	// seenUnit is the resolution of series.seen: seconds.
+	seenUnit = int64(time.Second)
+)
+
+// seenAt converts engine time to series.seen units: whole seconds since the
+// Unix epoch, clamped to uint32 (until 2106).
+func seenAt(now int64) uint32 {
+	return uint32(min(max(now/seenUnit, 0), math.MaxUint32))
+}
+
+// ttl returns the series TTL in ns, or 0 when series are never evicted.
+func (e *Engine) ttl() int64 {
+	if e.cfg.SeriesTTL < 0 {
+		return 0
+	}
+	return int64(e.cfg.SeriesTTL)
+}
+
+// live returns the number of series tracked.
+func (e *Engine) live() int { return len(e.series) - len(e.evict.free) }
+
+// free reports whether slot idx holds no series.
+func (e *Engine) free(idx uint32) bool { return e.trackers[idx].flags&flagFree != 0 }
+
+// expired reports whether the series in slot idx has had no fresh sample
+// for the TTL at engine time now.
+func (e *Engine) expired(idx uint32, now int64) bool {
+	ttl := e.ttl()
+	return ttl > 0 && !e.free(idx) && int64(e.series[idx].seen)*seenUnit+ttl <= now
+}
+
+// sweepDue runs the sweep ticks due by engine time now. It does nothing
+// while closing: the end of input is not time passing.
+func (e *Engine) sweepDue(now int64) {
+	if e.closed || e.ttl() == 0 {
+		return
+	}
+	for e.evict.next <= now {
+		// A clock jump: no series gets a sample during it, so more than a
+		// full pass is pointless. Skip to the ticks of the last pass (all
+		// of them when there is nothing to sweep).
+		pass := uint64(0)
+		if e.live() > 0 {
+			pass = uint64((len(e.series) + sweepSlots - 1) / sweepSlots)
+		}
+		if behind := (uint64(now) - uint64(e.evict.next)) / uint64(sweepEvery); behind > pass {
+			e.evict.next += int64(behind-pass) * sweepEvery
+		}
+		e.sweep(e.evict.next, sweepSlots)
+		if e.evict.next > math.MaxInt64-sweepEvery {
+			return
+		}
+		e.evict.next += sweepEvery
+	}
+}
+
+// sweep looks at up to n slots from the cursor on and evicts the series past
+// their TTL at engine time at.
+func (e *Engine) sweep(at int64, n int) {
+	n = min(n, len(e.series))
+	for range n {
+		idx := e.evict.cursor
+		if e.evict.cursor++; int(e.evict.cursor) >= len(e.series) {
+			e.evict.cursor = 0
+		}
+		if e.expired(idx, at) {
+			e.evictSeries(idx, at)
+		}
+	}
+	e.maybeCompact()
+}
+
+// evictOne makes room for a new series when MaxSeries is reached: it looks
+// at up to sweepSlots slots from the sweep's cursor on and evicts the first
+// series past its TTL. It reports whether it found one.
+func (e *Engine) evictOne() bool {
+	if e.ttl() == 0 || len(e.series) == 0 {
+		return false
+	}
+	for range min(sweepSlots, len(e.series)) {
+		idx := e.evict.cursor
+		if e.evict.cursor++; int(e.evict.cursor) >= len(e.series) {
+			e.evict.cursor = 0
+		}
+		if e.expired(idx, e.now) {
+			e.evictSeries(idx, e.now)
+			return true
+		}
+	}
+	return false
+}
+
+// newSlot returns the slot for a new series: a free one if there is one,
+// else a new one at the end of the arrays.
+func (e *Engine) newSlot() (idx uint32, reused bool) {
+	if n := len(e.evict.free); n > 0 {
+		idx = e.evict.free[n-1]
+		e.evict.free = e.evict.free[:n-1]
+		return idx, true
+	}
+	return uint32(len(e.series)), false
+}
+
+// evictSeries forgets the series in slot idx at engine time at: it closes
+// its open episodes (resolved, reason="evicted"), clears every side table
+// entry it has and frees its slot.
+func (e *Engine) evictSeries(idx uint32, at int64) {
+	s := &e.series[idx]
+	t := &e.trackers[idx]
+	e.evicting = true
+	if t.absent() {
+		e.endAbsenceAt(idx, t, at)
+	}
+	if t.flags&flagGap != 0 {
+		e.closeSeriesGap(idx, t, at)
+	}
+	if s.alerts > 0 {
+		for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+			key := alertKey{series: idx, rule: ri}
+			st, ok := e.alerts[key]
+			if !ok {
+				continue
+			}
+			e.steps = st.Forget(e.steps[:0])
+			for _, tr := range e.steps {
+				e.emitAlert(idx, e.rules[ri], tr, at, at, math.NaN(), "")
+			}
+			delete(e.alerts, key)
+			e.stats.local.Alerts--
+		}
+	}
+	e.evicting = false
+
+	e.wheel.unlink(idx)
+	delete(e.learning, idx)
+	delete(e.declared, idx)
+	if s.hist != 0 {
+		h := &e.hists[s.hist-1]
+		e.histPoints -= len(h.pts)
+		e.stats.local.HistoryPoints -= uint64(len(h.pts)) // wraps; the sum stays right
+		e.stats.local.HistorySeries--
+		*h = history{}
+	}
+	if len(e.coh.aux) > 0 {
+		clear(e.coh.aux[s.rulesOff : s.rulesOff+uint32(s.rulesN)])
+	}
+	e.index.del(s.id)
+	*s = series{}
+	*t = tracker{flags: flagFree}
+	e.misses[idx] = missList{}
+	e.evict.free = append(e.evict.free, idx)
+	e.evict.dead++
+	e.stats.local.Series--
+	e.stats.local.SeriesEvicted++
+}
+
+// withEvictedReason returns annotations with reason="evicted" added, as a
+// new slice: the annotations may be shared read-only.
+func withEvictedReason(annotations stream.Labels) stream.Labels {
+	out := make(stream.Labels, 0, len(annotations)+1)
+	out = append(out, annotations...)
+	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: EvictedReason}})
+	sortLabels(out)
+	return out
+}
+
+// maybeCompact compacts the key arena and the per-series rule lists once
+// enough series have been evicted since the last compaction.
+func (e *Engine) maybeCompact() {
+	if e.evict.dead < max(compactMin, e.live()) {
+		return
+	}
+	e.compact()
+}
+
+// compact rebuilds the key arena and the per-series rule lists (rule
+// indices and their cohort memberships, histories) from the live series, in
+// slot order, dropping what evicted series left behind.
+func (e *Engine) compact() {
+	e.evict.dead = 0
+	var keys keyArena
+	ruleIdx := make([]uint32, 0, len(e.ruleIdx))
+	var aux []uint32
+	var members []cohortMember
+	if len(e.coh.rules) > 0 {
+		aux = make([]uint32, 0, len(e.coh.aux))
+		members = make([]cohortMember, 0, len(e.coh.members))
+	}
+	hists := make([]history, 0, len(e.hists))
+	for i := range e.series {
+		if e.free(uint32(i)) {
+			continue
+		}
+		s := &e.series[i]
+		name, labels := e.keys.get(s.key)
+		s.key = keys.put(name, labels)
+		off := uint32(len(ruleIdx))
+		ruleIdx = append(ruleIdx, e.ruleIdx[s.rulesOff:s.rulesOff+uint32(s.rulesN)]...)
+		if aux != nil {
+			for _, m := range e.coh.aux[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+				if m != 0 {
+					members = append(members, e.coh.members[m-1])
+					m = uint32(len(members))
+				}
+				aux = append(aux, m)
+			}
+		}
+		s.rulesOff = off
+		if s.hist != 0 {
+			hists = append(hists, e.hists[s.hist-1])
+			s.hist = uint32(len(hists))
+		}
+	}
+	e.keys, e.ruleIdx, e.hists = keys, slices.Clip(ruleIdx), hists
+	if aux != nil {
+		e.coh.aux, e.coh.members = aux, members
+	}
+}
+
+// appendCohortKeys appends each cohort rule's cohorts' keys and labels, in
+// the order of their indices: Restore creates the cohorts
+// in this order before the series join them, since series evicted or
+// reused have made the order the series come in another.
+func (e *Engine) appendCohortKeys(w *enc) {
+	for i := range e.coh.rules {
+		cr := &e.coh.rules[i]
+		keys := make([]string, len(cr.cohorts))
+		for k, ci := range cr.keys {
+			keys[ci] = k
+		}
+		w.uv(uint64(len(keys)))
+		for ci, k := range keys {
+			w.str(k)
+			putLabels(w, cr.cohorts[ci].labels)
+		}
+	}
+}
+
+func (e *Engine) readCohortKeys(r *dec) {
+	for i := range e.coh.rules {
+		cr := &e.coh.rules[i]
+		n := r.count(2)
+		if n > e.cfg.MaxCohorts {
+			r.fail("cohort rule %d: %d cohorts", i, n)
+			return
+		}
+		for range n {
+			k := r.str()
+			ls := readLabels(r)
+			if r.err != nil {
+				return
+			}
+			if _, dup := cr.keys[k]; dup {
+				r.fail("cohort rule %d: cohort %q twice", i, k)
+				return
+			}
+			cr.keys[k] = uint32(len(cr.cohorts))
+			cr.cohorts = append(cr.cohorts, cohort{labels: ls, id: xxhash.Sum64String(k)})
+		}
+	}
+}
+
+// appendEvict appends the eviction state: the sweep's cursor and next
+// tick, the free slots in order, and the cohorts' keys.
+func (e *Engine) appendEvict(w *enc) {
+	w.u32(e.evict.cursor)
+	w.i64(e.evict.next)
+	w.uv(uint64(len(e.evict.free)))
+	for _, idx := range e.evict.free {
+		w.u32(idx)
+	}
+	e.appendCohortKeys(w)
+}
+
+// readEvict reads what appendEvict wrote; readSeries checks the free
+// slots against the series count.
+func (e *Engine) readEvict(r *dec) {
+	e.evict.cursor = r.u32()
+	e.evict.next = r.i64()
+	n := r.count(4)
+	if n > maxSeriesLimit {
+		r.fail("%d free slots", n)
+		return
+	}
+	e.evict.free = make([]uint32, 0, n)
+	for range n {
+		e.evict.free = append(e.evict.free, r.u32())
+	}
+	e.readCohortKeys(r)
+}
