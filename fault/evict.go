@@ -48,6 +48,7 @@ type evictState struct {
 	cursor uint32   // the next slot the sweep looks at
 	next   int64    // the next sweep, engine time
 	dead   int      // series evicted since the last compaction (derived: 0 after Restore)
+	rescan int      // ticks to sweep before skipping again (derived: 0 after Restore)
 }
 
 const (
@@ -96,27 +97,69 @@ func (e *Engine) expired(idx uint32, now int64) bool {
 
 // sweepDue runs the sweep ticks due by engine time now. It does nothing
 // while closing: the end of input is not time passing.
+//
+// Ticks in which no series can expire only move the cursor, so across a
+// clock jump they are skipped in one step, with the cursor moved as they
+// would have moved it: the result is the same however the clock gets
+// there (one Advance or many), and a jump costs one scan of the series
+// instead of a tick per second.
 func (e *Engine) sweepDue(now int64) {
 	if e.closed || e.ttl() == 0 {
 		return
 	}
 	for e.evict.next <= now {
-		// A clock jump: no series gets a sample during it, so more than a
-		// full pass is pointless. Skip to the ticks of the last pass (all
-		// of them when there is nothing to sweep).
-		pass := uint64(0)
-		if e.live() > 0 {
-			pass = uint64((len(e.series) + sweepSlots - 1) / sweepSlots)
-		}
-		if behind := (uint64(now) - uint64(e.evict.next)) / uint64(sweepEvery); behind > pass {
-			e.evict.next += int64(behind-pass) * sweepEvery
+		due := (uint64(now)-uint64(e.evict.next))/uint64(sweepEvery) + 1
+		if due > 1 && e.evict.rescan == 0 {
+			skip := due
+			if e.live() > 0 {
+				skip = 0
+				if m := e.firstExpiry(); m > e.evict.next {
+					skip = min((uint64(m)-uint64(e.evict.next)+uint64(sweepEvery)-1)/uint64(sweepEvery), due)
+				}
+			}
+			if skip == 0 {
+				// Some series are expiring: sweep a full pass tick by
+				// tick before looking again.
+				e.evict.rescan = (len(e.series) + sweepSlots - 1) / sweepSlots
+			} else {
+				e.skipTicks(skip)
+				continue
+			}
 		}
 		e.sweep(e.evict.next, sweepSlots)
+		if e.evict.rescan > 0 {
+			e.evict.rescan--
+		}
 		if e.evict.next > math.MaxInt64-sweepEvery {
 			return
 		}
 		e.evict.next += sweepEvery
 	}
+}
+
+// skipTicks moves the sweep k ticks on without looking at any series, as k
+// ticks in which none expires would.
+func (e *Engine) skipTicks(k uint64) {
+	if n := uint64(len(e.series)); n > 0 {
+		step := min(sweepSlots, n)
+		e.evict.cursor = uint32((uint64(e.evict.cursor) + k%n*step) % n)
+	}
+	if k > uint64(math.MaxInt64-e.evict.next)/uint64(sweepEvery) {
+		e.evict.next = math.MaxInt64
+		return
+	}
+	e.evict.next += int64(k) * sweepEvery
+}
+
+// firstExpiry returns when the first live series expires.
+func (e *Engine) firstExpiry() int64 {
+	first := uint32(math.MaxUint32)
+	for i := range e.series {
+		if !e.free(uint32(i)) {
+			first = min(first, e.series[i].seen)
+		}
+	}
+	return int64(first)*seenUnit + e.ttl()
 }
 
 // sweep looks at up to n slots from the cursor on and evicts the series past

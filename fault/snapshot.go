@@ -426,12 +426,17 @@ func (e *Engine) appendSeries(w *enc) {
 // order, so the key arena, the index and the rule lists come out the same,
 // then their saved state.
 func (e *Engine) readSeries(r *dec) {
-	// A series takes at least 8+1+1+8+2+4+4+tracker+miss list bytes.
-	n := r.count(28 + trackerBytes + 2*missRing)
-	if n > maxSeriesLimit {
-		r.fail("%d series", n)
+	// A series takes at least 8+1+1+8+2+4+4+4+tracker+miss list bytes; a
+	// free slot none (the eviction section lists them).
+	n64 := r.uv()
+	if r.err != nil {
 		return
 	}
+	if n64 > maxSeriesLimit || n64 < uint64(len(e.evict.free)) || n64-uint64(len(e.evict.free)) > uint64(len(r.b)/(32+trackerBytes+2*missRing)) {
+		r.fail("%d series (%d free) do not fit the %d bytes left", n64, len(e.evict.free), len(r.b))
+		return
+	}
+	n := int(n64)
 	e.series = make([]series, 0, n)
 	e.trackers = make([]tracker, n)
 	e.misses = make([]missList, n)

@@ -32,8 +32,9 @@ func TestSnapshotCoversEveryField(t *testing.T) {
 			"alerts", "alertCfg", "steps", "wheel", "fleet", "selectBuf", "warned", "hists", "histPoints", "histView",
 			"histOne", "coh", "xp", "loop", "src", "bad", "ctx", "sinkErr", "stats"},
 		reflect.TypeFor[series](): {"id", "key", "lastTs", "rulesOff", "rulesN", "alerts", "gapMark", "src", "hist", "seen"},
-		// dead is derived: Restore compacts.
-		reflect.TypeFor[evictState](): {"free", "cursor", "next", "dead"},
+		// dead and rescan are derived: Restore compacts, and rescan only
+		// saves work.
+		reflect.TypeFor[evictState](): {"free", "cursor", "next", "dead", "rescan"},
 		reflect.TypeFor[tracker]():    {"anchorTs", "recv", "onTime", "cad", "anchorK", "nextK", "lateK", "lag", "pLong", "link", "lostRun", "missHead", "run", "flags", "learnN"},
 		reflect.TypeFor[learning]():   {"lastArrival", "diffs"},
 		reflect.TypeFor[absence]():    {"since", "inhibitedBy"},

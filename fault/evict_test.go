@@ -1,0 +1,378 @@
+package fault
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// churnRules select every pod: a threshold rule that keeps firing through
+// an absence (no_data: keep), one that reads history and a cohort rule, so
+// eviction has alerts, histories and cohort memberships to forget.
+const churnRules = `
+groups:
+  - name: churn
+    rules:
+      - alert: Hot
+        expr: value > 90
+        no_data: keep
+      - alert: Rising
+        expr: avg_over_time(1m) > 95
+      - alert: Zone
+        cohort: {by: [zone], window: 1m}
+        expr: cohort.max > 1000
+`
+
+// churnInput is pods coming and going: a new pod every 2 s of virtual time,
+// each sending 8 samples 10 s apart and then never again; one pod in 40 is
+// hot (value 99) at its last sample, so its Hot alert is firing when it
+// goes silent.
+func churnInput(pods int) [][]stream.Sample {
+	var batches [][]stream.Sample
+	type pod struct{ id, left int }
+	var live []pod
+	for step := 0; step < 2*pods+100; step++ {
+		now := sec(2 * float64(step))
+		var batch []stream.Sample
+		if step < 2*pods && step%2 == 0 {
+			live = append(live, pod{id: step / 2, left: 8})
+		}
+		kept := live[:0]
+		for _, p := range live {
+			if (step-2*p.id)%5 != 0 { // every 10 s from its start
+				kept = append(kept, p)
+				continue
+			}
+			v := 10.0
+			if p.left == 1 && p.id%40 == 0 {
+				v = 99
+			}
+			batch = append(batch, smp("pod_up", now, now+int64(100*time.Millisecond), v,
+				"pod", "pod-"+strconv.Itoa(p.id), "zone", "z"+strconv.Itoa(p.id/5%4)))
+			if p.left--; p.left > 0 {
+				kept = append(kept, p)
+			}
+		}
+		live = kept
+		batches = append(batches, batch)
+	}
+	return batches
+}
+
+func churnConfig(t *testing.T, ttl time.Duration) Config {
+	return Config{Rules: parseRules(t, churnRules), MaxSeries: 400, SeriesTTL: ttl, DisableDedup: true}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestChurnIsEvictedNeverRejected runs 9,000 short-lived pods through an
+// engine bounded to 400 series with a 5-minute TTL: none is rejected, the
+// live series stay near the ~60 that are sending or within their TTL, the
+// arrays and the rule lists stay bounded (compaction ran) and the heap is
+// flat. Every silent pod's absence fires and is then resolved as evicted;
+// the hot pods' alerts too. Without eviction the same input overflows.
+func TestChurnIsEvictedNeverRejected(t *testing.T) {
+	const pods = 9000
+	in := churnInput(pods)
+
+	never, _ := newEngine(t, churnConfig(t, -1))
+	for _, b := range in {
+		if err := never.Process(context.Background(), b); err != nil {
+			require.ErrorIs(t, err, ErrOverloaded)
+		}
+	}
+	require.Positive(t, never.Stats().SeriesOverflow, "without eviction, churn fills MaxSeries")
+
+	e, rec := newEngine(t, churnConfig(t, 5*time.Minute))
+	var heap1 uint64
+	maxLive, maxRuleIdx := uint64(0), 0
+	for i, b := range in {
+		require.NoError(t, e.Process(context.Background(), b), "nothing is ever rejected")
+		st := e.Stats()
+		maxLive = max(maxLive, st.Series)
+		maxRuleIdx = max(maxRuleIdx, len(e.ruleIdx))
+		if i == len(in)/3 {
+			heap1 = heapInUse()
+		}
+	}
+	heap2 := heapInUse()
+	st := e.Stats()
+	t.Logf("live ≤ %d, evicted %d, ruleIdx ≤ %d (now %d), heap %d → %d, events %d", maxLive, st.SeriesEvicted, maxRuleIdx, len(e.ruleIdx), heap1, heap2, len(rec.events))
+	require.Zero(t, st.SeriesOverflow)
+	require.EqualValues(t, pods, st.Series+st.SeriesEvicted)
+	require.Greater(t, st.SeriesEvicted, uint64(pods-400))
+	// ~40 pods sending, ~150 silent for less than TTL plus a pass.
+	require.LessOrEqual(t, maxLive, uint64(220), "live series stay bounded")
+	require.LessOrEqual(t, len(e.series), 400)
+	require.LessOrEqual(t, maxRuleIdx, 3*(compactMin+400), "rule lists are compacted")
+	require.Less(t, len(e.ruleIdx), 3*pods/2, "compaction ran")
+	require.LessOrEqual(t, len(e.hists), compactMin+400)
+	require.LessOrEqual(t, len(e.coh.members), compactMin+400)
+	require.LessOrEqual(t, e.keys.bytes(), 2*arenaChunk)
+	require.Less(t, int64(heap2)-int64(heap1), int64(2<<20), "heap flat: %d → %d", heap1, heap2)
+	require.EqualValues(t, e.live(), st.Series)
+	require.EqualValues(t, len(e.alerts), st.Alerts)
+	require.Len(t, e.index.slots, minIndexSlots, "the index does not grow")
+
+	fired, evicted := map[string]int{}, map[string]int{}
+	for _, ev := range rec.events {
+		key := string(ev.Kind) + "/" + ev.Rule
+		switch {
+		case ev.State == StateFiring:
+			fired[key]++
+		case ev.State == StateResolved && ev.Annotations.Get("reason") == EvictedReason:
+			evicted[key]++
+		case ev.State == StateResolved:
+			t.Fatalf("a silent pod never comes back: %+v", ev)
+		}
+	}
+	require.Greater(t, fired["absence/absence"], pods-300)
+	require.Greater(t, fired["threshold/Hot"], pods/40-10)
+	// Every episode that fired and whose pod was evicted was resolved as evicted.
+	require.EqualValues(t, fired["absence/absence"]-len(e.absences), evicted["absence/absence"])
+	require.EqualValues(t, fired["threshold/Hot"]-len(e.alerts), evicted["threshold/Hot"])
+	require.Equal(t, st.Absences, uint64(fired["absence/absence"]))
+}
+
+// TestEvictedSeriesComesBackNew: a series evicted after its TTL, with its
+// absence resolved as evicted, that sends again is a new series: it learns
+// its cadence from scratch and its next absence is a new episode.
+func TestEvictedSeriesComesBackNew(t *testing.T) {
+	e, rec := newEngine(t, Config{SeriesTTL: 30 * time.Minute})
+	send := func(from float64, n int) {
+		for i := range n {
+			s := from + 10*float64(i)
+			process(t, e, smp("m", sec(s), sec(s), 1, "i", "a"))
+		}
+	}
+	send(0, 10)
+	id := stream.Hash("m", stream.NewLabels("i", "a"))
+	idx, ok := e.index.get(id)
+	require.True(t, ok)
+	require.True(t, e.trackers[idx].lattice())
+	require.NoError(t, e.Advance(context.Background(), sec(90+29*60)))
+	require.EqualValues(t, 1, e.Stats().Series, "not yet: %v after its last sample", 29*time.Minute)
+	require.NoError(t, e.Advance(context.Background(), sec(90+30*60+1)))
+	st := e.Stats()
+	require.EqualValues(t, 0, st.Series)
+	require.EqualValues(t, 1, st.SeriesEvicted)
+	_, ok = e.index.get(id)
+	require.False(t, ok)
+	require.Empty(t, e.learning)
+	require.Empty(t, e.absences)
+	require.Equal(t, []uint32{idx}, e.evict.free)
+	require.Equal(t, []string{"absence/absence/firing", "absence/absence/resolved"}, rec.kinds())
+	resolved := rec.events[1]
+	require.Equal(t, EvictedReason, resolved.Annotations.Get("reason"))
+	require.Equal(t, rec.events[0].Episode, resolved.Episode)
+	require.Equal(t, sec(90+30*60), resolved.At, "at the sweep's tick: the TTL after its last sample")
+
+	back := 90 + 30*60 + 100.0
+	send(back, 2)
+	idx2, ok := e.index.get(id)
+	require.True(t, ok)
+	require.Equal(t, idx, idx2, "its old slot is reused")
+	require.False(t, e.trackers[idx].lattice(), "it learns its cadence again")
+	require.Contains(t, e.learning, idx)
+	require.Len(t, rec.events, 2, "coming back resolves nothing: it is a new series")
+	require.EqualValues(t, 1, e.Stats().Series)
+
+	require.NoError(t, e.Advance(context.Background(), sec(back+600)))
+	require.Len(t, rec.events, 3)
+	require.Equal(t, "absence/absence/firing", rec.kinds()[2])
+	require.NotEqual(t, rec.events[0].Episode, rec.events[2].Episode, "a new episode")
+}
+
+// TestEvictionResolvesOpenAlerts: a rule alert kept firing through its
+// series' absence (no_data: keep) is resolved, annotated reason="evicted",
+// when the series is evicted, with its absence; a pending one is resolved
+// too, since it was shown; the alert state is gone.
+func TestEvictionResolvesOpenAlerts(t *testing.T) {
+	rs := parseRules(t, `
+groups:
+  - name: g
+    rules:
+      - {alert: Hot, expr: 'value > 10', no_data: keep, annotations: {summary: 'hot {{ $value }}'}}
+      - {alert: Slow, expr: 'value > 10', for: 1h, no_data: keep}
+`)
+	e, rec := newEngine(t, Config{Rules: rs, SeriesTTL: time.Hour})
+	for i := range 6 {
+		process(t, e, smp("m", sec(float64(10*i)), sec(float64(10*i)), 20, "i", "a"))
+	}
+	require.Len(t, e.alerts, 2)
+	require.NoError(t, e.Advance(context.Background(), sec(50+3600+1)))
+	var got []string
+	for _, ev := range rec.events {
+		got = append(got, ev.Rule+" "+ev.State.String()+" "+ev.Annotations.Get("reason"))
+	}
+	require.Equal(t, []string{
+		"Hot firing ", "Slow pending ", "absence firing ",
+		"absence resolved evicted", "Hot resolved evicted", "Slow resolved evicted",
+	}, got)
+	hot := rec.events[4]
+	require.Equal(t, "hot 20", rec.events[0].Annotations.Get("summary"))
+	require.Equal(t, rec.events[0].Episode, hot.Episode)
+	require.NotEmpty(t, hot.Annotations.Get("summary"), "the rule's annotations are kept")
+	require.Empty(t, e.alerts)
+	st := e.Stats()
+	require.Zero(t, st.Alerts)
+	require.EqualValues(t, 1, st.SeriesEvicted)
+}
+
+// TestSeriesAtMaxTakeTheExpiredPlace: with MaxSeries reached and one series
+// past its TTL that the sweep has not reached yet, a new series evicts it
+// at once instead of being rejected; with none past its TTL, it is
+// rejected.
+func TestSeriesAtMaxTakeTheExpiredPlace(t *testing.T) {
+	e, _ := newEngine(t, Config{MaxSeries: 2, SeriesTTL: time.Hour})
+	process(t, e, smp("m", sec(0), sec(0), 1, "i", "a"), smp("m", sec(0), sec(0), 1, "i", "b"))
+	process(t, e, smp("m", sec(1800), sec(1800), 1, "i", "b"))
+	e.evict.next = sec(1e6) // hold the sweep back
+	err := e.Process(context.Background(), []stream.Sample{smp("m", sec(3000), sec(3000), 1, "i", "c")})
+	require.ErrorIs(t, err, ErrOverloaded, "a and b are within their TTL")
+	process(t, e, smp("m", sec(3600), sec(3600), 1, "i", "c"))
+	st := e.Stats()
+	require.EqualValues(t, 1, st.SeriesEvicted, "a, silent for an hour, made room")
+	require.EqualValues(t, 1, st.SeriesOverflow)
+	require.EqualValues(t, 2, st.Series)
+	_, ok := e.index.get(stream.Hash("m", stream.NewLabels("i", "a")))
+	require.False(t, ok)
+}
+
+// TestSnapshotMidSweepContinuesExactly: an engine snapshotted and restored
+// at random points of a churn (free slots, the sweep's cursor half way
+// round, compactions before and after) emits exactly the events and ends
+// with exactly the Stats of one that ran through.
+func TestSnapshotMidSweepContinuesExactly(t *testing.T) {
+	in := churnInput(3000)
+	cfg := func(sink Sink) Config {
+		c := churnConfig(t, 5*time.Minute)
+		c.MaxSeries = 150
+		c.Sink = sink
+		return c
+	}
+	var want lines
+	ref, err := New(cfg(&want))
+	require.NoError(t, err)
+	for _, b := range in {
+		require.NoError(t, ref.Process(context.Background(), b))
+	}
+	require.NoError(t, ref.Close(context.Background()))
+	require.Positive(t, ref.Stats().SeriesEvicted)
+
+	var got lines
+	e, err := New(cfg(&got))
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(7, 7))
+	snaps, withFree := 0, 0
+	for _, b := range in {
+		require.NoError(t, e.Process(context.Background(), b))
+		if rng.IntN(300) != 0 {
+			continue
+		}
+		if len(e.evict.free) > 0 {
+			withFree++
+		}
+		snap, err := e.AppendSnapshot(nil)
+		require.NoError(t, err)
+		r, err := Restore(cfg(&got), bytes.NewReader(snap))
+		require.NoError(t, err)
+		again, err := r.AppendSnapshot(nil)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
+		require.Equal(t, e.Stats(), r.Stats())
+		require.Equal(t, e.coh.rules[0].keys, r.coh.rules[0].keys, "cohorts keep their indices")
+		e = r
+		snaps++
+	}
+	require.NoError(t, e.Close(context.Background()))
+	require.Equal(t, want.out, got.out, "events")
+	require.Equal(t, ref.Stats(), e.Stats(), "stats")
+	t.Logf("%d snapshots, %d with free slots, %d events, stats %+v", snaps, withFree, len(want.out), ref.Stats())
+	require.GreaterOrEqual(t, snaps, 5)
+	require.Positive(t, withFree, "some snapshot held free slots")
+}
+
+type lines struct{ out []string }
+
+func (l *lines) Emit(_ context.Context, ev Event) error {
+	l.out = append(l.out, string(ev.AppendJSON(nil)))
+	return nil
+}
+
+// TestSnapshotMidPassContinuesExactly: with more series than one sweep tick
+// looks at, a pass takes several ticks; an engine snapshotted half way
+// through one (the cursor in the middle, free slots behind it) continues
+// it exactly where it stopped.
+func TestSnapshotMidPassContinuesExactly(t *testing.T) {
+	const n = 2*sweepSlots + 300
+	feed := func(e *Engine, label string, from float64, count int) {
+		for k := range 6 {
+			var batch []stream.Sample
+			for i := range count {
+				at := sec(from+float64(10*k)) + int64(i)*int64(time.Millisecond)
+				batch = append(batch, smp("m", at, at, 1, label, strconv.Itoa(i)))
+			}
+			require.NoError(t, e.Process(context.Background(), batch))
+		}
+	}
+	// After the pass: a second wave reuses the free slots, in the free
+	// list's order, and is evicted in slot order in its turn.
+	end := sec(50 + 3600 + 10)
+	rest := func(e *Engine) {
+		require.NoError(t, e.Advance(context.Background(), end))
+		feed(e, "j", 3700, n/2)
+		require.NoError(t, e.Advance(context.Background(), sec(3750+3600+10)))
+	}
+	cfg := func(sink Sink) Config { return Config{SeriesTTL: time.Hour, Sink: sink, DisableDedup: true} }
+
+	var want, stepped, got lines
+	ref, err := New(cfg(&want))
+	require.NoError(t, err)
+	feed(ref, "i", 0, n)
+	rest(ref)
+	require.EqualValues(t, n+n/2, ref.Stats().SeriesEvicted)
+
+	// The clock advanced second by second, so no tick is skipped, gives
+	// the same events as one jump.
+	st, err := New(cfg(&stepped))
+	require.NoError(t, err)
+	feed(st, "i", 0, n)
+	for s := 60.0; sec(s) < end; s++ {
+		require.NoError(t, st.Advance(context.Background(), sec(s)))
+	}
+	rest(st)
+	require.Equal(t, want.out, stepped.out, "skipping ticks changes nothing")
+
+	e, err := New(cfg(&got))
+	require.NoError(t, err)
+	feed(e, "i", 0, n)
+	require.NoError(t, e.Advance(context.Background(), sec(50+3600+1.5))) // two ticks of the pass
+	require.NotZero(t, e.evict.cursor)
+	require.Len(t, e.evict.free, int(e.Stats().SeriesEvicted))
+	require.Greater(t, len(e.evict.free), 1)
+	require.Less(t, e.Stats().SeriesEvicted, uint64(n))
+	snap, err := e.AppendSnapshot(nil)
+	require.NoError(t, err)
+	r, err := Restore(cfg(&got), bytes.NewReader(snap))
+	require.NoError(t, err)
+	again, err := r.AppendSnapshot(nil)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
+	rest(r)
+	require.Equal(t, want.out, got.out)
+	require.Equal(t, ref.Stats(), r.Stats())
+}
