@@ -79,9 +79,10 @@ type Config struct {
 	// last delivery (exactly AbsentAfter while the cadence is still being
 	// learned, timed from the last arrival). At most 65,535 slots.
 	AbsentAfter time.Duration
-	// MaxSeries bounds the number of series tracked. Samples of further new
-	// series are rejected and counted in Stats.SeriesOverflow. By default
-	// 4,194,304; at most 2³¹−1.
+	// MaxSeries bounds the number of series tracked. A further new series
+	// takes the place of one past SeriesTTL if one is found; otherwise its
+	// samples are rejected, counted in Stats.SeriesOverflow and reported
+	// by Process as an OverloadError. By default 4,194,304; at most 2³¹−1.
 	MaxSeries int
 	// SeriesTTL is how long, in engine time, a series may go without a
 	// fresh sample before it is forgotten (evicted) and its slot reused,
@@ -89,19 +90,20 @@ type Config struct {
 	// episodes are resolved with the annotation reason="evicted"; if it
 	// comes back it is a new series, which learns its cadence again. See
 	// evict.go. Keep it well above the longest absence threshold: a series
-	// evicted before its absence fires never raises it. Eviction happens
-	// within SeriesTTL plus one sweep over the series (1,024 series a
-	// second of engine time) after the last sample; when MaxSeries is
-	// reached, a new series takes the place of one past its TTL at once.
-	// By default 24h; negative: never.
+	// evicted before its absence fires never raises it. An incremental
+	// sweep evicts a series between SeriesTTL and 9/8 SeriesTTL after its
+	// last sample; when MaxSeries is reached, a new series takes the place
+	// of one past its TTL at once. Nothing is evicted while closing. By
+	// default 24h; negative: never.
 	SeriesTTL time.Duration
 	// MaxAlerts bounds the alert states kept, over all rules and series:
 	// an alert is kept from its first pending or firing transition until
 	// it is idle again (resolved, and out of any flap history). An alert
 	// that would open past the bound is not opened and emits nothing
 	// (counted in Stats.AlertOverflow, and reported by Process as an
-	// OverloadError); open alerts are unaffected. Each costs about 100
-	// bytes. By default 1,048,576.
+	// OverloadError); open alerts are unaffected. Each costs about 128
+	// bytes (56 of key and state, the rest the map's). By default
+	// 1,048,576.
 	MaxAlerts int
 	// MaxFutureSkew rejects samples whose sample time is further ahead of
 	// their arrival time than this (counted in Stats.Future), so that one

@@ -18,14 +18,14 @@ import (
 // of engine time is forgotten: its slot, its tracker and every side table
 // entry are freed, and the slot is reused by the next new series.
 //
-// The sweep is incremental: every sweepEvery of engine time it looks at
-// the next sweepSlots slots, round the series array, so its cost is
-// bounded per tick and a full pass over n series takes n/sweepSlots
-// seconds of engine time (about 68 minutes at 4,194,304 series): a series
-// is forgotten between SeriesTTL and SeriesTTL plus one pass after its
-// last sample. When MaxSeries is reached, a new series first looks at up
-// to sweepSlots further slots for one past SeriesTTL and takes its place;
-// only if there is none is it rejected.
+// The sweep is incremental: every sweepEvery (1 s) of engine time it
+// looks at the next few slots, round the series array, as many as make a
+// full pass take SeriesTTL/8: its cost is n·8/SeriesTTL slots a second
+// (about 390 at 4,194,304 series and the default 24 h), negligible per
+// sample, and a series is forgotten between SeriesTTL and 9/8 SeriesTTL
+// after its last sample. When MaxSeries is reached, a new series first
+// looks at up to sweepSlots slots for one past SeriesTTL and takes its
+// place; only if there is none is it rejected.
 //
 // Open episodes of an evicted series are closed, each with a resolved
 // event annotated reason="evicted" (EvictedReason), at the sweep's time:
@@ -60,7 +60,10 @@ const (
 	EvictedReason = "evicted"
 	// sweepEvery is the sweep's tick, in engine time.
 	sweepEvery = int64(time.Second)
-	// sweepSlots is how many slots a sweep tick looks at.
+	// sweepPasses is how many full passes of the sweep a TTL holds.
+	sweepPasses = 8
+	// sweepSlots is how many slots a new series looks at for one to
+	// evict when MaxSeries is reached.
 	sweepSlots = 1024
 	// compactMin is the fewest evicted series that trigger a compaction.
 	compactMin = 4096
@@ -120,13 +123,13 @@ func (e *Engine) sweepDue(now int64) {
 			if skip == 0 {
 				// Some series are expiring: sweep a full pass tick by
 				// tick before looking again.
-				e.evict.rescan = (len(e.series) + sweepSlots - 1) / sweepSlots
+				e.evict.rescan = (len(e.series) + e.sweepN() - 1) / e.sweepN()
 			} else {
 				e.skipTicks(skip)
 				continue
 			}
 		}
-		e.sweep(e.evict.next, sweepSlots)
+		e.sweep(e.evict.next, e.sweepN())
 		if e.evict.rescan > 0 {
 			e.evict.rescan--
 		}
@@ -137,11 +140,20 @@ func (e *Engine) sweepDue(now int64) {
 	}
 }
 
+// sweepN returns how many slots a sweep tick looks at: enough for a full
+// pass over the series every SeriesTTL/sweepPasses, at least one, at most
+// all.
+func (e *Engine) sweepN() int {
+	n := int64(len(e.series))
+	ticks := max(e.ttl()/(sweepPasses*sweepEvery), 1)
+	return int(min(max((n+ticks-1)/ticks, 1), n))
+}
+
 // skipTicks moves the sweep k ticks on without looking at any series, as k
 // ticks in which none expires would.
 func (e *Engine) skipTicks(k uint64) {
 	if n := uint64(len(e.series)); n > 0 {
-		step := min(sweepSlots, n)
+		step := uint64(e.sweepN())
 		e.evict.cursor = uint32((uint64(e.evict.cursor) + k%n*step) % n)
 	}
 	if k > uint64(math.MaxInt64-e.evict.next)/uint64(sweepEvery) {

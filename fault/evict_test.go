@@ -295,6 +295,7 @@ func TestSnapshotMidSweepContinuesExactly(t *testing.T) {
 		require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
 		require.Equal(t, e.Stats(), r.Stats())
 		require.Equal(t, e.coh.rules[0].keys, r.coh.rules[0].keys, "cohorts keep their indices")
+		requireSameSeriesState(t, e, r)
 		e = r
 		snaps++
 	}
@@ -331,11 +332,11 @@ func TestSnapshotMidPassContinuesExactly(t *testing.T) {
 	}
 	// After the pass: a second wave reuses the free slots, in the free
 	// list's order, and is evicted in slot order in its turn.
-	end := sec(50 + 3600 + 10)
+	end := sec(50 + 3600 + 500) // a pass takes TTL/8
 	rest := func(e *Engine) {
 		require.NoError(t, e.Advance(context.Background(), end))
-		feed(e, "j", 3700, n/2)
-		require.NoError(t, e.Advance(context.Background(), sec(3750+3600+10)))
+		feed(e, "j", 4200, n/2)
+		require.NoError(t, e.Advance(context.Background(), sec(4250+3600+500)))
 	}
 	cfg := func(sink Sink) Config { return Config{SeriesTTL: time.Hour, Sink: sink, DisableDedup: true} }
 
@@ -360,7 +361,7 @@ func TestSnapshotMidPassContinuesExactly(t *testing.T) {
 	e, err := New(cfg(&got))
 	require.NoError(t, err)
 	feed(e, "i", 0, n)
-	require.NoError(t, e.Advance(context.Background(), sec(50+3600+1.5))) // two ticks of the pass
+	require.NoError(t, e.Advance(context.Background(), sec(50+3600+30.5))) // part of the pass
 	require.NotZero(t, e.evict.cursor)
 	require.Len(t, e.evict.free, int(e.Stats().SeriesEvicted))
 	require.Greater(t, len(e.evict.free), 1)
@@ -375,4 +376,34 @@ func TestSnapshotMidPassContinuesExactly(t *testing.T) {
 	rest(r)
 	require.Equal(t, want.out, got.out)
 	require.Equal(t, ref.Stats(), r.Stats())
+}
+
+// requireSameSeriesState checks that r holds, slot by slot, the series,
+// histories and cohort memberships of e.
+func requireSameSeriesState(t *testing.T, e, r *Engine) {
+	t.Helper()
+	require.Equal(t, len(e.series), len(r.series))
+	for i := range e.series {
+		es, rs := &e.series[i], &r.series[i]
+		require.Equal(t, es.id, rs.id, "slot %d", i)
+		require.Equal(t, e.seriesRules(uint32(i)), r.seriesRules(uint32(i)))
+		require.Equal(t, es.hist == 0, rs.hist == 0)
+		if es.hist != 0 {
+			eh, rh := &e.hists[es.hist-1], &r.hists[rs.hist-1]
+			require.Equal(t, eh.n, rh.n, "slot %d: history", i)
+			for j := range eh.n {
+				require.Equal(t, eh.at(j), rh.at(j))
+			}
+		}
+		if len(e.coh.rules) > 0 {
+			ea := e.coh.aux[es.rulesOff : es.rulesOff+uint32(es.rulesN)]
+			ra := r.coh.aux[rs.rulesOff : rs.rulesOff+uint32(rs.rulesN)]
+			for j := range ea {
+				require.Equal(t, ea[j] == 0, ra[j] == 0)
+				if ea[j] != 0 {
+					require.Equal(t, e.coh.members[ea[j]-1], r.coh.members[ra[j]-1], "slot %d: cohort membership", i)
+				}
+			}
+		}
+	}
 }

@@ -790,6 +790,13 @@ func (e *Engine) checkState() error {
 		if int(s.src) >= len(e.src.list) {
 			return fmt.Errorf("series %d: source %d of %d", i, s.src, len(e.src.list))
 		}
+		if e.free(uint32(i)) {
+			_, learning := e.learning[uint32(i)]
+			_, absent := e.absences[uint32(i)]
+			if learning || absent {
+				return fmt.Errorf("free slot %d: in a side table", i)
+			}
+		}
 		t := &e.trackers[i]
 		l := t.link
 		switch {
