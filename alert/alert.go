@@ -427,6 +427,23 @@ func (s *State) show(dst []Transition) []Transition {
 	return dst
 }
 
+// Retire ends the alert for good, as when its rule is removed from the
+// rule set, and appends to dst the transitions that close what was last
+// emitted: a FlappingEnd if the alert flaps, then a Resolved if the last
+// state emitted was pending or firing. A state held back while flapping is
+// not emitted: the alert ends where its consumers last saw it. s becomes
+// the zero State, its timers and flap history gone.
+func (s *State) Retire(dst []Transition) []Transition {
+	if s.flags&flagFlapping != 0 {
+		dst = append(dst, Transition{Kind: KindFlappingEnd, Level: int(s.shownLevel), Since: s.flapSince})
+	}
+	if s.shown != Inactive {
+		dst = append(dst, Transition{Kind: KindResolved, Level: int(s.shownLevel), Since: s.shownSince})
+	}
+	*s = State{}
+	return dst
+}
+
 // stateVersion is the first byte of an encoded State.
 const stateVersion = 1
 
