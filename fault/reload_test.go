@@ -1,0 +1,196 @@
+package fault
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// runUpdates processes in one sample at a time under rs, updating the
+// rules to updates[i] before sample i, and returns the events.
+func runUpdates(t *testing.T, cfg Config, rs *rules.Ruleset, in []stream.Sample, updates map[int]*rules.Ruleset) []Event {
+	t.Helper()
+	cfg.Rules = rs
+	e, rec := newEngine(t, cfg)
+	for i := range in {
+		if u, ok := updates[i]; ok {
+			require.NoError(t, e.Update(context.Background(), u))
+			require.NoError(t, e.checkState())
+		}
+		process(t, e, in[i])
+	}
+	require.NoError(t, e.Close(context.Background()))
+	return rec.events
+}
+
+// byRule returns the events of one rule.
+func byRule(evs []Event, rule string) []Event {
+	var out []Event
+	for _, ev := range evs {
+		if ev.Rule == rule {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+const lifecycleRules = `groups:
+- name: g
+  rules:
+  - {alert: Slow, match: m, expr: value > 80, for: 5m}
+  - {alert: Sticky, match: m, expr: value > 80, keep_firing_for: 3m}
+  - {alert: Flappy, match: m, expr: value > 50, flapping: {low: 20, high: 30}}
+  - {alert: Levels, match: m, levels: [{severity: warning, expr: value > 50, resolve: value < 40}, {severity: critical, expr: value > 85}]}
+  - {alert: Gone, match: m, expr: value > 1000}
+`
+
+// lifecycleReordered has the rules of lifecycleRules but Gone, in another
+// order, among new rules that never hold.
+const lifecycleReordered = `groups:
+- name: g
+  rules:
+  - {alert: New, match: m, expr: value > 1e9}
+  - {alert: Levels, match: m, levels: [{severity: warning, expr: value > 50, resolve: value < 40}, {severity: critical, expr: value > 85}]}
+  - {alert: Flappy, match: m, expr: value > 50, flapping: {low: 20, high: 30}}
+  - {alert: Other, match: m, expr: value < -1, for: 1m}
+  - {alert: Sticky, match: m, expr: value > 80, keep_firing_for: 3m}
+  - {alert: Slow, match: m, expr: value > 80, for: 5m}
+`
+
+// TestUpdateKeepsStateOfUnchangedRules reloads, before every sample of a
+// per-minute series, a rule set that removes one rule, adds two and
+// reorders the rest (and, three samples later, the original one back):
+// the unchanged rules' events are exactly those of a run without reload,
+// whenever the reload falls: a pending for timer fires at the same sample,
+// keep_firing_for ends at the same sample, levels hold by hysteresis, the
+// flap history carries flapping through (one flapping episode, the
+// held-back resolve emitted at its end).
+func TestUpdateKeepsStateOfUnchangedRules(t *testing.T) {
+	a, b := parseRules(t, lifecycleRules), parseRules(t, lifecycleReordered)
+	values := []float64{10, 10, 90, 90, 90, 90, 90, 90, 90, 90, 70, 45, 10, 60, 10, 60, 10, 60, 10, 60}
+	for len(values) < 45 {
+		values = append(values, 10)
+	}
+	in := series60("m", 0, values, "host", "a")
+	want := runUpdates(t, Config{DisableDedup: true}, a, in, nil)
+	// What the run must show for the test to mean anything.
+	require.Equal(t, []string{"2 threshold/pending", "7 threshold/firing", "10 threshold/resolved"}, brief(byRule(want, "Slow")))
+	require.Equal(t, []string{"2 threshold/firing", "13 threshold/resolved"}, brief(byRule(want, "Sticky")))
+	require.Equal(t, []string{"2 threshold/firing critical", "10 threshold/firing warning", "12 threshold/resolved warning"}, brief(byRule(want, "Levels"))[:3])
+	require.Equal(t, []string{"2 threshold/firing", "11 threshold/resolved", "13 threshold/firing", "14 threshold/resolved",
+		"15 threshold/firing", "16 flapping/firing", "36 flapping/resolved", "36 threshold/resolved"}, brief(byRule(want, "Flappy")))
+	require.Empty(t, byRule(want, "Gone"))
+	for k := 1; k < len(in); k++ {
+		got := runUpdates(t, Config{DisableDedup: true}, a, in, map[int]*rules.Ruleset{k: b, k + 3: a})
+		for _, rule := range []string{"Slow", "Sticky", "Flappy", "Levels"} {
+			require.Equal(t, byRule(want, rule), byRule(got, rule), "%s, reloaded before sample %d", rule, k)
+		}
+		require.Empty(t, byRule(got, "Gone"))
+		require.Empty(t, byRule(got, "New"))
+		require.Empty(t, byRule(got, "Other"))
+	}
+}
+
+// reloadEvents returns the events an Update emitted: those at its time
+// carrying ReloadAnnotation.
+func reloadEvents(evs []Event) []Event {
+	var out []Event
+	for _, ev := range evs {
+		if ev.Annotations.Get(ReloadAnnotation) != "" {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// TestUpdateRemovedRulesResolveOnce removes rules whose alerts are firing,
+// pending, flapping, idle with a flap history, and one of two equal
+// duplicates: each open alert resolves once, at the update, as its
+// episode's resolved event (ID and all) marked by ReloadAnnotation; a
+// flapping one ends its flapping episode first; nothing else is emitted,
+// then or later; the rules kept carry on as without reload, the first of
+// the duplicates included. (Equal duplicates emit equal events: the
+// removed one's resolve shares the survivor's episode.)
+func TestUpdateRemovedRulesResolveOnce(t *testing.T) {
+	before := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Dup, match: m, expr: value > 80, for: 10m}
+  - {alert: Firing, match: m, expr: value > 80, annotations: {summary: 'at {{ $value }}'}}
+  - {alert: Pending, match: m, expr: value > 80, for: 1h}
+  - {alert: Flappy, match: m, expr: value > 50, flapping: {low: 20, high: 30}}
+  - {alert: Dup, match: m, expr: value > 80, for: 10m}
+  - {alert: Kept, match: m, expr: value > 80}
+`)
+	after := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Kept, match: m, expr: value > 80}
+  - {alert: Dup, match: m, expr: value > 80, for: 10m}
+`)
+	ctx := context.Background()
+	e, rec := newEngine(t, Config{Rules: before, DisableDedup: true})
+	ref, refRec := newEngine(t, Config{Rules: before, DisableDedup: true})
+	hot := series60("m", 0, []float64{90, 90, 90, 90, 90, 90, 90, 90, 90, 90, 90, 90, 90}, "host", "hot")
+	flappy := series60("m", 0, []float64{60, 10, 60, 10, 60, 10, 60, 10, 60, 10, 60, 10, 60}, "host", "flappy")
+	calm := series60("m", 0, []float64{60, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, "host", "calm")
+	both := func(i int) {
+		process(t, e, hot[i], flappy[i], calm[i])
+		process(t, ref, hot[i], flappy[i], calm[i])
+	}
+	for i := range 7 {
+		both(i)
+	}
+	st := e.alerts[alertKey{series: 1, rule: 3}]
+	require.True(t, st.Flapping())
+	require.Contains(t, e.alerts, alertKey{series: 2, rule: 3}, "the calm series keeps a flap history")
+	n := len(rec.events)
+	require.NoError(t, e.Update(ctx, after))
+	require.NoError(t, e.checkState())
+	got := rec.events[n:]
+	require.Len(t, reloadEvents(got), len(got), "all the update emits is marked")
+	var kinds []string
+	for _, ev := range got {
+		require.Equal(t, e.Now(), ev.At)
+		require.True(t, math.IsNaN(ev.Value))
+		require.Equal(t, StateResolved, ev.State)
+		require.Equal(t, ReloadRemoved, ev.Annotations.Get(ReloadAnnotation))
+		kinds = append(kinds, string(ev.Kind)+"/"+ev.Rule+"/"+ev.Labels.Get("host"))
+	}
+	require.Equal(t, []string{"threshold/Firing/hot", "threshold/Pending/hot", "threshold/Flappy/hot", "flapping/Flappy/flappy", "threshold/Flappy/flappy", "threshold/Dup/hot"}, kinds)
+	// Each is the resolve of an episode the run announced and left open.
+	for _, ev := range got {
+		open := false
+		for _, prev := range rec.events[:n] {
+			if prev.Episode == ev.Episode {
+				open = prev.State != StateResolved
+			}
+		}
+		require.True(t, open, "%s resolves an open episode", ev.Rule)
+		id, ep := eventIDs(ev.Kind, ev.Rule, uint64(ev.Series), ev.Since, StateResolved, false)
+		require.Equal(t, id, ev.ID)
+		require.Equal(t, ep, ev.Episode)
+	}
+	require.Equal(t, "at NaN", got[0].Annotations.Get("summary"), "the rule's annotations, expanded")
+	require.Len(t, e.alerts, 2, "Kept and one Dup, on hot")
+
+	// Again: nothing left to resolve. Then the input goes on.
+	require.NoError(t, e.Update(ctx, after))
+	require.Len(t, rec.events, n+len(got))
+	for i := 7; i < len(hot); i++ {
+		both(i)
+	}
+	later := rec.events[n+len(got):]
+	for _, rule := range []string{"Firing", "Pending", "Flappy"} {
+		require.Empty(t, byRule(later, rule))
+	}
+	require.Equal(t, byRule(refRec.events, "Kept"), byRule(rec.events, "Kept"))
+	refDup := byRule(refRec.events, "Dup")
+	require.Equal(t, []string{"0 threshold/pending", "0 threshold/pending", "10 threshold/firing", "10 threshold/firing"}, brief(refDup))
+	require.Equal(t, []Event{refDup[2]}, byRule(later, "Dup"), "the survivor fires as before")
+}
