@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"testing"
@@ -193,4 +194,76 @@ func TestUpdateRemovedRulesResolveOnce(t *testing.T) {
 	refDup := byRule(refRec.events, "Dup")
 	require.Equal(t, []string{"0 threshold/pending", "0 threshold/pending", "10 threshold/firing", "10 threshold/firing"}, brief(refDup))
 	require.Equal(t, []Event{refDup[2]}, byRule(later, "Dup"), "the survivor fires as before")
+}
+
+// snapshotRestores checks that e's snapshot restores under rs, and only
+// under rs, into an engine that snapshots to the same bytes.
+func snapshotRestores(t *testing.T, e *Engine, rs *rules.Ruleset) {
+	t.Helper()
+	snap, err := e.AppendSnapshot(nil)
+	require.NoError(t, err)
+	r, err := Restore(Config{Rules: rs, DisableDedup: true}, bytes.NewReader(snap))
+	require.NoError(t, err)
+	again, err := r.AppendSnapshot(nil)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(snap, again))
+}
+
+// TestUpdateChangedRuleIsRemovedAndAdded: a rule whose expression changed
+// is another rule, even under the same name: its firing alert resolves at
+// the update and the new rule starts afresh from the next sample, another
+// episode.
+func TestUpdateChangedRuleIsRemovedAndAdded(t *testing.T) {
+	e, rec := newEngine(t, Config{Rules: parseRules(t, "groups: [{name: g, rules: [{alert: A, match: m, expr: value > 80}]}]"), DisableDedup: true})
+	in := series60("m", 0, []float64{90, 90, 90, 90})
+	process(t, e, in[:2]...)
+	changed := parseRules(t, "groups: [{name: g, rules: [{alert: A, match: m, expr: value > 85}]}]")
+	now := e.Now()
+	require.NoError(t, e.Update(context.Background(), changed))
+	process(t, e, in[2:]...)
+	require.Equal(t, []string{"0 threshold/firing", "1 threshold/resolved", "2 threshold/firing"}, brief(rec.events))
+	fired, resolved, again := rec.events[0], rec.events[1], rec.events[2]
+	require.Equal(t, fired.Episode, resolved.Episode)
+	require.Equal(t, ReloadRemoved, resolved.Annotations.Get(ReloadAnnotation))
+	require.Equal(t, now, resolved.At, "at the engine's time when it reloaded")
+	require.NotEqual(t, fired.Episode, again.Episode)
+	require.Equal(t, sec(120), again.Since)
+	snapshotRestores(t, e, changed)
+}
+
+// TestUpdateNewRulesAttachToExistingSeries: a rule added by an update
+// applies to the series already known from their next sample; a windowed
+// one gives them a history, empty at first (its function sees only the
+// samples since the update), dropped again when no rule reads it; and a
+// snapshot taken after each update restores under the new rules.
+func TestUpdateNewRulesAttachToExistingSeries(t *testing.T) {
+	ctx := context.Background()
+	none := parseRules(t, "groups: [{name: g, rules: [{alert: Other, match: other, expr: value > 0}]}]")
+	added := parseRules(t, `groups: [{name: g, rules: [
+  {alert: Other, match: other, expr: value > 0},
+  {alert: Now, match: m, expr: value > 5},
+  {alert: Avg, match: m, expr: avg_over_time(5m) > 5}]}]`)
+	e, rec := newEngine(t, Config{Rules: none, DisableDedup: true})
+	// High before the update, low at the first sample after it: were the
+	// samples before in its window, Avg would fire at once.
+	in := series60("m", 0, []float64{10, 10, 10, 10, 0, 10, 10, 10, 10})
+	process(t, e, in[:4]...)
+	require.Zero(t, e.Stats().HistorySeries)
+	require.NoError(t, e.Update(ctx, added))
+	require.Empty(t, rec.events, "an update evaluates nothing")
+	require.Equal(t, uint64(1), e.Stats().HistorySeries)
+	require.Equal(t, int64(5*60e9), e.hists[e.series[0].hist-1].keep)
+	snapshotRestores(t, e, added)
+	process(t, e, in[4:]...)
+	// Avg at 5: (0 + 10) / 2 is not above 5; at 6, (0 + 10 + 10) / 3 is.
+	require.Equal(t, []string{"5 threshold/firing", "6 threshold/firing"}, brief(rec.events))
+	require.Equal(t, []string{"Now", "Avg"}, []string{rec.events[0].Rule, rec.events[1].Rule})
+	require.NoError(t, e.Update(ctx, none))
+	require.Len(t, reloadEvents(rec.events), 2, "Now and Avg resolve")
+	st := e.Stats()
+	require.Zero(t, st.HistorySeries)
+	require.Zero(t, st.HistoryPoints)
+	require.Zero(t, e.histPoints)
+	require.Empty(t, e.hists)
+	snapshotRestores(t, e, none)
 }
