@@ -3,6 +3,7 @@ package fault
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
@@ -196,13 +197,15 @@ func TestUpdateRemovedRulesResolveOnce(t *testing.T) {
 	require.Equal(t, []Event{refDup[2]}, byRule(later, "Dup"), "the survivor fires as before")
 }
 
-// snapshotRestores checks that e's snapshot restores under rs, and only
-// under rs, into an engine that snapshots to the same bytes.
+// snapshotRestores checks that e's snapshot restores under rs (and e's
+// other settings) into an engine that snapshots to the same bytes.
 func snapshotRestores(t *testing.T, e *Engine, rs *rules.Ruleset) {
 	t.Helper()
 	snap, err := e.AppendSnapshot(nil)
 	require.NoError(t, err)
-	r, err := Restore(Config{Rules: rs, DisableDedup: true}, bytes.NewReader(snap))
+	cfg := e.cfg
+	cfg.Rules, cfg.Sink = rs, nil
+	r, err := Restore(cfg, bytes.NewReader(snap))
 	require.NoError(t, err)
 	again, err := r.AppendSnapshot(nil)
 	require.NoError(t, err)
@@ -266,4 +269,72 @@ func TestUpdateNewRulesAttachToExistingSeries(t *testing.T) {
 	require.Zero(t, e.histPoints)
 	require.Empty(t, e.hists)
 	snapshotRestores(t, e, none)
+}
+
+// TestUpdateCohortRules adds a cohort rule half a window before a storm
+// and removes it while it fires, around an unchanged cohort rule that
+// moves from index 0 to 1 and back: the added rule judges the windows it
+// saw whole as a rule there from the start does, the removed one resolves
+// its open episode at the update, once, and the unchanged one emits
+// exactly what it emits without reload.
+func TestUpdateCohortRules(t *testing.T) {
+	ctx := context.Background()
+	both := parseRules(t, cohortRules)
+	spread := parseRules(t, `groups:
+- name: fleet
+  rules:
+  - alert: Spread
+    match: reconnects_total
+    cohort: {by: [firmware], window: 1m}
+    expr: others.samples > 0 && cohort.max > others.max
+`)
+	cfg := Config{Lateness: 5e9, OnTimeBudget: 1e9, DisableDedup: true}
+	cfg.Rules = both
+	ref, refRec := newEngine(t, cfg)
+	cfg.Rules = spread
+	e, rec := newEngine(t, cfg)
+	counters := map[string]float64{}
+	var removedAt int64
+	for step := range 60 { // as TestCohortRule: a storm of 4.2.1 in minutes 2 and 3
+		ts := sec(float64(10 * step))
+		var batch []stream.Sample
+		for _, fw := range []string{"4.1.0", "4.2.0", "4.2.1"} {
+			for d := range 4 {
+				dev := fmt.Sprintf("%s-%d", fw, d)
+				if step%6 == 0 {
+					counters[dev]++
+				}
+				if fw == "4.2.1" && step >= 12 && step < 24 {
+					counters[dev] += 3
+				}
+				batch = append(batch, smp("reconnects_total", ts, ts+2e8, counters[dev], "device", dev, "firmware", fw))
+			}
+		}
+		switch step {
+		case 9:
+			require.NoError(t, e.Update(ctx, both))
+			require.NoError(t, e.checkState())
+			snapshotRestores(t, e, both)
+		case 20:
+			removedAt = e.Now()
+			require.NoError(t, e.Update(ctx, spread))
+			require.NoError(t, e.checkState())
+			snapshotRestores(t, e, spread)
+		}
+		process(t, e, batch...)
+		process(t, ref, batch...)
+	}
+	require.Equal(t, byRule(refRec.events, "Spread"), byRule(rec.events, "Spread"))
+	storm, refStorm := byRule(rec.events, "CohortReconnectStorm"), byRule(refRec.events, "CohortReconnectStorm")
+	require.Equal(t, []string{"firing", "resolved"}, []string{refStorm[0].State.String(), refStorm[1].State.String()})
+	require.Len(t, storm, 2)
+	require.Equal(t, refStorm[0], storm[0], "fires as a rule there from the start")
+	gone := storm[1]
+	require.Equal(t, StateResolved, gone.State)
+	require.Equal(t, removedAt, gone.At)
+	require.Less(t, gone.At, refStorm[1].At)
+	require.Equal(t, refStorm[1].ID, gone.ID, "the episode's resolve")
+	require.Equal(t, ReloadRemoved, gone.Annotations.Get(ReloadAnnotation))
+	require.Equal(t, uint64(6), ref.Stats().Cohorts)
+	require.Equal(t, uint64(3), e.Stats().Cohorts, "the removed rule's cohorts are gone")
 }
