@@ -338,3 +338,63 @@ func TestUpdateCohortRules(t *testing.T) {
 	require.Equal(t, uint64(6), ref.Stats().Cohorts)
 	require.Equal(t, uint64(3), e.Stats().Cohorts, "the removed rule's cohorts are gone")
 }
+
+// TestUpdateSeriesEntries: a changed absent_after applies to the series
+// already known (their absence fires as under the new entry from the
+// start), a changed declared cadence only to series created after the
+// update.
+func TestUpdateSeriesEntries(t *testing.T) {
+	ctx := context.Background()
+	spec := func(cadence, absentAfter string) *rules.Ruleset {
+		return parseRules(t, `series:
+  - {match: up, cadence: `+cadence+`, absent_after: `+absentAfter+`}
+groups: [{name: g, rules: [{alert: Down, match: up, expr: value == 0}]}]
+`)
+	}
+	old, next := spec("60s", "10m"), spec("30s", "3m")
+	run := func(rs *rules.Ruleset, update bool) (*Engine, []Event) {
+		e, rec := newEngine(t, Config{Rules: rs, DisableDedup: true})
+		for s := 0.0; s <= 600; s += 60 {
+			if s == 300 && update {
+				require.NoError(t, e.Update(ctx, next))
+			}
+			process(t, e, smp("up", sec(s), sec(s+0.2), 1, "host", "a"))
+		}
+		require.NoError(t, e.Advance(ctx, sec(1800)))
+		var absences []Event
+		for _, ev := range rec.events {
+			if ev.Kind == KindAbsence {
+				absences = append(absences, ev)
+			}
+		}
+		return e, absences
+	}
+	_, want := run(spec("60s", "3m"), false) // the new threshold, the cadence the series has
+	_, before := run(old, false)
+	e, got := run(old, true)
+	require.Len(t, want, 1)
+	require.Len(t, got, 1)
+	require.Equal(t, []int64{want[0].At, want[0].Since}, []int64{got[0].At, got[0].Since})
+	require.Equal(t, want[0].ID, got[0].ID)
+	require.Less(t, want[0].At, before[0].At, "the old entry would fire later")
+	require.Equal(t, int64(60e9), e.trackers[0].cadence(), "a known series keeps its cadence")
+	process(t, e, smp("up", sec(1800), sec(1800.2), 1, "host", "b"))
+	require.Equal(t, int64(30e9), e.trackers[1].cadence(), "a new series has the new one")
+	snapshotRestores(t, e, next)
+}
+
+// TestUpdateErrors: after Close, or with its context done, Update changes
+// nothing and says why.
+func TestUpdateErrors(t *testing.T) {
+	rs := parseRules(t, "groups: [{name: g, rules: [{alert: A, match: m, expr: value > 80}]}]")
+	e, rec := newEngine(t, Config{Rules: rs, DisableDedup: true})
+	process(t, e, series60("m", 0, []float64{90})...)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, e.Update(ctx, nil), context.Canceled)
+	require.Len(t, e.rules, 1)
+	require.NoError(t, e.Close(context.Background()))
+	require.ErrorIs(t, e.Update(context.Background(), nil), ErrClosed)
+	require.Len(t, e.rules, 1)
+	require.Len(t, rec.events, 1)
+}
