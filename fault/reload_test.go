@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -397,4 +399,29 @@ func TestUpdateErrors(t *testing.T) {
 	require.ErrorIs(t, e.Update(context.Background(), nil), ErrClosed)
 	require.Len(t, e.rules, 1)
 	require.Len(t, rec.events, 1)
+}
+
+// TestUpdateKeepsRulesWarnedOf: a rule whose evaluation failed and was
+// logged is not logged again after an update that moves it; a changed
+// rule is another rule, logged afresh.
+func TestUpdateKeepsRulesWarnedOf(t *testing.T) {
+	var warnings atomic.Int64
+	e, _ := newEngine(t, Config{
+		Rules:        parseRules(t, "groups: [{name: g, rules: [{alert: Type, expr: 'value > 1 ? true : labels.job'}]}]"),
+		Logger:       slog.New(countingHandler{&warnings}),
+		DisableDedup: true,
+	})
+	process(t, e, smp("m", sec(0), sec(0), 0.5))
+	require.EqualValues(t, 1, warnings.Load())
+	moved := parseRules(t, `groups: [{name: g, rules: [
+  {alert: A, expr: value > 1e9},
+  {alert: Type, expr: 'value > 1 ? true : labels.job'}]}]`)
+	require.NoError(t, e.Update(context.Background(), moved))
+	process(t, e, smp("m", sec(10), sec(10), 0.5))
+	require.EqualValues(t, 1, warnings.Load(), "the moved rule was logged already")
+	changed := parseRules(t, "groups: [{name: g, rules: [{alert: Type, expr: 'value > 2 ? true : labels.job'}]}]")
+	require.NoError(t, e.Update(context.Background(), changed))
+	process(t, e, smp("m", sec(20), sec(20), 0.5))
+	require.EqualValues(t, 2, warnings.Load(), "a changed rule is logged again")
+	require.EqualValues(t, 3, e.Stats().EvalErrors)
 }
