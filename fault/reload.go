@@ -54,8 +54,9 @@ const ReloadRemoved = "rule removed"
 //     alert emits a resolved event at the engine's time (Event.At = Now,
 //     Value NaN, the episode's own ID), and a flapping one a flapping
 //     resolved event first; a removed cohort rule's open cohort episodes
-//     resolve likewise. These events carry ReloadAnnotation. Alerts that
-//     show nothing open (idle, or only a flap history) go silently.
+//     resolve likewise, and its cohorts go (Stats.Cohorts goes down).
+//     These events carry ReloadAnnotation. Alerts that show nothing open
+//     (idle, or only a flap history) go silently.
 //   - A new rule applies to every series it selects, existing ones
 //     included, from their next sample on. A series that needs a history
 //     for a new windowed or cohort rule gets an empty one then: its

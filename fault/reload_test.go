@@ -197,6 +197,17 @@ func TestUpdateRemovedRulesResolveOnce(t *testing.T) {
 	refDup := byRule(refRec.events, "Dup")
 	require.Equal(t, []string{"0 threshold/pending", "0 threshold/pending", "10 threshold/firing", "10 threshold/firing"}, brief(refDup))
 	require.Equal(t, []Event{refDup[2]}, byRule(later, "Dup"), "the survivor fires as before")
+
+	// No rules at all: what is left resolves.
+	n = len(rec.events)
+	require.NoError(t, e.Update(ctx, nil))
+	require.NoError(t, e.checkState())
+	require.Equal(t, []string{"Kept", "Dup"}, []string{rec.events[n].Rule, rec.events[n+1].Rule})
+	require.Len(t, reloadEvents(rec.events[n:]), 2)
+	require.Empty(t, e.alerts)
+	require.Empty(t, e.ruleIdx)
+	process(t, e, smp("m", sec(13*60), sec(13*60+0.3), 90, "host", "hot"))
+	require.Len(t, rec.events, n+2)
 }
 
 // snapshotRestores checks that e's snapshot restores under rs (and e's
