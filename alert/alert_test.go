@@ -434,12 +434,12 @@ func TestStateIsSmall(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(State{}), uintptr(48))
 }
 
-// TestRetire checks that retiring an alert closes exactly what its
-// consumers last saw: nothing for an inactive one, a resolve of the
+// TestForgetClosesWhatWasShown checks that forgetting an alert (its rule
+// removed, its series evicted) closes exactly what its consumers last saw: nothing for an inactive one, a resolve of the
 // pending or firing episode last emitted (at its level, with its since),
 // and a flapping end before the resolve of the state shown when flapping
 // began, not of a state held back since; and that the state is zero after.
-func TestRetire(t *testing.T) {
+func TestForgetClosesWhatWasShown(t *testing.T) {
 	f := func(r Rule, evs []eval, want []string) {
 		t.Helper()
 		var s State
@@ -448,12 +448,12 @@ func TestRetire(t *testing.T) {
 			buf = s.Step(e.at*minute, Outcome{Level: e.level, Reset: e.reset}, &r, buf[:0])
 		}
 		var got []string
-		for _, tr := range s.Retire(nil) {
+		for _, tr := range s.Forget(nil) {
 			got = append(got, render(99, tr))
 		}
 		require.Equal(t, want, got)
 		require.Equal(t, State{}, s)
-		require.Empty(t, s.Retire(nil), "retiring twice emits nothing")
+		require.Empty(t, s.Forget(nil), "forgetting twice emits nothing")
 	}
 	f(Rule{}, nil, nil)
 	f(Rule{}, seq(on(1), off(2)), nil)

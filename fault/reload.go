@@ -25,13 +25,11 @@ import (
 // engine builds the same structures from the new rules is what lets a
 // snapshot taken after Update restore under them.
 
-// ReloadAnnotation is the annotation of the resolved events Update emits
-// for the open alerts and cohort episodes of the rules it removes. Its
-// value is ReloadRemoved.
-const ReloadAnnotation = "faultline_reload"
-
-// ReloadRemoved is the value of ReloadAnnotation.
-const ReloadRemoved = "rule removed"
+// RuleRemovedReason is the value of the annotation "reason" on the
+// resolved events Update emits for the open alerts and cohort episodes of
+// the rules it removes: they resolve because their rule is gone, not
+// because their condition stopped holding.
+const RuleRemovedReason = "rule_removed"
 
 // Update replaces the engine's rules with rs (nil removes them all) between
 // two calls, as a host does on SIGHUP: it is atomic, since no sample is
@@ -55,7 +53,8 @@ const ReloadRemoved = "rule removed"
 //     Value NaN, the episode's own ID), and a flapping one a flapping
 //     resolved event first; a removed cohort rule's open cohort episodes
 //     resolve likewise, and its cohorts go (Stats.Cohorts goes down).
-//     These events carry ReloadAnnotation. Alerts that show nothing open
+//     These events carry the annotation reason="rule_removed"
+//     (RuleRemovedReason). Alerts that show nothing open
 //     (idle, or only a flap history) go silently.
 //   - A new rule applies to every series it selects, existing ones
 //     included, from their next sample on. A series that needs a history
@@ -176,7 +175,7 @@ func (e *Engine) retire(to []int32) {
 					continue
 				}
 				ev := e.cohortEvent(r, c, StateResolved, e.now, math.NaN())
-				ev.Annotations = reloadAnnotated(ev.Annotations)
+				ev.Annotations = withRuleRemovedReason(ev.Annotations)
 				e.emit(&ev)
 				c.state = 0
 			}
@@ -187,23 +186,27 @@ func (e *Engine) retire(to []int32) {
 			k := gone[0]
 			gone = gone[1:]
 			st := e.alerts[k]
-			e.steps = st.Retire(e.steps[:0])
+			e.steps = st.Forget(e.steps[:0])
 			delete(e.alerts, k)
 			e.series[k.series].alerts--
 			for _, tr := range e.steps {
 				ev := e.alertEvent(k.series, r, tr, e.now, e.now, math.NaN(), "")
-				ev.Annotations = reloadAnnotated(ev.Annotations)
+				ev.Annotations = withRuleRemovedReason(ev.Annotations)
 				e.emit(&ev)
 			}
 		}
 	}
 }
 
-// reloadAnnotated returns the annotations with ReloadAnnotation added.
-func reloadAnnotated(as stream.Labels) stream.Labels {
-	as = append(slices.Clip(as), stream.Label{Name: ReloadAnnotation, Value: ReloadRemoved})
-	sortLabels(as)
-	return as
+// withRuleRemovedReason returns the annotations with reason="rule_removed"
+// added (replacing a rule's own reason), as a new slice: the annotations
+// may be shared read-only.
+func withRuleRemovedReason(annotations stream.Labels) stream.Labels {
+	out := make(stream.Labels, 0, len(annotations)+1)
+	out = append(out, annotations...)
+	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: RuleRemovedReason}})
+	sortLabels(out)
+	return out
 }
 
 // recohort sets up the cohort rules of the new rules: a paired one takes

@@ -101,11 +101,11 @@ func TestUpdateKeepsStateOfUnchangedRules(t *testing.T) {
 }
 
 // reloadEvents returns the events an Update emitted: those at its time
-// carrying ReloadAnnotation.
+// annotated reason="rule_removed".
 func reloadEvents(evs []Event) []Event {
 	var out []Event
 	for _, ev := range evs {
-		if ev.Annotations.Get(ReloadAnnotation) != "" {
+		if ev.Annotations.Get("reason") == RuleRemovedReason {
 			out = append(out, ev)
 		}
 	}
@@ -115,7 +115,7 @@ func reloadEvents(evs []Event) []Event {
 // TestUpdateRemovedRulesResolveOnce removes rules whose alerts are firing,
 // pending, flapping, idle with a flap history, and one of two equal
 // duplicates: each open alert resolves once, at the update, as its
-// episode's resolved event (ID and all) marked by ReloadAnnotation; a
+// episode's resolved event (ID and all) annotated reason="rule_removed"; a
 // flapping one ends its flapping episode first; nothing else is emitted,
 // then or later; the rules kept carry on as without reload, the first of
 // the duplicates included. (Equal duplicates emit equal events: the
@@ -163,7 +163,7 @@ func TestUpdateRemovedRulesResolveOnce(t *testing.T) {
 		require.Equal(t, e.Now(), ev.At)
 		require.True(t, math.IsNaN(ev.Value))
 		require.Equal(t, StateResolved, ev.State)
-		require.Equal(t, ReloadRemoved, ev.Annotations.Get(ReloadAnnotation))
+		require.Equal(t, RuleRemovedReason, ev.Annotations.Get("reason"))
 		kinds = append(kinds, string(ev.Kind)+"/"+ev.Rule+"/"+ev.Labels.Get("host"))
 	}
 	require.Equal(t, []string{"threshold/Firing/hot", "threshold/Pending/hot", "threshold/Flappy/hot", "flapping/Flappy/flappy", "threshold/Flappy/flappy", "threshold/Dup/hot"}, kinds)
@@ -240,7 +240,7 @@ func TestUpdateChangedRuleIsRemovedAndAdded(t *testing.T) {
 	require.Equal(t, []string{"0 threshold/firing", "1 threshold/resolved", "2 threshold/firing"}, brief(rec.events))
 	fired, resolved, again := rec.events[0], rec.events[1], rec.events[2]
 	require.Equal(t, fired.Episode, resolved.Episode)
-	require.Equal(t, ReloadRemoved, resolved.Annotations.Get(ReloadAnnotation))
+	require.Equal(t, RuleRemovedReason, resolved.Annotations.Get("reason"))
 	require.Equal(t, now, resolved.At, "at the engine's time when it reloaded")
 	require.NotEqual(t, fired.Episode, again.Episode)
 	require.Equal(t, sec(120), again.Since)
@@ -347,7 +347,7 @@ func TestUpdateCohortRules(t *testing.T) {
 	require.Equal(t, removedAt, gone.At)
 	require.Less(t, gone.At, refStorm[1].At)
 	require.Equal(t, refStorm[1].ID, gone.ID, "the episode's resolve")
-	require.Equal(t, ReloadRemoved, gone.Annotations.Get(ReloadAnnotation))
+	require.Equal(t, RuleRemovedReason, gone.Annotations.Get("reason"))
 	require.Equal(t, uint64(6), ref.Stats().Cohorts)
 	require.Equal(t, uint64(3), e.Stats().Cohorts, "the removed rule's cohorts are gone")
 }
