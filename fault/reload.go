@@ -54,8 +54,8 @@ const RuleRemovedReason = "rule_removed"
 //     resolved event first; a removed cohort rule's open cohort episodes
 //     resolve likewise, and its cohorts go (Stats.Cohorts goes down).
 //     These events carry the annotation reason="rule_removed"
-//     (RuleRemovedReason). Alerts that show nothing open
-//     (idle, or only a flap history) go silently.
+//     (RuleRemovedReason). Alerts that show nothing open (idle, or only a
+//     flap history) go silently.
 //   - A new rule applies to every series it selects, existing ones
 //     included, from their next sample on. A series that needs a history
 //     for a new windowed or cohort rule gets an empty one then: its
@@ -64,14 +64,12 @@ const RuleRemovedReason = "rule_removed"
 //     HistoryPoints go down); one whose longest window changed keeps its
 //     ring, which follows the new window from its next sample.
 //   - The series entries of rs apply to new series as they arrive. For
-//     existing series, a changed absent_after applies from their next
-//     judgment; a declared cadence does not change the cadence of a series
-//     already tracked (declared or learned): it applies to series created
-//     after the update, and to a series of the old entries only through a
-//     new engine.
+//     series already tracked, a changed absent_after applies from their
+//     next judgment; a changed cadence does not: they keep the cadence
+//     they have (declared or learned).
 //
-// After Update the engine is the engine New would give for rs, with the
-// same state: Snapshot records rs's fingerprint, and Restore needs rs.
+// After Update the engine's rules are rs everywhere: Snapshot records
+// rs's fingerprint, and Restore needs rs.
 // Update is deterministic: the same input and the same updates at the same
 // points give the same events and IDs.
 //
