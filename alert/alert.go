@@ -320,6 +320,21 @@ func (s *State) Step(t int64, o Outcome, r *Rule, dst []Transition) []Transition
 	return s.show(dst)
 }
 
+// Forget ends the alert for good, as when the engine forgets its series,
+// and appends the transitions that close what was last emitted: flapping
+// end if it flaps, then resolved if an episode was shown pending or
+// firing. The state is left idle (the zero State).
+func (s *State) Forget(dst []Transition) []Transition {
+	if s.flags&flagFlapping != 0 {
+		dst = append(dst, Transition{Kind: KindFlappingEnd, Level: int(s.shownLevel), Since: s.flapSince})
+	}
+	if s.shown != Inactive {
+		dst = append(dst, Transition{Kind: KindResolved, Level: int(s.shownLevel), Since: s.shownSince})
+	}
+	*s = State{}
+	return dst
+}
+
 // recorded is the state the flap history records: the firing level, or 0.
 func (s *State) recorded() uint8 {
 	if s.phase == Firing {

@@ -43,7 +43,7 @@ import (
 // what it defaults to.
 type Config struct {
 	// Rules are the user's rules. By default none: only the built-in
-	// detectors run.
+	// detectors run. Engine.Update replaces them.
 	Rules *rules.Ruleset
 	// Sink receives events. By default they are discarded (and counted).
 	Sink Sink
