@@ -433,3 +433,40 @@ func TestStrings(t *testing.T) {
 func TestStateIsSmall(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(State{}), uintptr(48))
 }
+
+// TestForgetClosesWhatWasShown checks that forgetting an alert (its rule
+// removed, its series evicted) closes exactly what its consumers last saw: nothing for an inactive one, a resolve of the
+// pending or firing episode last emitted (at its level, with its since),
+// and a flapping end before the resolve of the state shown when flapping
+// began, not of a state held back since; and that the state is zero after.
+func TestForgetClosesWhatWasShown(t *testing.T) {
+	f := func(r Rule, evs []eval, want []string) {
+		t.Helper()
+		var s State
+		buf := make([]Transition, 0, 4)
+		for _, e := range evs {
+			buf = s.Step(e.at*minute, Outcome{Level: e.level, Reset: e.reset}, &r, buf[:0])
+		}
+		var got []string
+		for _, tr := range s.Forget(nil) {
+			got = append(got, render(99, tr))
+		}
+		require.Equal(t, want, got)
+		require.Equal(t, State{}, s)
+		require.Empty(t, s.Forget(nil), "forgetting twice emits nothing")
+	}
+	f(Rule{}, nil, nil)
+	f(Rule{}, seq(on(1), off(2)), nil)
+	f(Rule{For: 5 * time.Minute}, on(1, 2), []string{"99:resolved[1]@1"})
+	f(Rule{}, []eval{{at: 1, level: 1}, {at: 2, level: 2}}, []string{"99:resolved[2]@1"})
+	f(Rule{KeepFiringFor: time.Hour}, seq(on(1), off(2, 3)), []string{"99:resolved[1]@1"})
+	flappy := Rule{Flapping: Flapping{Low: 20, High: 30}}
+	var evs []eval
+	for at := int64(1); at <= 8; at++ {
+		evs = append(evs, eval{at: at, level: int(at % 2), reset: true})
+	}
+	// Flapping from minute 6, with the episode of minute 5 last emitted.
+	f(flappy, evs, []string{"99:flapping_end[1]@6", "99:resolved[1]@5"})
+	// A flap history alone (idle otherwise) closes nothing.
+	f(flappy, seq(on(1), off(2)), nil)
+}

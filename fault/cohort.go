@@ -354,6 +354,15 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 
 // emitCohort emits an event about a cohort.
 func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, value float64) {
+	ev := e.cohortEvent(r, c, state, at, value)
+	if state == StateFiring {
+		e.stats.local.CohortFaults++
+	}
+	e.emit(&ev)
+}
+
+// cohortEvent is the event emitCohort emits.
+func (e *Engine) cohortEvent(r *rules.Rule, c *cohort, state State, at int64, value float64) Event {
 	labels := append(stream.Labels(nil), c.labels...)
 	labels = e.withOrigin(mergeLabels(labels, r.Labels))
 	annotations, err := r.ExpandAnnotations(labels, value)
@@ -371,10 +380,7 @@ func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, val
 		Value:       value,
 	}
 	ev.ID, ev.Episode = eventIDs(ev.Kind, ev.Rule, c.id, c.since, state, false)
-	if state == StateFiring {
-		e.stats.local.CohortFaults++
-	}
-	e.emit(&ev)
+	return ev
 }
 
 // extremes keeps the two most extreme values of a set of cohorts and which

@@ -43,7 +43,7 @@ import (
 // what it defaults to.
 type Config struct {
 	// Rules are the user's rules. By default none: only the built-in
-	// detectors run.
+	// detectors run. Engine.Update replaces them.
 	Rules *rules.Ruleset
 	// Sink receives events. By default they are discarded (and counted).
 	Sink Sink
@@ -510,18 +510,20 @@ func (e *Engine) sample(smp *stream.Sample) {
 			return
 		}
 	}
+	s := &e.series[idx]
+	if e.dd == nil && smp.Time == s.lastTs {
+		// Dedup is off: a copy of the series' newest sample. Its slot was
+		// filled by the first copy, so it is dropped before the tracker,
+		// as dedup would have dropped it.
+		e.stats.local.Duplicates++
+		e.redelivered(idx)
+		return
+	}
 	e.stats.local.Fresh++
 	e.arrive(idx, smp)
-	s := &e.series[idx]
 	if smp.Time <= s.lastTs {
-		if smp.Time == s.lastTs && e.dd == nil {
-			e.stats.local.Duplicates++ // dedup is off: the slot absorbed it
-			e.stats.local.Fresh--
-			e.redelivered(idx)
-		} else {
-			e.stats.local.OutOfOrder++
-			e.freshAt(s.src, smp.Time)
-		}
+		e.stats.local.OutOfOrder++
+		e.freshAt(s.src, smp.Time)
 		return
 	}
 	e.freshAt(s.src, smp.Time)

@@ -407,3 +407,60 @@ func requireSameSeriesState(t *testing.T, e, r *Engine) {
 		}
 	}
 }
+
+// TestUpdateAfterEviction reloads the rules of an engine with free slots
+// (evicted series) and keeps churning: the free slots get no rules, the
+// live series are rebound, and a snapshot taken after the update restores
+// under the new rules to the same state and the same events.
+func TestUpdateAfterEviction(t *testing.T) {
+	in := churnInput(1500)
+	newRules := parseRules(t, `
+groups:
+  - name: churn
+    rules:
+      - alert: Hot
+        expr: value > 90
+        no_data: keep
+      - alert: Zone2
+        cohort: {by: [zone], window: 2m}
+        expr: cohort.max > 1000
+`)
+	run := func(sink Sink, restoreAfter bool) *Engine {
+		c := churnConfig(t, 5*time.Minute)
+		c.Sink = sink
+		e, err := New(c)
+		require.NoError(t, err)
+		updated := false
+		for i, b := range in {
+			require.NoError(t, e.Process(context.Background(), b))
+			if updated || i < len(in)/2 || len(e.evict.free) == 0 {
+				continue
+			}
+			updated = true
+			require.NoError(t, e.Update(context.Background(), newRules))
+			for j := range e.series {
+				if e.free(uint32(j)) {
+					require.Zero(t, e.series[j].rulesN, "a free slot selects no rule")
+				}
+			}
+			if restoreAfter {
+				snap, err := e.AppendSnapshot(nil)
+				require.NoError(t, err)
+				c.Rules = newRules
+				r, err := Restore(c, bytes.NewReader(snap))
+				require.NoError(t, err)
+				requireSameSeriesState(t, e, r)
+				e = r
+			}
+		}
+		require.True(t, updated, "updated with free slots")
+		require.NoError(t, e.Close(context.Background()))
+		return e
+	}
+	var want, got lines
+	ref := run(&want, false)
+	e := run(&got, true)
+	require.Equal(t, want.out, got.out)
+	require.Equal(t, ref.Stats(), e.Stats())
+	require.Positive(t, e.Stats().SeriesEvicted)
+}

@@ -113,7 +113,9 @@ func (e *Engine) AppendSnapshot(b []byte) ([]byte, error) {
 // AbsentAfter, SourceLabel, DisableDedup, Dedup, MaxHistory,
 // MaxHistoryPoints or MaxCohorts settings, is refused with an error wrapping
 // ErrSnapshotMismatch: state learned under other rules would not mean what
-// it says, so a host whose rules changed starts a fresh engine. MaxSeries,
+// it says, so a host whose rules changed restores under the old rules and
+// moves to the new ones with Update, or starts a fresh engine. After
+// Update, a snapshot records the new ruleset's fingerprint. MaxSeries,
 // MaxSources, MaxFutureSkew, MaxArrivalLag, Instance, Sink, Logger,
 // Explain and Explainer may differ. cfg.Deduper must be nil: the deduper is
 // part of the snapshot and is rebuilt with cfg.Dedup.

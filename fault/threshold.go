@@ -113,6 +113,12 @@ func (e *Engine) step(idx, ri uint32, st alert.State, open bool, t int64, o aler
 // emitAlert emits one transition of a rule's alert on a series, made by
 // the evaluation at sample time t, at engine time at.
 func (e *Engine) emitAlert(idx uint32, r *rules.Rule, tr alert.Transition, t, at int64, value float64, by string) {
+	ev := e.alertEvent(idx, r, tr, t, at, value, by)
+	e.emit(&ev)
+}
+
+// alertEvent is the event emitAlert emits.
+func (e *Engine) alertEvent(idx uint32, r *rules.Rule, tr alert.Transition, t, at int64, value float64, by string) Event {
 	kind, state := KindThreshold, StateFiring
 	switch tr.Kind {
 	case alert.KindPending:
@@ -159,7 +165,7 @@ func (e *Engine) emitAlert(idx uint32, r *rules.Rule, tr alert.Transition, t, at
 		level = tr.Level
 	}
 	ev.ID, ev.Episode = eventIDsAt(kind, r.Alert, uint64(ev.Series), tr.Since, state, by != "", level, t)
-	e.emit(&ev)
+	return ev
 }
 
 // SeverityLabel is the label that names the severity level of a rule's

@@ -34,6 +34,7 @@ import (
 //	      late:                    # these arrive late, after newer samples
 //	        - {series: 'disk_used_ratio{host="a"}', at: 3m, by: 2m}
 //	      restart_at: [4m]         # snapshot → restore into a new engine
+//	      reload_at: [5m]          # reload the rules (fault.Engine.Update)
 //	    alert_rule_test:           # as promtool: what fires at eval_time
 //	      - eval_time: 6m
 //	        alertname: DiskFull
@@ -54,7 +55,7 @@ var (
 	testTopFields        = []string{"rule_files", "evaluation_interval", "tests"}
 	testGroupFields      = []string{"name", "interval", "start_timestamp", "input_series", "delivery", "alert_rule_test", "transition_test"}
 	testSeriesFields     = []string{"series", "values"}
-	testDeliveryFields   = []string{"copies", "lag", "redeliver_after", "late", "restart_at"}
+	testDeliveryFields   = []string{"copies", "lag", "redeliver_after", "late", "restart_at", "reload_at"}
 	testLateFields       = []string{"series", "at", "by"}
 	testAlertFields      = []string{"eval_time", "alertname", "exp_alerts"}
 	testExpAlertFields   = []string{"exp_labels", "exp_annotations"}
@@ -146,6 +147,10 @@ type Delivery struct {
 	// snapshot and restored into a new one, as after a crash, before the
 	// deliveries arriving after that time.
 	RestartAt []time.Duration
+	// ReloadAt are offsets from the test's start at which the engine's
+	// rules are reloaded, unchanged (fault.Engine.Update), before the
+	// deliveries arriving after that time.
+	ReloadAt []time.Duration
 	// Line and Col locate the delivery mapping in its file.
 	Line, Col int
 }
@@ -570,10 +575,18 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 			d.Late = append(d.Late, l)
 		}
 	}
-	if f, ok := fields["restart_at"]; ok {
-		for _, c := range p.list(f.val, "restart_at") {
-			if d0, ok := p.duration(map[string]field{"restart_at": {key: f.key, val: c}}, "restart_at"); ok {
-				d.RestartAt = append(d.RestartAt, d0)
+	for _, name := range []string{"restart_at", "reload_at"} {
+		f, ok := fields[name]
+		if !ok {
+			continue
+		}
+		for _, c := range p.list(f.val, name) {
+			if d0, ok := p.duration(map[string]field{name: {key: f.key, val: c}}, name); ok {
+				if name == "restart_at" {
+					d.RestartAt = append(d.RestartAt, d0)
+				} else {
+					d.ReloadAt = append(d.ReloadAt, d0)
+				}
 			}
 		}
 	}

@@ -89,6 +89,7 @@ tests:
       redeliver_after: 10s
       late: [{series: 'up{instance="a"}', at: 1m, by: 2m}]
       restart_at: [1m, 90s]
+      reload_at: [2m]
     alert_rule_test:
       - eval_time: 2m
         alertname: Down
@@ -123,11 +124,12 @@ tests:
 	require.Equal(t, 2*time.Minute, d.Late[0].By)
 	require.True(t, d.Late[0].Match.Matches("up", g.Series[0].Labels))
 	require.Equal(t, []time.Duration{time.Minute, 90 * time.Second}, d.RestartAt)
+	require.Equal(t, []time.Duration{2 * time.Minute}, d.ReloadAt)
 	require.Equal(t, []ExpAlert{{Labels: stream.NewLabels("instance", "a", "job", "api"), Annotations: stream.NewLabels("summary", "down")}}, g.AlertTests[0].ExpAlerts)
 	require.Empty(t, g.TransitionTests[0].Alertname)
 	require.Empty(t, g.TransitionTests[0].Transitions)
 	tr := g.TransitionTests[1].Transitions[0]
-	require.Equal(t, ExpTransition{At: 2 * time.Minute, State: "firing", Labels: stream.NewLabels("job", "api"), HasLabels: true, Line: 26, Col: 13}, tr)
+	require.Equal(t, ExpTransition{At: 2 * time.Minute, State: "firing", Labels: stream.NewLabels("job", "api"), HasLabels: true, Line: 27, Col: 13}, tr)
 	require.Equal(t, 1, tf.Tests[1].Delivery.Copies, "one copy by default")
 	require.Equal(t, time.Minute, tf.Tests[1].Interval)
 	require.Zero(t, tf.Tests[1].Start, "the Unix epoch by default, as promtool")

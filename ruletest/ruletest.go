@@ -2,7 +2,7 @@
 // rules.ParseTestFile reads, in the shape of promtool's. Each test feeds its
 // input series through a fault.Engine in virtual time, delivered as a
 // pipeline would deliver them (copies, lag, late samples, a restart from a
-// snapshot), and checks the alerts firing at given times, as promtool does,
+// snapshot, a reload of the rules), and checks the alerts firing at given times, as promtool does,
 // and every transition over the whole test, which promtool cannot.
 //
 // How a test maps onto the engine, which evaluates each fresh sample as it
@@ -158,16 +158,14 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g := r.g
-	restarts := slices.Clone(g.Delivery.RestartAt)
-	slices.Sort(restarts)
+	breaks := r.breaks()
 	for len(deliveries) > 0 {
 		at := deliveries[0].Arrival
-		for len(restarts) > 0 && g.Start+int64(restarts[0]) < at {
-			if e, err = r.restart(ctx, e, g.Start+int64(restarts[0])); err != nil {
+		for len(breaks) > 0 && breaks[0].at < at {
+			if e, err = r.interrupt(ctx, e, breaks[0]); err != nil {
 				return err
 			}
-			restarts = restarts[1:]
+			breaks = breaks[1:]
 		}
 		n := 1
 		for n < len(deliveries) && deliveries[n].Arrival == at {
@@ -179,9 +177,9 @@ func (r *runner) run(ctx context.Context) error {
 		deliveries = deliveries[n:]
 	}
 	end := r.horizon()
-	for _, t := range restarts {
-		if g.Start+int64(t) <= end {
-			if e, err = r.restart(ctx, e, g.Start+int64(t)); err != nil {
+	for _, b := range breaks {
+		if b.at <= end {
+			if e, err = r.interrupt(ctx, e, b); err != nil {
 				return err
 			}
 		}
@@ -192,6 +190,40 @@ func (r *runner) run(ctx context.Context) error {
 	r.checkAlerts()
 	r.checkTransitions()
 	return nil
+}
+
+// pause is a restart or a reload of the engine, at engine time at.
+type pause struct {
+	at     int64
+	reload bool
+}
+
+// breaks returns the test's restarts and reloads in time order, a restart
+// before a reload at the same time.
+func (r *runner) breaks() []pause {
+	var out []pause
+	for _, t := range r.g.Delivery.RestartAt {
+		out = append(out, pause{at: r.g.Start + int64(t)})
+	}
+	for _, t := range r.g.Delivery.ReloadAt {
+		out = append(out, pause{at: r.g.Start + int64(t), reload: true})
+	}
+	slices.SortStableFunc(out, func(a, b pause) int { return cmp.Compare(a.at, b.at) })
+	return out
+}
+
+// interrupt restarts e, or reloads its rules, at b.at.
+func (r *runner) interrupt(ctx context.Context, e *fault.Engine, b pause) (*fault.Engine, error) {
+	if !b.reload {
+		return r.restart(ctx, e, b.at)
+	}
+	if err := e.Advance(ctx, b.at); err != nil {
+		return nil, err
+	}
+	if err := e.Update(ctx, r.cfg.Rules); err != nil {
+		return nil, fmt.Errorf("reload_at %s: %w", fmtOffset(b.at-r.g.Start), err)
+	}
+	return e, nil
 }
 
 // restart advances e to t, snapshots it and restores the snapshot into a

@@ -112,3 +112,36 @@ func TestRestartChangesNothing(t *testing.T) {
 	}
 	require.Equal(t, base, run(all...), "a restart every 20 s")
 }
+
+// TestReloadChangesNothing runs restart.test.yaml's test with its rules
+// reloaded (reload_at) at each 20 s of its span, alone, all at once, and
+// among restarts: the events (IDs included) are those of a run without
+// reload, and the test passes.
+func TestReloadChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	tf, err := rules.ReadTestFile("testdata/restart.test.yaml")
+	require.NoError(t, err)
+	rs, err := loadRules(tf)
+	require.NoError(t, err)
+	g := *tf.Tests[0]
+	run := func(restarts, reloads []time.Duration) []fault.Event {
+		g.Delivery.RestartAt, g.Delivery.ReloadAt = restarts, reloads
+		r := runner{file: tf.File, name: "reload", g: &g, cfg: fault.Config{Rules: rs}}
+		require.NoError(t, r.run(ctx))
+		require.Empty(t, r.failures, "reloads %v", reloads)
+		return r.events
+	}
+	base := run(nil, nil)
+	require.Len(t, base, 13)
+	var all []time.Duration
+	for at := 20 * time.Second; at < 15*time.Minute; at += 20 * time.Second {
+		require.Equal(t, base, run(nil, []time.Duration{at}), "reload at %s", at)
+		all = append(all, at)
+	}
+	require.Equal(t, base, run(nil, all), "a reload every 20 s")
+	var some []time.Duration
+	for i := 1; i < len(all); i += 3 {
+		some = append(some, all[i])
+	}
+	require.Equal(t, base, run(some, all), "reloads and restarts together")
+}
