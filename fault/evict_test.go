@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -418,8 +419,8 @@ func TestUpdateAfterEviction(t *testing.T) {
 groups:
   - name: churn
     rules:
-      - alert: Hot
-        expr: value > 90
+      - alert: Warm
+        expr: value > 50
         no_data: keep
       - alert: Zone2
         cohort: {by: [zone], window: 2m}
@@ -463,4 +464,12 @@ groups:
 	require.Equal(t, want.out, got.out)
 	require.Equal(t, ref.Stats(), e.Stats())
 	require.Positive(t, e.Stats().SeriesEvicted)
+	require.EqualValues(t, len(e.alerts), e.Stats().Alerts, "the gauge follows alerts retired by the update")
+	var retired int
+	for _, l := range want.out {
+		if strings.Contains(l, `"rule_removed"`) {
+			retired++
+		}
+	}
+	require.Positive(t, retired, "Hot's open alerts were retired")
 }

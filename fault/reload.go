@@ -187,6 +187,7 @@ func (e *Engine) retire(to []int32) {
 			e.steps = st.Forget(e.steps[:0])
 			delete(e.alerts, k)
 			e.series[k.series].alerts--
+			e.stats.local.Alerts-- // wraps: the sum published is right
 			for _, tr := range e.steps {
 				ev := e.alertEvent(k.series, r, tr, e.now, e.now, math.NaN(), "")
 				ev.Annotations = withRuleRemovedReason(ev.Annotations)
