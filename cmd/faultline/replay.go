@@ -155,7 +155,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err := eng.Process(ctx, buf)
 		buf = buf[:0]
 		if oe := (*fault.OverloadError)(nil); errors.As(err, &oe) && err == error(oe) {
-			return nil // samples over MaxSeries are counted in the summary
+			return nil // what a bound refused is counted in the summary
 		}
 		return err
 	}
@@ -353,6 +353,9 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 	}
 	if st.EvalErrors > 0 || st.SinkErrors > 0 || st.SeriesOverflow > 0 {
 		fmt.Fprintf(w, "rule evaluation errors %d, sink errors %d, series over the limit %d\n", st.EvalErrors, st.SinkErrors, st.SeriesOverflow)
+	}
+	if st.SeriesEvicted > 0 || st.AlertOverflow > 0 {
+		fmt.Fprintf(w, "series evicted after SeriesTTL %d, alerts over the limit %d\n", st.SeriesEvicted, st.AlertOverflow)
 	}
 }
 
