@@ -473,3 +473,44 @@ groups:
 	}
 	require.Positive(t, retired, "Hot's open alerts were retired")
 }
+
+// TestEvictingAnInhibitedAbsence: a series whose absence a fleet gap
+// explains is evicted: its absence resolves, still linked to the gap and
+// marked evicted, the gap counts one series fewer silent, and when the gap
+// resolves the evicted series does not fire again, even once its slot
+// holds another series.
+func TestEvictingAnInhibitedAbsence(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	e.advance(sec(0))
+	rx := sec(12.5)
+	ep := firingGap(e, sec(0), int64(time.Minute), int64(12*time.Second), int64(13500*time.Millisecond))
+	var ids []uint32
+	for i := range 3 {
+		idx := lostSlotSeries(t, e, strconv.Itoa(i), rx)
+		setLostSlot(&e.trackers[idx], rx)
+		e.startAbsence(idx, &e.trackers[idx], rx, sec(200))
+		ids = append(ids, idx)
+	}
+	require.Equal(t, 3, ep.silent)
+	gone := e.series[ids[1]].id
+	rec.events = nil
+	e.evictSeries(ids[1], sec(300))
+	require.Len(t, rec.events, 1)
+	ev := rec.events[0]
+	require.Equal(t, StateResolved, ev.State)
+	require.Equal(t, gone, ev.Series)
+	require.Equal(t, "fleet-gap-firing", ev.InhibitedBy)
+	require.Equal(t, EvictedReason, ev.Annotations.Get("reason"))
+	require.Equal(t, 2, ep.silent)
+
+	// Its slot is reused by a new series, which goes silent on its own.
+	idx := lostSlotSeries(t, e, "new", rx)
+	require.Equal(t, ids[1], idx)
+	rec.events = nil
+	e.uninhibit(ep, sec(400))
+	var fired []stream.SeriesID
+	for _, ev := range rec.events {
+		fired = append(fired, ev.Series)
+	}
+	require.ElementsMatch(t, []stream.SeriesID{e.series[ids[0]].id, e.series[ids[2]].id}, fired)
+}
