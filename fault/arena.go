@@ -9,7 +9,8 @@ import (
 // keyArena stores series names and labels as bytes in large chunks, so that
 // a million series cost the garbage collector a few hundred chunk pointers to
 // scan instead of millions of strings. A key is written once, when its series
-// is first seen, and decoded only when an event needs it.
+// is first seen, and decoded only when an event needs it. The keys of
+// evicted series stay until a compaction rewrites the arena (evict.go).
 type keyArena struct {
 	chunks [][]byte
 }

@@ -514,3 +514,31 @@ func TestEvictingAnInhibitedAbsence(t *testing.T) {
 	}
 	require.ElementsMatch(t, []stream.SeriesID{e.series[ids[0]].id, e.series[ids[2]].id}, fired)
 }
+
+// TestRestoreRefusesBadEvictionState: a snapshot whose sweep cursor or free
+// slots do not fit its series is refused, not restored into an engine that
+// would index out of range.
+func TestRestoreRefusesBadEvictionState(t *testing.T) {
+	f := func(name string, spoil func(e *Engine)) {
+		t.Helper()
+		e, _ := newEngine(t, Config{DisableDedup: true})
+		for i := range 3 {
+			process(t, e, smp("m", sec(0), sec(0), 1, "i", strconv.Itoa(i)))
+		}
+		spoil(e)
+		snap, err := e.AppendSnapshot(nil)
+		require.NoError(t, err)
+		_, err = Restore(Config{DisableDedup: true}, bytes.NewReader(snap))
+		require.ErrorIs(t, err, ErrBadSnapshot, name)
+	}
+	f("cursor past the series", func(e *Engine) { e.evict.cursor = 3 })
+	f("free slot past the series", func(e *Engine) { e.evict.free = []uint32{7} })
+	f("free slot twice", func(e *Engine) {
+		e.evictSeries(1, e.now)
+		e.evict.free = append(e.evict.free, 1)
+	})
+	f("free slot with an absence", func(e *Engine) {
+		e.evictSeries(2, e.now)
+		e.absences[2] = absence{since: 1}
+	})
+}

@@ -785,6 +785,9 @@ func (e *Engine) readSources(r *dec) {
 // cannot check alone, so that a restored engine cannot index out of range.
 func (e *Engine) checkState() error {
 	n := uint32(len(e.series))
+	if e.evict.cursor != 0 && e.evict.cursor >= n {
+		return fmt.Errorf("sweep cursor %d of %d series", e.evict.cursor, n)
+	}
 	buckets := uint32(len(e.wheel.heads))
 	linked := 0
 	for i := range e.series {
