@@ -67,18 +67,7 @@ func (e *Evaluator) EvalCohort(r *Rule, labels stream.Labels, cohort, others, fl
 		return false, r.errorf("%w: not a cohort rule", ErrExpr)
 	}
 	*e.cohort, *e.others, *e.fleet = *cohort, *others, *fleet
-	e.labels = labels
-	e.strLeft = maxStringBytes
-	out, err := e.vm.Run(r.program, e.env)
-	e.labels = nil
-	if err != nil {
-		return false, r.errorf("%w", newExprError(ErrExpr, err))
-	}
-	b, ok := out.(bool)
-	if !ok {
-		return false, r.errorf("%w: it gave %T", ErrNotBool, out)
-	}
-	return b, nil
+	return e.runBool(r, r.program, labels)
 }
 
 var cohortFields = []string{"by", "window"}

@@ -203,7 +203,13 @@ func (e *Evaluator) evalProgram(r *Rule, prog *vm.Program, s *stream.Sample) (bo
 	*e.value = s.Value
 	*e.name = s.Name
 	*e.ts = time.Unix(0, s.Time).UTC()
-	e.labels = s.Labels
+	return e.runBool(r, prog, s.Labels)
+}
+
+// runBool runs prog of rule r on the environment as set, with labels as
+// what labels.x reads, and checks that it gave a boolean.
+func (e *Evaluator) runBool(r *Rule, prog *vm.Program, labels stream.Labels) (bool, error) {
+	e.labels = labels
 	e.strLeft = maxStringBytes
 	out, err := e.vm.Run(prog, e.env)
 	e.labels = nil
