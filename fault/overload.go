@@ -27,6 +27,7 @@ type OverloadError struct {
 	MaxSeries, MaxAlerts int
 }
 
+// Error says what was refused and by which bound.
 func (o *OverloadError) Error() string {
 	var b strings.Builder
 	b.WriteString("fault: overloaded:")
