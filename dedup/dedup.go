@@ -347,6 +347,10 @@ type Stats struct {
 	Generations int
 }
 
+// Overflow returns Stats().Overflow alone, without gathering the rest: cheap
+// enough to read after every batch.
+func (d *Deduper) Overflow() uint64 { return d.counts.overflow }
+
 // Stats returns a snapshot of d's counters and memory use. It walks every
 // fastcache bucket, so it is meant for periodic reporting, not for every
 // delivery.

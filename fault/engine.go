@@ -408,7 +408,7 @@ func (e *Engine) begin(ctx context.Context) {
 func (e *Engine) end() error {
 	e.ctx = nil
 	over := e.overloaded()
-	e.stats.flush()
+	e.stats.flush(e.dd)
 	if e.sinkErr == nil {
 		return over
 	}

@@ -35,7 +35,7 @@ import (
 // records a fingerprint of the ruleset and of the settings it was taken
 // under; see Restore.
 //
-// Format, version 2, little-endian: the magic "FLTSNAP\x00", u32 version,
+// Format, version 3, little-endian: the magic "FLTSNAP\x00", u32 version,
 // u64 length of the body, the body, then a u32 CRC-32C (Castagnoli) of all
 // that precedes it. The body is a sequence of sections in a fixed order
 // (see appendState); counts and lengths are uvarints, and each is checked
@@ -57,7 +57,7 @@ var (
 
 const (
 	snapMagic   = "FLTSNAP\x00"
-	snapVersion = 2
+	snapVersion = 3
 	// maxSnapshot bounds what Restore reads: 64 GiB.
 	maxSnapshot = 1 << 36
 )
@@ -863,7 +863,7 @@ func statsFields(s *Stats) []*uint64 {
 		&s.DuplicateStorms, &s.IngestLags, &s.GapSuspects, &s.GapsConfirmed, &s.Events,
 		&s.EvalErrors, &s.SinkErrors, &s.BadInput, &s.HistorySeries, &s.HistoryPoints,
 		&s.HistoryEvicted, &s.Cohorts, &s.CohortOverflow, &s.CohortLate, &s.CohortFaults,
-		&s.SeriesEvicted, &s.Alerts, &s.AlertOverflow,
+		&s.SeriesEvicted, &s.Alerts, &s.AlertOverflow, &s.DedupOverflow,
 	}
 }
 

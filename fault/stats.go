@@ -1,6 +1,10 @@
 package fault
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/faultline-go/faultline/dedup"
+)
 
 // Stats are the engine's cumulative counters.
 type Stats struct {
@@ -52,6 +56,12 @@ type Stats struct {
 	CohortLate     uint64 // samples of a cohort rule for a window already judged, left out
 	CohortFaults   uint64 // cohort episodes that fired
 	SinkErrors     uint64 // errors returned by the sink
+
+	// DedupOverflow is dedup.Stats.Overflow: keys evicted from a full
+	// bucket while still inside the window (dedup.Config.MaxBytes is too
+	// small for the key rate; a very late redelivery of one may be
+	// admitted again). The rest of dedup's state is in Deduper().Stats().
+	DedupOverflow uint64
 }
 
 func (s *Stats) add(o *Stats) {
@@ -107,9 +117,12 @@ type statsCounters struct {
 	shared Stats
 }
 
-func (c *statsCounters) flush() {
+func (c *statsCounters) flush(dd *dedup.Deduper) {
 	c.mu.Lock()
 	c.shared.add(&c.local)
+	if dd != nil {
+		c.shared.DedupOverflow = dd.Overflow()
+	}
 	c.mu.Unlock()
 	c.local = Stats{}
 }
