@@ -334,27 +334,33 @@ func durationLiterals(src string) (string, []int) {
 			if k >= len(rs) || rs[k] != '(' {
 				continue
 			}
-			k++
-			for k < len(rs) && (rs[k] == ' ' || rs[k] == '\t' || rs[k] == '\n' || rs[k] == '\r') {
+			// Each argument that is a duration literal (digits and unit
+			// letters, starting with a digit and holding a letter) is
+			// quoted, the first and any after it, so that a call with too
+			// many is refused for its arguments, not for their syntax.
+			for k < len(rs) && (rs[k] == '(' || rs[k] == ',') {
 				k++
+				for k < len(rs) && (rs[k] == ' ' || rs[k] == '\t' || rs[k] == '\n' || rs[k] == '\r') {
+					k++
+				}
+				d := k
+				letter := false
+				for d < len(rs) && rs[d] < utf8.RuneSelf && (rs[d] >= '0' && rs[d] <= '9' || rs[d] >= 'a' && rs[d] <= 'z') {
+					letter = letter || rs[d] >= 'a'
+					d++
+				}
+				if d == k || rs[k] < '0' || rs[k] > '9' || !letter {
+					break
+				}
+				b.WriteString(string(rs[i:k]))
+				b.WriteByte('"')
+				b.WriteString(string(rs[k:d]))
+				b.WriteByte('"')
+				ins = append(ins, k, d)
+				i = d
+				for k = d; k < len(rs) && (rs[k] == ' ' || rs[k] == '\t' || rs[k] == '\n' || rs[k] == '\r'); k++ {
+				}
 			}
-			// A duration literal: digits and unit letters, starting with a
-			// digit and holding a letter.
-			d := k
-			letter := false
-			for d < len(rs) && rs[d] < utf8.RuneSelf && (rs[d] >= '0' && rs[d] <= '9' || rs[d] >= 'a' && rs[d] <= 'z') {
-				letter = letter || rs[d] >= 'a'
-				d++
-			}
-			if d == k || rs[k] < '0' || rs[k] > '9' || !letter {
-				continue
-			}
-			b.WriteString(string(rs[i:k]))
-			b.WriteByte('"')
-			b.WriteString(string(rs[k:d]))
-			b.WriteByte('"')
-			ins = append(ins, k, d)
-			i = d
 			continue
 		}
 		b.WriteRune(r)

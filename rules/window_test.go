@@ -192,6 +192,8 @@ func TestWindowParse(t *testing.T) {
 	bad(`value > 1 && increase(2d) > 1`, "longer than the longest allowed", 22)
 	bad(`rate(value) > 1`, "must be a constant duration", 5)
 	bad(`rate(5m, "1m") > 1`, "takes one argument", 0)
+	bad(`rate(5m, 1m) > 1`, "takes one argument", 0)
+	bad(`value > 2 && rate( 5m ,1m, 3h) > 1`, "takes one argument", 13)
 	bad(`previous(1m) > 1`, "previous() takes no argument", 0)
 	bad(`rate(5m) + lables > 1`, "unknown name lables", 11)
 	bad(`rate(5m) + rate(1m)`, "it gives float64", 0)
