@@ -3,6 +3,8 @@ package rules
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -97,4 +99,26 @@ func isDurationUnit(u string) bool {
 		}
 	}
 	return false
+}
+
+// FormatDuration formats d as a Prometheus duration, as rule files write
+// them (1h30m; 90s is 1m30s; 8d is 1w1d), which rule files read back
+// for whole milliseconds. Below a millisecond it appends Go's form
+// (1d1ns).
+func FormatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0s"
+	}
+	var b strings.Builder
+	for _, u := range durationUnits {
+		if n := d / u.d; n > 0 {
+			b.WriteString(strconv.FormatInt(int64(n), 10))
+			b.WriteString(u.name)
+			d -= n * u.d
+		}
+	}
+	if d > 0 { // below a millisecond: not from a rule file
+		b.WriteString(d.String())
+	}
+	return b.String()
 }

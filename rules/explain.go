@@ -55,7 +55,7 @@ func (e *Evaluator) Explain(r *Rule, s *stream.Sample, h *History, dst []Conditi
 			holds, err := e.run(r, c.p, s, h)
 			cond := Condition{Level: i + 1, Severity: l.Severity, Resolve: c.resolve, Expr: c.src, Holds: holds, Err: err}
 			for _, call := range c.p.windows {
-				name := windowFuncs[call.fn] + "(" + formatDuration(time.Duration(call.rng)) + ")"
+				name := windowFuncs[call.fn] + "(" + FormatDuration(time.Duration(call.rng)) + ")"
 				if call.fn == winPrevious {
 					name = "previous()"
 				}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
@@ -217,12 +216,12 @@ func lintForBelowCadence(r *Rule, series []SeriesSpec, facts []selFacts, add fun
 	var msg string
 	if r.For < c {
 		msg = fmt.Sprintf("for: %s is shorter than the cadence %s declared for its series (series entry at %s): it fires on the next sample that still holds, as for: %s would",
-			formatDuration(r.For), formatDuration(c), at, formatDuration(c))
+			FormatDuration(r.For), FormatDuration(c), at, FormatDuration(c))
 	} else {
 		msg = fmt.Sprintf("for: %s is less than twice the cadence %s declared for its series (series entry at %s), so it waits for only one or two more samples",
-			formatDuration(r.For), formatDuration(c), at)
+			FormatDuration(r.For), FormatDuration(c), at)
 	}
-	msg += fmt.Sprintf("; use for: %s or more", formatDuration(2*c))
+	msg += fmt.Sprintf("; use for: %s or more", FormatDuration(2*c))
 	add(r.finding(CheckForBelowCadence, msg))
 }
 
@@ -292,25 +291,6 @@ func ref(from, file string, line, col int) string {
 		return "line " + strconv.Itoa(line)
 	}
 	return fmt.Sprintf("%s:%d:%d", file, line, col)
-}
-
-// formatDuration formats d as a Prometheus duration (1h30m, 90s is 1m30s).
-func formatDuration(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	var b strings.Builder
-	for _, u := range durationUnits {
-		if n := d / u.d; n > 0 {
-			b.WriteString(strconv.FormatInt(int64(n), 10))
-			b.WriteString(u.name)
-			d -= n * u.d
-		}
-	}
-	if d > 0 { // below a millisecond: not from a rule file
-		b.WriteString(d.String())
-	}
-	return b.String()
 }
 
 // selectorKey identifies a selector up to the order and repetition of its

@@ -366,7 +366,7 @@ func TestFormatDuration(t *testing.T) {
 		250 * time.Millisecond: "250ms",
 		8 * 24 * time.Hour:     "1w1d",
 	} {
-		require.Equal(t, want, formatDuration(d))
+		require.Equal(t, want, FormatDuration(d))
 		back, err := parseDuration(want)
 		require.NoError(t, err)
 		require.Equal(t, d, back)

@@ -473,26 +473,8 @@ func mark(i, bad int) string {
 // fmtOffset formats a time offset as a Prometheus duration: 5m, 1h30m,
 // 1m30s, 250ms; negative offsets with a sign.
 func fmtOffset(ns int64) string {
-	if ns == 0 {
-		return "0s"
-	}
-	sign := ""
 	if ns < 0 {
-		sign, ns = "-", -ns
+		return "-" + rules.FormatDuration(time.Duration(-ns))
 	}
-	var b strings.Builder
-	b.WriteString(sign)
-	for _, u := range []struct {
-		name string
-		d    time.Duration
-	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}} {
-		if n := ns / int64(u.d); n > 0 {
-			fmt.Fprintf(&b, "%d%s", n, u.name)
-			ns -= n * int64(u.d)
-		}
-	}
-	if ns > 0 {
-		fmt.Fprintf(&b, "%dns", ns)
-	}
-	return b.String()
+	return rules.FormatDuration(time.Duration(ns))
 }
