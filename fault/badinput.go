@@ -2,7 +2,6 @@ package fault
 
 import (
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,9 +98,10 @@ func (e *Engine) BadInput(input string, err error) {
 			i = b.overflow
 		} else {
 			i = len(b.list)
-			b.byName[strings.Clone(input)] = i
+			name := strings.Clone(input) // not the caller's buffer
+			b.byName[name] = i
 			b.list = append(b.list, badInput{})
-			b.names = append(b.names, strings.Clone(input))
+			b.names = append(b.names, name)
 		}
 	}
 	in := &b.list[i]
@@ -203,7 +203,7 @@ func (e *Engine) emitBadInput(i int, state State, at int64, value float64) {
 		Labels: e.withOrigin(labels),
 		Annotations: stream.Labels{
 			{Name: "bad_records", Value: strconv.FormatUint(in.total, 10)},
-			{Name: "examples", Value: strings.Join(slices.Clone(in.examples), "\n")},
+			{Name: "examples", Value: strings.Join(in.examples, "\n")},
 		},
 		Value: value,
 	}

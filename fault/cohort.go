@@ -196,7 +196,7 @@ func (e *Engine) joinCohort(c uint32, labels stream.Labels) uint32 {
 					ls = append(ls, stream.Label{Name: name, Value: v})
 				}
 			}
-			sortLabels(ls)
+			ls.Sort()
 			cr.cohorts = append(cr.cohorts, cohort{labels: ls, id: xxhash.Sum64String(key)})
 			e.stats.local.Cohorts++
 		}
@@ -323,11 +323,7 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 		cAgg, oAgg := a.aggregate(cr.win), others.aggregate(cr.win)
 		holds, err := e.eval.EvalCohort(r, c.labels, &cAgg, &oAgg, &fleetAgg)
 		if err != nil {
-			e.stats.local.EvalErrors++
-			if !e.warned[int(cr.ri)] {
-				e.warned[int(cr.ri)] = true
-				e.log.Warn("rule evaluation failed", "rule", r.Alert, "file", r.File, "line", r.Line, "err", err)
-			}
+			e.evalFailed(cr.ri, r, err)
 			continue
 		}
 		switch {

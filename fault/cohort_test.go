@@ -168,55 +168,6 @@ func TestCohortExtremes(t *testing.T) {
 	require.True(t, math.IsInf(one.except(3), 1)) // no other cohort: no min (NaN in the Aggregate)
 }
 
-// The cohort state survives an encoding round trip, and the restored
-// engine goes on as the original does.
-func TestCohortStateEncoding(t *testing.T) {
-	rs := parseRules(t, cohortRules)
-	feed := func(e *Engine, from, to int) {
-		for step := from; step < to; step++ {
-			ts := sec(float64(10 * step))
-			var batch []stream.Sample
-			for d := range 6 {
-				fw := []string{"a", "b", "c"}[d%3]
-				v := float64(step)
-				if fw == "c" && step > 10 {
-					v *= 20
-				}
-				batch = append(batch, smp("reconnects_total", ts, ts, v, "device", fmt.Sprint(d), "firmware", fw))
-			}
-			process(t, e, batch...)
-		}
-	}
-	e1, rec1 := newEngine(t, Config{Rules: rs})
-	feed(e1, 0, 15)
-	b := e1.coh.appendBinary([]byte{7})
-
-	e2, rec2 := newEngine(t, Config{Rules: rs})
-	feed(e2, 0, 1) // the same series, so that memberships line up
-	rest, err := e2.decodeCohorts(b[1:], 1<<20)
-	require.NoError(t, err)
-	require.Empty(t, rest)
-	require.Equal(t, e1.coh.appendBinary(nil), e2.coh.appendBinary(nil))
-	// Histories are restored by their own encoding.
-	for i := range e1.hists {
-		h, _, err := decodeHistory(e1.hists[i].appendBinary(nil), 1024)
-		require.NoError(t, err)
-		e2.hists[i] = h
-	}
-	e2.series = append(e2.series[:0], e1.series...)
-	e2.now, e2.stats.local = e1.now, Stats{}
-	rec1.events, rec2.events = nil, nil
-	feed(e1, 15, 40)
-	feed(e2, 15, 40)
-	require.NotEmpty(t, rec1.kinds())
-	require.Equal(t, rec1.kinds(), rec2.kinds())
-
-	_, err = e2.decodeCohorts(b[1:len(b)-2], 1<<20)
-	require.Error(t, err)
-	_, err = e2.decodeCohorts([]byte{5}, 1<<20)
-	require.Error(t, err)
-}
-
 // The end of input is not a quiet window: Close judges the windows that
 // ended before the last arrival, not the one the input ended in.
 func TestCohortClose(t *testing.T) {

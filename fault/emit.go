@@ -3,7 +3,6 @@ package fault
 import (
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/faultline-go/faultline/rules"
@@ -25,10 +24,6 @@ func (e *Engine) seriesLabels(idx uint32) stream.Labels {
 	return e.withOrigin(labels)
 }
 
-func sortLabels(ls stream.Labels) {
-	slices.SortFunc(ls, func(a, b stream.Label) int { return strings.Compare(a.Name, b.Name) })
-}
-
 // emitSeries emits an event about one series. Its labels are the series'
 // labels with __name__, overridden by the rule's labels when there is a rule.
 // inhibitedBy is the ID of the event that explains this one, or "".
@@ -37,7 +32,7 @@ func (e *Engine) emitSeries(idx uint32, kind Kind, rule string, state State, at,
 	var annotations stream.Labels
 	if r != nil {
 		labels = mergeLabels(labels, r.Labels)
-		sortLabels(labels)
+		labels.Sort()
 		var err error
 		if annotations, err = r.ExpandAnnotations(labels, value); err != nil {
 			e.stats.local.EvalErrors++

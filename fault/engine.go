@@ -262,25 +262,12 @@ func New(cfg Config) (*Engine, error) {
 	cfg.MaxFutureSkew = orDefault(cfg.MaxFutureSkew, DefaultMaxFutureSkew)
 	cfg.MaxArrivalLag = orDefault(cfg.MaxArrivalLag, DefaultMaxArrivalLag)
 	cfg.SeriesTTL = orDefault(cfg.SeriesTTL, DefaultSeriesTTL)
-	if cfg.MaxSeries == 0 {
-		cfg.MaxSeries = DefaultMaxSeries
-	}
-	if cfg.MaxSources == 0 {
-		cfg.MaxSources = DefaultMaxSources
-	}
-	if cfg.MaxAlerts == 0 {
-		cfg.MaxAlerts = DefaultMaxAlerts
-	}
-	if cfg.MaxHistory == 0 {
-		cfg.MaxHistory = DefaultMaxHistory
-	}
-	cfg.MaxHistory = max(cfg.MaxHistory, minHistory)
-	if cfg.MaxHistoryPoints == 0 {
-		cfg.MaxHistoryPoints = DefaultMaxHistoryPoints
-	}
-	if cfg.MaxCohorts == 0 {
-		cfg.MaxCohorts = DefaultMaxCohorts
-	}
+	cfg.MaxSeries = orDefault(cfg.MaxSeries, DefaultMaxSeries)
+	cfg.MaxSources = orDefault(cfg.MaxSources, DefaultMaxSources)
+	cfg.MaxAlerts = orDefault(cfg.MaxAlerts, DefaultMaxAlerts)
+	cfg.MaxHistory = max(orDefault(cfg.MaxHistory, DefaultMaxHistory), minHistory)
+	cfg.MaxHistoryPoints = orDefault(cfg.MaxHistoryPoints, DefaultMaxHistoryPoints)
+	cfg.MaxCohorts = orDefault(cfg.MaxCohorts, DefaultMaxCohorts)
 	if cfg.Instance == "" {
 		cfg.Instance = "faultline"
 	}
@@ -331,11 +318,12 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
 		return def
 	}
-	return d
+	return v
 }
 
 // Deduper returns the engine's deduper (nil with Config.DisableDedup), so a
@@ -521,12 +509,11 @@ func (e *Engine) sample(smp *stream.Sample) {
 	}
 	e.stats.local.Fresh++
 	e.arrive(idx, smp)
+	e.freshAt(s.src, smp.Time)
 	if smp.Time <= s.lastTs {
 		e.stats.local.OutOfOrder++
-		e.freshAt(s.src, smp.Time)
 		return
 	}
-	e.freshAt(s.src, smp.Time)
 	s.seen = seenAt(e.now)
 	last := s.lastTs
 	s.lastTs = smp.Time
@@ -596,7 +583,3 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 	e.stats.local.Series++
 	return idx, true
 }
-
-// declaredAbsentAfter returns the absence threshold the rule file declares
-// for the series, or 0.
-func (e *Engine) declaredAbsentAfter(idx uint32) int64 { return e.declared[idx] }

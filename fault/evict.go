@@ -280,7 +280,7 @@ func withEvictedReason(annotations stream.Labels) stream.Labels {
 	out := make(stream.Labels, 0, len(annotations)+1)
 	out = append(out, annotations...)
 	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: EvictedReason}})
-	sortLabels(out)
+	out.Sort()
 	return out
 }
 

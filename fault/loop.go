@@ -79,6 +79,6 @@ func (e *Engine) emitLoop(state State, at int64) {
 // withOrigin returns labels with OriginLabel added and sorted.
 func (e *Engine) withOrigin(labels stream.Labels) stream.Labels {
 	labels = append(labels, stream.Label{Name: OriginLabel, Value: e.cfg.Instance})
-	sortLabels(labels)
+	labels.Sort()
 	return labels
 }

@@ -204,7 +204,7 @@ func withRuleRemovedReason(annotations stream.Labels) stream.Labels {
 	out := make(stream.Labels, 0, len(annotations)+1)
 	out = append(out, annotations...)
 	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: RuleRemovedReason}})
-	sortLabels(out)
+	out.Sort()
 	return out
 }
 

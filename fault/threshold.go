@@ -143,7 +143,7 @@ func (e *Engine) alertEvent(idx uint32, r *rules.Rule, tr alert.Transition, t, a
 	if severity != "" {
 		labels = mergeLabels(labels, stream.Labels{{Name: SeverityLabel, Value: severity}})
 	}
-	sortLabels(labels)
+	labels.Sort()
 	annotations, err := r.ExpandAnnotations(labels, value)
 	if err != nil {
 		e.stats.local.EvalErrors++

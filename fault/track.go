@@ -105,7 +105,7 @@ func (e *Engine) startLattice(idx uint32, t *tracker, ts, arrival int64) bool {
 
 // absentAfter returns the series' absence threshold in ns.
 func (e *Engine) absentAfter(idx uint32, t *tracker) int64 {
-	if aa := e.declaredAbsentAfter(idx); aa > 0 {
+	if aa := e.declared[idx]; aa > 0 {
 		return aa
 	}
 	if e.cfg.AbsentAfter > 0 {
