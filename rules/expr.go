@@ -125,7 +125,6 @@ type compiled struct {
 	prog   *vm.Program
 	calls  []windowCall // its windowed calls, by __window index
 	window int64        // the longest window of calls, ns
-	hist   bool         // it calls windowed functions: it needs history
 }
 
 // compileRule compiles a rule expression. Bare durations in windowed calls,
@@ -206,7 +205,7 @@ func compileRewritten(orig string, kind exprKind) (compiled, error) {
 	if err != nil {
 		return c, newExprError(ErrExpr, err)
 	}
-	c.prog, c.window, c.hist = prog, g.win.max, g.win.uses
+	c.prog, c.window = prog, g.win.max
 	return c, nil
 }
 

@@ -453,6 +453,17 @@ func (p *fileParser) duration(fields map[string]field, name string) (time.Durati
 	return d, true
 }
 
+// positive returns the value of an optional duration field that must be
+// positive when given (0 when absent).
+func (p *fileParser) positive(fields map[string]field, name string) (time.Duration, bool) {
+	d, ok := p.duration(fields, name)
+	if f, given := fields[name]; ok && given && !isNull(f.val) && d <= 0 {
+		p.errAt(f.val, "%s: %w %q: must be positive", name, ErrDuration, f.val.Value)
+		return 0, false
+	}
+	return d, ok
+}
+
 // selector parses an optional selector field (nil if absent or null).
 func (p *fileParser) selector(fields map[string]field, name string) (*Selector, bool) {
 	f, ok := fields[name]
@@ -640,9 +651,6 @@ func (p *fileParser) rule1(n *yaml.Node) {
 		r.Annotations = as
 		var ok2 bool
 		r.templates, ok2 = p.templates(as, nodes, "annotation")
-		if r.templates == nil {
-			r.templates = make([]*template.Template, len(as))
-		}
 		good = good && ok2
 	}
 	if good {
@@ -900,18 +908,10 @@ func (p *fileParser) series1(n *yaml.Node) {
 		spec.Match = sel
 	}
 	var okD bool
-	spec.Cadence, okD = p.duration(fields, "cadence")
+	spec.Cadence, okD = p.positive(fields, "cadence")
 	good = good && okD
-	if f, ok := fields["cadence"]; ok && okD && !isNull(f.val) && spec.Cadence <= 0 {
-		p.errAt(f.val, "cadence: %w %q: must be positive", ErrDuration, f.val.Value)
-		good = false
-	}
-	spec.AbsentAfter, okD = p.duration(fields, "absent_after")
+	spec.AbsentAfter, okD = p.positive(fields, "absent_after")
 	good = good && okD
-	if f, ok := fields["absent_after"]; ok && okD && !isNull(f.val) && spec.AbsentAfter <= 0 {
-		p.errAt(f.val, "absent_after: %w %q: must be positive", ErrDuration, f.val.Value)
-		good = false
-	}
 	if good {
 		p.series = append(p.series, spec)
 	}

@@ -266,17 +266,6 @@ func (p *fileParser) testFile(tf *TestFile) {
 	}
 }
 
-// positive returns the value of an optional duration field that must be
-// positive when given (0 when absent).
-func (p *fileParser) positive(fields map[string]field, name string) (time.Duration, bool) {
-	d, ok := p.duration(fields, name)
-	if f, given := fields[name]; ok && given && !isNull(f.val) && d <= 0 {
-		p.errAt(f.val, "%s: %w %q: must be positive", name, ErrDuration, f.val.Value)
-		return 0, false
-	}
-	return d, ok
-}
-
 func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup {
 	fields, ok := p.fields(n, "a test", testGroupFields)
 	if !ok {
@@ -431,7 +420,7 @@ func ParseSeriesValues(s string, limit int) ([]SeriesValue, int, error) {
 	off := 0 // rune offset of the current token
 	for tok := range strings.FieldsSeq(s) {
 		off = runeIndexOf(s, tok, off)
-		n, err := expandToken(tok, limit-len(out), func(v SeriesValue) { out = append(out, v) })
+		n, err := expandToken(tok, limit-len(out), limit, func(v SeriesValue) { out = append(out, v) })
 		if err != nil {
 			return nil, off, fmt.Errorf("values: %w", err)
 		}
@@ -460,8 +449,9 @@ func runeIndexOf(s, tok string, from int) int {
 var errSeriesValue = errors.New("invalid series values")
 
 // expandToken expands one token of the series notation, calling emit for
-// each step, at most room of them. It returns the token's length in runes.
-func expandToken(tok string, room int, emit func(SeriesValue)) (int, error) {
+// each step, at most room of them (of limit in all). It returns the token's
+// length in runes.
+func expandToken(tok string, room, limit int, emit func(SeriesValue)) (int, error) {
 	length := len([]rune(tok))
 	base, times, hasTimes := strings.Cut(tok, "x")
 	if strings.HasPrefix(strings.ToLower(tok), "inf") || strings.HasPrefix(strings.ToLower(tok), "-inf") || strings.HasPrefix(strings.ToLower(tok), "+inf") || strings.EqualFold(tok, "nan") {
@@ -485,7 +475,7 @@ func expandToken(tok string, room int, emit func(SeriesValue)) (int, error) {
 			count = n // _xn is n steps, as in promtool
 		}
 		if count > room {
-			return 0, fmt.Errorf("%w %q: more than %d steps", errSeriesValue, tok, MaxTestSteps)
+			return 0, fmt.Errorf("%w %q: more than %d steps", errSeriesValue, tok, limit)
 		}
 		for range count {
 			emit(SeriesValue{Omitted: true, Stale: base == "stale"})
@@ -509,7 +499,7 @@ func expandToken(tok string, room int, emit func(SeriesValue)) (int, error) {
 		return 0, fmt.Errorf("%w %q: want a, a+bxn, a-bxn, axn, _, _xn or stale", errSeriesValue, tok)
 	}
 	if n+1 > room {
-		return 0, fmt.Errorf("%w %q: more than %d steps", errSeriesValue, tok, MaxTestSteps)
+		return 0, fmt.Errorf("%w %q: more than %d steps", errSeriesValue, tok, limit)
 	}
 	for i := range n + 1 {
 		emit(SeriesValue{Value: a + float64(i)*b})

@@ -384,10 +384,8 @@ func origOffset(off int, ins []int) int {
 // windowGuard checks the windowed calls of an expression as written, and
 // collects them: each must have a constant duration (previous() none).
 type windowGuard struct {
-	g     *guard
-	calls []windowCall
-	max   int64
-	uses  bool
+	g   *guard
+	max int64
 }
 
 func (w *windowGuard) call(n *ast.CallNode) {
@@ -399,7 +397,6 @@ func (w *windowGuard) call(n *ast.CallNode) {
 	if !ok {
 		return
 	}
-	w.uses = true
 	if fn == winPrevious {
 		if len(n.Arguments) != 0 {
 			w.g.fail(n, "previous() takes no argument: it is the value of the sample before this one")

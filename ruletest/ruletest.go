@@ -371,9 +371,10 @@ func (r *runner) checkAlerts() {
 // missing returns the items of a (a sorted multiset) not in b.
 func missing(a, b []string) []string {
 	var out []string
+	b = slices.Clone(b) // matched items are deleted from the copy
 	for _, x := range a {
 		if i := slices.Index(b, x); i >= 0 {
-			b = slices.Delete(slices.Clone(b), i, i+1)
+			b = slices.Delete(b, i, i+1)
 			continue
 		}
 		out = append(out, x)
