@@ -409,10 +409,11 @@ func (tr *track) extend(b burst) bool {
 // of rate λ, estimated over the last hour from the bursts outside the track
 // and floored at minBurstHz; each occurrence beyond the first two landed
 // within ±trackTol of its prediction, which chance does with probability
-// q = 2·trackTol·λ. Each burst spawns up to 16 tracks, so the number of
-// tracks at risk per day is about 16·λ·86400, and requiring
+// q = 2·trackTol·λ. Each burst spawns up to trackSpawn (16) tracks, so
+// the number of tracks at risk per day is about trackSpawn·λ·86400, and
+// requiring
 //
-//	(n − 2)·ln(1/q) ≥ ln(16·λ·86400 / α)
+//	(n − 2)·ln(1/q) ≥ ln(trackSpawn·λ·86400 / α)
 //
 // bounds the false periodic alarms at α per day (union bound). In a clean
 // background this confirms at the third occurrence; with unrelated bursts
@@ -437,7 +438,7 @@ func (f *fleet) trackConfirmed(tr *track, now int64) bool {
 	other := max(n-own, 0)
 	lambda := max(float64(other)/(float64(window)/1e9), minBurstHz)
 	q := 2 * float64(trackTol) / 1e9 * lambda
-	need := math.Log(16 * lambda * 86400 / alphaPerDay)
+	need := math.Log(trackSpawn * lambda * 86400 / alphaPerDay)
 	return float64(tr.n-2)*math.Log(1/q) >= need
 }
 
