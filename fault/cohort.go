@@ -140,10 +140,16 @@ func (e *Engine) initCohorts() {
 		if e.coh.byRule == nil {
 			e.coh.byRule = make(map[uint32]uint32)
 		}
-		win := int64(r.Cohort.Window)
 		e.coh.byRule[uint32(i)] = uint32(len(e.coh.rules))
-		e.coh.rules = append(e.coh.rules, cohortRule{ri: uint32(i), win: win, grace: min(e.late, win/2), keys: make(map[string]uint32)})
+		e.coh.rules = append(e.coh.rules, e.newCohortRule(uint32(i), r))
 	}
+}
+
+// newCohortRule returns the fresh state of cohort rule r at index ri: its
+// window, and the grace a window waits for late samples.
+func (e *Engine) newCohortRule(ri uint32, r *rules.Rule) cohortRule {
+	win := int64(r.Cohort.Window)
+	return cohortRule{ri: ri, win: win, grace: min(e.late, win/2), keys: make(map[string]uint32)}
 }
 
 // attachRules gives a new series what its rules need besides evaluation:
@@ -350,15 +356,9 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 
 // emitCohort emits an event about a cohort.
 func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, value float64) {
-	ev := e.cohortEvent(r, c, state, at, value)
 	if state == StateFiring {
 		e.stats.local.CohortFaults++
 	}
-	e.emit(&ev)
-}
-
-// cohortEvent is the event emitCohort emits.
-func (e *Engine) cohortEvent(r *rules.Rule, c *cohort, state State, at int64, value float64) Event {
 	labels := append(stream.Labels(nil), c.labels...)
 	labels = e.withOrigin(mergeLabels(labels, r.Labels))
 	annotations, err := r.ExpandAnnotations(labels, value)
@@ -376,7 +376,7 @@ func (e *Engine) cohortEvent(r *rules.Rule, c *cohort, state State, at int64, va
 		Value:       value,
 	}
 	ev.ID, ev.Episode = eventIDs(ev.Kind, ev.Rule, c.id, c.since, state, false)
-	return ev
+	e.emit(&ev)
 }
 
 // extremes keeps the two most extreme values of a set of cohorts and which

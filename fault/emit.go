@@ -127,8 +127,8 @@ func mergeLabels(base, over stream.Labels) stream.Labels {
 // emit hands an event to the sink and counts it.
 func (e *Engine) emit(ev *Event) {
 	e.stats.local.Events++
-	if e.evicting {
-		ev.Annotations = withEvictedReason(ev.Annotations)
+	if e.closeReason != "" {
+		ev.Annotations = withReason(ev.Annotations, e.closeReason)
 	}
 	if e.xp.x != nil {
 		e.explainEvent(ev)

@@ -206,15 +206,15 @@ type Engine struct {
 	closed  bool
 	horizon int64 // while closing: slots expected after it are not judged
 
-	index    seriesIndex
-	series   []series
-	trackers []tracker
-	misses   []missList
-	keys     keyArena
-	evict    evictState // free slots and the sweep (evict.go)
-	evicting bool       // closing an evicted series' episodes: reason="evicted"
-	ruleIdx  []uint32
-	declared map[uint32]int64 // declared absence thresholds (ns), by series
+	index       seriesIndex
+	series      []series
+	trackers    []tracker
+	misses      []missList
+	keys        keyArena
+	evict       evictState // free slots and the sweep (evict.go)
+	closeReason string     // while set, every event emitted carries it as annotation reason (EvictedReason, RuleRemovedReason)
+	ruleIdx     []uint32
+	declared    map[uint32]int64 // declared absence thresholds (ns), by series
 
 	// Side tables for the few series in a transient state.
 	learning  map[uint32]learning
@@ -433,16 +433,9 @@ func (e *Engine) advance(now int64) {
 			e.wheel.next = e.wheel.tickOf(now)
 			break
 		}
-		if t := e.wheel.next * wheelRes; t >= e.src.next {
-			e.sourceMinutes(t)
-		}
-		if t := e.wheel.next * wheelRes; t >= e.bad.next {
-			e.badInputDue(t)
-		}
-		if t := e.wheel.next * wheelRes; t >= e.evict.next {
-			e.sweepDue(t)
-		}
-		e.fleet.advance(e.wheel.next * wheelRes)
+		t := e.wheel.next * wheelRes
+		e.periodicDue(t, false)
+		e.fleet.advance(t)
 		e.wheel.deliver(e.wake)
 	}
 	e.fleet.advance(now)
@@ -451,14 +444,22 @@ func (e *Engine) advance(now int64) {
 	}
 	e.now = now
 	e.loopQuiet(now)
-	if now >= e.src.next {
-		e.sourceMinutes(now)
+	e.periodicDue(now, true)
+}
+
+// periodicDue runs, up to time t, the work done per interval of engine
+// time rather than per slot: the per-source minutes, the bad input
+// episodes (at the end of an advance while closing, all of them) and the
+// eviction sweep.
+func (e *Engine) periodicDue(t int64, end bool) {
+	if t >= e.src.next {
+		e.sourceMinutes(t)
 	}
-	if now >= e.bad.next || e.closed {
-		e.badInputDue(now)
+	if t >= e.bad.next || end && e.closed {
+		e.badInputDue(t)
 	}
-	if now >= e.evict.next {
-		e.sweepDue(now)
+	if t >= e.evict.next {
+		e.sweepDue(t)
 	}
 }
 
@@ -553,23 +554,10 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		src:    e.sourceOf(smp.Labels),
 		seen:   seenAt(e.now),
 	}
-	e.selectBuf = e.cfg.Rules.Select(smp.Name, smp.Labels, e.selectBuf[:0])
-	if len(e.selectBuf) > 0 {
-		s.rulesOff = uint32(len(e.ruleIdx))
-		s.rulesN = uint16(min(len(e.selectBuf), math.MaxUint16))
-		for _, r := range e.selectBuf[:s.rulesN] {
-			e.ruleIdx = append(e.ruleIdx, uint32(r))
-		}
-	}
 	var t tracker
-	if spec, ok := e.cfg.Rules.Series(smp.Name, smp.Labels); ok {
-		if spec.AbsentAfter > 0 {
-			e.declared[idx] = int64(spec.AbsentAfter)
-		}
-		if spec.Cadence > 0 {
-			t.setCadence(min(int64(spec.Cadence), maxCadence))
-			t.flags |= flagDeclared
-		}
+	if spec, ok := e.bindRules(&s, idx, smp.Name, smp.Labels); ok && spec.Cadence > 0 {
+		t.setCadence(min(int64(spec.Cadence), maxCadence))
+		t.flags |= flagDeclared
 	}
 	if reused {
 		e.series[idx] = s
@@ -582,4 +570,25 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 	e.attachRules(idx, smp.Labels)
 	e.stats.local.Series++
 	return idx, true
+}
+
+// bindRules points series s (at index idx) at the rules that select it,
+// appended to e.ruleIdx, and records the absence threshold its series entry
+// declares, which it returns. New series (lookup), reloads (rebind) and
+// Restore bind a series this one way.
+func (e *Engine) bindRules(s *series, idx uint32, name string, labels stream.Labels) (rules.SeriesSpec, bool) {
+	e.selectBuf = e.cfg.Rules.Select(name, labels, e.selectBuf[:0])
+	s.rulesOff, s.rulesN = 0, 0
+	if len(e.selectBuf) > 0 {
+		s.rulesOff = uint32(len(e.ruleIdx))
+		s.rulesN = uint16(min(len(e.selectBuf), math.MaxUint16))
+		for _, r := range e.selectBuf[:s.rulesN] {
+			e.ruleIdx = append(e.ruleIdx, uint32(r))
+		}
+	}
+	spec, ok := e.cfg.Rules.Series(name, labels)
+	if ok && spec.AbsentAfter > 0 {
+		e.declared[idx] = int64(spec.AbsentAfter)
+	}
+	return spec, ok
 }

@@ -179,15 +179,22 @@ func (e *Engine) firstExpiry() int64 {
 func (e *Engine) sweep(at int64, n int) {
 	n = min(n, len(e.series))
 	for range n {
-		idx := e.evict.cursor
-		if e.evict.cursor++; int(e.evict.cursor) >= len(e.series) {
-			e.evict.cursor = 0
-		}
+		idx := e.nextCursor()
 		if e.expired(idx, at) {
 			e.evictSeries(idx, at)
 		}
 	}
 	e.maybeCompact()
+}
+
+// nextCursor returns the slot at the sweep's cursor and moves the cursor
+// on, wrapping at the end of the series.
+func (e *Engine) nextCursor() uint32 {
+	idx := e.evict.cursor
+	if e.evict.cursor++; int(e.evict.cursor) >= len(e.series) {
+		e.evict.cursor = 0
+	}
+	return idx
 }
 
 // evictOne makes room for a new series when MaxSeries is reached: it looks
@@ -198,10 +205,7 @@ func (e *Engine) evictOne() bool {
 		return false
 	}
 	for range min(sweepSlots, len(e.series)) {
-		idx := e.evict.cursor
-		if e.evict.cursor++; int(e.evict.cursor) >= len(e.series) {
-			e.evict.cursor = 0
-		}
+		idx := e.nextCursor()
 		if e.expired(idx, e.now) {
 			e.evictSeries(idx, e.now)
 			return true
@@ -227,7 +231,7 @@ func (e *Engine) newSlot() (idx uint32, reused bool) {
 func (e *Engine) evictSeries(idx uint32, at int64) {
 	s := &e.series[idx]
 	t := &e.trackers[idx]
-	e.evicting = true
+	e.closeReason = EvictedReason
 	if t.absent() {
 		e.endAbsenceAt(idx, t, at)
 	}
@@ -249,7 +253,7 @@ func (e *Engine) evictSeries(idx uint32, at int64) {
 			e.stats.local.Alerts--
 		}
 	}
-	e.evicting = false
+	e.closeReason = ""
 
 	e.wheel.unlink(idx)
 	delete(e.learning, idx)
@@ -274,12 +278,12 @@ func (e *Engine) evictSeries(idx uint32, at int64) {
 	e.stats.local.SeriesEvicted++
 }
 
-// withEvictedReason returns annotations with reason="evicted" added, as a
-// new slice: the annotations may be shared read-only.
-func withEvictedReason(annotations stream.Labels) stream.Labels {
+// withReason returns annotations with reason added, as a copy: the rule's
+// own annotations may be shared.
+func withReason(annotations stream.Labels, reason string) stream.Labels {
 	out := make(stream.Labels, 0, len(annotations)+1)
 	out = append(out, annotations...)
-	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: EvictedReason}})
+	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: reason}})
 	out.Sort()
 	return out
 }

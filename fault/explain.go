@@ -56,10 +56,11 @@ type explaining struct {
 }
 
 // explainStart begins the explanation of a sample of series idx, if
-// Config.Explain selects it; it returns nil otherwise.
-func (e *Engine) explainStart(idx uint32, smp *stream.Sample, h *rules.History) *Explanation {
-	if e.cfg.Explainer == nil || !e.cfg.Explain.Matches(smp.Name, smp.Labels) {
-		return nil
+// Config.Explain selects it, and reports whether it did. Config.Explainer
+// is set.
+func (e *Engine) explainStart(idx uint32, smp *stream.Sample, h *rules.History) bool {
+	if !e.cfg.Explain.Matches(smp.Name, smp.Labels) {
+		return false
 	}
 	s := &e.series[idx]
 	x := &Explanation{At: e.now, Series: s.id, Name: smp.Name, Labels: slices.Clone(smp.Labels), Time: smp.Time, Value: smp.Value}
@@ -72,7 +73,7 @@ func (e *Engine) explainStart(idx uint32, smp *stream.Sample, h *rules.History) 
 		})
 	}
 	e.xp = explaining{x: x, rule: -1}
-	return x
+	return true
 }
 
 // explainEnd completes the explanation and hands it to Config.Explainer.
@@ -86,9 +87,10 @@ func (e *Engine) explainEnd(idx uint32) {
 	e.cfg.Explainer(*x)
 }
 
-// explainEvent records an event in the explanation being built, if any.
+// explainEvent records an event in the explanation being built (e.xp.x is
+// set), for the rule in evaluation, if any.
 func (e *Engine) explainEvent(ev *Event) {
-	if e.xp.x != nil && e.xp.rule >= 0 {
+	if e.xp.rule >= 0 {
 		r := &e.xp.x.Rules[e.xp.rule]
 		r.Events = append(r.Events, string(ev.Kind)+"/"+ev.State.String())
 	}

@@ -152,6 +152,8 @@ func pairRules(prev, next []*rules.Rule) (from, to []int32) {
 // that have no pair in the new rules (to[ri] < 0), rule by rule in file
 // order, series by series, cohort by cohort, and drops their state.
 func (e *Engine) retire(to []int32) {
+	e.closeReason = RuleRemovedReason
+	defer func() { e.closeReason = "" }()
 	var gone []alertKey
 	for k := range e.alerts {
 		if to[k.rule] < 0 {
@@ -172,9 +174,7 @@ func (e *Engine) retire(to []int32) {
 				if c.state == 0 {
 					continue
 				}
-				ev := e.cohortEvent(r, c, StateResolved, e.now, math.NaN())
-				ev.Annotations = withRuleRemovedReason(ev.Annotations)
-				e.emit(&ev)
+				e.emitCohort(r, c, StateResolved, e.now, math.NaN())
 				c.state = 0
 			}
 			e.stats.local.Cohorts -= uint64(len(cr.cohorts)) // wraps: the sum published is right
@@ -189,23 +189,10 @@ func (e *Engine) retire(to []int32) {
 			e.series[k.series].alerts--
 			e.stats.local.Alerts-- // wraps: the sum published is right
 			for _, tr := range e.steps {
-				ev := e.alertEvent(k.series, r, tr, e.now, e.now, math.NaN(), "")
-				ev.Annotations = withRuleRemovedReason(ev.Annotations)
-				e.emit(&ev)
+				e.emitAlert(k.series, r, tr, e.now, e.now, math.NaN(), "")
 			}
 		}
 	}
-}
-
-// withRuleRemovedReason returns the annotations with reason="rule_removed"
-// added (replacing a rule's own reason), as a new slice: the annotations
-// may be shared read-only.
-func withRuleRemovedReason(annotations stream.Labels) stream.Labels {
-	out := make(stream.Labels, 0, len(annotations)+1)
-	out = append(out, annotations...)
-	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: RuleRemovedReason}})
-	out.Sort()
-	return out
 }
 
 // recohort sets up the cohort rules of the new rules: a paired one takes
@@ -227,8 +214,7 @@ func (e *Engine) recohort(from []int32, old *cohorts) {
 		if j := from[i]; j >= 0 {
 			cr = old.rules[old.byRule[uint32(j)]]
 		} else {
-			win := int64(r.Cohort.Window)
-			cr = cohortRule{win: win, grace: min(e.late, win/2), keys: make(map[string]uint32)}
+			cr = e.newCohortRule(uint32(i), r)
 		}
 		cr.ri = uint32(i)
 		e.coh.rules = append(e.coh.rules, cr)
@@ -252,15 +238,9 @@ func (e *Engine) rebind(from []int32, old *cohorts) {
 		s := &e.series[idx]
 		name, labels := e.keys.get(s.key)
 		prevOff, prevSel := s.rulesOff, prevIdx[s.rulesOff:s.rulesOff+uint32(s.rulesN)]
-		e.selectBuf = e.cfg.Rules.Select(name, labels, e.selectBuf[:0])
-		s.rulesOff, s.rulesN = 0, 0
-		if len(e.selectBuf) > 0 {
-			s.rulesOff = uint32(len(e.ruleIdx))
-			s.rulesN = uint16(min(len(e.selectBuf), math.MaxUint16))
-		}
+		e.bindRules(s, uint32(idx), name, labels)
 		keep, need := int64(0), false
-		for _, ri := range e.selectBuf[:s.rulesN] {
-			e.ruleIdx = append(e.ruleIdx, uint32(ri))
+		for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
 			r := e.rules[ri]
 			member := uint32(0)
 			if r.Cohort != nil {
@@ -289,9 +269,6 @@ func (e *Engine) rebind(from []int32, old *cohorts) {
 			e.stats.local.HistoryPoints -= uint64(c) // wraps: the sum published is right
 			e.stats.local.HistorySeries--
 			s.hist = 0
-		}
-		if spec, ok := e.cfg.Rules.Series(name, labels); ok && spec.AbsentAfter > 0 {
-			e.declared[uint32(idx)] = int64(spec.AbsentAfter)
 		}
 	}
 }

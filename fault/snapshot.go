@@ -472,17 +472,7 @@ func (e *Engine) readSeries(r *dec) {
 		s.gapMark = r.u32()
 		s.src = r.u32()
 		s.seen = r.u32()
-		e.selectBuf = e.cfg.Rules.Select(name, labels, e.selectBuf[:0])
-		if len(e.selectBuf) > 0 {
-			s.rulesOff = uint32(len(e.ruleIdx))
-			s.rulesN = uint16(min(len(e.selectBuf), 1<<16-1))
-			for _, ri := range e.selectBuf[:s.rulesN] {
-				e.ruleIdx = append(e.ruleIdx, uint32(ri))
-			}
-		}
-		if spec, ok := e.cfg.Rules.Series(name, labels); ok && spec.AbsentAfter > 0 {
-			e.declared[idx] = int64(spec.AbsentAfter)
-		}
+		e.bindRules(&s, idx, name, labels)
 		e.series = append(e.series, s)
 		e.attachRules(idx, labels) // its cohorts and history, as lookup gives them
 		readTracker(r, &e.trackers[i])

@@ -28,7 +28,7 @@ func TestSnapshotStatsFields(t *testing.T) {
 func TestSnapshotCoversEveryField(t *testing.T) {
 	want := map[reflect.Type][]string{
 		reflect.TypeFor[Engine](): {"cfg", "tau", "late", "dd", "eval", "rules", "sink", "log", "now", "started", "closed", "horizon",
-			"index", "series", "trackers", "misses", "keys", "evict", "evicting", "ruleIdx", "declared", "learning", "absences", "gaps",
+			"index", "series", "trackers", "misses", "keys", "evict", "closeReason", "ruleIdx", "declared", "learning", "absences", "gaps",
 			"alerts", "alertCfg", "steps", "wheel", "fleet", "selectBuf", "warned", "hists", "histPoints", "histView",
 			"histOne", "coh", "xp", "loop", "src", "bad", "ctx", "sinkErr", "stats"},
 		reflect.TypeFor[series](): {"id", "key", "lastTs", "rulesOff", "rulesN", "alerts", "gapMark", "src", "hist", "seen"},

@@ -19,10 +19,12 @@ import (
 func (e *Engine) evaluate(idx uint32, smp *stream.Sample) {
 	s := &e.series[idx]
 	h := e.historyOf(s, smp)
-	explained := e.cfg.Explainer != nil && e.explainStart(idx, smp, h) != nil
+	explained := e.cfg.Explainer != nil && e.explainStart(idx, smp, h)
 	for j, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
 		r := e.rules[ri]
-		e.xp.rule = j
+		if explained {
+			e.xp.rule = j
+		}
 		if r.Cohort != nil {
 			e.cohortSample(idx, s.rulesOff+uint32(j), smp) // cohort.go
 			continue
@@ -113,12 +115,6 @@ func (e *Engine) step(idx, ri uint32, st alert.State, open bool, t int64, o aler
 // emitAlert emits one transition of a rule's alert on a series, made by
 // the evaluation at sample time t, at engine time at.
 func (e *Engine) emitAlert(idx uint32, r *rules.Rule, tr alert.Transition, t, at int64, value float64, by string) {
-	ev := e.alertEvent(idx, r, tr, t, at, value, by)
-	e.emit(&ev)
-}
-
-// alertEvent is the event emitAlert emits.
-func (e *Engine) alertEvent(idx uint32, r *rules.Rule, tr alert.Transition, t, at int64, value float64, by string) Event {
 	kind, state := KindThreshold, StateFiring
 	switch tr.Kind {
 	case alert.KindPending:
@@ -165,7 +161,7 @@ func (e *Engine) alertEvent(idx uint32, r *rules.Rule, tr alert.Transition, t, a
 		level = tr.Level
 	}
 	ev.ID, ev.Episode = eventIDsAt(kind, r.Alert, uint64(ev.Series), tr.Since, state, by != "", level, t)
-	return ev
+	e.emit(&ev)
 }
 
 // SeverityLabel is the label that names the severity level of a rule's
