@@ -91,14 +91,13 @@ func (r *dec) u64() uint64 {
 	return 0
 }
 
-func (r *dec) i64() int64      { return int64(r.u64()) }
-func (r *dec) i32() int32      { return int32(r.u32()) }
-func (r *dec) f64() float64    { return math.Float64frombits(r.u64()) }
-func (r *dec) f32() float32    { return math.Float32frombits(r.u32()) }
-func (r *dec) bool() bool      { return r.u8() != 0 }
-func (r *dec) str() string     { return string(r.take(r.count(1))) }
-func (r *dec) bytes() []byte   { return r.take(r.count(1)) }
-func (r *dec) index(n int) int { return r.bounded(n) }
+func (r *dec) i64() int64    { return int64(r.u64()) }
+func (r *dec) i32() int32    { return int32(r.u32()) }
+func (r *dec) f64() float64  { return math.Float64frombits(r.u64()) }
+func (r *dec) f32() float32  { return math.Float32frombits(r.u32()) }
+func (r *dec) bool() bool    { return r.u8() != 0 }
+func (r *dec) str() string   { return string(r.take(r.count(1))) }
+func (r *dec) bytes() []byte { return r.take(r.count(1)) }
 
 func (r *dec) uv() uint64 {
 	if r.err != nil {
@@ -125,8 +124,8 @@ func (r *dec) count(size int) int {
 	return int(n)
 }
 
-// bounded reads an index that must be below n.
-func (r *dec) bounded(n int) int {
+// index reads an index that must be below n.
+func (r *dec) index(n int) int {
 	v := r.uv()
 	if r.err == nil && v >= uint64(n) {
 		r.fail("index %d out of range [0, %d)", v, n)

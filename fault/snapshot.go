@@ -1159,9 +1159,11 @@ func (e *Engine) readHistories(r *dec) {
 			return
 		}
 		r.b = rest
-		pts := make([]rules.Point, c)
-		copy(pts, h.pts[:h.n])
-		h.pts, h.head = pts, 0
+		if len(h.pts) != int(c) { // decoded to fit its points: give it its capacity
+			pts := make([]rules.Point, c)
+			copy(pts, h.pts[:h.n])
+			h.pts, h.head = pts, 0
+		}
 		e.hists[i] = h
 		e.histPoints += int(c)
 	}

@@ -44,9 +44,7 @@ func test(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "  INVALID:")
 			var b strings.Builder
 			printRuleErrors(&b, err)
-			for line := range strings.Lines(b.String()) {
-				fmt.Fprintf(stdout, "    %s", line)
-			}
+			printIndented(stdout, b.String())
 			continue
 		}
 		if !res.Failed() {
@@ -57,10 +55,7 @@ func test(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "  FAILED:")
 		for _, t := range res.Tests {
 			for _, f := range t.Failures {
-				for line := range strings.Lines(f) {
-					fmt.Fprintf(stdout, "    %s", line)
-				}
-				fmt.Fprintln(stdout)
+				printIndented(stdout, f)
 			}
 		}
 	}
@@ -68,4 +63,11 @@ func test(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// printIndented prints s indented by four spaces, each line ended.
+func printIndented(w io.Writer, s string) {
+	for line := range strings.Lines(s) {
+		fmt.Fprintf(w, "    %s", strings.TrimSuffix(line, "\n")+"\n")
+	}
 }
