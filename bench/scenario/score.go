@@ -490,10 +490,7 @@ func scoreFleet(ds *Dataset, events []fault.Event, f *FleetScore) map[string]boo
 		if ev.Kind != fault.KindPeriodicGap {
 			continue
 		}
-		key := ev.Episode
-		if key == "" {
-			key = "event:" + ev.ID
-		}
+		key := episodeKey(ev)
 		j, ok := byEp[key]
 		if !ok {
 			j = len(f.Episodes)
@@ -700,10 +697,7 @@ func scoreSeries(ds *Dataset, events []fault.Event, idx map[stream.SeriesID]int,
 		if ev.Kind != fault.KindSeriesPeriodicGap || ev.State != fault.StateFiring {
 			continue
 		}
-		key := ev.Episode
-		if key == "" {
-			key = "event:" + ev.ID
-		}
+		key := episodeKey(ev)
 		if seen[key] {
 			continue
 		}
@@ -795,10 +789,7 @@ func scoreAbsence(ds *Dataset, events []fault.Event, idx map[stream.SeriesID]int
 		if ev.Kind != fault.KindAbsence || ev.State != fault.StateFiring {
 			continue
 		}
-		key := ev.Episode
-		if key == "" {
-			key = "event:" + ev.ID
-		}
+		key := episodeKey(ev)
 		if !episodes[key] {
 			episodes[key] = true
 			a.Episodes++
@@ -856,4 +847,13 @@ func scoreAbsence(ds *Dataset, events []fault.Event, idx map[stream.SeriesID]int
 		}
 	}
 	a.MissedDead, a.UninhibitedDropped, a.OtherChecks = missed, unDropped, other
+}
+
+// episodeKey identifies the episode of an event: its episode ID, or the
+// event's own ID when it has none.
+func episodeKey(ev *fault.Event) string {
+	if ev.Episode == "" {
+		return "event:" + ev.ID
+	}
+	return ev.Episode
 }

@@ -110,13 +110,14 @@ func run(w io.Writer, checks int, replay time.Duration, seed uint64) error {
 	return nil
 }
 
+// verdict says in words what scenario.LateVerdict decides.
 func verdict(late float64) string {
-	switch {
-	case late != late: // NaN: nothing settled yet
+	switch scenario.LateVerdict(late) {
+	case "-": // NaN: nothing settled yet
 		return "whether the lost samples arrive later is not known yet"
-	case late >= 0.95:
+	case "delivery gap":
 		return fmt.Sprintf("%.0f %% of the lost samples arrived later: a delivery gap, not data loss", 100*late)
-	case late <= 0.05:
+	case "data loss":
 		return "the lost samples never arrived: data loss"
 	}
 	return fmt.Sprintf("%.0f %% of the lost samples arrived later: part delivery gap, part data loss", 100*late)
