@@ -101,18 +101,3 @@ func (w *wheel) deliver(fn func(series uint32, tick int64)) {
 		s = next
 	}
 }
-
-// advance delivers, in tick order, every tick that starts strictly before
-// now.
-func (w *wheel) advance(now int64, fn func(series uint32, tick int64)) {
-	for w.next*wheelRes < now {
-		if w.n == 0 {
-			w.next = w.tickOf(now) // nothing to deliver: jump
-			return
-		}
-		w.deliver(fn)
-	}
-}
-
-// linked reports whether series is in a bucket.
-func (w *wheel) linked(series uint32) bool { return w.link(series).prev != 0 }

@@ -90,3 +90,18 @@ func TestWheelPastDeadlineAndEmptyJump(t *testing.T) {
 	h.advance(100_000.5)
 	require.Equal(t, []hit{{1, 100_000}}, h.got)
 }
+
+// advance delivers, in tick order, every tick that starts strictly before
+// now, as Engine.advance steps the wheel (without its per-tick work).
+func (w *wheel) advance(now int64, fn func(series uint32, tick int64)) {
+	for w.next*wheelRes < now {
+		if w.n == 0 {
+			w.next = w.tickOf(now) // nothing to deliver: jump
+			return
+		}
+		w.deliver(fn)
+	}
+}
+
+// linked reports whether series is in a bucket.
+func (w *wheel) linked(series uint32) bool { return w.link(series).prev != 0 }
