@@ -444,7 +444,10 @@ func (e *Engine) advance(now int64) {
 	}
 	e.now = now
 	e.loopQuiet(now)
-	e.periodicDue(now, true)
+	// advance runs for every sample: the call only when something is due.
+	if now >= min(e.src.next, e.bad.next, e.evict.next) || e.closed {
+		e.periodicDue(now, true)
+	}
 }
 
 // periodicDue runs, up to time t, the work done per interval of engine
