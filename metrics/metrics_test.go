@@ -1,0 +1,64 @@
+package metrics_test
+
+import (
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/metrics"
+)
+
+func TestWriteTextGroupsByName(t *testing.T) {
+	ms := []metrics.Metric{
+		metrics.C("a_total", "A things.", 3).With("sink", "x"),
+		metrics.G("b", "B now, with a \\ and\na newline.", 1.5),
+		metrics.C("a_total", "A things.", 4).With("sink", `y"z`).With("shard", "0"),
+		metrics.G("c", "C.", math.NaN()),
+		metrics.G("d", "D.", math.Inf(-1)),
+	}
+	var b strings.Builder
+	require.NoError(t, metrics.WriteText(&b, ms))
+	require.Equal(t, `# HELP a_total A things.
+# TYPE a_total counter
+a_total{sink="x"} 3
+a_total{shard="0",sink="y\"z"} 4
+# HELP b B now, with a \\ and\na newline.
+# TYPE b gauge
+b 1.5
+# HELP c C.
+# TYPE c gauge
+c NaN
+# HELP d D.
+# TYPE d gauge
+d -Inf
+`, b.String())
+	require.Len(t, ms[0].Labels, 1, "With copies the labels")
+}
+
+func TestSources(t *testing.T) {
+	one := metrics.SourceFunc(func(dst []metrics.Metric) []metrics.Metric {
+		return append(dst, metrics.C("x_total", "X.", 1))
+	})
+	got := metrics.Sources{one, one}.AppendMetrics(nil)
+	require.Len(t, got, 2)
+}
+
+func ExampleWriteText() {
+	ms := []metrics.Metric{
+		metrics.C("faultline_samples_total", "Samples given to the engine.", 42).With("shard", "0"),
+		metrics.C("faultline_samples_total", "Samples given to the engine.", 40).With("shard", "1"),
+		metrics.G("faultline_series", "Series tracked now.", 7),
+	}
+	_ = metrics.WriteText(os.Stdout, ms)
+	// Output:
+	// # HELP faultline_samples_total Samples given to the engine.
+	// # TYPE faultline_samples_total counter
+	// faultline_samples_total{shard="0"} 42
+	// faultline_samples_total{shard="1"} 40
+	// # HELP faultline_series Series tracked now.
+	// # TYPE faultline_series gauge
+	// faultline_series 7
+}
