@@ -15,7 +15,12 @@ type keyArena struct {
 	chunks [][]byte
 }
 
-const arenaChunk = 1 << 20
+// Chunks start small and double up to arenaChunk, so that an engine with
+// a few series holds a few kilobytes of keys, not a megabyte.
+const (
+	arenaFirstChunk = 1 << 12
+	arenaChunk      = 1 << 20
+)
 
 // keyRef locates a key: chunk index in the high 32 bits, offset in the low.
 type keyRef uint64
@@ -29,7 +34,11 @@ func (a *keyArena) put(name string, labels stream.Labels) keyRef {
 	}
 	n := len(a.chunks)
 	if n == 0 || cap(a.chunks[n-1])-len(a.chunks[n-1]) < size {
-		a.chunks = append(a.chunks, make([]byte, 0, max(arenaChunk, size)))
+		next := arenaFirstChunk
+		if n > 0 {
+			next = min(2*cap(a.chunks[n-1]), arenaChunk)
+		}
+		a.chunks = append(a.chunks, make([]byte, 0, max(next, size)))
 		n++
 	}
 	c := a.chunks[n-1]

@@ -124,7 +124,6 @@ type fleet struct {
 func newFleet(e *Engine, tau, late int64) *fleet {
 	f := &fleet{
 		e:       e,
-		bins:    make([]fleetBin, ringBins),
 		tooFew:  make(map[[2]int64]int64),
 		lag:     tau + 2*wheelRes,
 		lateLag: late + lateSlack + 2*wheelRes,
@@ -153,8 +152,21 @@ func floorDiv(a, b int64) int64 {
 
 func (f *fleet) bin(b int64) *fleetBin { return &f.bins[b&(ringBins-1)] }
 
+// alloc allocates the ring and the folds' phase bins (about 1 MB), at the
+// first slot judgment: until then every bin is empty and completing one
+// changes nothing, so an engine that judges no slot never pays for them.
+func (f *fleet) alloc() {
+	f.bins = make([]fleetBin, ringBins)
+	for _, fd := range f.folds {
+		fd.alloc()
+	}
+}
+
 // observe records the on-time judgment of a slot expected at rx.
 func (f *fleet) observe(rx int64, missed bool) {
+	if f.bins == nil {
+		f.alloc()
+	}
 	b := f.bin(binOf(rx))
 	b.e++
 	if missed {
@@ -164,6 +176,9 @@ func (f *fleet) observe(rx int64, missed bool) {
 
 // settle records the lateness judgment of a slot missed in real time.
 func (f *fleet) settle(rx int64, late bool) {
+	if f.bins == nil {
+		f.alloc()
+	}
 	b := f.bin(binOf(rx))
 	if late {
 		b.late++
@@ -177,8 +192,10 @@ func (f *fleet) start(now int64) {
 	f.started = true
 	f.startAt = now
 	f.done = binOf(now)
-	for i := int64(0); i < clearAhead; i++ {
-		*f.bin(f.done + i) = fleetBin{}
+	if f.bins != nil {
+		for i := int64(0); i < clearAhead; i++ {
+			*f.bin(f.done + i) = fleetBin{}
+		}
 	}
 }
 
@@ -186,6 +203,13 @@ func (f *fleet) start(now int64) {
 // order, then checks the open episodes' occurrences.
 func (f *fleet) advance(now int64) {
 	target := binOf(now - f.lag)
+	if f.bins == nil {
+		// Nothing was ever judged: the bins up to target are empty, and
+		// completing them would change nothing but the folds' period
+		// cursors, which start afresh at the first bin completed.
+		f.done = max(f.done, target)
+		return
+	}
 	if target-f.done > ringBins {
 		// The clock jumped further than the ring holds: complete what
 		// the ring holds, then start afresh.

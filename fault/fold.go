@@ -62,8 +62,12 @@ type fold struct {
 }
 
 func newFold(p int64) *fold {
-	nb := p / binRes
-	return &fold{period: p, nb: nb, s: make([]float32, nb), rose: make([]int32, nb), last: make([]bool, nb)}
+	return &fold{period: p, nb: p / binRes}
+}
+
+// alloc allocates the fold's phase bins (fleet.alloc).
+func (fd *fold) alloc() {
+	fd.s, fd.rose, fd.last = make([]float32, fd.nb), make([]int32, fd.nb), make([]bool, fd.nb)
 }
 
 func (fd *fold) reset() {

@@ -1,9 +1,11 @@
 package fault_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -60,31 +62,60 @@ var fuzzSeries = func() []stream.Sample {
 	return append(out, stream.NewSample("cpu", stream.NewLabels("id", "7", fault.OriginLabel, "elsewhere"), 0, 0, 0))
 }()
 
-// fuzzStep is one step of a FuzzProcess input: a sample, or an Advance of
-// the clock, or the end of a batch.
+// fuzzAltRules are the rules a reload (op 30) switches to and back from:
+// Hot and Gone unchanged, Lvl and the cohort rule removed, a new windowed
+// rule on mem.
+const fuzzAltRules = `
+groups:
+- name: g
+  rules:
+  - {alert: Hot, match: cpu, expr: 'value > 128', for: 30s}
+  - {alert: Gone, match: mem, expr: 'value > 100', resolve: 'value < 50', no_data: resolve, flapping: {}}
+  - {alert: Drop, match: mem, expr: 'delta(1m) < -50', for: 20s}
+series:
+- {match: '{id="5"}', cadence: 20s}
+`
+
+// fuzzStep is one step of a FuzzProcess input: a sample, an Advance of
+// the clock, the end of a batch, or an event in the engine's life.
 type fuzzStep struct {
 	sample  stream.Sample
 	advance int64 // Advance to this time, if not 0
 	flush   bool  // Process the batch so far
+	life    fuzzLife
+	input   string // the input named by a bad record
 }
+
+// fuzzLife is what a step does to the engine besides giving it samples.
+type fuzzLife uint8
+
+const (
+	lifeNone     fuzzLife = iota
+	lifeRestart           // snapshot, then go on with an engine restored from it
+	lifeReload            // Update with the same rules, parsed again
+	lifeSwitch            // Update to the other rule set (fuzzRules ⇄ fuzzAltRules)
+	lifeBadInput          // a record of input that could not be decoded
+)
 
 // fuzzConfig is what the first input byte selects.
 type fuzzConfig struct {
-	rules, noDedup, fewSeries, sources bool
+	rules, noDedup, fewSeries, sources, shortTTL bool
 }
 
 // decodeFuzzSteps turns fuzz input into a configuration (the first byte)
 // and steps. Each step is 4 bytes: op (5 bits) and series (3 bits), sample
 // time step, arrival delay and value. Sample times follow each series' own
 // cursor (steps of -128..127 s, so out of order and repeated times happen),
-// arrivals follow sample times (-32..32 s). Ops 0-19, 30 and 31 send that
+// arrivals follow sample times (-32..32 s). Ops 0-19 and 31 send that
 // sample; the others repeat the previous sample (a duplicate, a copy with
 // another value), put the sample or arrival time far in the future or the
-// past, use extreme times or values, move the clock, or end the batch.
+// past, use extreme times or values, move the clock, end the batch, or
+// (op 30, by the value byte) restart the engine from a snapshot, reload
+// its rules unchanged, switch rule sets, or report a bad record.
 func decodeFuzzSteps(data []byte) (fuzzConfig, []fuzzStep) {
 	var cfg fuzzConfig
 	if len(data) > 0 {
-		cfg = fuzzConfig{rules: data[0]&1 != 0, noDedup: data[0]&2 != 0, fewSeries: data[0]&4 != 0, sources: data[0]&8 != 0}
+		cfg = fuzzConfig{rules: data[0]&1 != 0, noDedup: data[0]&2 != 0, fewSeries: data[0]&4 != 0, sources: data[0]&8 != 0, shortTTL: data[0]&16 != 0}
 		data = data[1:]
 	}
 	const base = int64(1767225600) * int64(time.Second) // 2026-01-01T00:00:00Z
@@ -97,6 +128,11 @@ func decodeFuzzSteps(data []byte) (fuzzConfig, []fuzzStep) {
 	var steps []fuzzStep
 	for ; len(data) >= 4 && len(steps) < 512; data = data[4:] {
 		op, id := data[0]>>3, data[0]&7
+		if op == 30 {
+			life := fuzzLife(1 + data[3]%4)
+			steps = append(steps, fuzzStep{life: life, input: "in" + strconv.Itoa(int(data[1]%3))})
+			continue
+		}
 		dt := int64(int8(data[1])) * int64(time.Second)
 		lag := int64(int8(data[2])) * int64(250*time.Millisecond)
 		s := fuzzSeries[id]
@@ -152,10 +188,24 @@ func decodeFuzzSteps(data []byte) (fuzzConfig, []fuzzStep) {
 	return cfg, steps
 }
 
+// fuzzRuleSets are the two rule sets of FuzzProcess, parsed once.
+type fuzzRuleSets struct{ main, alt *rules.Ruleset }
+
+func parseFuzzRules(tb testing.TB) fuzzRuleSets {
+	main, err := rules.Parse("fuzz.yaml", []byte(fuzzRules))
+	require.NoError(tb, err)
+	alt, err := rules.Parse("alt.yaml", []byte(fuzzAltRules))
+	require.NoError(tb, err)
+	return fuzzRuleSets{main, alt}
+}
+
 // fuzzRun runs steps through a new engine. With oneByOne, each sample is
-// its own Process call; otherwise batches end where the steps say. It
+// its own Process call; otherwise batches end where the steps say. Without
+// lifeSteps, restarts and reloads of unchanged rules are left out (they
+// must change nothing). Restarts happen only with dedup off, since the
+// deduper's state passes through the file system, which is slow. It
 // returns the events, encoded, and the engine's final Stats.
-func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, oneByOne bool) ([]fault.Event, []string, fault.Stats) {
+func fuzzRun(t testing.TB, cfg fuzzConfig, rs fuzzRuleSets, steps []fuzzStep, oneByOne, lifeSteps bool) ([]fault.Event, []string, fault.Stats) {
 	t.Helper()
 	var events []fault.Event
 	c := fault.Config{
@@ -166,7 +216,7 @@ func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, 
 		DisableDedup: cfg.noDedup,
 	}
 	if cfg.rules {
-		c.Rules = rs
+		c.Rules = rs.main
 	}
 	if cfg.fewSeries {
 		c.MaxSeries = 4
@@ -174,11 +224,16 @@ func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, 
 	if cfg.sources {
 		c.SourceLabel, c.MaxSources = "id", 3 // every series its own source, the last ones overflowing
 	}
+	if cfg.shortTTL {
+		c.SeriesTTL = 3 * time.Minute // series evicted within the input
+	}
 	e, err := fault.New(c)
 	require.NoError(t, err)
-	if dd := e.Deduper(); dd != nil {
-		defer dd.Reset() // give fastcache's memory back
-	}
+	defer func() {
+		if dd := e.Deduper(); dd != nil {
+			dd.Reset() // give fastcache's memory back
+		}
+	}()
 	ctx := context.Background()
 	var batch []stream.Sample
 	flush := func() {
@@ -194,6 +249,37 @@ func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, 
 			require.NoError(t, e.Advance(ctx, st.advance))
 		case st.flush:
 			flush()
+		case st.life == lifeBadInput:
+			flush()
+			e.BadInput(st.input, errors.New("bad record"))
+		case st.life == lifeSwitch:
+			flush()
+			if c.Rules == rs.alt {
+				c.Rules = rs.main
+			} else {
+				c.Rules = rs.alt
+			}
+			if err := e.Update(ctx, c.Rules); !errors.Is(err, fault.ErrOverloaded) {
+				require.NoError(t, err)
+			}
+		case st.life == lifeReload && lifeSteps:
+			flush()
+			// Parse the rules in use again: equal rules, another Ruleset.
+			var again *rules.Ruleset
+			switch c.Rules {
+			case rs.main:
+				again = parseFuzzRules(t).main
+			case rs.alt:
+				again = parseFuzzRules(t).alt
+			}
+			require.NoError(t, e.Update(ctx, again))
+		case st.life == lifeRestart && lifeSteps && cfg.noDedup:
+			flush()
+			snap, err := e.AppendSnapshot(nil)
+			require.NoError(t, err)
+			e, err = fault.Restore(c, bytes.NewReader(snap))
+			require.NoError(t, err)
+		case st.life != lifeNone:
 		default:
 			batch = append(batch, st.sample)
 			if oneByOne {
@@ -223,7 +309,10 @@ func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, 
 // or lie far in the future or the past, duplicates and conflicting copies,
 // extreme values, Advance calls and batch boundaries, through New, Process
 // and Close, with or without rules, dedup, a small MaxSeries and a source
-// label with a small MaxSources. Whatever the input:
+// label with a small MaxSources, with a short SeriesTTL that evicts
+// series; and between them restarts from a snapshot, reloads of the rules
+// (unchanged, or switched to another set) and bad records. Whatever the
+// input:
 //
 //   - nothing panics and every call succeeds;
 //   - Stats account for every sample: Samples = Fresh + Duplicates +
@@ -234,7 +323,9 @@ func fuzzRun(t *testing.T, cfg fuzzConfig, rs *rules.Ruleset, steps []fuzzStep, 
 //     firing event of its episode, and nothing follows it; every event
 //     carries the engine's OriginLabel;
 //   - cutting the input into other batches (here: one sample per Process
-//     call) gives the same events.
+//     call) gives the same events;
+//   - restarting from a snapshot and reloading unchanged rules change
+//     nothing: leaving them out gives the same events and counters.
 func FuzzProcess(f *testing.F) {
 	rec := func(op, id, dt, lag, v byte) []byte { return []byte{op<<3 | id, dt, lag, v} }
 	// steady: n rounds of one sample of each series, every `every` seconds.
@@ -289,17 +380,47 @@ func FuzzProcess(f *testing.F) {
 	}
 	f.Add(append(extreme, steady(0, []byte{0, 1, 2, 3}, 5, 10)[1:]...))
 
-	rs, err := rules.Parse("fuzz.yaml", []byte(fuzzRules))
-	require.NoError(f, err)
+	// A fleet gap: seven series every 10 s, five of which lose the sample
+	// at 20 s into every minute, with restarts, reloads and bad records on
+	// the way; then the same without dedup and with a short SeriesTTL.
+	life := func(kind, input byte) []byte { return rec(30, 0, input, 0, kind) }
+	gap := []byte{1}
+	for i := range 60 {
+		for id := range byte(7) {
+			if id == 6 && i >= 30 {
+				continue // stops: absent, then evicted with a short SeriesTTL
+			}
+			v := byte(i)
+			op := byte(0)
+			if i%6 == 2 && id < 5 {
+				op = 23 // lost: rejected as from the future, the cursor kept in step
+			}
+			gap = append(gap, rec(op, id, 10, 1, v)...)
+		}
+		switch i % 15 {
+		case 5:
+			gap = append(gap, life(0, 0)...) // restart
+		case 8:
+			gap = append(gap, life(1, 0)...) // reload, unchanged
+		case 11:
+			gap = append(gap, life(3, byte(i))...) // a bad record
+		case 14:
+			gap = append(gap, life(2, 0)...) // switch rules
+		}
+	}
+	f.Add(gap)
+	f.Add(append([]byte{3 | 16}, gap[1:]...))
+
+	rs := parseFuzzRules(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, steps := decodeFuzzSteps(data)
 		samples := 0
 		for _, st := range steps {
-			if st.advance == 0 && !st.flush {
+			if st.advance == 0 && !st.flush && st.life == lifeNone {
 				samples++
 			}
 		}
-		events, enc, st := fuzzRun(t, cfg, rs, steps, false)
+		events, enc, st := fuzzRun(t, cfg, rs, steps, false, true)
 
 		require.EqualValues(t, samples, st.Samples)
 		require.Equal(t, st.Samples,
@@ -354,8 +475,14 @@ func FuzzProcess(f *testing.F) {
 			require.True(t, ev.Labels.IsSorted(), "%s", enc[i])
 		}
 
-		_, enc1, st1 := fuzzRun(t, cfg, rs, steps, true)
+		_, enc1, st1 := fuzzRun(t, cfg, rs, steps, true, true)
 		require.Equal(t, enc, enc1, "batching changed the events")
 		require.Equal(t, st, st1, "batching changed the counters")
+
+		if slices.ContainsFunc(steps, func(s fuzzStep) bool { return s.life == lifeRestart || s.life == lifeReload }) {
+			_, enc2, st2 := fuzzRun(t, cfg, rs, steps, false, false)
+			require.Equal(t, enc, enc2, "a restart or a reload of unchanged rules changed the events")
+			require.Equal(t, st, st2, "a restart or a reload of unchanged rules changed the counters")
+		}
 	})
 }

@@ -1022,6 +1022,9 @@ func readEpisode(r *dec, series int) *gapEpisode {
 func (f *fleet) readFrom(r *dec, series int) {
 	for range r.count(6) {
 		i := r.index(ringBins)
+		if f.bins == nil {
+			f.alloc()
+		}
 		f.bins[i] = fleetBin{e: uint32(r.uv()), m: uint32(r.uv()), late: uint32(r.uv()), lost: uint32(r.uv()), burst: r.bool()}
 	}
 	f.done = r.i64()
@@ -1079,8 +1082,14 @@ func (f *fleet) readFrom(r *dec, series int) {
 		fd.cur = r.i64()
 		fd.end = r.i64()
 		fd.init = r.bool()
+		if fd.init && f.bins == nil {
+			f.alloc() // the fleet has completed bins: it was allocated
+		}
 		for range r.count(8) {
 			j := r.index(int(fd.nb))
+			if f.bins == nil {
+				f.alloc()
+			}
 			fd.s[j], fd.rose[j], fd.last[j] = r.f32(), r.i32(), r.bool()
 		}
 	}
