@@ -3,6 +3,9 @@ package fault
 import (
 	"math"
 	"slices"
+
+	"github.com/faultline-go/faultline/internal/episode"
+	"github.com/faultline-go/faultline/internal/fleetgap"
 )
 
 // absence is an open absence episode, kept in a side table while the series
@@ -19,61 +22,62 @@ type absence struct {
 // delivers.
 func (e *Engine) startAbsence(idx uint32, t *tracker, since, at int64) {
 	t.flags |= flagAbsent
-	e.wheel.unlink(idx)
+	e.st.wheel.unlink(idx)
 	a := absence{since: since}
-	var ep *gapEpisode
-	if t.lattice() {
-		ep = e.fleet.explainsRun(t)
+	var ep *fleetgap.Episode
+	if t.lattice() && t.lostRun > 0 {
+		ep = e.fleet.Explains(t.rxExp(t.lateK-int32(t.lostRun)), t.cadence(), int(t.lostRun))
 	}
 	var by string
 	if ep != nil {
-		a.inhibitedBy = ep.mark
-		by = ep.firingID
+		a.inhibitedBy = ep.Mark()
+		by = fleetFiringID(ep.Since())
 	}
 	// Recorded before the compaction below, which keeps only the series
 	// whose absence the episode explains: this one included.
-	e.absences[idx] = a
+	e.st.absences[idx] = a
 	if ep != nil {
-		ep.inhibited = append(ep.inhibited, idx)
-		ep.silent++
-		ep.peakSilent = max(ep.peakSilent, ep.silent)
-		if len(ep.inhibited) > 2*ep.silent+64 {
-			e.compactInhibited(ep)
+		ep.Park()
+		list := append(e.st.inhibited[ep.Mark()], idx)
+		if len(list) > 2*ep.Silent()+64 {
+			list = e.compactInhibited(ep.Mark(), list)
 		}
+		e.st.inhibited[ep.Mark()] = list
 		e.stats.local.AbsencesInhibited++
 	}
 	e.stats.local.Absences++
-	e.emitSeries(idx, KindAbsence, ruleAbsence, StateFiring, at, since, math.NaN(), nil, by)
+	e.emitSeries(idx, absenceTransition(episode.Firing, since, at), by, "")
 	e.noData(idx, since, at, by)
 }
 
 // endAbsence resolves the series' absence when it delivers again.
-func (e *Engine) endAbsence(idx uint32, t *tracker) { e.endAbsenceAt(idx, t, e.now) }
+func (e *Engine) endAbsence(idx uint32, t *tracker) { e.endAbsenceAt(idx, t, e.now, "") }
 
-// endAbsenceAt resolves the series' absence at engine time at.
-func (e *Engine) endAbsenceAt(idx uint32, t *tracker, at int64) {
+// endAbsenceAt resolves the series' absence at engine time at, for reason
+// (none when the series came back).
+func (e *Engine) endAbsenceAt(idx uint32, t *tracker, at int64, reason string) {
 	t.flags &^= flagAbsent
-	a := e.absences[idx]
-	delete(e.absences, idx)
+	a := e.st.absences[idx]
+	delete(e.st.absences, idx)
 	var by string
 	if a.inhibitedBy != 0 {
-		if ep := e.fleet.episodeByMark(a.inhibitedBy); ep != nil {
-			by = ep.firingID
-			ep.silent--
+		if ep := e.fleet.Open(a.inhibitedBy); ep != nil {
+			by = fleetFiringID(ep.Since())
+			ep.Unpark()
 		}
 	}
-	e.emitSeries(idx, KindAbsence, ruleAbsence, StateResolved, at, a.since, math.NaN(), nil, by)
+	e.emitSeries(idx, absenceTransition(episode.Resolved, a.since, at), by, reason)
 }
 
-// compactInhibited drops from an episode's list the series whose absence
-// it no longer explains (they came back) and the repeats of a series that
-// went silent more than once, so the list shrinks to the series still
-// silent, in the order uninhibit fires them.
-func (e *Engine) compactInhibited(ep *gapEpisode) {
-	seen := make(map[uint32]bool, ep.silent)
-	ep.inhibited = slices.DeleteFunc(ep.inhibited, func(idx uint32) bool {
-		a, ok := e.absences[idx]
-		if !ok || a.inhibitedBy != ep.mark || seen[idx] {
+// compactInhibited drops from a fleet gap episode's list the series whose
+// absence it no longer explains (they came back) and the repeats of a
+// series that went silent more than once, so the list shrinks to the
+// series still silent, in the order uninhibit fires them.
+func (e *Engine) compactInhibited(mark uint32, list []uint32) []uint32 {
+	seen := make(map[uint32]bool)
+	return slices.DeleteFunc(list, func(idx uint32) bool {
+		a, ok := e.st.absences[idx]
+		if !ok || a.inhibitedBy != mark || seen[idx] {
 			return true
 		}
 		seen[idx] = true
@@ -84,15 +88,20 @@ func (e *Engine) compactInhibited(ep *gapEpisode) {
 // uninhibit re-fires, uninhibited, the absences a fleet gap episode explained
 // whose series are still silent when it resolves: they did not come back
 // with the rest, so they are dead, whatever their phase.
-func (e *Engine) uninhibit(ep *gapEpisode, at int64) {
-	for _, idx := range ep.inhibited {
-		a, ok := e.absences[idx]
-		if !ok || a.inhibitedBy != ep.mark {
+func (e *Engine) uninhibit(mark uint32, at int64) {
+	for _, idx := range e.st.inhibited[mark] {
+		a, ok := e.st.absences[idx]
+		if !ok || a.inhibitedBy != mark {
 			continue
 		}
 		a.inhibitedBy = 0
-		e.absences[idx] = a
-		e.emitSeries(idx, KindAbsence, ruleAbsence, StateFiring, at, a.since, math.NaN(), nil, "")
+		e.st.absences[idx] = a
+		e.emitSeries(idx, absenceTransition(episode.Firing, a.since, at), "", "")
 	}
-	ep.inhibited = nil
+	delete(e.st.inhibited, mark)
+}
+
+// absenceTransition is a transition of a series' absence episode.
+func absenceTransition(state episode.State, since, at int64) episode.Transition {
+	return episode.Transition{Kind: episode.Absence, State: state, Since: since, At: at, Value: math.NaN()}
 }

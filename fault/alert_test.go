@@ -184,8 +184,8 @@ groups:
 	require.Equal(t, flapStart.Episode, flapEnd.Episode)
 	require.Equal(t, "Flappy", flapStart.Rule)
 	require.Equal(t, rec.events[4].Episode, resolved.Episode, "the held-back resolve ends the episode that fired at 5")
-	require.Empty(t, e.alerts, "an idle alert keeps no state")
-	require.Zero(t, e.series[0].alerts)
+	require.Empty(t, e.al.alerts, "an idle alert keeps no state")
+	require.Zero(t, e.st.series[0].alerts)
 }
 
 // TestEvaluationDoesNotAllocate checks the hot path: samples of a series

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -46,8 +47,6 @@ const (
 	// maxBadInputs inputs are told apart; the bad records of further ones
 	// are counted together under one overflow input.
 	maxBadInputs = 1024
-	// ruleBadInput is the Rule of bad_input events.
-	ruleBadInput = "bad_input"
 )
 
 // badInput is one input's open episode, if any.
@@ -70,10 +69,8 @@ type badInputs struct {
 	next     int64 // the earliest deadline of an open episode
 }
 
-func (b *badInputs) init() {
-	b.byName = make(map[string]int)
-	b.overflow = -1
-	b.next = math.MaxInt64
+func newBadInputs() badInputs {
+	return badInputs{byName: make(map[string]int), overflow: -1, next: math.MaxInt64}
 }
 
 // BadInput records that a record of the named input could not be decoded,
@@ -196,7 +193,7 @@ func (e *Engine) emitBadInput(i int, state State, at int64, value float64) {
 	}
 	ev := Event{
 		Kind:   KindBadInput,
-		Rule:   ruleBadInput,
+		Rule:   string(KindBadInput),
 		State:  state,
 		At:     at,
 		Since:  in.since,
@@ -207,6 +204,59 @@ func (e *Engine) emitBadInput(i int, state State, at int64, value float64) {
 		},
 		Value: value,
 	}
-	ev.ID, ev.Episode = eventIDs(ev.Kind, ev.Rule, subject, in.since, state, false)
-	e.emit(&ev)
+	e.emit(ev, subject, 0, 0, "")
+}
+
+// appendBadInputs appends the bad-input episodes, per input.
+func (b *badInputs) appendTo(w *frame.Writer) {
+	w.I64(int64(b.overflow))
+	w.I64(b.next)
+	w.Uv(uint64(len(b.list)))
+	for i := range b.list {
+		in := &b.list[i]
+		w.Str(b.names[i])
+		w.Bool(in.open)
+		w.Bool(in.reported)
+		w.I64(in.since)
+		w.I64(in.last)
+		w.U64(in.interval)
+		w.U64(in.total)
+		w.Uv(uint64(len(in.examples)))
+		for _, x := range in.examples {
+			w.Str(x)
+		}
+	}
+}
+
+func (b *badInputs) readFrom(r *frame.Reader) {
+	b.overflow = int(r.I64())
+	b.next = r.I64()
+	n := r.Count(1 + 2 + 8*4 + 1)
+	if n > maxBadInputs+1 {
+		r.Fail("%d bad inputs", n)
+		return
+	}
+	for i := 0; i < n && r.Err() == nil; i++ {
+		name := r.Str()
+		in := badInput{open: r.Bool(), reported: r.Bool(), since: r.I64(), last: r.I64(), interval: r.U64(), total: r.U64()}
+		k := r.Count(1)
+		if k > badInputExamples {
+			r.Fail("%d examples", k)
+			return
+		}
+		for range k {
+			in.examples = append(in.examples, r.Str())
+		}
+		b.list = append(b.list, in)
+		b.names = append(b.names, name)
+		if i != b.overflow {
+			if _, dup := b.byName[name]; dup {
+				r.Fail("bad input %q twice", name)
+			}
+			b.byName[name] = i
+		}
+	}
+	if r.Err() == nil && b.overflow != -1 && (b.overflow < 0 || b.overflow >= n) {
+		r.Fail("overflow input %d of %d", b.overflow, n)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/internal/fleetgap"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -51,13 +51,13 @@ func TestMaxSeriesRejectsNewSeriesKeepsTheOld(t *testing.T) {
 
 	st := e.Stats()
 	require.EqualValues(t, 3, st.Series)
-	require.Len(t, e.series, 3)
+	require.Len(t, e.st.series, 3)
 	require.EqualValues(t, 3*60, st.SeriesOverflow, "every sample of an untracked series is counted")
 	require.EqualValues(t, 60+60+30, st.Fresh)
 	require.EqualValues(t, 60, st.Duplicates)
 	require.Equal(t, st.Samples, st.Fresh+st.Duplicates+st.SeriesOverflow)
 	for i := 3; i < 6; i++ {
-		_, ok := e.index.get(stream.Hash("m", stream.NewLabels("i", strconv.Itoa(i))))
+		_, ok := e.st.index.get(stream.Hash("m", stream.NewLabels("i", strconv.Itoa(i))))
 		require.False(t, ok, "series %d has no state", i)
 	}
 
@@ -204,13 +204,8 @@ func setLostSlot(t *tracker, rx int64) {
 
 // firingGap opens a firing fleet gap episode of period p and window
 // [start, end) into the period.
-func firingGap(e *Engine, since, p, start, end int64) *gapEpisode {
-	ep := e.fleet.newEpisode(since)
-	ep.state = StateFiring
-	ep.period, ep.phaseStart, ep.phaseEnd = p, start, end
-	ep.firingID = "fleet-gap-firing"
-	e.fleet.episodes = append(e.fleet.episodes, ep)
-	return ep
+func firingGap(e *Engine, since, p, start, end int64) *fleetgap.Episode {
+	return e.fleet.Insert(since, p, start, end, since)
 }
 
 // TestInhibitedListIsCompactedAndKeepsTheSilent makes a series flap in and
@@ -221,7 +216,7 @@ func firingGap(e *Engine, since, p, start, end int64) *gapEpisode {
 // when the gap resolves exactly the silent series fire again, uninhibited.
 func TestInhibitedListIsCompactedAndKeepsTheSilent(t *testing.T) {
 	e, rec := newEngine(t, Config{})
-	e.advance(sec(0))
+	e.advance(context.Background(), sec(0))
 	rx := sec(12.5)
 	ep := firingGap(e, sec(0), int64(time.Minute), int64(12*time.Second), int64(13500*time.Millisecond))
 	const dead = 10
@@ -230,35 +225,40 @@ func TestInhibitedListIsCompactedAndKeepsTheSilent(t *testing.T) {
 		ids = append(ids, lostSlotSeries(t, e, strconv.Itoa(i), rx))
 	}
 	for _, idx := range ids {
-		setLostSlot(&e.trackers[idx], rx)
+		setLostSlot(&e.st.trackers[idx], rx)
 	}
 	for _, idx := range ids[:dead] {
-		e.startAbsence(idx, &e.trackers[idx], rx, sec(200))
+		e.startAbsence(idx, &e.st.trackers[idx], rx, sec(200))
 	}
 	flapper := ids[dead]
 	longest := 0
 	for range 500 {
-		e.startAbsence(flapper, &e.trackers[flapper], rx, sec(200))
-		require.Contains(t, ep.inhibited, flapper, "a silent series stays listed")
-		require.LessOrEqual(t, len(ep.inhibited), 2*ep.silent+64)
-		longest = max(longest, len(ep.inhibited))
-		e.endAbsence(flapper, &e.trackers[flapper])
+		e.startAbsence(flapper, &e.st.trackers[flapper], rx, sec(200))
+		e.flush(context.Background())
+		list := e.st.inhibited[ep.Mark()]
+		require.Contains(t, list, flapper, "a silent series stays listed")
+		require.LessOrEqual(t, len(list), 2*ep.Silent()+64)
+		longest = max(longest, len(list))
+		e.endAbsence(flapper, &e.st.trackers[flapper])
+		e.flush(context.Background())
 	}
-	require.Equal(t, dead, ep.silent)
+	require.Equal(t, dead, ep.Silent())
 	require.Greater(t, longest, 2*(dead+1), "the list grew until compacted")
 	for _, ev := range rec.events {
 		if ev.State == StateFiring {
-			require.Equal(t, "fleet-gap-firing", ev.InhibitedBy)
+			require.Equal(t, fleetFiringID(ep.Since()), ev.InhibitedBy)
 		}
 	}
 
 	// The flapper goes silent for good; the gap resolves.
-	e.startAbsence(flapper, &e.trackers[flapper], rx, sec(300))
+	e.startAbsence(flapper, &e.st.trackers[flapper], rx, sec(300))
+	e.flush(context.Background())
 	rec.events = nil
-	e.uninhibit(ep, sec(400))
+	e.uninhibit(ep.Mark(), sec(400))
+	e.flush(context.Background())
 	want := map[stream.SeriesID]bool{}
 	for _, idx := range ids {
-		want[e.series[idx].id] = true
+		want[e.st.series[idx].id] = true
 	}
 	got := map[stream.SeriesID]bool{}
 	for _, ev := range rec.events {
@@ -269,148 +269,7 @@ func TestInhibitedListIsCompactedAndKeepsTheSilent(t *testing.T) {
 		got[ev.Series] = true
 	}
 	require.Equal(t, want, got, "exactly the series still silent fire again")
-	require.Empty(t, ep.inhibited)
-}
-
-// burstAt is a burst centred at at, half a second long.
-func burstAt(at int64) burst {
-	return burst{start: at - int64(250*time.Millisecond), end: at + int64(250*time.Millisecond), at: at, m: 50, e: 100}
-}
-
-// TestFleetBurstsAndTracksAreBounded floods the fleet detector with 300
-// aperiodic bursts: it keeps the newest maxBursts bursts and at most
-// maxTracks tracks, evicting the oldest, and a periodic train that comes
-// after the flood still gets its track and is confirmed.
-func TestFleetBurstsAndTracksAreBounded(t *testing.T) {
-	e, _ := newEngine(t, Config{})
-	f := e.fleet
-	e.advance(sec(0))
-	rng := rand.New(rand.NewPCG(7, 8))
-	now := sec(0)
-	var all []burst
-	var oldest *track
-	for range 300 {
-		// At least 50 s apart, so no track is a harmonic of the train's.
-		now += int64(50+rng.IntN(350)) * int64(time.Second)
-		b := burstAt(now)
-		f.burstEnded(b, b.end)
-		all = append(all, b)
-		require.LessOrEqual(t, len(f.bursts), maxBursts)
-		require.LessOrEqual(t, len(f.tracks), maxTracks)
-		if len(f.tracks) == maxTracks && oldest == nil {
-			oldest = f.tracks[0]
-		}
-	}
-	require.NotNil(t, oldest, "the flood fills the track table")
-	require.NotContains(t, f.tracks, oldest, "the oldest tracks make room")
-	require.Len(t, f.tracks, maxTracks)
-	require.Equal(t, all[len(all)-maxBursts:], f.bursts, "the newest bursts are kept")
-
-	const p = int64(47 * time.Second)
-	start := now + int64(100*time.Second)
-	var last burst
-	for i := range 6 {
-		last = burstAt(start + int64(i)*p)
-		f.burstEnded(last, last.end)
-		require.Len(t, f.tracks, maxTracks)
-	}
-	i := slices.IndexFunc(f.tracks, func(tr *track) bool { return tr.period64() == p })
-	require.GreaterOrEqual(t, i, 0, "the train has a track")
-	tr := f.tracks[i]
-	require.Equal(t, 6, tr.n)
-	require.True(t, f.trackConfirmed(tr, last.end))
-}
-
-// TestFleetTooFewIsBounded fills the fleet's memory of windows that held
-// too few series: it holds at most maxTooFew of them and is cleared when
-// full. A remembered window is not counted again, even once enough series
-// miss slots in it; once forgotten, it is, and the gap is promoted.
-func TestFleetTooFewIsBounded(t *testing.T) {
-	e, _ := newEngine(t, Config{})
-	f := e.fleet
-	e.advance(sec(0))
-	minute := int64(time.Minute)
-	start, end := int64(12*time.Second), int64(13500*time.Millisecond)
-	require.Nil(t, f.promote(sec(0), minute, start, end, sec(100)), "no series: too few")
-	for i := int64(1); i < maxTooFew; i++ {
-		require.Nil(t, f.promote(sec(0), minute+i*int64(time.Second), int64(50*time.Second), int64(51*time.Second), sec(100)))
-	}
-	require.Len(t, f.tooFew, maxTooFew)
-
-	// Now five series miss the slot at 12.5 s into the minute.
-	rx := sec(12.5)
-	var ids []uint32
-	for i := range minGapSeries {
-		ids = append(ids, lostSlotSeries(t, e, strconv.Itoa(i), rx))
-	}
-	for _, idx := range ids {
-		setLostSlot(&e.trackers[idx], rx)
-		e.trackers[idx].flags |= flagAbsent
-	}
-	cand := gapEpisode{since: sec(0), period: minute, phaseStart: start, phaseEnd: end}
-	require.Equal(t, minGapSeries, e.seriesMissingIn(&cand, minGapSeries))
-	require.Nil(t, f.promote(sec(0), minute, start, end, sec(200)), "remembered: not counted again")
-
-	// One more window that holds too few overflows the memory: it is
-	// cleared, and remembers only that window.
-	other := int64(40 * time.Second)
-	require.False(t, cand.inWindow(sec(40.5)))
-	require.Nil(t, f.promote(sec(0), minute, other, other+int64(1500*time.Millisecond), sec(200)))
-	require.Len(t, f.tooFew, 1)
-
-	ep := f.promote(sec(0), minute, start, end, sec(200))
-	require.NotNil(t, ep, "forgotten: counted again, and promoted")
-	require.Equal(t, minute, ep.period)
-	require.LessOrEqual(t, len(f.tooFew), maxTooFew)
-}
-
-// TestFleetForgetsAJumpLongerThanItsRing moves the fleet's clock further
-// than its ring of bins holds (8,192 s): it completes what the ring holds,
-// then forgets every bin, burst, track, fold and rate, and bins filled
-// after the jump are completed as usual.
-func TestFleetForgetsAJumpLongerThanItsRing(t *testing.T) {
-	e, _ := newEngine(t, Config{})
-	f := e.fleet
-	e.advance(sec(0))
-	for i := range 160 {
-		// Observed as the wheel would: at the slot's deadline, just before
-		// its bin completes (bins are cleared ahead of completion).
-		rx := sec(150 + float64(i)/4)
-		f.advance(rx)
-		f.observe(rx, i%3 == 0)
-	}
-	for _, s := range []float64{10, 70, 130} {
-		b := burstAt(sec(s))
-		f.burstEnded(b, b.end)
-	}
-	f.advance(sec(200))
-	require.NotEmpty(t, f.tracks)
-	require.Len(t, f.bursts, 3)
-	require.Positive(t, f.rateSumE+f.rateSumM)
-	f.folds[0].s[3] = foldH / 2
-
-	jump := sec(200) + ringBins*binRes + int64(time.Hour)
-	f.advance(jump)
-	require.Empty(t, f.tracks)
-	require.Empty(t, f.bursts)
-	require.Zero(t, f.rateSumE)
-	require.Zero(t, f.rateSumM)
-	require.Equal(t, binOf(jump-f.lag), f.done)
-	for i := range f.bins {
-		require.Equal(t, fleetBin{}, f.bins[i], "bin %d", i)
-	}
-	for _, fd := range f.folds {
-		require.Zero(t, slices.Max(fd.s), "fold %v", time.Duration(fd.period))
-	}
-
-	for i := range 40 {
-		rx := jump + int64(i)*binRes
-		f.advance(rx)
-		f.observe(rx, i == 0)
-	}
-	f.advance(jump + int64(time.Minute))
-	require.EqualValues(t, 40, f.rateSumE)
-	require.EqualValues(t, 1, f.rateSumM)
+	require.Empty(t, e.st.inhibited[ep.Mark()])
 }
 
 // TestClamps checks the limits that clamp a value instead of rejecting
@@ -421,7 +280,7 @@ func TestClamps(t *testing.T) {
 	rs := parseRules(t, "series: [{match: slow, cadence: 10000d}]")
 	e, _ := newEngine(t, Config{AbsentAfter: 1000 * time.Hour, Rules: rs})
 	process(t, e, smp("slow", sec(0), sec(0), 1))
-	require.Equal(t, maxCadence, e.trackers[0].cadence(), "a declared cadence beyond 59 h")
+	require.Equal(t, maxCadence, e.st.trackers[0].cadence(), "a declared cadence beyond 59 h")
 
 	var tr tracker
 	tr.setCadence(int64(time.Second))
@@ -508,7 +367,7 @@ func TestMaxAlertsRefusesNewAlertsKeepsTheOpen(t *testing.T) {
 	st := e.Stats()
 	require.EqualValues(t, 2, st.AlertOverflow)
 	require.EqualValues(t, 2, st.Alerts)
-	require.Len(t, e.alerts, 2)
+	require.Len(t, e.al.alerts, 2)
 
 	require.NoError(t, hot(30, 1, "a"))                      // a resolves: room for one
 	require.ErrorIs(t, hot(40, 20, "c", "d"), ErrOverloaded) // c opens, d does not

@@ -6,6 +6,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/faultline-go/faultline/internal/align"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -132,16 +134,16 @@ type cohorts struct {
 }
 
 func (e *Engine) initCohorts() {
-	e.coh.next = math.MaxInt64
-	for i, r := range e.rules {
+	e.al.coh.next = math.MaxInt64
+	for i, r := range e.al.rules {
 		if r.Cohort == nil {
 			continue
 		}
-		if e.coh.byRule == nil {
-			e.coh.byRule = make(map[uint32]uint32)
+		if e.al.coh.byRule == nil {
+			e.al.coh.byRule = make(map[uint32]uint32)
 		}
-		e.coh.byRule[uint32(i)] = uint32(len(e.coh.rules))
-		e.coh.rules = append(e.coh.rules, e.newCohortRule(uint32(i), r))
+		e.al.coh.byRule[uint32(i)] = uint32(len(e.al.coh.rules))
+		e.al.coh.rules = append(e.al.coh.rules, e.newCohortRule(uint32(i), r))
 	}
 }
 
@@ -155,33 +157,33 @@ func (e *Engine) newCohortRule(ri uint32, r *rules.Rule) cohortRule {
 // attachRules gives a new series what its rules need besides evaluation:
 // a history if one of them reads it, its cohort in each cohort rule.
 func (e *Engine) attachRules(idx uint32, labels stream.Labels) {
-	s := &e.series[idx]
+	s := &e.st.series[idx]
 	keep, need := int64(0), false
-	for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
-		r := e.rules[ri]
+	for _, ri := range e.al.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+		r := e.al.rules[ri]
 		member := uint32(0)
 		if r.Cohort != nil {
 			need = true
-			member = e.joinCohort(e.coh.byRule[ri], labels)
+			member = e.joinCohort(e.al.coh.byRule[ri], labels)
 		} else if r.UsesHistory() {
 			need = true
 			keep = max(keep, int64(r.Window))
 		}
-		if len(e.coh.rules) > 0 {
-			e.coh.aux = append(e.coh.aux, member)
+		if len(e.al.coh.rules) > 0 {
+			e.al.coh.aux = append(e.al.coh.aux, member)
 		}
 	}
 	if need {
-		e.hists = append(e.hists, e.newHistory(keep))
-		s.hist = uint32(len(e.hists))
+		e.al.hists = append(e.al.hists, e.newHistory(keep))
+		s.hist = uint32(len(e.al.hists))
 	}
 }
 
 // joinCohort returns the member index + 1 of a new series in cohort rule
 // c, creating its cohort if there is room.
 func (e *Engine) joinCohort(c uint32, labels stream.Labels) uint32 {
-	cr := &e.coh.rules[c]
-	by := e.rules[cr.ri].Cohort.By
+	cr := &e.al.coh.rules[c]
+	by := e.al.rules[cr.ri].Cohort.By
 	var b strings.Builder
 	for _, name := range by {
 		b.WriteString(labels.Get(name))
@@ -207,23 +209,23 @@ func (e *Engine) joinCohort(c uint32, labels stream.Labels) uint32 {
 			e.stats.local.Cohorts++
 		}
 	}
-	e.coh.members = append(e.coh.members, cohortMember{rule: c, cohort: ci})
-	return uint32(len(e.coh.members))
+	e.al.coh.members = append(e.al.coh.members, cohortMember{rule: c, cohort: ci})
+	return uint32(len(e.al.coh.members))
 }
 
 // cohortSample counts a fresh, newest sample of a series in the cohort rule
 // whose membership is at aux[pos]. The series' history already holds it.
 func (e *Engine) cohortSample(idx uint32, pos uint32, smp *stream.Sample) {
-	mi := e.coh.aux[pos]
+	mi := e.al.coh.aux[pos]
 	if mi == 0 {
 		return
 	}
-	m := &e.coh.members[mi-1]
-	cr := &e.coh.rules[m.rule]
-	w := floorDiv(smp.Time, cr.win)
+	m := &e.al.coh.members[mi-1]
+	cr := &e.al.coh.rules[m.rule]
+	w := align.FloorDiv(smp.Time, cr.win)
 	if !cr.started {
 		cr.started, cr.k = true, w
-		e.coh.next = min(e.coh.next, (cr.k+1)*cr.win+cr.grace)
+		e.al.coh.next = min(e.al.coh.next, (cr.k+1)*cr.win+cr.grace)
 	}
 	if w < cr.k {
 		e.stats.local.CohortLate++
@@ -233,11 +235,11 @@ func (e *Engine) cohortSample(idx uint32, pos uint32, smp *stream.Sample) {
 		e.judgeWindow(cr)
 	}
 	inc := 0.0
-	if hi := e.series[idx].hist; hi != 0 {
+	if hi := e.st.series[idx].hist; hi != 0 {
 		// From the previous sample, unless it is more than a window old: a
 		// series back from a silence would otherwise put all it counted
 		// while away into one window.
-		if h := &e.hists[hi-1]; h.n >= 2 {
+		if h := &e.al.hists[hi-1]; h.n >= 2 {
 			if prev := h.at(h.n - 2); smp.Time-prev.T <= cr.win {
 				if inc = smp.Value - prev.V; inc < 0 {
 					inc = smp.Value // a counter reset: it restarted from zero
@@ -256,8 +258,8 @@ func (e *Engine) cohortSample(idx uint32, pos uint32, smp *stream.Sample) {
 // cohortsDue judges the cohort windows due by engine time now.
 func (e *Engine) cohortsDue(now int64) {
 	next := int64(math.MaxInt64)
-	for i := range e.coh.rules {
-		cr := &e.coh.rules[i]
+	for i := range e.al.coh.rules {
+		cr := &e.al.coh.rules[i]
 		if !cr.started {
 			continue
 		}
@@ -267,14 +269,14 @@ func (e *Engine) cohortsDue(now int64) {
 			}
 			if cr.empty(0) && cr.empty(1) {
 				// Nothing to judge: skip to the window now is in.
-				cr.k = max(cr.k+1, floorDiv(now-cr.grace, cr.win))
+				cr.k = max(cr.k+1, align.FloorDiv(now-cr.grace, cr.win))
 				continue
 			}
 			e.judgeWindow(cr)
 		}
 		next = min(next, (cr.k+1)*cr.win+cr.grace)
 	}
-	e.coh.next = next
+	e.al.coh.next = next
 }
 
 // empty reports whether window slot p holds no sample.
@@ -293,7 +295,7 @@ func (cr *cohortRule) empty(p int64) bool {
 // judgeWindow evaluates the rule for each cohort that reported in window
 // cr.k, moves their episodes, and opens window k+2 in its slot.
 func (e *Engine) judgeWindow(cr *cohortRule) {
-	r := e.rules[cr.ri]
+	r := e.al.rules[cr.ri]
 	p := cr.k & 1
 	end := (cr.k + 1) * cr.win
 	at := end + cr.grace
@@ -327,7 +329,7 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 		others := cohortAcc{series: fleet.series - a.series, samples: fleet.samples - a.samples,
 			sum: fleet.sum - a.sum, inc: fleet.inc - a.inc, min: lo.except(i), max: hi.except(i)}
 		cAgg, oAgg := a.aggregate(cr.win), others.aggregate(cr.win)
-		holds, err := e.eval.EvalCohort(r, c.labels, &cAgg, &oAgg, &fleetAgg)
+		holds, err := e.al.eval.EvalCohort(r, c.labels, &cAgg, &oAgg, &fleetAgg)
 		if err != nil {
 			e.evalFailed(cr.ri, r, err)
 			continue
@@ -338,13 +340,13 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 			if r.For <= 0 {
 				c.state = StateFiring
 			}
-			e.emitCohort(r, c, c.state, at, cAgg.Rate)
+			e.emitCohort(r, c, c.state, at, cAgg.Rate, "")
 		case holds && c.state == StatePending && end-c.since >= int64(r.For):
 			c.state = StateFiring
-			e.emitCohort(r, c, c.state, at, cAgg.Rate)
+			e.emitCohort(r, c, c.state, at, cAgg.Rate, "")
 		case !holds && c.state != 0:
 			c.state = 0
-			e.emitCohort(r, c, StateResolved, at, cAgg.Rate)
+			e.emitCohort(r, c, StateResolved, at, cAgg.Rate, "")
 		}
 	}
 	cr.over[p] = cohortAcc{}
@@ -354,8 +356,9 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 	cr.k++
 }
 
-// emitCohort emits an event about a cohort.
-func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, value float64) {
+// emitCohort emits an event about a cohort, for reason if it is closed
+// for one.
+func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, value float64, reason string) {
 	if state == StateFiring {
 		e.stats.local.CohortFaults++
 	}
@@ -375,8 +378,7 @@ func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, val
 		Annotations: annotations,
 		Value:       value,
 	}
-	ev.ID, ev.Episode = eventIDs(ev.Kind, ev.Rule, c.id, c.since, state, false)
-	e.emit(&ev)
+	e.emit(ev, c.id, 0, 0, reason)
 }
 
 // extremes keeps the two most extreme values of a set of cohorts and which
@@ -404,4 +406,100 @@ func (x *extremes) except(who int) float64 {
 		return x.v2
 	}
 	return x.v1
+}
+
+func appendCohortAcc(w *frame.Writer, a *cohortAcc) {
+	w.Uv(uint64(a.series))
+	w.Uv(uint64(a.samples))
+	w.F64(a.sum)
+	w.F64(a.inc)
+	w.F64(a.min)
+	w.F64(a.max)
+}
+
+func readCohortAcc(r *frame.Reader) cohortAcc {
+	return cohortAcc{series: int(min(r.Uv(), 1<<40)), samples: int(min(r.Uv(), 1<<62)), sum: r.F64(), inc: r.F64(), min: r.F64(), max: r.F64()}
+}
+
+// appendCohorts appends the cohort rules' windows and episodes and each
+// series' last window. The cohorts themselves (their keys and labels) and
+// the series' memberships readSeries rebuilds from the rules, in the order
+// the series came.
+func (e *Engine) appendCohorts(w *frame.Writer) {
+	c := &e.al.coh
+	w.I64(c.next)
+	w.Uv(uint64(len(c.rules)))
+	for i := range c.rules {
+		cr := &c.rules[i]
+		w.I64(cr.k)
+		w.Bool(cr.started)
+		appendCohortAcc(w, &cr.over[0])
+		appendCohortAcc(w, &cr.over[1])
+		w.Uv(uint64(len(cr.cohorts)))
+		for j := range cr.cohorts {
+			co := &cr.cohorts[j]
+			appendCohortAcc(w, &co.acc[0])
+			appendCohortAcc(w, &co.acc[1])
+			w.U8(uint8(co.state))
+			w.I64(co.since)
+		}
+	}
+	// The members in the order of the series' slots and their rules, the
+	// order readSeries gives them (evicted series may have made it differ
+	// from c.members').
+	n := 0
+	if len(c.rules) > 0 {
+		for i := range e.st.series {
+			for _, m := range e.al.coh.aux[e.st.series[i].rulesOff : e.st.series[i].rulesOff+uint32(e.st.series[i].rulesN)] {
+				if m != 0 {
+					n++
+				}
+			}
+		}
+	}
+	w.Uv(uint64(n))
+	for i := range e.st.series {
+		if len(c.rules) == 0 {
+			break
+		}
+		for _, m := range e.al.coh.aux[e.st.series[i].rulesOff : e.st.series[i].rulesOff+uint32(e.st.series[i].rulesN)] {
+			if m != 0 {
+				w.I64(c.members[m-1].last)
+			}
+		}
+	}
+}
+
+func (e *Engine) readCohorts(r *frame.Reader) {
+	c := &e.al.coh
+	c.next = r.I64()
+	if n := r.Count(9); r.Err() == nil && n != len(c.rules) {
+		r.Fail("%d cohort rules, the rules give %d", n, len(c.rules))
+		return
+	}
+	for i := range c.rules {
+		cr := &c.rules[i]
+		cr.k = r.I64()
+		cr.started = r.Bool()
+		cr.over[0], cr.over[1] = readCohortAcc(r), readCohortAcc(r)
+		if n := r.Count(9); r.Err() == nil && n != len(cr.cohorts) {
+			r.Fail("cohort rule %d: %d cohorts, the series give %d", i, n, len(cr.cohorts))
+			return
+		}
+		for j := range cr.cohorts {
+			co := &cr.cohorts[j]
+			co.acc[0], co.acc[1] = readCohortAcc(r), readCohortAcc(r)
+			co.state, co.since = State(r.U8()), r.I64()
+			if co.state > StateFiring {
+				r.Fail("cohort state %d", co.state)
+			}
+		}
+	}
+	if n := r.Count(8); r.Err() == nil && n != len(c.members) {
+		r.Fail("%d cohort members, the series give %d", n, len(c.members))
+		return
+	}
+	for i := range c.members {
+		c.members[i].last = r.I64()
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/internal/align"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -185,7 +186,7 @@ func TestCohortClose(t *testing.T) {
 	require.NoError(t, e.Close(t.Context())) // it moves the clock past 130 s, when [60, 120) is due
 	// [60, 120) holds 3 samples up to 80 s: judged, it would resolve.
 	require.Equal(t, []string{"cohort/Busy/firing"}, rec.kinds())
-	require.Equal(t, floorDiv(sec(60), 60e9), e.coh.rules[0].k)
+	require.Equal(t, align.FloorDiv(sec(60), 60e9), e.al.coh.rules[0].k)
 }
 
 // A series back from a silence longer than a window does not put what it

@@ -1,113 +1,116 @@
 package fault
 
 import (
-	"math"
+	"context"
 	"slices"
 	"time"
 
-	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/internal/episode"
 	"github.com/faultline-go/faultline/stream"
 )
 
-// Rule names of the built-in detectors.
-const (
-	ruleAbsence           = "absence"
-	rulePeriodicGap       = "periodic_gap"
-	ruleSeriesPeriodicGap = "series_periodic_gap"
-)
+// The one emitter. Every detector's transition and every rule alert's
+// becomes an Event here: emit derives its IDs, adds the close reason, counts
+// it, records it in an explanation, and queues it. The queue goes to the
+// sink after the state changes that caused it have settled: at the end of
+// the call, or, in a call that emits more than flushEvents events, between
+// two samples or two ticks of the clock.
+
+// flushEvents is how many events a call queues before it hands them to
+// the sink at the next point where the state has settled.
+const flushEvents = 4096
+
+// outbox holds the events queued for the sink.
+type outbox struct {
+	sink   Sink
+	events []Event
+	err    error // the first error the sink returned in this call
+}
+
+// kinds maps the detectors' kinds to the public ones.
+var kinds = [...]Kind{
+	episode.Absence:           KindAbsence,
+	episode.PeriodicGap:       KindPeriodicGap,
+	episode.SeriesPeriodicGap: KindSeriesPeriodicGap,
+	episode.FeedbackLoop:      KindFeedbackLoop,
+	episode.DuplicateStorm:    KindDuplicateStorm,
+	episode.IngestLag:         KindIngestLag,
+	episode.BadInput:          KindBadInput,
+}
+
+// emit completes ev and queues it: its IDs, from what identifies its
+// episode (kind, rule, subject, since) and the event (state, whether it is
+// inhibited, and for the level changes of a rule with levels the level
+// and the sample time t of the change); the close reason, if any, as the
+// annotation "reason". It returns the event's ID.
+func (e *Engine) emit(ev Event, subject uint64, level int, t int64, reason string) string {
+	ev.ID, ev.Episode = eventIDsAt(ev.Kind, ev.Rule, subject, ev.Since, ev.State, ev.InhibitedBy != "", level, t)
+	if reason != "" {
+		ev.Annotations = withReason(ev.Annotations, reason)
+	}
+	e.stats.local.Events++
+	if e.xp.x != nil {
+		e.explainEvent(&ev)
+	}
+	e.out.events = append(e.out.events, ev)
+	return ev.ID
+}
+
+// emitTransition emits a built-in detector's transition about subject,
+// with the given labels, inhibited by the event by (or "").
+func (e *Engine) emitTransition(tr episode.Transition, labels stream.Labels, subject uint64, by, reason string) string {
+	return e.emit(transitionEvent(tr, labels, by), subject, 0, 0, reason)
+}
+
+// flush hands the queued events to the sink, in order.
+func (e *Engine) flush(ctx context.Context) {
+	o := &e.out
+	if o.sink != nil {
+		for i := range o.events {
+			if err := o.sink.Emit(ctx, o.events[i]); err != nil {
+				e.stats.local.SinkErrors++
+				if o.err == nil {
+					o.err = err
+				}
+			}
+		}
+	}
+	clear(o.events)
+	o.events = o.events[:0]
+}
+
+// settled flushes the queue if it is long: called where the state has
+// settled within a call.
+func (e *Engine) settled(ctx context.Context) {
+	if len(e.out.events) >= flushEvents {
+		e.flush(ctx)
+	}
+}
 
 // seriesLabels returns the series' labels with __name__ and OriginLabel,
 // sorted.
 func (e *Engine) seriesLabels(idx uint32) stream.Labels {
-	name, labels := e.keys.get(e.series[idx].key)
+	name, labels := e.st.keys.get(e.st.series[idx].key)
 	labels = append(labels, stream.Label{Name: "__name__", Value: name})
 	return e.withOrigin(labels)
 }
 
-// emitSeries emits an event about one series. Its labels are the series'
-// labels with __name__, overridden by the rule's labels when there is a rule.
-// inhibitedBy is the ID of the event that explains this one, or "".
-func (e *Engine) emitSeries(idx uint32, kind Kind, rule string, state State, at, since int64, value float64, r *rules.Rule, inhibitedBy string) string {
-	labels := e.seriesLabels(idx)
-	var annotations stream.Labels
-	if r != nil {
-		labels = mergeLabels(labels, r.Labels)
-		labels.Sort()
-		var err error
-		if annotations, err = r.ExpandAnnotations(labels, value); err != nil {
-			e.stats.local.EvalErrors++
-		}
-	}
-	ev := Event{
-		Kind:        kind,
-		Rule:        rule,
-		State:       state,
-		At:          at,
-		Since:       since,
-		Series:      e.series[idx].id,
-		Labels:      labels,
-		Annotations: annotations,
-		Value:       value,
-		InhibitedBy: inhibitedBy,
-	}
-	ev.ID, ev.Episode = eventIDs(kind, rule, uint64(ev.Series), since, state, inhibitedBy != "")
-	e.emit(&ev)
-	return ev.ID
+// emitSeries emits a detector's transition about series idx, labelled
+// with its labels, __name__ and OriginLabel.
+func (e *Engine) emitSeries(idx uint32, tr episode.Transition, by, reason string) string {
+	ev := transitionEvent(tr, e.seriesLabels(idx), by)
+	ev.Series = e.st.series[idx].id
+	return e.emit(ev, uint64(ev.Series), 0, 0, reason)
 }
 
-// emitSeriesGap emits an event about a series' periodic gap and returns its
-// ID.
-func (e *Engine) emitSeriesGap(idx uint32, g *seriesGap, state State, at int64) string {
-	labels := e.seriesLabels(idx)
-	ev := Event{
-		Kind:        KindSeriesPeriodicGap,
-		Rule:        ruleSeriesPeriodicGap,
-		State:       state,
-		At:          at,
-		Since:       g.since,
-		Series:      e.series[idx].id,
-		Labels:      labels,
-		Value:       math.NaN(),
-		InhibitedBy: g.linkedTo,
-		Gap: &Gap{
-			Period:       time.Duration(g.period),
-			PhaseStart:   time.Duration(floorMod(g.phase-e.tau, g.period)),
-			PhaseEnd:     time.Duration(floorMod(g.phase-e.tau, g.period) + 2*e.tau),
-			Series:       1,
-			LateFraction: math.NaN(),
-		},
+// transitionEvent is the Event of a detector's transition, without IDs.
+func transitionEvent(tr episode.Transition, labels stream.Labels, by string) Event {
+	kind := kinds[tr.Kind]
+	ev := Event{Kind: kind, Rule: string(kind), State: State(tr.State), At: tr.At, Since: tr.Since, Labels: labels, Value: tr.Value, InhibitedBy: by}
+	if g := tr.Gap; g != nil {
+		ev.Gap = &Gap{Period: time.Duration(g.Period), PhaseStart: time.Duration(g.PhaseStart), PhaseEnd: time.Duration(g.PhaseEnd), Series: g.Series, LateFraction: g.LateFraction}
 	}
-	ev.ID, ev.Episode = eventIDs(ev.Kind, ev.Rule, uint64(ev.Series), g.since, state, g.linkedTo != "")
-	e.emit(&ev)
-	return ev.ID
-}
-
-// emitFleet emits an event about a fleet periodic gap episode.
-func (e *Engine) emitFleet(ep *gapEpisode, state State, at int64) {
-	ev := Event{
-		Kind:   KindPeriodicGap,
-		Rule:   rulePeriodicGap,
-		State:  state,
-		At:     at,
-		Since:  ep.since,
-		Labels: e.withOrigin(nil),
-		Value:  math.NaN(),
-	}
-	if ep.period > 0 {
-		ev.Gap = &Gap{
-			Period:       time.Duration(ep.period),
-			PhaseStart:   time.Duration(floorMod(ep.phaseStart, ep.period)),
-			PhaseEnd:     time.Duration(floorMod(ep.phaseStart, ep.period) + ep.phaseEnd - ep.phaseStart),
-			Series:       max(ep.seriesEst, ep.distinct),
-			LateFraction: ep.lateFraction(),
-		}
-	}
-	ev.ID, ev.Episode = eventIDs(ev.Kind, ev.Rule, 0, ep.since, state, false)
-	if state == StateFiring {
-		ep.firingID = ev.ID
-		e.stats.local.FleetGaps++
-	}
-	e.emit(&ev)
+	return ev
 }
 
 // mergeLabels returns base with over's labels added, over winning on equal
@@ -124,22 +127,19 @@ func mergeLabels(base, over stream.Labels) stream.Labels {
 	return base
 }
 
-// emit hands an event to the sink and counts it.
-func (e *Engine) emit(ev *Event) {
-	e.stats.local.Events++
-	if e.closeReason != "" {
-		ev.Annotations = withReason(ev.Annotations, e.closeReason)
-	}
-	if e.xp.x != nil {
-		e.explainEvent(ev)
-	}
-	if e.sink == nil {
-		return
-	}
-	if err := e.sink.Emit(e.ctx, *ev); err != nil {
-		e.stats.local.SinkErrors++
-		if e.sinkErr == nil {
-			e.sinkErr = err
-		}
-	}
+// withReason returns annotations with reason added, as a copy: the rule's
+// own annotations may be shared.
+func withReason(annotations stream.Labels, reason string) stream.Labels {
+	out := make(stream.Labels, 0, len(annotations)+1)
+	out = append(out, annotations...)
+	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: reason}})
+	out.Sort()
+	return out
+}
+
+// withOrigin returns labels with OriginLabel added and sorted.
+func (e *Engine) withOrigin(labels stream.Labels) stream.Labels {
+	labels = append(labels, stream.Label{Name: OriginLabel, Value: e.cfg.Instance})
+	labels.Sort()
+	return labels
 }

@@ -33,8 +33,10 @@ import (
 	"math"
 	"time"
 
-	"github.com/faultline-go/faultline/alert"
 	"github.com/faultline-go/faultline/dedup"
+	"github.com/faultline-go/faultline/internal/fleetgap"
+	"github.com/faultline-go/faultline/internal/persource"
+	"github.com/faultline-go/faultline/internal/seriesgap"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -192,63 +194,28 @@ const wheelRes = int64(250 * time.Millisecond)
 // Engine raises faults from a stream of samples. See the package doc for its
 // clock and concurrency contract.
 type Engine struct {
-	cfg   Config
-	tau   int64
-	late  int64
-	dd    *dedup.Deduper
-	eval  *rules.Evaluator
-	rules []*rules.Rule
-	sink  Sink
-	log   *slog.Logger
+	cfg  Config
+	tau  int64 // OnTimeBudget, ns
+	late int64 // Lateness, ns
 
 	now     int64 // engine time, ns
 	started bool
 	closed  bool
 	horizon int64 // while closing: slots expected after it are not judged
 
-	index       seriesIndex
-	series      []series
-	trackers    []tracker
-	misses      []missList
-	keys        keyArena
-	evict       evictState // free slots and the sweep (evict.go)
-	closeReason string     // while set, every event emitted carries it as annotation reason (EvictedReason, RuleRemovedReason)
-	ruleIdx     []uint32
-	declared    map[uint32]int64 // declared absence thresholds (ns), by series
-
-	// Side tables for the few series in a transient state.
-	learning  map[uint32]learning
-	absences  map[uint32]absence
-	gaps      map[uint32]*seriesGap
-	alerts    map[alertKey]alert.State // per rule and series, while not idle
-	alertCfg  []alert.Rule             // parallel to rules
-	steps     []alert.Transition       // scratch for alert.State.Step
-	wheel     *wheel
-	fleet     *fleet
-	selectBuf []int
-	warned    map[int]bool
-
-	// Rule history and cohorts (history.go, cohort.go).
-	hists      []history // by series.hist − 1
-	histPoints int       // capacity of hists, in points
-	histView   rules.History
-	histOne    [1]rules.Point
-	coh        cohorts
-
-	xp   explaining // the explanation of the sample in evaluation (explain.go)
-	loop loopGuard
-	src  sources   // per-source detectors: duplicate storm, ingest lag
-	bad  badInputs // bad records, coalesced per input (BadInput)
-
-	ctx     context.Context // of the call in progress, for Sink.Emit
-	sinkErr error
-
-	stats statsCounters
-}
-
-type alertKey struct {
-	series uint32
-	rule   uint32
+	dd     deduper
+	st     store    // series, their arrival tracking and the timing wheel
+	al     alerting // rules: alert states, histories, cohorts
+	fleet  *fleetgap.Detector
+	census fleetgap.Census // e.missingIn, for the fleet detector
+	gaps   seriesgap.Detector
+	src    persource.Detector // duplicate storm, ingest lag
+	bad    badInputs          // bad records, coalesced per input
+	loop   loopGuard
+	xp     explaining // the explanation of the sample in evaluation
+	out    outbox     // events for the sink
+	stats  statsCounters
+	log    *slog.Logger
 }
 
 // New returns an engine configured by cfg.
@@ -271,8 +238,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Instance == "" {
 		cfg.Instance = "faultline"
 	}
-	if cfg.MaxSources > maxSourcesLimit {
-		return nil, fmt.Errorf("fault: MaxSources %d is above the limit of %d", cfg.MaxSources, maxSourcesLimit)
+	if cfg.MaxSources > persource.MaxSourcesLimit {
+		return nil, fmt.Errorf("fault: MaxSources %d is above the limit of %d", cfg.MaxSources, persource.MaxSourcesLimit)
 	}
 	if cfg.MaxSeries > maxSeriesLimit {
 		return nil, fmt.Errorf("fault: MaxSeries %d is above the limit of %d", cfg.MaxSeries, maxSeriesLimit)
@@ -281,31 +248,23 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("fault: lateness allowance %v is shorter than the on-time budget %v", cfg.Lateness, cfg.OnTimeBudget)
 	}
 	e := &Engine{
-		cfg:      cfg,
-		tau:      int64(cfg.OnTimeBudget),
-		late:     int64(cfg.Lateness),
-		dd:       cfg.Deduper,
-		eval:     rules.NewEvaluator(),
-		rules:    cfg.Rules.Rules(),
-		sink:     cfg.Sink,
-		log:      cfg.Logger,
-		declared: make(map[uint32]int64),
-		learning: make(map[uint32]learning),
-		absences: make(map[uint32]absence),
-		gaps:     make(map[uint32]*seriesGap),
-		alerts:   make(map[alertKey]alert.State),
-		steps:    make([]alert.Transition, 0, 4),
-		warned:   make(map[int]bool),
+		cfg:   cfg,
+		tau:   int64(cfg.OnTimeBudget),
+		late:  int64(cfg.Lateness),
+		dd:    noDedup{},
+		st:    newStore(),
+		al:    newAlerting(cfg.Rules),
+		fleet: fleetgap.New(int64(cfg.OnTimeBudget), int64(cfg.Lateness), lateSlack),
+		gaps:  seriesgap.New(int64(cfg.OnTimeBudget)),
+		src:   persource.New(cfg.MaxSources),
+		bad:   newBadInputs(),
+		out:   outbox{sink: cfg.Sink},
+		log:   cfg.Logger,
 	}
-	for _, r := range e.rules {
-		e.alertCfg = append(e.alertCfg, r.AlertRule())
-	}
+	e.st.wheel = newWheel(14, &e.st.trackers)
+	e.census = e.missingIn
 	e.initCohorts()
-	e.wheel = newWheel(14, &e.trackers)
-	e.src.init()
-	e.bad.init()
-	e.fleet = newFleet(e, e.tau, e.late)
-	if e.dd == nil && !cfg.DisableDedup {
+	if !cfg.DisableDedup {
 		dd, err := dedup.New(cfg.Dedup)
 		if err != nil {
 			return nil, fmt.Errorf("fault: %w", err)
@@ -325,10 +284,6 @@ func orDefault[T comparable](v, def T) T {
 	}
 	return v
 }
-
-// Deduper returns the engine's deduper (nil with Config.DisableDedup), so a
-// host can save it on shutdown.
-func (e *Engine) Deduper() *dedup.Deduper { return e.dd }
 
 // Now returns the engine time in Unix nanoseconds.
 func (e *Engine) Now() int64 { return e.now }
@@ -353,11 +308,11 @@ func (e *Engine) Process(ctx context.Context, batch []stream.Sample) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	e.begin(ctx)
 	for i := range batch {
-		e.sample(&batch[i])
+		e.sample(ctx, &batch[i])
+		e.settled(ctx)
 	}
-	return e.end()
+	return e.end(ctx)
 }
 
 // Advance moves the engine clock to now (Unix ns), judging every deadline
@@ -368,9 +323,8 @@ func (e *Engine) Advance(ctx context.Context, now int64) error {
 	if e.closed {
 		return ErrClosed
 	}
-	e.begin(ctx)
-	e.advance(now)
-	return e.end()
+	e.advance(ctx, now)
+	return e.end(ctx)
 }
 
 // Close ends the input. It settles every judgment about slots expected up to
@@ -381,26 +335,24 @@ func (e *Engine) Close(ctx context.Context) error {
 	if e.closed {
 		return nil
 	}
-	e.begin(ctx)
 	e.horizon = e.now
 	e.closed = true
-	e.advance(e.now + e.late + lateSlack + e.fleet.lag + 2*wheelRes)
-	return e.end()
+	e.advance(ctx, e.now+e.late+lateSlack+e.fleet.Lag()+2*wheelRes)
+	return e.end(ctx)
 }
 
-func (e *Engine) begin(ctx context.Context) {
-	e.ctx = ctx
-	e.sinkErr = nil
-}
-
-func (e *Engine) end() error {
-	e.ctx = nil
+// end ends a call: the queued events go to the sink, the call's counters
+// are published, and what went wrong is returned.
+func (e *Engine) end(ctx context.Context) error {
+	e.flush(ctx)
 	over := e.overloaded()
 	e.stats.flush(e.dd)
-	if e.sinkErr == nil {
+	sinkErr := e.out.err
+	e.out.err = nil
+	if sinkErr == nil {
 		return over
 	}
-	sinkErr := fmt.Errorf("fault: sink: %w", e.sinkErr)
+	sinkErr = fmt.Errorf("fault: sink: %w", sinkErr)
 	if over == nil {
 		return sinkErr
 	}
@@ -411,41 +363,42 @@ func (e *Engine) end() error {
 // detector first completes the bins judged by then, then the wheel delivers
 // the judgments due, so that a judgment sees every fleet conclusion reached
 // before its deadline.
-func (e *Engine) advance(now int64) {
+func (e *Engine) advance(ctx context.Context, now int64) {
 	if !e.started {
 		e.started = true
-		e.wheel.start(now)
-		e.fleet.start(now)
-		e.src.start(now)
+		e.st.wheel.start(now)
+		e.fleet.Start(now)
+		e.src.Start(now)
 		e.now = now
 		e.badInputStart(now)
-		e.evict.next = math.MaxInt64
+		e.st.evict.next = math.MaxInt64
 		if now <= math.MaxInt64-sweepEvery {
-			e.evict.next = now + sweepEvery
+			e.st.evict.next = now + sweepEvery
 		}
 		return
 	}
 	if now <= e.now {
 		return
 	}
-	for e.wheel.next*wheelRes < now {
-		if e.wheel.n == 0 {
-			e.wheel.next = e.wheel.tickOf(now)
+	for e.st.wheel.next*wheelRes < now {
+		if e.st.wheel.n == 0 {
+			e.st.wheel.next = e.st.wheel.tickOf(now)
 			break
 		}
-		t := e.wheel.next * wheelRes
+		t := e.st.wheel.next * wheelRes
 		e.periodicDue(t, false)
-		e.fleet.advance(t)
-		e.wheel.deliver(e.wake)
+		e.advanceFleet(t)
+		e.st.wheel.deliver(e.wake)
+		e.settled(ctx)
 	}
-	e.fleet.advance(now)
-	if now >= e.coh.next {
+	e.advanceFleet(now)
+	if now >= e.al.coh.next {
 		e.cohortsDue(now)
 	}
 	e.now = now
 	e.loopQuiet(now)
 	// advance runs for every sample: the call only when something is due.
-	if now >= min(e.src.next, e.bad.next, e.evict.next) || e.closed {
+	if now >= min(e.src.Next(), e.bad.next, e.st.evict.next) || e.closed {
 		e.periodicDue(now, true)
 	}
 }
@@ -455,18 +408,18 @@ func (e *Engine) advance(now int64) {
 // episodes (at the end of an advance while closing, all of them) and the
 // eviction sweep.
 func (e *Engine) periodicDue(t int64, end bool) {
-	if t >= e.src.next {
+	if t >= e.src.Next() {
 		e.sourceMinutes(t)
 	}
 	if t >= e.bad.next || end && e.closed {
 		e.badInputDue(t)
 	}
-	if t >= e.evict.next {
+	if t >= e.st.evict.next {
 		e.sweepDue(t)
 	}
 }
 
-func (e *Engine) sample(smp *stream.Sample) {
+func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 	e.stats.local.Samples++
 	// Before the clock has started there is nothing else to compare with:
 	// a first sample arriving long after its own sample time is rejected.
@@ -474,7 +427,7 @@ func (e *Engine) sample(smp *stream.Sample) {
 		e.stats.local.BadArrival++
 		return
 	}
-	e.advance(smp.Arrival)
+	e.advance(ctx, smp.Arrival)
 	if smp.Time > smp.Arrival+int64(e.cfg.MaxFutureSkew) {
 		e.stats.local.Future++
 		return
@@ -486,27 +439,25 @@ func (e *Engine) sample(smp *stream.Sample) {
 	if !ok {
 		return
 	}
-	if e.dd != nil {
-		switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
-		case dedup.Duplicate:
-			e.stats.local.Duplicates++
-			e.redelivered(idx)
-			return
-		case dedup.Conflict:
-			e.stats.local.Conflicts++
-			e.redelivered(idx)
-			return
-		case dedup.TooLate:
-			e.stats.local.TooLate++
-			e.sourceOverflow(e.series[idx].src)
-			return
-		}
+	switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
+	case dedup.Duplicate:
+		e.stats.local.Duplicates++
+		e.redelivered(idx)
+		return
+	case dedup.Conflict:
+		e.stats.local.Conflicts++
+		e.redelivered(idx)
+		return
+	case dedup.TooLate:
+		e.stats.local.TooLate++
+		e.sourceOverflow(e.st.series[idx].src)
+		return
 	}
-	s := &e.series[idx]
-	if e.dd == nil && smp.Time == s.lastTs {
-		// Dedup is off: a copy of the series' newest sample. Its slot was
-		// filled by the first copy, so it is dropped before the tracker,
-		// as dedup would have dropped it.
+	s := &e.st.series[idx]
+	if smp.Time == s.lastTs {
+		// A copy of the series' newest sample that the deduper did not
+		// recognise (dedup is off, or forgot the key): its slot was
+		// filled by the first copy, so it is a duplicate.
 		e.stats.local.Duplicates++
 		e.redelivered(idx)
 		return
@@ -521,11 +472,11 @@ func (e *Engine) sample(smp *stream.Sample) {
 	s.seen = seenAt(e.now)
 	last := s.lastTs
 	s.lastTs = smp.Time
-	if t := &e.trackers[idx]; !t.lattice() && !t.declared() && t.flags&flagFast == 0 {
+	if t := &e.st.trackers[idx]; !t.lattice() && !t.declared() && t.flags&flagFast == 0 {
 		e.learnCadence(idx, smp, last)
 	}
 	if s.hist != 0 {
-		e.push(&e.hists[s.hist-1], rules.Point{T: smp.Time, V: smp.Value})
+		e.push(&e.al.hists[s.hist-1], rules.Point{T: smp.Time, V: smp.Value})
 	}
 	if s.rulesN > 0 {
 		e.evaluate(idx, smp)
@@ -537,7 +488,7 @@ func (e *Engine) sample(smp *stream.Sample) {
 // back: it is rejected (see loop.go), and never gets state, so known series
 // pay nothing for the check.
 func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
-	if idx, ok := e.index.get(smp.Series); ok {
+	if idx, ok := e.st.index.get(smp.Series); ok {
 		return idx, true
 	}
 	if origin := smp.Labels.Get(OriginLabel); origin != "" {
@@ -549,10 +500,10 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		return 0, false
 	}
 	idx, reused := e.newSlot()
-	e.index.put(smp.Series, idx)
+	e.st.index.put(smp.Series, idx)
 	s := series{
 		id:     smp.Series,
-		key:    e.keys.put(smp.Name, smp.Labels),
+		key:    e.st.keys.put(smp.Name, smp.Labels),
 		lastTs: math.MinInt64,
 		src:    e.sourceOf(smp.Labels),
 		seen:   seenAt(e.now),
@@ -563,12 +514,12 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		t.flags |= flagDeclared
 	}
 	if reused {
-		e.series[idx] = s
-		e.trackers[idx] = t
+		e.st.series[idx] = s
+		e.st.trackers[idx] = t
 	} else {
-		e.series = append(e.series, s)
-		e.trackers = append(e.trackers, t)
-		e.misses = append(e.misses, missList{})
+		e.st.series = append(e.st.series, s)
+		e.st.trackers = append(e.st.trackers, t)
+		e.st.misses = append(e.st.misses, seriesgap.Misses{})
 	}
 	e.attachRules(idx, smp.Labels)
 	e.stats.local.Series++
@@ -576,22 +527,22 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 }
 
 // bindRules points series s (at index idx) at the rules that select it,
-// appended to e.ruleIdx, and records the absence threshold its series entry
+// appended to e.al.ruleIdx, and records the absence threshold its series entry
 // declares, which it returns. New series (lookup), reloads (rebind) and
 // Restore bind a series this one way.
 func (e *Engine) bindRules(s *series, idx uint32, name string, labels stream.Labels) (rules.SeriesSpec, bool) {
-	e.selectBuf = e.cfg.Rules.Select(name, labels, e.selectBuf[:0])
+	e.al.selectBuf = e.cfg.Rules.Select(name, labels, e.al.selectBuf[:0])
 	s.rulesOff, s.rulesN = 0, 0
-	if len(e.selectBuf) > 0 {
-		s.rulesOff = uint32(len(e.ruleIdx))
-		s.rulesN = uint16(min(len(e.selectBuf), math.MaxUint16))
-		for _, r := range e.selectBuf[:s.rulesN] {
-			e.ruleIdx = append(e.ruleIdx, uint32(r))
+	if len(e.al.selectBuf) > 0 {
+		s.rulesOff = uint32(len(e.al.ruleIdx))
+		s.rulesN = uint16(min(len(e.al.selectBuf), math.MaxUint16))
+		for _, r := range e.al.selectBuf[:s.rulesN] {
+			e.al.ruleIdx = append(e.al.ruleIdx, uint32(r))
 		}
 	}
 	spec, ok := e.cfg.Rules.Series(name, labels)
 	if ok && spec.AbsentAfter > 0 {
-		e.declared[idx] = int64(spec.AbsentAfter)
+		e.st.declared[idx] = int64(spec.AbsentAfter)
 	}
 	return spec, ok
 }

@@ -7,7 +7,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/faultline-go/faultline/stream"
+	"github.com/faultline-go/faultline/internal/frame"
+	"github.com/faultline-go/faultline/internal/seriesgap"
 )
 
 // Eviction of long-silent series.
@@ -86,16 +87,16 @@ func (e *Engine) ttl() int64 {
 }
 
 // live returns the number of series tracked.
-func (e *Engine) live() int { return len(e.series) - len(e.evict.free) }
+func (e *Engine) live() int { return len(e.st.series) - len(e.st.evict.free) }
 
 // free reports whether slot idx holds no series.
-func (e *Engine) free(idx uint32) bool { return e.trackers[idx].flags&flagFree != 0 }
+func (e *Engine) free(idx uint32) bool { return e.st.trackers[idx].flags&flagFree != 0 }
 
 // expired reports whether the series in slot idx has had no fresh sample
 // for the TTL at engine time now.
 func (e *Engine) expired(idx uint32, now int64) bool {
 	ttl := e.ttl()
-	return ttl > 0 && !e.free(idx) && int64(e.series[idx].seen)*seenUnit+ttl <= now
+	return ttl > 0 && !e.free(idx) && int64(e.st.series[idx].seen)*seenUnit+ttl <= now
 }
 
 // sweepDue runs the sweep ticks due by engine time now. It does nothing
@@ -110,33 +111,33 @@ func (e *Engine) sweepDue(now int64) {
 	if e.closed || e.ttl() == 0 {
 		return
 	}
-	for e.evict.next <= now {
-		due := (uint64(now)-uint64(e.evict.next))/uint64(sweepEvery) + 1
-		if due > 1 && e.evict.rescan == 0 {
+	for e.st.evict.next <= now {
+		due := (uint64(now)-uint64(e.st.evict.next))/uint64(sweepEvery) + 1
+		if due > 1 && e.st.evict.rescan == 0 {
 			skip := due
 			if e.live() > 0 {
 				skip = 0
-				if m := e.firstExpiry(); m > e.evict.next {
-					skip = min((uint64(m)-uint64(e.evict.next)+uint64(sweepEvery)-1)/uint64(sweepEvery), due)
+				if m := e.firstExpiry(); m > e.st.evict.next {
+					skip = min((uint64(m)-uint64(e.st.evict.next)+uint64(sweepEvery)-1)/uint64(sweepEvery), due)
 				}
 			}
 			if skip == 0 {
 				// Some series are expiring: sweep a full pass tick by
 				// tick before looking again.
-				e.evict.rescan = (len(e.series) + e.sweepN() - 1) / e.sweepN()
+				e.st.evict.rescan = (len(e.st.series) + e.sweepN() - 1) / e.sweepN()
 			} else {
 				e.skipTicks(skip)
 				continue
 			}
 		}
-		e.sweep(e.evict.next, e.sweepN())
-		if e.evict.rescan > 0 {
-			e.evict.rescan--
+		e.sweep(e.st.evict.next, e.sweepN())
+		if e.st.evict.rescan > 0 {
+			e.st.evict.rescan--
 		}
-		if e.evict.next > math.MaxInt64-sweepEvery {
+		if e.st.evict.next > math.MaxInt64-sweepEvery {
 			return
 		}
-		e.evict.next += sweepEvery
+		e.st.evict.next += sweepEvery
 	}
 }
 
@@ -144,7 +145,7 @@ func (e *Engine) sweepDue(now int64) {
 // pass over the series every SeriesTTL/sweepPasses, at least one, at most
 // all.
 func (e *Engine) sweepN() int {
-	n := int64(len(e.series))
+	n := int64(len(e.st.series))
 	ticks := max(e.ttl()/(sweepPasses*sweepEvery), 1)
 	return int(min(max((n+ticks-1)/ticks, 1), n))
 }
@@ -152,23 +153,23 @@ func (e *Engine) sweepN() int {
 // skipTicks moves the sweep k ticks on without looking at any series, as k
 // ticks in which none expires would.
 func (e *Engine) skipTicks(k uint64) {
-	if n := uint64(len(e.series)); n > 0 {
+	if n := uint64(len(e.st.series)); n > 0 {
 		step := uint64(e.sweepN())
-		e.evict.cursor = uint32((uint64(e.evict.cursor) + k%n*step) % n)
+		e.st.evict.cursor = uint32((uint64(e.st.evict.cursor) + k%n*step) % n)
 	}
-	if k > uint64(math.MaxInt64-e.evict.next)/uint64(sweepEvery) {
-		e.evict.next = math.MaxInt64
+	if k > uint64(math.MaxInt64-e.st.evict.next)/uint64(sweepEvery) {
+		e.st.evict.next = math.MaxInt64
 		return
 	}
-	e.evict.next += int64(k) * sweepEvery
+	e.st.evict.next += int64(k) * sweepEvery
 }
 
 // firstExpiry returns when the first live series expires.
 func (e *Engine) firstExpiry() int64 {
 	first := uint32(math.MaxUint32)
-	for i := range e.series {
+	for i := range e.st.series {
 		if !e.free(uint32(i)) {
-			first = min(first, e.series[i].seen)
+			first = min(first, e.st.series[i].seen)
 		}
 	}
 	return int64(first)*seenUnit + e.ttl()
@@ -177,7 +178,7 @@ func (e *Engine) firstExpiry() int64 {
 // sweep looks at up to n slots from the cursor on and evicts the series past
 // their TTL at engine time at.
 func (e *Engine) sweep(at int64, n int) {
-	n = min(n, len(e.series))
+	n = min(n, len(e.st.series))
 	for range n {
 		idx := e.nextCursor()
 		if e.expired(idx, at) {
@@ -190,9 +191,9 @@ func (e *Engine) sweep(at int64, n int) {
 // nextCursor returns the slot at the sweep's cursor and moves the cursor
 // on, wrapping at the end of the series.
 func (e *Engine) nextCursor() uint32 {
-	idx := e.evict.cursor
-	if e.evict.cursor++; int(e.evict.cursor) >= len(e.series) {
-		e.evict.cursor = 0
+	idx := e.st.evict.cursor
+	if e.st.evict.cursor++; int(e.st.evict.cursor) >= len(e.st.series) {
+		e.st.evict.cursor = 0
 	}
 	return idx
 }
@@ -201,10 +202,10 @@ func (e *Engine) nextCursor() uint32 {
 // at up to sweepSlots slots from the sweep's cursor on and evicts the first
 // series past its TTL. It reports whether it found one.
 func (e *Engine) evictOne() bool {
-	if e.ttl() == 0 || len(e.series) == 0 {
+	if e.ttl() == 0 || len(e.st.series) == 0 {
 		return false
 	}
-	for range min(sweepSlots, len(e.series)) {
+	for range min(sweepSlots, len(e.st.series)) {
 		idx := e.nextCursor()
 		if e.expired(idx, e.now) {
 			e.evictSeries(idx, e.now)
@@ -217,81 +218,71 @@ func (e *Engine) evictOne() bool {
 // newSlot returns the slot for a new series: a free one if there is one,
 // else a new one at the end of the arrays.
 func (e *Engine) newSlot() (idx uint32, reused bool) {
-	if n := len(e.evict.free); n > 0 {
-		idx = e.evict.free[n-1]
-		e.evict.free = e.evict.free[:n-1]
+	if n := len(e.st.evict.free); n > 0 {
+		idx = e.st.evict.free[n-1]
+		e.st.evict.free = e.st.evict.free[:n-1]
 		return idx, true
 	}
-	return uint32(len(e.series)), false
+	return uint32(len(e.st.series)), false
 }
 
 // evictSeries forgets the series in slot idx at engine time at: it closes
 // its open episodes (resolved, reason="evicted"), clears every side table
 // entry it has and frees its slot.
 func (e *Engine) evictSeries(idx uint32, at int64) {
-	s := &e.series[idx]
-	t := &e.trackers[idx]
-	e.closeReason = EvictedReason
+	s := &e.st.series[idx]
+	t := &e.st.trackers[idx]
 	if t.absent() {
-		e.endAbsenceAt(idx, t, at)
+		e.endAbsenceAt(idx, t, at, EvictedReason)
 	}
-	if t.flags&flagGap != 0 {
-		e.closeSeriesGap(idx, t, at)
+	if t.gap.Open() {
+		if tr, ok := e.gaps.Close(idx, &t.gap, &e.st.misses[idx], t.nextK, at); ok {
+			e.emitSeriesGap(idx, tr, EvictedReason)
+		}
 	}
 	if s.alerts > 0 {
-		for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+		for _, ri := range e.al.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
 			key := alertKey{series: idx, rule: ri}
-			st, ok := e.alerts[key]
+			st, ok := e.al.alerts[key]
 			if !ok {
 				continue
 			}
-			e.steps = st.Forget(e.steps[:0])
-			for _, tr := range e.steps {
-				e.emitAlert(idx, e.rules[ri], tr, at, at, math.NaN(), "")
+			e.al.steps = st.Forget(e.al.steps[:0])
+			for _, tr := range e.al.steps {
+				e.emitAlert(idx, e.al.rules[ri], tr, at, at, math.NaN(), "", EvictedReason)
 			}
-			delete(e.alerts, key)
+			delete(e.al.alerts, key)
 			e.stats.local.Alerts--
 		}
 	}
-	e.closeReason = ""
 
-	e.wheel.unlink(idx)
-	delete(e.learning, idx)
-	delete(e.declared, idx)
+	e.st.wheel.unlink(idx)
+	delete(e.st.learning, idx)
+	delete(e.st.declared, idx)
 	if s.hist != 0 {
-		h := &e.hists[s.hist-1]
-		e.histPoints -= len(h.pts)
+		h := &e.al.hists[s.hist-1]
+		e.al.histPoints -= len(h.pts)
 		e.stats.local.HistoryPoints -= uint64(len(h.pts)) // wraps; the sum stays right
 		e.stats.local.HistorySeries--
 		*h = history{}
 	}
-	if len(e.coh.aux) > 0 {
-		clear(e.coh.aux[s.rulesOff : s.rulesOff+uint32(s.rulesN)])
+	if len(e.al.coh.aux) > 0 {
+		clear(e.al.coh.aux[s.rulesOff : s.rulesOff+uint32(s.rulesN)])
 	}
-	e.index.del(s.id)
+	e.st.index.del(s.id)
 	*s = series{}
 	*t = tracker{flags: flagFree}
-	e.misses[idx] = missList{}
-	e.evict.free = append(e.evict.free, idx)
-	e.evict.dead++
+	e.st.misses[idx] = seriesgap.Misses{}
+	e.st.evict.free = append(e.st.evict.free, idx)
+	e.st.evict.dead++
 	e.stats.local.Series--
 	e.stats.local.SeriesEvicted++
-}
-
-// withReason returns annotations with reason added, as a copy: the rule's
-// own annotations may be shared.
-func withReason(annotations stream.Labels, reason string) stream.Labels {
-	out := make(stream.Labels, 0, len(annotations)+1)
-	out = append(out, annotations...)
-	out = mergeLabels(out, stream.Labels{{Name: "reason", Value: reason}})
-	out.Sort()
-	return out
 }
 
 // maybeCompact compacts the key arena and the per-series rule lists once
 // enough series have been evicted since the last compaction.
 func (e *Engine) maybeCompact() {
-	if e.evict.dead < max(compactMin, e.live()) {
+	if e.st.evict.dead < max(compactMin, e.live()) {
 		return
 	}
 	e.compact()
@@ -301,29 +292,29 @@ func (e *Engine) maybeCompact() {
 // indices and their cohort memberships, histories) from the live series, in
 // slot order, dropping what evicted series left behind.
 func (e *Engine) compact() {
-	e.evict.dead = 0
+	e.st.evict.dead = 0
 	var keys keyArena
-	ruleIdx := make([]uint32, 0, len(e.ruleIdx))
+	ruleIdx := make([]uint32, 0, len(e.al.ruleIdx))
 	var aux []uint32
 	var members []cohortMember
-	if len(e.coh.rules) > 0 {
-		aux = make([]uint32, 0, len(e.coh.aux))
-		members = make([]cohortMember, 0, len(e.coh.members))
+	if len(e.al.coh.rules) > 0 {
+		aux = make([]uint32, 0, len(e.al.coh.aux))
+		members = make([]cohortMember, 0, len(e.al.coh.members))
 	}
-	hists := make([]history, 0, len(e.hists))
-	for i := range e.series {
+	hists := make([]history, 0, len(e.al.hists))
+	for i := range e.st.series {
 		if e.free(uint32(i)) {
 			continue
 		}
-		s := &e.series[i]
-		name, labels := e.keys.get(s.key)
+		s := &e.st.series[i]
+		name, labels := e.st.keys.get(s.key)
 		s.key = keys.put(name, labels)
 		off := uint32(len(ruleIdx))
-		ruleIdx = append(ruleIdx, e.ruleIdx[s.rulesOff:s.rulesOff+uint32(s.rulesN)]...)
+		ruleIdx = append(ruleIdx, e.al.ruleIdx[s.rulesOff:s.rulesOff+uint32(s.rulesN)]...)
 		if aux != nil {
-			for _, m := range e.coh.aux[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+			for _, m := range e.al.coh.aux[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
 				if m != 0 {
-					members = append(members, e.coh.members[m-1])
+					members = append(members, e.al.coh.members[m-1])
 					m = uint32(len(members))
 				}
 				aux = append(aux, m)
@@ -331,13 +322,13 @@ func (e *Engine) compact() {
 		}
 		s.rulesOff = off
 		if s.hist != 0 {
-			hists = append(hists, e.hists[s.hist-1])
+			hists = append(hists, e.al.hists[s.hist-1])
 			s.hist = uint32(len(hists))
 		}
 	}
-	e.keys, e.ruleIdx, e.hists = keys, slices.Clip(ruleIdx), hists
+	e.st.keys, e.al.ruleIdx, e.al.hists = keys, slices.Clip(ruleIdx), hists
 	if aux != nil {
-		e.coh.aux, e.coh.members = aux, members
+		e.al.coh.aux, e.al.coh.members = aux, members
 	}
 }
 
@@ -345,37 +336,37 @@ func (e *Engine) compact() {
 // the order of their indices: Restore creates the cohorts
 // in this order before the series join them, since series evicted or
 // reused have made the order the series come in another.
-func (e *Engine) appendCohortKeys(w *enc) {
-	for i := range e.coh.rules {
-		cr := &e.coh.rules[i]
+func (e *Engine) appendCohortKeys(w *frame.Writer) {
+	for i := range e.al.coh.rules {
+		cr := &e.al.coh.rules[i]
 		keys := make([]string, len(cr.cohorts))
 		for k, ci := range cr.keys {
 			keys[ci] = k
 		}
-		w.uv(uint64(len(keys)))
+		w.Uv(uint64(len(keys)))
 		for ci, k := range keys {
-			w.str(k)
+			w.Str(k)
 			putLabels(w, cr.cohorts[ci].labels)
 		}
 	}
 }
 
-func (e *Engine) readCohortKeys(r *dec) {
-	for i := range e.coh.rules {
-		cr := &e.coh.rules[i]
-		n := r.count(2)
+func (e *Engine) readCohortKeys(r *frame.Reader) {
+	for i := range e.al.coh.rules {
+		cr := &e.al.coh.rules[i]
+		n := r.Count(2)
 		if n > e.cfg.MaxCohorts {
-			r.fail("cohort rule %d: %d cohorts", i, n)
+			r.Fail("cohort rule %d: %d cohorts", i, n)
 			return
 		}
 		for range n {
-			k := r.str()
+			k := r.Str()
 			ls := readLabels(r)
-			if r.err != nil {
+			if r.Err() != nil {
 				return
 			}
 			if _, dup := cr.keys[k]; dup {
-				r.fail("cohort rule %d: cohort %q twice", i, k)
+				r.Fail("cohort rule %d: cohort %q twice", i, k)
 				return
 			}
 			cr.keys[k] = uint32(len(cr.cohorts))
@@ -386,29 +377,29 @@ func (e *Engine) readCohortKeys(r *dec) {
 
 // appendEvict appends the eviction state: the sweep's cursor and next
 // tick, the free slots in order, and the cohorts' keys.
-func (e *Engine) appendEvict(w *enc) {
-	w.u32(e.evict.cursor)
-	w.i64(e.evict.next)
-	w.uv(uint64(len(e.evict.free)))
-	for _, idx := range e.evict.free {
-		w.u32(idx)
+func (e *Engine) appendEvict(w *frame.Writer) {
+	w.U32(e.st.evict.cursor)
+	w.I64(e.st.evict.next)
+	w.Uv(uint64(len(e.st.evict.free)))
+	for _, idx := range e.st.evict.free {
+		w.U32(idx)
 	}
 	e.appendCohortKeys(w)
 }
 
 // readEvict reads what appendEvict wrote; readSeries checks the free
 // slots against the series count.
-func (e *Engine) readEvict(r *dec) {
-	e.evict.cursor = r.u32()
-	e.evict.next = r.i64()
-	n := r.count(4)
+func (e *Engine) readEvict(r *frame.Reader) {
+	e.st.evict.cursor = r.U32()
+	e.st.evict.next = r.I64()
+	n := r.Count(4)
 	if n > maxSeriesLimit {
-		r.fail("%d free slots", n)
+		r.Fail("%d free slots", n)
 		return
 	}
-	e.evict.free = make([]uint32, 0, n)
+	e.st.evict.free = make([]uint32, 0, n)
 	for range n {
-		e.evict.free = append(e.evict.free, r.u32())
+		e.st.evict.free = append(e.st.evict.free, r.U32())
 	}
 	e.readCohortKeys(r)
 }

@@ -104,29 +104,29 @@ func TestChurnIsEvictedNeverRejected(t *testing.T) {
 		require.NoError(t, e.Process(context.Background(), b), "nothing is ever rejected")
 		st := e.Stats()
 		maxLive = max(maxLive, st.Series)
-		maxRuleIdx = max(maxRuleIdx, len(e.ruleIdx))
+		maxRuleIdx = max(maxRuleIdx, len(e.al.ruleIdx))
 		if i == len(in)/3 {
 			heap1 = heapInUse()
 		}
 	}
 	heap2 := heapInUse()
 	st := e.Stats()
-	t.Logf("live ≤ %d, evicted %d, ruleIdx ≤ %d (now %d), heap %d → %d, events %d", maxLive, st.SeriesEvicted, maxRuleIdx, len(e.ruleIdx), heap1, heap2, len(rec.events))
+	t.Logf("live ≤ %d, evicted %d, ruleIdx ≤ %d (now %d), heap %d → %d, events %d", maxLive, st.SeriesEvicted, maxRuleIdx, len(e.al.ruleIdx), heap1, heap2, len(rec.events))
 	require.Zero(t, st.SeriesOverflow)
 	require.EqualValues(t, pods, st.Series+st.SeriesEvicted)
 	require.Greater(t, st.SeriesEvicted, uint64(pods-400))
 	// ~40 pods sending, ~150 silent for less than TTL plus a pass.
 	require.LessOrEqual(t, maxLive, uint64(220), "live series stay bounded")
-	require.LessOrEqual(t, len(e.series), 400)
+	require.LessOrEqual(t, len(e.st.series), 400)
 	require.LessOrEqual(t, maxRuleIdx, 3*(compactMin+400), "rule lists are compacted")
-	require.Less(t, len(e.ruleIdx), 3*pods/2, "compaction ran")
-	require.LessOrEqual(t, len(e.hists), compactMin+400)
-	require.LessOrEqual(t, len(e.coh.members), compactMin+400)
-	require.LessOrEqual(t, e.keys.bytes(), 2*arenaChunk)
+	require.Less(t, len(e.al.ruleIdx), 3*pods/2, "compaction ran")
+	require.LessOrEqual(t, len(e.al.hists), compactMin+400)
+	require.LessOrEqual(t, len(e.al.coh.members), compactMin+400)
+	require.LessOrEqual(t, e.st.keys.bytes(), 2*arenaChunk)
 	require.Less(t, int64(heap2)-int64(heap1), int64(2<<20), "heap flat: %d → %d", heap1, heap2)
 	require.EqualValues(t, e.live(), st.Series)
-	require.EqualValues(t, len(e.alerts), st.Alerts)
-	require.Len(t, e.index.slots, minIndexSlots, "the index does not grow")
+	require.EqualValues(t, len(e.al.alerts), st.Alerts)
+	require.Len(t, e.st.index.slots, minIndexSlots, "the index does not grow")
 
 	fired, evicted := map[string]int{}, map[string]int{}
 	for _, ev := range rec.events {
@@ -143,8 +143,8 @@ func TestChurnIsEvictedNeverRejected(t *testing.T) {
 	require.Greater(t, fired["absence/absence"], pods-300)
 	require.Greater(t, fired["threshold/Hot"], pods/40-10)
 	// Every episode that fired and whose pod was evicted was resolved as evicted.
-	require.EqualValues(t, fired["absence/absence"]-len(e.absences), evicted["absence/absence"])
-	require.EqualValues(t, fired["threshold/Hot"]-len(e.alerts), evicted["threshold/Hot"])
+	require.EqualValues(t, fired["absence/absence"]-len(e.st.absences), evicted["absence/absence"])
+	require.EqualValues(t, fired["threshold/Hot"]-len(e.al.alerts), evicted["threshold/Hot"])
 	require.Equal(t, st.Absences, uint64(fired["absence/absence"]))
 }
 
@@ -161,20 +161,20 @@ func TestEvictedSeriesComesBackNew(t *testing.T) {
 	}
 	send(0, 10)
 	id := stream.Hash("m", stream.NewLabels("i", "a"))
-	idx, ok := e.index.get(id)
+	idx, ok := e.st.index.get(id)
 	require.True(t, ok)
-	require.True(t, e.trackers[idx].lattice())
+	require.True(t, e.st.trackers[idx].lattice())
 	require.NoError(t, e.Advance(context.Background(), sec(90+29*60)))
 	require.EqualValues(t, 1, e.Stats().Series, "not yet: %v after its last sample", 29*time.Minute)
 	require.NoError(t, e.Advance(context.Background(), sec(90+30*60+1)))
 	st := e.Stats()
 	require.EqualValues(t, 0, st.Series)
 	require.EqualValues(t, 1, st.SeriesEvicted)
-	_, ok = e.index.get(id)
+	_, ok = e.st.index.get(id)
 	require.False(t, ok)
-	require.Empty(t, e.learning)
-	require.Empty(t, e.absences)
-	require.Equal(t, []uint32{idx}, e.evict.free)
+	require.Empty(t, e.st.learning)
+	require.Empty(t, e.st.absences)
+	require.Equal(t, []uint32{idx}, e.st.evict.free)
 	require.Equal(t, []string{"absence/absence/firing", "absence/absence/resolved"}, rec.kinds())
 	resolved := rec.events[1]
 	require.Equal(t, EvictedReason, resolved.Annotations.Get("reason"))
@@ -183,11 +183,11 @@ func TestEvictedSeriesComesBackNew(t *testing.T) {
 
 	back := 90 + 30*60 + 100.0
 	send(back, 2)
-	idx2, ok := e.index.get(id)
+	idx2, ok := e.st.index.get(id)
 	require.True(t, ok)
 	require.Equal(t, idx, idx2, "its old slot is reused")
-	require.False(t, e.trackers[idx].lattice(), "it learns its cadence again")
-	require.Contains(t, e.learning, idx)
+	require.False(t, e.st.trackers[idx].lattice(), "it learns its cadence again")
+	require.Contains(t, e.st.learning, idx)
 	require.Len(t, rec.events, 2, "coming back resolves nothing: it is a new series")
 	require.EqualValues(t, 1, e.Stats().Series)
 
@@ -213,7 +213,7 @@ groups:
 	for i := range 6 {
 		process(t, e, smp("m", sec(float64(10*i)), sec(float64(10*i)), 20, "i", "a"))
 	}
-	require.Len(t, e.alerts, 2)
+	require.Len(t, e.al.alerts, 2)
 	require.NoError(t, e.Advance(context.Background(), sec(50+3600+1)))
 	var got []string
 	for _, ev := range rec.events {
@@ -227,7 +227,7 @@ groups:
 	require.Equal(t, "hot 20", rec.events[0].Annotations.Get("summary"))
 	require.Equal(t, rec.events[0].Episode, hot.Episode)
 	require.NotEmpty(t, hot.Annotations.Get("summary"), "the rule's annotations are kept")
-	require.Empty(t, e.alerts)
+	require.Empty(t, e.al.alerts)
 	st := e.Stats()
 	require.Zero(t, st.Alerts)
 	require.EqualValues(t, 1, st.SeriesEvicted)
@@ -241,7 +241,7 @@ func TestSeriesAtMaxTakeTheExpiredPlace(t *testing.T) {
 	e, _ := newEngine(t, Config{MaxSeries: 2, SeriesTTL: time.Hour})
 	process(t, e, smp("m", sec(0), sec(0), 1, "i", "a"), smp("m", sec(0), sec(0), 1, "i", "b"))
 	process(t, e, smp("m", sec(1800), sec(1800), 1, "i", "b"))
-	e.evict.next = sec(1e6) // hold the sweep back
+	e.st.evict.next = sec(1e6) // hold the sweep back
 	err := e.Process(context.Background(), []stream.Sample{smp("m", sec(3000), sec(3000), 1, "i", "c")})
 	require.ErrorIs(t, err, ErrOverloaded, "a and b are within their TTL")
 	process(t, e, smp("m", sec(3600), sec(3600), 1, "i", "c"))
@@ -249,7 +249,7 @@ func TestSeriesAtMaxTakeTheExpiredPlace(t *testing.T) {
 	require.EqualValues(t, 1, st.SeriesEvicted, "a, silent for an hour, made room")
 	require.EqualValues(t, 1, st.SeriesOverflow)
 	require.EqualValues(t, 2, st.Series)
-	_, ok := e.index.get(stream.Hash("m", stream.NewLabels("i", "a")))
+	_, ok := e.st.index.get(stream.Hash("m", stream.NewLabels("i", "a")))
 	require.False(t, ok)
 }
 
@@ -284,7 +284,7 @@ func TestSnapshotMidSweepContinuesExactly(t *testing.T) {
 		if rng.IntN(300) != 0 {
 			continue
 		}
-		if len(e.evict.free) > 0 {
+		if len(e.st.evict.free) > 0 {
 			withFree++
 		}
 		snap, err := e.AppendSnapshot(nil)
@@ -295,7 +295,7 @@ func TestSnapshotMidSweepContinuesExactly(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
 		require.Equal(t, e.Stats(), r.Stats())
-		require.Equal(t, e.coh.rules[0].keys, r.coh.rules[0].keys, "cohorts keep their indices")
+		require.Equal(t, e.al.coh.rules[0].keys, r.al.coh.rules[0].keys, "cohorts keep their indices")
 		requireSameSeriesState(t, e, r)
 		e = r
 		snaps++
@@ -363,9 +363,9 @@ func TestSnapshotMidPassContinuesExactly(t *testing.T) {
 	require.NoError(t, err)
 	feed(e, "i", 0, n)
 	require.NoError(t, e.Advance(context.Background(), sec(50+3600+30.5))) // part of the pass
-	require.NotZero(t, e.evict.cursor)
-	require.Len(t, e.evict.free, int(e.Stats().SeriesEvicted))
-	require.Greater(t, len(e.evict.free), 1)
+	require.NotZero(t, e.st.evict.cursor)
+	require.Len(t, e.st.evict.free, int(e.Stats().SeriesEvicted))
+	require.Greater(t, len(e.st.evict.free), 1)
 	require.Less(t, e.Stats().SeriesEvicted, uint64(n))
 	snap, err := e.AppendSnapshot(nil)
 	require.NoError(t, err)
@@ -383,26 +383,26 @@ func TestSnapshotMidPassContinuesExactly(t *testing.T) {
 // histories and cohort memberships of e.
 func requireSameSeriesState(t *testing.T, e, r *Engine) {
 	t.Helper()
-	require.Equal(t, len(e.series), len(r.series))
-	for i := range e.series {
-		es, rs := &e.series[i], &r.series[i]
+	require.Equal(t, len(e.st.series), len(r.st.series))
+	for i := range e.st.series {
+		es, rs := &e.st.series[i], &r.st.series[i]
 		require.Equal(t, es.id, rs.id, "slot %d", i)
 		require.Equal(t, e.seriesRules(uint32(i)), r.seriesRules(uint32(i)))
 		require.Equal(t, es.hist == 0, rs.hist == 0)
 		if es.hist != 0 {
-			eh, rh := &e.hists[es.hist-1], &r.hists[rs.hist-1]
+			eh, rh := &e.al.hists[es.hist-1], &r.al.hists[rs.hist-1]
 			require.Equal(t, eh.n, rh.n, "slot %d: history", i)
 			for j := range eh.n {
 				require.Equal(t, eh.at(j), rh.at(j))
 			}
 		}
-		if len(e.coh.rules) > 0 {
-			ea := e.coh.aux[es.rulesOff : es.rulesOff+uint32(es.rulesN)]
-			ra := r.coh.aux[rs.rulesOff : rs.rulesOff+uint32(rs.rulesN)]
+		if len(e.al.coh.rules) > 0 {
+			ea := e.al.coh.aux[es.rulesOff : es.rulesOff+uint32(es.rulesN)]
+			ra := r.al.coh.aux[rs.rulesOff : rs.rulesOff+uint32(rs.rulesN)]
 			for j := range ea {
 				require.Equal(t, ea[j] == 0, ra[j] == 0)
 				if ea[j] != 0 {
-					require.Equal(t, e.coh.members[ea[j]-1], r.coh.members[ra[j]-1], "slot %d: cohort membership", i)
+					require.Equal(t, e.al.coh.members[ea[j]-1], r.al.coh.members[ra[j]-1], "slot %d: cohort membership", i)
 				}
 			}
 		}
@@ -434,14 +434,14 @@ groups:
 		updated := false
 		for i, b := range in {
 			require.NoError(t, e.Process(context.Background(), b))
-			if updated || i < len(in)/2 || len(e.evict.free) == 0 {
+			if updated || i < len(in)/2 || len(e.st.evict.free) == 0 {
 				continue
 			}
 			updated = true
 			require.NoError(t, e.Update(context.Background(), newRules))
-			for j := range e.series {
+			for j := range e.st.series {
 				if e.free(uint32(j)) {
-					require.Zero(t, e.series[j].rulesN, "a free slot selects no rule")
+					require.Zero(t, e.st.series[j].rulesN, "a free slot selects no rule")
 				}
 			}
 			if restoreAfter {
@@ -464,7 +464,7 @@ groups:
 	require.Equal(t, want.out, got.out)
 	require.Equal(t, ref.Stats(), e.Stats())
 	require.Positive(t, e.Stats().SeriesEvicted)
-	require.EqualValues(t, len(e.alerts), e.Stats().Alerts, "the gauge follows alerts retired by the update")
+	require.EqualValues(t, len(e.al.alerts), e.Stats().Alerts, "the gauge follows alerts retired by the update")
 	var retired int
 	for _, l := range want.out {
 		if strings.Contains(l, `"rule_removed"`) {
@@ -481,38 +481,41 @@ groups:
 // holds another series.
 func TestEvictingAnInhibitedAbsence(t *testing.T) {
 	e, rec := newEngine(t, Config{})
-	e.advance(sec(0))
+	e.advance(context.Background(), sec(0))
 	rx := sec(12.5)
 	ep := firingGap(e, sec(0), int64(time.Minute), int64(12*time.Second), int64(13500*time.Millisecond))
 	var ids []uint32
 	for i := range 3 {
 		idx := lostSlotSeries(t, e, strconv.Itoa(i), rx)
-		setLostSlot(&e.trackers[idx], rx)
-		e.startAbsence(idx, &e.trackers[idx], rx, sec(200))
+		setLostSlot(&e.st.trackers[idx], rx)
+		e.startAbsence(idx, &e.st.trackers[idx], rx, sec(200))
 		ids = append(ids, idx)
 	}
-	require.Equal(t, 3, ep.silent)
-	gone := e.series[ids[1]].id
+	require.Equal(t, 3, ep.Silent())
+	gone := e.st.series[ids[1]].id
+	e.flush(context.Background())
 	rec.events = nil
 	e.evictSeries(ids[1], sec(300))
+	e.flush(context.Background())
 	require.Len(t, rec.events, 1)
 	ev := rec.events[0]
 	require.Equal(t, StateResolved, ev.State)
 	require.Equal(t, gone, ev.Series)
-	require.Equal(t, "fleet-gap-firing", ev.InhibitedBy)
+	require.Equal(t, fleetFiringID(ep.Since()), ev.InhibitedBy)
 	require.Equal(t, EvictedReason, ev.Annotations.Get("reason"))
-	require.Equal(t, 2, ep.silent)
+	require.Equal(t, 2, ep.Silent())
 
 	// Its slot is reused by a new series, which goes silent on its own.
 	idx := lostSlotSeries(t, e, "new", rx)
 	require.Equal(t, ids[1], idx)
 	rec.events = nil
-	e.uninhibit(ep, sec(400))
+	e.uninhibit(ep.Mark(), sec(400))
+	e.flush(context.Background())
 	var fired []stream.SeriesID
 	for _, ev := range rec.events {
 		fired = append(fired, ev.Series)
 	}
-	require.ElementsMatch(t, []stream.SeriesID{e.series[ids[0]].id, e.series[ids[2]].id}, fired)
+	require.ElementsMatch(t, []stream.SeriesID{e.st.series[ids[0]].id, e.st.series[ids[2]].id}, fired)
 }
 
 // TestRestoreRefusesBadEvictionState: a snapshot whose sweep cursor or free
@@ -531,14 +534,14 @@ func TestRestoreRefusesBadEvictionState(t *testing.T) {
 		_, err = Restore(Config{DisableDedup: true}, bytes.NewReader(snap))
 		require.ErrorIs(t, err, ErrBadSnapshot, name)
 	}
-	f("cursor past the series", func(e *Engine) { e.evict.cursor = 3 })
-	f("free slot past the series", func(e *Engine) { e.evict.free = []uint32{7} })
+	f("cursor past the series", func(e *Engine) { e.st.evict.cursor = 3 })
+	f("free slot past the series", func(e *Engine) { e.st.evict.free = []uint32{7} })
 	f("free slot twice", func(e *Engine) {
 		e.evictSeries(1, e.now)
-		e.evict.free = append(e.evict.free, 1)
+		e.st.evict.free = append(e.st.evict.free, 1)
 	})
 	f("free slot with an absence", func(e *Engine) {
 		e.evictSeries(2, e.now)
-		e.absences[2] = absence{since: 1}
+		e.st.absences[2] = absence{since: 1}
 	})
 }

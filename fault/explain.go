@@ -62,13 +62,13 @@ func (e *Engine) explainStart(idx uint32, smp *stream.Sample, h *rules.History) 
 	if !e.cfg.Explain.Matches(smp.Name, smp.Labels) {
 		return false
 	}
-	s := &e.series[idx]
+	s := &e.st.series[idx]
 	x := &Explanation{At: e.now, Series: s.id, Name: smp.Name, Labels: slices.Clone(smp.Labels), Time: smp.Time, Value: smp.Value}
-	for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
-		r := e.rules[ri]
+	for _, ri := range e.al.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+		r := e.al.rules[ri]
 		x.Rules = append(x.Rules, RuleExplanation{
 			Rule:       r,
-			Conditions: e.eval.Explain(r, smp, h, nil),
+			Conditions: e.al.eval.Explain(r, smp, h, nil),
 			Before:     e.alertState(idx, ri, r),
 		})
 	}
@@ -80,9 +80,9 @@ func (e *Engine) explainStart(idx uint32, smp *stream.Sample, h *rules.History) 
 func (e *Engine) explainEnd(idx uint32) {
 	x := e.xp.x
 	e.xp = explaining{}
-	s := &e.series[idx]
-	for j, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
-		x.Rules[j].After = e.alertState(idx, ri, e.rules[ri])
+	s := &e.st.series[idx]
+	for j, ri := range e.al.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+		x.Rules[j].After = e.alertState(idx, ri, e.al.rules[ri])
 	}
 	e.cfg.Explainer(*x)
 }
@@ -101,7 +101,7 @@ func (e *Engine) alertState(idx, ri uint32, r *rules.Rule) string {
 	if r.Cohort != nil {
 		return "per cohort"
 	}
-	st, ok := e.alerts[alertKey{series: idx, rule: ri}]
+	st, ok := e.al.alerts[alertKey{series: idx, rule: ri}]
 	if !ok {
 		return alert.Inactive.String()
 	}

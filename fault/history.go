@@ -3,8 +3,10 @@ package fault
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -73,13 +75,13 @@ func (e *Engine) push(h *history, p rules.Point) {
 	if int(h.n) == len(h.pts) {
 		c := len(h.pts)
 		grow := min(2*c, e.cfg.MaxHistory) - c
-		if grow > 0 && e.histPoints+grow <= e.cfg.MaxHistoryPoints {
+		if grow > 0 && e.al.histPoints+grow <= e.cfg.MaxHistoryPoints {
 			pts := make([]rules.Point, c+grow)
 			for i := int32(0); i < h.n; i++ {
 				pts[i] = h.at(i)
 			}
 			h.pts, h.head = pts, 0
-			e.histPoints += grow
+			e.al.histPoints += grow
 			e.stats.local.HistoryPoints += uint64(grow)
 		} else {
 			h.drop()
@@ -104,7 +106,7 @@ func (h *history) drop() {
 
 // newHistory returns the ring of a series whose rules read keep ns back.
 func (e *Engine) newHistory(keep int64) history {
-	e.histPoints += minHistory
+	e.al.histPoints += minHistory
 	e.stats.local.HistoryPoints += minHistory
 	e.stats.local.HistorySeries++
 	return history{pts: make([]rules.Point, minHistory), keep: keep}
@@ -162,10 +164,71 @@ func decodeHistory(b []byte, limit int) (history, []byte, error) {
 // sample: its ring, which already holds the sample, or the sample alone.
 func (e *Engine) historyOf(s *series, smp *stream.Sample) *rules.History {
 	if s.hist == 0 {
-		e.histOne[0] = rules.Point{T: smp.Time, V: smp.Value}
-		e.histView.Older, e.histView.Newer = nil, e.histOne[:]
-		return &e.histView
+		e.al.histOne[0] = rules.Point{T: smp.Time, V: smp.Value}
+		e.al.histView.Older, e.al.histView.Newer = nil, e.al.histOne[:]
+		return &e.al.histView
 	}
-	e.hists[s.hist-1].view(&e.histView)
-	return &e.histView
+	e.al.hists[s.hist-1].view(&e.al.histView)
+	return &e.al.histView
+}
+
+// appendHistories appends every series' history ring: its capacity, then
+// its points as history.appendBinary writes them. Which series have one,
+// and how far back each reads, readSeries rebuilds from the rules.
+//
+// They are written in the order of the series' slots, the order readSeries
+// gives them, which evicted series may have made differ from e.al.hists'.
+func (e *Engine) appendHistories(w *frame.Writer) {
+	n := 0
+	for i := range e.st.series {
+		if e.st.series[i].hist != 0 {
+			n++
+		}
+	}
+	w.Uv(uint64(n))
+	for i := range e.st.series {
+		if hi := e.st.series[i].hist; hi != 0 {
+			h := &e.al.hists[hi-1]
+			w.Uv(uint64(len(h.pts)))
+			w.Append(h.appendBinary)
+		}
+	}
+}
+
+func (e *Engine) readHistories(r *frame.Reader) {
+	if n := r.Count(3); r.Err() == nil && n != len(e.al.hists) {
+		r.Fail("%d histories, the rules give %d", n, len(e.al.hists))
+		return
+	}
+	e.al.histPoints = 0
+	for i := range e.al.hists {
+		c := r.Uv()
+		if r.Err() != nil {
+			return
+		}
+		if c < minHistory || c > uint64(e.cfg.MaxHistory) && c > minHistory {
+			r.Fail("history of capacity %d", c)
+			return
+		}
+		var h history
+		r.Decode(func(b []byte) ([]byte, error) {
+			var rest []byte
+			var err error
+			h, rest, err = decodeHistory(b, int(c))
+			if err != nil {
+				return nil, fmt.Errorf("history %d: %w", i, err)
+			}
+			return rest, nil
+		})
+		if r.Err() != nil {
+			return
+		}
+		if len(h.pts) != int(c) { // decoded to fit its points: give it its capacity
+			pts := make([]rules.Point, c)
+			copy(pts, h.pts[:h.n])
+			h.pts, h.head = pts, 0
+		}
+		e.al.hists[i] = h
+		e.al.histPoints += int(c)
+	}
 }

@@ -91,9 +91,9 @@ func TestHistoryBounds(t *testing.T) {
 	// cap); b would take the total to 32, past 28, so it stays at 8.
 	require.Equal(t, uint64(4+4+4+4+8), st.HistoryPoints)
 	require.Equal(t, uint64((100-16)+(100-8)), st.HistoryEvicted)
-	require.Equal(t, int32(16), e.hists[0].n)
-	require.Equal(t, int32(8), e.hists[1].n)
-	require.Equal(t, sec(84), e.hists[0].at(0).T) // the newest 16 remain
+	require.Equal(t, int32(16), e.al.hists[0].n)
+	require.Equal(t, int32(8), e.al.hists[1].n)
+	require.Equal(t, sec(84), e.al.hists[0].at(0).T) // the newest 16 remain
 }
 
 func TestHistoryRingAndEncoding(t *testing.T) {
@@ -139,7 +139,7 @@ func TestHistoryOnlyWhereNeeded(t *testing.T) {
 	e, _ := newEngine(t, Config{Rules: rs})
 	process(t, e, smp("x", sec(0), sec(0), 1), smp("y", sec(0), sec(0), 1), smp("z", sec(0), sec(0), 1))
 	require.Equal(t, uint64(1), e.Stats().HistorySeries)
-	require.Len(t, e.hists, 1)
+	require.Len(t, e.al.hists, 1)
 }
 
 // BenchmarkWindowedRule measures the engine per sample, dedup off, 1,000

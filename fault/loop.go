@@ -4,6 +4,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/faultline-go/faultline/internal/episode"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -14,8 +16,6 @@ import (
 // 2018): such samples are rejected before dedup or any state, counted in
 // Stats.Looped, and raise one feedback_loop event, not one per sample.
 const OriginLabel = "faultline_origin"
-
-const ruleFeedbackLoop = "feedback_loop"
 
 // loopQuietFor is how long no looped sample may arrive before the
 // feedback_loop episode resolves: an hour, since events, and so their echo,
@@ -43,7 +43,7 @@ func (e *Engine) looped(smp *stream.Sample, origin string) {
 		return
 	}
 	*g = loopGuard{open: true, since: g.last, last: g.last, count: 1, origin: origin, name: smp.Name}
-	e.emitLoop(StateFiring, g.since)
+	e.emitLoop(episode.Firing, g.since)
 }
 
 // loopQuiet resolves the feedback loop episode once no looped sample has
@@ -51,34 +51,31 @@ func (e *Engine) looped(smp *stream.Sample, origin string) {
 func (e *Engine) loopQuiet(now int64) {
 	if g := &e.loop; g.open && now >= g.last+loopQuietFor {
 		g.open = false
-		e.emitLoop(StateResolved, g.last+loopQuietFor)
+		e.emitLoop(episode.Resolved, g.last+loopQuietFor)
 	}
 }
 
-func (e *Engine) emitLoop(state State, at int64) {
+func (e *Engine) emitLoop(state episode.State, at int64) {
 	g := &e.loop
-	ev := Event{
-		Kind:  KindFeedbackLoop,
-		Rule:  ruleFeedbackLoop,
-		State: state,
-		At:    at,
-		Since: g.since,
-		Labels: e.withOrigin(stream.Labels{
-			{Name: "looped_name", Value: g.name},
-			{Name: "looped_origin", Value: g.origin},
-		}),
-		Value: math.NaN(),
+	tr := episode.Transition{Kind: episode.FeedbackLoop, State: state, Since: g.since, At: at, Value: math.NaN()}
+	if state == episode.Resolved {
+		tr.Value = float64(g.count) // samples rejected over the episode
 	}
-	if state == StateResolved {
-		ev.Value = float64(g.count) // samples rejected over the episode
-	}
-	ev.ID, ev.Episode = eventIDs(ev.Kind, ev.Rule, 0, g.since, state, false)
-	e.emit(&ev)
+	e.emitTransition(tr, e.withOrigin(stream.Labels{
+		{Name: "looped_name", Value: g.name},
+		{Name: "looped_origin", Value: g.origin},
+	}), 0, "", "")
 }
 
-// withOrigin returns labels with OriginLabel added and sorted.
-func (e *Engine) withOrigin(labels stream.Labels) stream.Labels {
-	labels = append(labels, stream.Label{Name: OriginLabel, Value: e.cfg.Instance})
-	labels.Sort()
-	return labels
+func (g *loopGuard) appendTo(w *frame.Writer) {
+	w.Bool(g.open)
+	w.I64(g.since)
+	w.I64(g.last)
+	w.U64(g.count)
+	w.Str(g.origin)
+	w.Str(g.name)
+}
+
+func (g *loopGuard) readFrom(r *frame.Reader) {
+	g.open, g.since, g.last, g.count, g.origin, g.name = r.Bool(), r.I64(), r.I64(), r.U64(), r.Str(), r.Str()
 }

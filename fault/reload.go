@@ -87,36 +87,35 @@ func (e *Engine) Update(ctx context.Context, rs *rules.Ruleset) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	e.begin(ctx)
 	e.update(rs)
-	return e.end()
+	return e.end(ctx)
 }
 
 func (e *Engine) update(rs *rules.Ruleset) {
 	next := rs.Rules()
-	from, to := pairRules(e.rules, next)
+	from, to := pairRules(e.al.rules, next)
 	e.retire(to)
 
-	alerts := make(map[alertKey]alert.State, len(e.alerts))
-	for k, st := range e.alerts {
+	alerts := make(map[alertKey]alert.State, len(e.al.alerts))
+	for k, st := range e.al.alerts {
 		alerts[alertKey{series: k.series, rule: uint32(to[k.rule])}] = st
 	}
-	e.alerts = alerts
-	warned := make(map[int]bool, len(e.warned))
-	for ri := range e.warned {
+	e.al.alerts = alerts
+	warned := make(map[int]bool, len(e.al.warned))
+	for ri := range e.al.warned {
 		if to[ri] >= 0 {
 			warned[int(to[ri])] = true
 		}
 	}
-	e.warned = warned
+	e.al.warned = warned
 
 	e.cfg.Rules = rs
-	e.rules = next
-	e.alertCfg = make([]alert.Rule, len(next))
+	e.al.rules = next
+	e.al.alertCfg = make([]alert.Rule, len(next))
 	for i, r := range next {
-		e.alertCfg[i] = r.AlertRule()
+		e.al.alertCfg[i] = r.AlertRule()
 	}
-	old := e.coh
+	old := e.al.coh
 	e.recohort(from, &old)
 	e.rebind(from, &old)
 }
@@ -152,10 +151,8 @@ func pairRules(prev, next []*rules.Rule) (from, to []int32) {
 // that have no pair in the new rules (to[ri] < 0), rule by rule in file
 // order, series by series, cohort by cohort, and drops their state.
 func (e *Engine) retire(to []int32) {
-	e.closeReason = RuleRemovedReason
-	defer func() { e.closeReason = "" }()
 	var gone []alertKey
-	for k := range e.alerts {
+	for k := range e.al.alerts {
 		if to[k.rule] < 0 {
 			gone = append(gone, k)
 		}
@@ -163,18 +160,18 @@ func (e *Engine) retire(to []int32) {
 	slices.SortFunc(gone, func(a, b alertKey) int {
 		return cmp.Or(cmp.Compare(a.rule, b.rule), cmp.Compare(a.series, b.series))
 	})
-	for ri, r := range e.rules {
+	for ri, r := range e.al.rules {
 		if to[ri] >= 0 {
 			continue
 		}
 		if r.Cohort != nil {
-			cr := &e.coh.rules[e.coh.byRule[uint32(ri)]]
+			cr := &e.al.coh.rules[e.al.coh.byRule[uint32(ri)]]
 			for i := range cr.cohorts {
 				c := &cr.cohorts[i]
 				if c.state == 0 {
 					continue
 				}
-				e.emitCohort(r, c, StateResolved, e.now, math.NaN())
+				e.emitCohort(r, c, StateResolved, e.now, math.NaN(), RuleRemovedReason)
 				c.state = 0
 			}
 			e.stats.local.Cohorts -= uint64(len(cr.cohorts)) // wraps: the sum published is right
@@ -183,13 +180,13 @@ func (e *Engine) retire(to []int32) {
 		for len(gone) > 0 && gone[0].rule == uint32(ri) {
 			k := gone[0]
 			gone = gone[1:]
-			st := e.alerts[k]
-			e.steps = st.Forget(e.steps[:0])
-			delete(e.alerts, k)
-			e.series[k.series].alerts--
+			st := e.al.alerts[k]
+			e.al.steps = st.Forget(e.al.steps[:0])
+			delete(e.al.alerts, k)
+			e.st.series[k.series].alerts--
 			e.stats.local.Alerts-- // wraps: the sum published is right
-			for _, tr := range e.steps {
-				e.emitAlert(k.series, r, tr, e.now, e.now, math.NaN(), "")
+			for _, tr := range e.al.steps {
+				e.emitAlert(k.series, r, tr, e.now, e.now, math.NaN(), "", RuleRemovedReason)
 			}
 		}
 	}
@@ -201,15 +198,15 @@ func (e *Engine) retire(to []int32) {
 // earliest judgment due stays as it was: the paired rules' are not
 // earlier, and new rules have none before their first sample.
 func (e *Engine) recohort(from []int32, old *cohorts) {
-	e.coh.rules, e.coh.byRule, e.coh.members, e.coh.aux = nil, nil, nil, nil
-	for i, r := range e.rules {
+	e.al.coh.rules, e.al.coh.byRule, e.al.coh.members, e.al.coh.aux = nil, nil, nil, nil
+	for i, r := range e.al.rules {
 		if r.Cohort == nil {
 			continue
 		}
-		if e.coh.byRule == nil {
-			e.coh.byRule = make(map[uint32]uint32)
+		if e.al.coh.byRule == nil {
+			e.al.coh.byRule = make(map[uint32]uint32)
 		}
-		e.coh.byRule[uint32(i)] = uint32(len(e.coh.rules))
+		e.al.coh.byRule[uint32(i)] = uint32(len(e.al.coh.rules))
 		var cr cohortRule
 		if j := from[i]; j >= 0 {
 			cr = old.rules[old.byRule[uint32(j)]]
@@ -217,7 +214,7 @@ func (e *Engine) recohort(from []int32, old *cohorts) {
 			cr = e.newCohortRule(uint32(i), r)
 		}
 		cr.ri = uint32(i)
-		e.coh.rules = append(e.coh.rules, cr)
+		e.al.coh.rules = append(e.al.coh.rules, cr)
 	}
 }
 
@@ -227,45 +224,45 @@ func (e *Engine) recohort(from []int32, old *cohorts) {
 // threshold. What it had for a paired rule it keeps (from[i] is the old
 // index of new rule i, old the cohort state before the update).
 func (e *Engine) rebind(from []int32, old *cohorts) {
-	prevIdx, prevHists := e.ruleIdx, e.hists
-	e.ruleIdx = make([]uint32, 0, len(prevIdx))
-	e.hists = make([]history, 0, len(prevHists))
-	clear(e.declared)
-	for idx := range e.series {
+	prevIdx, prevHists := e.al.ruleIdx, e.al.hists
+	e.al.ruleIdx = make([]uint32, 0, len(prevIdx))
+	e.al.hists = make([]history, 0, len(prevHists))
+	clear(e.st.declared)
+	for idx := range e.st.series {
 		if e.free(uint32(idx)) {
 			continue // an evicted series' slot: nothing to bind (evict.go)
 		}
-		s := &e.series[idx]
-		name, labels := e.keys.get(s.key)
+		s := &e.st.series[idx]
+		name, labels := e.st.keys.get(s.key)
 		prevOff, prevSel := s.rulesOff, prevIdx[s.rulesOff:s.rulesOff+uint32(s.rulesN)]
 		e.bindRules(s, uint32(idx), name, labels)
 		keep, need := int64(0), false
-		for _, ri := range e.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
-			r := e.rules[ri]
+		for _, ri := range e.al.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
+			r := e.al.rules[ri]
 			member := uint32(0)
 			if r.Cohort != nil {
 				need = true
-				member = e.rejoin(e.coh.byRule[uint32(ri)], from[ri], prevOff, prevSel, old, labels)
+				member = e.rejoin(e.al.coh.byRule[uint32(ri)], from[ri], prevOff, prevSel, old, labels)
 			} else if r.UsesHistory() {
 				need = true
 				keep = max(keep, int64(r.Window))
 			}
-			if len(e.coh.rules) > 0 {
-				e.coh.aux = append(e.coh.aux, member)
+			if len(e.al.coh.rules) > 0 {
+				e.al.coh.aux = append(e.al.coh.aux, member)
 			}
 		}
 		switch {
 		case need && s.hist != 0:
 			h := prevHists[s.hist-1]
 			h.keep = keep
-			e.hists = append(e.hists, h)
-			s.hist = uint32(len(e.hists))
+			e.al.hists = append(e.al.hists, h)
+			s.hist = uint32(len(e.al.hists))
 		case need:
-			e.hists = append(e.hists, e.newHistory(keep))
-			s.hist = uint32(len(e.hists))
+			e.al.hists = append(e.al.hists, e.newHistory(keep))
+			s.hist = uint32(len(e.al.hists))
 		case s.hist != 0:
 			c := len(prevHists[s.hist-1].pts)
-			e.histPoints -= c
+			e.al.histPoints -= c
 			e.stats.local.HistoryPoints -= uint64(c) // wraps: the sum published is right
 			e.stats.local.HistorySeries--
 			s.hist = 0
@@ -286,8 +283,8 @@ func (e *Engine) rejoin(c uint32, j int32, prevOff uint32, prevSel []uint32, old
 			if mi := old.aux[prevOff+uint32(p)]; mi != 0 {
 				m := old.members[mi-1]
 				m.rule = c
-				e.coh.members = append(e.coh.members, m)
-				return uint32(len(e.coh.members))
+				e.al.coh.members = append(e.al.coh.members, m)
+				return uint32(len(e.al.coh.members))
 			}
 		}
 	}

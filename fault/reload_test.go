@@ -150,9 +150,9 @@ func TestUpdateRemovedRulesResolveOnce(t *testing.T) {
 	for i := range 7 {
 		both(i)
 	}
-	st := e.alerts[alertKey{series: 1, rule: 3}]
+	st := e.al.alerts[alertKey{series: 1, rule: 3}]
 	require.True(t, st.Flapping())
-	require.Contains(t, e.alerts, alertKey{series: 2, rule: 3}, "the calm series keeps a flap history")
+	require.Contains(t, e.al.alerts, alertKey{series: 2, rule: 3}, "the calm series keeps a flap history")
 	n := len(rec.events)
 	require.NoError(t, e.Update(ctx, after))
 	require.NoError(t, e.checkState())
@@ -181,7 +181,7 @@ func TestUpdateRemovedRulesResolveOnce(t *testing.T) {
 		require.Equal(t, ep, ev.Episode)
 	}
 	require.Equal(t, "at NaN", got[0].Annotations.Get("summary"), "the rule's annotations, expanded")
-	require.Len(t, e.alerts, 2, "Kept and one Dup, on hot")
+	require.Len(t, e.al.alerts, 2, "Kept and one Dup, on hot")
 
 	// Again: nothing left to resolve. Then the input goes on.
 	require.NoError(t, e.Update(ctx, after))
@@ -204,8 +204,8 @@ func TestUpdateRemovedRulesResolveOnce(t *testing.T) {
 	require.NoError(t, e.checkState())
 	require.Equal(t, []string{"Kept", "Dup"}, []string{rec.events[n].Rule, rec.events[n+1].Rule})
 	require.Len(t, reloadEvents(rec.events[n:]), 2)
-	require.Empty(t, e.alerts)
-	require.Empty(t, e.ruleIdx)
+	require.Empty(t, e.al.alerts)
+	require.Empty(t, e.al.ruleIdx)
 	process(t, e, smp("m", sec(13*60), sec(13*60+0.3), 90, "host", "hot"))
 	require.Len(t, rec.events, n+2)
 }
@@ -268,7 +268,7 @@ func TestUpdateNewRulesAttachToExistingSeries(t *testing.T) {
 	require.NoError(t, e.Update(ctx, added))
 	require.Empty(t, rec.events, "an update evaluates nothing")
 	require.Equal(t, uint64(1), e.Stats().HistorySeries)
-	require.Equal(t, int64(5*60e9), e.hists[e.series[0].hist-1].keep)
+	require.Equal(t, int64(5*60e9), e.al.hists[e.st.series[0].hist-1].keep)
 	snapshotRestores(t, e, added)
 	process(t, e, in[4:]...)
 	// Avg at 5: (0 + 10) / 2 is not above 5; at 6, (0 + 10 + 10) / 3 is.
@@ -279,8 +279,8 @@ func TestUpdateNewRulesAttachToExistingSeries(t *testing.T) {
 	st := e.Stats()
 	require.Zero(t, st.HistorySeries)
 	require.Zero(t, st.HistoryPoints)
-	require.Zero(t, e.histPoints)
-	require.Empty(t, e.hists)
+	require.Zero(t, e.al.histPoints)
+	require.Empty(t, e.al.hists)
 	snapshotRestores(t, e, none)
 }
 
@@ -390,9 +390,9 @@ groups: [{name: g, rules: [{alert: Down, match: up, expr: value == 0}]}]
 	require.Equal(t, []int64{want[0].At, want[0].Since}, []int64{got[0].At, got[0].Since})
 	require.Equal(t, want[0].ID, got[0].ID)
 	require.Less(t, want[0].At, before[0].At, "the old entry would fire later")
-	require.Equal(t, int64(60e9), e.trackers[0].cadence(), "a known series keeps its cadence")
+	require.Equal(t, int64(60e9), e.st.trackers[0].cadence(), "a known series keeps its cadence")
 	process(t, e, smp("up", sec(1800), sec(1800.2), 1, "host", "b"))
-	require.Equal(t, int64(30e9), e.trackers[1].cadence(), "a new series has the new one")
+	require.Equal(t, int64(30e9), e.st.trackers[1].cadence(), "a new series has the new one")
 	snapshotRestores(t, e, next)
 }
 
@@ -405,10 +405,10 @@ func TestUpdateErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.ErrorIs(t, e.Update(ctx, nil), context.Canceled)
-	require.Len(t, e.rules, 1)
+	require.Len(t, e.al.rules, 1)
 	require.NoError(t, e.Close(context.Background()))
 	require.ErrorIs(t, e.Update(context.Background(), nil), ErrClosed)
-	require.Len(t, e.rules, 1)
+	require.Len(t, e.al.rules, 1)
 	require.Len(t, rec.events, 1)
 }
 

@@ -3,6 +3,7 @@ package fault
 import (
 	"math"
 
+	"github.com/faultline-go/faultline/internal/seriesgap"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -24,9 +25,9 @@ type series struct {
 }
 
 // tracker is a series' arrival tracking: its slot lattice, its link in the
-// timing wheel and the counters of its periodic gap detector, in exactly one
-// 64-byte cache line; its last misses live beside it in a missList of 32
-// bytes, read only when it misses. That is 96 bytes per series
+// timing wheel and its part of the periodic gap detector, in exactly one
+// 64-byte cache line; its last misses live beside it in seriesgap.Misses
+// of 32 bytes, read only when it misses. That is 96 bytes per series
 // (TestTrackerSize). A delivery, duplicate or not, and a judgment each touch
 // the one line.
 //
@@ -50,26 +51,18 @@ type tracker struct {
 	lateK   int32 // next slot to judge at L; lateK ≤ nextK
 	lag     int32 // delivery lag in lagUnits
 
-	pLong float32   // long-run real-time miss rate
-	link  wheelLink // place in the timing wheel
+	gap  seriesgap.Series // the series' part of the periodic gap detector
+	link wheelLink        // place in the timing wheel
 
-	lostRun  uint16 // consecutive slots judged lost
-	missHead uint8  // next position in the series' missList; the list is full once flagRingFull is set
-	run      uint8  // consecutive real-time misses, saturating
-	flags    uint8
-	learnN   uint8 // distinct sample times seen while learning; then samples the lattice filter has seen
+	lostRun uint16 // consecutive slots judged lost
+	flags   uint8
+	learnN  uint8 // distinct sample times seen while learning; then samples the lattice filter has seen
 }
-
-// missList holds the slot numbers (mod 2¹⁶) of a series' latest real-time
-// misses, a ring.
-type missList [missRing]uint16
 
 const (
 	flagAbsent   = 1 << iota // an absence episode is open: not scheduled
 	flagDeclared             // cadence declared in the rule file, not learned
 	flagLattice              // the slot lattice runs (cadence known, anchored)
-	flagRingFull             // the miss ring has wrapped
-	flagGap                  // a per-series periodic gap (suspect or confirmed) is open
 	flagFast                 // too fast to track slots at this τ: absence by silence only
 	flagFree                 // the slot holds no series: evicted, free for reuse (evict.go)
 )
@@ -84,11 +77,6 @@ const (
 	// (see Engine.lead) a sample may land before it counts as a
 	// discontinuity and the lattice re-anchors on it.
 	maxAhead = 8
-	// missAgeEvery is how often, in slots, a series' missList is swept for
-	// entries too old for their 16-bit distance to be trusted.
-	missAgeEvery = 1 << 13
-	// missRing is how many real-time misses a series remembers.
-	missRing = 16
 	// matureSteps is when the lattice filter's least-squares gains have
 	// fallen to their floors (α = 1/8 at the 31st step).
 	matureSteps = 31
@@ -147,11 +135,11 @@ func (t *tracker) slotOf(ts int64) int64 {
 // from a silence keeps the gains it had.
 func (t *tracker) anchor(ts, arrival int64) {
 	t.flags |= flagLattice
-	t.flags &^= flagRingFull
+	t.gap.Anchor()
 	t.anchorTs = ts
 	t.anchorK, t.nextK, t.lateK = 0, 0, 0
 	t.recv, t.onTime = 1, 1
-	t.lostRun, t.run, t.missHead = 0, 0, 0
+	t.lostRun = 0
 	t.learnN = max(t.learnN, 1) // from now on, the samples the lattice filter has seen
 	t.lag = toLag(arrival - ts)
 }

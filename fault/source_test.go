@@ -9,10 +9,11 @@ import (
 	"strconv"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/internal/fleetgap"
+	"github.com/faultline-go/faultline/internal/persource"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -158,14 +159,19 @@ func TestSourcesNormalStreamIsQuiet(t *testing.T) {
 	require.Zero(t, st.DuplicateStorms)
 	require.Zero(t, st.IngestLags)
 
-	src := func(host string) *source { return &e.src.list[e.src.byName[host]] }
-	ratio := func(host string) float64 { s := src(host); return s.normRedeliv / s.normFresh }
+	learned := func(host string) (ratio, lag float64) {
+		i, ok := e.src.Index(host)
+		require.True(t, ok)
+		return e.src.Learned(i)
+	}
+	ratio := func(host string) float64 { r, _ := learned(host); return r }
+	lag := func(host string) float64 { _, l := learned(host); return l }
 	require.InDelta(t, 3, ratio("a"), 0.3, "1 to 7 copies")
 	require.Zero(t, ratio("b"), "exactly once")
 	require.InDelta(t, 3, ratio("c"), 0.01)
 	require.InDelta(t, 3, ratio("d"), 1.5, "4 copies and retry bursts")
-	require.InDelta(t, 0.25, src("a").lagNormal/1e9, 0.05)
-	require.InDelta(t, 45.25, src("c").lagNormal/1e9, 0.5)
+	require.InDelta(t, 0.25, lag("a")/1e9, 0.05)
+	require.InDelta(t, 45.25, lag("c")/1e9, 0.5)
 }
 
 // TestDuplicateStormAtOneSource makes one of four sources redeliver its
@@ -375,7 +381,7 @@ func TestReplayWave(t *testing.T) {
 // the keys of two windows of sample time. Nothing depends on the number of
 // deliveries.
 func heapCap(series, sources int, window time.Duration) uint64 {
-	fixed := ringBins*unsafe.Sizeof(fleetBin{}) + (1<<14)*4 + arenaChunk + 1<<20
+	fixed := fleetgap.RingBytes + (1<<14)*4 + arenaChunk + 1<<20
 	keys := uint64(series) * uint64(2*window/time.Duration(hostCadence))
 	return uint64(fixed) + 512*uint64(series) + 64*keys + 1024*uint64(sources)
 }
@@ -431,7 +437,7 @@ func dedupModel(in []stream.Sample, window int64) dedupVerdicts {
 // the input into other batches changes nothing.
 func TestMaxSourcesBound(t *testing.T) {
 	t.Parallel() // not beside the tests that measure the heap, which are not parallel
-	for _, c := range []Config{{MaxSources: -1}, {MaxSources: maxSourcesLimit + 1}} {
+	for _, c := range []Config{{MaxSources: -1}, {MaxSources: persource.MaxSourcesLimit + 1}} {
 		_, err := New(c)
 		require.Error(t, err)
 	}
@@ -475,9 +481,14 @@ func TestMaxSourcesBound(t *testing.T) {
 		require.NoError(t, e.Close(context.Background()))
 		st := e.Stats()
 		require.EqualValues(t, 4, st.Sources)
-		require.Len(t, e.src.list, 5, "four sources and the overflow source")
-		require.Equal(t, []string{"h0", "h1", "h2", "", ""}, e.src.names)
-		require.EqualValues(t, 4, e.src.overflow)
+		require.Equal(t, 5, e.src.Len(), "four sources and the overflow source")
+		var names []string
+		for i := range uint32(e.src.Len()) {
+			name, _ := e.src.Name(i)
+			names = append(names, name)
+		}
+		require.Equal(t, []string{"h0", "h1", "h2", "", ""}, names)
+		require.True(t, e.src.Overflow(4))
 		require.Equal(t, overflowSamples, st.SourceOverflow)
 		require.EqualValues(t, 6*10+1, st.Series, "every series is tracked")
 		require.Zero(t, st.SeriesOverflow)
@@ -505,41 +516,5 @@ func TestMaxSourcesBound(t *testing.T) {
 			ids = got2
 		}
 		require.Equal(t, ids, got2, "the same IDs, however the input is cut")
-	}
-}
-
-// TestLagHistogram checks the lag histogram's buckets (contiguous, 8 per
-// octave) and that its interpolated median is within a bucket's relative
-// width of the exact one.
-func TestLagHistogram(t *testing.T) {
-	prev := -1
-	for v := int64(0); v < 1<<(lagOctaves+2); v += 1 + v/64 {
-		i := lagBucket(v << lagUnitShift)
-		require.GreaterOrEqual(t, i, prev, "monotone at %d", v)
-		require.LessOrEqual(t, i, prev+1, "contiguous at %d", v)
-		prev = i
-		lo, w := lagBucketRange(i)
-		if i < lagBuckets-1 {
-			require.True(t, float64(v) >= lo && float64(v) < lo+w, "%d in bucket %d [%v, %v)", v, i, lo, lo+w)
-			require.LessOrEqual(t, w, max(1, lo/8))
-		}
-	}
-	require.Equal(t, lagBuckets-1, prev)
-	require.Equal(t, 0, lagBucket(-5))
-
-	rng := rand.New(rand.NewPCG(11, 12))
-	for range 200 {
-		n := 1 + rng.IntN(500)
-		scale := int64(1) << (10 + rng.IntN(30))
-		var h lagHist
-		lags := make([]int64, n)
-		for i := range lags {
-			lags[i] = rng.Int64N(scale) + rng.Int64N(scale/4+1)
-			h[lagBucket(lags[i])]++
-		}
-		slices.Sort(lags)
-		exact := lags[(n-1)/2]
-		got := h.median(uint64(n))
-		require.InDelta(t, exact, got, float64(max(exact/8, 2<<lagUnitShift)), "n %d", n)
 	}
 }

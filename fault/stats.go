@@ -1,10 +1,6 @@
 package fault
 
-import (
-	"sync"
-
-	"github.com/faultline-go/faultline/dedup"
-)
+import "sync"
 
 // Stats are the engine's cumulative counters.
 type Stats struct {
@@ -117,12 +113,10 @@ type statsCounters struct {
 	shared Stats
 }
 
-func (c *statsCounters) flush(dd *dedup.Deduper) {
+func (c *statsCounters) flush(dd deduper) {
 	c.mu.Lock()
 	c.shared.add(&c.local)
-	if dd != nil {
-		c.shared.DedupOverflow = dd.Overflow()
-	}
+	c.shared.DedupOverflow = dd.Overflow()
 	c.mu.Unlock()
 	c.local = Stats{}
 }
@@ -133,4 +127,19 @@ func (e *Engine) Stats() Stats {
 	e.stats.mu.Lock()
 	defer e.stats.mu.Unlock()
 	return e.stats.shared
+}
+
+// statsFields lists every counter of s, in a fixed order
+// (TestSnapshotStatsFields checks that none is missing).
+func statsFields(s *Stats) []*uint64 {
+	return []*uint64{
+		&s.Samples, &s.Fresh, &s.Duplicates, &s.Conflicts, &s.TooLate, &s.Future, &s.BadArrival,
+		&s.Looped, &s.OutOfOrder, &s.Series, &s.SeriesOverflow, &s.Sources, &s.SourceOverflow,
+		&s.SlotsExpected, &s.SlotsMissed, &s.SlotsLate, &s.SlotsLost, &s.AfterLateness,
+		&s.SlotShared, &s.Reanchors, &s.Absences, &s.AbsencesInhibited, &s.FleetGaps,
+		&s.DuplicateStorms, &s.IngestLags, &s.GapSuspects, &s.GapsConfirmed, &s.Events,
+		&s.EvalErrors, &s.SinkErrors, &s.BadInput, &s.HistorySeries, &s.HistoryPoints,
+		&s.HistoryEvicted, &s.Cohorts, &s.CohortOverflow, &s.CohortLate, &s.CohortFaults,
+		&s.SeriesEvicted, &s.Alerts, &s.AlertOverflow, &s.DedupOverflow,
+	}
 }

@@ -4,16 +4,17 @@ import (
 	"math"
 	"time"
 
+	"github.com/faultline-go/faultline/internal/seriesgap"
 	"github.com/faultline-go/faultline/stream"
 )
 
 // arrive updates the arrival tracking of a series for one fresh sample.
 func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
-	t := &e.trackers[idx]
+	t := &e.st.trackers[idx]
 	if t.absent() {
 		// Only a sample newer than what was judged missing ends the
 		// silence; a replayed old one changes nothing.
-		if t.lattice() && t.slotOf(smp.Time) < int64(t.lateK) || !t.lattice() && smp.Time <= e.series[idx].lastTs {
+		if t.lattice() && t.slotOf(smp.Time) < int64(t.lateK) || !t.lattice() && smp.Time <= e.st.series[idx].lastTs {
 			e.stats.local.AfterLateness++
 			return
 		}
@@ -34,9 +35,9 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 		// which is never before the engine clock: a sample stamped with an
 		// arrival behind the clock arrives now. (Timed from its stamp, an
 		// absence it ended would open again at once, under the same ID.)
-		l := e.learning[idx]
+		l := e.st.learning[idx]
 		l.lastArrival = max(smp.Arrival, e.now)
-		e.learning[idx] = l
+		e.st.learning[idx] = l
 		e.schedule(idx, l.lastArrival+e.absentAfter(idx, t))
 		return
 	}
@@ -73,16 +74,16 @@ func slotBit(k int32) uint64 { return 1 << (uint32(k) & (ringSlots - 1)) }
 // learnCadence feeds a new highest sample time to a series still learning its
 // cadence, and starts its lattice once the cadence is known.
 func (e *Engine) learnCadence(idx uint32, smp *stream.Sample, last int64) {
-	t := &e.trackers[idx]
-	l := e.learning[idx]
+	t := &e.st.trackers[idx]
+	l := e.st.learning[idx]
 	c := l.learn(t, smp.Time, last)
 	if c <= 0 {
-		e.learning[idx] = l
+		e.st.learning[idx] = l
 		return
 	}
 	t.setCadence(min(c, maxCadence))
 	if e.startLattice(idx, t, smp.Time, smp.Arrival) {
-		delete(e.learning, idx)
+		delete(e.st.learning, idx)
 	}
 }
 
@@ -96,16 +97,14 @@ func (e *Engine) startLattice(idx uint32, t *tracker, ts, arrival int64) bool {
 		return false
 	}
 	t.anchor(ts, arrival)
-	if t.pLong == 0 {
-		t.pLong = priorMissRate
-	}
+	t.gap.Start()
 	e.scheduleNext(idx, t)
 	return true
 }
 
 // absentAfter returns the series' absence threshold in ns.
 func (e *Engine) absentAfter(idx uint32, t *tracker) int64 {
-	if aa := e.declared[idx]; aa > 0 {
+	if aa := e.st.declared[idx]; aa > 0 {
 		return aa
 	}
 	if e.cfg.AbsentAfter > 0 {
@@ -145,7 +144,7 @@ func (e *Engine) lateness(t *tracker) int64 {
 
 // schedule sets the series' wake-up at deadline d.
 func (e *Engine) schedule(idx uint32, d int64) {
-	e.wheel.schedule(idx, e.wheel.tickOf(d))
+	e.st.wheel.schedule(idx, e.st.wheel.tickOf(d))
 }
 
 // scheduleNext schedules the series' next judgment, if any is left.
@@ -153,7 +152,7 @@ func (e *Engine) scheduleNext(idx uint32, t *tracker) {
 	if d, _, ok := e.next(t); ok {
 		e.schedule(idx, d)
 	} else {
-		e.wheel.unlink(idx)
+		e.st.wheel.unlink(idx)
 	}
 }
 
@@ -195,13 +194,13 @@ const lateSlack = int64(2 * time.Second)
 // that fell due by the tick's start, then schedules the next. A series whose
 // deadline is still ahead (a later lap of the wheel) is scheduled again.
 func (e *Engine) wake(idx uint32, tick int64) {
-	t := &e.trackers[idx]
+	t := &e.st.trackers[idx]
 	if t.absent() {
 		return
 	}
 	now := tick * wheelRes
 	if !t.lattice() {
-		last := e.learning[idx].lastArrival
+		last := e.st.learning[idx].lastArrival
 		d := last + e.absentAfter(idx, t)
 		switch {
 		case e.closed && d > e.horizon:
@@ -241,18 +240,18 @@ func (e *Engine) wake(idx uint32, tick int64) {
 // filled on time.
 func (e *Engine) judgeOnTime(idx uint32, t *tracker) {
 	k := t.nextK
-	if uint32(k)%missAgeEvery == 0 {
-		t.ageMisses(&e.misses[idx], uint16(k))
+	if uint32(k)%seriesgap.AgeEvery == 0 {
+		e.st.misses[idx].Age(uint16(k))
 	}
 	rx := t.rxExp(k)
 	missed := t.onTime&slotBit(k) == 0
 	e.stats.local.SlotsExpected++
-	e.fleet.observe(rx, missed)
+	e.fleet.Observe(rx, missed)
 	if missed {
 		e.stats.local.SlotsMissed++
 		e.seriesMiss(idx, t, k, rx)
-	} else {
-		e.seriesHit(idx, t, k)
+	} else if tr, ok := e.gaps.Hit(idx, &t.gap, &e.st.misses[idx], k, rx, e.fleet); ok {
+		e.emitSeriesGap(idx, tr, "")
 	}
 	t.nextK++
 }
@@ -268,11 +267,11 @@ func (e *Engine) judgeLate(idx uint32, t *tracker, d int64) bool {
 		t.lostRun = 0
 	case t.recv&bit != 0:
 		e.stats.local.SlotsLate++
-		e.fleet.settle(t.rxExp(k), true)
+		e.fleet.Settle(t.rxExp(k), true)
 		t.lostRun = 0
 	default:
 		e.stats.local.SlotsLost++
-		e.fleet.settle(t.rxExp(k), false)
+		e.fleet.Settle(t.rxExp(k), false)
 		t.lostRun = min(t.lostRun+1, math.MaxUint16)
 	}
 	t.recv &^= bit
@@ -284,39 +283,4 @@ func (e *Engine) judgeLate(idx uint32, t *tracker, d int64) bool {
 	first := t.lateK - int32(t.lostRun)
 	e.startAbsence(idx, t, t.rxExp(first), d)
 	return true
-}
-
-// seriesMissingIn counts, up to limit, the series that missed a slot
-// expected inside the episode's window since it began: in their current run
-// of misses, as their last lost slot if they are silent, or among their
-// remembered misses.
-func (e *Engine) seriesMissingIn(ep *gapEpisode, limit int) int {
-	n := 0
-	in := func(t *tracker, k int32) bool {
-		rx := t.rxExp(k)
-		return rx >= ep.since-windowSlack && ep.inWindow(rx)
-	}
-	for i := range e.trackers {
-		t := &e.trackers[i]
-		if !t.lattice() {
-			continue
-		}
-		hit := false
-		switch {
-		case t.absent():
-			hit = t.lateK > 0 && in(t, t.lateK-1)
-		case t.run > 0:
-			hit = in(t, t.nextK-1)
-		}
-		for j := 0; !hit && j < t.ringLen(); j++ {
-			d := int32(uint16(t.nextK) - e.misses[i][j])
-			hit = d < noSlot && d <= t.nextK && in(t, t.nextK-d)
-		}
-		if hit {
-			if n++; n >= limit {
-				break
-			}
-		}
-	}
-	return n
 }

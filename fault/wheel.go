@@ -16,9 +16,9 @@ package fault
 type wheel struct {
 	heads    []uint32 // per bucket: first series + 1, or 0
 	mask     int64
-	next     int64      // the next tick to deliver
-	trackers *[]tracker // where the links are
-	n        int        // series linked
+	next     int64     // the next tick to deliver
+	trackers *lattices // where the links are
+	n        int       // series linked
 }
 
 // wheelLink is a series' place in its bucket's list. next is the next
@@ -32,7 +32,7 @@ type wheelLink struct {
 const headBit = 1 << 31
 
 // newWheel returns a wheel of 2^bits buckets over the series in trackers.
-func newWheel(bits uint, trackers *[]tracker) *wheel {
+func newWheel(bits uint, trackers *lattices) *wheel {
 	return &wheel{heads: make([]uint32, 1<<bits), mask: 1<<bits - 1, trackers: trackers}
 }
 

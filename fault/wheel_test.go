@@ -15,13 +15,13 @@ type hit struct {
 // ahead is linked again. Times are given in ticks (of wheelRes).
 type wheelHarness struct {
 	w        *wheel
-	trackers []tracker
+	trackers lattices
 	due      map[uint32]int64
 	got      []hit
 }
 
 func newHarness(bits uint, series int) *wheelHarness {
-	h := &wheelHarness{trackers: make([]tracker, series), due: map[uint32]int64{}}
+	h := &wheelHarness{trackers: make(lattices, series), due: map[uint32]int64{}}
 	h.w = newWheel(bits, &h.trackers)
 	return h
 }

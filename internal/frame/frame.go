@@ -63,8 +63,16 @@ func (w *Writer) Finish() []byte {
 	return w.b
 }
 
-// Len returns the bytes written so far, frame header included.
-func (w *Writer) Len() int { return len(w.b) - w.start }
+// NewWriter returns a Writer that appends fields to dst without a frame
+// around them; Data returns them.
+func NewWriter(dst []byte) *Writer { return &Writer{b: dst, start: len(dst)} }
+
+// Data returns the bytes written, from the start of the frame (or of
+// NewWriter's dst) on.
+func (w *Writer) Data() []byte { return w.b[w.start:] }
+
+// Append appends what f appends, for fields with encoders of their own.
+func (w *Writer) Append(f func(dst []byte) []byte) { w.b = f(w.b) }
 
 // U8 appends v.
 func (w *Writer) U8(v uint8) { w.b = append(w.b, v) }
@@ -192,6 +200,20 @@ func (r *Reader) Take(n int) []byte {
 	v := r.b[:n:n]
 	r.b = r.b[n:]
 	return v
+}
+
+// Decode reads a field with a decoder of its own: f decodes the start of
+// b and returns the rest. Its error sticks.
+func (r *Reader) Decode(f func(b []byte) (rest []byte, err error)) {
+	if r.err != nil {
+		return
+	}
+	rest, err := f(r.b)
+	if err != nil {
+		r.err = err
+		return
+	}
+	r.b = rest
 }
 
 // U8 reads a byte.

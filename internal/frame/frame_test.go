@@ -2,6 +2,7 @@ package frame_test
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -100,4 +101,18 @@ func TestWriteFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "no temporary file left")
 	require.Error(t, frame.WriteFile(filepath.Join(dir, "missing", "x"), nil))
+}
+
+func TestOwnEncoders(t *testing.T) {
+	w := frame.NewWriter([]byte("x"))
+	w.Append(func(dst []byte) []byte { return append(dst, 'a', 'b') })
+	w.U8(3)
+	require.Equal(t, "ab\x03", string(w.Data()))
+	r := frame.NewReader(w.Data())
+	var got []byte
+	r.Decode(func(b []byte) ([]byte, error) { got = b[:2]; return b[2:], nil })
+	require.Equal(t, "ab", string(got))
+	require.EqualValues(t, 3, r.U8())
+	r.Decode(func(b []byte) ([]byte, error) { return nil, errors.New("bad") })
+	require.EqualError(t, r.Err(), "bad")
 }

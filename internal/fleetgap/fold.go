@@ -1,8 +1,10 @@
-package fault
+package fleetgap
 
 import (
 	"math"
 	"time"
+
+	"github.com/faultline-go/faultline/internal/align"
 )
 
 // Phase folds: the third layer of the fleet detector, for losses too weak
@@ -77,11 +79,11 @@ func (fd *fold) reset() {
 
 // complete notes that bin b is complete; the first bin of a new period
 // finalizes the previous one.
-func (fd *fold) complete(f *fleet, b int64) {
+func (fd *fold) complete(f *Detector, b int64) {
 	if fd.init && b < fd.end {
 		return // the common case: one comparison per bin
 	}
-	pi := floorDiv(b, fd.nb)
+	pi := align.FloorDiv(b, fd.nb)
 	if fd.init {
 		fd.finalize(f, fd.cur, f.completionTime(b))
 	}
@@ -89,7 +91,7 @@ func (fd *fold) complete(f *fleet, b int64) {
 }
 
 // finalize adds period pi's evidence to every phase bin and reports alarms.
-func (fd *fold) finalize(f *fleet, pi int64, at int64) {
+func (fd *fold) finalize(f *Detector, pi int64, at int64) {
 	b0 := pi * fd.nb
 	var sumE, sumM uint64
 	for j := int64(0); j < fd.nb; j++ {
@@ -134,7 +136,7 @@ func (fd *fold) finalize(f *fleet, pi int64, at int64) {
 }
 
 // alarms reports each run of hot phase bins that holds an alarm.
-func (fd *fold) alarms(f *fleet, pi int64, at int64) {
+func (fd *fold) alarms(f *Detector, pi int64, at int64) {
 	for j := int64(0); j < fd.nb; {
 		if fd.s[j] < foldH/2 {
 			j++
@@ -156,7 +158,7 @@ func (fd *fold) alarms(f *fleet, pi int64, at int64) {
 // period): the gap it shows has been reported and has ended.
 func (fd *fold) forget(start, end int64) {
 	for t := start - windowSlack; t < end+windowSlack; t += binRes {
-		fd.s[floorMod(t, fd.period)/binRes] = 0
+		fd.s[align.FloorMod(t, fd.period)/binRes] = 0
 	}
 }
 
@@ -165,14 +167,14 @@ func (fd *fold) forget(start, end int64) {
 func (fd *fold) heat(start, end int64) float32 {
 	var h float32
 	for t := start; t < end; t += binRes {
-		h = max(h, fd.s[floorMod(t, fd.period)/binRes])
+		h = max(h, fd.s[align.FloorMod(t, fd.period)/binRes])
 	}
 	return h
 }
 
 // alias reports whether a fold alarm at [start, end) is a sub-multiple of a
 // longer candidate's gap.
-func (f *fleet) alias(fd *fold, start, end int64) bool {
+func (f *Detector) alias(fd *fold, start, end int64) bool {
 	for _, q := range f.folds {
 		if q.period <= fd.period || q.period%fd.period != 0 {
 			continue
@@ -192,7 +194,7 @@ func (f *fleet) alias(fd *fold, start, end int64) bool {
 
 // harmonic reports whether a fold alarm at [start, end) repeats a shorter
 // non-alias candidate's gap.
-func (f *fleet) foldHarmonic(fd *fold, start, end int64) bool {
+func (f *Detector) foldHarmonic(fd *fold, start, end int64) bool {
 	for _, q := range f.folds {
 		if q.period >= fd.period || fd.period%q.period != 0 {
 			continue
@@ -205,7 +207,7 @@ func (f *fleet) foldHarmonic(fd *fold, start, end int64) bool {
 }
 
 // foldAlarm opens an episode for a fold alarm at the fundamental period.
-func (f *fleet) foldAlarm(fd *fold, start, end, since, pi, at int64) {
+func (f *Detector) foldAlarm(fd *fold, start, end, since, pi, at int64) {
 	if f.alias(fd, start, end) || f.foldHarmonic(fd, start, end) {
 		return
 	}
@@ -220,7 +222,7 @@ func (f *fleet) foldAlarm(fd *fold, start, end, since, pi, at int64) {
 
 // burstSurprise is the evidence one flagged burst bin may add to a fold:
 // −ln of the fraction of bins flagged in the last hour.
-func (f *fleet) burstSurprise() float64 {
+func (f *Detector) burstSurprise() float64 {
 	var flagged int64
 	horizon := f.done*binRes - burstWindow
 	for _, b := range f.bursts {

@@ -1,11 +1,6 @@
-package fault
-
-import (
-	"math"
-	"slices"
-)
-
-// The fleet periodic gap detector.
+// Package fleetgap is the fleet periodic gap detector: it finds the phase
+// window in which the whole fleet loses samples every period, from the
+// slot judgments of every series, whatever the fleet's size.
 //
 // Every slot judgment of every series lands in a ring of 0.25-s bins keyed
 // by the slot's expected arrival time: expected slots, real-time misses, and
@@ -29,13 +24,33 @@ import (
 // A confirmed train or fold opens a periodic gap episode: period, phase
 // window, affected series, late-fill fraction; it resolves after two clean
 // occurrences.
+//
+// The engine feeds it observations (Observe, Settle) and moves its clock
+// (Advance), which returns the episodes' transitions as values. It asks the
+// engine, through the census passed to Advance, how many series missed a
+// slot in a candidate window; it keeps no pointer to the engine.
+//
+// This package must not know about samples, rules, labels or events.
+package fleetgap
+
+import (
+	"cmp"
+	"maps"
+	"math"
+	"slices"
+	"unsafe"
+
+	"github.com/faultline-go/faultline/internal/align"
+	"github.com/faultline-go/faultline/internal/episode"
+	"github.com/faultline-go/faultline/internal/frame"
+)
 
 const (
-	binRes      = wheelRes // width of a phase bin
-	ringBins    = 1 << 15  // bins kept: 8,192 s
-	clearAhead  = 64       // bins cleared ahead of completion for reuse
-	rateBins    = 240      // the concurrent miss rate is measured over 60 s
-	minMissRate = 0.001    // floor of any estimated miss rate
+	binRes      = BinRes  // width of a phase bin
+	ringBins    = 1 << 15 // bins kept: 8,192 s
+	clearAhead  = 64      // bins cleared ahead of completion for reuse
+	rateBins    = 240     // the concurrent miss rate is measured over 60 s
+	minMissRate = 0.001   // floor of any estimated miss rate
 
 	burstP1     = 0.5  // miss rate of a burst bin …
 	burstEffect = 2.0  // … or this multiple of the fleet's miss rate, if more
@@ -84,13 +99,23 @@ type track struct {
 	starts      [8]int64
 	ends        [8]int64
 	misses      [8]uint32
-	episode     *gapEpisode // the episode it confirmed, if any
+	episode     *Episode // the episode it confirmed, if any
 }
 
-// fleet is the fleet detector.
-type fleet struct {
-	e *Engine // for events and series
+// BinRes is the width of a phase bin: 0.25 s, the engine's clock tick.
+const BinRes = int64(250 * 1e6)
 
+// RingBytes is the memory of the ring of bins, allocated at the first
+// slot judgment (the folds take about a quarter of it more).
+const RingBytes = ringBins * int(unsafe.Sizeof(fleetBin{}))
+
+// Census counts, up to limit, the series that missed a slot expected in
+// the episode's window since it began (Episode.Holds). The engine provides
+// it to Advance.
+type Census func(ep *Episode, limit int) int
+
+// Detector is the fleet detector.
+type Detector struct {
 	bins     []fleetBin
 	done     int64 // next bin to complete
 	started  bool
@@ -116,23 +141,33 @@ type fleet struct {
 	tracks []*track
 	folds  []*fold
 
-	episodes []*gapEpisode // open ones, pending or firing
+	episodes []*Episode // open ones, pending or firing
 	nextMark uint32
 	tooFew   map[[2]int64]int64 // (period, phase bin) → when it last held too few series
+
+	// During Advance: the end of input, the census, the transitions.
+	closing bool
+	horizon int64
+	census  Census
+	out     []episode.Transition
 }
 
-func newFleet(e *Engine, tau, late int64) *fleet {
-	f := &fleet{
-		e:       e,
+// New returns a detector for slots judged on time tau after their expected
+// arrival, and late or lost late + slack after it.
+func New(tau, late, slack int64) *Detector {
+	f := &Detector{
 		tooFew:  make(map[[2]int64]int64),
-		lag:     tau + 2*wheelRes,
-		lateLag: late + lateSlack + 2*wheelRes,
+		lag:     tau + 2*BinRes,
+		lateLag: late + slack + 2*BinRes,
 	}
 	for _, p := range foldPeriods {
 		f.folds = append(f.folds, newFold(p))
 	}
 	return f
 }
+
+// Lag returns how long after its end a bin is complete.
+func (f *Detector) Lag() int64 { return f.lag }
 
 func binOf(t int64) int64 {
 	b := t / binRes // a constant divisor: compiled to a multiplication
@@ -142,28 +177,20 @@ func binOf(t int64) int64 {
 	return b
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
-	}
-	return q
-}
-
-func (f *fleet) bin(b int64) *fleetBin { return &f.bins[b&(ringBins-1)] }
+func (f *Detector) bin(b int64) *fleetBin { return &f.bins[b&(ringBins-1)] }
 
 // alloc allocates the ring and the folds' phase bins (about 1 MB), at the
 // first slot judgment: until then every bin is empty and completing one
 // changes nothing, so an engine that judges no slot never pays for them.
-func (f *fleet) alloc() {
+func (f *Detector) alloc() {
 	f.bins = make([]fleetBin, ringBins)
 	for _, fd := range f.folds {
 		fd.alloc()
 	}
 }
 
-// observe records the on-time judgment of a slot expected at rx.
-func (f *fleet) observe(rx int64, missed bool) {
+// Observe records the on-time judgment of a slot expected at rx.
+func (f *Detector) Observe(rx int64, missed bool) {
 	if f.bins == nil {
 		f.alloc()
 	}
@@ -174,8 +201,8 @@ func (f *fleet) observe(rx int64, missed bool) {
 	}
 }
 
-// settle records the lateness judgment of a slot missed in real time.
-func (f *fleet) settle(rx int64, late bool) {
+// Settle records the lateness judgment of a slot missed in real time.
+func (f *Detector) Settle(rx int64, late bool) {
 	if f.bins == nil {
 		f.alloc()
 	}
@@ -187,8 +214,8 @@ func (f *fleet) settle(rx int64, late bool) {
 	}
 }
 
-// start sets the fleet's clock on the engine's first time.
-func (f *fleet) start(now int64) {
+// Start sets the detector's clock on the engine's first time.
+func (f *Detector) Start(now int64) {
 	f.started = true
 	f.startAt = now
 	f.done = binOf(now)
@@ -199,9 +226,18 @@ func (f *fleet) start(now int64) {
 	}
 }
 
-// advance completes every bin whose slots have all been judged by now, in
-// order, then checks the open episodes' occurrences.
-func (f *fleet) advance(now int64) {
+// Advance completes every bin whose slots have all been judged by now, in
+// order, then checks the open episodes' occurrences, and returns the
+// episodes' transitions, valid until the next call. While closing, the
+// occurrences after the horizon (the end of input) are not judged.
+func (f *Detector) Advance(now int64, closing bool, horizon int64, census Census) []episode.Transition {
+	f.closing, f.horizon, f.census, f.out = closing, horizon, census, f.out[:0]
+	f.advance(now)
+	f.census = nil
+	return f.out
+}
+
+func (f *Detector) advance(now int64) {
 	target := binOf(now - f.lag)
 	if f.bins == nil {
 		// Nothing was ever judged: the bins up to target are empty, and
@@ -230,7 +266,7 @@ func (f *fleet) advance(now int64) {
 }
 
 // reset forgets the ring after a jump of the clock longer than it.
-func (f *fleet) reset(done int64) {
+func (f *Detector) reset(done int64) {
 	clear(f.bins)
 	f.rateE, f.rateM = [rateBins]uint32{}, [rateBins]uint32{}
 	f.rateSumE, f.rateSumM = 0, 0
@@ -245,10 +281,10 @@ func (f *fleet) reset(done int64) {
 
 // completionTime is when bin b completes: the time judgments based on it are
 // made, whatever the batching of the input.
-func (f *fleet) completionTime(b int64) int64 { return (b+1)*binRes + f.lag }
+func (f *Detector) completionTime(b int64) int64 { return (b+1)*binRes + f.lag }
 
 // missRate returns the fleet's concurrent miss rate.
-func (f *fleet) missRate() float64 {
+func (f *Detector) missRate() float64 {
 	if f.rateSumE == 0 {
 		return minMissRate
 	}
@@ -265,7 +301,7 @@ func binLLR(m, e uint32, p1, p0 float64) float64 {
 }
 
 // complete processes bin b once all its slots have been judged on time.
-func (f *fleet) complete(b int64) {
+func (f *Detector) complete(b int64) {
 	bn := f.bin(b)
 	i := b % rateBins
 	if i < 0 {
@@ -321,10 +357,10 @@ func (f *fleet) complete(b int64) {
 
 // burstFlagged opens a pending episode at the first burst that no open
 // episode expects.
-func (f *fleet) burstFlagged(start, at int64) {
+func (f *Detector) burstFlagged(start, at int64) {
 	for _, ep := range f.episodes {
-		if ep.state == StatePending || ep.covers(start) {
-			if ep.state == StatePending {
+		if ep.state == episode.Pending || ep.Covers(start) {
+			if ep.state == episode.Pending {
 				ep.lastBurst = at
 			}
 			return
@@ -333,16 +369,32 @@ func (f *fleet) burstFlagged(start, at int64) {
 	ep := f.newEpisode(start)
 	ep.lastBurst = at
 	f.episodes = append(f.episodes, ep)
-	f.e.emitFleet(ep, StatePending, at)
+	f.emit(ep, episode.Pending, at)
 }
 
-func (f *fleet) newEpisode(since int64) *gapEpisode {
+func (f *Detector) newEpisode(since int64) *Episode {
 	f.nextMark++
-	return &gapEpisode{mark: f.nextMark, state: StatePending, since: since}
+	return &Episode{mark: f.nextMark, state: episode.Pending, since: since}
+}
+
+// emit records an episode's transition.
+func (f *Detector) emit(ep *Episode, state episode.State, at int64) {
+	tr := episode.Transition{Kind: episode.PeriodicGap, State: state, Subject: ep.mark, Since: ep.since, At: at, Value: math.NaN()}
+	if ep.period > 0 {
+		start := align.FloorMod(ep.phaseStart, ep.period)
+		tr.Gap = &episode.Gap{
+			Period:       ep.period,
+			PhaseStart:   start,
+			PhaseEnd:     start + ep.phaseEnd - ep.phaseStart,
+			Series:       max(ep.seriesEst, ep.distinct),
+			LateFraction: ep.lateFraction(),
+		}
+	}
+	f.out = append(f.out, tr)
 }
 
 // burstEnded feeds a complete burst to the tracks.
-func (f *fleet) burstEnded(bst burst, at int64) {
+func (f *Detector) burstEnded(bst burst, at int64) {
 	if len(f.bursts) == maxBursts {
 		copy(f.bursts, f.bursts[1:])
 		f.bursts = f.bursts[:maxBursts-1]
@@ -380,7 +432,7 @@ func (f *fleet) burstEnded(bst burst, at int64) {
 
 // harmonic reports whether a new track at period p through time t would
 // only repeat a live track at a divisor of p.
-func (f *fleet) harmonic(p, t int64) bool {
+func (f *Detector) harmonic(p, t int64) bool {
 	for _, tr := range f.tracks {
 		q := tr.period64()
 		k := (p + q/2) / q
@@ -442,7 +494,7 @@ func (tr *track) extend(b burst) bool {
 // bounds the false periodic alarms at α per day (union bound). In a clean
 // background this confirms at the third occurrence; with unrelated bursts
 // once a minute it takes six.
-func (f *fleet) trackConfirmed(tr *track, now int64) bool {
+func (f *Detector) trackConfirmed(tr *track, now int64) bool {
 	if tr.n < 3 {
 		return false
 	}
@@ -468,7 +520,7 @@ func (f *fleet) trackConfirmed(tr *track, now int64) bool {
 
 // confirmTrack opens (or promotes the pending) episode for a confirmed
 // train.
-func (f *fleet) confirmTrack(tr *track, at int64) {
+func (f *Detector) confirmTrack(tr *track, at int64) {
 	p := snapPeriod(tr.period, max(float64(trackTol)/float64(tr.span), float64(binRes)))
 	count := min(tr.n, len(tr.starts))
 	starts := make([]int64, 0, count)
@@ -513,10 +565,10 @@ func snapPeriod(p, u float64) int64 {
 // circularMedian returns the median phase of times modulo p, taking the
 // wrap-around into account (phases are centred on the first one).
 func circularMedian(ts []int64, p int64) int64 {
-	ref := floorMod(ts[0], p)
+	ref := align.FloorMod(ts[0], p)
 	d := make([]int64, len(ts))
 	for i, t := range ts {
-		x := floorMod(t, p) - ref
+		x := align.FloorMod(t, p) - ref
 		if x > p/2 {
 			x -= p
 		} else if x < -p/2 {
@@ -525,15 +577,7 @@ func circularMedian(ts []int64, p int64) int64 {
 		d[i] = x
 	}
 	slices.Sort(d)
-	return floorMod(ref+d[len(d)/2], p)
-}
-
-func floorMod(a, b int64) int64 {
-	m := a % b
-	if m < 0 {
-		m += b
-	}
-	return m
+	return align.FloorMod(ref+d[len(d)/2], p)
 }
 
 // promote turns the pending episode into a gap of period p with the phase
@@ -542,35 +586,35 @@ func floorMod(a, b int64) int64 {
 // than minGapSeries series miss slots in the window: a handful of checks
 // that died in the same second look just like that, and their own absences
 // report them.
-func (f *fleet) promote(since, p, start, end, at int64) *gapEpisode {
+func (f *Detector) promote(since, p, start, end, at int64) *Episode {
 	for _, ep := range f.episodes {
-		if ep.state == StateFiring && ep.sameGap(p, start, end) {
+		if ep.state == episode.Firing && ep.sameGap(p, start, end) {
 			return nil
 		}
 	}
 	// Counting the series scans them all, so a window found to hold too
 	// few is not counted again for a few periods.
-	key := [2]int64{p, floorMod(start, p) / binRes}
+	key := [2]int64{p, align.FloorMod(start, p) / binRes}
 	if t, ok := f.tooFew[key]; ok && at < t+tooFewMemory*p {
 		return nil
 	}
-	cand := gapEpisode{since: since, period: p, phaseStart: start, phaseEnd: end}
-	if f.e.seriesMissingIn(&cand, minGapSeries) < minGapSeries {
+	cand := Episode{since: since, period: p, phaseStart: start, phaseEnd: end}
+	if f.census(&cand, minGapSeries) < minGapSeries {
 		if len(f.tooFew) >= maxTooFew {
 			clear(f.tooFew)
 		}
 		f.tooFew[key] = at
 		return nil
 	}
-	var ep *gapEpisode
+	var ep *Episode
 	for i, x := range f.episodes {
-		if x.state == StatePending {
+		if x.state == episode.Pending {
 			if x.since >= since-trackTol {
 				ep = x
 			} else {
 				// The pending burst was not part of this train.
 				f.episodes = slices.Delete(f.episodes, i, i+1)
-				f.e.emitFleet(x, StateResolved, x.lastBurst)
+				f.emit(x, episode.Resolved, x.lastBurst)
 			}
 			break
 		}
@@ -583,9 +627,9 @@ func (f *fleet) promote(since, p, start, end, at int64) *gapEpisode {
 	return ep
 }
 
-// fire emits an episode's firing event and starts checking its occurrences.
-func (f *fleet) fire(ep *gapEpisode, at int64) {
-	ep.state = StateFiring
+// fire fires an episode and starts checking its occurrences.
+func (f *Detector) fire(ep *Episode, at int64) {
+	ep.state = episode.Firing
 	ep.firedAt = at
 	// Occurrences are checked from the first one that ends after the
 	// confirmation; the ones before are settled for late fills.
@@ -597,28 +641,26 @@ func (f *fleet) fire(ep *gapEpisode, at int64) {
 		ep.lossM += uint64(m)
 	}
 	f.settleOccurrences(ep, at)
-	f.e.emitFleet(ep, StateFiring, at)
-	f.e.fleetConfirmed(ep)
+	f.emit(ep, episode.Firing, at)
 }
 
 // expireTracks drops tracks whose next two predictions have passed without
 // a burst.
-func (f *fleet) expireTracks(now int64) {
+func (f *Detector) expireTracks(now int64) {
 	f.tracks = slices.DeleteFunc(f.tracks, func(tr *track) bool {
 		return now > tr.last+int64(2*tr.period)+trackTol+f.lag+4*binRes
 	})
 }
 
-// gapEpisode is a fleet periodic gap, pending (bursts seen, no period yet)
+// Episode is a fleet periodic gap, pending (bursts seen, no period yet)
 // or firing.
-type gapEpisode struct {
+type Episode struct {
 	mark                 uint32 // unique; series and absences refer to it
-	state                State
+	state                episode.State
 	since                int64 // start of the first burst
 	period               int64 // ns; 0 while pending
 	phaseStart, phaseEnd int64 // lossy window, ns into the period (phaseEnd may pass period)
 	firedAt              int64
-	firingID             string
 
 	lastBurst  int64 // pending: when the last burst was flagged
 	seriesEst  int   // series lost per occurrence
@@ -631,17 +673,28 @@ type gapEpisode struct {
 	lossM      uint64 // … and missed: its own miss rate, which occurrences are judged against
 	nextCheck  int64  // period index of the next occurrence to check
 	nextSettle int64  // period index of the next occurrence to settle for late fills
-	inhibited  []uint32
 }
+
+// Mark returns the episode's mark, unique in its detector.
+func (ep *Episode) Mark() uint32 { return ep.mark }
+
+// Since returns the start of the episode's first burst.
+func (ep *Episode) Since() int64 { return ep.since }
+
+// Period returns the episode's period, in ns.
+func (ep *Episode) Period() int64 { return ep.period }
+
+// FiredAt returns when the episode fired.
+func (ep *Episode) FiredAt() int64 { return ep.firedAt }
 
 // occurrenceAfter returns the index of the first occurrence whose window
 // ends after t.
-func (ep *gapEpisode) occurrenceAfter(t int64) int64 {
-	return floorDiv(t-ep.phaseEnd, ep.period) + 1
+func (ep *Episode) occurrenceAfter(t int64) int64 {
+	return align.FloorDiv(t-ep.phaseEnd, ep.period) + 1
 }
 
 // window returns the absolute window of occurrence n.
-func (ep *gapEpisode) window(n int64) (a, b int64) {
+func (ep *Episode) window(n int64) (a, b int64) {
 	base := n * ep.period
 	return base + ep.phaseStart, base + ep.phaseEnd
 }
@@ -651,36 +704,43 @@ func (ep *gapEpisode) window(n int64) (a, b int64) {
 // the arrival jitter.
 const windowSlack = int64(500 * 1e6)
 
-// covers reports whether a firing episode's window holds time t.
-func (ep *gapEpisode) covers(t int64) bool {
-	return ep.state == StateFiring && ep.inWindow(t)
+// Covers reports whether a firing episode's window holds time t.
+func (ep *Episode) Covers(t int64) bool {
+	return ep.state == episode.Firing && ep.inWindow(t)
 }
 
 // inWindow reports whether time t falls in the episode's lossy window, give
 // or take windowSlack.
-func (ep *gapEpisode) inWindow(t int64) bool {
-	ph := floorMod(t-ep.phaseStart+windowSlack, ep.period)
+func (ep *Episode) inWindow(t int64) bool {
+	ph := align.FloorMod(t-ep.phaseStart+windowSlack, ep.period)
 	return ph < ep.phaseEnd-ep.phaseStart+2*windowSlack
+}
+
+// Holds reports whether a slot expected at rx falls in the episode's
+// window since the episode began, give or take the arrival jitter: what a
+// Census counts.
+func (ep *Episode) Holds(rx int64) bool {
+	return rx >= ep.since-windowSlack && ep.inWindow(rx)
 }
 
 // sameGap reports whether the episode names the gap of period p and window
 // [start, end): the same period (or a multiple or divisor of it) and
 // overlapping windows.
-func (ep *gapEpisode) sameGap(p, start, end int64) bool {
+func (ep *Episode) sameGap(p, start, end int64) bool {
 	small, large := min(p, ep.period), max(p, ep.period)
 	k := (large + small/2) / small
 	if absInt(large-k*small) > trackTol*k {
 		return false
 	}
-	a := floorMod(start, small)
-	b := floorMod(ep.phaseStart, small)
+	a := align.FloorMod(start, small)
+	b := align.FloorMod(ep.phaseStart, small)
 	d := absInt(a - b)
 	d = min(d, small-d)
 	return d <= max(end-start, ep.phaseEnd-ep.phaseStart)+2*windowSlack
 }
 
 // windowCounts sums the bins of occurrence n's window.
-func (f *fleet) windowCounts(ep *gapEpisode, n int64) (e, m, late, lost uint32) {
+func (f *Detector) windowCounts(ep *Episode, n int64) (e, m, late, lost uint32) {
 	a, b := ep.window(n)
 	for x := binOf(a - windowSlack); x < binOf(b+windowSlack+binRes-1); x++ {
 		bn := f.bin(x)
@@ -696,14 +756,14 @@ func (f *fleet) windowCounts(ep *gapEpisode, n int64) (e, m, late, lost uint32) 
 // and judges each firing episode's occurrences once their bins are complete
 // (see occurrence): two clean ones in a row resolve it. Occurrences after
 // the end of input are not judged.
-func (f *fleet) checkEpisodes(now int64) {
+func (f *Detector) checkEpisodes(now int64) {
 	for i := 0; i < len(f.episodes); i++ {
 		ep := f.episodes[i]
-		if ep.state == StatePending {
+		if ep.state == episode.Pending {
 			if now >= ep.lastBurst+pendingQuiet {
 				f.episodes = slices.Delete(f.episodes, i, i+1)
 				i--
-				f.e.emitFleet(ep, StateResolved, ep.lastBurst+pendingQuiet)
+				f.emit(ep, episode.Resolved, ep.lastBurst+pendingQuiet)
 			}
 			continue
 		}
@@ -711,7 +771,7 @@ func (f *fleet) checkEpisodes(now int64) {
 		for {
 			_, b := ep.window(ep.nextCheck)
 			at := b + windowSlack + binRes + f.lag
-			if at > now || f.e.closed && b > f.e.horizon {
+			if at > now || f.closing && b > f.horizon {
 				break // not complete yet, or after the end of input
 			}
 			e, m, _, _ := f.windowCounts(ep, ep.nextCheck)
@@ -729,8 +789,7 @@ func (f *fleet) checkEpisodes(now int64) {
 				i--
 				f.settleOccurrences(ep, now)
 				f.forget(ep)
-				f.e.emitFleet(ep, StateResolved, at)
-				f.e.uninhibit(ep, at)
+				f.emit(ep, episode.Resolved, at)
 				break
 			}
 		}
@@ -740,7 +799,7 @@ func (f *fleet) checkEpisodes(now int64) {
 // forget drops a resolved gap's evidence from the folds at its period's
 // multiples (at each of its phases there) and divisors, so that none of them
 // reports the ended gap again.
-func (f *fleet) forget(ep *gapEpisode) {
+func (f *Detector) forget(ep *Episode) {
 	for _, fd := range f.folds {
 		switch {
 		case fd.period%ep.period == 0:
@@ -770,7 +829,7 @@ const (
 // not judged; while they stay silent they still miss every occurrence, so
 // they count as lost, until at least half of them have come back: then the
 // outage is over, and those still silent are the dead, not the explained.
-func (ep *gapEpisode) occurrence(e, m uint32, p float64) int {
+func (ep *Episode) occurrence(e, m uint32, p float64) int {
 	silent := uint32(ep.silent)
 	if ep.silent*2 <= ep.peakSilent {
 		silent = 0
@@ -791,7 +850,7 @@ func (ep *gapEpisode) occurrence(e, m uint32, p float64) int {
 
 // settleOccurrences adds the late fills and losses of the occurrences whose
 // lateness judgments are all made.
-func (f *fleet) settleOccurrences(ep *gapEpisode, now int64) {
+func (f *Detector) settleOccurrences(ep *Episode, now int64) {
 	for {
 		_, b := ep.window(ep.nextSettle)
 		if b+windowSlack+binRes+f.lateLag > now || ep.nextSettle >= ep.nextCheck {
@@ -806,23 +865,24 @@ func (f *fleet) settleOccurrences(ep *gapEpisode, now int64) {
 
 // lateFraction returns the fraction of the episode's settled lost slots that
 // were filled late.
-func (ep *gapEpisode) lateFraction() float64 {
+func (ep *Episode) lateFraction() float64 {
 	if ep.late+ep.lost == 0 {
 		return math.NaN()
 	}
 	return float64(ep.late) / float64(ep.late+ep.lost)
 }
 
-// explainsRun returns the firing episode whose window holds every slot of
-// the series' current run of lost slots, if any.
-func (f *fleet) explainsRun(t *tracker) *gapEpisode {
+// Explains returns the firing episode whose window holds every one of n
+// slots expected at first, first+step, …, if any: the explanation of a
+// series' run of lost slots.
+func (f *Detector) Explains(first, step int64, n int) *Episode {
 	for _, ep := range f.episodes {
-		if ep.state != StateFiring {
+		if ep.state != episode.Firing {
 			continue
 		}
 		all := true
-		for k := t.lateK - int32(t.lostRun); k < t.lateK; k++ {
-			if !ep.covers(t.rxExp(k)) {
+		for i := range int64(n) {
+			if !ep.Covers(first + i*step) {
 				all = false
 				break
 			}
@@ -834,8 +894,26 @@ func (f *fleet) explainsRun(t *tracker) *gapEpisode {
 	return nil
 }
 
-// episodeByMark returns the open episode with the given mark.
-func (f *fleet) episodeByMark(mark uint32) *gapEpisode {
+// Park counts a series whose absence the episode explains as silent:
+// while such series stay silent they still miss every occurrence (see
+// occurrence). Unpark counts it back.
+func (ep *Episode) Park() {
+	ep.silent++
+	ep.peakSilent = max(ep.peakSilent, ep.silent)
+}
+
+// Unpark counts a parked series back: it delivers again.
+func (ep *Episode) Unpark() { ep.silent-- }
+
+// Silent returns the parked series.
+func (ep *Episode) Silent() int { return ep.silent }
+
+// CountSeries counts one more distinct series with a miss in the
+// episode's window since it fired.
+func (ep *Episode) CountSeries() { ep.distinct++ }
+
+// Open returns the open episode with the given mark, or nil.
+func (f *Detector) Open(mark uint32) *Episode {
 	for _, ep := range f.episodes {
 		if ep.mark == mark {
 			return ep
@@ -844,11 +922,283 @@ func (f *fleet) episodeByMark(mark uint32) *gapEpisode {
 	return nil
 }
 
-// firing returns the open firing episodes.
-func (f *fleet) firing(yield func(*gapEpisode) bool) {
+// Firing yields the open firing episodes.
+func (f *Detector) Firing(yield func(*Episode) bool) {
 	for _, ep := range f.episodes {
-		if ep.state == StateFiring && !yield(ep) {
+		if ep.state == episode.Firing && !yield(ep) {
 			return
 		}
 	}
+}
+
+// AppendTo appends the detector's state: the bins that hold anything,
+// the concurrent miss rate, the burst CUSUM, bursts, tracks, folds and open
+// episodes.
+func (f *Detector) AppendTo(w *frame.Writer) {
+	var used int
+	for i := range f.bins {
+		if f.bins[i] != (fleetBin{}) {
+			used++
+		}
+	}
+	w.Uv(uint64(used))
+	for i := range f.bins {
+		if bn := &f.bins[i]; *bn != (fleetBin{}) {
+			w.Uv(uint64(i))
+			w.Uv(uint64(bn.e))
+			w.Uv(uint64(bn.m))
+			w.Uv(uint64(bn.late))
+			w.Uv(uint64(bn.lost))
+			w.Bool(bn.burst)
+		}
+	}
+	w.I64(f.done)
+	w.Bool(f.started)
+	w.I64(f.startAt)
+	for i := range f.rateE {
+		w.Uv(uint64(f.rateE[i]))
+		w.Uv(uint64(f.rateM[i]))
+	}
+	w.U64(f.rateSumE)
+	w.U64(f.rateSumM)
+	w.F64(f.s)
+	w.Bool(f.inSeg)
+	w.Bool(f.inBurst)
+	w.I64(f.hotFirst)
+	w.I64(f.hotLast)
+	w.U32(f.segM)
+	w.U32(f.segE)
+	w.F64(f.segMT)
+
+	w.Uv(uint64(len(f.bursts)))
+	for _, b := range f.bursts {
+		w.I64(b.start)
+		w.I64(b.end)
+		w.I64(b.at)
+		w.U32(b.m)
+		w.U32(b.e)
+	}
+	w.Uv(uint64(len(f.tracks)))
+	for _, tr := range f.tracks {
+		w.F64(tr.period)
+		w.I64(tr.first)
+		w.I64(tr.last)
+		w.I64(tr.since)
+		w.I64(int64(tr.n))
+		w.I64(int64(tr.span))
+		for i := range tr.starts {
+			w.I64(tr.starts[i])
+			w.I64(tr.ends[i])
+			w.U32(tr.misses[i])
+		}
+		var mark uint32
+		if tr.episode != nil {
+			mark = tr.episode.mark
+		}
+		w.U32(mark)
+	}
+	w.Uv(uint64(len(f.folds)))
+	for _, fd := range f.folds {
+		w.I64(fd.period)
+		w.I64(fd.cur)
+		w.I64(fd.end)
+		w.Bool(fd.init)
+		var hot int
+		for j := range fd.s {
+			if fd.s[j] != 0 || fd.last[j] {
+				hot++
+			}
+		}
+		// A bin's rise time matters only while its CUSUM is above zero,
+		// and is set whenever it leaves zero: bins at zero are left out.
+		w.Uv(uint64(hot))
+		for j := range fd.s {
+			if fd.s[j] != 0 || fd.last[j] {
+				w.Uv(uint64(j))
+				w.F32(fd.s[j])
+				w.I32(fd.rose[j])
+				w.Bool(fd.last[j])
+			}
+		}
+	}
+	w.Uv(uint64(len(f.episodes)))
+	for _, ep := range f.episodes {
+		appendEpisode(w, ep)
+	}
+	w.U32(f.nextMark)
+	keys := slices.SortedFunc(maps.Keys(f.tooFew), func(a, b [2]int64) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+	})
+	w.Uv(uint64(len(keys)))
+	for _, k := range keys {
+		w.I64(k[0])
+		w.I64(k[1])
+		w.I64(f.tooFew[k])
+	}
+}
+
+func appendEpisode(w *frame.Writer, ep *Episode) {
+	w.U32(ep.mark)
+	w.U8(uint8(ep.state))
+	w.I64(ep.since)
+	w.I64(ep.period)
+	w.I64(ep.phaseStart)
+	w.I64(ep.phaseEnd)
+	w.I64(ep.firedAt)
+	w.I64(ep.lastBurst)
+	w.I64(int64(ep.seriesEst))
+	w.I64(int64(ep.distinct))
+	w.U64(ep.late)
+	w.U64(ep.lost)
+	w.I64(int64(ep.clean))
+	w.I64(int64(ep.silent))
+	w.I64(int64(ep.peakSilent))
+	w.U64(ep.lossE)
+	w.U64(ep.lossM)
+	w.I64(ep.nextCheck)
+	w.I64(ep.nextSettle)
+}
+
+func readEpisode(r *frame.Reader) *Episode {
+	ep := &Episode{
+		mark: r.U32(), state: episode.State(r.U8()), since: r.I64(), period: r.I64(),
+		phaseStart: r.I64(), phaseEnd: r.I64(), firedAt: r.I64(),
+		lastBurst: r.I64(), seriesEst: int(r.I64()), distinct: int(r.I64()),
+		late: r.U64(), lost: r.U64(), clean: int(r.I64()), silent: int(r.I64()),
+		peakSilent: int(r.I64()), lossE: r.U64(), lossM: r.U64(),
+		nextCheck: r.I64(), nextSettle: r.I64(),
+	}
+	switch {
+	case ep.mark == 0,
+		ep.state != episode.Pending && ep.state != episode.Firing,
+		ep.period < 0,
+		ep.state == episode.Firing && ep.period == 0:
+		r.Fail("bad fleet episode %d", ep.mark)
+	}
+	return ep
+}
+
+// ReadFrom restores what AppendTo wrote into a new detector.
+func (f *Detector) ReadFrom(r *frame.Reader) {
+	for range r.Count(6) {
+		i := r.Index(ringBins)
+		if f.bins == nil {
+			f.alloc()
+		}
+		f.bins[i] = fleetBin{e: uint32(r.Uv()), m: uint32(r.Uv()), late: uint32(r.Uv()), lost: uint32(r.Uv()), burst: r.Bool()}
+	}
+	f.done = r.I64()
+	f.started = r.Bool()
+	f.startAt = r.I64()
+	for i := range f.rateE {
+		f.rateE[i] = uint32(r.Uv())
+		f.rateM[i] = uint32(r.Uv())
+	}
+	f.rateSumE = r.U64()
+	f.rateSumM = r.U64()
+	f.s = r.F64()
+	f.inSeg = r.Bool()
+	f.inBurst = r.Bool()
+	f.hotFirst = r.I64()
+	f.hotLast = r.I64()
+	f.segM = r.U32()
+	f.segE = r.U32()
+	f.segMT = r.F64()
+
+	n := r.Count(32)
+	if n > maxBursts {
+		r.Fail("%d bursts", n)
+		return
+	}
+	for range n {
+		f.bursts = append(f.bursts, burst{start: r.I64(), end: r.I64(), at: r.I64(), m: r.U32(), e: r.U32()})
+	}
+	n = r.Count(8 * 6)
+	if n > maxTracks {
+		r.Fail("%d tracks", n)
+		return
+	}
+	marks := make([]uint32, 0, n)
+	for range n {
+		tr := &track{period: r.F64(), first: r.I64(), last: r.I64(), since: r.I64(), n: int(r.I64()), span: int(r.I64())}
+		for i := range tr.starts {
+			tr.starts[i], tr.ends[i], tr.misses[i] = r.I64(), r.I64(), r.U32()
+		}
+		marks = append(marks, r.U32())
+		if !(tr.period >= 1 && tr.period < 1<<62) || tr.n < 2 || tr.span < 1 {
+			r.Fail("bad track")
+		}
+		f.tracks = append(f.tracks, tr)
+	}
+	if nf := r.Count(8); nf != len(f.folds) {
+		r.Fail("%d folds, want %d", nf, len(f.folds))
+		return
+	}
+	for _, fd := range f.folds {
+		if p := r.I64(); p != fd.period {
+			r.Fail("fold period %d, want %d", p, fd.period)
+			return
+		}
+		fd.cur = r.I64()
+		fd.end = r.I64()
+		fd.init = r.Bool()
+		if fd.init && f.bins == nil {
+			f.alloc() // the fleet has completed bins: it was allocated
+		}
+		for range r.Count(8) {
+			j := r.Index(int(fd.nb))
+			if f.bins == nil {
+				f.alloc()
+			}
+			fd.s[j], fd.rose[j], fd.last[j] = r.F32(), r.I32(), r.Bool()
+		}
+	}
+	n = r.Count(8)
+	for range n {
+		ep := readEpisode(r)
+		if r.Err() != nil {
+			return
+		}
+		if f.Open(ep.mark) != nil {
+			r.Fail("fleet episode %d twice", ep.mark)
+			return
+		}
+		f.episodes = append(f.episodes, ep)
+	}
+	// A track keeps the episode it confirmed only to know that it did;
+	// one that has since resolved is no longer open.
+	for i, m := range marks {
+		if m == 0 {
+			continue
+		}
+		if ep := f.Open(m); ep != nil {
+			f.tracks[i].episode = ep
+		} else {
+			f.tracks[i].episode = &Episode{mark: m}
+		}
+	}
+	f.nextMark = r.U32()
+	for range r.Count(24) {
+		k := [2]int64{r.I64(), r.I64()}
+		f.tooFew[k] = r.I64()
+	}
+}
+
+// Harmonic reports whether period p is a multiple of q, or q of p, within
+// the tolerance of a burst train.
+func Harmonic(p, q int64) bool {
+	small, large := min(p, q), max(p, q)
+	k := (large + small/2) / small
+	return absInt(large-k*small) <= trackTol*k
+}
+
+// Insert opens a firing episode of period p and window [start, end) into
+// the period that began at since and fired at at, as if a train had
+// confirmed it: for tests of what the engine does with episodes.
+func (f *Detector) Insert(since, p, start, end, at int64) *Episode {
+	ep := f.newEpisode(since)
+	ep.state = episode.Firing
+	ep.period, ep.phaseStart, ep.phaseEnd, ep.firedAt = p, start, end, at
+	f.episodes = append(f.episodes, ep)
+	return ep
 }
