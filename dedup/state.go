@@ -274,7 +274,3 @@ func writeGeneration(dir string, state []byte, chunks uint64) ([]byte, error) {
 	}
 	return state[len(state)-r.Len():], nil
 }
-
-// WriteFileAtomic replaces the file path with data atomically; see
-// frame.WriteFile.
-func WriteFileAtomic(path string, data []byte) error { return frame.WriteFile(path, data) }
