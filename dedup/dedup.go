@@ -10,6 +10,7 @@ import (
 	"github.com/VictoriaMetrics/fastcache"
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/faultline-go/faultline/internal/align"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -227,7 +228,7 @@ func (d *Deduper) Admit(series stream.SeriesID, ts int64, value float64) Verdict
 	binary.BigEndian.PutUint64(d.key[:8], uint64(series))
 	binary.BigEndian.PutUint64(d.key[8:], uint64(ts))
 	binary.BigEndian.PutUint64(d.val[:], math.Float64bits(value))
-	g := floorDiv(ts, d.width)
+	g := align.FloorDiv(ts, d.width)
 
 	if !d.hasWM || ts > d.wm {
 		// Every admitted key has a sample time <= wm, so a key above the
@@ -272,7 +273,7 @@ func (d *Deduper) record(g int64) {
 // every generation up to g that was not live yet. The generations they
 // replace end before ts-window.
 func (d *Deduper) advance(ts, g int64) {
-	oldTop := floorDiv(d.wm, d.width)
+	oldTop := align.FloorDiv(d.wm, d.width)
 	for i := int64(0); i < int64(len(d.gens)); i++ {
 		if i > 0 && g < math.MinInt64+i {
 			break // ts is near math.MinInt64: no generation below g-i+1
@@ -436,13 +437,4 @@ func (gen *generation) reset() {
 	gen.live, gen.gen, gen.sets, gen.wraps = false, 0, 0, 0
 	gen.pos = [fcBuckets]uint64{}
 	gen.wrapped = [fcBuckets]bool{}
-}
-
-// floorDiv returns a/b rounded toward negative infinity, for b > 0.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
 }

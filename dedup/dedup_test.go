@@ -13,6 +13,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/internal/align"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -78,7 +79,7 @@ func TestGeometryCoversWindow(t *testing.T) {
 			width := genWidth(w, gens)
 			for range 1000 {
 				wm := rng.Int64() - rng.Int64()
-				span := floorDiv(wm, width) - floorDiv(satSub(wm, int64(w)), width) + 1
+				span := align.FloorDiv(wm, width) - align.FloorDiv(satSub(wm, int64(w)), width) + 1
 				require.LessOrEqual(t, span, int64(gens), "maxBytes %d window %v wm %d", mb, w, wm)
 			}
 		}
@@ -367,7 +368,7 @@ func TestZeroFalseDropsUnderEviction(t *testing.T) {
 	// The overflow mirror must wrap each bucket ring exactly when fastcache
 	// does: fastcache adds a whole bucket's bytes to EvictedBytes per wrap.
 	_, ts := key(0)
-	gen := &d.gens[d.slot(floorDiv(ts, d.width))]
+	gen := &d.gens[d.slot(align.FloorDiv(ts, d.width))]
 	var fs fastcache.Stats
 	gen.cache.UpdateStats(&fs)
 	require.Equal(t, gen.wraps*gen.chunks*fcChunk, fs.EvictedBytes)
@@ -449,7 +450,7 @@ func TestEvictionModel(t *testing.T) {
 
 		// The mirror wraps a ring exactly when fastcache does: fastcache
 		// adds a whole bucket's bytes to EvictedBytes per wrap.
-		gen := &d.gens[d.slot(floorDiv(t0, d.width))]
+		gen := &d.gens[d.slot(align.FloorDiv(t0, d.width))]
 		var fs fastcache.Stats
 		gen.cache.UpdateStats(&fs)
 		require.Equal(t, uint64((len(ring)-1)/capacity), gen.wraps)

@@ -1,20 +1,21 @@
 package dedup
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/fastcache"
+
+	"github.com/faultline-go/faultline/internal/align"
+	"github.com/faultline-go/faultline/internal/frame"
 )
 
 // Errors returned by Load, matchable with errors.Is. A missing snapshot is
@@ -35,23 +36,23 @@ var (
 //	snap-<random>/      the generations of the snapshot dedup.meta names
 //	    gen-<slot>/     one fastcache SaveToFile directory per live generation
 //
-// dedup.meta, version 1, little-endian: magic "FLTDEDUP"; u32 version; i64
+// dedup.meta is a frame (internal/frame: magic, version, length, CRC-32C)
+// of magic "FLTDEDUP", version 2, whose body holds, in frame fields: i64
 // window; i64 maxBytes; u32 generations; u64 chunks per bucket; i64
-// generation width; u8 has-watermark; i64 watermark; u64 counters fresh,
-// duplicate, conflict, too late, overflow, rotations; u16 length and bytes of
-// the snapshot directory name; per generation slot: u8 live, and if live i64
-// generation, u64 sets, u64 entries, u64 wraps, 512 × u64 bucket offsets,
-// 64 bytes of wrapped-bucket bitmap; and last a u32 CRC-32C of all of the
-// above.
+// generation width; bool has-watermark; i64 watermark; u64 counters fresh,
+// duplicate, conflict, too late, overflow, rotations; the snapshot
+// directory name as a string; per generation slot: bool live, and if live
+// i64 generation, u64 sets, u64 entries, u64 wraps, 512 × u64 bucket
+// offsets, and the wrapped-bucket bitmap as 8 × u64 (bucket j is bit j%64
+// of word j/64). Version 1, the same fields in a layout of its own, is
+// refused.
 const (
 	metaName    = "dedup.meta"
 	metaMagic   = "FLTDEDUP"
-	metaVersion = 1
+	metaVersion = 2
 	snapPrefix  = "snap-"
 	genPrefix   = "gen-"
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Save persists d (every live generation, the watermark, the counters and
 // the overflow mirror) under the directory path, creating it if needed, so
@@ -100,7 +101,7 @@ func (d *Deduper) Save(path string) (err error) {
 		return err
 	}
 	current := filepath.Base(snap)
-	if err := writeFileAtomic(filepath.Join(path, metaName), d.appendMeta(nil, current, entries)); err != nil {
+	if err := frame.WriteFile(filepath.Join(path, metaName), d.appendMeta(nil, current, entries)); err != nil {
 		return err
 	}
 	removeStale(path, current)
@@ -169,69 +170,69 @@ func Load(path string, cfg Config) (*Deduper, error) {
 	return d, nil
 }
 
-// appendMeta appends the metadata of d, whose generations were saved under
-// the snapshot directory snap with entries keys each, to b.
+// appendMeta appends the metadata frame of d, whose generations were saved
+// under the snapshot directory snap with entries keys each, to b.
 func (d *Deduper) appendMeta(b []byte, snap string, entries []uint64) []byte {
-	le := binary.LittleEndian
-	b = append(b, metaMagic...)
-	b = le.AppendUint32(b, metaVersion)
-	b = le.AppendUint64(b, uint64(d.window))
-	b = le.AppendUint64(b, uint64(d.maxBytes))
-	b = le.AppendUint32(b, uint32(len(d.gens)))
-	b = le.AppendUint64(b, d.gens[0].chunks)
-	b = le.AppendUint64(b, uint64(d.width))
-	b = appendBool(b, d.hasWM)
-	b = le.AppendUint64(b, uint64(d.wm))
+	w := frame.Begin(b, metaMagic, metaVersion)
+	w.I64(d.window)
+	w.I64(int64(d.maxBytes))
+	w.U32(uint32(len(d.gens)))
+	w.U64(d.gens[0].chunks)
+	w.I64(d.width)
+	w.Bool(d.hasWM)
+	w.I64(d.wm)
 	c := &d.counts
 	for _, n := range [...]uint64{c.fresh, c.duplicate, c.conflict, c.tooLate, c.overflow, c.rotations} {
-		b = le.AppendUint64(b, n)
+		w.U64(n)
 	}
-	b = le.AppendUint16(b, uint16(len(snap)))
-	b = append(b, snap...)
+	w.Str(snap)
 	for i := range d.gens {
 		gen := &d.gens[i]
-		b = appendBool(b, gen.live)
+		w.Bool(gen.live)
 		if !gen.live {
 			continue
 		}
-		b = le.AppendUint64(b, uint64(gen.gen))
-		b = le.AppendUint64(b, gen.sets)
-		b = le.AppendUint64(b, entries[i])
-		b = le.AppendUint64(b, gen.wraps)
+		w.I64(gen.gen)
+		w.U64(gen.sets)
+		w.U64(entries[i])
+		w.U64(gen.wraps)
 		for _, p := range gen.pos {
-			b = le.AppendUint64(b, p)
+			w.U64(p)
 		}
-		var bits [fcBuckets / 8]byte
-		for j, w := range gen.wrapped {
-			if w {
-				bits[j/8] |= 1 << (j % 8)
+		var bits [fcBuckets / 64]uint64
+		for j, wr := range gen.wrapped {
+			if wr {
+				bits[j/64] |= 1 << (j % 64)
 			}
 		}
-		b = append(b, bits[:]...)
+		for _, x := range bits {
+			w.U64(x)
+		}
 	}
-	return le.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return w.Finish()
 }
 
 // decodeMeta fills d, built by newDeduper from the Config given to Load,
-// from the metadata raw. It returns the snapshot directory name and the key
-// count of each generation. Errors other than ErrConfigMismatch describe a
-// bad snapshot.
+// from the metadata frame raw. It returns the snapshot directory name and
+// the key count of each generation. Errors other than ErrConfigMismatch
+// describe a bad snapshot.
 func (d *Deduper) decodeMeta(raw []byte) (snap string, entries []uint64, err error) {
-	if len(raw) < len(metaMagic)+4+4 || string(raw[:len(metaMagic)]) != metaMagic {
-		return "", nil, errors.New("not a dedup snapshot")
-	}
-	body := raw[:len(raw)-4]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(raw[len(raw)-4:]) {
-		return "", nil, errors.New("checksum mismatch")
-	}
-	r := metaReader{b: body[len(metaMagic):]}
-	if v := r.u32(); v != metaVersion {
+	v, r, err := frame.Open(raw, metaMagic)
+	// The version is checked first, whenever Open could read one: a frame
+	// of another version need not pass this version's length check.
+	if (err == nil || v != 0) && v != metaVersion {
 		return "", nil, fmt.Errorf("unsupported version %d (this build reads version %d)", v, metaVersion)
 	}
-	window, maxBytes := int64(r.u64()), int64(r.u64())
-	gens, chunks, width := r.u32(), r.u64(), int64(r.u64())
-	if r.short {
-		return "", nil, errors.New("truncated")
+	if err != nil {
+		if !bytes.HasPrefix(raw, []byte(metaMagic)) {
+			return "", nil, fmt.Errorf("not a dedup snapshot: %w", err)
+		}
+		return "", nil, err
+	}
+	window, maxBytes := r.I64(), r.I64()
+	gens, chunks, width := r.U32(), r.U64(), r.I64()
+	if err := r.Err(); err != nil {
+		return "", nil, err
 	}
 	if window != d.window || gens != uint32(len(d.gens)) || chunks != d.gens[0].chunks {
 		return "", nil, fmt.Errorf("%w: saved with Window=%v MaxBytes=%d (%d generations × %d MiB), "+
@@ -242,34 +243,34 @@ func (d *Deduper) decodeMeta(raw []byte) (snap string, entries []uint64, err err
 	if width != d.width {
 		return "", nil, fmt.Errorf("generation width %d, want %d", width, d.width)
 	}
-	d.hasWM, d.wm = r.bool(), int64(r.u64())
+	d.hasWM, d.wm = r.Bool(), r.I64()
 	c := &d.counts
 	for _, n := range [...]*uint64{&c.fresh, &c.duplicate, &c.conflict, &c.tooLate, &c.overflow, &c.rotations} {
-		*n = r.u64()
+		*n = r.U64()
 	}
-	snap = string(r.bytes(int(r.u16())))
+	snap = r.Str()
 	entries = make([]uint64, len(d.gens))
 	for i := range d.gens {
 		gen := &d.gens[i]
-		gen.live = r.bool()
+		gen.live = r.Bool()
 		if !gen.live {
 			continue
 		}
-		gen.gen, gen.sets, entries[i], gen.wraps = int64(r.u64()), r.u64(), r.u64(), r.u64()
+		gen.gen, gen.sets, entries[i], gen.wraps = r.I64(), r.U64(), r.U64(), r.U64()
 		for j := range gen.pos {
-			gen.pos[j] = r.u64()
+			gen.pos[j] = r.U64()
 		}
-		bits := r.bytes(fcBuckets / 8)
-		for j := range gen.wrapped {
-			gen.wrapped[j] = !r.short && bits[j/8]&(1<<(j%8)) != 0
+		for j := 0; j < fcBuckets; j += 64 {
+			bits := r.U64()
+			for k := range 64 {
+				gen.wrapped[j+k] = bits&(1<<k) != 0
+			}
 		}
 	}
-	switch {
-	case r.short:
-		return "", nil, errors.New("truncated")
-	case len(r.b) != 0:
-		return "", nil, fmt.Errorf("%d trailing bytes", len(r.b))
-	case !strings.HasPrefix(snap, snapPrefix) || filepath.Base(snap) != snap:
+	if err := r.Done(); err != nil {
+		return "", nil, err
+	}
+	if !strings.HasPrefix(snap, snapPrefix) || filepath.Base(snap) != snap {
 		return "", nil, fmt.Errorf("bad snapshot directory name %q", snap)
 	}
 	return snap, entries, nil
@@ -279,7 +280,7 @@ func (d *Deduper) decodeMeta(raw []byte) (snap string, entries []uint64, err err
 // relies on: every live generation is in its own slot and not above the
 // watermark, and every generation that meets [wm-window, wm] is live.
 func (d *Deduper) check() error {
-	top := floorDiv(d.wm, d.width)
+	top := align.FloorDiv(d.wm, d.width)
 	for i := range d.gens {
 		gen := &d.gens[i]
 		if !gen.live {
@@ -297,7 +298,7 @@ func (d *Deduper) check() error {
 	if !d.hasWM {
 		return nil
 	}
-	bottom := floorDiv(satSub(d.wm, d.window), d.width)
+	bottom := align.FloorDiv(satSub(d.wm, d.window), d.width)
 	if top-bottom >= int64(len(d.gens)) {
 		return fmt.Errorf("watermark %d spans too many generations", d.wm)
 	}
@@ -309,85 +310,12 @@ func (d *Deduper) check() error {
 	return nil
 }
 
-// metaReader reads little-endian fields; past the end it returns zeros and
-// sets short.
-type metaReader struct {
-	b     []byte
-	short bool
-}
-
-func (r *metaReader) bytes(n int) []byte {
-	if r.short || n > len(r.b) {
-		r.short = true
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *metaReader) bool() bool { b := r.bytes(1); return b != nil && b[0] != 0 }
-
-func (r *metaReader) u16() uint16 {
-	if b := r.bytes(2); b != nil {
-		return binary.LittleEndian.Uint16(b)
-	}
-	return 0
-}
-
-func (r *metaReader) u32() uint32 {
-	if b := r.bytes(4); b != nil {
-		return binary.LittleEndian.Uint32(b)
-	}
-	return 0
-}
-
-func (r *metaReader) u64() uint64 {
-	if b := r.bytes(8); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
 // satSub returns a-b for b >= 0, or math.MinInt64 if that underflows.
 func satSub(a, b int64) int64 {
 	if a < math.MinInt64+b {
 		return math.MinInt64
 	}
 	return a - b
-}
-
-// writeFileAtomic replaces the file path with data: it writes a temporary
-// file beside it, syncs it, renames it over path and syncs the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
 }
 
 // syncTree syncs every file and directory under root, since fastcache does
@@ -398,32 +326,10 @@ func syncTree(root string) error {
 			return err
 		}
 		if e.IsDir() {
-			return syncDir(p)
+			return frame.SyncDir(p)
 		}
-		return syncPath(p)
+		return frame.SyncPath(p)
 	})
-}
-
-// syncDir syncs a directory so that renames and new entries in it are
-// durable. Windows cannot sync directories; there it does nothing.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	return syncPath(dir)
-}
-
-// syncPath opens a file or directory, syncs it to disk and closes it.
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // removeStale removes, best effort, the snapshots under path other than

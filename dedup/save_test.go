@@ -2,7 +2,6 @@ package dedup
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -179,7 +179,7 @@ func TestLoadBadSnapshot(t *testing.T) {
 	// checks are reached.
 	resealed := func(meta []byte) []byte {
 		body := meta[:len(meta)-4]
-		return binary.LittleEndian.AppendUint32(body[:len(body):len(body)], crc32.Checksum(body, castagnoli))
+		return binary.LittleEndian.AppendUint32(body[:len(body):len(body)], frame.Checksum(body))
 	}
 	f := func(meta []byte, want string) {
 		t.Helper()
@@ -192,23 +192,25 @@ func TestLoadBadSnapshot(t *testing.T) {
 	flipped := append([]byte(nil), good...)
 	flipped[len(metaMagic)+20] ^= 0x40
 	f(flipped, "checksum mismatch")
-	f(good[:len(good)/2], "checksum mismatch")
+	f(good[:len(good)/2], "present") // the frame's length check comes first
 	f(nil, "not a dedup snapshot")
 	f([]byte("hello, world, this is not a snapshot"), "not a dedup snapshot")
 
-	v2 := append([]byte(nil), good...)
-	binary.LittleEndian.PutUint32(v2[len(metaMagic):], 2)
-	f(resealed(v2), "unsupported version 2")
+	v3 := append([]byte(nil), good...)
+	binary.LittleEndian.PutUint32(v3[len(metaMagic):], metaVersion+1)
+	f(resealed(v3), "unsupported version 3")
 
-	// A watermark the live generations do not cover.
+	// A watermark the live generations do not cover. The body starts
+	// after the frame's magic, version and length.
+	const head = frame.MagicLen + 4 + 8
 	wm := append([]byte(nil), good...)
-	off := len(metaMagic) + 4 + 8 + 8 + 4 + 8 + 8 + 1
+	off := head + 8 + 8 + 4 + 8 + 8 + 1
 	binary.LittleEndian.PutUint64(wm[off:], binary.LittleEndian.Uint64(wm[off:])+uint64(time.Hour))
 	f(resealed(wm), "is missing")
 
 	// A snapshot name that escapes the directory.
 	name := append([]byte(nil), good...)
-	off += 8 + 6*8 + 2
+	off += 8 + 6*8 + 1 // the watermark, the counters, the name's length
 	copy(name[off:], "../..")
 	f(resealed(name), "bad snapshot directory name")
 
@@ -227,6 +229,24 @@ func TestLoadBadSnapshot(t *testing.T) {
 	require.NotEmpty(t, gens)
 	require.NoError(t, os.RemoveAll(gens[0]))
 	f(good, "generation")
+}
+
+// TestLoadRefusesVersion1: metadata that an earlier build saved in the
+// version 1 layout (testdata/v1/dedup.meta, written by Save before the
+// metadata became a frame) is refused, and the error names both versions.
+func TestLoadRefusesVersion1(t *testing.T) {
+	_, err := Load(filepath.Join("testdata", "v1"), Config{})
+	require.ErrorIs(t, err, ErrBadSnapshot)
+	require.NotErrorIs(t, err, fs.ErrNotExist)
+	require.ErrorContains(t, err, "unsupported version 1 (this build reads version 2)")
+
+	meta, err := os.ReadFile(filepath.Join("testdata", "v1", metaName))
+	require.NoError(t, err)
+	_, err = LoadState(binary.LittleEndian.AppendUint32(nil, uint32(len(meta))), Config{})
+	require.ErrorIs(t, err, ErrBadSnapshot, "only the length, no metadata")
+	_, err = LoadState(append(binary.LittleEndian.AppendUint32(nil, uint32(len(meta))), meta...), Config{})
+	require.ErrorIs(t, err, ErrBadSnapshot)
+	require.ErrorContains(t, err, "unsupported version 1 (this build reads version 2)")
 }
 
 func TestSaveError(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 
 	"github.com/golang/snappy"
+
+	"github.com/faultline-go/faultline/internal/frame"
 )
 
 // The in-memory form of a snapshot, for hosts that embed the deduper's state
@@ -22,7 +24,7 @@ import (
 // name, followed by each live generation's fastcache buckets in canonical
 // form. Layout, little-endian:
 //
-//	u32 length and bytes of the metadata (with its own CRC-32C, see Save)
+//	u32 length and bytes of the metadata frame (see Save)
 //	per live generation, in slot order:
 //	    u64 chunks per bucket
 //	    per bucket 0…511: u64 write offset, u64 fastcache generation,
@@ -172,14 +174,12 @@ func LoadState(state []byte, cfg Config) (*Deduper, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: state: %s", ErrBadSnapshot, fmt.Sprintf(format, args...))
 	}
-	if len(state) < 4 {
-		return nil, bad("truncated")
-	}
-	n := binary.LittleEndian.Uint32(state)
-	if uint64(n) > uint64(len(state)-4) {
+	sr := frame.NewReader(state)
+	meta := sr.Take(int(sr.U32()))
+	if sr.Err() != nil {
 		return nil, bad("truncated metadata")
 	}
-	meta, rest := state[4:4+n], state[4+n:]
+	rest := state[len(state)-sr.Len():]
 	// Decode the metadata once here to learn the live generations and
 	// check the config; Load decodes it again from the file.
 	probe := newDeduperShell(ncfg)
@@ -226,9 +226,9 @@ func newDeduperShell(cfg Config) *Deduper {
 // writeGeneration writes the generation at the start of state, in canonical
 // form, as fastcache files under dir, and returns the rest of state.
 func writeGeneration(dir string, state []byte, chunks uint64) ([]byte, error) {
-	r := metaReader{b: state}
-	maxChunks := r.u64()
-	if r.short || maxChunks != chunks {
+	r := frame.NewReader(state)
+	maxChunks := r.U64()
+	if r.Err() != nil || maxChunks != chunks {
 		return nil, errors.New("bad chunk count")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -242,16 +242,16 @@ func writeGeneration(dir string, state []byte, chunks uint64) ([]byte, error) {
 	le := binary.LittleEndian
 	zero := make([]byte, fcChunk)
 	for bucket := uint64(0); bucket < fcBuckets; bucket++ {
-		idx, gen, nkv := r.u64(), r.u64(), r.u64()
-		if r.short || nkv > uint64(len(r.b))/16 {
+		idx, gen, nkv := r.U64(), r.U64(), r.U64()
+		if r.Err() != nil || nkv > uint64(r.Len())/16 {
 			return nil, fmt.Errorf("bucket %d: truncated", bucket)
 		}
-		kvs := r.bytes(int(nkv * 16))
-		used, keep := r.u64(), r.u64()
-		if r.short || used > maxChunks || keep > used*fcChunk || keep > uint64(len(r.b)) || idx > used*fcChunk {
+		kvs := r.Take(int(nkv * 16))
+		used, keep := r.U64(), r.U64()
+		if r.Err() != nil || used > maxChunks || keep > used*fcChunk || keep > uint64(r.Len()) || idx > used*fcChunk {
 			return nil, fmt.Errorf("bucket %d: bad chunks", bucket)
 		}
-		payload := r.bytes(int(keep))
+		payload := r.Take(int(keep))
 		var hdr []byte
 		for _, v := range [...]uint64{bucket, idx, gen, nkv} {
 			hdr = le.AppendUint64(hdr, v)
@@ -272,12 +272,5 @@ func writeGeneration(dir string, state []byte, chunks uint64) ([]byte, error) {
 	if err := os.WriteFile(filepath.Join(dir, "data.0.bin"), data.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
-	return r.b, nil
+	return state[len(state)-r.Len():], nil
 }
-
-// WriteFileAtomic replaces the file path with data the way Save commits its
-// metadata: it writes a temporary file in the same directory, syncs it,
-// renames it over path and syncs the directory, so that after a crash path
-// holds either its old content or data, never a mix. Hosts that checkpoint
-// other state beside a deduper's use it too.
-func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }

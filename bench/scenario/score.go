@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/align"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -631,7 +632,7 @@ func phaseCheck(t *Truth, ep *FleetEpisode) {
 		width += p // the window wraps around the period's end
 	}
 	ps := floorMod(int64(g.PhaseStart), p)
-	n := floorDiv(w.Start-ps+p/2, p)
+	n := align.FloorDiv(w.Start-ps+p/2, p)
 	aStart := n*p + ps
 	aEnd := aStart + width
 	ep.PhaseErrStart, ep.PhaseErrEnd = time.Duration(aStart-w.Start), time.Duration(aEnd-w.End)
@@ -646,15 +647,7 @@ func phaseCheck(t *Truth, ep *FleetEpisode) {
 	ep.PhaseLiteral = absDur(ep.LiteralErrStart) <= PhaseSlack && absDur(ep.LiteralErrEnd) <= PhaseSlack
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
-	}
-	return q
-}
-
-func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
+func floorMod(a, b int64) int64 { return a - align.FloorDiv(a, b)*b }
 
 func absDur(d time.Duration) time.Duration {
 	if d < 0 {

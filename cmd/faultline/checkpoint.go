@@ -1,15 +1,13 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"maps"
 	"os"
 	"slices"
 
-	"github.com/faultline-go/faultline/dedup"
+	"github.com/faultline-go/faultline/internal/frame"
 )
 
 // A replay checkpoint (--state FILE) is the engine's snapshot together with
@@ -17,16 +15,15 @@ import (
 // lines that are not blank or comments, across every input in order) the
 // engine had been given, and the event counts of the summary so far.
 //
-// Layout, version 1, little-endian: the magic "FLTCKPT\x00", u32 version,
-// u64 position, u32 number of summary entries, each a u16 length and bytes
-// of its key and a u64 count, u64 length and bytes of the engine snapshot
-// (fault.Engine.Snapshot), and a u32 CRC-32C of all that precedes it.
+// It is a frame (internal/frame: magic, version, length, CRC-32C) of magic
+// "FLTCKPT\x00", version 2, whose body holds, in frame fields: i64
+// position; a varint number of summary entries, each a string key and a u64
+// count, in key order; and the engine snapshot (fault.Engine.Snapshot) as
+// bytes. Version 1, the same fields in a layout of its own, is refused.
 const (
 	ckptMagic   = "FLTCKPT\x00"
-	ckptVersion = 1
+	ckptVersion = 2
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type checkpoint struct {
 	position int64          // records the engine had been given
@@ -34,25 +31,19 @@ type checkpoint struct {
 	snapshot []byte         // the engine's
 }
 
-// writeCheckpoint commits ck to path atomically: a temporary file in the
-// same directory, synced, renamed over path, and the directory synced. A
-// crash leaves either the previous checkpoint or this one.
+// writeCheckpoint commits ck to path atomically (frame.WriteFile): a crash
+// leaves either the previous checkpoint or this one.
 func writeCheckpoint(path string, ck checkpoint) error {
-	le := binary.LittleEndian
-	b := append([]byte(nil), ckptMagic...)
-	b = le.AppendUint32(b, ckptVersion)
-	b = le.AppendUint64(b, uint64(ck.position))
+	w := frame.Begin(nil, ckptMagic, ckptVersion)
+	w.I64(ck.position)
 	keys := slices.Sorted(maps.Keys(ck.events))
-	b = le.AppendUint32(b, uint32(len(keys)))
+	w.Uv(uint64(len(keys)))
 	for _, k := range keys {
-		b = le.AppendUint16(b, uint16(len(k)))
-		b = append(b, k...)
-		b = le.AppendUint64(b, uint64(ck.events[k]))
+		w.Str(k)
+		w.U64(uint64(ck.events[k]))
 	}
-	b = le.AppendUint64(b, uint64(len(ck.snapshot)))
-	b = append(b, ck.snapshot...)
-	b = le.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	return dedup.WriteFileAtomic(path, b)
+	w.Bytes(ck.snapshot)
+	return frame.WriteFile(path, w.Finish())
 }
 
 // errNoCheckpoint: the state file does not exist yet.
@@ -67,35 +58,33 @@ func readCheckpoint(path string) (checkpoint, error) {
 	if err != nil {
 		return checkpoint{}, err
 	}
-	bad := func(why string) (checkpoint, error) {
-		return checkpoint{}, fmt.Errorf("%s: not a readable checkpoint: %s", path, why)
+	bad := func(err error) (checkpoint, error) {
+		return checkpoint{}, fmt.Errorf("%s: not a readable checkpoint: %w", path, err)
 	}
-	le := binary.LittleEndian
-	if len(raw) < len(ckptMagic)+4+8+4+8+4 || string(raw[:len(ckptMagic)]) != ckptMagic {
-		return bad("bad header")
+	v, r, err := frame.Open(raw, ckptMagic)
+	// The version is checked first, whenever Open could read one: a frame
+	// of another version need not pass this version's length check.
+	if (err == nil || v != 0) && v != ckptVersion {
+		return bad(fmt.Errorf("version %d, this build reads version %d", v, ckptVersion))
 	}
-	body := raw[:len(raw)-4]
-	if crc32.Checksum(body, castagnoli) != le.Uint32(raw[len(raw)-4:]) {
-		return bad("checksum mismatch")
+	if err != nil {
+		return bad(err)
 	}
-	b := body[len(ckptMagic):]
-	if v := le.Uint32(b); v != ckptVersion {
-		return bad(fmt.Sprintf("version %d, this build reads version %d", v, ckptVersion))
+	ck := checkpoint{position: r.I64(), events: map[string]int{}}
+	if ck.position < 0 {
+		r.Fail("negative position %d", ck.position)
 	}
-	ck := checkpoint{position: int64(le.Uint64(b[4:])), events: map[string]int{}}
-	n := le.Uint32(b[12:])
-	b = b[16:]
-	for range n {
-		if len(b) < 2 || len(b) < 2+int(le.Uint16(b))+8 {
-			return bad("truncated")
+	prev := ""
+	for i := range r.Count(1 + 8) { // a key's length and a count
+		k := r.Str()
+		if i > 0 && k <= prev {
+			r.Fail("summary key %q out of order", k)
 		}
-		k := int(le.Uint16(b))
-		ck.events[string(b[2:2+k])] = int(le.Uint64(b[2+k:]))
-		b = b[2+k+8:]
+		ck.events[k], prev = int(r.U64()), k
 	}
-	if len(b) < 8 || le.Uint64(b) != uint64(len(b)-8) || ck.position < 0 {
-		return bad("bad snapshot length")
+	ck.snapshot = r.Bytes()
+	if err := r.Done(); err != nil {
+		return bad(err)
 	}
-	ck.snapshot = b[8:]
 	return ck, nil
 }
