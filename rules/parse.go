@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"regexp"
 	"slices"
@@ -776,7 +777,17 @@ func (p *fileParser) integer(f field, lo, hi int) (int, bool) {
 	return v, true
 }
 
-// percent returns the value of a percentage field, in [0, 100].
+// maxPercentDecimals is how many digits after the decimal point a flap
+// threshold may have. The percent state change is 5n/76 for an integer n,
+// and alert compares it exactly with the threshold's float64. A decimal d
+// with at most 12 decimals that differs from 5n/76 differs by at least
+// 1/(76·10^12) ≈ 1.3e-14, more than the float64 of d (up to 100) differs
+// from d (half of 2^-46 ≈ 7.1e-15); and one equal to 5n/76 is a multiple
+// of 1/4, exactly a float64. So such a threshold compares as written.
+const maxPercentDecimals = 12
+
+// percent returns the value of a percentage field, in [0, 100], with at
+// most maxPercentDecimals decimals.
 func (p *fileParser) percent(f field) (float64, bool) {
 	if f.val.Kind != yaml.ScalarNode || isNull(f.val) {
 		p.errAt(f.val, "%w: %s must be a number, not %s", ErrType, f.key.Value, kindName(f.val))
@@ -785,6 +796,15 @@ func (p *fileParser) percent(f field) (float64, bool) {
 	v, err := strconv.ParseFloat(f.val.Value, 64)
 	if err != nil || !(v >= 0 && v <= 100) {
 		p.errAt(f.val, "%w: %s %q: want a percentage from 0 to 100", ErrValue, f.key.Value, f.val.Value)
+		return 0, false
+	}
+	exact, ok := new(big.Rat).SetString(f.val.Value)
+	if !ok {
+		exact = new(big.Rat).SetFloat64(v)
+	}
+	unit := new(big.Int).Exp(big.NewInt(10), big.NewInt(maxPercentDecimals), nil)
+	if new(big.Int).Rem(unit, exact.Denom()).Sign() != 0 {
+		p.errAt(f.val, "%w: %s %q: want at most %d digits after the decimal point", ErrValue, f.key.Value, f.val.Value, maxPercentDecimals)
 		return 0, false
 	}
 	return v, true

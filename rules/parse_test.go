@@ -2,8 +2,10 @@ package rules
 
 import (
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +198,8 @@ func TestParseBadFixtures(t *testing.T) {
 			{32, 19, ErrType, `flapping must be a mapping, not a scalar`},
 			{34, 13, ErrMissing, `rule "NoLevelExpr": missing field "expr"`},
 			{34, 42, ErrMissing, `missing field "resolve": it is empty`},
+			// 12 decimals (FineThresholds, line 37) compare exactly; more do not.
+			{40, 26, ErrValue, `high "30.000000000000001": want at most 12 digits after the decimal point`},
 		},
 		// Expression and template errors point inside the value, whatever
 		// the style of the YAML scalar.
@@ -639,4 +643,27 @@ func TestExpandLabels(t *testing.T) {
 	ann, err := disk.ExpandAnnotations(stream.NewLabels("mount", "/var", "severity", "critical"), 0.97)
 	require.NoError(t, err)
 	require.Equal(t, stream.NewLabels("summary", "critical: /var at 97%"), ann)
+}
+
+// TestPercentDecimalsCompareAsWritten checks the reason maxPercentDecimals
+// is safe: for every percent state change 5n/76 the flap detector can
+// reach, the decimals with maxPercentDecimals digits nearest it (below,
+// above, and it itself when it is one) lie on the same side of it as
+// their float64, which is what alert compares.
+func TestPercentDecimalsCompareAsWritten(t *testing.T) {
+	unit := new(big.Int).Exp(big.NewInt(10), big.NewInt(maxPercentDecimals), nil)
+	for n := range int64(1521) {
+		p := big.NewRat(5*n, 76)
+		scaled := new(big.Rat).Mul(p, new(big.Rat).SetInt(unit))
+		floor := new(big.Int).Quo(scaled.Num(), scaled.Denom())
+		for _, k := range []*big.Int{floor, new(big.Int).Add(floor, big.NewInt(1))} {
+			d := new(big.Rat).SetFrac(k, unit)
+			s := d.FloatString(maxPercentDecimals)
+			f, err := strconv.ParseFloat(s, 64)
+			require.NoError(t, err)
+			exact, ok := new(big.Rat).SetString(s)
+			require.True(t, ok)
+			require.Equal(t, exact.Cmp(p), new(big.Rat).SetFloat64(f).Cmp(p), "threshold %s against 5·%d/76", s, n)
+		}
+	}
 }
