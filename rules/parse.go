@@ -97,6 +97,11 @@ func (b *builder) finish() (*Ruleset, error) {
 // file, so that a few aliases cannot multiply into millions of rules.
 const maxAliasNodes = 10000
 
+// originLabel is fault.OriginLabel, the provenance label of every event:
+// a rule label may neither replace it nor, empty, remove it. A test of the
+// rules_test package checks that the two agree.
+const originLabel = "faultline_origin"
+
 // Field names of each mapping of the format.
 var (
 	topFields    = []string{"groups", "series"}
@@ -869,6 +874,10 @@ func (p *fileParser) labelMap(f field, what string, isLabels bool) (stream.Label
 			continue
 		case isLabels && strings.HasPrefix(k.Value, "__"):
 			p.errAt(k, "%w %q in %s: names starting with __ are reserved", ErrLabelName, k.Value, what)
+			good = false
+			continue
+		case isLabels && k.Value == originLabel:
+			p.errAt(k, "%w %q in %s: the engine sets it on every event, to recognise its own output fed back in", ErrLabelName, k.Value, what)
 			good = false
 			continue
 		}

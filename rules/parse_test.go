@@ -667,3 +667,55 @@ func TestPercentDecimalsCompareAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyLabels checks that rule labels are set on the series' labels as
+// Prometheus' labels.Builder.Set sets them: an empty value, written or
+// expanded, removes the label, the series' own included
+// (TestAlertingRuleEmptyLabelFromTemplate in Prometheus' rules package),
+// and every template sees the series' labels as they were.
+func TestApplyLabels(t *testing.T) {
+	rs, err := Parse("labels.yaml", []byte(`groups:
+  - name: g
+    rules:
+      - alert: EmptyLabel
+        expr: value < 100
+        labels: {empty_label: ""}
+      - alert: Remove
+        expr: value < 100
+        labels: {instance: "", was: '{{ $labels.instance }}', job: ~}
+      - alert: Template
+        expr: value < 100
+        labels:
+          mount: '{{ $labels.mount }}'
+          job: '{{ if ne $labels.job "app-server" }}{{ $labels.job }}{{ end }}'
+          team: storage
+`))
+	require.NoError(t, err)
+	series := func(kv ...string) stream.Labels {
+		return stream.NewLabels(append([]string{"__name__", "http_requests", "job", "app-server", "instance", "0"}, kv...)...)
+	}
+	f := func(r *Rule, in, want stream.Labels) {
+		t.Helper()
+		got, err := r.ApplyLabels(in, 75)
+		require.NoError(t, err)
+		require.Equal(t, want, got, r.Alert)
+	}
+	f(rs.Rule(0), series(), series())
+	f(rs.Rule(1), series(), stream.NewLabels("__name__", "http_requests", "was", "0"))
+	f(rs.Rule(2), series(), stream.NewLabels("__name__", "http_requests", "instance", "0", "team", "storage"))
+	f(rs.Rule(2), series("mount", "/var"), stream.NewLabels("__name__", "http_requests", "instance", "0", "mount", "/var", "team", "storage"))
+	f(rs.Rule(2), stream.NewLabels("job", "db"), stream.NewLabels("job", "db", "team", "storage"))
+
+	// The rule's own labels are left as they are, for the next series.
+	require.Equal(t, stream.NewLabels("empty_label", ""), rs.Rule(0).Labels)
+	got, err := rs.Rule(2).ExpandLabels(series(), 75)
+	require.NoError(t, err)
+	require.Equal(t, stream.NewLabels("job", "", "mount", "", "team", "storage"), got, "ExpandLabels keeps the empty values that remove")
+}
+
+// TestOriginLabelIsReserved checks that a rule label can neither replace
+// nor remove the provenance label the engine sets on every event.
+func TestOriginLabelIsReserved(t *testing.T) {
+	_, err := Parse("origin.yaml", []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: value > 1\n        labels: {faultline_origin: \"\"}\n"))
+	requireErrors(t, err, "origin.yaml", []wantErr{{6, 18, ErrLabelName, `"faultline_origin" in labels: the engine sets it on every event`}})
+}
