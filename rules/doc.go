@@ -80,6 +80,15 @@
 // offending character inside the value, for plain, quoted and block (| and
 // >) YAML scalars alike.
 //
+// Expressions are not PromQL. One that does not compile and looks like
+// PromQL (selectors with {matchers} or [ranges], PromQL's functions and
+// aggregations, by, without, offset, names with a colon, or a bare metric
+// name compared with a number) has one hint appended to its error, saying
+// what to write instead: absent() is absent_after on a series entry,
+// rate(x[5m]) > 1 is match: x with expr: rate(5m) > 1, aggregations are
+// cohort rules. A rule with a record field is refused as an unknown field
+// that says recording rules are not supported.
+//
 // # Alert lifecycle
 //
 // The engine keeps one alert per rule and series, moved on every fresh

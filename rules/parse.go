@@ -374,7 +374,7 @@ func (p *fileParser) fields(n *yaml.Node, what string, known []string) (map[stri
 		if !slices.Contains(known, k.Value) {
 			hint := ""
 			if k.Value == "record" && what == "a rule" {
-				hint = "; recording rules are not supported"
+				hint = "; recording rules are not supported: write an alerting rule, with alert, match and expr"
 			}
 			p.errAt(k, "%w %q in %s (want %s)%s", ErrUnknownField, k.Value, what, strings.Join(known, ", "), hint)
 			continue
@@ -728,6 +728,7 @@ func (p *fileParser) condition(node *yaml.Node, src string, kind exprKind) (pred
 		var ee *exprError
 		if errors.As(err, &ee) {
 			line, col = p.text.valuePos(node, ee.off)
+			ee.msg += promqlHint(src, kind)
 		}
 		p.add(line, col, err)
 		return pred{}, false
