@@ -48,6 +48,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"strconv"
 	"time"
 )
@@ -96,6 +97,16 @@ func ParseNoData(s string) (NoData, bool) {
 // sum times 100/20. The alert starts flapping when the percentage reaches
 // High (≥) and stops when it falls to Low (≤); between them nothing
 // changes.
+//
+// The comparisons are exact. Pair i (1 the oldest, 20 the newest) weighs
+// (55 + 2i)/76, so the percent state change is 5n/76 for an integer n
+// from 0 to 1520, and it is compared with the exact value of the float64
+// threshold: a history at exactly 30 % starts flapping at High 30 and one
+// at exactly 20 % stops at Low 20, where a sum in floating point may come
+// to 29.999999999999993. A threshold given in decimal with at most 12
+// digits after the point compares as the decimal itself would, since its
+// float64 is closer to it than any percentage 5n/76 that differs from it
+// (the rules package refuses thresholds with more digits).
 //
 // While the alert flaps its transitions are held back: one FlappingStart is
 // emitted instead, and at FlappingEnd the alert's current state is emitted
@@ -270,16 +281,46 @@ func (s *State) Idle() bool {
 }
 
 // FlapPercent returns the weighted percent state change of the flap
-// history, as Nagios computes it.
+// history, as Nagios computes it, rounded to the nearest float64 (the
+// thresholds are compared with its exact value; see Flapping).
 func (s *State) FlapPercent() float64 {
-	var sum float64
+	return float64(5*s.flapChange()) / 76
+}
+
+// flapChange returns the weighted state change of the flap history in
+// units of 1/76: pair i (1 the oldest, 20 the newest) weighs
+// 0.75 + (i−1)·0.5/19 = (55 + 2i)/76. The percent state change is the sum
+// times 100/20, so 5/76 of the result.
+func (s *State) flapChange() int {
+	n := 0
 	for b := range histPairs {
 		if s.hist&(1<<b) != 0 {
-			x := histPairs - b // 1 for the oldest pair, 20 for the newest
-			sum += float64(x-1)*(1.25-0.75)/float64(HistoryLen-2) + 0.75
+			n += 55 + 2*(histPairs-b) // bit 0 is the newest pair, i = 20
 		}
 	}
-	return sum * 100 / float64(HistoryLen-1)
+	return n
+}
+
+// cmp76 returns the sign of m − 76·h, computed exactly for an integer m
+// below 2^53 and a float64 h (0 for a NaN h). The product 76·h rounds to p;
+// rounding is monotonic, so a float64 m below (above) p is below (above)
+// 76·h itself. When m equals p, the rounding error 76·h − p, which math.FMA
+// computes exactly, decides.
+func cmp76(m int, h float64) int {
+	p := 76 * h
+	switch x := float64(m); {
+	case x < p:
+		return -1
+	case x > p:
+		return 1
+	}
+	switch e := math.FMA(76, h, -p); {
+	case e > 0:
+		return -1
+	case e < 0:
+		return 1
+	}
+	return 0
 }
 
 // Step moves the alert by one evaluation at time t (the sample time; for a
@@ -303,13 +344,14 @@ func (s *State) Step(t int64, o Outcome, r *Rule, dst []Transition) []Transition
 		s.hist |= 1
 	}
 	s.hist &= histMask
-	p := s.FlapPercent()
+	// The percent state change is 5n/76: compare 5n with 76·threshold.
+	m := 5 * s.flapChange()
 	switch flapping := s.flags&flagFlapping != 0; {
-	case !flapping && p >= r.Flapping.High:
+	case !flapping && cmp76(m, r.Flapping.High) >= 0: // High > 0: not NaN
 		s.flags |= flagFlapping
 		s.flapSince = t
 		return append(dst, Transition{Kind: KindFlappingStart, Level: int(s.shownLevel), Since: t})
-	case flapping && p <= r.Flapping.Low:
+	case flapping && cmp76(m, r.Flapping.Low) <= 0 && !math.IsNaN(r.Flapping.Low):
 		s.flags &^= flagFlapping
 		dst = append(dst, Transition{Kind: KindFlappingEnd, Level: int(s.shownLevel), Since: s.flapSince})
 		s.flapSince = 0

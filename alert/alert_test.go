@@ -3,6 +3,8 @@ package alert
 import (
 	"fmt"
 	"math"
+	"math/big"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -469,4 +471,183 @@ func TestForgetClosesWhatWasShown(t *testing.T) {
 	f(flappy, evs, []string{"99:flapping_end[1]@6", "99:resolved[1]@5"})
 	// A flap history alone (idle otherwise) closes nothing.
 	f(flappy, seq(on(1), off(2)), nil)
+}
+
+// flapOracle returns, for every flap history (bit b set: the pair b from
+// the newest changed), its percent state change as an exact fraction
+// num/den, from Nagios' formula read as rationals: pair i (1 the oldest,
+// 20 the newest) weighs 3/4 + (i−1)·(1/2)/19, and the percentage is the
+// sum of the weights of the pairs that changed times 100/20. The sums of
+// the ten newest and of the ten oldest pairs are computed with math/big
+// and brought to their least common denominator, so that a history's sum
+// is one integer addition.
+func flapOracle(t *testing.T) (num func(hist uint32) int64, den int64) {
+	weight := func(i int64) *big.Rat {
+		w := big.NewRat(i-1, 2*19)
+		return w.Add(w, big.NewRat(3, 4))
+	}
+	var sums [2][1 << 10]*big.Rat // [0]: the ten newest pairs, [1]: the ten oldest
+	lcm := big.NewInt(1)
+	for half := range 2 {
+		for p := range 1 << 10 {
+			sum := new(big.Rat)
+			for b := range 10 {
+				if p&(1<<b) != 0 {
+					sum.Add(sum, weight(int64(histPairs-10*half-b)))
+				}
+			}
+			sum.Mul(sum, big.NewRat(100, histPairs))
+			sums[half][p] = sum
+			g := new(big.Int).GCD(nil, nil, lcm, sum.Denom())
+			lcm.Mul(lcm, new(big.Int).Quo(sum.Denom(), g))
+		}
+	}
+	require.True(t, lcm.IsInt64())
+	var nums [2][1 << 10]int64
+	for half := range 2 {
+		for p, sum := range sums[half] {
+			n := new(big.Int).Mul(sum.Num(), new(big.Int).Quo(lcm, sum.Denom()))
+			require.True(t, n.IsInt64())
+			nums[half][p] = n.Int64()
+		}
+	}
+	return func(hist uint32) int64 { return nums[0][hist&(1<<10-1)] + nums[1][hist>>10] }, lcm.Int64()
+}
+
+// TestFlapThresholdsExact steps every one of the 2^20 flap histories into
+// place, once on an alert that is not flapping and once on one that is,
+// and checks against the exact percentage that flapping starts exactly
+// when it is at least 30 (Nagios' high default) and stops exactly when it
+// is at most 20, as in Nagios' flapping.c. Of the histories, 1,242 are at
+// exactly 30 % and 177 at exactly 20 %: the sum of the weights in floating
+// point, newest first (as FlapPercent did), misses 123 of the first and 2
+// of the second.
+func TestFlapThresholdsExact(t *testing.T) {
+	num, den := flapOracle(t)
+	require.Less(t, den, int64(1<<20), "numerators and denominators are exact in float64")
+	// The float sum this replaced, to show that the boundary is tested.
+	floatPercent := func(hist uint32) float64 {
+		var sum float64
+		for b := range histPairs {
+			if hist&(1<<b) != 0 {
+				x := histPairs - b
+				sum += float64(x-1)*(1.25-0.75)/float64(HistoryLen-2) + 0.75
+			}
+		}
+		return sum * 100 / float64(HistoryLen-1)
+	}
+	r := Rule{Flapping: Flapping{Low: DefaultFlapLow, High: DefaultFlapHigh}}
+	high, low := 30*den, 20*den
+	var at30, at20, floatMissed30, floatMissed20 int
+	buf := make([]Transition, 0, 4)
+	for hist := range uint32(1 << histPairs) {
+		n := num(hist)
+		want := float64(n) / float64(den) // correctly rounded: both are exact
+		wantStart, wantEnd := n >= high, n <= low
+		if n == high {
+			at30++
+			if floatPercent(hist) < DefaultFlapHigh {
+				floatMissed30++
+			}
+		}
+		if n == low {
+			at20++
+			if floatPercent(hist) > DefaultFlapLow {
+				floatMissed20++
+			}
+		}
+		// The newest pair changes when an inactive alert fires (no for).
+		o := Outcome{Level: int(hist & 1)}
+		for _, flapping := range []bool{false, true} {
+			s := State{hist: hist >> 1}
+			if flapping {
+				s.flags, s.flapSince = flagFlapping, 1
+			}
+			buf = s.Step(2, o, &r, buf[:0])
+			if s.hist != hist {
+				t.Fatalf("history %020b: stepped to %020b", hist, s.hist)
+			}
+			if s.FlapPercent() != want {
+				t.Fatalf("history %020b: FlapPercent %v, want %v (%d/%d)", hist, s.FlapPercent(), want, n, den)
+			}
+			started := len(buf) > 0 && buf[0].Kind == KindFlappingStart
+			ended := len(buf) > 0 && buf[0].Kind == KindFlappingEnd
+			switch {
+			case !flapping && started != wantStart:
+				t.Fatalf("history %020b at %d/%d %%: flapping started %v, want %v", hist, n, den, started, wantStart)
+			case flapping && ended != wantEnd:
+				t.Fatalf("history %020b at %d/%d %%: flapping ended %v, want %v", hist, n, den, ended, wantEnd)
+			case s.Flapping() != (flapping && !wantEnd || !flapping && wantStart):
+				t.Fatalf("history %020b: flapping %v after the step", hist, s.Flapping())
+			}
+		}
+	}
+	require.Equal(t, 1242, at30)
+	require.Equal(t, 177, at20)
+	require.Equal(t, 123, floatMissed30)
+	require.Equal(t, 2, floatMissed20)
+}
+
+// TestCmp76 checks the exact comparison of 5n/76 with a threshold against
+// math/big, at the thresholds where it matters: every percentage 5n/76
+// rounded to float64 and the float64s beside it, every percentage with two
+// decimals, and special and random values, each against the integers
+// around 76 times it.
+func TestCmp76(t *testing.T) {
+	var hs []float64
+	for n := range 1521 {
+		p := float64(5*n) / 76
+		hs = append(hs, p, math.Nextafter(p, math.Inf(1)), math.Nextafter(p, math.Inf(-1)))
+	}
+	for k := range 10001 {
+		hs = append(hs, float64(k)/100)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		hs = append(hs, rng.Float64()*100)
+	}
+	hs = append(hs, 0, math.Copysign(0, -1), -1, 5e-324, -5e-324, 1e-300, 1e300, math.MaxFloat64, math.Inf(1), math.Inf(-1))
+	for _, h := range hs {
+		var exact *big.Rat
+		if !math.IsInf(h, 0) {
+			exact = new(big.Rat).SetFloat64(h)
+			exact.Mul(exact, big.NewRat(76, 1))
+		}
+		base := 0
+		if 76*h > 0 && 76*h < 1e6 {
+			base = int(76 * h)
+		}
+		for _, m := range []int{0, 1, 7600, base - 2, base - 1, base, base + 1, base + 2} {
+			if m < 0 {
+				continue
+			}
+			want := 1
+			switch {
+			case math.IsInf(h, 1):
+				want = -1
+			case exact != nil:
+				want = new(big.Rat).SetInt64(int64(m)).Cmp(exact)
+			}
+			if got := cmp76(m, h); got != want {
+				t.Fatalf("cmp76(%d, %v) = %d, want %d", m, h, got, want)
+			}
+		}
+	}
+}
+
+// TestFlapThresholdsOtherThanDefault checks thresholds that are not
+// integers at the percentages either side of them: 5·387/76 = 25.46… and
+// 5·388/76 = 25.52… lie either side of 25.5, and 1.25 (5·19/76) is a
+// percentage itself.
+func TestFlapThresholdsOtherThanDefault(t *testing.T) {
+	f := func(high float64, n int, want bool) {
+		t.Helper()
+		require.Equal(t, want, cmp76(5*n, high) >= 0, "5·%d/76 ≥ %v", n, high)
+	}
+	f(25.5, 387, false)
+	f(25.5, 388, true)
+	f(1.25, 19, true)
+	f(1.25, 18, false)
+	f(30, 456, true)
+	f(30, 455, false)
 }

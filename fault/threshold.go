@@ -174,12 +174,10 @@ func (e *Engine) emitAlert(idx uint32, r *rules.Rule, tr alert.Transition, t, at
 	case alert.KindFlappingEnd:
 		kind, state = KindFlapping, StateResolved
 	}
-	labels := e.seriesLabels(idx)
-	ruleLabels, err := r.ExpandLabels(labels, value)
+	labels, err := r.ApplyLabels(e.seriesLabels(idx), value)
 	if err != nil {
 		e.stats.local.EvalErrors++
 	}
-	labels = mergeLabels(labels, ruleLabels)
 	severity := ""
 	if tr.Level >= 1 && tr.Level <= len(r.Levels) {
 		severity = r.Levels[tr.Level-1].Severity

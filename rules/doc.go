@@ -48,10 +48,13 @@
 //   - flapping: a mapping of low and high, percentages from 0 to 100 with
 //     low < high, each defaulting to Nagios' 20 and 30; it turns flap
 //     detection on ({} for the defaults). Off without it (or with null).
-//   - labels: labels added to the alert. Names match [a-zA-Z_][a-zA-Z0-9_]*
-//     and do not start with "__"; with levels, not "severity", which the
-//     level sets. Values are templates, as annotations are (a value
-//     without "{{" is plain text); see Rule.ExpandLabels.
+//   - labels: labels set on the alert. Names match [a-zA-Z_][a-zA-Z0-9_]*,
+//     do not start with "__" and are not faultline_origin (the engine's
+//     provenance label); with levels, not "severity", which the level
+//     sets. Values are templates, as annotations are (a value without
+//     "{{" is plain text). As in Prometheus, a value that is or expands to
+//     "" removes the label, the series' own label of that name included;
+//     see Rule.ApplyLabels.
 //   - annotations: Go text/template templates, Prometheus style: $labels is
 //     the series' labels ({{ $labels.instance }}, a missing label is empty),
 //     $value the sample value. Besides text/template's builtins they may
@@ -76,6 +79,15 @@
 // expressions, selectors and templates the position is that of the
 // offending character inside the value, for plain, quoted and block (| and
 // >) YAML scalars alike.
+//
+// Expressions are not PromQL. One that does not compile and looks like
+// PromQL (selectors with {matchers} or [ranges], PromQL's functions and
+// aggregations, by, without, offset, names with a colon, or a bare metric
+// name compared with a number) has one hint appended to its error, saying
+// what to write instead: absent() is absent_after on a series entry,
+// rate(x[5m]) > 1 is match: x with expr: rate(5m) > 1, aggregations are
+// cohort rules. A rule with a record field is refused as an unknown field
+// that says recording rules are not supported.
 //
 // # Alert lifecycle
 //

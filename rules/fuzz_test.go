@@ -105,7 +105,7 @@ func FuzzParse(f *testing.F) {
 				require.True(t, 0 <= fl.Low && fl.Low < fl.High && fl.High <= 100, "flapping %v", fl)
 			}
 			for j, l := range r.Labels {
-				require.False(t, strings.HasPrefix(l.Name, "__"), "reserved rule label %q", l.Name)
+				require.False(t, strings.HasPrefix(l.Name, "__") || l.Name == originLabel, "reserved rule label %q", l.Name)
 				require.True(t, j == 0 || r.Labels[j-1].Name < l.Name, "labels not sorted and unique: %v", r.Labels)
 			}
 			for j, a := range r.Annotations {

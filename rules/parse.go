@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"regexp"
 	"slices"
@@ -95,6 +96,11 @@ func (b *builder) finish() (*Ruleset, error) {
 // maxAliasNodes bounds how many nodes YAML aliases may expand to in one
 // file, so that a few aliases cannot multiply into millions of rules.
 const maxAliasNodes = 10000
+
+// originLabel is fault.OriginLabel, the provenance label of every event:
+// a rule label may neither replace it nor, empty, remove it. A test of the
+// rules_test package checks that the two agree.
+const originLabel = "faultline_origin"
 
 // Field names of each mapping of the format.
 var (
@@ -368,7 +374,7 @@ func (p *fileParser) fields(n *yaml.Node, what string, known []string) (map[stri
 		if !slices.Contains(known, k.Value) {
 			hint := ""
 			if k.Value == "record" && what == "a rule" {
-				hint = "; recording rules are not supported"
+				hint = "; recording rules are not supported: write an alerting rule, with alert, match and expr"
 			}
 			p.errAt(k, "%w %q in %s (want %s)%s", ErrUnknownField, k.Value, what, strings.Join(known, ", "), hint)
 			continue
@@ -722,6 +728,7 @@ func (p *fileParser) condition(node *yaml.Node, src string, kind exprKind) (pred
 		var ee *exprError
 		if errors.As(err, &ee) {
 			line, col = p.text.valuePos(node, ee.off)
+			ee.msg += promqlHint(src, kind)
 		}
 		p.add(line, col, err)
 		return pred{}, false
@@ -776,7 +783,17 @@ func (p *fileParser) integer(f field, lo, hi int) (int, bool) {
 	return v, true
 }
 
-// percent returns the value of a percentage field, in [0, 100].
+// maxPercentDecimals is how many digits after the decimal point a flap
+// threshold may have. The percent state change is 5n/76 for an integer n,
+// and alert compares it exactly with the threshold's float64. A decimal d
+// with at most 12 decimals that differs from 5n/76 differs by at least
+// 1/(76·10^12) ≈ 1.3e-14, more than the float64 of d (up to 100) differs
+// from d (half of 2^-46 ≈ 7.1e-15); and one equal to 5n/76 is a multiple
+// of 1/4, exactly a float64. So such a threshold compares as written.
+const maxPercentDecimals = 12
+
+// percent returns the value of a percentage field, in [0, 100], with at
+// most maxPercentDecimals decimals.
 func (p *fileParser) percent(f field) (float64, bool) {
 	if f.val.Kind != yaml.ScalarNode || isNull(f.val) {
 		p.errAt(f.val, "%w: %s must be a number, not %s", ErrType, f.key.Value, kindName(f.val))
@@ -785,6 +802,15 @@ func (p *fileParser) percent(f field) (float64, bool) {
 	v, err := strconv.ParseFloat(f.val.Value, 64)
 	if err != nil || !(v >= 0 && v <= 100) {
 		p.errAt(f.val, "%w: %s %q: want a percentage from 0 to 100", ErrValue, f.key.Value, f.val.Value)
+		return 0, false
+	}
+	exact, ok := new(big.Rat).SetString(f.val.Value)
+	if !ok {
+		exact = new(big.Rat).SetFloat64(v)
+	}
+	unit := new(big.Int).Exp(big.NewInt(10), big.NewInt(maxPercentDecimals), nil)
+	if new(big.Int).Rem(unit, exact.Denom()).Sign() != 0 {
+		p.errAt(f.val, "%w: %s %q: want at most %d digits after the decimal point", ErrValue, f.key.Value, f.val.Value, maxPercentDecimals)
 		return 0, false
 	}
 	return v, true
@@ -849,6 +875,10 @@ func (p *fileParser) labelMap(f field, what string, isLabels bool) (stream.Label
 			continue
 		case isLabels && strings.HasPrefix(k.Value, "__"):
 			p.errAt(k, "%w %q in %s: names starting with __ are reserved", ErrLabelName, k.Value, what)
+			good = false
+			continue
+		case isLabels && k.Value == originLabel:
+			p.errAt(k, "%w %q in %s: the engine sets it on every event, to recognise its own output fed back in", ErrLabelName, k.Value, what)
 			good = false
 			continue
 		}

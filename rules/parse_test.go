@@ -2,8 +2,10 @@ package rules
 
 import (
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +198,8 @@ func TestParseBadFixtures(t *testing.T) {
 			{32, 19, ErrType, `flapping must be a mapping, not a scalar`},
 			{34, 13, ErrMissing, `rule "NoLevelExpr": missing field "expr"`},
 			{34, 42, ErrMissing, `missing field "resolve": it is empty`},
+			// 12 decimals (FineThresholds, line 37) compare exactly; more do not.
+			{40, 26, ErrValue, `high "30.000000000000001": want at most 12 digits after the decimal point`},
 		},
 		// Expression and template errors point inside the value, whatever
 		// the style of the YAML scalar.
@@ -639,4 +643,79 @@ func TestExpandLabels(t *testing.T) {
 	ann, err := disk.ExpandAnnotations(stream.NewLabels("mount", "/var", "severity", "critical"), 0.97)
 	require.NoError(t, err)
 	require.Equal(t, stream.NewLabels("summary", "critical: /var at 97%"), ann)
+}
+
+// TestPercentDecimalsCompareAsWritten checks the reason maxPercentDecimals
+// is safe: for every percent state change 5n/76 the flap detector can
+// reach, the decimals with maxPercentDecimals digits nearest it (below,
+// above, and it itself when it is one) lie on the same side of it as
+// their float64, which is what alert compares.
+func TestPercentDecimalsCompareAsWritten(t *testing.T) {
+	unit := new(big.Int).Exp(big.NewInt(10), big.NewInt(maxPercentDecimals), nil)
+	for n := range int64(1521) {
+		p := big.NewRat(5*n, 76)
+		scaled := new(big.Rat).Mul(p, new(big.Rat).SetInt(unit))
+		floor := new(big.Int).Quo(scaled.Num(), scaled.Denom())
+		for _, k := range []*big.Int{floor, new(big.Int).Add(floor, big.NewInt(1))} {
+			d := new(big.Rat).SetFrac(k, unit)
+			s := d.FloatString(maxPercentDecimals)
+			f, err := strconv.ParseFloat(s, 64)
+			require.NoError(t, err)
+			exact, ok := new(big.Rat).SetString(s)
+			require.True(t, ok)
+			require.Equal(t, exact.Cmp(p), new(big.Rat).SetFloat64(f).Cmp(p), "threshold %s against 5·%d/76", s, n)
+		}
+	}
+}
+
+// TestApplyLabels checks that rule labels are set on the series' labels as
+// Prometheus' labels.Builder.Set sets them: an empty value, written or
+// expanded, removes the label, the series' own included
+// (TestAlertingRuleEmptyLabelFromTemplate in Prometheus' rules package),
+// and every template sees the series' labels as they were.
+func TestApplyLabels(t *testing.T) {
+	rs, err := Parse("labels.yaml", []byte(`groups:
+  - name: g
+    rules:
+      - alert: EmptyLabel
+        expr: value < 100
+        labels: {empty_label: ""}
+      - alert: Remove
+        expr: value < 100
+        labels: {instance: "", was: '{{ $labels.instance }}', job: ~}
+      - alert: Template
+        expr: value < 100
+        labels:
+          mount: '{{ $labels.mount }}'
+          job: '{{ if ne $labels.job "app-server" }}{{ $labels.job }}{{ end }}'
+          team: storage
+`))
+	require.NoError(t, err)
+	series := func(kv ...string) stream.Labels {
+		return stream.NewLabels(append([]string{"__name__", "http_requests", "job", "app-server", "instance", "0"}, kv...)...)
+	}
+	f := func(r *Rule, in, want stream.Labels) {
+		t.Helper()
+		got, err := r.ApplyLabels(in, 75)
+		require.NoError(t, err)
+		require.Equal(t, want, got, r.Alert)
+	}
+	f(rs.Rule(0), series(), series())
+	f(rs.Rule(1), series(), stream.NewLabels("__name__", "http_requests", "was", "0"))
+	f(rs.Rule(2), series(), stream.NewLabels("__name__", "http_requests", "instance", "0", "team", "storage"))
+	f(rs.Rule(2), series("mount", "/var"), stream.NewLabels("__name__", "http_requests", "instance", "0", "mount", "/var", "team", "storage"))
+	f(rs.Rule(2), stream.NewLabels("job", "db"), stream.NewLabels("job", "db", "team", "storage"))
+
+	// The rule's own labels are left as they are, for the next series.
+	require.Equal(t, stream.NewLabels("empty_label", ""), rs.Rule(0).Labels)
+	got, err := rs.Rule(2).ExpandLabels(series(), 75)
+	require.NoError(t, err)
+	require.Equal(t, stream.NewLabels("job", "", "mount", "", "team", "storage"), got, "ExpandLabels keeps the empty values that remove")
+}
+
+// TestOriginLabelIsReserved checks that a rule label can neither replace
+// nor remove the provenance label the engine sets on every event.
+func TestOriginLabelIsReserved(t *testing.T) {
+	_, err := Parse("origin.yaml", []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: value > 1\n        labels: {faultline_origin: \"\"}\n"))
+	requireErrors(t, err, "origin.yaml", []wantErr{{6, 18, ErrLabelName, `"faultline_origin" in labels: the engine sets it on every event`}})
 }

@@ -47,8 +47,9 @@ type Rule struct {
 	Flapping alert.Flapping
 	// Match selects the series the rule applies to; nil means all series.
 	Match *Selector
-	// Labels are added to the alert's labels, sorted by name; their values
-	// are templates, as annotations are, not expanded (see ExpandLabels).
+	// Labels are set on the alert's labels, sorted by name; their values
+	// are templates, as annotations are, not expanded, and an empty one
+	// removes the label (see ApplyLabels).
 	Labels stream.Labels
 	// Annotations are the rule's annotation templates, sorted by name and
 	// not expanded (see ExpandAnnotations).

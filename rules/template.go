@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -114,8 +115,9 @@ func (r *Rule) expand(texts stream.Labels, templates []*template.Template, what 
 // ExpandLabels returns the rule's labels expanded for a series with the
 // given labels and value, sorted by name. Label values are templates as
 // annotations are (see ExpandAnnotations), with the series' labels (not the
-// rule's) as $labels. When no value is a template, it returns Labels itself,
-// shared: do not modify it.
+// rule's) as $labels. A label whose value is or expands to "" is returned
+// with the empty value: it removes the label (see ApplyLabels). When no
+// value is a template, it returns Labels itself, shared: do not modify it.
 //
 // If a template fails, its label holds the error text and the returned
 // error, which wraps ErrTemplate, says which one.
@@ -124,6 +126,32 @@ func (r *Rule) ExpandLabels(labels stream.Labels, value float64) (stream.Labels,
 		return r.Labels, nil
 	}
 	return r.expand(r.Labels, r.labelTemplates, "label", labels, value)
+}
+
+// ApplyLabels sets the rule's labels, expanded as ExpandLabels does, on
+// labels (the series' labels, which are also $labels), as Prometheus'
+// labels.Builder.Set does: a rule label whose value is empty, plain or
+// expanded, removes the label of that name, the series' own included; any
+// other value adds the label or replaces the series' value. labels is
+// modified in place and returned sorted by name, as append does.
+//
+// If a template fails, its label holds the error text and the returned
+// error, which wraps ErrTemplate, says which one.
+func (r *Rule) ApplyLabels(labels stream.Labels, value float64) (stream.Labels, error) {
+	set, err := r.ExpandLabels(labels, value)
+	for _, l := range set {
+		i := slices.IndexFunc(labels, func(x stream.Label) bool { return x.Name == l.Name })
+		switch {
+		case i < 0 && l.Value != "":
+			labels = append(labels, l)
+		case i >= 0 && l.Value != "":
+			labels[i].Value = l.Value
+		case i >= 0:
+			labels = slices.Delete(labels, i, i+1)
+		}
+	}
+	labels.Sort()
+	return labels, err
 }
 
 func toFloat(v any) (float64, error) {

@@ -24,6 +24,18 @@ func TestPassingFile(t *testing.T) {
 	}
 }
 
+// TestRuleLabelsRemove runs Prometheus' empty-label cases through the
+// engine: a rule label whose value is empty, or expands to "", removes
+// the label from the alert, the series' own label of that name included.
+func TestRuleLabelsRemove(t *testing.T) {
+	res, err := RunFile(context.Background(), "testdata/labels.test.yaml", fault.Config{})
+	require.NoError(t, err)
+	require.Len(t, res.Tests, 3)
+	for _, tr := range res.Tests {
+		require.Empty(t, tr.Failures, tr.Name)
+	}
+}
+
 // TestFailuresAreReadable: every wrong expectation is reported at its
 // position, with what was expected and what happened.
 func TestFailuresAreReadable(t *testing.T) {

@@ -3,10 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 // lintyRules is valid, with two lint findings: a duplicate alert and a for
@@ -136,4 +138,78 @@ func TestCheckUsage(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	require.Contains(t, stderr, "--lint=all|none")
 	require.Contains(t, stderr, "3 lint findings only")
+}
+
+// TestCheckPromQLHints runs check on a file of typical Prometheus rules:
+// each expression is reported with exactly one hint, on a line of its
+// rule at or after its expr key, and the hints for absent(), a range
+// selector and a recording rule's output say what to write instead.
+func TestCheckPromQLHints(t *testing.T) {
+	const file = "testdata/prometheus.bad.yaml"
+	src, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(src, &doc))
+	// Each rule's expr: the line of its key, and the line of the next
+	// rule (where the lines of this one end).
+	type exprAt struct{ from, to int }
+	var exprs []exprAt
+	var rules []*yaml.Node
+	groups := mapValue(doc.Content[0], "groups")
+	for _, g := range groups.Content {
+		rules = append(rules, mapValue(g, "rules").Content...)
+	}
+	for i, r := range rules {
+		to := len(strings.Split(string(src), "\n")) + 1
+		if i+1 < len(rules) {
+			to = rules[i+1].Line
+		}
+		for j := 0; j+1 < len(r.Content); j += 2 {
+			if r.Content[j].Value == "expr" {
+				exprs = append(exprs, exprAt{r.Content[j].Line, to})
+			}
+		}
+	}
+	require.Len(t, exprs, 16)
+
+	code, stdout, stderr := runCLI(t, "", "check", file)
+	require.Equal(t, exitFail, code)
+	require.Empty(t, stdout)
+	hints := map[int]string{} // by line
+	for _, l := range nonEmptyLines(stderr) {
+		n := strings.Count(l, "this is PromQL")
+		require.LessOrEqual(t, n, 1, l)
+		if n == 0 {
+			continue
+		}
+		pos := strings.Split(strings.TrimPrefix(l, file+":"), ":")
+		line, err := strconv.Atoi(pos[0])
+		require.NoError(t, err, l)
+		require.NotContains(t, hints, line, "two hints on line %d", line)
+		hints[line] = l
+	}
+	require.Len(t, hints, len(exprs), stderr)
+	for _, e := range exprs {
+		found := 0
+		for line := range hints {
+			if line >= e.from && line < e.to {
+				found++
+			}
+		}
+		require.Equal(t, 1, found, "hints for the expr at line %d:\n%s", e.from, stderr)
+	}
+	require.Contains(t, hints[21], `rule "TargetMissing": invalid expression: unexpected token Bracket("{"); this is PromQL: faultline raises absence itself, so give the series an entry with absent_after instead of a rule, as in series: [{match: 'up{job="api"}', absent_after: 5m}]`)
+	require.Contains(t, hints[30], `rule "HighRequestRate": invalid expression: unexpected token Bracket("{"); this is PromQL, which faultline does not evaluate: a rule's match picks the series and its expr reads each sample; write match: 'http_requests_total{code=~"5.."}' and expr: rate(5m) > 10`)
+	require.Contains(t, hints[37], `rule "HighLatency": invalid expression: unexpected token Operator(":"); this is PromQL, which faultline does not evaluate, and job:request_latency_seconds:mean5m names a recording rule's output`)
+	require.True(t, strings.HasPrefix(hints[37], file+`:37:18: group "traffic": rule "HighLatency": `), "positions are expr's: %s", hints[37])
+}
+
+// mapValue returns the value of key in the YAML mapping m.
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return &yaml.Node{}
 }
