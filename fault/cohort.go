@@ -2,6 +2,7 @@ package fault
 
 import (
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
@@ -362,8 +363,13 @@ func (e *Engine) emitCohort(r *rules.Rule, c *cohort, state State, at int64, val
 	if state == StateFiring {
 		e.stats.local.CohortFaults++
 	}
-	labels := append(stream.Labels(nil), c.labels...)
-	labels = e.withOrigin(mergeLabels(labels, r.Labels))
+	// The rule's labels are templates over the cohort's labels; an empty
+	// one removes the label, as for threshold rules.
+	labels, err := r.ApplyLabels(slices.Clone(c.labels), value)
+	if err != nil {
+		e.stats.local.EvalErrors++
+	}
+	labels = e.withOrigin(labels)
 	annotations, err := r.ExpandAnnotations(labels, value)
 	if err != nil {
 		e.stats.local.EvalErrors++

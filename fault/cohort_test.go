@@ -18,7 +18,7 @@ const cohortRules = `groups:
     match: reconnects_total
     cohort: {by: [firmware], window: 1m}
     expr: cohort.series >= 2 && cohort.rate / cohort.series >= 5 * others.rate / max(others.series, 1) && cohort.rate / cohort.series > 0.05
-    labels: {severity: page}
+    labels: {severity: page, team: 'fw-{{ $labels.firmware }}', firmware_track: ''}
     annotations: {summary: '{{ $labels.firmware }} reconnects at {{ $value }}/s'}
   - alert: Spread
     match: reconnects_total
@@ -62,6 +62,8 @@ func TestCohortRule(t *testing.T) {
 	require.Equal(t, StateFiring, fire.State)
 	require.Equal(t, "4.2.1", fire.Labels.Get("firmware"))
 	require.Equal(t, "page", fire.Labels.Get("severity"))
+	require.Equal(t, "fw-4.2.1", fire.Labels.Get("team"), "rule labels are templates over the cohort's labels")
+	require.NotContains(t, fire.Labels.String(), "firmware_track", "an empty rule label is no label")
 	require.Equal(t, "faultline", fire.Labels.Get(OriginLabel))
 	require.Equal(t, "", fire.Labels.Get("device"))
 	// Minute 2 is [120, 180) s: judged at its end plus the 5 s grace.
