@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -82,7 +82,7 @@ func FuzzRestore(f *testing.F) {
 		if fix && len(snap) >= 24 {
 			binary.LittleEndian.PutUint64(snap[12:], uint64(len(snap)-24))
 			body := snap[:len(snap)-4]
-			binary.LittleEndian.PutUint32(snap[len(snap)-4:], crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+			binary.LittleEndian.PutUint32(snap[len(snap)-4:], frame.Checksum(body))
 		}
 		r, err := fault.Restore(cfg, bytes.NewReader(snap))
 		if err != nil {
