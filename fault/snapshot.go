@@ -91,8 +91,8 @@ func (e *Engine) AppendSnapshot(b []byte) ([]byte, error) {
 // moves to the new ones with Update, or starts a fresh engine. After
 // Update, a snapshot records the new ruleset's fingerprint. MaxSeries,
 // MaxSources, MaxFutureSkew, MaxArrivalLag, Instance, Sink, Logger,
-// Explain and Explainer may differ. cfg.Deduper must be nil: the deduper is
-// part of the snapshot and is rebuilt with cfg.Dedup.
+// Explain and Explainer may differ. The deduper is part of the snapshot
+// and is rebuilt with cfg.Dedup.
 //
 // Restore reads r to its end (at most 64 GiB). A snapshot that is
 // truncated, corrupted (its CRC-32C does not match), of another version or

@@ -1,0 +1,90 @@
+// Package fault is faultline's engine: it admits samples through dedup,
+// tracks every series' expected arrivals, evaluates the rules, runs the
+// built-in detectors, and emits an Event on every state transition.
+//
+// It holds the engine and the state of its components: the series store
+// (series, their slot lattices, the timing wheel, absences, eviction), the
+// rules' alerts, histories and cohorts, bad input and the loop guard. The
+// detectors that judge the stream as a whole (the fleet and per-series
+// periodic gap detectors, the per-source duplicate storm and ingest lag
+// detectors) are stages in internal packages: they take observations and
+// return transitions, which the engine turns into events. It must not know
+// where samples come from or where events go: decoding, transport, wall
+// clocks and delivery belong to the host.
+//
+// # Time
+//
+// The engine never reads the wall clock. Its clock follows the arrival
+// times of the samples it is given (each sample carries its own) and
+// Advance; it never goes backwards. Rules and dedup work in sample time
+// (`for: 2m` is two minutes of the series' own timestamps); arrival
+// judgments (on time, late, lost) work in arrival time.
+//
+// # Concurrency
+//
+// An Engine owns a set of series and is used by one goroutine at a time,
+// like a shard: hosts that need parallelism run one Engine per partition
+// of their input, keyed by series. Stats may be called from any goroutine.
+// The engine starts no goroutines.
+//
+// # Events
+//
+// Every state transition of an episode (pending, firing, resolved) is one
+// Event. Events reach the Sink in the order the transitions happened, from
+// the goroutine that called Process, Advance, Close or Update, once the
+// state changes that caused them have settled: at the end of the call, or,
+// in a call that emits more than 4,096, between two samples or two ticks
+// of the clock. A sink may therefore read the engine's Stats or take a
+// Snapshot; it must not call Process, Advance, Close or Update. Event
+// times are deadlines, not the moment the engine noticed: an absence is at
+// the lateness deadline of the slot that completed it, so the way input is
+// cut into batches changes nothing. Event IDs are derived from the data
+// (kind, rule, subject, episode start, state), so a replay of the same
+// input gives the same IDs.
+//
+// # Arrival tracking
+//
+// Each series is expected to deliver one sample per cadence (learned from
+// its first four distinct sample times, or declared in its rule file's
+// series entry). Each expected slot is judged twice: OnTimeBudget (τ) after
+// its expected arrival it was on time or missed; Lateness (L) after it, it
+// was filled (on time or late) or lost. A series whose lost slots in a row
+// reach its absence threshold (AbsentAfter or its series entry's
+// absent_after) raises an absence, which resolves when a sample newer than
+// what was judged missing arrives. The fleet detector reads every slot
+// judgment for phase-aligned losses; the per-series one for the slot a
+// series loses every period. A fleet gap that explains an absence inhibits
+// it: the absence is emitted with InhibitedBy naming the gap's event.
+//
+// # Bounds
+//
+// Every table has a bound, a policy past it and a counter (Stats):
+//
+//   - MaxSeries: a new series first takes the slot of one past SeriesTTL;
+//     if none, its samples are rejected (Stats.SeriesOverflow) and the
+//     call returns an *OverloadError. Series that go SeriesTTL without a
+//     fresh sample are evicted by an incremental sweep (between SeriesTTL
+//     and 9/8 of it; never while closing): their open episodes resolve
+//     with the annotation reason="evicted", and one that comes back is a
+//     new series. Keep SeriesTTL above the longest absence threshold.
+//   - MaxAlerts: an alert that would open past it is not opened and emits
+//     nothing (Stats.AlertOverflow, *OverloadError); about 128 bytes each.
+//   - MaxFutureSkew and MaxArrivalLag reject a sample whose time is far
+//     ahead of its arrival (Stats.Future), or whose arrival is far ahead of
+//     both its time and the engine clock (Stats.BadArrival), before it can
+//     move the deduper's watermark or the engine clock.
+//   - MaxSources: the series of further sources share one overflow
+//     source, whose events carry SourceOverflowLabel.
+//   - MaxHistory and MaxHistoryPoints: a series' history ring evicts its
+//     oldest point although still in the window (Stats.HistoryEvicted).
+//   - MaxCohorts: the series of further cohorts count only towards the
+//     others and the fleet (Stats.CohortOverflow).
+//
+// # Crash-safe state
+//
+// Snapshot writes the engine's whole state, and Restore builds an engine
+// from it that continues exactly where the first stopped: same events,
+// same IDs, same Stats. The rules come from the Config, not the snapshot;
+// see Restore for what must match, and ErrBadSnapshot for the format's
+// guarantees.
+package fault
