@@ -326,11 +326,11 @@ func (a *Alertmanager) queue(al *amAlert) {
 	}
 }
 
-// tick re-sends every alert held and forgets resolutions past retention.
-func (a *Alertmanager) tick() {
+// tick re-sends every alert held and forgets resolutions past retention
+// at now, the tick's time.
+func (a *Alertmanager) tick(now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := a.o.Clock.Now()
 	keys := make([]string, 0, len(a.alerts))
 	for k := range a.alerts {
 		keys = append(keys, k)
@@ -459,8 +459,8 @@ func (a *Alertmanager) loop(ctx context.Context) {
 		}
 		select {
 		case <-a.run.wake:
-		case <-tk.C():
-			a.tick()
+		case now := <-tk.C():
+			a.tick(now)
 		case <-a.run.closing:
 		case <-ctx.Done():
 			return

@@ -79,26 +79,33 @@ type request struct {
 type server struct {
 	*httptest.Server
 	reqs       chan request
-	status     atomic.Int32 // the answer's status code
-	retryAfter atomic.Value // string: the answer's Retry-After, if any
-	block      atomic.Bool  // hold requests until the client gives up
+	status     atomic.Int32  // the answer's status code
+	retryAfter atomic.Value  // string: the answer's Retry-After, if any
+	block      atomic.Bool   // hold requests until the client gives up
+	held       chan struct{} // a request is held
 }
 
 func newServer(t *testing.T) *server {
-	s := &server{reqs: make(chan request, 1000)}
+	s := &server{reqs: make(chan request, 1000), held: make(chan struct{}, 1000)}
 	s.status.Store(http.StatusOK)
 	s.retryAfter.Store("")
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The body is read first: only then does the server notice that
+		// the client went away, and cancel r.Context().
+		body, _ := io.ReadAll(r.Body)
 		if s.block.Load() {
+			s.held <- struct{}{}
 			<-r.Context().Done()
 			return
 		}
-		body, _ := io.ReadAll(r.Body)
+		// The answer is fixed before the test sees the request, so a test
+		// that changes it after next() changes the next answer.
+		status, ra := int(s.status.Load()), s.retryAfter.Load().(string)
 		s.reqs <- request{r.Header.Clone(), body}
-		if ra := s.retryAfter.Load().(string); ra != "" {
+		if ra != "" {
 			w.Header().Set("Retry-After", ra)
 		}
-		w.WriteHeader(int(s.status.Load()))
+		w.WriteHeader(status)
 	}))
 	t.Cleanup(s.Close)
 	return s

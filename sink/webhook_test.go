@@ -144,7 +144,12 @@ func TestWebhookRequestTimeoutOnTheClock(t *testing.T) {
 	s := sink.NewWebhook(srv.URL, &sink.Options{Clock: fc, Timeout: 2 * time.Second, Retry: sink.Retry{Initial: time.Second, Rand: fixedJitter}})
 	require.NoError(t, s.Emit(context.Background(), events(1)[0]))
 	require.NoError(t, s.Start())
-	waitTimers(t, fc, 1) // the request's timeout
+	select {
+	case <-srv.held: // the request is in the server; its timeout is armed
+	case <-time.After(patience):
+		t.Fatal("no request")
+	}
+	require.Equal(t, 1, fc.Waiters())
 	srv.block.Store(false)
 	fc.Advance(2 * time.Second)
 	// The request gave up; its retry waits 750ms, then has its own timeout.
