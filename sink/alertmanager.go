@@ -425,7 +425,7 @@ func (a *Alertmanager) settle(out outcome) {
 		case rejected:
 			a.st.Dropped[ReasonRejected]++
 		case exhausted:
-			a.st.Dropped[ReasonRetries]++
+			a.st.Dropped[ReasonRetriesExhausted]++
 		}
 		if al := a.alerts[it.key]; al != nil && al.version == it.version {
 			al.settled = it.version

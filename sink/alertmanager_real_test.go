@@ -164,11 +164,7 @@ func TestRealAlertmanager(t *testing.T) {
 		GeneratorURL: "http://collector.example:8080/faultline",
 	})
 	require.NoError(t, s.Start())
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Close(ctx))
-	}()
+	t.Cleanup(func() { _ = closeNow(s) })
 
 	check := fmt.Sprintf("c%d", time.Now().UnixNano()%1e6)
 	firedAt := time.Now().Add(-time.Second).Truncate(time.Millisecond)
@@ -198,6 +194,9 @@ func TestRealAlertmanager(t *testing.T) {
 	require.NoError(t, s.Emit(context.Background(), resolve))
 	eventually(t, func() bool { return len(listAlerts(t, base, check)) == 0 }, "the resolution ending the alert in Alertmanager")
 
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, s.Close(ctx))
 	st := s.Stats()
 	require.GreaterOrEqual(t, st.Sent, uint64(2))
 	require.Zero(t, st.DroppedTotal())

@@ -407,3 +407,11 @@ func TestSinkMetrics(t *testing.T) {
 	require.NoError(t, metrics.WriteText(&jb, sink.NewWebhook("http://x", nil).AppendMetrics(nil)))
 	require.Contains(t, jb.String(), `faultline_sink_dropped_total{reason="rejected",sink="webhook"} 0`)
 }
+
+func TestAlertmanagerEndsAtFollowsTheLongerInterval(t *testing.T) {
+	s, srv, fc := newAM(t, sink.AlertmanagerOptions{ResendInterval: 30 * time.Second, EvalInterval: 2 * time.Minute})
+	require.NoError(t, s.Emit(context.Background(), events(1)[0]))
+	require.Equal(t, t0.Add(8*time.Minute), alertsOf(t, srv.next(t))[0].EndsAt, "4 × max(30s, 2m)")
+	fc.Advance(30 * time.Second)
+	require.Equal(t, t0.Add(30*time.Second+8*time.Minute), alertsOf(t, srv.next(t))[0].EndsAt, "re-sent every 30s")
+}

@@ -10,6 +10,9 @@
 // what it has to drop is counted by reason, and the rest is delivered when
 // it comes back.
 //
+// Emit is safe for concurrent use: engines of several shards may share one
+// sink. Its context is not used.
+//
 // # Lifecycle
 //
 // All sinks share one lifecycle:

@@ -169,7 +169,7 @@ func TestMaxAttemptsDropsTheBatch(t *testing.T) {
 		waitTimers(t, fc, 1)
 		fc.Advance(time.Minute)
 	}
-	eventually(t, func() bool { return s.Stats().Dropped[sink.ReasonRetries] == 3 }, "both batches dropped")
+	eventually(t, func() bool { return s.Stats().Dropped[sink.ReasonRetriesExhausted] == 3 }, "both batches dropped")
 	require.NoError(t, s.Close(context.Background()))
 	st := s.Stats()
 	require.Equal(t, uint64(4), st.Retries)

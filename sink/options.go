@@ -128,14 +128,14 @@ type Reason uint8
 
 // The reasons for dropping.
 const (
-	ReasonQueueFull   Reason = iota // the queue was full; the oldest event went
-	ReasonRejected                  // the receiver refused it (HTTP 4xx other than 408, 429)
-	ReasonRetries                   // Retry.MaxAttempts were spent
-	ReasonClosed                    // Emit was called after Close
-	ReasonUndelivered               // still queued when Close's context ended
-	ReasonUnencodable               // it cannot be written in the sink's format
-	ReasonAlertsFull                // Alertmanager: MaxAlerts alerts held, none resolved
-	ReasonExpired                   // Alertmanager: a resolution was never delivered in ResolvedRetention
+	ReasonQueueFull        Reason = iota // the queue was full; the oldest event went
+	ReasonRejected                       // the receiver refused it (HTTP 4xx other than 408, 429)
+	ReasonRetriesExhausted               // Retry.MaxAttempts were spent
+	ReasonClosed                         // Emit was called after Close
+	ReasonUndelivered                    // still queued when Close's context ended
+	ReasonUnencodable                    // it cannot be written in the sink's format
+	ReasonAlertsFull                     // Alertmanager: MaxAlerts alerts held, none resolved
+	ReasonExpired                        // Alertmanager: a resolution was never delivered in ResolvedRetention
 	numReasons
 )
 

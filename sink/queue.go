@@ -230,7 +230,7 @@ func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
 	case rejected:
 		q.account(n, false, ReasonRejected)
 	case exhausted:
-		q.account(n, false, ReasonRetries)
+		q.account(n, false, ReasonRetriesExhausted)
 	case canceled:
 		return false
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,4 +228,36 @@ func TestWebhookCloseGivesUpAtItsDeadline(t *testing.T) {
 	require.Equal(t, uint64(3), st.Dropped[sink.ReasonUndelivered])
 	require.Zero(t, fc.Waiters(), "the backoff timer was stopped")
 	require.True(t, errors.Is(s.Emit(context.Background(), events(1)[0]), sink.ErrClosed))
+}
+
+func TestWebhookEmitFromManyGoroutines(t *testing.T) {
+	srv := newServer(t)
+	s := sink.NewWebhook(srv.URL, &sink.Options{MaxBatch: 7})
+	require.NoError(t, s.Start())
+	const shards, each = 4, 50
+	var wg sync.WaitGroup
+	for g := range shards {
+		wg.Go(func() {
+			for i := range each {
+				ev := events(1)[0]
+				ev.ID = fmt.Sprintf("s%d-%02d", g, i)
+				if err := s.Emit(context.Background(), ev); err != nil {
+					t.Error(err) // not require: this is not the test's goroutine
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, s.Close(context.Background()))
+	seen := map[string]int{}
+	for len(srv.reqs) > 0 {
+		for _, id := range ids(t, srv.next(t).body) {
+			seen[id]++
+		}
+	}
+	require.Len(t, seen, shards*each)
+	for id, n := range seen {
+		require.Equal(t, 1, n, id)
+	}
+	require.Equal(t, uint64(shards*each), s.Stats().Sent)
 }
