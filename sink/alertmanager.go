@@ -54,7 +54,7 @@ type AlertmanagerOptions struct {
 //   - Annotations are the event's (the rule's, expanded), plus a summary
 //     when the rule gives none, and faultline_id (the ID of the latest
 //     event), faultline_episode, faultline_kind, faultline_value when there
-//     is one, faultline_inhibited_by, and for periodic gaps
+//     is one, faultline_inhibited_by (see SendInhibited), and for periodic gaps
 //     faultline_period_s, faultline_phase_start_s, faultline_phase_end_s,
 //     faultline_series and faultline_late_fraction.
 //   - startsAt is the time the episode fired; generatorURL is
@@ -87,9 +87,9 @@ type AlertmanagerOptions struct {
 // before it was, is counted (reason "expired"). When MaxAlerts pending or
 // inhibited episodes are remembered, further ones are not but counted
 // (faultline_sink_untracked_total), and their resolutions are sent like
-// those of an episode this sink never saw fire (after a restart, say):
-// once, with startsAt the episode's start; Alertmanager ignores the
-// resolution of an alert it does not hold. Sent counts alerts that
+// those of an episode this sink never saw fire (after a restart, say),
+// with startsAt the episode's start; Alertmanager notifies no one of the
+// resolution of an alert it never had firing. Sent counts alerts that
 // Alertmanager acknowledged, re-sends included; Queued, the alerts waiting
 // to be (re)sent; Close counts as undelivered the alerts whose latest
 // state never reached Alertmanager.
