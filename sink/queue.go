@@ -1,0 +1,271 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/metrics"
+)
+
+// runner owns a sink's delivery goroutine: it starts it once, and on close
+// signals it to drain, bounds the drain by the close context, and waits.
+type runner struct {
+	mu        sync.Mutex
+	started   bool
+	stopped   bool
+	wake      chan struct{} // an event is waiting (buffer 1: wake-ups coalesce)
+	closing   chan struct{} // closed by close: drain, then return
+	done      chan struct{} // closed when the goroutine has returned
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newRunner() runner {
+	return runner{wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
+}
+
+// start starts run unless it runs already; ErrClosed after close.
+func (r *runner) start(run func(ctx context.Context)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return ErrClosed
+	}
+	r.launch(run)
+	return nil
+}
+
+// launch (with r.mu held) starts run once.
+func (r *runner) launch(run func(ctx context.Context)) {
+	if r.started {
+		return
+	}
+	r.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		defer close(r.done)
+		run(ctx)
+	}()
+}
+
+// close seals the sink (Emit refuses from then on), starts run if Start was
+// never called, lets it drain until ctx ends, waits for it and returns
+// finish's verdict. Later calls return the first one's result.
+func (r *runner) close(ctx context.Context, run func(ctx context.Context), seal func(), finish func(ctx context.Context) error) error {
+	r.closeOnce.Do(func() {
+		seal()
+		r.mu.Lock()
+		r.stopped = true
+		r.launch(run)
+		r.mu.Unlock()
+		stop := context.AfterFunc(ctx, r.cancel)
+		close(r.closing)
+		<-r.done
+		stop()
+		r.cancel()
+		r.closeErr = finish(ctx)
+	})
+	return r.closeErr
+}
+
+// notify wakes the goroutine up.
+func (r *runner) notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// isClosing reports whether close has been called.
+func (r *runner) isClosing() bool {
+	select {
+	case <-r.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// undelivered returns Close's error for n events (alerts) left over.
+func undelivered(ctx context.Context, name string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = context.Canceled
+	}
+	return fmt.Errorf("%w: %d in sink %q: %w", ErrUndelivered, n, name, cause)
+}
+
+// queue is the bounded event queue and the delivery loop shared by the
+// JSON Lines, line protocol and webhook sinks. A sink supplies encode,
+// which appends a batch to a body and reports the events it cannot
+// encode, and send, which delivers a body.
+type queue struct {
+	o      Options
+	encode func(dst []byte, evs []fault.Event, bad func(i int, err error)) []byte
+	send   func(ctx context.Context, body []byte) (int, error)
+	run    runner
+
+	mu       sync.Mutex
+	closed   bool
+	ring     []fault.Event
+	head, n  int
+	inflight int // events taken by the delivery loop, not yet accounted for
+	st       Stats
+
+	batch []fault.Event // owned by the delivery loop
+	body  []byte        // owned by the delivery loop
+}
+
+func newQueue(o Options) *queue {
+	return &queue{o: o, ring: make([]fault.Event, o.QueueSize), run: newRunner()}
+}
+
+// emit queues ev, dropping the oldest queued event when the queue is full.
+func (q *queue) emit(ev fault.Event) error {
+	q.mu.Lock()
+	q.st.Events++
+	if q.closed {
+		q.st.Dropped[ReasonClosed]++
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	var err error
+	if q.n == len(q.ring) {
+		q.ring[q.head] = fault.Event{}
+		q.head = (q.head + 1) % len(q.ring)
+		q.n--
+		q.st.Dropped[ReasonQueueFull]++
+		err = ErrQueueFull
+	}
+	q.ring[(q.head+q.n)%len(q.ring)] = ev
+	q.n++
+	q.mu.Unlock()
+	q.run.notify()
+	return err
+}
+
+// take moves up to MaxBatch events from the queue into q.batch.
+func (q *queue) take() []fault.Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := min(q.n, q.o.MaxBatch)
+	q.batch = q.batch[:0]
+	for range k {
+		q.batch = append(q.batch, q.ring[q.head])
+		q.ring[q.head] = fault.Event{}
+		q.head = (q.head + 1) % len(q.ring)
+	}
+	q.n -= k
+	q.inflight = k
+	return q.batch
+}
+
+// account settles the batch in flight: n of its events were delivered or
+// dropped for reason r.
+func (q *queue) account(n int, delivered bool, r Reason) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.inflight -= n
+	if delivered {
+		q.st.Sent += uint64(n)
+	} else {
+		q.st.Dropped[r] += uint64(n)
+	}
+}
+
+// loop is the delivery goroutine: it delivers batches until the queue is
+// empty after Close, or ctx ends.
+func (q *queue) loop(ctx context.Context) {
+	for {
+		batch := q.take()
+		if len(batch) == 0 {
+			if q.run.isClosing() {
+				return
+			}
+			select {
+			case <-q.run.wake:
+			case <-q.run.closing:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if !q.deliver(ctx, batch) {
+			return
+		}
+	}
+}
+
+// deliver encodes and sends one batch; false when ctx ended first.
+func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
+	bad := 0
+	q.body = q.encode(q.body[:0], batch, func(i int, err error) {
+		bad++
+		q.o.Logger.Warn("sink: event cannot be encoded, dropped", "sink", q.o.Name, "id", batch[i].ID, "err", err)
+	})
+	if bad > 0 {
+		q.account(bad, false, ReasonUnencodable)
+	}
+	n := len(batch) - bad
+	if n == 0 {
+		return true
+	}
+	off := 0
+	switch deliverWithRetry(ctx, q.o.Clock, &q.o.Retry, q.o.Logger, q.o.Name,
+		func(ctx context.Context) error {
+			k, err := q.send(ctx, q.body[off:])
+			off += k
+			return err
+		},
+		func() { q.mu.Lock(); q.st.Retries++; q.mu.Unlock() }) {
+	case delivered:
+		q.account(n, true, 0)
+	case rejected:
+		q.account(n, false, ReasonRejected)
+	case exhausted:
+		q.account(n, false, ReasonRetriesExhausted)
+	case canceled:
+		return false
+	}
+	return true
+}
+
+// Start starts delivery.
+func (q *queue) start() error { return q.run.start(q.loop) }
+
+// Close stops accepting events, delivers the queue until ctx ends and
+// counts what is left.
+func (q *queue) close(ctx context.Context) error {
+	return q.run.close(ctx, q.loop,
+		func() { q.mu.Lock(); q.closed = true; q.mu.Unlock() },
+		func(ctx context.Context) error {
+			q.mu.Lock()
+			left := q.n + q.inflight
+			q.st.Dropped[ReasonUndelivered] += uint64(left)
+			clear(q.ring)
+			q.n, q.inflight = 0, 0
+			q.mu.Unlock()
+			return undelivered(ctx, q.o.Name, left)
+		})
+}
+
+// stats returns a copy of the counters.
+func (q *queue) stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.st
+	s.Queued = q.n + q.inflight
+	return s
+}
+
+func (q *queue) appendMetrics(dst []metrics.Metric) []metrics.Metric {
+	s := q.stats()
+	return s.appendMetrics(dst, q.o.Name)
+}
