@@ -42,6 +42,9 @@
 //
 // The state is small (48 bytes) and a zero State is an inactive alert with
 // an empty flap history, so a caller keeps one only while it is not Idle.
+//
+// This package holds one alert's state and its rules of motion; it must
+// not know about expressions, series, engines or events.
 package alert
 
 import (

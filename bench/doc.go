@@ -7,4 +7,6 @@
 //
 // Each reports ns per sample (ns/sample) beside Go's ns/op, and the
 // engine benchmarks report heap bytes per series (B/series).
+//
+// This package holds measurements only; no library code depends on it.
 package bench

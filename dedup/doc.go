@@ -93,4 +93,7 @@
 //
 // A Deduper is used by one goroutine at a time; an engine shard owns one. It
 // starts no goroutines of its own.
+//
+// This package holds the deduper's windows and their persistence; it must
+// not know what a sample means, nor about rules, engines or events.
 package dedup

@@ -300,4 +300,8 @@
 // is what an expression builds (strings, lists, maps) and some calls (of
 // methods of ts, and of functions that return strings or take several
 // arguments), within the bounds above; operators never do.
+//
+// This package holds the rule file format and compiled rules; it must not
+// know about engines, state, time passing or events: evaluating a rule
+// against one sample and its history is all it does.
 package rules

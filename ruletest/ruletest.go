@@ -27,6 +27,9 @@
 //     merely ending, unless a test looks past their end.
 //   - No data is not a recovery: where Prometheus resolves an alert whose
 //     series went stale, faultline keeps it (absence reports the silence).
+//
+// This package holds the test runner; it must not know how the engine works
+// inside: it drives fault.Engine through its public API only.
 package ruletest
 
 import (

@@ -68,4 +68,7 @@
 //
 // The Alertmanager sink adds faultline_sink_alerts (alerts it holds) and
 // faultline_sink_untracked_total (see Alertmanager).
+//
+// This package holds event delivery; it must not know how events are made:
+// it takes fault.Events and delivers them.
 package sink

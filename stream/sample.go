@@ -11,6 +11,9 @@
 // line prefixed with its arrival time), from an io.Reader and appends the
 // samples of one record at a time to a caller's slice, reporting each
 // malformed record with its line and column and going on with the next.
+//
+// This package holds the data model and the wire decoders; it must not know
+// about dedup, rules, engines or where bytes come from.
 package stream
 
 import (

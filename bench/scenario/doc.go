@@ -88,4 +88,7 @@
 // its exact size by a counting pass over the same PRNG stream, then bucket
 // sorted by arrival second. Names, labels and series identities are built
 // once per series; Dataset.Sample materialises a stream.Sample on demand.
+//
+// This package holds scenario generation and scoring; the library must not
+// depend on it.
 package scenario
