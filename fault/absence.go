@@ -25,8 +25,8 @@ func (e *Engine) startAbsence(idx uint32, t *tracker, since, at int64) {
 	e.st.wheel.unlink(idx)
 	a := absence{since: since}
 	var ep *fleetgap.Episode
-	if t.lattice() && t.lostRun > 0 {
-		ep = e.fleet.Explains(t.rxExp(t.lateK-int32(t.lostRun)), t.cadence(), int(t.lostRun))
+	if t.lattice() && t.missRun > 0 {
+		ep = e.fleet.Explains(t.rxExp(t.nextK-int32(t.missRun)), t.cadence(), int(t.missRun))
 	}
 	var by string
 	if ep != nil {

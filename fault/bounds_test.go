@@ -199,7 +199,7 @@ func setLostSlot(t *tracker, rx int64) {
 	t.flags |= flagLattice
 	t.setCadence(int64(time.Minute))
 	t.anchorTs, t.anchorK = rx, 0
-	t.nextK, t.lateK, t.lostRun = 1, 1, 1
+	t.nextK, t.lateK, t.missRun = 1, 1, 1
 }
 
 // firingGap opens a firing fleet gap episode of period p and window

@@ -50,6 +50,6 @@ func ExampleRestore() {
 	fmt.Println("samples:", restored.Stats().Samples)
 
 	// Output:
-	// 00:08:00 absence firing web1
+	// 00:07:01 absence firing web1
 	// samples: 10
 }

@@ -55,12 +55,12 @@ groups:
 	if err := eng.Close(ctx); err != nil {
 		panic(err)
 	}
-	// web1's cadence is learned as 30 s, so its absence needs five lost
-	// slots (the default): the fifth, expected at 420 s, is judged lost
-	// after the 60 s lateness allowance, at 480 s.
+	// web1's cadence is learned as 30 s, so its absence needs five missed
+	// slots (the default, 2m30s of silence): the fifth, expected at 420 s,
+	// is missed at its on-time deadline, 1 s later.
 
 	// Output:
 	// 00:07:00 threshold DiskAlmostFull pending db1
-	// 00:08:00 absence absence firing web1
+	// 00:07:01 absence absence firing web1
 	// 00:09:00 threshold DiskAlmostFull firing db1
 }

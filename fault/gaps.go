@@ -84,7 +84,7 @@ func (e *Engine) missingIn(ep *fleetgap.Episode, limit int) int {
 			continue
 		}
 		in := func(k int32) bool { return ep.Holds(t.rxExp(k)) }
-		hit := t.absent() && t.lateK > 0 && in(t.lateK-1)
+		hit := t.absent() && t.nextK > 0 && in(t.nextK-1)
 		if hit || t.gap.Missed(&e.st.misses[i], t.nextK, t.absent(), in) {
 			if n++; n >= limit {
 				break

@@ -118,7 +118,7 @@ func TestStaleSampleDoesNotEndAbsence(t *testing.T) {
 	for _, ev := range rec.events {
 		got = append(got, ev.State.String()+"@"+fault.FormatTime(ev.At)[11:19])
 	}
-	require.Equal(t, []string{"firing@00:15:00", "resolved@00:17:00"}, got)
+	require.Equal(t, []string{"firing@00:14:01", "resolved@00:17:00"}, got)
 }
 
 // One sample with an arrival time a year ahead used to move the clock there:

@@ -54,7 +54,7 @@ type tracker struct {
 	gap  seriesgap.Series // the series' part of the periodic gap detector
 	link wheelLink        // place in the timing wheel
 
-	lostRun uint16 // consecutive slots judged lost
+	missRun uint16 // consecutive slots missed at their on-time deadline, saturating
 	flags   uint8
 	learnN  uint8 // distinct sample times seen while learning; then samples the lattice filter has seen
 }
@@ -139,7 +139,7 @@ func (t *tracker) anchor(ts, arrival int64) {
 	t.anchorTs = ts
 	t.anchorK, t.nextK, t.lateK = 0, 0, 0
 	t.recv, t.onTime = 1, 1
-	t.lostRun = 0
+	t.missRun = 0
 	t.learnN = max(t.learnN, 1) // from now on, the samples the lattice filter has seen
 	t.lag = toLag(arrival - ts)
 }

@@ -38,7 +38,7 @@ func TestSnapshotCoversEveryField(t *testing.T) {
 		// dead and rescan are derived: Restore compacts, and rescan only
 		// saves work.
 		reflect.TypeFor[evictState](): {"free", "cursor", "next", "dead", "rescan"},
-		reflect.TypeFor[tracker]():    {"anchorTs", "recv", "onTime", "cad", "anchorK", "nextK", "lateK", "lag", "gap", "link", "lostRun", "flags", "learnN"},
+		reflect.TypeFor[tracker]():    {"anchorTs", "recv", "onTime", "cad", "anchorK", "nextK", "lateK", "lag", "gap", "link", "missRun", "flags", "learnN"},
 		reflect.TypeFor[learning]():   {"lastArrival", "diffs"},
 		reflect.TypeFor[absence]():    {"since", "inhibitedBy"},
 		// alert.State encodes itself (alert.State.AppendBinary).

@@ -168,7 +168,7 @@ func (t *tracker) appendTo(w *frame.Writer) {
 	t.gap.AppendTo(w)
 	w.U32(t.link.prev)
 	w.U32(t.link.next)
-	w.U16(t.lostRun)
+	w.U16(t.missRun)
 	w.U8(t.flags)
 	w.U8(t.learnN)
 }
@@ -185,7 +185,7 @@ func (t *tracker) readFrom(r *frame.Reader) {
 	t.gap.ReadFrom(r)
 	t.link.prev = r.U32()
 	t.link.next = r.U32()
-	t.lostRun = r.U16()
+	t.missRun = r.U16()
 	t.flags = r.U8()
 	t.learnN = r.U8()
 }

@@ -14,7 +14,7 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 	if t.absent() {
 		// Only a sample newer than what was judged missing ends the
 		// silence; a replayed old one changes nothing.
-		if t.lattice() && t.slotOf(smp.Time) < int64(t.lateK) || !t.lattice() && smp.Time <= e.st.series[idx].lastTs {
+		if t.lattice() && t.slotOf(smp.Time) < int64(t.nextK) || !t.lattice() && smp.Time <= e.st.series[idx].lastTs {
 			e.stats.local.AfterLateness++
 			return
 		}
@@ -27,6 +27,9 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 			t.learnN = 0 // the silence says nothing about the cadence
 		}
 	}
+	// A delivery, on time or not, ends the series' silence: the absence
+	// threshold counts the slots missed since its last one.
+	t.missRun = 0
 	if !t.lattice() {
 		if t.declared() && t.flags&flagFast == 0 && e.startLattice(idx, t, smp.Time, smp.Arrival) {
 			return
@@ -224,21 +227,23 @@ func (e *Engine) wake(idx uint32, tick int64) {
 		case d > now:
 			e.schedule(idx, d)
 			return
-		case !late:
-			e.judgeOnTime(idx, t)
-			dTau += c
-		case e.judgeLate(idx, t, dLate):
+		case !late && e.judgeOnTime(idx, t, dTau):
 			return // absent: not scheduled until it delivers
+		case !late:
+			dTau += c
 		default:
+			e.judgeLate(idx, t)
 			dLate += c
 		}
 	}
 }
 
-// judgeOnTime judges slot nextK at its real-time deadline: the fleet
+// judgeOnTime judges slot nextK at its on-time deadline d: the fleet
 // detector and the series' periodic gap detector learn whether it was
-// filled on time.
-func (e *Engine) judgeOnTime(idx uint32, t *tracker) {
+// filled on time. It reports whether this started an absence: enough
+// slots missed in a row that the series has been silent for its absence
+// threshold.
+func (e *Engine) judgeOnTime(idx uint32, t *tracker, d int64) bool {
 	k := t.nextK
 	if uint32(k)%seriesgap.AgeEvery == 0 {
 		e.st.misses[idx].Age(uint16(k))
@@ -247,40 +252,39 @@ func (e *Engine) judgeOnTime(idx uint32, t *tracker) {
 	missed := t.onTime&slotBit(k) == 0
 	e.stats.local.SlotsExpected++
 	e.fleet.Observe(rx, missed)
-	if missed {
-		e.stats.local.SlotsMissed++
-		e.seriesMiss(idx, t, k, rx)
-	} else if tr, ok := e.gaps.Hit(idx, &t.gap, &e.st.misses[idx], k, rx, e.fleet); ok {
-		e.emitSeriesGap(idx, tr, "")
-	}
 	t.nextK++
+	if !missed {
+		t.missRun = 0
+		if tr, ok := e.gaps.Hit(idx, &t.gap, &e.st.misses[idx], k, rx, e.fleet); ok {
+			e.emitSeriesGap(idx, tr, "")
+		}
+		return false
+	}
+	e.stats.local.SlotsMissed++
+	t.missRun = min(t.missRun+1, math.MaxUint16)
+	e.seriesMiss(idx, t, k, rx)
+	if t.missRun < e.absentSlots(idx, t) {
+		return false
+	}
+	e.startAbsence(idx, t, t.rxExp(t.nextK-int32(t.missRun)), d)
+	return true
 }
 
-// judgeLate judges slot lateK at its lateness deadline d: filled (on time or
-// late) or lost. It reports whether this started an absence: enough lost
-// slots in a row.
-func (e *Engine) judgeLate(idx uint32, t *tracker, d int64) bool {
+// judgeLate judges slot lateK at its lateness deadline: filled (on time
+// or late) or lost, for the fleet detector's late fraction.
+func (e *Engine) judgeLate(idx uint32, t *tracker) {
 	k := t.lateK
 	bit := slotBit(k)
 	switch {
 	case t.onTime&bit != 0:
-		t.lostRun = 0
 	case t.recv&bit != 0:
 		e.stats.local.SlotsLate++
 		e.fleet.Settle(t.rxExp(k), true)
-		t.lostRun = 0
 	default:
 		e.stats.local.SlotsLost++
 		e.fleet.Settle(t.rxExp(k), false)
-		t.lostRun = min(t.lostRun+1, math.MaxUint16)
 	}
 	t.recv &^= bit
 	t.onTime &^= bit
 	t.lateK++
-	if t.lostRun == 0 || t.lostRun < e.absentSlots(idx, t) {
-		return false
-	}
-	first := t.lateK - int32(t.lostRun)
-	e.startAbsence(idx, t, t.rxExp(first), d)
-	return true
 }
