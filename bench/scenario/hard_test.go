@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -45,12 +46,12 @@ func groupCopies(ds *Dataset) map[sampleKey]*copyGroup {
 	return m
 }
 
-// windowAt returns the index of the window holding a, or −1.
+// windowAt returns the index of the window holding a, or −1 (ws sorted and
+// disjoint).
 func windowAt(ws []Window, a int64) int {
-	for i, w := range ws {
-		if a >= w.Start && a < w.End {
-			return i
-		}
+	i := sort.Search(len(ws), func(i int) bool { return ws[i].End > a })
+	if i < len(ws) && ws[i].Start <= a {
+		return i
 	}
 	return -1
 }
@@ -192,7 +193,7 @@ func checkGapTruth(t *testing.T, ds *Dataset) {
 }
 
 func TestSkippedOccurrences(t *testing.T) {
-	ds := mk(t, MustNamed("H01").WithN(1000), 4)
+	ds := mk(t, MustNamed("H01").WithN(600), 4)
 	tr := &ds.Truth
 	require.True(t, tr.Periodic)
 	require.False(t, tr.DeliveryLoss)
@@ -213,7 +214,7 @@ func TestSkippedOccurrences(t *testing.T) {
 
 func TestPhaseWalk(t *testing.T) {
 	// A long incident, so the walk's statistics can be checked.
-	s := MustNamed("H02").WithN(300).WithHorizon(7*time.Hour).WithIncident(30*time.Minute, 6*time.Hour)
+	s := MustNamed("H02").WithN(60).WithHorizon(7*time.Hour).WithIncident(30*time.Minute, 6*time.Hour)
 	ds := mk(t, s, 5)
 	tr := &ds.Truth
 	require.True(t, tr.Periodic)
