@@ -125,7 +125,7 @@ func TestHardValidate(t *testing.T) {
 // another seed other bytes, for every hard scenario.
 func TestHardDeterministic(t *testing.T) {
 	for _, id := range HardIDs() {
-		s := hard(id, 150)
+		s := hard(id, 80)
 		a, b := mk(t, s, 21), mk(t, s, 21)
 		require.Equal(t, a.Digest(), b.Digest(), id)
 		require.Equal(t, a.Truth, b.Truth, id)
