@@ -62,7 +62,8 @@ func (d Delivery) Series() int { return int(d.ref >> seriesShift) }
 func (d Delivery) Copy() int { return int(d.ref & (1<<copyBits - 1)) }
 
 // Replayed reports whether this copy was dropped by the fault and
-// re-delivered Replay later.
+// re-delivered Replay later, or held in a backlog and delivered in its
+// flood (ModeBacklog).
 func (d Delivery) Replayed() bool { return d.ref&replayedBit != 0 }
 
 // compareDeliveries orders by (arrival, series, sample time, copy).
@@ -116,6 +117,10 @@ type Series struct {
 	// DriftPPM is the series' drift: sample k is nominally sent at
 	// φ + kΔ(1 + DriftPPM·10⁻⁶).
 	DriftPPM float64
+	// ClockDriftPPM is the rate error of the series' source clock: its
+	// timestamps are send + Skew + ClockDriftPPM·10⁻⁶·send (send from
+	// Origin); 0 unless Spec.ClockDriftPPM is set.
+	ClockDriftPPM float64
 	// Dead reports that the series stops for good at Truth.Onset.
 	Dead bool
 	// Slots is the number of lattice slots k with φ + kΔ(1+drift) < horizon:
@@ -162,7 +167,8 @@ type Drop struct {
 	// Window is the index in Truth.Windows of the window copy 0 was
 	// dropped in, or −1 for sample-level faults (C02, C05).
 	Window int32
-	// Replayed reports that the copies were re-delivered Replay later.
+	// Replayed reports that the copies were re-delivered Replay later (or,
+	// in ModeBacklog, in the flood after the window).
 	Replayed bool
 	// Time is the sample time; Arrival is the arrival copy 0 would have had
 	// (Unix ns).
@@ -177,14 +183,19 @@ type Truth struct {
 	// (ModePeriodic with at least one window): the only case in which a
 	// periodic-gap alarm can be a true positive.
 	Periodic bool
+	// DeliveryLoss reports that the dataset holds a periodic loss of
+	// deliveries without loss of data (ModeCopyLoss with at least one
+	// window): the only case in which a periodic_delivery_loss alarm can be
+	// a true positive.
+	DeliveryLoss bool
 	// Period, Width and Phase copy the spec's P, w and phase (phase from the
 	// Unix epoch).
 	Period, Width, Phase time.Duration
 	// Onset and End bound the incident in Unix ns, [Onset, End), End clipped
 	// to the horizon. Dead series stop at Onset.
 	Onset, End int64
-	// Windows lists the outage windows in time order (ModePeriodic and
-	// ModeAperiodic only).
+	// Windows lists the outage windows in time order (ModePeriodic,
+	// ModeCopyLoss, ModeAperiodic and ModeBacklog only).
 	Windows []Window
 	// Drops lists every sample dropped in real time, ordered by (series,
 	// slot).
@@ -199,6 +210,9 @@ type Truth struct {
 	// FleetSeries is the number of series with at least one real-time drop
 	// (~250 in B01); Affected, Core and Dead count the series so flagged.
 	FleetSeries, Affected, Core, Dead int
+	// CopySeries is the number of series with at least one dropped copy
+	// (FleetSeries and those that lost only some copies of a sample).
+	CopySeries int
 }
 
 // LatencyPeriods returns how many periods after the first window's start

@@ -201,11 +201,12 @@ func (g *gen) run() {
 func (g *gen) makeWindows() {
 	s := &g.s
 	switch s.Mode {
-	case ModePeriodic:
+	case ModePeriodic, ModeCopyLoss:
 		P, ph, w := int64(s.Period), int64(s.Phase), int64(s.Width)
 		// First n with n·P + phase ≥ incStart (incStart > 0, so the
 		// ceiling division of a non-negative numerator is plain).
 		n := (g.incStart - ph + P - 1) / P
+		var walk, prevEnd int64
 		for start := n*P + ph; start < g.incEnd; start += P {
 			skip := false
 			if s.SkipProb > 0 {
@@ -215,11 +216,22 @@ func (g *gen) makeWindows() {
 			if s.PhaseJitter > 0 {
 				st += int64(math.Round((2*g.r.u() - 1) * float64(s.PhaseJitter)))
 			}
+			if s.PhaseWalk > 0 {
+				if start != n*P+ph {
+					walk += int64(math.Round(g.r.norm() * float64(s.PhaseWalk)))
+				}
+				st += walk
+			}
 			if !skip {
+				// Never before the previous window's end: windows stay
+				// disjoint and in order (a no-op unless the walk took
+				// a step beyond 8σ).
+				st = max(st, prevEnd)
 				g.windows = append(g.windows, Window{Start: st, End: st + w})
+				prevEnd = st + w
 			}
 		}
-	case ModeAperiodic:
+	case ModeAperiodic, ModeBacklog:
 		w := s.Width.Seconds()
 		gap := (s.Period - s.Width).Seconds()
 		t := s.Onset.Seconds()
@@ -273,17 +285,33 @@ func (g *gen) makeSeries() {
 		spread     = s.CopySpread.Seconds()
 		replay     = int64(s.Replay.Round(time.Microsecond))
 		copies     = s.Copies
-		windowed   = s.Mode == ModePeriodic || s.Mode == ModeAperiodic
+		windowed   = s.Mode == ModePeriodic || s.Mode == ModeAperiodic || s.Mode == ModeBacklog
+		backlog    = s.Mode == ModeBacklog
+		copyDraws  = s.Mode == ModeCopyLoss || s.Mode == ModeRandomCopyLoss
 		pDropPhase = 0.0
+		pCopy      = 0.0
+		incStart   = float64(g.incStart-Origin) / 1e9
+		incEnd     = float64(g.incEnd-Origin) / 1e9
 		spreads    [MaxCopies]float64
+		copyU      [MaxCopies]float64
 		arrivals   [MaxCopies]int64
 	)
-	if s.Mode == ModeRandomPhase {
+	switch s.Mode {
+	case ModeRandomPhase:
 		pDropPhase = s.Width.Seconds() / s.Period.Seconds()
+	case ModeCopyLoss:
+		pCopy = s.CopyLoss
+	case ModeRandomCopyLoss:
+		pCopy = s.CopyLoss * s.Width.Seconds() / s.Period.Seconds()
 	}
 	for i := 0; i < s.N; i++ {
-		// Series parameters: five draws, always.
+		// Series parameters: five draws, always, and a sixth with clock
+		// drift on.
 		uC, uPhi, zS, zD, uDead := g.r.u(), g.r.u(), g.r.norm(), g.r.norm(), g.r.u()
+		clock := 0.0 // clock rate error, a fraction
+		if s.ClockDriftPPM > 0 {
+			clock = g.r.norm() * s.ClockDriftPPM * 1e-6
+		}
 		ci := 0
 		for ci < len(cum)-1 && uC*total >= cum[ci] {
 			ci++
@@ -316,6 +344,11 @@ func (g *gen) makeSeries() {
 			for c := 1; c < copies; c++ {
 				spreads[c] = g.r.u() * spread
 			}
+			if copyDraws {
+				for c := 1; c < copies; c++ {
+					copyU[c] = g.r.u()
+				}
+			}
 			if m > 0 && k%m == 0 {
 				chosen = k + int(uF*float64(m))
 			}
@@ -325,11 +358,14 @@ func (g *gen) makeSeries() {
 				continue
 			}
 			st.Sent++
-			if uL < s.Loss {
+			if uL < s.Loss || s.LossStep > 0 && uL < s.Loss+s.LossStep && send >= incStart && send < incEnd {
 				st.Lost++
 				continue
 			}
 			ts := us(send + skew)
+			if clock != 0 {
+				ts = us(send + skew + clock*send)
+			}
 			arr := send + base + mean*e
 			arrivals[0] = us(arr)
 			for c := 1; c < copies; c++ {
@@ -348,12 +384,26 @@ func (g *gen) makeSeries() {
 			for c := 0; c < copies; c++ {
 				a := arrivals[c]
 				drop := whole
-				if windowed {
+				redeliver := a + replay // when replay > 0 or held
+				switch {
+				case windowed:
 					if wi := g.window(a); wi >= 0 {
 						drop = true
 						if c == 0 {
 							win = wi
 						}
+						if !g.counting {
+							g.windows[wi].DroppedCopies++
+						}
+						if backlog {
+							redeliver = g.release(wi, a)
+						}
+					}
+				case c > 0 && copyU[c] < pCopy:
+					if s.Mode == ModeRandomCopyLoss {
+						drop = a >= g.incStart && a < g.incEnd
+					} else if wi := g.window(a); wi >= 0 {
+						drop = true
 						if !g.counting {
 							g.windows[wi].DroppedCopies++
 						}
@@ -364,8 +414,8 @@ func (g *gen) makeSeries() {
 					continue
 				}
 				dropped++
-				if replay > 0 {
-					g.emit(a+replay, ts, i, c, true)
+				if replay > 0 || backlog {
+					g.emit(redeliver, ts, i, c, true)
 				}
 			}
 			st.DroppedCopies += int32(dropped)
@@ -374,7 +424,7 @@ func (g *gen) makeSeries() {
 			}
 			// Real-time drop: the slot is empty at its expected arrival.
 			st.Dropped++
-			if replay > 0 {
+			if replay > 0 || backlog {
 				st.Replayed++
 			}
 			if win >= 0 {
@@ -389,7 +439,7 @@ func (g *gen) makeSeries() {
 			if !g.counting {
 				g.drops = append(g.drops, Drop{
 					Series: int32(i), Slot: int32(k), Window: int32(win),
-					Replayed: replay > 0, Time: ts, Arrival: a0,
+					Replayed: replay > 0 || backlog, Time: ts, Arrival: a0,
 				})
 			}
 		}
@@ -406,9 +456,20 @@ func (g *gen) makeSeries() {
 		st.Offset = time.Duration(math.Round(phi * 1e9))
 		st.Skew = time.Duration(math.Round(skew * 1e9))
 		st.DriftPPM = driftPPM
+		st.ClockDriftPPM = clock * 1e6
 		st.Dead = dead
 		g.series[i] = st
 	}
+}
+
+// release returns when a copy that arrived at a, held in backlog window
+// wi, is delivered: the window's backlog replayed in order over Flood once
+// the window ends, in whole µs.
+func (g *gen) release(wi int, a int64) int64 {
+	w := g.windows[wi]
+	const us = int64(time.Microsecond)
+	width := (w.End - w.Start) / us
+	return w.End + (a-w.Start)/us*int64(g.s.Flood/time.Microsecond)/width*us
 }
 
 // pad6 formats i in at least six digits.
@@ -469,6 +530,7 @@ func (g *gen) fillTruth(ds *Dataset) {
 	t.Windows = g.windows
 	t.Drops = g.drops
 	t.Periodic = s.Mode == ModePeriodic && len(g.windows) > 0
+	t.DeliveryLoss = s.Mode == ModeCopyLoss && len(g.windows) > 0
 	t.Deliveries = len(g.out)
 	t.ReplayedCopies = g.replays
 	for i := range ds.Series {
@@ -485,6 +547,9 @@ func (g *gen) fillTruth(ds *Dataset) {
 		t.DroppedCopies += int(st.DroppedCopies)
 		if st.Dropped > 0 {
 			t.FleetSeries++
+		}
+		if st.DroppedCopies > 0 {
+			t.CopySeries++
 		}
 		if st.Affected {
 			t.Affected++

@@ -32,6 +32,14 @@ const (
 	SeriesDaysUnit = 10_000
 )
 
+// KindPeriodicDeliveryLoss is the event kind the scorer expects for a
+// periodic loss of deliveries without loss of data (H05: redundant copies
+// vanish in the same window every period while every sample still
+// arrives). It is scored by its kind string, whether or not the engine
+// raises it yet; its events are fleet events shaped like periodic_gap's
+// (Gap with period and phase window).
+const KindPeriodicDeliveryLoss fault.Kind = "periodic_delivery_loss"
+
 // Verdict is how the scorer judged one alarm (one episode).
 type Verdict uint8
 
@@ -73,8 +81,10 @@ type Report struct {
 	// N and Horizon are those of the first run.
 	N       int
 	Horizon time.Duration
-	// Periodic reports that the scenario holds a true periodic fault.
-	Periodic bool
+	// Periodic reports that the scenario holds a true periodic fault;
+	// DeliveryLoss that it holds a periodic loss of deliveries
+	// (Truth.DeliveryLoss).
+	Periodic, DeliveryLoss bool
 	// FleetDays and SeriesDays are the summed exposures (Spec.FleetDays,
 	// Spec.SeriesDays).
 	FleetDays, SeriesDays float64
@@ -82,9 +92,13 @@ type Report struct {
 	Fleet   FleetScore
 	Series  SeriesScore
 	Absence AbsenceScore
+	// Delivery scores periodic_delivery_loss episodes like Fleet scores
+	// periodic_gap ones, against Truth.DeliveryLoss.
+	Delivery FleetScore
 }
 
-// FleetScore scores the fleet detector (kind periodic_gap).
+// FleetScore scores the fleet detector (kind periodic_gap), or the
+// periodic_delivery_loss detector (Report.Delivery).
 type FleetScore struct {
 	// Episodes lists every fleet episode, fired or not, in order of first
 	// event.
@@ -116,6 +130,16 @@ type FleetScore struct {
 	// Duplicates counts true positives beyond the first of each run: the
 	// same fault alarmed again as another episode.
 	Duplicates int
+	// FiredPerRun holds, per run, the number of episodes that fired (true
+	// or false): one fault reported once is 1.
+	FiredPerRun []int
+	// Tracked counts the events of true-positive episodes that carried a
+	// Gap at or after the first window's start (firing, resolved and any
+	// other); TrackedOK those whose period is right and whose window lies
+	// within w/2 + PhaseSlack of the window active at the event
+	// (FleetEpisode.PhaseOK's test, at each event's time): a reported
+	// window that follows a wandering phase keeps them equal.
+	Tracked, TrackedOK int
 }
 
 // FleetEpisode is one fleet periodic_gap episode.
@@ -161,6 +185,12 @@ type FleetEpisode struct {
 	// TruthSeries is the number of series with a real-time drop
 	// (Truth.FleetSeries), to compare with Gap.Series.
 	TruthSeries int
+	// Tracked and TrackedOK count this episode's events as
+	// FleetScore.Tracked and TrackedOK do (true positives only);
+	// WorstTrack is the largest edge offset (FleetEpisode.PhaseErrStart,
+	// PhaseErrEnd) among them.
+	Tracked, TrackedOK int
+	WorstTrack         time.Duration
 }
 
 // SeriesScore scores the per-series detector (kind series_periodic_gap).
@@ -364,6 +394,12 @@ func (r *Report) FleetFalseAlarms() Rate {
 	return Rate{Count: r.Fleet.FalseAlarms(), Exposure: r.FleetDays}
 }
 
+// DeliveryFalseAlarms returns the periodic_delivery_loss false alarms per
+// fleet-day.
+func (r *Report) DeliveryFalseAlarms() Rate {
+	return Rate{Count: r.Delivery.FalseAlarms(), Exposure: r.FleetDays}
+}
+
 // SeriesFalseAlarms returns the per-series false alarms per 10,000
 // series-days.
 func (r *Report) SeriesFalseAlarms() Rate {
@@ -378,22 +414,12 @@ func (r *Report) Merge(o *Report) {
 	}
 	r.Seeds = append(r.Seeds, o.Seeds...)
 	r.Periodic = r.Periodic || o.Periodic
+	r.DeliveryLoss = r.DeliveryLoss || o.DeliveryLoss
 	r.FleetDays += o.FleetDays
 	r.SeriesDays += o.SeriesDays
 
-	f, g := &r.Fleet, &o.Fleet
-	f.Episodes = append(f.Episodes, g.Episodes...)
-	f.Fired += g.Fired
-	f.TP += g.TP
-	f.Unconfirmed += g.Unconfirmed
-	f.Runs += g.Runs
-	f.Detected += g.Detected
-	f.Latency = append(f.Latency, g.Latency...)
-	f.FirstBurst = append(f.FirstBurst, g.FirstBurst...)
-	f.LateFraction = append(f.LateFraction, g.LateFraction...)
-	f.StrictPhase += g.StrictPhase
-	f.LiteralPhase += g.LiteralPhase
-	f.Duplicates += g.Duplicates
+	r.Fleet.merge(&o.Fleet)
+	r.Delivery.merge(&o.Delivery)
 
 	s, t := &r.Series, &o.Series
 	s.Alarms = append(s.Alarms, t.Alarms...)
@@ -420,6 +446,24 @@ func (r *Report) Merge(o *Report) {
 	a.MissedDead = append(a.MissedDead, b.MissedDead...)
 	a.UninhibitedDropped = append(a.UninhibitedDropped, b.UninhibitedDropped...)
 	a.OtherChecks = append(a.OtherChecks, b.OtherChecks...)
+}
+
+func (f *FleetScore) merge(g *FleetScore) {
+	f.Episodes = append(f.Episodes, g.Episodes...)
+	f.Fired += g.Fired
+	f.TP += g.TP
+	f.Unconfirmed += g.Unconfirmed
+	f.Runs += g.Runs
+	f.Detected += g.Detected
+	f.Latency = append(f.Latency, g.Latency...)
+	f.FirstBurst = append(f.FirstBurst, g.FirstBurst...)
+	f.LateFraction = append(f.LateFraction, g.LateFraction...)
+	f.StrictPhase += g.StrictPhase
+	f.LiteralPhase += g.LiteralPhase
+	f.Duplicates += g.Duplicates
+	f.FiredPerRun = append(f.FiredPerRun, g.FiredPerRun...)
+	f.Tracked += g.Tracked
+	f.TrackedOK += g.TrackedOK
 }
 
 // Aggregate merges reports (typically one per seed of a scenario) into a
@@ -456,31 +500,42 @@ const maxExamples = 10
 //   - Absence: firing absence events per series, inhibited when InhibitedBy
 //     names a fleet periodic_gap firing event of events; a series with any
 //     uninhibited firing absence event counts as uninhibited.
+//   - Delivery loss (kind KindPeriodicDeliveryLoss): judged as fleet
+//     episodes are, against Truth.DeliveryLoss instead of Truth.Periodic.
+//
+// Every true-positive fleet or delivery-loss episode is also checked at
+// each of its events that carries a Gap (FleetScore.Tracked): a window that
+// wanders is followed, not just found.
 //
 // Events of other kinds are ignored. events must be those of one run on ds.
 func Score(ds *Dataset, events []fault.Event) Report {
 	t := &ds.Truth
 	r := Report{
-		ID:         ds.Spec.ID,
-		Seeds:      []uint64{ds.Seed},
-		N:          len(ds.Series),
-		Horizon:    ds.Spec.Horizon,
-		Periodic:   t.Periodic,
-		FleetDays:  ds.Spec.FleetDays(),
-		SeriesDays: ds.Spec.SeriesDays(),
+		ID:           ds.Spec.ID,
+		Seeds:        []uint64{ds.Seed},
+		N:            len(ds.Series),
+		Horizon:      ds.Spec.Horizon,
+		Periodic:     t.Periodic,
+		DeliveryLoss: t.DeliveryLoss,
+		FleetDays:    ds.Spec.FleetDays(),
+		SeriesDays:   ds.Spec.SeriesDays(),
 	}
-	fleetFiring := scoreFleet(ds, events, &r.Fleet)
+	fleetFiring := scoreFleet(ds, events, fault.KindPeriodicGap, t.Periodic, &r.Fleet)
+	scoreFleet(ds, events, KindPeriodicDeliveryLoss, t.DeliveryLoss, &r.Delivery)
 	idx := seriesIndex(ds)
 	scoreSeries(ds, events, idx, fleetFiring, &r.Series)
 	scoreAbsence(ds, events, idx, fleetFiring, &r.Absence)
 	return r
 }
 
-// scoreFleet fills f and returns the IDs of the fleet firing events.
-func scoreFleet(ds *Dataset, events []fault.Event, f *FleetScore) map[string]bool {
+// scoreFleet fills f from the fleet events of kind, against a truth that
+// holds what they report when positive, and returns the IDs of their
+// firing events.
+func scoreFleet(ds *Dataset, events []fault.Event, kind fault.Kind, positive bool, f *FleetScore) map[string]bool {
 	t := &ds.Truth
 	firing := make(map[string]bool)
 	byEp := make(map[string]int)
+	gapEvents := make(map[int][]int) // episode → its events with a Gap
 	firstWin := int64(math.MaxInt64)
 	if len(t.Windows) > 0 {
 		firstWin = t.Windows[0].Start
@@ -488,7 +543,7 @@ func scoreFleet(ds *Dataset, events []fault.Event, f *FleetScore) map[string]boo
 	firstBurst := int64(math.MaxInt64)
 	for i := range events {
 		ev := &events[i]
-		if ev.Kind != fault.KindPeriodicGap {
+		if ev.Kind != kind {
 			continue
 		}
 		key := episodeKey(ev)
@@ -526,13 +581,14 @@ func scoreFleet(ds *Dataset, events []fault.Event, f *FleetScore) map[string]boo
 			if !math.IsNaN(ev.Gap.LateFraction) {
 				ep.LateFraction = ev.Gap.LateFraction
 			}
+			gapEvents[j] = append(gapEvents[j], i)
 		}
 		if (ev.State == fault.StatePending || ev.State == fault.StateFiring) && ev.At >= firstWin && ev.At < firstBurst {
 			firstBurst = ev.At
 		}
 	}
 
-	firstTP, tps := -1, 0
+	firstTP, tps, fired := -1, 0, 0
 	for j := range f.Episodes {
 		ep := &f.Episodes[j]
 		if !ep.Fired {
@@ -541,17 +597,22 @@ func scoreFleet(ds *Dataset, events []fault.Event, f *FleetScore) map[string]boo
 			continue
 		}
 		f.Fired++
+		fired++
 		ep.LatencyPeriods = t.LatencyPeriods(ep.FiringAt)
-		ep.Verdict = judgeFleet(t, ep)
+		ep.Verdict = judgeFleet(t, positive, ep)
 		if ep.Verdict == VerdictTP {
 			f.TP++
 			tps++
 			if firstTP < 0 || ep.FiringAt < f.Episodes[firstTP].FiringAt {
 				firstTP = j
 			}
+			trackEpisode(t, events, gapEvents[j], ep)
+			f.Tracked += ep.Tracked
+			f.TrackedOK += ep.TrackedOK
 		}
 	}
-	if t.Periodic {
+	f.FiredPerRun = append(f.FiredPerRun, fired)
+	if positive {
 		f.Runs++
 		if firstBurst != math.MaxInt64 {
 			f.FirstBurst = append(f.FirstBurst, float64(firstBurst-firstWin)/1e9)
@@ -577,10 +638,31 @@ func scoreFleet(ds *Dataset, events []fault.Event, f *FleetScore) map[string]boo
 	return firing
 }
 
-// judgeFleet judges a fired fleet episode, filling its phase fields.
-func judgeFleet(t *Truth, ep *FleetEpisode) Verdict {
+// trackEpisode checks a true-positive episode at each of its events that
+// carries a Gap, at or after the first window's start.
+func trackEpisode(t *Truth, events []fault.Event, idx []int, ep *FleetEpisode) {
+	for _, i := range idx {
+		ev := &events[i]
+		if ev.At < t.Windows[0].Start {
+			continue
+		}
+		ep.Tracked++
+		if judgePeriod(ev.Gap.Period, t.Period) != VerdictTP {
+			continue
+		}
+		pa := phaseAt(t, *ev.Gap, ev.At)
+		ep.WorstTrack = max(ep.WorstTrack, absDur(pa.errStart), absDur(pa.errEnd))
+		if pa.ok {
+			ep.TrackedOK++
+		}
+	}
+}
+
+// judgeFleet judges a fired fleet episode against a truth that holds what
+// it reports when positive, filling its phase fields.
+func judgeFleet(t *Truth, positive bool, ep *FleetEpisode) Verdict {
 	switch {
-	case !t.Periodic:
+	case !positive:
 		return VerdictNoTruth
 	case ep.FiringAt < t.Windows[0].Start:
 		return VerdictEarly
@@ -622,9 +704,28 @@ func judgePeriod(p, P time.Duration) Verdict {
 // first): at the occurrence n·Period + PhaseStart (Unix epoch) nearest that
 // window's start, and as written, read into the truth's period.
 func phaseCheck(t *Truth, ep *FleetEpisode) {
-	g := ep.Gap
+	pa := phaseAt(t, ep.Gap, ep.FiringAt)
+	ep.PhaseErrStart, ep.PhaseErrEnd = pa.errStart, pa.errEnd
+	ep.PhaseOK, ep.PhaseStrict = pa.ok, pa.strict
+	ep.LiteralErrStart, ep.LiteralErrEnd = pa.litStart, pa.litEnd
+	ep.PhaseLiteral = pa.literal
+}
+
+// phaseErr is the comparison of a reported window with a truth window.
+type phaseErr struct {
+	errStart, errEnd time.Duration
+	ok, strict       bool
+	litStart, litEnd time.Duration
+	literal          bool
+}
+
+// phaseAt compares the window of g with the truth window active at at (the
+// last one starting at or before it, or the first), as phaseCheck
+// describes.
+func phaseAt(t *Truth, g fault.Gap, at int64) phaseErr {
+	var pa phaseErr
 	ws := t.Windows
-	i := sort.Search(len(ws), func(i int) bool { return ws[i].Start > ep.FiringAt }) - 1
+	i := sort.Search(len(ws), func(i int) bool { return ws[i].Start > at }) - 1
 	w := ws[max(i, 0)]
 	p := int64(g.Period)
 	width := int64(g.PhaseEnd - g.PhaseStart)
@@ -635,16 +736,17 @@ func phaseCheck(t *Truth, ep *FleetEpisode) {
 	n := align.FloorDiv(w.Start-ps+p/2, p)
 	aStart := n*p + ps
 	aEnd := aStart + width
-	ep.PhaseErrStart, ep.PhaseErrEnd = time.Duration(aStart-w.Start), time.Duration(aEnd-w.End)
+	pa.errStart, pa.errEnd = time.Duration(aStart-w.Start), time.Duration(aEnd-w.End)
 	tol := (w.End-w.Start)/2 + int64(PhaseSlack)
-	ep.PhaseOK = aStart >= w.Start-tol && aEnd <= w.End+tol
-	ep.PhaseStrict = absDur(ep.PhaseErrStart) <= PhaseSlack && absDur(ep.PhaseErrEnd) <= PhaseSlack
+	pa.ok = aStart >= w.Start-tol && aEnd <= w.End+tol
+	pa.strict = absDur(pa.errStart) <= PhaseSlack && absDur(pa.errEnd) <= PhaseSlack
 
 	tp := int64(t.Period)
 	ls := floorMod(int64(g.PhaseStart)-floorMod(w.Start, tp)+tp/2, tp) - tp/2
-	ep.LiteralErrStart = time.Duration(ls)
-	ep.LiteralErrEnd = time.Duration(ls + width - (w.End - w.Start))
-	ep.PhaseLiteral = absDur(ep.LiteralErrStart) <= PhaseSlack && absDur(ep.LiteralErrEnd) <= PhaseSlack
+	pa.litStart = time.Duration(ls)
+	pa.litEnd = time.Duration(ls + width - (w.End - w.Start))
+	pa.literal = absDur(pa.litStart) <= PhaseSlack && absDur(pa.litEnd) <= PhaseSlack
+	return pa
 }
 
 func floorMod(a, b int64) int64 { return a - align.FloorDiv(a, b)*b }

@@ -15,7 +15,8 @@ const (
 	// ModeNone injects no fault (C01, C03).
 	ModeNone Mode = iota
 	// ModePeriodic drops every copy arriving in a window
-	// [n·P + Phase, +Width) of Unix time during the incident (B01…B11).
+	// [n·P + Phase, +Width) of Unix time during the incident (B01…B11,
+	// H01…H04).
 	ModePeriodic
 	// ModeRandomPhase drops all copies of each sample with probability
 	// Width/Period during the incident: the same loss count as ModePeriodic
@@ -29,9 +30,24 @@ const (
 	// start at random times, with mean spacing Period: bursty aperiodic loss
 	// (a control for overdispersion, not a public scenario).
 	ModeAperiodic
+	// ModeCopyLoss drops redundant copies only: in the windows of
+	// ModePeriodic, each copy c ≥ 1 is dropped with probability CopyLoss,
+	// and copy 0 always gets through. Every sample still arrives on time;
+	// what is periodic is a loss of deliveries, not of data (H05).
+	ModeCopyLoss
+	// ModeRandomCopyLoss drops each redundant copy (c ≥ 1) arriving during
+	// the incident with probability CopyLoss·Width/Period: the copy count of
+	// ModeCopyLoss without phase concentration (N01).
+	ModeRandomCopyLoss
+	// ModeBacklog holds every copy arriving in the windows of ModeAperiodic
+	// and delivers the backlog in order, compressed into Flood, once each
+	// window ends: floods of late data at random times (N03).
+	ModeBacklog
+
+	lastMode = ModeBacklog
 )
 
-var modeNames = [...]string{"none", "periodic", "random-phase", "per-series-random", "aperiodic"}
+var modeNames = [...]string{"none", "periodic", "random-phase", "per-series-random", "aperiodic", "copy-loss", "random-copy-loss", "backlog"}
 
 // String returns the mode's name, as used in capture headers.
 func (m Mode) String() string {
@@ -106,6 +122,31 @@ type Spec struct {
 	// PhaseJitter shifts each periodic window's start by U(−x, +x)
 	// (ModePeriodic only; at most (P − w)/2 so windows never overlap).
 	PhaseJitter time.Duration
+
+	// The fields below drive the hard classes (H01…, N01…); each draws
+	// from the PRNG only when it is on, so that the scenarios above keep
+	// their bytes.
+
+	// PhaseWalk makes the phase of a periodic outage wander as a random
+	// walk: each occurrence after the first starts σ·N(0, 1) away from
+	// where the previous one started, one period later (ModePeriodic and
+	// ModeCopyLoss; unlike PhaseJitter the offsets add up). 8σ must fit in
+	// the room P − w − 2·PhaseJitter between windows.
+	PhaseWalk time.Duration
+	// CopyLoss is the probability that a redundant copy (c ≥ 1) in a
+	// window is dropped (ModeCopyLoss); ModeRandomCopyLoss drops redundant
+	// copies during the incident with probability CopyLoss·Width/Period.
+	CopyLoss float64
+	// LossStep raises the random loss to Loss + LossStep for samples sent
+	// during the incident: a step up in random loss at Onset.
+	LossStep float64
+	// Flood is how long the backlog of a ModeBacklog window takes to be
+	// delivered once the window ends (0: all at its end).
+	Flood time.Duration
+	// ClockDriftPPM is σ_c: each series' source clock runs at rate
+	// 1 + N(0, σ_c)·10⁻⁶ from Origin, so its timestamps drift away from
+	// arrival times (DriftPPM drifts the send cadence instead).
+	ClockDriftPPM float64
 }
 
 // Limits of a Spec, set by the packed Delivery layout.
@@ -165,8 +206,19 @@ var ids = []string{"B01", "B02", "B04", "B06", "B11", "C01", "C02", "C03", "C05"
 // IDs returns the ids of the public scenarios, in table order.
 func IDs() []string { return slices.Clone(ids) }
 
-// Named returns the public scenario with the given id (see IDs), at full
-// size, and whether it exists. Use WithN, WithHorizon, WithIncident and Long
+var hardIDs = []string{"H01", "H02", "H03", "H04", "H05", "N01", "N02", "N03", "N04"}
+
+// HardIDs returns the ids of the hard classes (H01…H05, each with a
+// periodic truth) and of their null controls (N01…N04, nothing periodic),
+// in order. See the package documentation, "Hard classes".
+func HardIDs() []string { return slices.Clone(hardIDs) }
+
+// Control reports whether s holds nothing periodic to detect: its mode is
+// neither ModePeriodic nor ModeCopyLoss.
+func (s Spec) Control() bool { return s.Mode != ModePeriodic && s.Mode != ModeCopyLoss }
+
+// Named returns the scenario with the given id (see IDs and HardIDs), at
+// full size, and whether it exists. Use WithN, WithHorizon, WithIncident and Long
 // for smaller or longer versions; the seed is Generate's argument.
 //
 // B06's table entry extends the incident to 3 h but not the horizon; its
@@ -212,6 +264,50 @@ func Named(id string) (Spec, bool) {
 		s.Name = "per-series-random"
 		s.Mode = ModePerSeriesRandom
 		s.Cadences = mixedCadence()
+	case "H01":
+		s.Name = "skipped-occurrences"
+		b01()
+		s.Cadences = mixedCadence()
+		s.SkipProb = 0.3
+	case "H02":
+		s.Name = "wandering-phase"
+		b01()
+		s.PhaseWalk = 300 * time.Millisecond
+	case "H03":
+		s.Name = "wide-jitter"
+		b01()
+		s.Width, s.Jitter = 500*time.Millisecond, time.Second
+	case "H04":
+		s.Name = "small-fleet"
+		b01()
+		s.N = 150
+	case "H05":
+		s.Name = "redundancy-loss"
+		b01()
+		s.Mode = ModeCopyLoss
+		s.CopyLoss = 0.5
+		s.Replay = 0
+	case "N01":
+		s.Name = "random-copy-loss"
+		s.Mode = ModeRandomCopyLoss
+		s.CopyLoss = 0.5
+		s.Replay = 0
+	case "N02":
+		s.Name = "loss-step"
+		s.Cadences = mixedCadence()
+		s.LossStep = 0.02
+	case "N03":
+		s.Name = "late-floods"
+		s.Cadences = mixedCadence()
+		s.Mode = ModeBacklog
+		s.Period, s.Width, s.Phase = 10*time.Minute, time.Minute, 0
+		s.Flood = 5 * time.Second
+	case "N04":
+		s.Name = "drifting-clocks"
+		s.Cadences = mixedCadence()
+		s.DriftPPM = 100
+		s.ClockDriftPPM = 100
+		s.Skew = time.Second
 	default:
 		return Spec{}, false
 	}
@@ -308,10 +404,19 @@ func (s Spec) Validate() error {
 	if !(s.SkipProb >= 0 && s.SkipProb < 1) {
 		bad("skip probability %v, want [0, 1)", s.SkipProb)
 	}
+	if !(s.LossStep >= 0 && s.Loss+s.LossStep < 1) {
+		bad("loss step %v, want ≥ 0 with loss + step < 1", s.LossStep)
+	}
+	if !(s.ClockDriftPPM >= 0) || s.ClockDriftPPM > 1e5 {
+		bad("clock drift %v ppm, want 0…100000", s.ClockDriftPPM)
+	}
+	if s.Flood < 0 || s.PhaseWalk < 0 {
+		bad("negative flood or phase walk")
+	}
 	if s.Onset < 0 || s.Duration < 0 {
 		bad("negative onset or duration")
 	}
-	if s.Mode > ModeAperiodic {
+	if s.Mode > lastMode {
 		bad("unknown mode %d", s.Mode)
 	}
 	if s.Mode != ModeNone {
@@ -322,17 +427,32 @@ func (s Spec) Validate() error {
 			bad("width %v, want 0 < w ≤ P = %v", s.Width, s.Period)
 		}
 	}
-	if s.Mode == ModePeriodic {
+	if s.Mode == ModePeriodic || s.Mode == ModeCopyLoss {
 		if s.Phase < 0 || s.Phase >= s.Period {
 			bad("phase %v, want 0 ≤ phase < P = %v", s.Phase, s.Period)
 		}
 		if s.PhaseJitter < 0 || 2*s.PhaseJitter > s.Period-s.Width {
 			bad("phase jitter %v, want 0…(P − w)/2", s.PhaseJitter)
 		}
+		if s.PhaseWalk > 0 && 2*s.PhaseJitter+8*s.PhaseWalk > s.Period-s.Width {
+			bad("phase walk %v, want 8σ ≤ P − w − 2·(phase jitter)", s.PhaseWalk)
+		}
+	}
+	if s.Mode == ModeCopyLoss || s.Mode == ModeRandomCopyLoss {
+		if s.Copies < 2 {
+			bad("copy loss needs at least 2 copies, have %d", s.Copies)
+		}
+		if !(s.CopyLoss > 0 && s.CopyLoss <= 1) {
+			bad("copy loss %v, want (0, 1]", s.CopyLoss)
+		}
 	}
 	// The packed delivery stores arrival − sample time in int32 µs; demand
 	// a wide margin over the worst case (the runtime check is exact).
-	worst := s.Replay + s.BaseDelay + s.CopySpread + 40*s.DelayMean + 10*s.Skew + s.Jitter
+	worst := s.Replay + s.BaseDelay + s.CopySpread + 40*s.DelayMean + 10*s.Skew + s.Jitter +
+		time.Duration(10*s.ClockDriftPPM*1e-6*float64(s.Horizon))
+	if s.Mode == ModeBacklog {
+		worst += s.Width + s.Flood
+	}
 	if worst > MaxLag {
 		bad("replay + delays + 10σ_s = %v exceeds the %v a delivery can record", worst, MaxLag)
 	}

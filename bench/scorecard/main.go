@@ -1,23 +1,27 @@
-// Command scorecard runs the public periodic-gap scenarios of GAPS.md
-// through faultline's engine and prints, per scenario, detection latency in
-// periods, precision, recall, false alarms, ns per sample and bytes per
-// series, followed by one PASS/FAIL line per target of the issue.
+// Command scorecard runs the public periodic-gap scenarios of GAPS.md and
+// the hard classes of bench/scenario (H01…H05 and their null controls
+// N01…N04) through faultline's engine and prints, per scenario, detection
+// latency in periods, precision, recall, false alarms, ns per sample and
+// bytes per series; then, per hard class, the episodes per run, the period
+// reported against the truth, the latency and the false alarms; followed by
+// one PASS/FAIL line per target of the issues.
 //
 // Usage:
 //
-//	go run ./bench/scorecard [-scenarios B01,B02,B04,B06,B11,C01,C02,C03,C05]
+//	go run ./bench/scorecard [-scenarios B01,B02,B04,B06,B11,C01,C02,C03,C05,H01,…,N04]
 //	    [-seeds 5] [-n 10000] [-control-hours 6] [-quick] [-batch 4096]
 //	    [-episodes 5] [-cpuprofile FILE]
 //
 // Each scenario runs once per seed 1…seeds, sequentially: the dataset is
-// generated (controls C01 C02 C03 C05 run for -control-hours hours with the
-// incident from 30 min to the end, Spec.Long), fed in arrival order, in
-// batches, to a fresh fault.New(fault.Config{Sink: …}) whose clock follows
-// the arrivals, closed, and scored with scenario.Score; then the dataset is
-// dropped. Only the engine's Process and Close calls are timed. -n sets N for
-// every scenario but B11, which keeps its 500 series (or fewer, if -n is
-// smaller). -quick is a smoke run: N = 1,000, one seed, 1-hour controls and
-// a 1-hour B06 incident, unless those flags are given explicitly.
+// generated (controls C01 C02 C03 C05 N01…N04 run for -control-hours hours
+// with the incident from 30 min to the end, Spec.Long), fed in arrival
+// order, in batches, to a fresh fault.New(fault.Config{Sink: …}) whose clock
+// follows the arrivals, closed, and scored with scenario.Score; then the
+// dataset is dropped. Only the engine's Process and Close calls are timed.
+// -n sets N for every scenario but B11 and H04, which keep their 500 and 150
+// series (or fewer, if -n is smaller). -quick is a smoke run: N = 1,000,
+// one seed, 1-hour controls and a 1-hour B06 incident, unless those flags
+// are given explicitly.
 //
 // Memory per series is measured with runtime.MemStats after a GC: B/series
 // is the Go heap the engine holds at the end of the run (its series state,
@@ -50,8 +54,8 @@ func mainErr(args []string) int {
 	var (
 		scenarios  = fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated scenario ids")
 		seeds      = fs.Int("seeds", 5, "seeds per scenario (1…seeds)")
-		n          = fs.Int("n", 10_000, "series per scenario (B11 keeps 500)")
-		hours      = fs.Float64("control-hours", 6, "horizon of the controls C01 C02 C03 C05, in hours (> 0.5)")
+		n          = fs.Int("n", 10_000, "series per scenario (B11 keeps 500, H04 150)")
+		hours      = fs.Float64("control-hours", 6, "horizon of the controls C01 C02 C03 C05 N01…N04, in hours (> 0.5)")
 		quick      = fs.Bool("quick", false, "smoke run: N=1000, 1 seed, 1-h controls, short B06 (explicit flags win)")
 		batch      = fs.Int("batch", 4096, "samples per Process call")
 		episodes   = fs.Int("episodes", 5, "fired fleet episodes to list per scenario")

@@ -17,7 +17,7 @@ import (
 	"github.com/faultline-go/faultline/stream"
 )
 
-var defaultScenarios = scenario.IDs()
+var defaultScenarios = append(scenario.IDs(), scenario.HardIDs()...)
 
 // The protocol and targets.
 const (
@@ -50,7 +50,7 @@ func (o options) validate() error {
 	}
 	for _, id := range o.Scenarios {
 		if _, ok := scenario.Named(id); !ok {
-			errs = append(errs, fmt.Errorf("unknown scenario %q (want some of %s)", id, strings.Join(scenario.IDs(), ",")))
+			errs = append(errs, fmt.Errorf("unknown scenario %q (want some of %s)", id, strings.Join(defaultScenarios, ",")))
 		}
 	}
 	if o.Seeds < 1 {
@@ -70,7 +70,7 @@ func (o options) validate() error {
 }
 
 // isControl reports whether a scenario holds no periodic fault.
-func isControl(s scenario.Spec) bool { return s.Mode != scenario.ModePeriodic }
+func isControl(s scenario.Spec) bool { return s.Control() }
 
 // spec returns the scenario's spec under o.
 func (o options) spec(id string) (scenario.Spec, error) {
@@ -78,8 +78,8 @@ func (o options) spec(id string) (scenario.Spec, error) {
 	if !ok {
 		return s, fmt.Errorf("unknown scenario %q", id)
 	}
-	if id == "B11" {
-		s = s.WithN(min(s.N, o.N))
+	if s.N < scenario.Defaults().N {
+		s = s.WithN(min(s.N, o.N)) // B11, H04: the fleet size is the scenario
 	} else {
 		s = s.WithN(o.N)
 	}
@@ -236,6 +236,7 @@ func run(o options, out, progress io.Writer) (bool, error) {
 	writeHeader(out, o)
 	writeTable(out, results)
 	writeDetails(out, results, o.Episodes)
+	writeClasses(out, results)
 	targets := evaluate(results)
 	writeTargets(out, targets)
 	pass := true
@@ -396,6 +397,7 @@ func writeDetails(w io.Writer, results []*result, limit int) {
 		if n > limit {
 			fmt.Fprintf(&b, "  %s … %d more fired fleet episodes\n", r.ID, n-limit)
 		}
+		writeDeliveryDetails(&b, r, limit)
 		if u := rep.Fleet.Unconfirmed; u > 0 {
 			fmt.Fprintf(&b, "  %s %d fleet episodes pending, never confirmed\n", r.ID, u)
 		}
@@ -503,6 +505,11 @@ func evaluate(results []*result) []target {
 	}
 	if r := by["B04"]; r != nil {
 		ts = append(ts, evalB04(r)...)
+	}
+	for _, id := range scenario.HardIDs() {
+		if r := by[id]; r != nil {
+			ts = append(ts, evalClass(r)...)
+		}
 	}
 	return ts
 }
@@ -629,7 +636,7 @@ func evalB04(r *result) []target {
 
 func writeTargets(w io.Writer, ts []target) {
 	if len(ts) == 0 {
-		fmt.Fprintln(w, "\ntargets: none of the target scenarios (B01 B02 B04 C01 C02 C03 C05) was run")
+		fmt.Fprintln(w, "\ntargets: none of the target scenarios (B01 B02 B04 C01 C02 C03 C05 H01…H05 N01…N04) was run")
 		return
 	}
 	fmt.Fprintln(w, "\ntargets:")
