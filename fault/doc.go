@@ -87,4 +87,14 @@
 // same IDs, same Stats. The rules come from the Config, not the snapshot;
 // see Restore for what must match, and ErrBadSnapshot for the format's
 // guarantees.
+//
+// # Shutdown
+//
+// Close is for the end of a finite input (a replay): it settles the last
+// judgments and the engine takes no more input. A live host does not
+// Close at shutdown. It stops its inputs, hands the engine what they had
+// accepted, Advances it to the wall clock, takes a Snapshot and exits; at
+// start it Restores the snapshot, tells the engine how long it was down
+// (Skip), and, if its rules changed meanwhile, Updates them. Package
+// pipeline does all of this.
 package fault

@@ -46,8 +46,10 @@ const (
 )
 
 // Snapshot writes the engine's complete state to w (see Restore). It may be
-// called between any two calls of the engine, including after Close; it does
-// not change the engine. Like the engine's other methods it must not run at
+// called between any two calls of the engine; it does not change the
+// engine. After Close it returns an error matching ErrClosed: Close ends
+// the input for good, so a live host takes its last snapshot at shutdown
+// without closing (see Shutdown in the package doc). Like the engine's other methods it must not run at
 // the same time as another call. The deduper's state passes through a
 // temporary directory (see dedup.Deduper.AppendState).
 //
@@ -68,6 +70,9 @@ func (e *Engine) Snapshot(w io.Writer) error {
 // AppendSnapshot appends the snapshot Snapshot writes to b and returns the
 // extended slice.
 func (e *Engine) AppendSnapshot(b []byte) ([]byte, error) {
+	if e.closed {
+		return b, errSnapshotClosed
+	}
 	w := frame.Begin(b, snapMagic, snapVersion)
 	if err := e.appendState(w); err != nil {
 		return b, err

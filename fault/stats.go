@@ -1,6 +1,10 @@
 package fault
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/faultline-go/faultline/metrics"
+)
 
 // Stats are the engine's cumulative counters.
 type Stats struct {
@@ -32,6 +36,7 @@ type Stats struct {
 	SlotsLost     uint64 // not filled within the lateness allowance
 	AfterLateness uint64 // fresh samples for slots already judged lost or filled
 	SlotShared    uint64 // fresh samples landing on a slot another sample already filled
+	SlotsSkipped  uint64 // slots left unjudged because the host was down (Engine.Skip)
 	Reanchors     uint64 // times a series jumped off its lattice and was re-anchored
 
 	Absences          uint64 // absence episodes started
@@ -61,47 +66,77 @@ type Stats struct {
 }
 
 func (s *Stats) add(o *Stats) {
-	s.Samples += o.Samples
-	s.Fresh += o.Fresh
-	s.Duplicates += o.Duplicates
-	s.Conflicts += o.Conflicts
-	s.TooLate += o.TooLate
-	s.Future += o.Future
-	s.BadArrival += o.BadArrival
-	s.Looped += o.Looped
-	s.OutOfOrder += o.OutOfOrder
-	s.BadInput += o.BadInput
-	s.Series += o.Series
-	s.SeriesOverflow += o.SeriesOverflow
-	s.SeriesEvicted += o.SeriesEvicted
-	s.Alerts += o.Alerts
-	s.AlertOverflow += o.AlertOverflow
-	s.Sources += o.Sources
-	s.SourceOverflow += o.SourceOverflow
-	s.SlotsExpected += o.SlotsExpected
-	s.SlotsMissed += o.SlotsMissed
-	s.SlotsLate += o.SlotsLate
-	s.SlotsLost += o.SlotsLost
-	s.AfterLateness += o.AfterLateness
-	s.SlotShared += o.SlotShared
-	s.Reanchors += o.Reanchors
-	s.Absences += o.Absences
-	s.AbsencesInhibited += o.AbsencesInhibited
-	s.FleetGaps += o.FleetGaps
-	s.DuplicateStorms += o.DuplicateStorms
-	s.IngestLags += o.IngestLags
-	s.GapSuspects += o.GapSuspects
-	s.GapsConfirmed += o.GapsConfirmed
-	s.Events += o.Events
-	s.EvalErrors += o.EvalErrors
-	s.HistorySeries += o.HistorySeries
-	s.HistoryPoints += o.HistoryPoints
-	s.HistoryEvicted += o.HistoryEvicted
-	s.Cohorts += o.Cohorts
-	s.CohortOverflow += o.CohortOverflow
-	s.CohortLate += o.CohortLate
-	s.CohortFaults += o.CohortFaults
-	s.SinkErrors += o.SinkErrors
+	for _, f := range statTable {
+		*f.field(s) += *f.field(o)
+	}
+}
+
+// statTable lists every counter of Stats, in a fixed order (the order of
+// snapshots), with the metric it is exported as (Stats.AppendMetrics).
+// TestSnapshotStatsFields checks that none is missing.
+var statTable = [...]struct {
+	name, help string
+	gauge      bool
+	field      func(*Stats) *uint64
+}{
+	{"faultline_samples_total", "Samples given to Process.", false, func(s *Stats) *uint64 { return &s.Samples }},
+	{"faultline_fresh_total", "Samples admitted by dedup.", false, func(s *Stats) *uint64 { return &s.Fresh }},
+	{"faultline_duplicates_total", "Samples with the series, sample time and value of an admitted one.", false, func(s *Stats) *uint64 { return &s.Duplicates }},
+	{"faultline_conflicts_total", "Samples with the series and sample time of an admitted one and another value (the first wins).", false, func(s *Stats) *uint64 { return &s.Conflicts }},
+	{"faultline_too_late_total", "Samples older than the dedup window behind its watermark.", false, func(s *Stats) *uint64 { return &s.TooLate }},
+	{"faultline_future_total", "Samples whose sample time was too far ahead of their arrival time (MaxFutureSkew).", false, func(s *Stats) *uint64 { return &s.Future }},
+	{"faultline_bad_arrival_total", "Samples whose arrival time was too far ahead of their sample time and the engine clock (MaxArrivalLag).", false, func(s *Stats) *uint64 { return &s.BadArrival }},
+	{"faultline_looped_total", "Samples carrying OriginLabel: faultline's own output fed back in.", false, func(s *Stats) *uint64 { return &s.Looped }},
+	{"faultline_out_of_order_total", "Fresh samples not newer than their series' newest: tracked, not evaluated.", false, func(s *Stats) *uint64 { return &s.OutOfOrder }},
+	{"faultline_bad_input_total", "Records that could not be decoded, as told by Engine.BadInput (not samples).", false, func(s *Stats) *uint64 { return &s.BadInput }},
+	{"faultline_series", "Series tracked now (created less evicted).", true, func(s *Stats) *uint64 { return &s.Series }},
+	{"faultline_series_overflow_total", "Samples of new series rejected because Config.MaxSeries was reached.", false, func(s *Stats) *uint64 { return &s.SeriesOverflow }},
+	{"faultline_series_evicted_total", "Series forgotten after Config.SeriesTTL without a sample.", false, func(s *Stats) *uint64 { return &s.SeriesEvicted }},
+	{"faultline_alerts", "Alert states kept now (pending, firing, or with a flap history).", true, func(s *Stats) *uint64 { return &s.Alerts }},
+	{"faultline_alert_overflow_total", "Alerts not opened because Config.MaxAlerts was reached.", false, func(s *Stats) *uint64 { return &s.AlertOverflow }},
+	{"faultline_sources", "Sources tracked (Config.SourceLabel), the overflow source apart.", true, func(s *Stats) *uint64 { return &s.Sources }},
+	{"faultline_source_overflow_total", "Samples of series counted under the overflow source because Config.MaxSources was reached.", false, func(s *Stats) *uint64 { return &s.SourceOverflow }},
+	{"faultline_slots_expected_total", "Slots judged at their on-time deadline.", false, func(s *Stats) *uint64 { return &s.SlotsExpected }},
+	{"faultline_slots_missed_total", "Slots judged at their on-time deadline and not filled on time.", false, func(s *Stats) *uint64 { return &s.SlotsMissed }},
+	{"faultline_slots_late_total", "Slots filled after their on-time deadline, within the lateness allowance.", false, func(s *Stats) *uint64 { return &s.SlotsLate }},
+	{"faultline_slots_lost_total", "Slots not filled within the lateness allowance.", false, func(s *Stats) *uint64 { return &s.SlotsLost }},
+	{"faultline_after_lateness_total", "Fresh samples for slots already judged lost or filled.", false, func(s *Stats) *uint64 { return &s.AfterLateness }},
+	{"faultline_slot_shared_total", "Fresh samples landing on a slot another sample already filled.", false, func(s *Stats) *uint64 { return &s.SlotShared }},
+	{"faultline_slots_skipped_total", "Slots left unjudged because the host was down (Engine.Skip).", false, func(s *Stats) *uint64 { return &s.SlotsSkipped }},
+	{"faultline_reanchors_total", "Times a series jumped off its lattice and was re-anchored.", false, func(s *Stats) *uint64 { return &s.Reanchors }},
+	{"faultline_absences_total", "Absence episodes started.", false, func(s *Stats) *uint64 { return &s.Absences }},
+	{"faultline_absences_inhibited_total", "Absence episodes explained by a fleet periodic gap.", false, func(s *Stats) *uint64 { return &s.AbsencesInhibited }},
+	{"faultline_fleet_gaps_total", "Fleet periodic gap episodes that fired.", false, func(s *Stats) *uint64 { return &s.FleetGaps }},
+	{"faultline_duplicate_storms_total", "Duplicate storm episodes that fired.", false, func(s *Stats) *uint64 { return &s.DuplicateStorms }},
+	{"faultline_ingest_lags_total", "Ingest lag episodes that fired.", false, func(s *Stats) *uint64 { return &s.IngestLags }},
+	{"faultline_gap_suspects_total", "Series that became periodic gap suspects.", false, func(s *Stats) *uint64 { return &s.GapSuspects }},
+	{"faultline_gaps_confirmed_total", "Series periodic gaps confirmed (and fired).", false, func(s *Stats) *uint64 { return &s.GapsConfirmed }},
+	{"faultline_events_total", "Events emitted.", false, func(s *Stats) *uint64 { return &s.Events }},
+	{"faultline_eval_errors_total", "Rule evaluation or annotation errors.", false, func(s *Stats) *uint64 { return &s.EvalErrors }},
+	{"faultline_history_series", "Series keeping a history for windowed rule functions or cohort rules.", true, func(s *Stats) *uint64 { return &s.HistorySeries }},
+	{"faultline_history_points", "Room for points allocated to those histories (16 bytes each); rings never shrink.", true, func(s *Stats) *uint64 { return &s.HistoryPoints }},
+	{"faultline_history_evicted_total", "Points evicted while still inside their window (Config.MaxHistory, MaxHistoryPoints).", false, func(s *Stats) *uint64 { return &s.HistoryEvicted }},
+	{"faultline_cohorts", "Cohorts tracked, over all cohort rules.", true, func(s *Stats) *uint64 { return &s.Cohorts }},
+	{"faultline_cohort_overflow_total", "Series left without a cohort of their own because Config.MaxCohorts was reached.", false, func(s *Stats) *uint64 { return &s.CohortOverflow }},
+	{"faultline_cohort_late_total", "Samples of a cohort rule for a window already judged, left out.", false, func(s *Stats) *uint64 { return &s.CohortLate }},
+	{"faultline_cohort_faults_total", "Cohort episodes that fired.", false, func(s *Stats) *uint64 { return &s.CohortFaults }},
+	{"faultline_sink_errors_total", "Errors returned by the sink.", false, func(s *Stats) *uint64 { return &s.SinkErrors }},
+	{"faultline_dedup_overflow_total", "Keys evicted from a full dedup bucket while still inside the window.", false, func(s *Stats) *uint64 { return &s.DedupOverflow }},
+}
+
+// AppendMetrics appends the counters as self-metrics (package metrics):
+// cumulative counts as counters named faultline_<field>_total, the live
+// counts (Series, Alerts, Sources, HistorySeries, HistoryPoints, Cohorts)
+// as gauges.
+func (s *Stats) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
+	for _, f := range statTable {
+		m := metrics.C(f.name, f.help, *f.field(s))
+		if f.gauge {
+			m.Kind = metrics.Gauge
+		}
+		dst = append(dst, m)
+	}
+	return dst
 }
 
 // statsCounters accumulates counters locally during a call and publishes
@@ -129,17 +164,11 @@ func (e *Engine) Stats() Stats {
 	return e.stats.shared
 }
 
-// statsFields lists every counter of s, in a fixed order
-// (TestSnapshotStatsFields checks that none is missing).
+// statsFields lists every counter of s, in statTable's order.
 func statsFields(s *Stats) []*uint64 {
-	return []*uint64{
-		&s.Samples, &s.Fresh, &s.Duplicates, &s.Conflicts, &s.TooLate, &s.Future, &s.BadArrival,
-		&s.Looped, &s.OutOfOrder, &s.Series, &s.SeriesOverflow, &s.Sources, &s.SourceOverflow,
-		&s.SlotsExpected, &s.SlotsMissed, &s.SlotsLate, &s.SlotsLost, &s.AfterLateness,
-		&s.SlotShared, &s.Reanchors, &s.Absences, &s.AbsencesInhibited, &s.FleetGaps,
-		&s.DuplicateStorms, &s.IngestLags, &s.GapSuspects, &s.GapsConfirmed, &s.Events,
-		&s.EvalErrors, &s.SinkErrors, &s.BadInput, &s.HistorySeries, &s.HistoryPoints,
-		&s.HistoryEvicted, &s.Cohorts, &s.CohortOverflow, &s.CohortLate, &s.CohortFaults,
-		&s.SeriesEvicted, &s.Alerts, &s.AlertOverflow, &s.DedupOverflow,
+	out := make([]*uint64, len(statTable))
+	for i, f := range statTable {
+		out[i] = f.field(s)
 	}
+	return out
 }

@@ -1,0 +1,61 @@
+package fault
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/stream"
+)
+
+// TestSkipJudgesNothingInTheDowntime: a host down from 100 s to 200 s.
+// Series a reports every 10 s before and after: nothing is missing. b
+// falls silent at 80 s: its silence is timed afresh from 200 s, and its
+// absence (30 s) fires 30 s later. c is still learning its cadence when
+// the host goes down and sends nothing after: timed from 200 s too.
+func TestSkipJudgesNothingInTheDowntime(t *testing.T) {
+	rs := parseRules(t, `
+series:
+  - {match: '{id=~"a|b"}', cadence: 10s, absent_after: 30s}
+  - {match: '{id="c"}', absent_after: 30s}
+`)
+	e, rec := newEngine(t, Config{Rules: rs})
+	ctx := context.Background()
+	var before, after []stream.Sample
+	before = append(before, steady("m", 10, 0, 100, 0.1, "id", "a")...)
+	before = append(before, steady("m", 10, 0, 85, 0.1, "id", "b")...)
+	before = append(before, smp("m", sec(90), sec(90.1), 1, "id", "c"))
+	after = append(after, steady("m", 10, 200, 300, 0.1, "id", "a")...)
+	sortByArrival(before)
+	process(t, e, before...)
+	require.NoError(t, e.Skip(ctx, sec(100), sec(200)))
+	require.Equal(t, sec(200), e.Now())
+	require.Empty(t, rec.events, "nothing was judged in the downtime")
+	process(t, e, after...)
+	require.NoError(t, e.Advance(ctx, sec(300)))
+
+	require.Equal(t, []string{"absence/absence/firing", "absence/absence/firing"}, rec.kinds())
+	got := map[string]Event{}
+	for _, ev := range rec.events {
+		got[ev.Labels.Get("id")] = ev
+	}
+	require.Contains(t, got, "b")
+	require.Contains(t, got, "c")
+	require.NotContains(t, got, "a", "a kept reporting: no absence")
+	// b: slots 200, 210 and 220 missed; the third at its on-time deadline.
+	require.InDelta(t, sec(200.1), got["b"].Since, float64(20*time.Millisecond))
+	require.InDelta(t, sec(221.1), got["b"].At, float64(20*time.Millisecond))
+	require.Equal(t, sec(230), got["c"].At, "30 s after the downtime")
+
+	st := e.Stats()
+	require.Positive(t, st.SlotsSkipped)
+	require.Zero(t, st.SlotsLost, "the downtime's slots are not lost")
+}
+
+func TestSkipAfterCloseIsRefused(t *testing.T) {
+	e, _ := newEngine(t, Config{})
+	require.NoError(t, e.Close(context.Background()))
+	require.ErrorIs(t, e.Skip(context.Background(), sec(0), sec(10)), ErrClosed)
+}
