@@ -28,6 +28,7 @@ const (
 	KindBadInput          Kind = "bad_input"           // an input sends records that cannot be decoded (see Engine.BadInput)
 	KindFlapping          Kind = "flapping"            // a rule's alert on a series changes state too often: its transitions are held back
 	KindCohort            Kind = "cohort"              // a cohort rule's expression held for a cohort of series
+	KindCollectorDown     Kind = "collector_down"      // the host running the engines was down: the span it saw nothing was not judged (package pipeline)
 )
 
 // State is the state an event reports.
@@ -138,6 +139,16 @@ type SinkFunc func(ctx context.Context, ev Event) error
 func (f SinkFunc) Emit(ctx context.Context, ev Event) error { return f(ctx, ev) }
 
 var _ Sink = SinkFunc(nil)
+
+// EventIDs returns the ID and the episode ID of an event: a hash of its
+// kind, its rule, its subject (a series' identity, a hash of a source's or
+// a cohort's name; 0 for the fleet), the start of its episode and its
+// state. These are what the engine derives its events' IDs from, so a
+// replay of the same input gives the same IDs; hosts that emit events of
+// their own derive theirs the same way.
+func EventIDs(kind Kind, rule string, subject uint64, since int64, state State) (id, episode string) {
+	return eventIDs(kind, rule, subject, since, state, false)
+}
 
 // eventIDs derives the episode and event IDs from what identifies them. An
 // inhibited event and the uninhibited one that may follow it in the same

@@ -125,3 +125,17 @@ groups:
 	// window: 1m0s history: true
 	// true <nil>
 }
+
+func ExampleParseSources() {
+	src := rules.Source{Name: "disk.yaml", Data: []byte(`
+groups:
+  - name: disks
+    rules:
+      - alert: DiskFull
+        match: disk_used_ratio
+        expr: value > 0.9
+`)}
+	rs, err := rules.ParseSources(src)
+	fmt.Println(rs.Len(), err)
+	// Output: 1 <nil>
+}

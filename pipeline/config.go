@@ -1,0 +1,98 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/faultline-go/faultline/clock"
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/rules"
+)
+
+// Sink is where a Runtime delivers events: a fault.Sink whose Emit never
+// blocks, with a lifecycle the runtime drives (Start when it runs, Close
+// at shutdown). The sinks of package sink are Sinks.
+type Sink interface {
+	fault.Sink
+	Start() error
+	Close(ctx context.Context) error
+}
+
+// Config configures a Runtime. The zero value is valid: every field says
+// what it defaults to.
+type Config struct {
+	// Engine is the template of every shard's engine. Its Rules and Sink
+	// are not used: the rules come from Rules, events go to Sinks.
+	Engine fault.Config
+	// Rules are the rule files' text. By default none: only the built-in
+	// detectors run. Checkpoints keep it (see Restarts in the package doc).
+	Rules []rules.Source
+	// Sinks receive every event once, in order. The runtime starts them
+	// when it runs and closes them when it stops.
+	Sinks []Sink
+	// Shards is the number of engines. By default the number of CPUs, or
+	// the checkpoint's when one is restored.
+	Shards int
+	// QueueLen bounds each shard's queue, in batches. By default 64.
+	QueueLen int
+	// Tick is how often the engines are advanced to the wall clock without
+	// data. By default 250ms, the engine's own resolution.
+	Tick time.Duration
+	// StallAfter is how late a tick may come before the span is taken for
+	// a stall of the runtime itself, reported as downtime. By default 30s.
+	StallAfter time.Duration
+	// State is the checkpoint file. By default none: nothing survives a
+	// restart.
+	State string
+	// CheckpointEvery is how often a checkpoint is taken. By default 1m.
+	CheckpointEvery time.Duration
+	// Clock is the wall clock. By default the system's.
+	Clock clock.Clock
+	// Logger receives the runtime's diagnostics. By default nothing is
+	// logged.
+	Logger *slog.Logger
+}
+
+// Defaults of Config.
+const (
+	DefaultQueueLen        = 64
+	DefaultTick            = 250 * time.Millisecond
+	DefaultStallAfter      = 30 * time.Second
+	DefaultCheckpointEvery = time.Minute
+	maxShards              = 1024
+)
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Shards < 0 || cfg.QueueLen < 0 || cfg.Tick < 0 || cfg.StallAfter < 0 || cfg.CheckpointEvery < 0 {
+		return cfg, errors.New("pipeline: negative settings are not allowed")
+	}
+	if cfg.Shards > maxShards {
+		return cfg, errors.New("pipeline: more than 1024 shards")
+	}
+	if cfg.QueueLen == 0 {
+		cfg.QueueLen = DefaultQueueLen
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = DefaultTick
+	}
+	if cfg.StallAfter == 0 {
+		cfg.StallAfter = DefaultStallAfter
+	}
+	if cfg.CheckpointEvery == 0 {
+		cfg.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
+// defaultShards is the shard count when neither the Config nor a
+// checkpoint gives one.
+func defaultShards() int { return max(1, min(runtime.GOMAXPROCS(0), maxShards)) }

@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// A shard is a goroutine that owns one engine and feeds it its queue, in
+// order. After each call it hands the events the call emitted, with the
+// engine's clock, to the merger.
+type shard struct {
+	id     int
+	eng    *fault.Engine
+	queue  chan work
+	tick   chan int64     // the latest tick's time; a newer replaces an older
+	out    chan<- shardOut // to the merger
+	events []fault.Event  // emitted by the call in progress
+	log    *slog.Logger
+
+	batches  atomic.Uint64 // batches processed
+	overload atomic.Uint64 // calls that returned an OverloadError
+	failures atomic.Uint64 // calls that returned another error
+}
+
+// workKind says what a work item asks of a shard.
+type workKind uint8
+
+const (
+	workBatch workKind = iota
+	workSkip
+	workReload
+	workBadInput
+	workPause // advance, snapshot, report, then wait for resume
+)
+
+// work is one item of a shard's queue.
+type work struct {
+	kind     workKind
+	batch    []stream.Sample
+	from, to int64
+	rules    *rules.Ruleset
+	input    string
+	err      error
+	paused   chan<- pauseReply
+	resume   <-chan struct{}
+}
+
+// pauseReply is a shard's answer to workPause: its engine's snapshot.
+type pauseReply struct {
+	shard int
+	snap  []byte
+	err   error
+}
+
+// shardOut is what a shard hands the merger after a call: the events the
+// call emitted and the engine's clock after it.
+type shardOut struct {
+	shard  int
+	events []fault.Event
+	mark   int64
+}
+
+func newShard(id int, eng *fault.Engine, queueLen int, out chan<- shardOut, log *slog.Logger) *shard {
+	return &shard{id: id, eng: eng, queue: make(chan work, queueLen), tick: make(chan int64, 1), out: out, log: log}
+}
+
+// sink is the engine's sink: it collects the call's events.
+func (s *shard) Emit(_ context.Context, ev fault.Event) error {
+	s.events = append(s.events, ev)
+	return nil
+}
+
+// ticked replaces the shard's pending tick by a newer one. Only the ticker
+// calls it.
+func (s *shard) ticked(now int64) {
+	select {
+	case <-s.tick:
+	default:
+	}
+	s.tick <- now
+}
+
+// run feeds the engine until stop is closed and the queue is empty. Queued
+// work goes before ticks, so that a tick never moves the clock past data
+// stamped before it.
+func (s *shard) run(ctx context.Context, stop <-chan struct{}) {
+	for {
+		select {
+		case w := <-s.queue:
+			s.do(ctx, w)
+			continue
+		default:
+		}
+		select {
+		case w := <-s.queue:
+			s.do(ctx, w)
+		case now := <-s.tick:
+			s.call(ctx, s.eng.Advance(ctx, now))
+		case <-stop:
+			for {
+				select {
+				case w := <-s.queue:
+					s.do(ctx, w)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *shard) do(ctx context.Context, w work) {
+	switch w.kind {
+	case workBatch:
+		s.batches.Add(1)
+		s.call(ctx, s.eng.Process(ctx, w.batch))
+		putBatch(w.batch)
+	case workSkip:
+		s.call(ctx, s.eng.Skip(ctx, w.from, w.to))
+	case workReload:
+		s.call(ctx, s.eng.Update(ctx, w.rules))
+	case workBadInput:
+		s.eng.BadInput(w.input, w.err)
+	case workPause:
+		s.call(ctx, s.eng.Advance(ctx, w.to))
+		snap, err := s.eng.AppendSnapshot(nil)
+		w.paused <- pauseReply{shard: s.id, snap: snap, err: err}
+		<-w.resume
+	}
+}
+
+// call hands the events of the call just made to the merger, and counts
+// its error. An overload is counted, not logged: it is the bound's doing,
+// and the engine's Stats say what it refused.
+func (s *shard) call(ctx context.Context, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, fault.ErrOverloaded):
+		s.overload.Add(1)
+	default:
+		s.failures.Add(1)
+		s.log.Warn("engine call failed", "shard", s.id, "err", err)
+	}
+	evs := s.events
+	s.events = nil
+	select {
+	case s.out <- shardOut{shard: s.id, events: evs, mark: s.eng.Now()}:
+	case <-ctx.Done():
+	}
+}
