@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/faultline-go/faultline/internal/yamlfile"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -210,7 +211,7 @@ type ExpTransition struct {
 // error positions. Like Parse, it reports every problem, each with its
 // file:line:col: the error, when not nil, is an Errors.
 func ParseTestFile(file string, src []byte) (*TestFile, error) {
-	p := fileParser{file: file, text: srcText{src: src}, aliasBudget: maxAliasNodes}
+	p := newFileParser(file, src)
 	tf := &TestFile{File: file, EvaluationInterval: time.Minute}
 	p.testFile(tf)
 	if len(p.errs) > 0 {
@@ -230,36 +231,36 @@ func ReadTestFile(path string) (*TestFile, error) {
 }
 
 func (p *fileParser) testFile(tf *TestFile) {
-	root := p.document("a test file")
+	root := p.Document("a test file")
 	if root == nil {
-		p.add(1, 0, fmt.Errorf("%w %q: the test file is empty", ErrMissing, "tests"))
+		p.Report(1, 0, fmt.Errorf("%w %q: the test file is empty", ErrMissing, "tests"))
 		return
 	}
-	fields, ok := p.fields(root, "the test file", testTopFields)
+	fields, ok := p.Fields(root, "the test file", testTopFields)
 	if !ok {
 		return
 	}
 	if f, ok := fields["rule_files"]; ok {
-		for _, n := range p.list(f.val, "rule_files") {
-			if s, ok := p.str(field{key: f.key, val: n}); ok && s != "" {
+		for _, n := range p.List(f.Val, "rule_files") {
+			if s, ok := p.Str(yamlfile.Field{Key: f.Key, Val: n}); ok && s != "" {
 				tf.RuleFiles = append(tf.RuleFiles, s)
 			} else if ok {
-				p.errAt(n, "%w: an empty rule file name", ErrMissing)
+				p.Reportf(n, "%w: an empty rule file name", ErrMissing)
 			}
 		}
 	}
 	if len(tf.RuleFiles) == 0 {
-		p.errAt(root, "%w %q: name the rule files to test", ErrMissing, "rule_files")
+		p.Reportf(root, "%w %q: name the rule files to test", ErrMissing, "rule_files")
 	}
-	if d, ok := p.positive(fields, "evaluation_interval"); ok && d > 0 {
+	if d, ok := p.Positive(fields, "evaluation_interval"); ok && d > 0 {
 		tf.EvaluationInterval = d
 	}
 	f, ok := fields["tests"]
 	if !ok {
-		p.errAt(root, "%w %q", ErrMissing, "tests")
+		p.Reportf(root, "%w %q", ErrMissing, "tests")
 		return
 	}
-	for _, n := range p.list(f.val, "tests") {
+	for _, n := range p.List(f.Val, "tests") {
 		if g := p.testGroup(n, tf.EvaluationInterval); g != nil {
 			tf.Tests = append(tf.Tests, g)
 		}
@@ -267,16 +268,16 @@ func (p *fileParser) testFile(tf *TestFile) {
 }
 
 func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup {
-	fields, ok := p.fields(n, "a test", testGroupFields)
+	fields, ok := p.Fields(n, "a test", testGroupFields)
 	if !ok {
 		return nil
 	}
 	g := &TestGroup{Interval: interval, Delivery: Delivery{Copies: 1}, Line: n.Line, Col: n.Column}
 	before := len(p.errs)
 	if f, ok := fields["name"]; ok {
-		g.Name, _ = p.str(f)
+		g.Name, _ = p.Str(f)
 	}
-	if d, ok := p.positive(fields, "interval"); ok && d > 0 {
+	if d, ok := p.Positive(fields, "interval"); ok && d > 0 {
 		g.Interval = d
 	}
 	if f, ok := fields["start_timestamp"]; ok {
@@ -284,7 +285,7 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup 
 	}
 	steps := 0
 	if f, ok := fields["input_series"]; ok {
-		for _, s := range p.list(f.val, "input_series") {
+		for _, s := range p.List(f.Val, "input_series") {
 			if in, ok := p.inputSeries(s); ok {
 				steps += len(in.Values)
 				g.Series = append(g.Series, in)
@@ -292,34 +293,34 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup 
 		}
 	}
 	if steps > MaxTestSteps {
-		p.errAt(fields["input_series"].key, "input_series: %d steps in all, more than the %d a test may have", steps, MaxTestSteps)
+		p.Reportf(fields["input_series"].Key, "input_series: %d steps in all, more than the %d a test may have", steps, MaxTestSteps)
 	}
 	if f, ok := fields["delivery"]; ok {
-		g.Delivery = p.delivery(f.val)
+		g.Delivery = p.delivery(f.Val)
 	}
 	if f, ok := fields["alert_rule_test"]; ok {
-		for _, c := range p.list(f.val, "alert_rule_test") {
+		for _, c := range p.List(f.Val, "alert_rule_test") {
 			if at, ok := p.alertTest(c); ok {
 				g.AlertTests = append(g.AlertTests, at)
 			}
 		}
 	}
 	if f, ok := fields["transition_test"]; ok {
-		for _, c := range p.list(f.val, "transition_test") {
+		for _, c := range p.List(f.Val, "transition_test") {
 			if tt, ok := p.transitionTest(c); ok {
 				g.TransitionTests = append(g.TransitionTests, tt)
 			}
 		}
 	}
 	if len(g.AlertTests)+len(g.TransitionTests) == 0 && len(p.errs) == before {
-		p.errAt(n, "%w: a test needs alert_rule_test or transition_test cases", ErrMissing)
+		p.Reportf(n, "%w: a test needs alert_rule_test or transition_test cases", ErrMissing)
 	}
 	return g
 }
 
 // timestamp reads start_timestamp: Unix seconds or RFC 3339, as promtool.
-func (p *fileParser) timestamp(f field) int64 {
-	s, ok := p.str(f)
+func (p *fileParser) timestamp(f yamlfile.Field) int64 {
+	s, ok := p.Str(f)
 	if !ok {
 		return 0
 	}
@@ -328,7 +329,7 @@ func (p *fileParser) timestamp(f field) int64 {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		p.errAt(f.val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", ErrType, s)
+		p.Reportf(f.Val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", ErrType, s)
 		return 0
 	}
 	return t.UnixNano()
@@ -336,28 +337,28 @@ func (p *fileParser) timestamp(f field) int64 {
 
 func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
 	in := InputSeries{Line: n.Line, Col: n.Column}
-	fields, ok := p.fields(n, "an input series", testSeriesFields)
+	fields, ok := p.Fields(n, "an input series", testSeriesFields)
 	if !ok {
 		return in, false
 	}
 	good := true
-	if s, ok := p.required(fields, "series", n); ok {
-		node := fields["series"].val
+	if s, ok := p.Required(fields, "series", n); ok {
+		node := fields["series"].Val
 		name, labels, off, err := parseSeriesNotation(s)
 		if err != nil {
-			line, col := p.text.valuePos(node, off)
-			p.add(line, col, err)
+			line, col := p.ValuePos(node, off)
+			p.Report(line, col, err)
 			good = false
 		}
 		in.Name, in.Labels = name, labels
 	} else {
 		good = false
 	}
-	if s, ok := p.required(fields, "values", n); ok {
+	if s, ok := p.Required(fields, "values", n); ok {
 		vals, off, err := ParseSeriesValues(s, MaxTestSteps)
 		if err != nil {
-			line, col := p.text.valuePos(fields["values"].val, off)
-			p.add(line, col, err)
+			line, col := p.ValuePos(fields["values"].Val, off)
+			p.Report(line, col, err)
 			good = false
 		}
 		in.Values = vals
@@ -373,9 +374,9 @@ func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
 func parseSeriesNotation(s string) (string, stream.Labels, int, error) {
 	sel, err := ParseSelector(s)
 	if err != nil {
-		var se *selectorError
+		var se *SelectorError
 		if errors.As(err, &se) {
-			return "", nil, se.off, fmt.Errorf("series: %w: %s", ErrSelector, se.msg)
+			return "", nil, se.Offset, fmt.Errorf("series: %w: %s", ErrSelector, se.Msg)
 		}
 		return "", nil, 0, fmt.Errorf("series: %w", err)
 	}
@@ -525,43 +526,43 @@ func parseSampleValue(s string) (float64, error) {
 
 func (p *fileParser) delivery(n *yaml.Node) Delivery {
 	d := Delivery{Copies: 1, Line: n.Line, Col: n.Column}
-	if isNull(n) {
+	if yamlfile.IsNull(n) {
 		return d
 	}
-	fields, ok := p.fields(n, "delivery", testDeliveryFields)
+	fields, ok := p.Fields(n, "delivery", testDeliveryFields)
 	if !ok {
 		return d
 	}
 	if f, ok := fields["copies"]; ok {
-		if s, ok := p.str(f); ok {
+		if s, ok := p.Str(f); ok {
 			c, err := strconv.Atoi(s)
 			if err != nil || c < 1 || c > MaxTestCopies {
-				p.errAt(f.val, "%w: copies %q: want a whole number from 1 to %d", ErrType, s, MaxTestCopies)
+				p.Reportf(f.Val, "%w: copies %q: want a whole number from 1 to %d", ErrType, s, MaxTestCopies)
 			} else {
 				d.Copies = c
 			}
 		}
 	}
-	d.Lag, _ = p.duration(fields, "lag")
-	d.RedeliverAfter, _ = p.duration(fields, "redeliver_after")
+	d.Lag, _ = p.Duration(fields, "lag")
+	d.RedeliverAfter, _ = p.Duration(fields, "redeliver_after")
 	if f, ok := fields["late"]; ok {
-		for _, c := range p.list(f.val, "late") {
-			cf, ok := p.fields(c, "a late sample", testLateFields)
+		for _, c := range p.List(f.Val, "late") {
+			cf, ok := p.Fields(c, "a late sample", testLateFields)
 			if !ok {
 				continue
 			}
 			l := LateSample{Line: c.Line, Col: c.Column}
 			if _, given := cf["series"]; !given {
-				p.errAt(c, "%w %q", ErrMissing, "series")
+				p.Reportf(c, "%w %q", ErrMissing, "series")
 			}
 			l.Match, _ = p.selector(cf, "series")
 			for _, name := range []string{"at", "by"} {
 				if _, given := cf[name]; !given {
-					p.errAt(c, "%w %q", ErrMissing, name)
+					p.Reportf(c, "%w %q", ErrMissing, name)
 				}
 			}
-			l.At, _ = p.duration(cf, "at")
-			l.By, _ = p.positive(cf, "by")
+			l.At, _ = p.Duration(cf, "at")
+			l.By, _ = p.Positive(cf, "by")
 			d.Late = append(d.Late, l)
 		}
 	}
@@ -570,8 +571,8 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 		if !ok {
 			continue
 		}
-		for _, c := range p.list(f.val, name) {
-			if d0, ok := p.duration(map[string]field{name: {key: f.key, val: c}}, name); ok {
+		for _, c := range p.List(f.Val, name) {
+			if d0, ok := p.Duration(map[string]yamlfile.Field{name: {Key: f.Key, Val: c}}, name); ok {
 				if name == "restart_at" {
 					d.RestartAt = append(d.RestartAt, d0)
 				} else {
@@ -585,22 +586,22 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 
 func (p *fileParser) alertTest(n *yaml.Node) (AlertTest, bool) {
 	at := AlertTest{Line: n.Line, Col: n.Column}
-	fields, ok := p.fields(n, "an alert_rule_test case", testAlertFields)
+	fields, ok := p.Fields(n, "an alert_rule_test case", testAlertFields)
 	if !ok {
 		return at, false
 	}
 	good := true
 	if _, given := fields["eval_time"]; !given {
-		p.errAt(n, "%w %q", ErrMissing, "eval_time")
+		p.Reportf(n, "%w %q", ErrMissing, "eval_time")
 		good = false
 	}
 	var okT bool
-	at.EvalTime, okT = p.duration(fields, "eval_time")
-	at.Alertname, ok = p.required(fields, "alertname", n)
+	at.EvalTime, okT = p.Duration(fields, "eval_time")
+	at.Alertname, ok = p.Required(fields, "alertname", n)
 	good = good && okT && ok
 	if f, ok := fields["exp_alerts"]; ok {
-		for _, c := range p.list(f.val, "exp_alerts") {
-			ef, ok := p.fields(c, "an expected alert", testExpAlertFields)
+		for _, c := range p.List(f.Val, "exp_alerts") {
+			ef, ok := p.Fields(c, "an expected alert", testExpAlertFields)
 			if !ok {
 				good = false
 				continue
@@ -622,36 +623,36 @@ func (p *fileParser) alertTest(n *yaml.Node) (AlertTest, bool) {
 
 func (p *fileParser) transitionTest(n *yaml.Node) (TransitionTest, bool) {
 	tt := TransitionTest{Line: n.Line, Col: n.Column}
-	fields, ok := p.fields(n, "a transition_test case", testTransitionFields)
+	fields, ok := p.Fields(n, "a transition_test case", testTransitionFields)
 	if !ok {
 		return tt, false
 	}
 	good := true
 	if f, ok := fields["alertname"]; ok {
-		tt.Alertname, _ = p.str(f)
+		tt.Alertname, _ = p.Str(f)
 	}
 	f, ok := fields["exp_transitions"]
 	if !ok {
-		p.errAt(n, "%w %q: list the transitions, or [] for none", ErrMissing, "exp_transitions")
+		p.Reportf(n, "%w %q: list the transitions, or [] for none", ErrMissing, "exp_transitions")
 		return tt, false
 	}
-	for _, c := range p.list(f.val, "exp_transitions") {
-		cf, ok := p.fields(c, "an expected transition", testExpTransFields)
+	for _, c := range p.List(f.Val, "exp_transitions") {
+		cf, ok := p.Fields(c, "an expected transition", testExpTransFields)
 		if !ok {
 			good = false
 			continue
 		}
 		et := ExpTransition{Line: c.Line, Col: c.Column}
 		if _, given := cf["at"]; !given {
-			p.errAt(c, "%w %q", ErrMissing, "at")
+			p.Reportf(c, "%w %q", ErrMissing, "at")
 			good = false
 		}
-		et.At, ok = p.duration(cf, "at")
+		et.At, ok = p.Duration(cf, "at")
 		good = good && ok
-		et.State, ok = p.required(cf, "state", c)
+		et.State, ok = p.Required(cf, "state", c)
 		good = good && ok
 		if f, ok := cf["kind"]; ok {
-			et.Kind, _ = p.str(f)
+			et.Kind, _ = p.Str(f)
 		}
 		if f, ok := cf["exp_labels"]; ok {
 			et.HasLabels = true
