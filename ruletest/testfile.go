@@ -1,10 +1,13 @@
-package rules
+package ruletest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,44 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/faultline-go/faultline/internal/yamlfile"
+	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
-
-// A rule test file, in the shape of promtool's (`promtool test rules`), so
-// that tests written for Prometheus read the same here, plus what a
-// pipeline does to samples and what promtool cannot assert:
-//
-//	rule_files: [rules.yaml]       # relative to the test file; globs allowed
-//	evaluation_interval: 1m        # the default interval of input series
-//	tests:
-//	  - name: disk fills
-//	    interval: 1m
-//	    start_timestamp: 2024-01-01T00:00:00Z   # or Unix seconds; default 0
-//	    input_series:
-//	      - series: 'disk_used_ratio{host="a"}'
-//	        values: '0.5+0.1x4 _ 0.95x3 stale'
-//	    delivery:                  # faultline: how the samples reach the engine
-//	      copies: 4                # at-least-once: each sample 4 times
-//	      lag: 5s                  # the first copy arrives 5 s after its time
-//	      redeliver_after: 30s     # each further copy 30 s after the one before
-//	      late:                    # these arrive late, after newer samples
-//	        - {series: 'disk_used_ratio{host="a"}', at: 3m, by: 2m}
-//	      restart_at: [4m]         # snapshot → restore into a new engine
-//	      reload_at: [5m]          # reload the rules (fault.Engine.Update)
-//	    alert_rule_test:           # as promtool: what fires at eval_time
-//	      - eval_time: 6m
-//	        alertname: DiskFull
-//	        exp_alerts:
-//	          - exp_labels: {host: a, severity: page}
-//	            exp_annotations: {summary: disk a is 95% full}
-//	    transition_test:           # faultline: every transition, in order
-//	      - alertname: DiskFull    # without it: every event of the test
-//	        exp_transitions:
-//	          - {at: 5m, state: pending}
-//	          - {at: 7m, state: firing, exp_labels: {host: a, severity: page}}
-//	          # kind: flapping, absence ... when it is not a threshold event
-//
-// ParseTestFile reads this format; package ruletest runs it.
 
 // Field names of each mapping of the test file format.
 var (
@@ -67,16 +35,16 @@ var (
 // Bounds of a test file, so that a short notation cannot expand into
 // gigabytes ('1x1000000000').
 const (
-	// MaxTestSteps bounds the steps (samples and omitted samples) of the
-	// input series of one test group, all series together.
-	MaxTestSteps = 1_000_000
-	// MaxTestCopies bounds Delivery.Copies.
-	MaxTestCopies = 100
+	// MaxSteps bounds the steps (samples and omitted samples) of the
+	// input series of one test, all series together.
+	MaxSteps = 1_000_000
+	// MaxCopies bounds Delivery.Copies.
+	MaxCopies = 100
 )
 
-// TestFile is a parsed rule test file.
-type TestFile struct {
-	// File is the test file's name, as given to ParseTestFile.
+// File is a parsed rule test file (see the package doc for the format).
+type File struct {
+	// File is the test file's name, as given to ParseFile.
 	File string
 	// RuleFiles are the rule files to test, as written: paths or globs,
 	// relative to the test file's directory unless absolute.
@@ -84,13 +52,14 @@ type TestFile struct {
 	// EvaluationInterval is the default interval of input series; 1m when
 	// not given.
 	EvaluationInterval time.Duration
-	// Tests are the test groups, in file order.
-	Tests []*TestGroup
+	// Tests are the file's tests, in file order.
+	Tests []*Test
 }
 
-// TestGroup is one test of a test file: input series, how they are
-// delivered, and what must (and must not) fire.
-type TestGroup struct {
+// Test is one test of a test file (an entry of its tests list, promtool's
+// test group): input series, how they are delivered, and what must (and
+// must not) fire.
+type Test struct {
 	// Name is the test's name; it may be empty.
 	Name string
 	// Interval is the time between consecutive values of the input series.
@@ -159,7 +128,7 @@ type Delivery struct {
 // LateSample delays the samples at offset At of the input series that Match
 // selects: their copies arrive By after the sample time instead of Lag.
 type LateSample struct {
-	Match  *Selector
+	Match  *rules.Selector
 	At, By time.Duration
 	// Line and Col locate the entry in its file.
 	Line, Col int
@@ -207,33 +176,81 @@ type ExpTransition struct {
 	Line, Col int
 }
 
-// ParseTestFile parses a rule test file (see TestFile); file names it in
-// error positions. Like Parse, it reports every problem, each with its
-// file:line:col: the error, when not nil, is an Errors.
-func ParseTestFile(file string, src []byte) (*TestFile, error) {
+// ParseFile parses a rule test file (see the package doc); file names it
+// in error positions. Like rules.Parse, it reports every problem, each
+// with its file:line:col: the error, when not nil, is a rules.Errors,
+// sorted by position, whose causes are rules' (rules.ErrMissing …).
+func ParseFile(file string, src []byte) (*File, error) {
 	p := newFileParser(file, src)
-	tf := &TestFile{File: file, EvaluationInterval: time.Minute}
+	tf := &File{File: file, EvaluationInterval: time.Minute}
 	p.testFile(tf)
 	if len(p.errs) > 0 {
-		sortErrors(p.errs)
+		slices.SortStableFunc(p.errs, func(a, b *rules.Error) int {
+			return cmp.Or(a.Line-b.Line, a.Col-b.Col)
+		})
 		return nil, p.errs
 	}
 	return tf, nil
 }
 
-// ReadTestFile reads and parses a rule test file.
-func ReadTestFile(path string) (*TestFile, error) {
+// ReadFile reads and parses a rule test file, as ParseFile.
+func ReadFile(path string) (*File, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, Errors{&Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, unwrapPath(err))}}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the error carries the path
+		}
+		return nil, rules.Errors{&rules.Error{File: path, Err: fmt.Errorf("%w: %w", rules.ErrRead, err)}}
 	}
-	return ParseTestFile(path, src)
+	return ParseFile(path, src)
 }
 
-func (p *fileParser) testFile(tf *TestFile) {
+// fileParser walks the YAML node tree of one test file, checking it
+// against the format and collecting every problem. The Decoder checks the
+// YAML structure; the fileParser, what the fields mean.
+type fileParser struct {
+	*yamlfile.Decoder
+	file string
+	errs rules.Errors
+}
+
+func newFileParser(file string, src []byte) *fileParser {
+	p := &fileParser{file: file}
+	p.Decoder = yamlfile.NewDecoder(src, func(line, col int, err error) {
+		p.errs = append(p.errs, &rules.Error{File: p.file, Line: line, Col: col, Err: err})
+	})
+	return p
+}
+
+// selector parses an optional selector field (nil if absent or null).
+func (p *fileParser) selector(fields map[string]yamlfile.Field, name string) (*rules.Selector, bool) {
+	f, ok := fields[name]
+	if !ok {
+		return nil, true
+	}
+	s, ok := p.Str(f)
+	if !ok {
+		return nil, f.Val.Kind == yaml.ScalarNode
+	}
+	sel, err := rules.ParseSelector(s)
+	if err != nil {
+		line, col := f.Val.Line, f.Val.Column
+		var se *rules.SelectorError
+		if errors.As(err, &se) {
+			line, col = p.ValuePos(f.Val, se.Offset)
+			err = fmt.Errorf("%w: %s", rules.ErrSelector, se.Msg)
+		}
+		p.Report(line, col, err)
+		return nil, false
+	}
+	return sel, true
+}
+
+func (p *fileParser) testFile(tf *File) {
 	root := p.Document("a test file")
 	if root == nil {
-		p.Report(1, 0, fmt.Errorf("%w %q: the test file is empty", ErrMissing, "tests"))
+		p.Report(1, 0, fmt.Errorf("%w %q: the test file is empty", rules.ErrMissing, "tests"))
 		return
 	}
 	fields, ok := p.Fields(root, "the test file", testTopFields)
@@ -245,19 +262,19 @@ func (p *fileParser) testFile(tf *TestFile) {
 			if s, ok := p.Str(yamlfile.Field{Key: f.Key, Val: n}); ok && s != "" {
 				tf.RuleFiles = append(tf.RuleFiles, s)
 			} else if ok {
-				p.Reportf(n, "%w: an empty rule file name", ErrMissing)
+				p.Reportf(n, "%w: an empty rule file name", rules.ErrMissing)
 			}
 		}
 	}
 	if len(tf.RuleFiles) == 0 {
-		p.Reportf(root, "%w %q: name the rule files to test", ErrMissing, "rule_files")
+		p.Reportf(root, "%w %q: name the rule files to test", rules.ErrMissing, "rule_files")
 	}
 	if d, ok := p.Positive(fields, "evaluation_interval"); ok && d > 0 {
 		tf.EvaluationInterval = d
 	}
 	f, ok := fields["tests"]
 	if !ok {
-		p.Reportf(root, "%w %q", ErrMissing, "tests")
+		p.Reportf(root, "%w %q", rules.ErrMissing, "tests")
 		return
 	}
 	for _, n := range p.List(f.Val, "tests") {
@@ -267,12 +284,12 @@ func (p *fileParser) testFile(tf *TestFile) {
 	}
 }
 
-func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup {
+func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *Test {
 	fields, ok := p.Fields(n, "a test", testGroupFields)
 	if !ok {
 		return nil
 	}
-	g := &TestGroup{Interval: interval, Delivery: Delivery{Copies: 1}, Line: n.Line, Col: n.Column}
+	g := &Test{Interval: interval, Delivery: Delivery{Copies: 1}, Line: n.Line, Col: n.Column}
 	before := len(p.errs)
 	if f, ok := fields["name"]; ok {
 		g.Name, _ = p.Str(f)
@@ -292,8 +309,8 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup 
 			}
 		}
 	}
-	if steps > MaxTestSteps {
-		p.Reportf(fields["input_series"].Key, "input_series: %d steps in all, more than the %d a test may have", steps, MaxTestSteps)
+	if steps > MaxSteps {
+		p.Reportf(fields["input_series"].Key, "input_series: %d steps in all, more than the %d a test may have", steps, MaxSteps)
 	}
 	if f, ok := fields["delivery"]; ok {
 		g.Delivery = p.delivery(f.Val)
@@ -313,7 +330,7 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup 
 		}
 	}
 	if len(g.AlertTests)+len(g.TransitionTests) == 0 && len(p.errs) == before {
-		p.Reportf(n, "%w: a test needs alert_rule_test or transition_test cases", ErrMissing)
+		p.Reportf(n, "%w: a test needs alert_rule_test or transition_test cases", rules.ErrMissing)
 	}
 	return g
 }
@@ -329,7 +346,7 @@ func (p *fileParser) timestamp(f yamlfile.Field) int64 {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		p.Reportf(f.Val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", ErrType, s)
+		p.Reportf(f.Val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", rules.ErrType, s)
 		return 0
 	}
 	return t.UnixNano()
@@ -355,7 +372,7 @@ func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
 		good = false
 	}
 	if s, ok := p.Required(fields, "values", n); ok {
-		vals, off, err := ParseSeriesValues(s, MaxTestSteps)
+		vals, off, err := ParseSeriesValues(s, MaxSteps)
 		if err != nil {
 			line, col := p.ValuePos(fields["values"].Val, off)
 			p.Report(line, col, err)
@@ -372,25 +389,25 @@ func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
 // are all equalities, with a metric name. On error it returns the rune
 // offset of the problem.
 func parseSeriesNotation(s string) (string, stream.Labels, int, error) {
-	sel, err := ParseSelector(s)
+	sel, err := rules.ParseSelector(s)
 	if err != nil {
-		var se *SelectorError
+		var se *rules.SelectorError
 		if errors.As(err, &se) {
-			return "", nil, se.Offset, fmt.Errorf("series: %w: %s", ErrSelector, se.Msg)
+			return "", nil, se.Offset, fmt.Errorf("series: %w: %s", rules.ErrSelector, se.Msg)
 		}
 		return "", nil, 0, fmt.Errorf("series: %w", err)
 	}
 	var ls stream.Labels
 	name := ""
-	for _, m := range sel.matchers {
-		if m.Op != MatchEqual {
+	for _, m := range sel.Matchers() {
+		if m.Op != rules.MatchEqual {
 			off := 0
 			if i := strings.Index(s, m.Name+m.Op.String()); i >= 0 {
 				off = len([]rune(s[:i]))
 			}
-			return "", nil, off, fmt.Errorf("series: %w: %s: a series has labels, not matchers: use =", ErrSelector, m.String())
+			return "", nil, off, fmt.Errorf("series: %w: %s: a series has labels, not matchers: use =", rules.ErrSelector, m.String())
 		}
-		if m.Name == nameLabel {
+		if m.Name == "__name__" {
 			name = m.Value
 			continue
 		}
@@ -399,7 +416,7 @@ func parseSeriesNotation(s string) (string, stream.Labels, int, error) {
 		}
 	}
 	if name == "" {
-		return "", nil, 0, fmt.Errorf("series: %w: %q has no metric name", ErrSelector, s)
+		return "", nil, 0, fmt.Errorf("series: %w: %q has no metric name", rules.ErrSelector, s)
 	}
 	ls.Sort()
 	return name, ls, 0, nil
@@ -428,7 +445,7 @@ func ParseSeriesValues(s string, limit int) ([]SeriesValue, int, error) {
 		off += n
 	}
 	if len(out) == 0 {
-		return nil, 0, fmt.Errorf("values: %w: no values", ErrMissing)
+		return nil, 0, fmt.Errorf("values: %w: no values", rules.ErrMissing)
 	}
 	return out, 0, nil
 }
@@ -536,8 +553,8 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 	if f, ok := fields["copies"]; ok {
 		if s, ok := p.Str(f); ok {
 			c, err := strconv.Atoi(s)
-			if err != nil || c < 1 || c > MaxTestCopies {
-				p.Reportf(f.Val, "%w: copies %q: want a whole number from 1 to %d", ErrType, s, MaxTestCopies)
+			if err != nil || c < 1 || c > MaxCopies {
+				p.Reportf(f.Val, "%w: copies %q: want a whole number from 1 to %d", rules.ErrType, s, MaxCopies)
 			} else {
 				d.Copies = c
 			}
@@ -553,12 +570,12 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 			}
 			l := LateSample{Line: c.Line, Col: c.Column}
 			if _, given := cf["series"]; !given {
-				p.Reportf(c, "%w %q", ErrMissing, "series")
+				p.Reportf(c, "%w %q", rules.ErrMissing, "series")
 			}
 			l.Match, _ = p.selector(cf, "series")
 			for _, name := range []string{"at", "by"} {
 				if _, given := cf[name]; !given {
-					p.Reportf(c, "%w %q", ErrMissing, name)
+					p.Reportf(c, "%w %q", rules.ErrMissing, name)
 				}
 			}
 			l.At, _ = p.Duration(cf, "at")
@@ -592,7 +609,7 @@ func (p *fileParser) alertTest(n *yaml.Node) (AlertTest, bool) {
 	}
 	good := true
 	if _, given := fields["eval_time"]; !given {
-		p.Reportf(n, "%w %q", ErrMissing, "eval_time")
+		p.Reportf(n, "%w %q", rules.ErrMissing, "eval_time")
 		good = false
 	}
 	var okT bool
@@ -608,11 +625,11 @@ func (p *fileParser) alertTest(n *yaml.Node) (AlertTest, bool) {
 			}
 			var ea ExpAlert
 			if f, ok := ef["exp_labels"]; ok {
-				ea.Labels, _, ok = p.labelMap(f, "exp_labels", false)
+				ea.Labels, _, ok = p.Labels(f, "exp_labels", nil)
 				good = good && ok
 			}
 			if f, ok := ef["exp_annotations"]; ok {
-				ea.Annotations, _, ok = p.labelMap(f, "exp_annotations", false)
+				ea.Annotations, _, ok = p.Labels(f, "exp_annotations", nil)
 				good = good && ok
 			}
 			at.ExpAlerts = append(at.ExpAlerts, ea)
@@ -633,7 +650,7 @@ func (p *fileParser) transitionTest(n *yaml.Node) (TransitionTest, bool) {
 	}
 	f, ok := fields["exp_transitions"]
 	if !ok {
-		p.Reportf(n, "%w %q: list the transitions, or [] for none", ErrMissing, "exp_transitions")
+		p.Reportf(n, "%w %q: list the transitions, or [] for none", rules.ErrMissing, "exp_transitions")
 		return tt, false
 	}
 	for _, c := range p.List(f.Val, "exp_transitions") {
@@ -644,7 +661,7 @@ func (p *fileParser) transitionTest(n *yaml.Node) (TransitionTest, bool) {
 		}
 		et := ExpTransition{Line: c.Line, Col: c.Column}
 		if _, given := cf["at"]; !given {
-			p.Reportf(c, "%w %q", ErrMissing, "at")
+			p.Reportf(c, "%w %q", rules.ErrMissing, "at")
 			good = false
 		}
 		et.At, ok = p.Duration(cf, "at")
@@ -656,7 +673,7 @@ func (p *fileParser) transitionTest(n *yaml.Node) (TransitionTest, bool) {
 		}
 		if f, ok := cf["exp_labels"]; ok {
 			et.HasLabels = true
-			et.Labels, _, ok = p.labelMap(f, "exp_labels", false)
+			et.Labels, _, ok = p.Labels(f, "exp_labels", nil)
 			good = good && ok
 		}
 		tt.Transitions = append(tt.Transitions, et)
