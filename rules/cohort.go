@@ -7,6 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/faultline-go/faultline/internal/yamlfile"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -76,39 +77,39 @@ var cohortFields = []string{"by", "window"}
 const maxCohortBy = 8
 
 // cohort reads a rule's cohort field.
-func (p *fileParser) cohort(f field) (*Cohort, bool) {
-	if isNull(f.val) {
+func (p *fileParser) cohort(f yamlfile.Field) (*Cohort, bool) {
+	if yamlfile.IsNull(f.Val) {
 		return nil, true
 	}
-	fields, ok := p.fields(f.val, "a cohort", cohortFields)
+	fields, ok := p.Fields(f.Val, "a cohort", cohortFields)
 	if !ok {
 		return nil, false
 	}
 	c := &Cohort{}
 	good := true
 	if b, ok := fields["by"]; !ok {
-		p.errAt(f.val, "%w %q in cohort: name the labels that make a cohort, as in by: [firmware]", ErrMissing, "by")
+		p.Reportf(f.Val, "%w %q in cohort: name the labels that make a cohort, as in by: [firmware]", ErrMissing, "by")
 		good = false
 	} else {
-		items := p.list(b.val, "cohort by")
-		if len(items) == 0 && b.val.Kind == yaml.SequenceNode || isNull(b.val) {
-			p.errAt(b.val, "%w %q in cohort: it is empty", ErrMissing, "by")
+		items := p.List(b.Val, "cohort by")
+		if len(items) == 0 && b.Val.Kind == yaml.SequenceNode || yamlfile.IsNull(b.Val) {
+			p.Reportf(b.Val, "%w %q in cohort: it is empty", ErrMissing, "by")
 			good = false
 		}
 		if len(items) > maxCohortBy {
-			p.errAt(b.val, "%w: a cohort is named by at most %d labels", ErrType, maxCohortBy)
+			p.Reportf(b.Val, "%w: a cohort is named by at most %d labels", ErrType, maxCohortBy)
 			good = false
 		}
 		for _, it := range items {
 			switch {
-			case it.Kind != yaml.ScalarNode || isNull(it):
-				p.errAt(it, "%w: labels in cohort by must be strings, not %s", ErrType, kindName(it))
+			case it.Kind != yaml.ScalarNode || yamlfile.IsNull(it):
+				p.Reportf(it, "%w: labels in cohort by must be strings, not %s", ErrType, yamlfile.KindName(it))
 				good = false
 			case !isLabelName(it.Value) || strings.HasPrefix(it.Value, "__"):
-				p.errAt(it, "%w %q in cohort by: want [a-zA-Z_][a-zA-Z0-9_]*, not starting with __", ErrLabelName, it.Value)
+				p.Reportf(it, "%w %q in cohort by: want [a-zA-Z_][a-zA-Z0-9_]*, not starting with __", ErrLabelName, it.Value)
 				good = false
 			case slices.Contains(c.By, it.Value):
-				p.errAt(it, "%w label %q in cohort by", ErrDuplicate, it.Value)
+				p.Reportf(it, "%w label %q in cohort by", ErrDuplicate, it.Value)
 				good = false
 			default:
 				c.By = append(c.By, it.Value)
@@ -116,15 +117,15 @@ func (p *fileParser) cohort(f field) (*Cohort, bool) {
 		}
 	}
 	if w, ok := fields["window"]; !ok {
-		p.errAt(f.val, "%w %q in cohort, as in window: 5m", ErrMissing, "window")
+		p.Reportf(f.Val, "%w %q in cohort, as in window: 5m", ErrMissing, "window")
 		good = false
-	} else if d, ok := p.duration(fields, "window"); ok {
+	} else if d, ok := p.Duration(fields, "window"); ok {
 		switch {
 		case d <= 0:
-			p.errAt(w.val, "window: %w %q: must be positive", ErrDuration, w.val.Value)
+			p.Reportf(w.Val, "window: %w %q: must be positive", ErrDuration, w.Val.Value)
 			good = false
 		case d > MaxWindow:
-			p.errAt(w.val, "window: %w %q: longer than %v", ErrDuration, w.val.Value, MaxWindow)
+			p.Reportf(w.Val, "window: %w %q: longer than %v", ErrDuration, w.Val.Value, MaxWindow)
 			good = false
 		default:
 			c.Window = d

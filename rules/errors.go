@@ -4,28 +4,31 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/faultline-go/faultline/internal/yamlfile"
 )
 
 // Causes of rule file errors. An *Error wraps exactly one of them (sometimes
 // through further wrapping), so callers can tell problems apart with
 // errors.Is. Their text is short because it is always shown after a
-// file:line:col position.
+// file:line:col position. Package ruletest reports the problems of rule
+// test files with the same causes and Error type.
 var (
 	// ErrSyntax: the file is not well-formed YAML.
-	ErrSyntax = errors.New("YAML syntax error")
+	ErrSyntax = yamlfile.ErrSyntax
 	// ErrUnknownField: a mapping has a key the format does not define.
-	ErrUnknownField = errors.New("unknown field")
+	ErrUnknownField = yamlfile.ErrUnknownField
 	// ErrDuplicate: a field is given twice in one mapping, or a group name
 	// is used twice in one file.
-	ErrDuplicate = errors.New("duplicate")
+	ErrDuplicate = yamlfile.ErrDuplicate
 	// ErrType: a node has the wrong YAML kind (a scalar where a mapping or
 	// a sequence is expected, or the reverse).
-	ErrType = errors.New("wrong type")
+	ErrType = yamlfile.ErrType
 	// ErrMissing: a required field is absent or empty.
-	ErrMissing = errors.New("missing field")
+	ErrMissing = yamlfile.ErrMissing
 	// ErrDuration: a duration is unparsable, negative, or not positive where
 	// it must be.
-	ErrDuration = errors.New("invalid duration")
+	ErrDuration = yamlfile.ErrDuration
 	// ErrExpr: an expression does not compile, or fails at evaluation time.
 	ErrExpr = errors.New("invalid expression")
 	// ErrNotBool: an expression does not produce a boolean.
@@ -33,21 +36,22 @@ var (
 	// ErrSelector: a series selector is malformed or has a bad regex.
 	ErrSelector = errors.New("invalid selector")
 	// ErrLabelName: a label or annotation name is not valid.
-	ErrLabelName = errors.New("invalid label name")
+	ErrLabelName = yamlfile.ErrLabelName
 	// ErrTemplate: an annotation template does not parse or fails to
 	// execute.
 	ErrTemplate = errors.New("invalid template")
 	// ErrValue: a value is out of its range or not one of those allowed
 	// (no_data, for_tolerance, flapping thresholds, too many levels).
-	ErrValue = errors.New("invalid value")
+	ErrValue = yamlfile.ErrValue
 	// ErrConflict: two fields that exclude each other are both given (expr
 	// or resolve with levels, label severity with levels).
 	ErrConflict = errors.New("conflicting fields")
-	// ErrRead: a rule file could not be read.
+	// ErrRead: a rule file (or a rule test file) could not be read.
 	ErrRead = errors.New("cannot read rule file")
 )
 
-// Error is one problem of a rule file, at a position.
+// Error is one problem of a rule file (or of a rule test file, see package
+// ruletest), at a position.
 //
 // Line and Col are 1-based; Col is in characters (runes), as YAML counts
 // them. Col is 0 when only the line is known (YAML syntax errors), and both

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/internal/yamlfile"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -367,7 +368,7 @@ func TestFormatDuration(t *testing.T) {
 		8 * 24 * time.Hour:     "1w1d",
 	} {
 		require.Equal(t, want, FormatDuration(d))
-		back, err := parseDuration(want)
+		back, err := yamlfile.ParseDuration(want)
 		require.NoError(t, err)
 		require.Equal(t, d, back)
 	}

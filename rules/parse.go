@@ -1,25 +1,21 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
 	"os"
-	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"text/template"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/faultline-go/faultline/alert"
+	"github.com/faultline-go/faultline/internal/yamlfile"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -59,7 +55,7 @@ type builder struct {
 }
 
 func (b *builder) parse(file string, src []byte) {
-	p := fileParser{file: file, text: srcText{src: src}, aliasBudget: maxAliasNodes}
+	p := newFileParser(file, src)
 	p.parseFile()
 	sortErrors(p.errs)
 	b.errs = append(b.errs, p.errs...)
@@ -93,10 +89,6 @@ func (b *builder) finish() (*Ruleset, error) {
 	return newRuleset(b.rules, b.series), nil
 }
 
-// maxAliasNodes bounds how many nodes YAML aliases may expand to in one
-// file, so that a few aliases cannot multiply into millions of rules.
-const maxAliasNodes = 10000
-
 // originLabel is fault.OriginLabel, the provenance label of every event:
 // a rule label may neither replace it nor, empty, remove it. A test of the
 // rules_test package checks that the two agree.
@@ -113,382 +105,69 @@ var (
 )
 
 // fileParser walks the YAML node tree of one file, checking it against the
-// format and collecting every problem.
+// format and collecting every problem. The Decoder checks the YAML
+// structure; the fileParser, what the fields mean.
 type fileParser struct {
+	*yamlfile.Decoder
 	file string
-	text srcText
 	errs Errors
 
 	group, rule string // context for errors
-
-	aliasBudget int
-	aliasSizes  map[*yaml.Node]int
-	budgetSpent bool
 
 	rules  []*Rule
 	series []SeriesSpec
 }
 
-func (p *fileParser) add(line, col int, err error) {
-	line = max(line, 1)
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Col: col, Group: p.group, Rule: p.rule, Err: err})
-}
-
-func (p *fileParser) errAt(n *yaml.Node, format string, args ...any) {
-	p.add(n.Line, n.Column, fmt.Errorf(format, args...))
-}
-
-// decode decodes the next document. The YAML decoder has panicked on
-// malformed input before; such a panic is returned as the syntax error it
-// is rather than taking the caller down.
-func decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: %v", r)
+func newFileParser(file string, src []byte) *fileParser {
+	p := &fileParser{file: file}
+	p.Decoder = yamlfile.NewDecoder(src, func(line, col int, err error) {
+		p.errs = append(p.errs, &Error{File: p.file, Line: line, Col: col, Group: p.group, Rule: p.rule, Err: err})
+	})
+	p.Hint = func(what, key string) string {
+		if key == "record" && what == "a rule" {
+			return "; recording rules are not supported: write an alerting rule, with alert, match and expr"
 		}
-	}()
-	return dec.Decode(n)
+		return ""
+	}
+	return p
 }
 
 func (p *fileParser) parseFile() {
-	root := p.document("a rule file")
+	root := p.Document("a rule file")
 	if root == nil {
 		return
 	}
-	fields, ok := p.fields(root, "the rule file", topFields)
+	fields, ok := p.Fields(root, "the rule file", topFields)
 	if !ok {
 		return
 	}
 	if f, ok := fields["groups"]; ok {
-		p.groups(f.val)
+		p.groups(f.Val)
 	}
 	if f, ok := fields["series"]; ok {
-		p.seriesList(f.val)
+		p.seriesList(f.Val)
 	}
-}
-
-// document decodes the file's one YAML document and returns its root, or
-// nil when the file is empty or not YAML (reported). what names the kind of
-// file in messages.
-func (p *fileParser) document(what string) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(p.text.src))
-	var doc yaml.Node
-	if err := decode(dec, &doc); err != nil {
-		if err != io.EOF {
-			p.syntaxError(err)
-		}
-		return nil
-	}
-	var extra yaml.Node
-	switch err := decode(dec, &extra); {
-	case err == io.EOF:
-	case err != nil:
-		p.syntaxError(err)
-		return nil
-	default:
-		p.errAt(&extra, "%w: %s holds one YAML document, found another", ErrSyntax, what)
-	}
-	if len(doc.Content) == 0 {
-		return nil
-	}
-	root := p.resolve(doc.Content[0])
-	if isNull(root) {
-		return nil
-	}
-	return root
-}
-
-var yamlErrLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlParserProblems are the problems the YAML parser (as opposed to its
-// scanner) reports; their line numbers come out 0-based.
-var yamlParserProblems = []string{
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-	"did not find expected '-' indicator",
-	"did not find expected <document start>",
-	"did not find expected <stream-start>",
-	"did not find expected key",
-	"did not find expected node content",
-	"found duplicate %TAG directive",
-	"found duplicate %YAML directive",
-	"found incompatible YAML document",
-	"found undefined tag handle",
-}
-
-var yamlAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
-
-// syntaxError reports a YAML syntax error. The decoder gives only a line,
-// and not always a right one: the parser's lines are 0-based and the first
-// line is not named at all. This puts it right where it can.
-func (p *fileParser) syntaxError(err error) {
-	msg := err.Error()
-	line := 1
-	if m := yamlErrLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-		for _, prob := range yamlParserProblems {
-			if msg == prob {
-				line++
-				break
-			}
-		}
-	} else if m := yamlAnchorRE.FindStringSubmatch(msg); m != nil {
-		if i := bytes.Index(p.text.src, []byte("*"+m[1])); i >= 0 {
-			line = bytes.Count(p.text.src[:i], []byte("\n")) + 1
-		}
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	line = p.refineSyntaxLine(max(line, 1), err.Error())
-	line = min(max(line, 1), p.text.numLines())
-	p.add(line, 0, fmt.Errorf("%w: %s", ErrSyntax, msg))
-}
-
-// refineSyntaxLine improves the line of a YAML syntax error. The decoder
-// names the line where the enclosing construct began (a list three lines
-// up, for a key indented one space too far). Prefixes of the file that end
-// before the offending line decode, the others fail with the same message,
-// so a binary search over prefixes, from that line on, finds the line that
-// broke it.
-func (p *fileParser) refineSyntaxLine(from int, msg string) int {
-	lines := bytes.SplitAfter(p.text.src, []byte("\n"))
-	key := yamlErrLineRE.ReplaceAllString(msg, "$2")
-	fails := func(k int) bool {
-		err := decodeAll(bytes.Join(lines[:k], nil))
-		return err != nil && yamlErrLineRE.ReplaceAllString(err.Error(), "$2") == key
-	}
-	if from > len(lines) {
-		return from
-	}
-	k := from + sort.Search(len(lines)-from+1, func(i int) bool { return fails(from + i) })
-	if k > len(lines) {
-		return from
-	}
-	return k
-}
-
-// decodeAll decodes every document of src, returning the first error.
-func decodeAll(src []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	for {
-		var n yaml.Node
-		if err := decode(dec, &n); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-	}
-}
-
-// resolve follows aliases, within the file's alias budget.
-func (p *fileParser) resolve(n *yaml.Node) *yaml.Node {
-	for hops := 0; n.Kind == yaml.AliasNode; hops++ {
-		if n.Alias == nil || hops > 100 {
-			p.errAt(n, "%w: unresolvable alias", ErrSyntax)
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
-		}
-		p.aliasBudget -= p.size(n.Alias)
-		if p.aliasBudget < 0 {
-			if !p.budgetSpent {
-				p.budgetSpent = true
-				p.errAt(n, "%w: aliases expand to more than %d nodes", ErrSyntax, maxAliasNodes)
-			}
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
-		}
-		n = n.Alias
-	}
-	return n
-}
-
-// size counts the nodes under n (aliases count as one).
-func (p *fileParser) size(n *yaml.Node) int {
-	if s, ok := p.aliasSizes[n]; ok {
-		return s
-	}
-	if p.aliasSizes == nil {
-		p.aliasSizes = make(map[*yaml.Node]int)
-	}
-	p.aliasSizes[n] = 1 // guards against cycles
-	s := 1
-	for _, c := range n.Content {
-		if c.Kind == yaml.AliasNode {
-			s++
-		} else {
-			s += p.size(c)
-		}
-	}
-	p.aliasSizes[n] = s
-	return s
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "null"
-		}
-		return "a scalar"
-	case yaml.DocumentNode:
-		return "a document"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "nothing"
-}
-
-// field is one key: value pair of a mapping.
-type field struct {
-	key, val *yaml.Node
-}
-
-// fields checks that n is a mapping whose keys are all known and unique,
-// reporting every problem, and returns its fields by key. what names the
-// mapping in messages.
-func (p *fileParser) fields(n *yaml.Node, what string, known []string) (map[string]field, bool) {
-	if n.Kind != yaml.MappingNode {
-		p.errAt(n, "%w: %s must be a mapping, not %s", ErrType, what, kindName(n))
-		return nil, false
-	}
-	out := make(map[string]field, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := p.resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			p.errAt(k, "%w: keys of %s must be strings, not %s", ErrType, what, kindName(k))
-			continue
-		}
-		if k.Tag == "!!merge" {
-			p.errAt(k, "%w: merge keys (<<) are not supported", ErrUnknownField)
-			continue
-		}
-		if !slices.Contains(known, k.Value) {
-			hint := ""
-			if k.Value == "record" && what == "a rule" {
-				hint = "; recording rules are not supported: write an alerting rule, with alert, match and expr"
-			}
-			p.errAt(k, "%w %q in %s (want %s)%s", ErrUnknownField, k.Value, what, strings.Join(known, ", "), hint)
-			continue
-		}
-		if prev, ok := out[k.Value]; ok {
-			p.errAt(k, "%w field %q (first at line %d)", ErrDuplicate, k.Value, prev.key.Line)
-			continue
-		}
-		out[k.Value] = field{key: k, val: p.resolve(v)}
-	}
-	return out, true
-}
-
-// list checks that n is a list (null counts as empty) and returns its items.
-func (p *fileParser) list(n *yaml.Node, what string) []*yaml.Node {
-	if isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.errAt(n, "%w: %s must be a list, not %s", ErrType, what, kindName(n))
-		return nil
-	}
-	items := make([]*yaml.Node, len(n.Content))
-	for i, c := range n.Content {
-		items[i] = p.resolve(c)
-	}
-	return items
-}
-
-// str returns the string value of a scalar field. ok is false if the field
-// is not a scalar (reported) or is null.
-func (p *fileParser) str(f field) (s string, ok bool) {
-	if isNull(f.val) {
-		return "", false
-	}
-	if f.val.Kind != yaml.ScalarNode {
-		p.errAt(f.val, "%w: %s must be a string, not %s", ErrType, f.key.Value, kindName(f.val))
-		return "", false
-	}
-	if !utf8.ValidString(f.val.Value) {
-		p.errAt(f.val, "%w: %s is not valid UTF-8", ErrType, f.key.Value)
-		return "", false
-	}
-	return f.val.Value, true
-}
-
-// required returns the non-empty string value of a required field,
-// reporting it missing (at the mapping m) otherwise.
-func (p *fileParser) required(fields map[string]field, name string, m *yaml.Node) (string, bool) {
-	f, ok := fields[name]
-	if !ok {
-		p.errAt(m, "%w %q", ErrMissing, name)
-		return "", false
-	}
-	s, ok := p.str(f)
-	if !ok && f.val.Kind != yaml.ScalarNode {
-		return "", false // wrong type, reported
-	}
-	if strings.TrimSpace(s) == "" {
-		p.errAt(f.val, "%w %q: it is empty", ErrMissing, name)
-		return "", false
-	}
-	return s, true
-}
-
-// duration returns the value of an optional duration field (0 if absent or
-// null).
-func (p *fileParser) duration(fields map[string]field, name string) (time.Duration, bool) {
-	f, ok := fields[name]
-	if !ok {
-		return 0, true
-	}
-	s, ok := p.str(f)
-	if !ok {
-		return 0, f.val.Kind == yaml.ScalarNode
-	}
-	d, err := parseDuration(s)
-	if err != nil {
-		p.errAt(f.val, "%s: %w", name, err)
-		return 0, false
-	}
-	return d, true
-}
-
-// positive returns the value of an optional duration field that must be
-// positive when given (0 when absent).
-func (p *fileParser) positive(fields map[string]field, name string) (time.Duration, bool) {
-	d, ok := p.duration(fields, name)
-	if f, given := fields[name]; ok && given && !isNull(f.val) && d <= 0 {
-		p.errAt(f.val, "%s: %w %q: must be positive", name, ErrDuration, f.val.Value)
-		return 0, false
-	}
-	return d, ok
 }
 
 // selector parses an optional selector field (nil if absent or null).
-func (p *fileParser) selector(fields map[string]field, name string) (*Selector, bool) {
+func (p *fileParser) selector(fields map[string]yamlfile.Field, name string) (*Selector, bool) {
 	f, ok := fields[name]
 	if !ok {
 		return nil, true
 	}
-	s, ok := p.str(f)
+	s, ok := p.Str(f)
 	if !ok {
-		return nil, f.val.Kind == yaml.ScalarNode
+		return nil, f.Val.Kind == yaml.ScalarNode
 	}
 	sel, err := ParseSelector(s)
 	if err != nil {
-		line, col := f.val.Line, f.val.Column
-		var se *selectorError
+		line, col := f.Val.Line, f.Val.Column
+		var se *SelectorError
 		if errors.As(err, &se) {
-			line, col = p.text.valuePos(f.val, se.off)
-			err = fmt.Errorf("%w: %s", ErrSelector, se.msg)
+			line, col = p.ValuePos(f.Val, se.Offset)
+			err = fmt.Errorf("%w: %s", ErrSelector, se.Msg)
 		}
-		p.add(line, col, err)
+		p.Report(line, col, err)
 		return nil, false
 	}
 	return sel, true
@@ -496,7 +175,7 @@ func (p *fileParser) selector(fields map[string]field, name string) (*Selector, 
 
 func (p *fileParser) groups(n *yaml.Node) {
 	seen := make(map[string]*yaml.Node)
-	for _, g := range p.list(n, "groups") {
+	for _, g := range p.List(n, "groups") {
 		p.group1(g, seen)
 	}
 }
@@ -510,7 +189,7 @@ func peek(n *yaml.Node, key string) string {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.Value == key && v.Kind == yaml.ScalarNode && !isNull(v) {
+		if k.Kind == yaml.ScalarNode && k.Value == key && v.Kind == yaml.ScalarNode && !yamlfile.IsNull(v) {
 			return v.Value
 		}
 	}
@@ -520,21 +199,21 @@ func peek(n *yaml.Node, key string) string {
 func (p *fileParser) group1(n *yaml.Node, seen map[string]*yaml.Node) {
 	p.group = peek(n, "name")
 	defer func() { p.group = "" }()
-	fields, ok := p.fields(n, "a group", groupFields)
+	fields, ok := p.Fields(n, "a group", groupFields)
 	if !ok {
 		return
 	}
-	if name, ok := p.required(fields, "name", n); ok {
-		nameNode := fields["name"].val
+	if name, ok := p.Required(fields, "name", n); ok {
+		nameNode := fields["name"].Val
 		p.group = name
 		if first, dup := seen[name]; dup {
-			p.errAt(nameNode, "%w group name %q (first at line %d)", ErrDuplicate, name, first.Line)
+			p.Reportf(nameNode, "%w group name %q (first at line %d)", ErrDuplicate, name, first.Line)
 		} else {
 			seen[name] = nameNode
 		}
 	}
 	if f, ok := fields["rules"]; ok {
-		for _, r := range p.list(f.val, "rules") {
+		for _, r := range p.List(f.Val, "rules") {
 			p.rule1(r)
 		}
 	}
@@ -543,11 +222,11 @@ func (p *fileParser) group1(n *yaml.Node, seen map[string]*yaml.Node) {
 func (p *fileParser) rule1(n *yaml.Node) {
 	p.rule = peek(n, "alert")
 	defer func() { p.rule = "" }()
-	fields, ok := p.fields(n, "a rule", ruleFields)
+	fields, ok := p.Fields(n, "a rule", ruleFields)
 	if !ok {
 		return
 	}
-	alertName, okAlert := p.required(fields, "alert", n)
+	alertName, okAlert := p.Required(fields, "alert", n)
 	r := &Rule{Group: p.group, Alert: alertName, File: p.file, Line: n.Line, Col: n.Column}
 	good := okAlert
 
@@ -568,7 +247,7 @@ func (p *fileParser) rule1(n *yaml.Node) {
 		// alert lifecycle fields.
 		for _, name := range []string{"levels", "resolve", "for_tolerance", "keep_firing_for", "no_data", "flapping"} {
 			if f, ok := fields[name]; ok && r.Cohort != nil {
-				p.errAt(f.key, "%w: %s does not apply to cohort rules", ErrConflict, name)
+				p.Reportf(f.Key, "%w: %s does not apply to cohort rules", ErrConflict, name)
 				good = false
 			}
 		}
@@ -577,25 +256,25 @@ func (p *fileParser) rule1(n *yaml.Node) {
 	if lf, ok := fields["levels"]; ok {
 		for _, name := range []string{"expr", "resolve"} {
 			if f, ok := fields[name]; ok {
-				p.errAt(f.key, "%w: %s and levels exclude each other: give each level its %s", ErrConflict, name, name)
+				p.Reportf(f.Key, "%w: %s and levels exclude each other: give each level its %s", ErrConflict, name, name)
 				good = false
 			}
 		}
 		good = p.levels(lf, r) && good
 	} else {
 		lvl := Level{Line: n.Line, Col: n.Column}
-		if src, ok := p.required(fields, "expr", n); ok {
+		if src, ok := p.Required(fields, "expr", n); ok {
 			r.Expr, lvl.Expr = src, src
-			lvl.cond, ok = p.condition(fields["expr"].val, src, kind)
+			lvl.cond, ok = p.condition(fields["expr"].Val, src, kind)
 			good = good && ok
 			r.program, r.fast, r.windows = lvl.cond.program, lvl.cond.fast, lvl.cond.windows
 		} else {
 			good = false
 		}
 		if f, ok := fields["resolve"]; ok {
-			if src, ok := p.required(fields, "resolve", n); ok {
+			if src, ok := p.Required(fields, "resolve", n); ok {
 				r.Resolve, lvl.Resolve = src, src
-				lvl.reset, ok = p.condition(f.val, src, kind)
+				lvl.reset, ok = p.condition(f.Val, src, kind)
 				good = good && ok
 			} else {
 				good = false
@@ -614,21 +293,21 @@ func (p *fileParser) rule1(n *yaml.Node) {
 	}
 
 	var okD bool
-	r.For, okD = p.duration(fields, "for")
+	r.For, okD = p.Duration(fields, "for")
 	good = good && okD
-	r.KeepFiringFor, okD = p.duration(fields, "keep_firing_for")
+	r.KeepFiringFor, okD = p.Duration(fields, "keep_firing_for")
 	good = good && okD
 	if f, ok := fields["for_tolerance"]; ok {
-		r.ForTolerance, ok = p.integer(f, 0, 255)
+		r.ForTolerance, ok = p.Integer(f, 0, 255)
 		good = good && ok
 	}
 	if f, ok := fields["no_data"]; ok {
-		if v, ok := p.str(f); ok {
+		if v, ok := p.Str(f); ok {
 			if r.NoData, ok = alert.ParseNoData(v); !ok {
-				p.errAt(f.val, "%w: no_data %q: want keep, resolve or alert", ErrValue, v)
+				p.Reportf(f.Val, "%w: no_data %q: want keep, resolve or alert", ErrValue, v)
 				good = false
 			}
-		} else if f.val.Kind != yaml.ScalarNode {
+		} else if f.Val.Kind != yaml.ScalarNode {
 			good = false
 		}
 	}
@@ -643,7 +322,7 @@ func (p *fileParser) rule1(n *yaml.Node) {
 		good = good && ok
 		if _, hasLevels := fields["levels"]; hasLevels {
 			if i := slices.IndexFunc(ls, func(l stream.Label) bool { return l.Name == "severity" }); i >= 0 {
-				p.errAt(nodes[i], "%w: label severity and levels exclude each other: the level names the severity", ErrConflict)
+				p.Reportf(nodes[i], "%w: label severity and levels exclude each other: the level names the severity", ErrConflict)
 				good = false
 			}
 		}
@@ -668,48 +347,48 @@ func (p *fileParser) rule1(n *yaml.Node) {
 const maxLevels = 16
 
 // levels reads a rule's levels into r.Levels.
-func (p *fileParser) levels(f field, r *Rule) bool {
-	items := p.list(f.val, "levels")
+func (p *fileParser) levels(f yamlfile.Field, r *Rule) bool {
+	items := p.List(f.Val, "levels")
 	if len(items) == 0 {
-		if f.val.Kind == yaml.SequenceNode || isNull(f.val) {
-			p.errAt(f.val, "%w %q: it is empty", ErrMissing, "levels")
+		if f.Val.Kind == yaml.SequenceNode || yamlfile.IsNull(f.Val) {
+			p.Reportf(f.Val, "%w %q: it is empty", ErrMissing, "levels")
 		}
 		return false
 	}
 	if len(items) > maxLevels {
-		p.errAt(f.val, "%w: %d levels, more than %d", ErrValue, len(items), maxLevels)
+		p.Reportf(f.Val, "%w: %d levels, more than %d", ErrValue, len(items), maxLevels)
 		return false
 	}
 	good := true
 	seen := make(map[string]int)
 	for _, n := range items {
-		fields, ok := p.fields(n, "a level", levelFields)
+		fields, ok := p.Fields(n, "a level", levelFields)
 		if !ok {
 			good = false
 			continue
 		}
 		lvl := Level{Line: n.Line, Col: n.Column}
-		if sev, ok := p.required(fields, "severity", n); ok {
+		if sev, ok := p.Required(fields, "severity", n); ok {
 			if line, dup := seen[sev]; dup {
-				p.errAt(fields["severity"].val, "%w severity %q (first at line %d)", ErrDuplicate, sev, line)
+				p.Reportf(fields["severity"].Val, "%w severity %q (first at line %d)", ErrDuplicate, sev, line)
 				good = false
 			}
-			seen[sev] = fields["severity"].val.Line
+			seen[sev] = fields["severity"].Val.Line
 			lvl.Severity = sev
 		} else {
 			good = false
 		}
-		if src, ok := p.required(fields, "expr", n); ok {
+		if src, ok := p.Required(fields, "expr", n); ok {
 			lvl.Expr = src
-			lvl.cond, ok = p.condition(fields["expr"].val, src, sampleExpr)
+			lvl.cond, ok = p.condition(fields["expr"].Val, src, sampleExpr)
 			good = good && ok
 		} else {
 			good = false
 		}
 		if f, ok := fields["resolve"]; ok {
-			if src, ok := p.required(fields, "resolve", n); ok {
+			if src, ok := p.Required(fields, "resolve", n); ok {
 				lvl.Resolve = src
-				lvl.reset, ok = p.condition(f.val, src, sampleExpr)
+				lvl.reset, ok = p.condition(f.Val, src, sampleExpr)
 				good = good && ok
 			} else {
 				good = false
@@ -727,10 +406,10 @@ func (p *fileParser) condition(node *yaml.Node, src string, kind exprKind) (pred
 		line, col := node.Line, node.Column
 		var ee *exprError
 		if errors.As(err, &ee) {
-			line, col = p.text.valuePos(node, ee.off)
+			line, col = p.ValuePos(node, ee.off)
 			ee.msg += promqlHint(src, kind)
 		}
-		p.add(line, col, err)
+		p.Report(line, col, err)
 		return pred{}, false
 	}
 	pr := pred{program: c.prog, windows: c.calls, window: time.Duration(c.window)}
@@ -755,9 +434,9 @@ func (p *fileParser) templates(ls stream.Labels, nodes []*yaml.Node, what string
 			line, col := nodes[i].Line, nodes[i].Column
 			var te *templateError
 			if errors.As(err, &te) {
-				line, col = p.text.valuePos(nodes[i], runeOffsetOfLine(a.Value, te.line))
+				line, col = p.ValuePos(nodes[i], runeOffsetOfLine(a.Value, te.line))
 			}
-			p.add(line, col, fmt.Errorf("%s %q: %w", what, a.Name, err))
+			p.Report(line, col, fmt.Errorf("%s %q: %w", what, a.Name, err))
 			good = false
 			continue
 		}
@@ -767,20 +446,6 @@ func (p *fileParser) templates(ls stream.Labels, nodes []*yaml.Node, what string
 		out[i] = t
 	}
 	return out, good
-}
-
-// integer returns the value of an integer field within [lo, hi].
-func (p *fileParser) integer(f field, lo, hi int) (int, bool) {
-	if f.val.Kind != yaml.ScalarNode || isNull(f.val) {
-		p.errAt(f.val, "%w: %s must be an integer, not %s", ErrType, f.key.Value, kindName(f.val))
-		return 0, false
-	}
-	v, err := strconv.Atoi(f.val.Value)
-	if err != nil || v < lo || v > hi {
-		p.errAt(f.val, "%w: %s %q: want an integer from %d to %d", ErrValue, f.key.Value, f.val.Value, lo, hi)
-		return 0, false
-	}
-	return v, true
 }
 
 // maxPercentDecimals is how many digits after the decimal point a flap
@@ -794,23 +459,23 @@ const maxPercentDecimals = 12
 
 // percent returns the value of a percentage field, in [0, 100], with at
 // most maxPercentDecimals decimals.
-func (p *fileParser) percent(f field) (float64, bool) {
-	if f.val.Kind != yaml.ScalarNode || isNull(f.val) {
-		p.errAt(f.val, "%w: %s must be a number, not %s", ErrType, f.key.Value, kindName(f.val))
+func (p *fileParser) percent(f yamlfile.Field) (float64, bool) {
+	if f.Val.Kind != yaml.ScalarNode || yamlfile.IsNull(f.Val) {
+		p.Reportf(f.Val, "%w: %s must be a number, not %s", ErrType, f.Key.Value, yamlfile.KindName(f.Val))
 		return 0, false
 	}
-	v, err := strconv.ParseFloat(f.val.Value, 64)
+	v, err := strconv.ParseFloat(f.Val.Value, 64)
 	if err != nil || !(v >= 0 && v <= 100) {
-		p.errAt(f.val, "%w: %s %q: want a percentage from 0 to 100", ErrValue, f.key.Value, f.val.Value)
+		p.Reportf(f.Val, "%w: %s %q: want a percentage from 0 to 100", ErrValue, f.Key.Value, f.Val.Value)
 		return 0, false
 	}
-	exact, ok := new(big.Rat).SetString(f.val.Value)
+	exact, ok := new(big.Rat).SetString(f.Val.Value)
 	if !ok {
 		exact = new(big.Rat).SetFloat64(v)
 	}
 	unit := new(big.Int).Exp(big.NewInt(10), big.NewInt(maxPercentDecimals), nil)
 	if new(big.Int).Rem(unit, exact.Denom()).Sign() != 0 {
-		p.errAt(f.val, "%w: %s %q: want at most %d digits after the decimal point", ErrValue, f.key.Value, f.val.Value, maxPercentDecimals)
+		p.Reportf(f.Val, "%w: %s %q: want at most %d digits after the decimal point", ErrValue, f.Key.Value, f.Val.Value, maxPercentDecimals)
 		return 0, false
 	}
 	return v, true
@@ -818,11 +483,11 @@ func (p *fileParser) percent(f field) (float64, bool) {
 
 // flapping reads a rule's flapping thresholds: a mapping of low and high,
 // each defaulting to Nagios' (20 and 30). Null leaves flap detection off.
-func (p *fileParser) flapping(f field) (alert.Flapping, bool) {
-	if isNull(f.val) {
+func (p *fileParser) flapping(f yamlfile.Field) (alert.Flapping, bool) {
+	if yamlfile.IsNull(f.Val) {
 		return alert.Flapping{}, true
 	}
-	fields, ok := p.fields(f.val, "flapping", flapFields)
+	fields, ok := p.Fields(f.Val, "flapping", flapFields)
 	if !ok {
 		return alert.Flapping{}, false
 	}
@@ -837,7 +502,7 @@ func (p *fileParser) flapping(f field) (alert.Flapping, bool) {
 		good = good && ok
 	}
 	if good && !(fl.Low < fl.High) {
-		p.errAt(f.val, "%w: flapping low %v must be below high %v", ErrValue, fl.Low, fl.High)
+		p.Reportf(f.Val, "%w: flapping low %v must be below high %v", ErrValue, fl.Low, fl.High)
 		good = false
 	}
 	return fl, good
@@ -845,102 +510,54 @@ func (p *fileParser) flapping(f field) (alert.Flapping, bool) {
 
 // labelMap reads a mapping of names to strings (labels or annotations),
 // sorted by name, with the value nodes in the same order. Label names must
-// be valid and must not start with "__"; annotation names must be valid.
-func (p *fileParser) labelMap(f field, what string, isLabels bool) (stream.Labels, []*yaml.Node, bool) {
-	if isNull(f.val) {
-		return nil, nil, true
-	}
-	if f.val.Kind != yaml.MappingNode {
-		p.errAt(f.val, "%w: %s must be a mapping, not %s", ErrType, what, kindName(f.val))
-		return nil, nil, false
-	}
-	type entry struct {
-		l    stream.Label
-		node *yaml.Node
-	}
-	var entries []entry
-	seen := make(map[string]int)
-	good := true
-	for i := 0; i+1 < len(f.val.Content); i += 2 {
-		k, v := p.resolve(f.val.Content[i]), p.resolve(f.val.Content[i+1])
-		if k.Kind != yaml.ScalarNode || isNull(k) {
-			p.errAt(k, "%w: names in %s must be strings, not %s", ErrType, what, kindName(k))
-			good = false
-			continue
+// be valid, must not start with "__" and must not be the provenance label;
+// annotation names must be valid.
+func (p *fileParser) labelMap(f yamlfile.Field, what string, isLabels bool) (stream.Labels, []*yaml.Node, bool) {
+	var allow func(k *yaml.Node) bool
+	if isLabels {
+		allow = func(k *yaml.Node) bool {
+			switch {
+			case strings.HasPrefix(k.Value, "__"):
+				p.Reportf(k, "%w %q in %s: names starting with __ are reserved", ErrLabelName, k.Value, what)
+				return false
+			case k.Value == originLabel:
+				p.Reportf(k, "%w %q in %s: the engine sets it on every event, to recognise its own output fed back in", ErrLabelName, k.Value, what)
+				return false
+			}
+			return true
 		}
-		switch {
-		case !isLabelName(k.Value):
-			p.errAt(k, "%w %q in %s: want [a-zA-Z_][a-zA-Z0-9_]*", ErrLabelName, k.Value, what)
-			good = false
-			continue
-		case isLabels && strings.HasPrefix(k.Value, "__"):
-			p.errAt(k, "%w %q in %s: names starting with __ are reserved", ErrLabelName, k.Value, what)
-			good = false
-			continue
-		case isLabels && k.Value == originLabel:
-			p.errAt(k, "%w %q in %s: the engine sets it on every event, to recognise its own output fed back in", ErrLabelName, k.Value, what)
-			good = false
-			continue
-		}
-		if line, dup := seen[k.Value]; dup {
-			p.errAt(k, "%w %s name %q (first at line %d)", ErrDuplicate, strings.TrimSuffix(what, "s"), k.Value, line)
-			good = false
-			continue
-		}
-		seen[k.Value] = k.Line
-		var value string
-		switch {
-		case isNull(v):
-		case v.Kind != yaml.ScalarNode:
-			p.errAt(v, "%w: value of %s %q must be a string, not %s", ErrType, strings.TrimSuffix(what, "s"), k.Value, kindName(v))
-			good = false
-			continue
-		case !utf8.ValidString(v.Value):
-			p.errAt(v, "%w: value of %s %q is not valid UTF-8", ErrType, strings.TrimSuffix(what, "s"), k.Value)
-			good = false
-			continue
-		default:
-			value = v.Value
-		}
-		entries = append(entries, entry{stream.Label{Name: k.Value, Value: value}, v})
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.l.Name, b.l.Name) })
-	ls := make(stream.Labels, len(entries))
-	nodes := make([]*yaml.Node, len(entries))
-	for i, e := range entries {
-		ls[i], nodes[i] = e.l, e.node
-	}
-	return ls, nodes, good
+	return p.Labels(f, what, allow)
 }
 
 func (p *fileParser) seriesList(n *yaml.Node) {
-	for _, s := range p.list(n, "series") {
+	for _, s := range p.List(n, "series") {
 		p.series1(s)
 	}
 }
 
 func (p *fileParser) series1(n *yaml.Node) {
-	fields, ok := p.fields(n, "a series entry", seriesFields)
+	fields, ok := p.Fields(n, "a series entry", seriesFields)
 	if !ok {
 		return
 	}
 	spec := SeriesSpec{File: p.file, Line: n.Line, Col: n.Column}
 	good := true
 	if _, ok := fields["match"]; !ok {
-		p.errAt(n, "%w %q", ErrMissing, "match")
+		p.Reportf(n, "%w %q", ErrMissing, "match")
 		good = false
 	} else if sel, ok := p.selector(fields, "match"); !ok {
 		good = false
 	} else if sel == nil {
-		p.errAt(fields["match"].val, "%w %q: it is empty", ErrMissing, "match")
+		p.Reportf(fields["match"].Val, "%w %q: it is empty", ErrMissing, "match")
 		good = false
 	} else {
 		spec.Match = sel
 	}
 	var okD bool
-	spec.Cadence, okD = p.positive(fields, "cadence")
+	spec.Cadence, okD = p.Positive(fields, "cadence")
 	good = good && okD
-	spec.AbsentAfter, okD = p.positive(fields, "absent_after")
+	spec.AbsentAfter, okD = p.Positive(fields, "absent_after")
 	good = good && okD
 	if good {
 		p.series = append(p.series, spec)

@@ -235,21 +235,25 @@ func (s *Selector) String() string {
 	return b.String()
 }
 
-// selectorError is a syntax error in a selector at a rune offset, so that
-// the rule file parser can point at the offending character.
-type selectorError struct {
-	off int // rune offset in the selector
-	msg string
+// SelectorError is a syntax error of a selector, at a character of it, so
+// that a file parser can point at that character in the file.
+type SelectorError struct {
+	// Offset is the offending character's offset in the selector, in runes.
+	Offset int
+	// Msg says what is wrong, without the position.
+	Msg string
 }
 
-func (e *selectorError) Error() string {
-	return fmt.Sprintf("%s: %s (at character %d)", ErrSelector.Error(), e.msg, e.off+1)
+// Error formats the problem with its position in the selector.
+func (e *SelectorError) Error() string {
+	return fmt.Sprintf("%s: %s (at character %d)", ErrSelector.Error(), e.Msg, e.Offset+1)
 }
 
-func (e *selectorError) Unwrap() error { return ErrSelector }
+// Unwrap returns ErrSelector.
+func (e *SelectorError) Unwrap() error { return ErrSelector }
 
 // ParseSelector parses a series selector (see Selector for the syntax). The
-// error wraps ErrSelector.
+// error is a *SelectorError, which wraps ErrSelector.
 func ParseSelector(s string) (*Selector, error) {
 	p := selParser{src: s}
 	sel, err := p.parse()
@@ -268,7 +272,7 @@ func (p *selParser) errorf(bytePos int, format string, args ...any) error {
 	if bytePos > len(p.src) {
 		bytePos = len(p.src)
 	}
-	return &selectorError{off: utf8.RuneCountInString(p.src[:bytePos]), msg: fmt.Sprintf(format, args...)}
+	return &SelectorError{Offset: utf8.RuneCountInString(p.src[:bytePos]), Msg: fmt.Sprintf(format, args...)}
 }
 
 func (p *selParser) skipSpace() {

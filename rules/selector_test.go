@@ -55,9 +55,9 @@ func TestParseSelectorErrors(t *testing.T) {
 		_, err := ParseSelector(src)
 		require.ErrorIs(t, err, ErrSelector, src)
 		require.ErrorContains(t, err, substr, src)
-		var se *selectorError
+		var se *SelectorError
 		require.ErrorAs(t, err, &se)
-		require.Equal(t, off, se.off, src)
+		require.Equal(t, off, se.Offset, src)
 	}
 	f(``, 0, "empty selector")
 	f(`   `, 3, "empty selector")

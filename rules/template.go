@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 
 	"github.com/faultline-go/faultline/stream"
 )
@@ -248,4 +249,22 @@ func humanizeDuration(v any) (string, error) {
 		return fmt.Sprintf("%s%dm %ds", sign, minutes, secs), nil
 	}
 	return fmt.Sprintf("%s%.4gs", sign, f), nil
+}
+
+// runeOffsetOfLine returns the rune offset at which line n (1-based) of s
+// starts, or the length of s if it has fewer lines.
+func runeOffsetOfLine(s string, n int) int {
+	off := 0
+	for l := 1; l < n; l++ {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		if i == len(s) {
+			return off + utf8.RuneCountInString(s)
+		}
+		off += utf8.RuneCountInString(s[:i]) + 1
+		s = s[i+1:]
+	}
+	return off
 }

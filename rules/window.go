@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
+	"github.com/faultline-go/faultline/internal/yamlfile"
 )
 
 // Windowed functions.
@@ -412,7 +413,7 @@ func (w *windowGuard) call(n *ast.CallNode) {
 		w.g.fail(n.Arguments[0], "the window of %s must be a constant duration, as in %s(5m)", id.Value, id.Value)
 		return
 	}
-	d, err := parseDuration(s.Value)
+	d, err := yamlfile.ParseDuration(s.Value)
 	switch {
 	case err != nil:
 		w.g.fail(n.Arguments[0], "%s: %v", id.Value, err)
@@ -454,7 +455,7 @@ func (p *windowPatcher) Visit(node *ast.Node) {
 		if !ok {
 			return
 		}
-		d, _ := parseDuration(s.Value)
+		d, _ := yamlfile.ParseDuration(s.Value)
 		c.rng = int64(d)
 	}
 	k := slices.Index(*p.calls, c)

@@ -1,9 +1,52 @@
-// Package ruletest runs rule unit tests: the test files that
-// rules.ParseTestFile reads, in the shape of promtool's. Each test feeds its
-// input series through a fault.Engine in virtual time, delivered as a
-// pipeline would deliver them (copies, lag, late samples, a restart from a
-// snapshot, a reload of the rules), and checks the alerts firing at given times, as promtool does,
+// Package ruletest reads and runs rule unit tests: test files in the shape
+// of promtool's (`promtool test rules`), so that tests written for
+// Prometheus read the same here, plus what a pipeline does to samples and
+// what promtool cannot assert. Each test feeds its input series through a
+// fault.Engine in virtual time, delivered as a pipeline would deliver them
+// (copies, lag, late samples, a restart from a snapshot, a reload of the
+// rules), and checks the alerts firing at given times, as promtool does,
 // and every transition over the whole test, which promtool cannot.
+//
+// # Test files
+//
+// ParseFile and ReadFile read a test file into a File; RunFile reads and
+// runs one:
+//
+//	rule_files: [rules.yaml]       # relative to the test file; globs allowed
+//	evaluation_interval: 1m        # the default interval of input series
+//	tests:
+//	  - name: disk fills
+//	    interval: 1m
+//	    start_timestamp: 2024-01-01T00:00:00Z   # or Unix seconds; default 0
+//	    input_series:
+//	      - series: 'disk_used_ratio{host="a"}'
+//	        values: '0.5+0.1x4 _ 0.95x3 stale'
+//	    delivery:                  # faultline: how the samples reach the engine
+//	      copies: 4                # at-least-once: each sample 4 times
+//	      lag: 5s                  # the first copy arrives 5 s after its time
+//	      redeliver_after: 30s     # each further copy 30 s after the one before
+//	      late:                    # these arrive late, after newer samples
+//	        - {series: 'disk_used_ratio{host="a"}', at: 3m, by: 2m}
+//	      restart_at: [4m]         # snapshot → restore into a new engine
+//	      reload_at: [5m]          # reload the rules (fault.Engine.Update)
+//	    alert_rule_test:           # as promtool: what fires at eval_time
+//	      - eval_time: 6m
+//	        alertname: DiskFull
+//	        exp_alerts:
+//	          - exp_labels: {host: a, severity: page}
+//	            exp_annotations: {summary: disk a is 95% full}
+//	    transition_test:           # faultline: every transition, in order
+//	      - alertname: DiskFull    # without it: every event of the test
+//	        exp_transitions:
+//	          - {at: 5m, state: pending}
+//	          - {at: 7m, state: firing, exp_labels: {host: a, severity: page}}
+//	          # kind: flapping, absence ... when it is not a threshold event
+//
+// The file is decoded as strictly as a rule file, and its problems are
+// reported as a rule file's are: all at once, each a *rules.Error with its
+// file:line:col.
+//
+// # Running
 //
 // How a test maps onto the engine, which evaluates each fresh sample as it
 // arrives rather than every evaluation_interval:
@@ -83,7 +126,7 @@ type TestResult struct {
 // test's). The error is the test file's or its rule files' problems, each
 // with its file:line:col; failed assertions are in the Result.
 func RunFile(ctx context.Context, path string, cfg fault.Config) (*Result, error) {
-	tf, err := rules.ReadTestFile(path)
+	tf, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +135,7 @@ func RunFile(ctx context.Context, path string, cfg fault.Config) (*Result, error
 
 // Run loads the rule files of tf (relative to the directory of tf.File) and
 // runs its tests, as RunFile.
-func Run(ctx context.Context, tf *rules.TestFile, cfg fault.Config) (*Result, error) {
+func Run(ctx context.Context, tf *File, cfg fault.Config) (*Result, error) {
 	rs, err := loadRules(tf)
 	if err != nil {
 		return nil, err
@@ -118,7 +161,7 @@ func Run(ctx context.Context, tf *rules.TestFile, cfg fault.Config) (*Result, er
 }
 
 // loadRules expands the rule file globs of tf and parses the files.
-func loadRules(tf *rules.TestFile) (*rules.Ruleset, error) {
+func loadRules(tf *File) (*rules.Ruleset, error) {
 	dir := filepath.Dir(tf.File)
 	var paths []string
 	for _, pat := range tf.RuleFiles {
@@ -137,7 +180,7 @@ func loadRules(tf *rules.TestFile) (*rules.Ruleset, error) {
 // runner runs one test.
 type runner struct {
 	file, name string
-	g          *rules.TestGroup
+	g          *Test
 	cfg        fault.Config
 	events     []fault.Event
 	failures   []string

@@ -103,7 +103,7 @@ func TestFmtOffset(t *testing.T) {
 // events (IDs included) are the same every time, and the test passes.
 func TestRestartChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	tf, err := rules.ReadTestFile("testdata/restart.test.yaml")
+	tf, err := ReadFile("testdata/restart.test.yaml")
 	require.NoError(t, err)
 	rs, err := loadRules(tf)
 	require.NoError(t, err)
@@ -131,7 +131,7 @@ func TestRestartChangesNothing(t *testing.T) {
 // reload, and the test passes.
 func TestReloadChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	tf, err := rules.ReadTestFile("testdata/restart.test.yaml")
+	tf, err := ReadFile("testdata/restart.test.yaml")
 	require.NoError(t, err)
 	rs, err := loadRules(tf)
 	require.NoError(t, err)

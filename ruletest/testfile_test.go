@@ -1,4 +1,4 @@
-package rules
+package ruletest
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -73,8 +74,8 @@ func TestParseSeriesValuesErrors(t *testing.T) {
 	}
 }
 
-func TestParseTestFile(t *testing.T) {
-	tf, err := ParseTestFile("t.yaml", []byte(`
+func TestParseFile(t *testing.T) {
+	tf, err := ParseFile("t.yaml", []byte(`
 rule_files: [rules.yaml, 'more/*.yaml']
 evaluation_interval: 30s
 tests:
@@ -135,9 +136,9 @@ tests:
 	require.Zero(t, tf.Tests[1].Start, "the Unix epoch by default, as promtool")
 }
 
-// TestParseTestFileErrors: every problem of a test file, each at its
+// TestParseFileErrors: every problem of a test file, each at its
 // position.
-func TestParseTestFileErrors(t *testing.T) {
+func TestParseFileErrors(t *testing.T) {
 	src := `rule_files: [rules.yaml]
 tests:
   - name: bad
@@ -157,8 +158,8 @@ tests:
       - alertname: Up
     bogus: 1
 `
-	_, err := ParseTestFile("t.yaml", []byte(src))
-	var errs Errors
+	_, err := ParseFile("t.yaml", []byte(src))
+	var errs rules.Errors
 	require.True(t, errors.As(err, &errs), "%v", err)
 	var got []string
 	for _, e := range errs {
@@ -177,16 +178,16 @@ tests:
 	}
 	require.Equal(t, want, got, strings.Join(got, "\n"))
 
-	_, err = ParseTestFile("e.yaml", nil)
+	_, err = ParseFile("e.yaml", nil)
 	require.ErrorContains(t, err, `e.yaml:1: missing field "tests"`)
-	_, err = ParseTestFile("r.yaml", []byte("tests: []\n"))
+	_, err = ParseFile("r.yaml", []byte("tests: []\n"))
 	require.ErrorContains(t, err, `r.yaml:1:1: missing field "rule_files"`)
-	_, err = ParseTestFile("big.yaml", []byte("rule_files: [r]\ntests:\n  - input_series: [{series: x, values: '1x600000'}, {series: y, values: '1x600000'}]\n    transition_test: [{exp_transitions: []}]\n"))
+	_, err = ParseFile("big.yaml", []byte("rule_files: [r]\ntests:\n  - input_series: [{series: x, values: '1x600000'}, {series: y, values: '1x600000'}]\n    transition_test: [{exp_transitions: []}]\n"))
 	require.ErrorContains(t, err, "big.yaml:3:5: input_series: 1200002 steps in all, more than the 1000000 a test may have")
 }
 
 // FuzzParseTestFile: no input panics; an invalid file gives a non-empty
-// Errors, each error positioned and in order; a valid one keeps the
+// rules.Errors, each error positioned and in order; a valid one keeps the
 // format's bounds.
 func FuzzParseTestFile(f *testing.F) {
 	for _, s := range []string{
@@ -199,10 +200,10 @@ func FuzzParseTestFile(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		tf, err := ParseTestFile("fuzz.yaml", src)
+		tf, err := ParseFile("fuzz.yaml", src)
 		if err != nil {
 			require.Nil(t, tf)
-			var errs Errors
+			var errs rules.Errors
 			require.True(t, errors.As(err, &errs) && len(errs) > 0, "error is not a non-empty Errors: %#v", err)
 			for i, e := range errs {
 				require.True(t, e.Line >= 1 && e.Col >= 0 && e.File == "fuzz.yaml", "error without a position: %#v", e)
@@ -217,7 +218,7 @@ func FuzzParseTestFile(f *testing.F) {
 		require.Positive(t, tf.EvaluationInterval)
 		for _, g := range tf.Tests {
 			require.Positive(t, g.Interval)
-			require.True(t, g.Delivery.Copies >= 1 && g.Delivery.Copies <= MaxTestCopies)
+			require.True(t, g.Delivery.Copies >= 1 && g.Delivery.Copies <= MaxCopies)
 			steps := 0
 			for _, in := range g.Series {
 				require.NotEmpty(t, in.Name)
@@ -225,7 +226,7 @@ func FuzzParseTestFile(f *testing.F) {
 				require.True(t, in.Labels.IsSorted())
 				steps += len(in.Values)
 			}
-			require.LessOrEqual(t, steps, MaxTestSteps)
+			require.LessOrEqual(t, steps, MaxSteps)
 		}
 	})
 }

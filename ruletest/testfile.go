@@ -1,54 +1,23 @@
-package rules
+package ruletest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/faultline-go/faultline/internal/yamlfile"
+	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
-
-// A rule test file, in the shape of promtool's (`promtool test rules`), so
-// that tests written for Prometheus read the same here, plus what a
-// pipeline does to samples and what promtool cannot assert:
-//
-//	rule_files: [rules.yaml]       # relative to the test file; globs allowed
-//	evaluation_interval: 1m        # the default interval of input series
-//	tests:
-//	  - name: disk fills
-//	    interval: 1m
-//	    start_timestamp: 2024-01-01T00:00:00Z   # or Unix seconds; default 0
-//	    input_series:
-//	      - series: 'disk_used_ratio{host="a"}'
-//	        values: '0.5+0.1x4 _ 0.95x3 stale'
-//	    delivery:                  # faultline: how the samples reach the engine
-//	      copies: 4                # at-least-once: each sample 4 times
-//	      lag: 5s                  # the first copy arrives 5 s after its time
-//	      redeliver_after: 30s     # each further copy 30 s after the one before
-//	      late:                    # these arrive late, after newer samples
-//	        - {series: 'disk_used_ratio{host="a"}', at: 3m, by: 2m}
-//	      restart_at: [4m]         # snapshot → restore into a new engine
-//	      reload_at: [5m]          # reload the rules (fault.Engine.Update)
-//	    alert_rule_test:           # as promtool: what fires at eval_time
-//	      - eval_time: 6m
-//	        alertname: DiskFull
-//	        exp_alerts:
-//	          - exp_labels: {host: a, severity: page}
-//	            exp_annotations: {summary: disk a is 95% full}
-//	    transition_test:           # faultline: every transition, in order
-//	      - alertname: DiskFull    # without it: every event of the test
-//	        exp_transitions:
-//	          - {at: 5m, state: pending}
-//	          - {at: 7m, state: firing, exp_labels: {host: a, severity: page}}
-//	          # kind: flapping, absence ... when it is not a threshold event
-//
-// ParseTestFile reads this format; package ruletest runs it.
 
 // Field names of each mapping of the test file format.
 var (
@@ -66,16 +35,16 @@ var (
 // Bounds of a test file, so that a short notation cannot expand into
 // gigabytes ('1x1000000000').
 const (
-	// MaxTestSteps bounds the steps (samples and omitted samples) of the
-	// input series of one test group, all series together.
-	MaxTestSteps = 1_000_000
-	// MaxTestCopies bounds Delivery.Copies.
-	MaxTestCopies = 100
+	// MaxSteps bounds the steps (samples and omitted samples) of the
+	// input series of one test, all series together.
+	MaxSteps = 1_000_000
+	// MaxCopies bounds Delivery.Copies.
+	MaxCopies = 100
 )
 
-// TestFile is a parsed rule test file.
-type TestFile struct {
-	// File is the test file's name, as given to ParseTestFile.
+// File is a parsed rule test file (see the package doc for the format).
+type File struct {
+	// File is the test file's name, as given to ParseFile.
 	File string
 	// RuleFiles are the rule files to test, as written: paths or globs,
 	// relative to the test file's directory unless absolute.
@@ -83,13 +52,14 @@ type TestFile struct {
 	// EvaluationInterval is the default interval of input series; 1m when
 	// not given.
 	EvaluationInterval time.Duration
-	// Tests are the test groups, in file order.
-	Tests []*TestGroup
+	// Tests are the file's tests, in file order.
+	Tests []*Test
 }
 
-// TestGroup is one test of a test file: input series, how they are
-// delivered, and what must (and must not) fire.
-type TestGroup struct {
+// Test is one test of a test file (an entry of its tests list, promtool's
+// test group): input series, how they are delivered, and what must (and
+// must not) fire.
+type Test struct {
 	// Name is the test's name; it may be empty.
 	Name string
 	// Interval is the time between consecutive values of the input series.
@@ -158,7 +128,7 @@ type Delivery struct {
 // LateSample delays the samples at offset At of the input series that Match
 // selects: their copies arrive By after the sample time instead of Lag.
 type LateSample struct {
-	Match  *Selector
+	Match  *rules.Selector
 	At, By time.Duration
 	// Line and Col locate the entry in its file.
 	Line, Col int
@@ -206,77 +176,125 @@ type ExpTransition struct {
 	Line, Col int
 }
 
-// ParseTestFile parses a rule test file (see TestFile); file names it in
-// error positions. Like Parse, it reports every problem, each with its
-// file:line:col: the error, when not nil, is an Errors.
-func ParseTestFile(file string, src []byte) (*TestFile, error) {
-	p := fileParser{file: file, text: srcText{src: src}, aliasBudget: maxAliasNodes}
-	tf := &TestFile{File: file, EvaluationInterval: time.Minute}
+// ParseFile parses a rule test file (see the package doc); file names it
+// in error positions. Like rules.Parse, it reports every problem, each
+// with its file:line:col: the error, when not nil, is a rules.Errors,
+// sorted by position, whose causes are rules' (rules.ErrMissing …).
+func ParseFile(file string, src []byte) (*File, error) {
+	p := newFileParser(file, src)
+	tf := &File{File: file, EvaluationInterval: time.Minute}
 	p.testFile(tf)
 	if len(p.errs) > 0 {
-		sortErrors(p.errs)
+		slices.SortStableFunc(p.errs, func(a, b *rules.Error) int {
+			return cmp.Or(a.Line-b.Line, a.Col-b.Col)
+		})
 		return nil, p.errs
 	}
 	return tf, nil
 }
 
-// ReadTestFile reads and parses a rule test file.
-func ReadTestFile(path string) (*TestFile, error) {
+// ReadFile reads and parses a rule test file, as ParseFile.
+func ReadFile(path string) (*File, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, Errors{&Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, unwrapPath(err))}}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the error carries the path
+		}
+		return nil, rules.Errors{&rules.Error{File: path, Err: fmt.Errorf("%w: %w", rules.ErrRead, err)}}
 	}
-	return ParseTestFile(path, src)
+	return ParseFile(path, src)
 }
 
-func (p *fileParser) testFile(tf *TestFile) {
-	root := p.document("a test file")
+// fileParser walks the YAML node tree of one test file, checking it
+// against the format and collecting every problem. The Decoder checks the
+// YAML structure; the fileParser, what the fields mean.
+type fileParser struct {
+	*yamlfile.Decoder
+	file string
+	errs rules.Errors
+}
+
+func newFileParser(file string, src []byte) *fileParser {
+	p := &fileParser{file: file}
+	p.Decoder = yamlfile.NewDecoder(src, func(line, col int, err error) {
+		p.errs = append(p.errs, &rules.Error{File: p.file, Line: line, Col: col, Err: err})
+	})
+	return p
+}
+
+// selector parses an optional selector field (nil if absent or null).
+func (p *fileParser) selector(fields map[string]yamlfile.Field, name string) (*rules.Selector, bool) {
+	f, ok := fields[name]
+	if !ok {
+		return nil, true
+	}
+	s, ok := p.Str(f)
+	if !ok {
+		return nil, f.Val.Kind == yaml.ScalarNode
+	}
+	sel, err := rules.ParseSelector(s)
+	if err != nil {
+		line, col := f.Val.Line, f.Val.Column
+		var se *rules.SelectorError
+		if errors.As(err, &se) {
+			line, col = p.ValuePos(f.Val, se.Offset)
+			err = fmt.Errorf("%w: %s", rules.ErrSelector, se.Msg)
+		}
+		p.Report(line, col, err)
+		return nil, false
+	}
+	return sel, true
+}
+
+func (p *fileParser) testFile(tf *File) {
+	root := p.Document("a test file")
 	if root == nil {
-		p.add(1, 0, fmt.Errorf("%w %q: the test file is empty", ErrMissing, "tests"))
+		p.Report(1, 0, fmt.Errorf("%w %q: the test file is empty", rules.ErrMissing, "tests"))
 		return
 	}
-	fields, ok := p.fields(root, "the test file", testTopFields)
+	fields, ok := p.Fields(root, "the test file", testTopFields)
 	if !ok {
 		return
 	}
 	if f, ok := fields["rule_files"]; ok {
-		for _, n := range p.list(f.val, "rule_files") {
-			if s, ok := p.str(field{key: f.key, val: n}); ok && s != "" {
+		for _, n := range p.List(f.Val, "rule_files") {
+			if s, ok := p.Str(yamlfile.Field{Key: f.Key, Val: n}); ok && s != "" {
 				tf.RuleFiles = append(tf.RuleFiles, s)
 			} else if ok {
-				p.errAt(n, "%w: an empty rule file name", ErrMissing)
+				p.Reportf(n, "%w: an empty rule file name", rules.ErrMissing)
 			}
 		}
 	}
 	if len(tf.RuleFiles) == 0 {
-		p.errAt(root, "%w %q: name the rule files to test", ErrMissing, "rule_files")
+		p.Reportf(root, "%w %q: name the rule files to test", rules.ErrMissing, "rule_files")
 	}
-	if d, ok := p.positive(fields, "evaluation_interval"); ok && d > 0 {
+	if d, ok := p.Positive(fields, "evaluation_interval"); ok && d > 0 {
 		tf.EvaluationInterval = d
 	}
 	f, ok := fields["tests"]
 	if !ok {
-		p.errAt(root, "%w %q", ErrMissing, "tests")
+		p.Reportf(root, "%w %q", rules.ErrMissing, "tests")
 		return
 	}
-	for _, n := range p.list(f.val, "tests") {
+	for _, n := range p.List(f.Val, "tests") {
 		if g := p.testGroup(n, tf.EvaluationInterval); g != nil {
 			tf.Tests = append(tf.Tests, g)
 		}
 	}
 }
 
-func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup {
-	fields, ok := p.fields(n, "a test", testGroupFields)
+func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *Test {
+	fields, ok := p.Fields(n, "a test", testGroupFields)
 	if !ok {
 		return nil
 	}
-	g := &TestGroup{Interval: interval, Delivery: Delivery{Copies: 1}, Line: n.Line, Col: n.Column}
+	g := &Test{Interval: interval, Delivery: Delivery{Copies: 1}, Line: n.Line, Col: n.Column}
 	before := len(p.errs)
 	if f, ok := fields["name"]; ok {
-		g.Name, _ = p.str(f)
+		g.Name, _ = p.Str(f)
 	}
-	if d, ok := p.positive(fields, "interval"); ok && d > 0 {
+	if d, ok := p.Positive(fields, "interval"); ok && d > 0 {
 		g.Interval = d
 	}
 	if f, ok := fields["start_timestamp"]; ok {
@@ -284,42 +302,42 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *TestGroup 
 	}
 	steps := 0
 	if f, ok := fields["input_series"]; ok {
-		for _, s := range p.list(f.val, "input_series") {
+		for _, s := range p.List(f.Val, "input_series") {
 			if in, ok := p.inputSeries(s); ok {
 				steps += len(in.Values)
 				g.Series = append(g.Series, in)
 			}
 		}
 	}
-	if steps > MaxTestSteps {
-		p.errAt(fields["input_series"].key, "input_series: %d steps in all, more than the %d a test may have", steps, MaxTestSteps)
+	if steps > MaxSteps {
+		p.Reportf(fields["input_series"].Key, "input_series: %d steps in all, more than the %d a test may have", steps, MaxSteps)
 	}
 	if f, ok := fields["delivery"]; ok {
-		g.Delivery = p.delivery(f.val)
+		g.Delivery = p.delivery(f.Val)
 	}
 	if f, ok := fields["alert_rule_test"]; ok {
-		for _, c := range p.list(f.val, "alert_rule_test") {
+		for _, c := range p.List(f.Val, "alert_rule_test") {
 			if at, ok := p.alertTest(c); ok {
 				g.AlertTests = append(g.AlertTests, at)
 			}
 		}
 	}
 	if f, ok := fields["transition_test"]; ok {
-		for _, c := range p.list(f.val, "transition_test") {
+		for _, c := range p.List(f.Val, "transition_test") {
 			if tt, ok := p.transitionTest(c); ok {
 				g.TransitionTests = append(g.TransitionTests, tt)
 			}
 		}
 	}
 	if len(g.AlertTests)+len(g.TransitionTests) == 0 && len(p.errs) == before {
-		p.errAt(n, "%w: a test needs alert_rule_test or transition_test cases", ErrMissing)
+		p.Reportf(n, "%w: a test needs alert_rule_test or transition_test cases", rules.ErrMissing)
 	}
 	return g
 }
 
 // timestamp reads start_timestamp: Unix seconds or RFC 3339, as promtool.
-func (p *fileParser) timestamp(f field) int64 {
-	s, ok := p.str(f)
+func (p *fileParser) timestamp(f yamlfile.Field) int64 {
+	s, ok := p.Str(f)
 	if !ok {
 		return 0
 	}
@@ -328,7 +346,7 @@ func (p *fileParser) timestamp(f field) int64 {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		p.errAt(f.val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", ErrType, s)
+		p.Reportf(f.Val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", rules.ErrType, s)
 		return 0
 	}
 	return t.UnixNano()
@@ -336,28 +354,28 @@ func (p *fileParser) timestamp(f field) int64 {
 
 func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
 	in := InputSeries{Line: n.Line, Col: n.Column}
-	fields, ok := p.fields(n, "an input series", testSeriesFields)
+	fields, ok := p.Fields(n, "an input series", testSeriesFields)
 	if !ok {
 		return in, false
 	}
 	good := true
-	if s, ok := p.required(fields, "series", n); ok {
-		node := fields["series"].val
+	if s, ok := p.Required(fields, "series", n); ok {
+		node := fields["series"].Val
 		name, labels, off, err := parseSeriesNotation(s)
 		if err != nil {
-			line, col := p.text.valuePos(node, off)
-			p.add(line, col, err)
+			line, col := p.ValuePos(node, off)
+			p.Report(line, col, err)
 			good = false
 		}
 		in.Name, in.Labels = name, labels
 	} else {
 		good = false
 	}
-	if s, ok := p.required(fields, "values", n); ok {
-		vals, off, err := ParseSeriesValues(s, MaxTestSteps)
+	if s, ok := p.Required(fields, "values", n); ok {
+		vals, off, err := ParseSeriesValues(s, MaxSteps)
 		if err != nil {
-			line, col := p.text.valuePos(fields["values"].val, off)
-			p.add(line, col, err)
+			line, col := p.ValuePos(fields["values"].Val, off)
+			p.Report(line, col, err)
 			good = false
 		}
 		in.Values = vals
@@ -371,25 +389,25 @@ func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
 // are all equalities, with a metric name. On error it returns the rune
 // offset of the problem.
 func parseSeriesNotation(s string) (string, stream.Labels, int, error) {
-	sel, err := ParseSelector(s)
+	sel, err := rules.ParseSelector(s)
 	if err != nil {
-		var se *selectorError
+		var se *rules.SelectorError
 		if errors.As(err, &se) {
-			return "", nil, se.off, fmt.Errorf("series: %w: %s", ErrSelector, se.msg)
+			return "", nil, se.Offset, fmt.Errorf("series: %w: %s", rules.ErrSelector, se.Msg)
 		}
 		return "", nil, 0, fmt.Errorf("series: %w", err)
 	}
 	var ls stream.Labels
 	name := ""
-	for _, m := range sel.matchers {
-		if m.Op != MatchEqual {
+	for _, m := range sel.Matchers() {
+		if m.Op != rules.MatchEqual {
 			off := 0
 			if i := strings.Index(s, m.Name+m.Op.String()); i >= 0 {
 				off = len([]rune(s[:i]))
 			}
-			return "", nil, off, fmt.Errorf("series: %w: %s: a series has labels, not matchers: use =", ErrSelector, m.String())
+			return "", nil, off, fmt.Errorf("series: %w: %s: a series has labels, not matchers: use =", rules.ErrSelector, m.String())
 		}
-		if m.Name == nameLabel {
+		if m.Name == "__name__" {
 			name = m.Value
 			continue
 		}
@@ -398,7 +416,7 @@ func parseSeriesNotation(s string) (string, stream.Labels, int, error) {
 		}
 	}
 	if name == "" {
-		return "", nil, 0, fmt.Errorf("series: %w: %q has no metric name", ErrSelector, s)
+		return "", nil, 0, fmt.Errorf("series: %w: %q has no metric name", rules.ErrSelector, s)
 	}
 	ls.Sort()
 	return name, ls, 0, nil
@@ -427,7 +445,7 @@ func ParseSeriesValues(s string, limit int) ([]SeriesValue, int, error) {
 		off += n
 	}
 	if len(out) == 0 {
-		return nil, 0, fmt.Errorf("values: %w: no values", ErrMissing)
+		return nil, 0, fmt.Errorf("values: %w: no values", rules.ErrMissing)
 	}
 	return out, 0, nil
 }
@@ -525,43 +543,43 @@ func parseSampleValue(s string) (float64, error) {
 
 func (p *fileParser) delivery(n *yaml.Node) Delivery {
 	d := Delivery{Copies: 1, Line: n.Line, Col: n.Column}
-	if isNull(n) {
+	if yamlfile.IsNull(n) {
 		return d
 	}
-	fields, ok := p.fields(n, "delivery", testDeliveryFields)
+	fields, ok := p.Fields(n, "delivery", testDeliveryFields)
 	if !ok {
 		return d
 	}
 	if f, ok := fields["copies"]; ok {
-		if s, ok := p.str(f); ok {
+		if s, ok := p.Str(f); ok {
 			c, err := strconv.Atoi(s)
-			if err != nil || c < 1 || c > MaxTestCopies {
-				p.errAt(f.val, "%w: copies %q: want a whole number from 1 to %d", ErrType, s, MaxTestCopies)
+			if err != nil || c < 1 || c > MaxCopies {
+				p.Reportf(f.Val, "%w: copies %q: want a whole number from 1 to %d", rules.ErrType, s, MaxCopies)
 			} else {
 				d.Copies = c
 			}
 		}
 	}
-	d.Lag, _ = p.duration(fields, "lag")
-	d.RedeliverAfter, _ = p.duration(fields, "redeliver_after")
+	d.Lag, _ = p.Duration(fields, "lag")
+	d.RedeliverAfter, _ = p.Duration(fields, "redeliver_after")
 	if f, ok := fields["late"]; ok {
-		for _, c := range p.list(f.val, "late") {
-			cf, ok := p.fields(c, "a late sample", testLateFields)
+		for _, c := range p.List(f.Val, "late") {
+			cf, ok := p.Fields(c, "a late sample", testLateFields)
 			if !ok {
 				continue
 			}
 			l := LateSample{Line: c.Line, Col: c.Column}
 			if _, given := cf["series"]; !given {
-				p.errAt(c, "%w %q", ErrMissing, "series")
+				p.Reportf(c, "%w %q", rules.ErrMissing, "series")
 			}
 			l.Match, _ = p.selector(cf, "series")
 			for _, name := range []string{"at", "by"} {
 				if _, given := cf[name]; !given {
-					p.errAt(c, "%w %q", ErrMissing, name)
+					p.Reportf(c, "%w %q", rules.ErrMissing, name)
 				}
 			}
-			l.At, _ = p.duration(cf, "at")
-			l.By, _ = p.positive(cf, "by")
+			l.At, _ = p.Duration(cf, "at")
+			l.By, _ = p.Positive(cf, "by")
 			d.Late = append(d.Late, l)
 		}
 	}
@@ -570,8 +588,8 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 		if !ok {
 			continue
 		}
-		for _, c := range p.list(f.val, name) {
-			if d0, ok := p.duration(map[string]field{name: {key: f.key, val: c}}, name); ok {
+		for _, c := range p.List(f.Val, name) {
+			if d0, ok := p.Duration(map[string]yamlfile.Field{name: {Key: f.Key, Val: c}}, name); ok {
 				if name == "restart_at" {
 					d.RestartAt = append(d.RestartAt, d0)
 				} else {
@@ -585,33 +603,33 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 
 func (p *fileParser) alertTest(n *yaml.Node) (AlertTest, bool) {
 	at := AlertTest{Line: n.Line, Col: n.Column}
-	fields, ok := p.fields(n, "an alert_rule_test case", testAlertFields)
+	fields, ok := p.Fields(n, "an alert_rule_test case", testAlertFields)
 	if !ok {
 		return at, false
 	}
 	good := true
 	if _, given := fields["eval_time"]; !given {
-		p.errAt(n, "%w %q", ErrMissing, "eval_time")
+		p.Reportf(n, "%w %q", rules.ErrMissing, "eval_time")
 		good = false
 	}
 	var okT bool
-	at.EvalTime, okT = p.duration(fields, "eval_time")
-	at.Alertname, ok = p.required(fields, "alertname", n)
+	at.EvalTime, okT = p.Duration(fields, "eval_time")
+	at.Alertname, ok = p.Required(fields, "alertname", n)
 	good = good && okT && ok
 	if f, ok := fields["exp_alerts"]; ok {
-		for _, c := range p.list(f.val, "exp_alerts") {
-			ef, ok := p.fields(c, "an expected alert", testExpAlertFields)
+		for _, c := range p.List(f.Val, "exp_alerts") {
+			ef, ok := p.Fields(c, "an expected alert", testExpAlertFields)
 			if !ok {
 				good = false
 				continue
 			}
 			var ea ExpAlert
 			if f, ok := ef["exp_labels"]; ok {
-				ea.Labels, _, ok = p.labelMap(f, "exp_labels", false)
+				ea.Labels, _, ok = p.Labels(f, "exp_labels", nil)
 				good = good && ok
 			}
 			if f, ok := ef["exp_annotations"]; ok {
-				ea.Annotations, _, ok = p.labelMap(f, "exp_annotations", false)
+				ea.Annotations, _, ok = p.Labels(f, "exp_annotations", nil)
 				good = good && ok
 			}
 			at.ExpAlerts = append(at.ExpAlerts, ea)
@@ -622,40 +640,40 @@ func (p *fileParser) alertTest(n *yaml.Node) (AlertTest, bool) {
 
 func (p *fileParser) transitionTest(n *yaml.Node) (TransitionTest, bool) {
 	tt := TransitionTest{Line: n.Line, Col: n.Column}
-	fields, ok := p.fields(n, "a transition_test case", testTransitionFields)
+	fields, ok := p.Fields(n, "a transition_test case", testTransitionFields)
 	if !ok {
 		return tt, false
 	}
 	good := true
 	if f, ok := fields["alertname"]; ok {
-		tt.Alertname, _ = p.str(f)
+		tt.Alertname, _ = p.Str(f)
 	}
 	f, ok := fields["exp_transitions"]
 	if !ok {
-		p.errAt(n, "%w %q: list the transitions, or [] for none", ErrMissing, "exp_transitions")
+		p.Reportf(n, "%w %q: list the transitions, or [] for none", rules.ErrMissing, "exp_transitions")
 		return tt, false
 	}
-	for _, c := range p.list(f.val, "exp_transitions") {
-		cf, ok := p.fields(c, "an expected transition", testExpTransFields)
+	for _, c := range p.List(f.Val, "exp_transitions") {
+		cf, ok := p.Fields(c, "an expected transition", testExpTransFields)
 		if !ok {
 			good = false
 			continue
 		}
 		et := ExpTransition{Line: c.Line, Col: c.Column}
 		if _, given := cf["at"]; !given {
-			p.errAt(c, "%w %q", ErrMissing, "at")
+			p.Reportf(c, "%w %q", rules.ErrMissing, "at")
 			good = false
 		}
-		et.At, ok = p.duration(cf, "at")
+		et.At, ok = p.Duration(cf, "at")
 		good = good && ok
-		et.State, ok = p.required(cf, "state", c)
+		et.State, ok = p.Required(cf, "state", c)
 		good = good && ok
 		if f, ok := cf["kind"]; ok {
-			et.Kind, _ = p.str(f)
+			et.Kind, _ = p.Str(f)
 		}
 		if f, ok := cf["exp_labels"]; ok {
 			et.HasLabels = true
-			et.Labels, _, ok = p.labelMap(f, "exp_labels", false)
+			et.Labels, _, ok = p.Labels(f, "exp_labels", nil)
 			good = good && ok
 		}
 		tt.Transitions = append(tt.Transitions, et)

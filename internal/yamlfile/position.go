@@ -1,13 +1,12 @@
-package rules
+package yamlfile
 
 import (
 	"bytes"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// srcText is a rule file's text, split into lines of runes on demand, for
+// srcText is a file's text, split into lines of runes on demand, for
 // mapping positions inside scalar values back to the file.
 type srcText struct {
 	src   []byte
@@ -180,22 +179,4 @@ func (c *cursor) match(r rune, stop, double, single bool) bool {
 		}
 	}
 	return false
-}
-
-// runeOffsetOfLine returns the rune offset at which line n (1-based) of s
-// starts, or the length of s if it has fewer lines.
-func runeOffsetOfLine(s string, n int) int {
-	off := 0
-	for l := 1; l < n; l++ {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		if i == len(s) {
-			return off + utf8.RuneCountInString(s)
-		}
-		off += utf8.RuneCountInString(s[:i]) + 1
-		s = s[i+1:]
-	}
-	return off
 }
