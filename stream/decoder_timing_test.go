@@ -2,10 +2,15 @@ package stream
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"runtime"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
@@ -132,4 +137,101 @@ func BenchmarkLineProtocolBaseline(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(perOp)/float64(b.N), "ns/sample")
+}
+
+// b01Like appends to dst a capture shaped like the B01 scenario's: series
+// checks "check_up,check=c000042 value=1 <ts>", each sending every 60 s at
+// its own phase with ±200 ms jitter, delivered copies times (the first
+// 50 ms + Exp(20 ms) after the sample time, the others within 200 ms of
+// it), in arrival order. Rounds start at round first, so inputs built with
+// different first rounds share no record. It returns the capture and its
+// number of lines.
+func b01Like(dst []byte, series, first, rounds, copies int) ([]byte, int) {
+	const origin, cadence = int64(1_700_000_000_000_000_000), int64(60_000_000_000)
+	rng := rand.New(rand.NewPCG(1, uint64(first)))
+	phase := rand.New(rand.NewPCG(2, 2)) // the same phases for every call
+	type delivery struct{ arrival, ts int64 }
+	type line struct {
+		delivery
+		series int
+	}
+	var lines []line
+	for i := range series {
+		phi := phase.Int64N(cadence)
+		for k := first; k < first+rounds; k++ {
+			ts := origin + int64(k)*cadence + phi + rng.Int64N(400_000_000) - 200_000_000
+			a0 := ts + 50_000_000 + int64(rng.ExpFloat64()*20_000_000)
+			for c := range copies {
+				a := a0
+				if c > 0 {
+					a += rng.Int64N(200_000_000)
+				}
+				lines = append(lines, line{delivery{a, ts}, i})
+			}
+		}
+	}
+	slices.SortFunc(lines, func(a, b line) int { return cmp.Compare(a.arrival, b.arrival) })
+	for _, l := range lines {
+		dst = strconv.AppendInt(dst, l.arrival, 10)
+		dst = fmt.Appendf(dst, " check_up,check=c%06d value=1 ", l.series)
+		dst = strconv.AppendInt(dst, l.ts, 10)
+		dst = append(dst, '\n')
+	}
+	return dst, len(lines)
+}
+
+// decodePass decodes input with d and returns the samples decoded.
+func decodePass(tb testing.TB, d *Decoder, input []byte, dst []Sample) int {
+	d.Reset(bytes.NewReader(input))
+	n := 0
+	for {
+		var err error
+		dst, err = d.Next(dst[:0])
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		n += len(dst)
+	}
+}
+
+// BenchmarkDecoderB01 decodes B01-like captures of 2,000 series with a warm
+// decoder, as replay does: in each iteration, records never seen before
+// once each (ns/unique-line), then the next rounds with every record
+// delivered 4 times (ns/line: the B01 mix). From the two, ns/copy-line is
+// the cost of each of the 3 extra copies of a record, and copy/unique its
+// ratio to a unique line's cost.
+func BenchmarkDecoderB01(b *testing.B) {
+	const series, rounds, copies = 2000, 12, 4
+	d := NewDecoder(bytes.NewReader(nil), DecoderOptions{Format: Capture})
+	dst := make([]Sample, 0, 16)
+	warm, _ := b01Like(nil, series, 0, 1, 1)
+	decodePass(b, d, warm, dst) // intern every series
+	var once, four []byte
+	var tOnce, tFour time.Duration
+	var nOnce, nFour int
+	round := 1
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		once, _ = b01Like(once[:0], series, round, rounds, 1)
+		four, _ = b01Like(four[:0], series, round+rounds, rounds, copies)
+		round += 2 * rounds
+		b.StartTimer()
+		t0 := time.Now()
+		nOnce += decodePass(b, d, once, dst)
+		t1 := time.Now()
+		nFour += decodePass(b, d, four, dst)
+		tOnce += t1.Sub(t0)
+		tFour += time.Since(t1)
+	}
+	unique := float64(tOnce.Nanoseconds()) / float64(nOnce)
+	perLine := float64(tFour.Nanoseconds()) / float64(nFour)
+	perCopy := (perLine*copies - unique) / (copies - 1)
+	b.ReportMetric(unique, "ns/unique-line")
+	b.ReportMetric(perLine, "ns/line")
+	b.ReportMetric(perCopy, "ns/copy-line")
+	b.ReportMetric(perCopy/unique, "copy/unique")
 }
