@@ -198,20 +198,26 @@ func decodePass(tb testing.TB, d *Decoder, input []byte, dst []Sample) int {
 }
 
 // BenchmarkDecoderB01 decodes B01-like captures of 2,000 series with a warm
-// decoder, as replay does: in each iteration, records never seen before
-// once each (ns/unique-line), then the next rounds with every record
-// delivered 4 times (ns/line: the B01 mix). From the two, ns/copy-line is
-// the cost of each of the 3 extra copies of a record, and copy/unique its
-// ratio to a unique line's cost.
+// decoder, as replay does. In each iteration it decodes, in chunks of 1,000
+// lines, records never seen before (ns/unique-line), each chunk followed by
+// 3 exact copies of it (ns/copy-line, and copy/unique, the ratio of the
+// two); then the next rounds as B01 delivers them, every record 4 times
+// within 200 ms (ns/line). "repeats=off" is the baseline: the same without
+// the repeat table.
 func BenchmarkDecoderB01(b *testing.B) {
-	const series, rounds, copies = 2000, 12, 4
-	d := NewDecoder(bytes.NewReader(nil), DecoderOptions{Format: Capture})
+	b.Run("repeats=on", func(b *testing.B) { benchmarkDecoderB01(b, 0) })
+	b.Run("repeats=off", func(b *testing.B) { benchmarkDecoderB01(b, -1) })
+}
+
+func benchmarkDecoderB01(b *testing.B, maxRepeats int) {
+	const series, rounds, copies, chunk = 2000, 12, 4, 1000
+	d := NewDecoder(bytes.NewReader(nil), DecoderOptions{Format: Capture, MaxRepeats: maxRepeats})
 	dst := make([]Sample, 0, 16)
-	warm, _ := b01Like(nil, series, 0, 1, 1)
-	decodePass(b, d, warm, dst) // intern every series
+	warm, _ := b01Like(nil, series, -4, 4, 1)
+	decodePass(b, d, warm, dst) // intern every series, fill the repeat table
 	var once, four []byte
-	var tOnce, tFour time.Duration
-	var nOnce, nFour int
+	var tUnique, tCopy, tFour time.Duration
+	var nUnique, nCopy, nFour int
 	round := 1
 	b.ReportAllocs()
 	for b.Loop() {
@@ -220,18 +226,37 @@ func BenchmarkDecoderB01(b *testing.B) {
 		four, _ = b01Like(four[:0], series, round+rounds, rounds, copies)
 		round += 2 * rounds
 		b.StartTimer()
+		for rest := once; len(rest) > 0; {
+			n := 0
+			for range chunk {
+				i := bytes.IndexByte(rest[n:], '\n')
+				if i < 0 {
+					n = len(rest)
+					break
+				}
+				n += i + 1
+			}
+			part := rest[:n]
+			rest = rest[n:]
+			t0 := time.Now()
+			nUnique += decodePass(b, d, part, dst)
+			t1 := time.Now()
+			for range copies - 1 {
+				nCopy += decodePass(b, d, part, dst)
+			}
+			tUnique += t1.Sub(t0)
+			tCopy += time.Since(t1)
+		}
 		t0 := time.Now()
-		nOnce += decodePass(b, d, once, dst)
-		t1 := time.Now()
 		nFour += decodePass(b, d, four, dst)
-		tOnce += t1.Sub(t0)
-		tFour += time.Since(t1)
+		tFour += time.Since(t0)
 	}
-	unique := float64(tOnce.Nanoseconds()) / float64(nOnce)
-	perLine := float64(tFour.Nanoseconds()) / float64(nFour)
-	perCopy := (perLine*copies - unique) / (copies - 1)
+	unique := float64(tUnique.Nanoseconds()) / float64(nUnique)
+	perCopy := float64(tCopy.Nanoseconds()) / float64(nCopy)
 	b.ReportMetric(unique, "ns/unique-line")
-	b.ReportMetric(perLine, "ns/line")
 	b.ReportMetric(perCopy, "ns/copy-line")
 	b.ReportMetric(perCopy/unique, "copy/unique")
+	b.ReportMetric(float64(tFour.Nanoseconds())/float64(nFour), "ns/line")
+	st := d.Stats()
+	b.ReportMetric(float64(st.RepeatHits)/float64(st.Records), "hits/record")
 }
