@@ -94,8 +94,9 @@ type DecoderOptions struct {
 	// delivered again) gets the same samples again, dated anew, without
 	// being parsed. Copies are still returned: telling a duplicate from a
 	// conflict is for dedup. When it holds MaxRepeats records, or about
-	// MaxRepeats×512 bytes, it is cleared (DecodeStats.RepeatResets);
-	// records larger than 1/16 of that are not remembered. By default it is
+	// MaxRepeats×512 bytes, it is cleared (DecodeStats.RepeatResets).
+	// Records that would take more than 16 KiB of it (their bytes twice
+	// and about 72 bytes a sample) are not remembered. By default it is
 	// 4096; values above 1,048,576 are taken as 1,048,576; a negative value
 	// turns the table off.
 	MaxRepeats int

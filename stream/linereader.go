@@ -73,7 +73,7 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 		}
 		scanned = lr.end - lr.start
 		if lr.err != nil {
-			if isTimeout(lr.err) {
+			if lr.err != io.EOF && isTimeout(lr.err) {
 				err, lr.err = lr.err, nil // once; the partial line stays
 				return nil, false, err
 			}
@@ -119,7 +119,7 @@ func (lr *lineReader) discardLine() error {
 		}
 		lr.start, lr.end = 0, 0
 		if lr.err != nil {
-			if isTimeout(lr.err) {
+			if lr.err != io.EOF && isTimeout(lr.err) {
 				err := lr.err // once; the line is still to be discarded
 				lr.err = nil
 				return err

@@ -20,6 +20,10 @@ const (
 	repeatEntryOverhead = int(unsafe.Sizeof(repeatEntry{})) + 8
 	// sampleSize is the size of a Sample.
 	sampleSize = int(unsafe.Sizeof(Sample{}))
+	// maxRepeatCost is the most a record may cost (as repeatTable.bytes
+	// counts) to be remembered: a few huge records must not keep clearing
+	// the table.
+	maxRepeatCost = 16 << 10
 )
 
 // repeatTable remembers the records recently decoded without error, each
@@ -33,8 +37,8 @@ const (
 // as the first one did.
 //
 // It is bounded in records and in bytes, checked before each record is
-// added, and is cleared when full. A record too large for a sixteenth of
-// the byte budget is not remembered.
+// added, and is cleared when full, so one record can take it past its byte
+// budget by at most maxRepeatCost: larger records are not remembered.
 type repeatTable struct {
 	index   []uint32 // open addressing: position in entries + 1, 0 for none
 	entries []repeatEntry
@@ -101,7 +105,7 @@ func (t *repeatTable) entrySamples(e *repeatEntry) []Sample { return t.samples[e
 // full.
 func (t *repeatTable) add(h uint64, rec []byte, samples []Sample, ts int64, hasTS bool, strs int64) {
 	cost := 2*len(rec) + len(samples)*sampleSize + repeatEntryOverhead
-	if cost > t.maxBytes/16 {
+	if cost > maxRepeatCost {
 		return
 	}
 	if len(t.entries) == t.maxEntries || t.bytes+cost > t.maxBytes {
