@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -612,6 +613,12 @@ func classify(line []byte) lineKind {
 // arrival time and the offset of the line-protocol record. On error, off is
 // the offset of the problem.
 func parseArrival(line []byte) (arrival int64, off int, err error) {
+	// Fast path: a valid time, then a space and a record.
+	if sp := bytes.IndexByte(line, ' '); sp > 0 && sp+1 < len(line) && line[sp+1] != ' ' && line[sp+1] != '#' {
+		if a, ok := parseInt64(line[:sp]); ok {
+			return a, sp + 1, nil
+		}
+	}
 	i := 0
 	if i < len(line) && line[i] == '-' {
 		i++
@@ -657,6 +664,14 @@ func parseInt64(b []byte) (int64, bool) {
 	}
 	var u uint64
 	if len(b) <= 19 { // 19 digits fit a uint64: check the range once, below
+		for len(b) >= 8 {
+			v, ok := eightDigits(b)
+			if !ok {
+				return 0, false
+			}
+			u = u*1e8 + v
+			b = b[8:]
+		}
 		for _, c := range b {
 			c -= '0'
 			if c > 9 {
@@ -679,6 +694,23 @@ func parseInt64(b []byte) (int64, bool) {
 		return int64(u), true
 	}
 	return 0, false
+}
+
+// eightDigits parses the 8 bytes at the start of b, which must all be
+// decimal digits, 8 at a time in a uint64 (timestamps have 19).
+func eightDigits(b []byte) (uint64, bool) {
+	v := binary.LittleEndian.Uint64(b) // b[0] in the low byte
+	// A byte is a digit when its high nibble is 3 and adding 6 to it keeps
+	// it so (0x30–0x39, not 0x3a–0x3f).
+	if v&0xf0f0f0f0f0f0f0f0|(v+0x0606060606060606)&0xf0f0f0f0f0f0f0f0>>4 != 0x3333333333333333 {
+		return 0, false
+	}
+	v &= 0x0f0f0f0f0f0f0f0f                  // 8 digits, the first in the low byte
+	v = (v * (10<<8 + 1)) >> 8               // pairs: 10·first + second in each low byte of 16 bits
+	v &= 0x00ff00ff00ff00ff                  //
+	v = (v * (100<<16 + 1)) >> 16            // quads in each low 16 bits of 32
+	v &= 0x0000ffff0000ffff                  //
+	return (v * (10000<<32 + 1)) >> 32, true // the 8 digits
 }
 
 // tagOffset returns the offset in rec, a line-protocol record whose

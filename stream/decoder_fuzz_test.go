@@ -321,3 +321,26 @@ func TestReferenceAgrees(t *testing.T) {
 		require.Equal(t, referenceDecode([]byte(in), DecoderOptions{}), outcomes(t, res), in)
 	}
 }
+
+// FuzzParseInt64 checks parseInt64 against strconv.ParseInt, which also
+// accepts a leading '+' where a timestamp may not have one.
+func FuzzParseInt64(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1700000000123456789", "9223372036854775807", "-9223372036854775808",
+		"9223372036854775808", "00000000000000000000001", "12345678", "1234567/", "123456:8", "-", "", "+1", "1 2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseInt64([]byte(s))
+		want, err := strconv.ParseInt(s, 10, 64)
+		if strings.HasPrefix(s, "+") {
+			require.False(t, ok, s)
+			return
+		}
+		require.Equal(t, err == nil, ok, s)
+		if ok {
+			require.Equal(t, want, got, s)
+		} else {
+			require.Zero(t, got, s)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -476,6 +477,18 @@ func TestParseInt64(t *testing.T) {
 	f("1-2", 0, false)
 	f("--1", 0, false)
 	f("+1", 0, false)
+	f("9999999999999999999", 0, false)             // 19 digits, out of range
+	f("09223372036854775807", math.MaxInt64, true) // 20 digits
+	f("-09223372036854775808", math.MinInt64, true)
+	f("12345678", 12345678, true) // 8 at a time
+	f("1234567812345678", 1234567812345678, true)
+	for i := range 19 { // a bad byte anywhere
+		for _, c := range []byte{'/', ':', '?', 'a', 0xb0, 0x40} {
+			b := []byte("1234567890123456789")
+			b[i] = c
+			f(string(b), 0, false)
+		}
+	}
 }
 
 func TestDecoderLargeTagSet(t *testing.T) {

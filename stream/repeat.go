@@ -1,9 +1,8 @@
 package stream
 
 import (
+	"hash/maphash"
 	"unsafe"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 const (
@@ -17,7 +16,7 @@ const (
 	repeatBytesPerRecord = 512
 	// repeatEntryOverhead approximates what a record costs in the table
 	// besides its bytes and samples: its entry and two index slots.
-	repeatEntryOverhead = int(unsafe.Sizeof(repeatEntry{})) + 8
+	repeatEntryOverhead = int(unsafe.Sizeof(repeatEntry{})) + 16
 	// sampleSize is the size of a Sample.
 	sampleSize = int(unsafe.Sizeof(Sample{}))
 	// maxRepeatCost is the most a record may cost (as repeatTable.bytes
@@ -40,11 +39,12 @@ const (
 // added, and is cleared when full, so one record can take it past its byte
 // budget by at most maxRepeatCost: larger records are not remembered.
 type repeatTable struct {
-	index   []uint32 // open addressing: position in entries + 1, 0 for none
+	index   []uint64 // open addressing: the high 32 bits of the hash, then position in entries + 1; 0 for none
 	entries []repeatEntry
 	recs    []byte   // the entries' records, back to back
 	samples []Sample // the entries' samples, Time and Arrival unset
 
+	seed       maphash.Seed
 	maxEntries int
 	maxBytes   int
 	bytes      int // approximate memory held: 2× the records (their bytes and the strings taken from them), samples and entries
@@ -64,6 +64,7 @@ type repeatEntry struct {
 
 // init sizes the table for maxEntries records; 0 disables it.
 func (t *repeatTable) init(maxEntries int) {
+	t.seed = maphash.MakeSeed()
 	t.maxEntries = maxEntries
 	t.maxBytes = maxEntries * repeatBytesPerRecord
 	if maxEntries == 0 {
@@ -73,14 +74,15 @@ func (t *repeatTable) init(maxEntries int) {
 	for n < 2*maxEntries { // a load factor of ½ at most
 		n *= 2
 	}
-	t.index = make([]uint32, n)
+	t.index = make([]uint64, n)
 }
 
 // enabled reports whether the table remembers records.
 func (t *repeatTable) enabled() bool { return t.maxEntries > 0 }
 
-// hash returns the hash of a record.
-func (t *repeatTable) hash(rec []byte) uint64 { return xxhash.Sum64(rec) }
+// hash returns the hash of a record. It is seeded per table: it only
+// spreads records over the index, and the bytes are compared on a match.
+func (t *repeatTable) hash(rec []byte) uint64 { return maphash.Bytes(t.seed, rec) }
 
 // find returns the entry of record rec, whose hash is h, or nil.
 func (t *repeatTable) find(h uint64, rec []byte) *repeatEntry {
@@ -90,7 +92,10 @@ func (t *repeatTable) find(h uint64, rec []byte) *repeatEntry {
 		if p == 0 {
 			return nil
 		}
-		e := &t.entries[p-1]
+		if p>>32 != h>>32 {
+			continue // not the same hash: no need to look at the entry
+		}
+		e := &t.entries[uint32(p)-1]
 		if e.hash == h && string(t.recs[e.rec:e.recEnd]) == string(rec) {
 			return e
 		}
@@ -129,7 +134,7 @@ func (t *repeatTable) add(h uint64, rec []byte, samples []Sample, ts int64, hasT
 	for t.index[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.index[i] = uint32(len(t.entries))
+	t.index[i] = h>>32<<32 | uint64(len(t.entries))
 }
 
 // reset clears the table, keeping its memory.
