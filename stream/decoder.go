@@ -238,10 +238,13 @@ type Decoder struct {
 	feed   feeder
 	broken bool // lp returned a syntax error and may be mid-record
 
-	tab   internTable
-	rep   repeatTable
-	key   []byte // scratch: raw tag-set key
-	stats DecodeStats
+	tab      internTable
+	rep      repeatTable
+	seq      int64 // numbers each parse of a record, for internTable.lookup
+	simple   simpleRecord
+	noSimple bool   // tests: parse every record with the line-protocol parser
+	key      []byte // scratch: raw tag-set key
+	stats    DecodeStats
 }
 
 // NewDecoder returns a decoder that reads records from r.
@@ -408,11 +411,9 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 		h = d.rep.hash(rec)
 		if e := d.rep.find(h, rec); e != nil {
 			if ts, arr, err := d.dates(e.ts, e.hasTS, arrival); err == nil {
-				n0 := len(dst)
-				dst = append(dst, d.rep.entrySamples(e)...)
-				for i := n0; i < len(dst); i++ {
-					dst[i].Time = ts
-					dst[i].Arrival = arr
+				for _, s := range d.rep.entrySamples(e) {
+					s.Time, s.Arrival = ts, arr
+					dst = append(dst, s)
 				}
 				d.stats.StringFields += int64(e.strs)
 				d.rep.hits++
@@ -424,6 +425,67 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 	}
 
 	d.tab.startRecord()
+	d.seq++
+	if !d.noSimple && parseSimple(rec, &d.simple) {
+		n0 := len(dst)
+		if dst, ok := d.decodeSimple(dst, rec, h, arrival); ok {
+			return dst, nil
+		}
+		// Rejected by our rules: parsing again gives the error and its
+		// column.
+		dst = dst[:n0]
+		d.seq++
+	}
+	return d.decodeLP(dst, rec, off, h, arrival)
+}
+
+// decodeSimple decodes a record parsed by parseSimple into d.simple. It
+// reports false, having appended nothing, if the record breaks a rule of
+// ours (a reserved or repeated tag, a repeated field) or cannot be dated.
+func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64) ([]Sample, bool) {
+	r := &d.simple
+	d.key = append(d.key[:0], rec[:r.mEnd]...)
+	d.key = append(d.key, sepByte)
+	for _, t := range r.tags {
+		d.key = append(d.key, rec[t.k0:t.k1]...)
+		d.key = append(d.key, sepByte)
+		d.key = append(d.key, rec[t.v0:t.v1]...)
+		d.key = append(d.key, sepByte)
+	}
+	set, _, err := d.tab.tagSet(d.key, r.mEnd, len(r.tags))
+	if err != nil {
+		return dst, false
+	}
+	ts, arrival, err := d.dates(r.ts, r.hasTS, arrival)
+	if err != nil {
+		return dst, false
+	}
+	labels := d.tab.labels(set)
+	n0 := len(dst)
+	var strs int64
+	hint := 0
+	for _, f := range r.fields {
+		if f.str {
+			strs++
+			continue
+		}
+		e, next, dup := d.tab.lookup(set, hint, rec[f.k0:f.k1], d.seq)
+		if dup {
+			return dst[:n0], false
+		}
+		hint = next
+		dst = append(dst, Sample{Name: e.name, Labels: labels, Series: e.id, Time: ts, Value: f.value, Arrival: arrival})
+	}
+	if d.rep.enabled() {
+		d.rep.add(h, rec, dst[n0:], r.ts, r.hasTS, strs)
+	}
+	d.stats.StringFields += strs
+	return dst, true
+}
+
+// decodeLP decodes a record with the line-protocol parser. off is the
+// offset of the record in its line.
+func (d *Decoder) decodeLP(dst []Sample, rec []byte, off int, h uint64, arrival int64) ([]Sample, error) {
 	if d.lp == nil || d.broken || d.feed.pending() || d.feed.dead {
 		d.feed = feeder{}
 		d.lp = lineprotocol.NewDecoder(&d.feed)
@@ -460,7 +522,7 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 		return dst, d.fail(off+tagOffset(rec, bad)+1, err)
 	}
 
-	seq := d.stats.Records // unique per record, never reset
+	seq := d.seq
 	labels := d.tab.labels(set)
 	n0 := len(dst)
 	var strs int64
@@ -613,8 +675,13 @@ func classify(line []byte) lineKind {
 // arrival time and the offset of the line-protocol record. On error, off is
 // the offset of the problem.
 func parseArrival(line []byte) (arrival int64, off int, err error) {
-	// Fast path: a valid time, then a space and a record.
-	if sp := bytes.IndexByte(line, ' '); sp > 0 && sp+1 < len(line) && line[sp+1] != ' ' && line[sp+1] != '#' {
+	// Fast path: a valid time, then a space and a record. Arrival times of
+	// this century have 19 digits.
+	sp := 19
+	if len(line) <= sp || line[sp] != ' ' {
+		sp = bytes.IndexByte(line, ' ')
+	}
+	if sp > 0 && sp+1 < len(line) && line[sp+1] != ' ' && line[sp+1] != '#' {
 		if a, ok := parseInt64(line[:sp]); ok {
 			return a, sp + 1, nil
 		}

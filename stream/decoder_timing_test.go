@@ -204,17 +204,22 @@ func decodePass(tb testing.TB, d *Decoder, input []byte, dst []Sample) int {
 // two); then the next rounds as B01 delivers them, every record 4 times
 // within 200 ms (ns/line). On Linux these are CPU time of the benchmark's
 // thread (see threadCPU). "repeats=off" is the baseline: the same without
-// the repeat table.
+// the repeat table; "parser=lp" parses every record with line-protocol/v2,
+// as records outside the simple subset are (see parseSimple), and as all
+// were before it; "repeats=off/parser=lp" is the decoder before both.
 func BenchmarkDecoderB01(b *testing.B) {
-	b.Run("repeats=on", func(b *testing.B) { benchmarkDecoderB01(b, 0) })
-	b.Run("repeats=off", func(b *testing.B) { benchmarkDecoderB01(b, -1) })
+	b.Run("repeats=on", func(b *testing.B) { benchmarkDecoderB01(b, 0, false) })
+	b.Run("repeats=off", func(b *testing.B) { benchmarkDecoderB01(b, -1, false) })
+	b.Run("repeats=on/parser=lp", func(b *testing.B) { benchmarkDecoderB01(b, 0, true) })
+	b.Run("repeats=off/parser=lp", func(b *testing.B) { benchmarkDecoderB01(b, -1, true) })
 }
 
-func benchmarkDecoderB01(b *testing.B, maxRepeats int) {
-	const series, rounds, copies, chunk = 2000, 12, 4, 1000
+func benchmarkDecoderB01(b *testing.B, maxRepeats int, lpOnly bool) {
+	const series, rounds, copies, chunk = 2000, 12, 4, 250
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	d := NewDecoder(bytes.NewReader(nil), DecoderOptions{Format: Capture, MaxRepeats: maxRepeats})
+	d.noSimple = lpOnly
 	dst := make([]Sample, 0, 16)
 	warm, _ := b01Like(nil, series, -4, 4, 1)
 	decodePass(b, d, warm, dst) // intern every series, fill the repeat table

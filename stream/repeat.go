@@ -8,7 +8,7 @@ import (
 const (
 	// defaultMaxRepeats is the default bound of the repeat table, in
 	// records.
-	defaultMaxRepeats = 1 << 12
+	defaultMaxRepeats = 1 << 10
 	// maxMaxRepeats caps DecoderOptions.MaxRepeats.
 	maxMaxRepeats = 1 << 20
 	// repeatBytesPerRecord sets the repeat table's memory budget: it is

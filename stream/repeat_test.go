@@ -21,10 +21,12 @@ type step struct {
 
 // decodeSteps decodes r to the end, calling between records what change
 // says (nil: nothing), and returns every call's result and the stats. It
-// checks the repeat table's bounds after each call.
-func decodeSteps(t *testing.T, r io.Reader, opts DecoderOptions, change func(d *Decoder, call int)) ([]step, DecodeStats) {
+// checks the repeat table's bounds after each call. With lpOnly, every
+// record is parsed by line-protocol/v2.
+func decodeSteps(t *testing.T, r io.Reader, opts DecoderOptions, lpOnly bool, change func(d *Decoder, call int)) ([]step, DecodeStats) {
 	t.Helper()
 	d := NewDecoder(r, opts)
+	d.noSimple = lpOnly
 	var out []step
 	var dst []Sample
 	for call := range 1 << 20 {
@@ -88,11 +90,13 @@ func repeatLines(data []byte, pattern uint32, capture bool) []byte {
 	return out
 }
 
-// checkRepeatsChangeNothing decodes input with and without the repeat
-// table and requires the same results, raw lines and counters. Every
-// changeEvery records (0: never) it switches the precision and the arrival
-// clock, in both decoders alike.
-func checkRepeatsChangeNothing(t *testing.T, input []byte, opts DecoderOptions, changeEvery int) DecodeStats {
+// checkFastPathsChangeNothing decodes input with the repeat table and the
+// simple-record parser (as opts say) and with neither, every record parsed
+// by line-protocol/v2, and requires the same results, raw lines and
+// counters. Every changeEvery records (0: never) it switches the precision
+// and the arrival clock, in both decoders alike. It returns the stats with
+// the fast paths.
+func checkFastPathsChangeNothing(t *testing.T, input []byte, opts DecoderOptions, changeEvery int) DecodeStats {
 	t.Helper()
 	var change func(d *Decoder, call int)
 	if changeEvery > 0 {
@@ -109,8 +113,8 @@ func checkRepeatsChangeNothing(t *testing.T, input []byte, opts DecoderOptions, 
 	}
 	off := opts
 	off.MaxRepeats = -1
-	want, wantSt := decodeSteps(t, bytes.NewReader(input), off, change)
-	got, gotSt := decodeSteps(t, bytes.NewReader(input), opts, change)
+	want, wantSt := decodeSteps(t, bytes.NewReader(input), off, true, change)
+	got, gotSt := decodeSteps(t, bytes.NewReader(input), opts, false, change)
 	require.Equal(t, want, got, "input %q", input)
 	require.Equal(t, withoutTables(wantSt), withoutTables(gotSt))
 	require.Zero(t, wantSt.RepeatHits)
@@ -127,7 +131,7 @@ func TestRepeatTable(t *testing.T) {
 		"b v=1,v=2 1\n" +
 		"b v=1,v=2 1\n" + // an error again
 		"a,h=x v=1,s=\"q\" 1\r\n" // the line ending is not part of the record: hit
-	st := checkRepeatsChangeNothing(t, []byte(input), DecoderOptions{}, 0)
+	st := checkFastPathsChangeNothing(t, []byte(input), DecoderOptions{}, 0)
 	require.Equal(t, int64(3), st.RepeatHits)
 	require.Equal(t, int64(5), st.StringFields, "a copy's string fields are counted too")
 	require.Equal(t, int64(2), st.Errors)
@@ -178,7 +182,7 @@ func TestRepeatTableBounds(t *testing.T) {
 	for i := range 40 {
 		fmt.Fprintf(&b, "m,i=%d v=1 1\nm,i=%d v=1 1\n", i%10, i%10)
 	}
-	st := checkRepeatsChangeNothing(t, []byte(b.String()), DecoderOptions{MaxRepeats: 4}, 0)
+	st := checkFastPathsChangeNothing(t, []byte(b.String()), DecoderOptions{MaxRepeats: 4}, 0)
 	require.Equal(t, int64(40), st.RepeatHits, "each record's copy follows it")
 	require.Equal(t, int64(9), st.RepeatResets, "40 records in a table of 4")
 
@@ -188,13 +192,13 @@ func TestRepeatTableBounds(t *testing.T) {
 	for i := range 20 {
 		fmt.Fprintf(&b, "m,i=%d,pad=%s v=1 1\n", i/2, strings.Repeat("p", 280))
 	}
-	st = checkRepeatsChangeNothing(t, []byte(b.String()), DecoderOptions{MaxRepeats: 4}, 0)
+	st = checkFastPathsChangeNothing(t, []byte(b.String()), DecoderOptions{MaxRepeats: 4}, 0)
 	require.Equal(t, int64(4), st.RepeatResets)
 	require.Equal(t, int64(10), st.RepeatHits)
 
 	// Too large to be remembered: parsed every time.
 	big := "m,pad=" + strings.Repeat("p", 9000) + " v=1 1\n"
-	st = checkRepeatsChangeNothing(t, []byte(big+big+big), DecoderOptions{MaxLineBytes: 10000}, 0)
+	st = checkFastPathsChangeNothing(t, []byte(big+big+big), DecoderOptions{MaxLineBytes: 10000}, 0)
 	require.Zero(t, st.RepeatHits)
 	require.Zero(t, st.RepeatResets)
 
@@ -235,11 +239,12 @@ func TestRepeatTableSteadyStateAllocs(t *testing.T) {
 	require.Positive(t, st.RepeatResets)
 }
 
-// FuzzDecoderRepeats checks that the repeat table changes nothing: the lines
-// of data, with copies of them delivered again (see repeatLines), decode to
-// the same samples, errors, raw lines and counters with and without it,
-// with tables from tiny to the default, while the precision and the arrival
-// clock change every few records.
+// FuzzDecoderRepeats checks that the fast paths change nothing: the lines of
+// data, with copies of them delivered again (see repeatLines), decode to the
+// same samples, errors, raw lines and counters with the repeat table and the
+// simple-record parser as with line-protocol/v2 alone, with tables from tiny
+// to the default, while the precision and the arrival clock change every
+// few records.
 func FuzzDecoderRepeats(f *testing.F) {
 	for _, seed := range []string{
 		"cpu,host=a,dc=x usage=1.5,value=2i,s=\"x\",b=t 100\n# c\n\ncpu v=1\nm v=1,v=2 1\n",
@@ -256,6 +261,6 @@ func FuzzDecoderRepeats(f *testing.F) {
 			opts.MaxRepeats = 2
 		}
 		input := repeatLines(data, pattern, capture)
-		checkRepeatsChangeNothing(t, input, opts, int(changeEvery%8))
+		checkFastPathsChangeNothing(t, input, opts, int(changeEvery%8))
 	})
 }
