@@ -96,10 +96,12 @@ type DecoderOptions struct {
 	// being parsed. Copies are still returned: telling a duplicate from a
 	// conflict is for dedup. When it holds MaxRepeats records, or about
 	// MaxRepeats×512 bytes, it is cleared (DecodeStats.RepeatResets).
-	// Records that would take more than 16 KiB of it (their bytes twice
-	// and about 72 bytes a sample) are not remembered. By default it is
-	// 4096; values above 1,048,576 are taken as 1,048,576; a negative value
-	// turns the table off.
+	// A record takes twice its bytes and about 72 bytes a sample; one that
+	// would take more than 16 KiB is not remembered. The table's arrays
+	// grow as it fills. By default it is 1024 (at most 512 KiB, enough
+	// for copies delivered within a thousand lines of each other); values
+	// above 1,048,576 are taken as 1,048,576; a negative value turns the
+	// table off.
 	MaxRepeats int
 }
 
