@@ -198,7 +198,7 @@ func decodePass(tb testing.TB, d *Decoder, input []byte, dst []Sample) int {
 }
 
 // BenchmarkDecoderB01 decodes B01-like captures of 2,000 series with a warm
-// decoder, as replay does. In each iteration it decodes, in chunks of 1,000
+// decoder, as replay does. In each iteration it decodes, in chunks of 250
 // lines, records never seen before (ns/unique-line), each chunk followed by
 // 3 exact copies of it (ns/copy-line, and copy/unique, the ratio of the
 // two); then the next rounds as B01 delivers them, every record 4 times
@@ -215,7 +215,7 @@ func BenchmarkDecoderB01(b *testing.B) {
 }
 
 func benchmarkDecoderB01(b *testing.B, maxRepeats int, lpOnly bool) {
-	const series, rounds, copies, chunk = 2000, 12, 4, 250
+	const series, rounds, copies, chunk, sets = 2000, 3, 4, 250, 8
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	d := NewDecoder(bytes.NewReader(nil), DecoderOptions{Format: Capture, MaxRepeats: maxRepeats})
@@ -223,18 +223,19 @@ func benchmarkDecoderB01(b *testing.B, maxRepeats int, lpOnly bool) {
 	dst := make([]Sample, 0, 16)
 	warm, _ := b01Like(nil, series, -4, 4, 1)
 	decodePass(b, d, warm, dst) // intern every series, fill the repeat table
-	var once, four []byte
+	// Inputs for sets iterations, made beforehand so that making them does
+	// not evict the decoder's tables from the caches. When they come round
+	// again, the repeat table has long forgotten them.
+	var once, four [sets][]byte
+	for i := range sets {
+		once[i], _ = b01Like(nil, series, 1+2*rounds*i, rounds, 1)
+		four[i], _ = b01Like(nil, series, 1+2*rounds*i+rounds, rounds, copies)
+	}
 	var tUnique, tCopy, tFour time.Duration
-	var nUnique, nCopy, nFour int
-	round := 1
+	var nUnique, nCopy, nFour, iter int
 	b.ReportAllocs()
 	for b.Loop() {
-		b.StopTimer()
-		once, _ = b01Like(once[:0], series, round, rounds, 1)
-		four, _ = b01Like(four[:0], series, round+rounds, rounds, copies)
-		round += 2 * rounds
-		b.StartTimer()
-		for rest := once; len(rest) > 0; {
+		for rest := once[iter%sets]; len(rest) > 0; {
 			n := 0
 			for range chunk {
 				i := bytes.IndexByte(rest[n:], '\n')
@@ -257,8 +258,9 @@ func benchmarkDecoderB01(b *testing.B, maxRepeats int, lpOnly bool) {
 			tCopy += t2 - t1
 		}
 		t0 := threadCPU()
-		nFour += decodePass(b, d, four, dst)
+		nFour += decodePass(b, d, four[iter%sets], dst)
 		tFour += threadCPU() - t0
+		iter++
 	}
 	unique := float64(tUnique.Nanoseconds()) / float64(nUnique)
 	perCopy := float64(tCopy.Nanoseconds()) / float64(nCopy)
