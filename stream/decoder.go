@@ -413,9 +413,11 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 		h = d.rep.hash(rec)
 		if e := d.rep.find(h, rec); e != nil {
 			if ts, arr, err := d.dates(e.ts, e.hasTS, arrival); err == nil {
-				for _, s := range d.rep.entrySamples(e) {
-					s.Time, s.Arrival = ts, arr
-					dst = append(dst, s)
+				samples := d.rep.entrySamples(e)
+				for i := range samples {
+					dst = append(dst, samples[i])
+					last := &dst[len(dst)-1] // dated here: changing a copy first stalls the copy
+					last.Time, last.Arrival = ts, arr
 				}
 				d.stats.StringFields += int64(e.strs)
 				d.rep.hits++
@@ -732,7 +734,16 @@ func parseInt64(b []byte) (int64, bool) {
 		return 0, false
 	}
 	var u uint64
-	if len(b) <= 19 { // 19 digits fit a uint64: check the range once, below
+	switch {
+	case len(b) == 19: // nanoseconds since 2001: three parts, parsed independently
+		c0, c1, c2 := b[0]-'0', b[1]-'0', b[2]-'0'
+		hi, ok1 := eightDigits(b[3:])
+		lo, ok2 := eightDigits(b[11:])
+		if c0 > 9 || c1 > 9 || c2 > 9 || !ok1 || !ok2 {
+			return 0, false
+		}
+		u = (uint64(c0)*100+uint64(c1)*10+uint64(c2))*1e16 + hi*1e8 + lo
+	case len(b) < 19: // fits a uint64: check the range once, below
 		for len(b) >= 8 {
 			v, ok := eightDigits(b)
 			if !ok {
@@ -748,7 +759,7 @@ func parseInt64(b []byte) (int64, bool) {
 			}
 			u = u*10 + uint64(c)
 		}
-	} else {
+	default:
 		for _, c := range b {
 			if c < '0' || c > '9' || u > (1<<63)/10 {
 				return 0, false
