@@ -413,11 +413,10 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 		h = d.rep.hash(rec)
 		if e := d.rep.find(h, rec); e != nil {
 			if ts, arr, err := d.dates(e.ts, e.hasTS, arrival); err == nil {
-				samples := d.rep.entrySamples(e)
-				for i := range samples {
-					dst = append(dst, samples[i])
-					last := &dst[len(dst)-1] // dated here: changing a copy first stalls the copy
-					last.Time, last.Arrival = ts, arr
+				n0 := len(dst)
+				dst = append(dst, d.rep.entrySamples(e)...)
+				for i := n0; i < len(dst); i++ { // dated in place: changing a copy first stalls the copy
+					dst[i].Time, dst[i].Arrival = ts, arr
 				}
 				d.stats.StringFields += int64(e.strs)
 				d.rep.hits++

@@ -16,12 +16,12 @@ import (
 )
 
 // benchCapture builds a Telegraf-like capture: rounds scrapes of hosts
-// hosts, each a cpu, mem, disk, net and system line with 3 to 6 numeric
+// hosts, from round first on, each a cpu, mem, disk, net and system line with 3 to 6 numeric
 // fields (system also has a string field), 22 samples per host and round, in
 // arrival order. Capture lines are 167 to 209 bytes long.
-func benchCapture(hosts, rounds int, capture bool) (input []byte, samples int) {
+func benchCapture(hosts, first, rounds int, capture bool) (input []byte, samples int) {
 	var b bytes.Buffer
-	for r := range rounds {
+	for r := first; r < first+rounds; r++ {
 		ts := int64(1_700_000_000_000_000_000) + int64(r)*10_000_000_000
 		for h := range hosts {
 			arrival := ts + int64(h%1000)*1_000_000
@@ -47,7 +47,7 @@ func benchCapture(hosts, rounds int, capture bool) (input []byte, samples int) {
 }
 
 func benchmarkDecoder(b *testing.B, format Format, reuse bool) {
-	input, perOp := benchCapture(2000, 3, format == Capture)
+	input, perOp := benchCapture(2000, 0, 3, format == Capture)
 	b.SetBytes(int64(len(input)))
 	b.ReportAllocs()
 	d := NewDecoder(bytes.NewReader(input), DecoderOptions{Format: format})
@@ -104,7 +104,7 @@ func BenchmarkDecoder(b *testing.B) {
 // the same input, reading every section and value but building no samples:
 // the floor under BenchmarkDecoder/lineprotocol.
 func BenchmarkLineProtocolBaseline(b *testing.B) {
-	input, perOp := benchCapture(2000, 3, false)
+	input, perOp := benchCapture(2000, 0, 3, false)
 	b.SetBytes(int64(len(input)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -208,31 +208,72 @@ func decodePass(tb testing.TB, d *Decoder, input []byte, dst []Sample) int {
 // as records outside the simple subset are (see parseSimple), and as all
 // were before it; "repeats=off/parser=lp" is the decoder before both.
 func BenchmarkDecoderB01(b *testing.B) {
-	b.Run("repeats=on", func(b *testing.B) { benchmarkDecoderB01(b, 0, false) })
-	b.Run("repeats=off", func(b *testing.B) { benchmarkDecoderB01(b, -1, false) })
-	b.Run("repeats=on/parser=lp", func(b *testing.B) { benchmarkDecoderB01(b, 0, true) })
-	b.Run("repeats=off/parser=lp", func(b *testing.B) { benchmarkDecoderB01(b, -1, true) })
+	input := func(first, rounds, copies int) []byte {
+		in, _ := b01Like(nil, 2000, first, rounds, copies)
+		return in
+	}
+	b.Run("repeats=on", func(b *testing.B) { benchmarkCopies(b, input, 0, false) })
+	b.Run("repeats=off", func(b *testing.B) { benchmarkCopies(b, input, -1, false) })
+	b.Run("repeats=on/parser=lp", func(b *testing.B) { benchmarkCopies(b, input, 0, true) })
+	b.Run("repeats=off/parser=lp", func(b *testing.B) { benchmarkCopies(b, input, -1, true) })
 }
 
-func benchmarkDecoderB01(b *testing.B, maxRepeats int, lpOnly bool) {
-	const series, rounds, copies, chunk, sets = 2000, 3, 4, 250, 8
+// BenchmarkDecoderTelegraf is BenchmarkDecoderB01 on the Telegraf-like
+// records of benchCapture (250 hosts, 167–209 bytes and 3 to 6 fields a
+// line), each delivered 4 times within 21 lines.
+func BenchmarkDecoderTelegraf(b *testing.B) {
+	input := func(first, rounds, copies int) []byte {
+		in, _ := benchCapture(250, first, rounds, true)
+		return withCopies(in, copies)
+	}
+	b.Run("repeats=on", func(b *testing.B) { benchmarkCopies(b, input, 0, false) })
+	b.Run("repeats=off", func(b *testing.B) { benchmarkCopies(b, input, -1, false) })
+	b.Run("repeats=on/parser=lp", func(b *testing.B) { benchmarkCopies(b, input, 0, true) })
+	b.Run("repeats=off/parser=lp", func(b *testing.B) { benchmarkCopies(b, input, -1, true) })
+}
+
+// withCopies delivers each line of a capture copies times: copy k of line
+// i comes after line i+7k, 1 ms later than the line.
+func withCopies(capture []byte, copies int) []byte {
+	lines := bytes.SplitAfter(capture, []byte("\n"))
+	var out []byte
+	for i := range len(lines) + 7*(copies-1) {
+		for k := range copies {
+			j := i - 7*k
+			if j < 0 || j >= len(lines) || len(lines[j]) == 0 {
+				continue
+			}
+			sp := bytes.IndexByte(lines[j], ' ')
+			a, _ := strconv.ParseInt(string(lines[j][:sp]), 10, 64)
+			out = strconv.AppendInt(out, a+int64(k)*1_000_000, 10)
+			out = append(out, lines[j][sp:]...)
+		}
+	}
+	return out
+}
+
+// benchmarkCopies measures unique lines, copies and a mix of them, made by
+// input(first round, rounds, copies), as BenchmarkDecoderB01 says.
+func benchmarkCopies(b *testing.B, input func(first, rounds, copies int) []byte, maxRepeats int, lpOnly bool) {
+	const rounds, copies, chunk, sets = 3, 4, 250, 8
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	d := NewDecoder(bytes.NewReader(nil), DecoderOptions{Format: Capture, MaxRepeats: maxRepeats})
 	d.noSimple = lpOnly
 	dst := make([]Sample, 0, 16)
-	warm, _ := b01Like(nil, series, -4, 4, 1)
-	decodePass(b, d, warm, dst) // intern every series, fill the repeat table
+	decodePass(b, d, input(0, 4, 1), dst) // intern every series, fill the repeat table
 	// Inputs for sets iterations, made beforehand so that making them does
 	// not evict the decoder's tables from the caches. When they come round
 	// again, the repeat table has long forgotten them.
 	var once, four [sets][]byte
 	for i := range sets {
-		once[i], _ = b01Like(nil, series, 1+2*rounds*i, rounds, 1)
-		four[i], _ = b01Like(nil, series, 1+2*rounds*i+rounds, rounds, copies)
+		once[i] = input(4+2*rounds*i, rounds, 1)
+		four[i] = input(4+2*rounds*i+rounds, rounds, copies)
 	}
 	var tUnique, tCopy, tFour time.Duration
-	var nUnique, nCopy, nFour, iter int
+	var nUnique, nCopy, nFour int64
+	iter := 0
+	records := func() int64 { return d.Stats().Records }
 	b.ReportAllocs()
 	for b.Loop() {
 		for rest := once[iter%sets]; len(rest) > 0; {
@@ -247,19 +288,22 @@ func benchmarkDecoderB01(b *testing.B, maxRepeats int, lpOnly bool) {
 			}
 			part := rest[:n]
 			rest = rest[n:]
-			t0 := threadCPU()
-			nUnique += decodePass(b, d, part, dst)
-			t1 := threadCPU()
+			r0, t0 := records(), threadCPU()
+			decodePass(b, d, part, dst)
+			r1, t1 := records(), threadCPU()
 			for range copies - 1 {
-				nCopy += decodePass(b, d, part, dst)
+				decodePass(b, d, part, dst)
 			}
-			t2 := threadCPU()
+			r2, t2 := records(), threadCPU()
 			tUnique += t1 - t0
 			tCopy += t2 - t1
+			nUnique += r1 - r0
+			nCopy += r2 - r1
 		}
-		t0 := threadCPU()
-		nFour += decodePass(b, d, four[iter%sets], dst)
+		r0, t0 := records(), threadCPU()
+		decodePass(b, d, four[iter%sets], dst)
 		tFour += threadCPU() - t0
+		nFour += records() - r0
 		iter++
 	}
 	unique := float64(tUnique.Nanoseconds()) / float64(nUnique)
