@@ -343,10 +343,10 @@ func (d *Decoder) Stats() DecodeStats {
 // Raw returns the input line of the record that the last call of Next
 // decoded or rejected, with its line ending as read ("\n", "\r\n", or none
 // at the end of the input); for a line longer than
-// DecoderOptions.MaxLineBytes, its first MaxLineBytes bytes. After a call
-// that returned no record (io.EOF, a read error) it returns nil. The bytes
-// stay valid until the next call of Next or Reset and must not be
-// modified.
+// DecoderOptions.MaxLineBytes, its first MaxLineBytes bytes. Blank and
+// comment lines, which Next skips, are not handed back. After a call that
+// returned no record (io.EOF, a read error) it returns nil. The bytes stay
+// valid until the next call of Next or Reset and must not be modified.
 func (d *Decoder) Raw() []byte { return d.raw }
 
 // Next decodes the next record (one input line), skipping blank and comment
