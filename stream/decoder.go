@@ -415,7 +415,7 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 			if ts, arr, err := d.dates(e.ts, e.hasTS, arrival); err == nil {
 				n0 := len(dst)
 				dst = append(dst, d.rep.entrySamples(e)...)
-				for i := n0; i < len(dst); i++ { // dated in place: changing a copy first stalls the copy
+				for i := n0; i < len(dst); i++ { // dated in place: dating a copy of each, then appending it, cost more
 					dst[i].Time, dst[i].Arrival = ts, arr
 				}
 				d.stats.StringFields += int64(e.strs)
