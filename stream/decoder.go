@@ -2,10 +2,12 @@ package stream
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
@@ -14,15 +16,19 @@ import (
 type Format uint8
 
 const (
-	// LineProtocol is Influx line protocol with nanosecond timestamps, one
-	// record per line. A sample's arrival time is its sample time, and a
-	// line without a timestamp is an error (ErrMissingTimestamp).
+	// LineProtocol is Influx line protocol, one record per line, with
+	// timestamps in units of DecoderOptions.Precision. Records are dated by
+	// DecoderOptions.Arrival when it is set: they arrive when read, and a
+	// record without a timestamp takes its arrival time as its sample time.
+	// Without it, a sample's arrival time is its sample time, and a record
+	// without a timestamp is an error (ErrMissingTimestamp).
 	LineProtocol Format = iota
 	// Capture is the format of "faultline replay --capture": each line is
 	// "<arrival_unix_ns> <line protocol line>", a record as a collector
 	// received it, in arrival order. The arrival time is a decimal int64 of
 	// Unix nanoseconds followed by exactly one space. A line-protocol line
 	// without a timestamp takes the arrival time as its sample time.
+	// DecoderOptions.Arrival is not used.
 	Capture
 )
 
@@ -51,6 +57,23 @@ type DecoderOptions struct {
 	// other than LineProtocol and Capture makes Next return an error.
 	Format Format
 
+	// Precision is the unit of line-protocol timestamps: a timestamp t
+	// gives the sample time t×Precision nanoseconds, and one for which
+	// that is out of the int64 range is an error (ErrInvalidTimestamp).
+	// InfluxDB's units are time.Nanosecond, Microsecond, Millisecond,
+	// Second, Minute and Hour (ParsePrecision reads their names); Capture
+	// arrival prefixes are always nanoseconds. By default it is
+	// time.Nanosecond. A negative value makes Next return an error.
+	Precision time.Duration
+
+	// Arrival, when set, dates LineProtocol records as they are read: the
+	// decoder calls it after each read from its input that returns data,
+	// and a record arrives at what it returned for the read that brought
+	// the end of its line. For a request body received at one time, return
+	// that time. It is called from Next, on Next's goroutine. By default a
+	// LineProtocol record arrives at its sample time. Capture ignores it.
+	Arrival func() int64
+
 	// MaxLineBytes bounds the length of one input line in bytes, its line
 	// ending excluded. A longer line is skipped without being buffered and
 	// reported as a *RecordError wrapping ErrLineTooLong (a longer comment
@@ -65,6 +88,21 @@ type DecoderOptions struct {
 	// about MaxInterned×512 bytes of names and labels, it is cleared
 	// (DecodeStats.InternResets counts this). By default it is 65536.
 	MaxInterned int
+
+	// MaxRepeats bounds the decoder's repeat table, in records. The table
+	// remembers recent records decoded without error, keyed by their bytes,
+	// with their samples: a record byte-identical to one of them (a copy
+	// delivered again) gets the same samples again, dated anew, without
+	// being parsed. Copies are still returned: telling a duplicate from a
+	// conflict is for dedup. When it holds MaxRepeats records, or about
+	// MaxRepeats×512 bytes, it is cleared (DecodeStats.RepeatResets).
+	// A record takes twice its bytes and about 72 bytes a sample; one that
+	// would take more than 16 KiB is not remembered. The table's arrays
+	// grow as it fills. By default it is 1024 (at most 512 KiB, enough
+	// for copies delivered within a thousand lines of each other); values
+	// above 1,048,576 are taken as 1,048,576; a negative value turns the
+	// table off.
+	MaxRepeats int
 }
 
 // Errors a *RecordError may wrap, for errors.Is. Syntax errors found by the
@@ -73,9 +111,11 @@ var (
 	// ErrLineTooLong means a line is longer than
 	// DecoderOptions.MaxLineBytes.
 	ErrLineTooLong = errors.New("stream: line too long")
-	// ErrMissingTimestamp means a LineProtocol record has no timestamp.
+	// ErrMissingTimestamp means a LineProtocol record has no timestamp
+	// and DecoderOptions.Arrival is not set.
 	ErrMissingTimestamp = errors.New("stream: missing timestamp")
-	// ErrInvalidTimestamp means a timestamp is not a decimal int64.
+	// ErrInvalidTimestamp means a timestamp is not a decimal int64, or is
+	// out of range at the precision.
 	ErrInvalidTimestamp = errors.New("stream: invalid timestamp")
 	// ErrArrival means a Capture line does not start with a valid arrival
 	// time followed by exactly one space and a line-protocol record.
@@ -144,6 +184,12 @@ type DecodeStats struct {
 	InternResets int64
 	// InternedSeries is the number of series in the intern table now.
 	InternedSeries int64
+	// RepeatHits is the number of records found in the repeat table (see
+	// DecoderOptions.MaxRepeats) and not parsed again.
+	RepeatHits int64
+	// RepeatResets is the number of times the repeat table was full and
+	// was cleared.
+	RepeatResets int64
 }
 
 // Decoder turns a stream of records, one per line, into samples.
@@ -153,39 +199,54 @@ type DecodeStats struct {
 // <measurement>. Tags become labels, sorted by name. Integer, unsigned and
 // boolean fields become float64 (true is 1, false is 0); string fields are
 // skipped and counted, so a record of string fields only gives no samples
-// and is not an error. Timestamps are Unix nanoseconds; see Format for
-// arrival times. Blank lines are skipped, and lines whose first non-blank
-// byte is '#' are comments in both formats.
+// and is not an error. Timestamps are in units of DecoderOptions.Precision;
+// see Format for arrival times. Blank lines are skipped, and lines whose
+// first non-blank byte is '#' are comments in both formats.
 //
 // A record is decoded in full or not at all: a malformed record gives no
-// samples but one *RecordError, and decoding continues with the next line.
-// Duplicate tag keys, tag keys starting with "__" and a numeric field key
-// repeated within a record are errors. Line-protocol string values must
-// escape newlines ("\n"): a raw newline ends the record.
+// samples but one *RecordError with its line and column, and decoding
+// continues with the next line. Duplicate tag keys, tag keys starting with
+// "__" and a numeric field key repeated within a record are errors.
+// Line-protocol string values must escape newlines ("\n"): a raw newline
+// ends the record. Raw returns the line of the record last decoded or
+// rejected, as read, to pass it on or to quote it in an error.
 //
 // Samples of a series share their Name and Labels with the earlier samples
 // of that series (see DecoderOptions.MaxInterned), and samples of one tag
-// set share one Labels slice: callers must treat Labels as read-only.
+// set share one Labels slice: callers must treat Labels as read-only. A
+// record byte-identical to a recent one is not parsed again (see
+// DecoderOptions.MaxRepeats); its samples are the same either way.
+//
+// A read error is returned as it is and ends decoding, except a timeout
+// (an error with a Timeout method that reports true, as a read deadline on
+// a net.Conn gives): it is returned once, and the next call of Next goes on
+// reading where the input stopped, a partial line included.
 //
 // A Decoder reads its input as needed, through buffers bounded by
-// DecoderOptions.MaxLineBytes, and its intern table is bounded by
-// DecoderOptions.MaxInterned. It never reads the clock. It is not safe for
-// concurrent use.
+// DecoderOptions.MaxLineBytes, and its intern and repeat tables are bounded
+// by DecoderOptions.MaxInterned and MaxRepeats. It never reads the clock
+// (DecoderOptions.Arrival may). It is not safe for concurrent use.
 type Decoder struct {
-	format  Format
-	maxLine int
-	err     error // sticky configuration error
+	format    Format
+	precision int64 // nanoseconds per timestamp unit
+	maxLine   int
+	err       error // sticky configuration error
 
 	lines lineReader
 	line  int64 // number of the last line read
+	raw   []byte
 
 	lp     *lineprotocol.Decoder // nil: make a new one before the next record
 	feed   feeder
 	broken bool // lp returned a syntax error and may be mid-record
 
-	tab   internTable
-	key   []byte // scratch: raw tag-set key
-	stats DecodeStats
+	tab      internTable
+	rep      repeatTable
+	seq      int64 // numbers each parse of a record, for internTable.lookup
+	simple   simpleRecord
+	noSimple bool   // tests: parse every record with the line-protocol parser
+	key      []byte // scratch: raw tag-set key
+	stats    DecodeStats
 }
 
 // NewDecoder returns a decoder that reads records from r.
@@ -194,6 +255,10 @@ func NewDecoder(r io.Reader, opts DecoderOptions) *Decoder {
 	if opts.Format != LineProtocol && opts.Format != Capture {
 		d.err = fmt.Errorf("stream: unknown format %d", uint8(opts.Format))
 	}
+	if err := d.SetPrecision(opts.Precision); err != nil && d.err == nil {
+		d.err = err
+	}
+	d.lines.clock = opts.Arrival
 	d.maxLine = opts.MaxLineBytes
 	if d.maxLine <= 0 {
 		d.maxLine = defaultMaxLineBytes
@@ -204,16 +269,64 @@ func NewDecoder(r io.Reader, opts DecoderOptions) *Decoder {
 		maxInterned = defaultMaxInterned
 	}
 	d.tab.init(min(maxInterned, maxMaxInterned))
+	switch {
+	case opts.MaxRepeats == 0:
+		d.rep.init(defaultMaxRepeats)
+	case opts.MaxRepeats > 0:
+		d.rep.init(min(opts.MaxRepeats, maxMaxRepeats))
+	}
 	d.lines.max = d.maxLine
 	d.lines.reset(r)
 	return d
 }
 
 // Reset makes d read records from r, as a new decoder would, but keeps its
-// intern table, buffers and counters. Line numbers start again at 1.
+// options, intern and repeat tables, buffers and counters. Line numbers
+// start again at 1.
 func (d *Decoder) Reset(r io.Reader) {
 	d.lines.reset(r)
 	d.line = 0
+	d.raw = nil
+}
+
+// SetPrecision sets the unit of the timestamps of the records decoded from
+// now on, as DecoderOptions.Precision does (0 is nanoseconds). A receiver
+// calls it after Reset for each request that names its precision. It
+// returns an error, and changes nothing, if p is negative.
+func (d *Decoder) SetPrecision(p time.Duration) error {
+	if p < 0 {
+		return fmt.Errorf("stream: negative precision %v", p)
+	}
+	d.precision = max(int64(p), 1)
+	return nil
+}
+
+// SetArrival sets the function that dates the records read from now on, as
+// DecoderOptions.Arrival does (nil: none). A receiver calls it after Reset
+// for each request body, with a function that returns when the request was
+// received.
+func (d *Decoder) SetArrival(arrival func() int64) { d.lines.clock = arrival }
+
+// ParsePrecision returns the timestamp unit named by the precision
+// parameter of an InfluxDB write request: "ns", "us", "ms" or "s" (API v2)
+// and "n", "u", "ms", "s", "m" (minutes) or "h" (API v1). An empty string
+// is nanoseconds, the default of both APIs.
+func ParsePrecision(s string) (time.Duration, error) {
+	switch s {
+	case "", "ns", "n":
+		return time.Nanosecond, nil
+	case "us", "u", "µs":
+		return time.Microsecond, nil
+	case "ms":
+		return time.Millisecond, nil
+	case "s":
+		return time.Second, nil
+	case "m":
+		return time.Minute, nil
+	case "h":
+		return time.Hour, nil
+	}
+	return 0, fmt.Errorf("stream: unknown precision %q (want ns, us, ms, s, or n, u, m, h)", s)
 }
 
 // Stats returns the decoder's counters.
@@ -222,15 +335,28 @@ func (d *Decoder) Stats() DecodeStats {
 	s.Bytes = d.lines.bytes
 	s.InternResets = d.tab.resets
 	s.InternedSeries = int64(d.tab.len())
+	s.RepeatHits = d.rep.hits
+	s.RepeatResets = d.rep.resets
 	return s
 }
+
+// Raw returns the input line of the record that the last call of Next
+// decoded or rejected, with its line ending as read ("\n", "\r\n", or none
+// at the end of the input); for a line longer than
+// DecoderOptions.MaxLineBytes, its first MaxLineBytes bytes. Blank and
+// comment lines, which Next skips, are not handed back. After a call that
+// returned no record (io.EOF, a read error) it returns nil. The bytes stay
+// valid until the next call of Next or Reset and must not be modified.
+func (d *Decoder) Raw() []byte { return d.raw }
 
 // Next decodes the next record (one input line), skipping blank and comment
 // lines, and appends its samples to dst. It returns io.EOF at the end of the
 // input. A malformed record gives a *RecordError and no samples; the
 // following call continues with the next record. Other errors, from reading
-// the input, are returned as they are and end decoding.
+// the input, are returned as they are and end decoding, except timeouts,
+// after which the next call reads on (see Decoder).
 func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
+	d.raw = nil
 	if d.err != nil {
 		return dst, d.err
 	}
@@ -250,6 +376,7 @@ func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
 			continue
 		}
 		d.stats.Records++
+		d.raw = d.lines.raw
 		if long {
 			return dst, d.fail(d.maxLine+1, fmt.Errorf("%w: more than %d bytes", ErrLineTooLong, d.maxLine))
 		}
@@ -266,7 +393,7 @@ func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
 // decode appends the samples of one record to dst. On error, dst may hold
 // some of them past its original length.
 func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
-	var arrival int64
+	arrival := d.lines.stamp
 	off := 0 // offset of the line-protocol record in line
 	if d.format == Capture {
 		a, o, err := parseArrival(line)
@@ -281,7 +408,87 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 	}
 	rec := line[off:]
 
+	var h uint64
+	if d.rep.enabled() {
+		h = d.rep.hash(rec)
+		if e := d.rep.find(h, rec); e != nil {
+			if ts, arr, err := d.dates(e.ts, e.hasTS, arrival); err == nil {
+				n0 := len(dst)
+				dst = append(dst, d.rep.entrySamples(e)...)
+				for i := n0; i < len(dst); i++ { // dated in place: dating a copy of each, then appending it, cost more
+					dst[i].Time, dst[i].Arrival = ts, arr
+				}
+				d.stats.StringFields += int64(e.strs)
+				d.rep.hits++
+				return dst, nil
+			}
+			// Dated otherwise than before (the precision or the arrival
+			// source changed): parsing gives the error and its column.
+		}
+	}
+
 	d.tab.startRecord()
+	d.seq++
+	if !d.noSimple && parseSimple(rec, &d.simple) {
+		n0 := len(dst)
+		if dst, ok := d.decodeSimple(dst, rec, h, arrival); ok {
+			return dst, nil
+		}
+		// Rejected by our rules: parsing again gives the error and its
+		// column.
+		dst = dst[:n0]
+		d.seq++
+	}
+	return d.decodeLP(dst, rec, off, h, arrival)
+}
+
+// decodeSimple decodes a record parsed by parseSimple into d.simple. It
+// reports false, having appended nothing, if the record breaks a rule of
+// ours (a reserved or repeated tag, a repeated field) or cannot be dated.
+func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64) ([]Sample, bool) {
+	r := &d.simple
+	d.key = append(d.key[:0], rec[:r.mEnd]...)
+	d.key = append(d.key, sepByte)
+	for _, t := range r.tags {
+		d.key = append(d.key, rec[t.k0:t.k1]...)
+		d.key = append(d.key, sepByte)
+		d.key = append(d.key, rec[t.v0:t.v1]...)
+		d.key = append(d.key, sepByte)
+	}
+	set, _, err := d.tab.tagSet(d.key, r.mEnd, len(r.tags))
+	if err != nil {
+		return dst, false
+	}
+	ts, arrival, err := d.dates(r.ts, r.hasTS, arrival)
+	if err != nil {
+		return dst, false
+	}
+	labels := d.tab.labels(set)
+	n0 := len(dst)
+	var strs int64
+	hint := 0
+	for _, f := range r.fields {
+		if f.str {
+			strs++
+			continue
+		}
+		e, next, dup := d.tab.lookup(set, hint, rec[f.k0:f.k1], d.seq)
+		if dup {
+			return dst[:n0], false
+		}
+		hint = next
+		dst = append(dst, Sample{Name: e.name, Labels: labels, Series: e.id, Time: ts, Value: f.value, Arrival: arrival})
+	}
+	if d.rep.enabled() {
+		d.rep.add(h, rec, dst[n0:], r.ts, r.hasTS, strs)
+	}
+	d.stats.StringFields += strs
+	return dst, true
+}
+
+// decodeLP decodes a record with the line-protocol parser. off is the
+// offset of the record in its line.
+func (d *Decoder) decodeLP(dst []Sample, rec []byte, off int, h uint64, arrival int64) ([]Sample, error) {
 	if d.lp == nil || d.broken || d.feed.pending() || d.feed.dead {
 		d.feed = feeder{}
 		d.lp = lineprotocol.NewDecoder(&d.feed)
@@ -318,7 +525,7 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 		return dst, d.fail(off+tagOffset(rec, bad)+1, err)
 	}
 
-	seq := d.stats.Records // unique per record, never reset
+	seq := d.seq
 	labels := d.tab.labels(set)
 	n0 := len(dst)
 	var strs int64
@@ -366,18 +573,22 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 	}
 	// The record is fully read: only spaces follow the timestamp.
 	end := off + len(bytes.TrimRight(rec, " \r"))
-	ts := arrival
-	switch {
-	case tb != nil:
+	var raw int64
+	if tb != nil {
 		var ok bool
-		if ts, ok = parseInt64(tb); !ok {
+		if raw, ok = parseInt64(tb); !ok {
 			return dst, d.fail(end-len(tb)+1, fmt.Errorf("%w %q", ErrInvalidTimestamp, tb))
 		}
-		if d.format == LineProtocol {
-			arrival = ts
-		}
-	case d.format == LineProtocol:
-		return dst, d.fail(end+1, ErrMissingTimestamp)
+	}
+	ts, arrival, err := d.dates(raw, tb != nil, arrival)
+	switch {
+	case err == errTimeRange:
+		return dst, d.fail(end-len(tb)+1, fmt.Errorf("%w %q: out of range at precision %v", ErrInvalidTimestamp, tb, time.Duration(d.precision)))
+	case err != nil:
+		return dst, d.fail(end+1, err)
+	}
+	if d.rep.enabled() {
+		d.rep.add(h, rec, dst[n0:], raw, tb != nil, strs)
 	}
 	for i := n0; i < len(dst); i++ {
 		dst[i].Time = ts
@@ -385,6 +596,34 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 	}
 	d.stats.StringFields += strs
 	return dst, nil
+}
+
+// errTimeRange is what dates returns when a timestamp times the precision
+// is out of range.
+var errTimeRange = errors.New("stream: timestamp out of range")
+
+// dates returns the sample and arrival times of a record whose timestamp,
+// if it has one (hasTS), is ts in units of the precision, and whose line
+// arrived at arrival (from its Capture prefix or DecoderOptions.Arrival).
+func (d *Decoder) dates(ts int64, hasTS bool, arrival int64) (sampleTime, arrivalTime int64, err error) {
+	dated := d.format == Capture || d.lines.clock != nil // arrival is known
+	if !hasTS {
+		if !dated {
+			return 0, 0, ErrMissingTimestamp
+		}
+		return arrival, arrival, nil
+	}
+	if p := d.precision; p != 1 {
+		t := ts * p
+		if t/p != ts {
+			return 0, 0, errTimeRange
+		}
+		ts = t
+	}
+	if !dated {
+		arrival = ts
+	}
+	return ts, arrival, nil
 }
 
 // fail counts a bad record and returns its error.
@@ -439,6 +678,17 @@ func classify(line []byte) lineKind {
 // arrival time and the offset of the line-protocol record. On error, off is
 // the offset of the problem.
 func parseArrival(line []byte) (arrival int64, off int, err error) {
+	// Fast path: a valid time, then a space and a record. Arrival times of
+	// this century have 19 digits.
+	sp := 19
+	if len(line) <= sp || line[sp] != ' ' {
+		sp = bytes.IndexByte(line, ' ')
+	}
+	if sp > 0 && sp+1 < len(line) && line[sp+1] != ' ' && line[sp+1] != '#' {
+		if a, ok := parseInt64(line[:sp]); ok {
+			return a, sp + 1, nil
+		}
+	}
 	i := 0
 	if i < len(line) && line[i] == '-' {
 		i++
@@ -483,11 +733,38 @@ func parseInt64(b []byte) (int64, bool) {
 		return 0, false
 	}
 	var u uint64
-	for _, c := range b {
-		if c < '0' || c > '9' || u > (1<<63)/10 {
+	switch {
+	case len(b) == 19: // nanoseconds since 2001: three parts, parsed independently
+		c0, c1, c2 := b[0]-'0', b[1]-'0', b[2]-'0'
+		hi, ok1 := eightDigits(b[3:])
+		lo, ok2 := eightDigits(b[11:])
+		if c0 > 9 || c1 > 9 || c2 > 9 || !ok1 || !ok2 {
 			return 0, false
 		}
-		u = u*10 + uint64(c-'0')
+		u = (uint64(c0)*100+uint64(c1)*10+uint64(c2))*1e16 + hi*1e8 + lo
+	case len(b) < 19: // fits a uint64: check the range once, below
+		for len(b) >= 8 {
+			v, ok := eightDigits(b)
+			if !ok {
+				return 0, false
+			}
+			u = u*1e8 + v
+			b = b[8:]
+		}
+		for _, c := range b {
+			c -= '0'
+			if c > 9 {
+				return 0, false
+			}
+			u = u*10 + uint64(c)
+		}
+	default:
+		for _, c := range b {
+			if c < '0' || c > '9' || u > (1<<63)/10 {
+				return 0, false
+			}
+			u = u*10 + uint64(c-'0')
+		}
 	}
 	switch {
 	case neg && u <= 1<<63:
@@ -496,6 +773,23 @@ func parseInt64(b []byte) (int64, bool) {
 		return int64(u), true
 	}
 	return 0, false
+}
+
+// eightDigits parses the 8 bytes at the start of b, which must all be
+// decimal digits, 8 at a time in a uint64 (timestamps have 19).
+func eightDigits(b []byte) (uint64, bool) {
+	v := binary.LittleEndian.Uint64(b) // b[0] in the low byte
+	// A byte is a digit when its high nibble is 3 and adding 6 to it keeps
+	// it so (0x30–0x39, not 0x3a–0x3f).
+	if v&0xf0f0f0f0f0f0f0f0|(v+0x0606060606060606)&0xf0f0f0f0f0f0f0f0>>4 != 0x3333333333333333 {
+		return 0, false
+	}
+	v &= 0x0f0f0f0f0f0f0f0f                  // 8 digits, the first in the low byte
+	v = (v * (10<<8 + 1)) >> 8               // pairs: 10·first + second in each low byte of 16 bits
+	v &= 0x00ff00ff00ff00ff                  //
+	v = (v * (100<<16 + 1)) >> 16            // quads in each low 16 bits of 32
+	v &= 0x0000ffff0000ffff                  //
+	return (v * (10000<<32 + 1)) >> 32, true // the 8 digits
 }
 
 // tagOffset returns the offset in rec, a line-protocol record whose

@@ -3,10 +3,12 @@ package stream
 import (
 	"bytes"
 	"errors"
+	"math/big"
 	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/stretchr/testify/require"
@@ -62,7 +64,7 @@ func referenceDecode(input []byte, opts DecoderOptions) []outcome {
 			out = append(out, outcome{Record: no, Column: maxLine + 1})
 			continue
 		}
-		samples, col := referenceRecord(line, opts.Format)
+		samples, col := referenceRecord(line, opts)
 		switch {
 		case col > 0:
 			out = append(out, outcome{Record: no, Column: col})
@@ -73,9 +75,14 @@ func referenceDecode(input []byte, opts DecoderOptions) []outcome {
 	return out
 }
 
-// referenceRecord decodes one record; on error it returns the column.
-func referenceRecord(line []byte, format Format) ([]Sample, int) {
+// referenceRecord decodes one record; on error it returns the column. An
+// opts.Arrival must return the same time for every call.
+func referenceRecord(line []byte, opts DecoderOptions) ([]Sample, int) {
+	format := opts.Format
 	var arrival int64
+	if opts.Arrival != nil {
+		arrival = opts.Arrival()
+	}
 	off := 0
 	if format == Capture {
 		a, o, err := parseArrival(line)
@@ -166,17 +173,22 @@ func referenceRecord(line []byte, format Format) ([]Sample, int) {
 		return nil, column(err)
 	}
 	end := off + len(bytes.TrimRight(rec, " \r"))
+	dated := format == Capture || opts.Arrival != nil
 	ts := arrival
 	if tb != nil {
 		t, err := strconv.ParseInt(string(tb), 10, 64)
 		if err != nil {
 			return nil, end - len(tb) + 1
 		}
-		ts = t
-		if format == LineProtocol {
-			arrival = t
+		if p := big.NewInt(max(int64(opts.Precision), 1)); p.Mul(p, big.NewInt(t)).IsInt64() {
+			ts = p.Int64()
+		} else {
+			return nil, end - len(tb) + 1
 		}
-	} else if format == LineProtocol {
+		if !dated {
+			arrival = ts
+		}
+	} else if !dated {
 		return nil, end + 1
 	}
 	var samples []Sample
@@ -241,6 +253,30 @@ func checkInvariants(t *testing.T, input []byte, res []result, st DecodeStats) {
 	require.LessOrEqual(t, st.Errors, st.Records)
 }
 
+// fuzzPrecisions are the precisions the fuzz targets pick from.
+var fuzzPrecisions = [...]time.Duration{0, time.Microsecond, time.Millisecond, time.Second, time.Minute, time.Hour, 7, time.Nanosecond}
+
+// fuzzOptions returns the decoder options that knobs and mode select:
+// Capture or not, MaxLineBytes (knobs' low 9 bits), MaxInterned (0 or a
+// tiny table), the precision (mode's bits 0–2), a fixed arrival time
+// (bit 3) and MaxRepeats (bits 4–5: the default, off, or a tiny table).
+func fuzzOptions(capture bool, knobs uint16, mode uint8) DecoderOptions {
+	opts := DecoderOptions{}
+	if capture {
+		opts.Format = Capture
+	}
+	if n := int(knobs & 0x1ff); n > 0 {
+		opts.MaxLineBytes = n
+	}
+	opts.MaxInterned = int(knobs>>9) % 4 // 0 (default) or a tiny table
+	opts.Precision = fuzzPrecisions[mode&7]
+	if mode&8 != 0 {
+		opts.Arrival = func() int64 { return 1_700_000_000_123_456_789 }
+	}
+	opts.MaxRepeats = [4]int{0, -1, 1, 3}[mode>>4&3]
+	return opts
+}
+
 func FuzzDecoder(f *testing.F) {
 	for _, seed := range []string{
 		"cpu,host=a,dc=x usage=1.5,value=2i,s=\"x\",b=t 100\n# c\n\ncpu v=1\n",
@@ -250,20 +286,15 @@ func FuzzDecoder(f *testing.F) {
 		"m v=1e999 1\nm v=NaN 1\nm v=1 9223372036854775808\nm v=1 -\nm v=1 1\rx\n",
 		"m\\ ,t\\,x=\\=y f\\ g=\"a\\\"b\" 1\n\t# tab comment\n\tm v=1 1\n",
 	} {
-		f.Add([]byte(seed), false, uint16(0))
-		f.Add([]byte(seed), true, uint16(0))
-		f.Add([]byte(seed), false, uint16(12|1<<9))
+		f.Add([]byte(seed), false, uint16(0), uint8(0))
+		f.Add([]byte(seed), true, uint16(0), uint8(0))
+		f.Add([]byte(seed), false, uint16(12|1<<9), uint8(0))
+		f.Add([]byte(seed), false, uint16(0), uint8(3|8))
+		f.Add([]byte(seed), true, uint16(1<<9), uint8(5|2<<4))
+		f.Add([]byte(seed), false, uint16(0), uint8(6|8|1<<4))
 	}
-	f.Fuzz(func(t *testing.T, data []byte, capture bool, knobs uint16) {
-		opts := DecoderOptions{}
-		if capture {
-			opts.Format = Capture
-		}
-		if n := int(knobs & 0x1ff); n > 0 {
-			opts.MaxLineBytes = n
-		}
-		opts.MaxInterned = int(knobs>>9) % 4 // 0 (default) or a tiny table
-
+	f.Fuzz(func(t *testing.T, data []byte, capture bool, knobs uint16, mode uint8) {
+		opts := fuzzOptions(capture, knobs, mode)
 		res, st := decodeAll(t, bytes.NewReader(data), opts)
 		checkInvariants(t, data, res, st)
 		require.Equal(t, referenceDecode(data, opts), outcomes(t, res), "input %q", data)
@@ -289,4 +320,27 @@ func TestReferenceAgrees(t *testing.T) {
 		require.Equal(t, int64(1), st.Errors, in)
 		require.Equal(t, referenceDecode([]byte(in), DecoderOptions{}), outcomes(t, res), in)
 	}
+}
+
+// FuzzParseInt64 checks parseInt64 against strconv.ParseInt, which also
+// accepts a leading '+' where a timestamp may not have one.
+func FuzzParseInt64(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1700000000123456789", "9223372036854775807", "-9223372036854775808",
+		"9223372036854775808", "00000000000000000000001", "12345678", "1234567/", "123456:8", "-", "", "+1", "1 2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseInt64([]byte(s))
+		want, err := strconv.ParseInt(s, 10, 64)
+		if strings.HasPrefix(s, "+") {
+			require.False(t, ok, s)
+			return
+		}
+		require.Equal(t, err == nil, ok, s)
+		if ok {
+			require.Equal(t, want, got, s)
+		} else {
+			require.Zero(t, got, s)
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -406,7 +407,8 @@ func TestDecoderAppends(t *testing.T) {
 // TestDecoderSteadyStateAllocs checks that decoding repeated series, with
 // records long enough to defeat the line-protocol decoder's buffer sliding,
 // allocates nothing once warm, which also shows that no buffer keeps
-// growing.
+// growing. The repeat table is off: the input is decoded again and again,
+// and every record must be parsed.
 func TestDecoderSteadyStateAllocs(t *testing.T) {
 	var b bytes.Buffer
 	for i := range 2000 {
@@ -414,7 +416,7 @@ func TestDecoderSteadyStateAllocs(t *testing.T) {
 			i, i%10, strings.Repeat("d", 400), i, i, i, i)
 	}
 	input := b.Bytes()
-	d := NewDecoder(bytes.NewReader(input), DecoderOptions{Format: Capture})
+	d := NewDecoder(bytes.NewReader(input), DecoderOptions{Format: Capture, MaxRepeats: -1})
 	dst := make([]Sample, 0, 16)
 	run := func() {
 		d.Reset(bytes.NewReader(input))
@@ -475,6 +477,18 @@ func TestParseInt64(t *testing.T) {
 	f("1-2", 0, false)
 	f("--1", 0, false)
 	f("+1", 0, false)
+	f("9999999999999999999", 0, false)             // 19 digits, out of range
+	f("09223372036854775807", math.MaxInt64, true) // 20 digits
+	f("-09223372036854775808", math.MinInt64, true)
+	f("12345678", 12345678, true) // 8 at a time
+	f("1234567812345678", 1234567812345678, true)
+	for i := range 19 { // a bad byte anywhere
+		for _, c := range []byte{'/', ':', '?', 'a', 0xb0, 0x40} {
+			b := []byte("1234567890123456789")
+			b[i] = c
+			f(string(b), 0, false)
+		}
+	}
 }
 
 func TestDecoderLargeTagSet(t *testing.T) {

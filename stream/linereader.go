@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"errors"
 	"io"
 )
 
@@ -16,6 +17,10 @@ const maxEmptyReads = 100
 // lineReader splits its input into lines. Its buffer grows only as far as a
 // line of max bytes and its line ending need (it starts at initialLineBuf
 // bytes): lines longer than max bytes are skipped without being buffered.
+//
+// A read error that is a timeout (see isTimeout) is returned once, keeping
+// what was read of a partial line, and the next call reads again; other
+// errors are sticky.
 type lineReader struct {
 	r     io.Reader
 	buf   []byte
@@ -23,8 +28,16 @@ type lineReader struct {
 	end   int   //
 	max   int   // longest line accepted, line ending excluded
 	skip  bool  // the rest of an overlong line is still to be discarded
-	err   error // sticky error from r; io.EOF at the end of input
+	err   error // error from r; io.EOF at the end of input
 	bytes int64 // bytes read from r
+
+	// clock, if set, is called after each read that returns data, and
+	// stamp is what it returned the last time. Since buf[start:end] holds
+	// no '\n' whenever it reads, every line returned was completed by the
+	// last read, and stamp is when its line ending (or last byte) arrived.
+	clock func() int64
+	stamp int64
+	raw   []byte // the last line returned, with its line ending
 }
 
 func (lr *lineReader) reset(r io.Reader) {
@@ -40,8 +53,10 @@ func (lr *lineReader) reset(r io.Reader) {
 // with long set and its first max bytes; its remainder is discarded on the
 // next call. At the end of input next returns io.EOF; other read errors are
 // returned as they are, after the complete lines read before them (a partial
-// last line is dropped).
+// last line is dropped, except after a timeout, which is returned once). The
+// line's raw bytes, its line ending included, are left in raw.
 func (lr *lineReader) next() (line []byte, long bool, err error) {
+	lr.raw = nil
 	if lr.skip {
 		if err := lr.discardLine(); err != nil {
 			return nil, false, err
@@ -52,16 +67,22 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 		if i := bytes.IndexByte(lr.buf[lr.start+scanned:lr.end], '\n'); i >= 0 {
 			i += lr.start + scanned
 			line = lr.buf[lr.start:i]
+			lr.raw = lr.buf[lr.start : i+1]
 			lr.start = i + 1
 			return lr.bound(trimCR(line))
 		}
 		scanned = lr.end - lr.start
 		if lr.err != nil {
+			if lr.err != io.EOF && isTimeout(lr.err) {
+				err, lr.err = lr.err, nil // once; the partial line stays
+				return nil, false, err
+			}
 			if scanned == 0 || lr.err != io.EOF {
 				lr.start = lr.end
 				return nil, false, lr.err
 			}
 			line = lr.buf[lr.start:lr.end]
+			lr.raw = line
 			lr.start = lr.end
 			return lr.bound(trimCR(line))
 		}
@@ -70,6 +91,7 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 			// longer than max.
 			lr.skip = true
 			line = lr.buf[lr.start : lr.start+lr.max]
+			lr.raw = line
 			lr.start = lr.end
 			return line, true, nil
 		}
@@ -77,9 +99,11 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 	}
 }
 
-// bound reports a complete line longer than max as long.
+// bound reports a complete line longer than max as long, and its first
+// max bytes as its raw bytes.
 func (lr *lineReader) bound(line []byte) ([]byte, bool, error) {
 	if len(line) > lr.max {
+		lr.raw = line[:lr.max]
 		return line[:lr.max], true, nil
 	}
 	return line, false, nil
@@ -95,6 +119,11 @@ func (lr *lineReader) discardLine() error {
 		}
 		lr.start, lr.end = 0, 0
 		if lr.err != nil {
+			if lr.err != io.EOF && isTimeout(lr.err) {
+				err := lr.err // once; the line is still to be discarded
+				lr.err = nil
+				return err
+			}
 			lr.skip = false
 			if lr.err == io.EOF {
 				return nil // the overlong line was the last one
@@ -129,6 +158,9 @@ func (lr *lineReader) fill() {
 		}
 		lr.end += n
 		lr.bytes += int64(n)
+		if n > 0 && lr.clock != nil {
+			lr.stamp = lr.clock()
+		}
 		if err != nil {
 			lr.err = err
 			return
@@ -146,4 +178,12 @@ func trimCR(b []byte) []byte {
 		return b[:n-1]
 	}
 	return b
+}
+
+// isTimeout reports whether err is a timeout, as a read deadline of a
+// net.Conn gives (os.ErrDeadlineExceeded): an error in its chain has a
+// Timeout method that returns true. Reading again may succeed.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }

@@ -11,6 +11,17 @@
 // line prefixed with its arrival time), from an io.Reader and appends the
 // samples of one record at a time to a caller's slice, reporting each
 // malformed record with its line and column and going on with the next.
+// For live input it takes InfluxDB's timestamp precisions, stamps arrival
+// times as it reads (DecoderOptions.Arrival), survives read deadlines, and
+// hands back each record's raw line (Decoder.Raw).
+//
+// Decoding is fast where at-least-once delivery makes it matter: a record
+// byte-identical to a recent one (a copy delivered again) is recognised by
+// its bytes and given the samples it gave before, dated anew, without being
+// parsed; common records without escapes or quotes are parsed in one pass;
+// anything else goes to line-protocol/v2, which the fast paths are fuzzed
+// against. Copies are returned like any record: dedup tells duplicates from
+// conflicts.
 //
 // This package holds the data model and the wire decoders; it must not know
 // about dedup, rules, engines or where bytes come from.
