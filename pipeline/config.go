@@ -49,6 +49,9 @@ type Config struct {
 	State string
 	// CheckpointEvery is how often a checkpoint is taken. By default 1m.
 	CheckpointEvery time.Duration
+	// Drain is how long the sinks may take, at shutdown, to deliver what
+	// they hold; what they cannot is counted by them. By default 10s.
+	Drain time.Duration
 	// Clock is the wall clock. By default the system's.
 	Clock clock.Clock
 	// Logger receives the runtime's diagnostics. By default nothing is
@@ -62,11 +65,12 @@ const (
 	DefaultTick            = 250 * time.Millisecond
 	DefaultStallAfter      = 30 * time.Second
 	DefaultCheckpointEvery = time.Minute
+	DefaultDrain           = 10 * time.Second
 	maxShards              = 1024
 )
 
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.Shards < 0 || cfg.QueueLen < 0 || cfg.Tick < 0 || cfg.StallAfter < 0 || cfg.CheckpointEvery < 0 {
+	if cfg.Shards < 0 || cfg.QueueLen < 0 || cfg.Tick < 0 || cfg.StallAfter < 0 || cfg.CheckpointEvery < 0 || cfg.Drain < 0 {
 		return cfg, errors.New("pipeline: negative settings are not allowed")
 	}
 	if cfg.Shards > maxShards {
@@ -83,6 +87,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.CheckpointEvery == 0 {
 		cfg.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = DefaultDrain
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -124,6 +126,7 @@ type group struct {
 	gap     *fault.Gap // a firing gap's, once known
 	episode string     // the first member's episode ID
 	state   fault.State
+	firing  string // its firing event's ID, once it fired
 	members map[member]fault.State
 }
 
@@ -172,8 +175,8 @@ func (m *merger) emit(s int, ev fault.Event) {
 		m.closeGroup(g)
 	case state > g.state:
 	default:
-		if ev.State == fault.StateFiring && g.state == fault.StateFiring {
-			m.links.add(ev.ID, m.groupID(g, fault.StateFiring, &ev))
+		if ev.State == fault.StateFiring && g.firing != "" {
+			m.links.add(ev.ID, g.firing)
 		}
 		m.merged.Add(1)
 		return // nothing new for the group
@@ -186,6 +189,7 @@ func (m *merger) emit(s int, ev fault.Event) {
 		out.ID = m.groupID(g, state, &ev)
 	}
 	if state == fault.StateFiring {
+		g.firing = out.ID
 		m.links.add(ev.ID, out.ID)
 	}
 	m.out(out)
@@ -313,4 +317,16 @@ func flushMerger(ctx context.Context, flush chan<- chan struct{}) {
 	case <-done:
 	case <-ctx.Done():
 	}
+}
+
+// sortedMembers returns a group's members in (shard, episode) order.
+func sortedMembers(ms map[member]fault.State) []member {
+	out := make([]member, 0, len(ms))
+	for mb := range ms {
+		out = append(out, mb)
+	}
+	slices.SortFunc(out, func(a, b member) int {
+		return cmp.Or(cmp.Compare(a.shard, b.shard), cmp.Compare(a.episode, b.episode))
+	})
+	return out
 }

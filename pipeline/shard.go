@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/faultline-go/faultline/fault"
@@ -18,9 +19,10 @@ type shard struct {
 	id     int
 	eng    *fault.Engine
 	queue  chan work
-	tick   chan int64     // the latest tick's time; a newer replaces an older
+	tick   chan int64      // the latest tick's time; a newer replaces an older
 	out    chan<- shardOut // to the merger
-	events []fault.Event  // emitted by the call in progress
+	events []fault.Event   // emitted by the call in progress
+	pool   *sync.Pool      // of batches
 	log    *slog.Logger
 
 	batches  atomic.Uint64 // batches processed
@@ -37,6 +39,7 @@ const (
 	workReload
 	workBadInput
 	workPause // advance, snapshot, report, then wait for resume
+	workFlush // hand the merger what the engine emitted outside a call
 )
 
 // work is one item of a shard's queue.
@@ -47,6 +50,7 @@ type work struct {
 	rules    *rules.Ruleset
 	input    string
 	err      error
+	snapshot bool
 	paused   chan<- pauseReply
 	resume   <-chan struct{}
 }
@@ -64,10 +68,6 @@ type shardOut struct {
 	shard  int
 	events []fault.Event
 	mark   int64
-}
-
-func newShard(id int, eng *fault.Engine, queueLen int, out chan<- shardOut, log *slog.Logger) *shard {
-	return &shard{id: id, eng: eng, queue: make(chan work, queueLen), tick: make(chan int64, 1), out: out, log: log}
 }
 
 // sink is the engine's sink: it collects the call's events.
@@ -120,17 +120,22 @@ func (s *shard) do(ctx context.Context, w work) {
 	case workBatch:
 		s.batches.Add(1)
 		s.call(ctx, s.eng.Process(ctx, w.batch))
-		putBatch(w.batch)
+		putBatch(s.pool, w.batch)
 	case workSkip:
 		s.call(ctx, s.eng.Skip(ctx, w.from, w.to))
 	case workReload:
 		s.call(ctx, s.eng.Update(ctx, w.rules))
 	case workBadInput:
 		s.eng.BadInput(w.input, w.err)
+	case workFlush:
+		s.call(ctx, nil)
 	case workPause:
 		s.call(ctx, s.eng.Advance(ctx, w.to))
-		snap, err := s.eng.AppendSnapshot(nil)
-		w.paused <- pauseReply{shard: s.id, snap: snap, err: err}
+		r := pauseReply{shard: s.id}
+		if w.snapshot {
+			r.snap, r.err = s.eng.AppendSnapshot(nil)
+		}
+		w.paused <- r
 		<-w.resume
 	}
 }

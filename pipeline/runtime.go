@@ -1,0 +1,509 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/metrics"
+	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Errors of the runtime, for errors.Is.
+var (
+	// ErrBusy means the shards' queues were full until the caller's
+	// context ended: the samples not queued were refused and counted.
+	// Inputs answer with back-pressure (HTTP 503 and Retry-After).
+	ErrBusy = errors.New("pipeline: busy")
+	// ErrStopped means the runtime has stopped and takes no more input.
+	ErrStopped = errors.New("pipeline: stopped")
+)
+
+// Runtime runs faultline live: see the package doc. New builds it and
+// starts nothing; Run runs it until its context ends. Ingest, BadInput,
+// Reload, Now and AppendMetrics may be called from any goroutine, before
+// and during Run.
+type Runtime struct {
+	cfg    Config
+	shards []*shard
+	merge  *merger
+	outCh  chan shardOut
+	flush  chan chan struct{}
+	pause  sync.Mutex // one pause (checkpoint) at a time
+
+	pool    sync.Pool  // of batches
+	mu      sync.Mutex // guards what follows
+	sources []rules.Source
+	stopped bool
+
+	downtime atomic.Pointer[fault.Event] // the restart's downtime, reported when Run starts
+	extra    []metrics.Source
+	ctr      counters
+}
+
+// counters are the runtime's own counts.
+type counters struct {
+	samples, refused, ticks, stalls, checkpoints, checkpointErrs atomic.Uint64
+	reloads, reloadErrs, events, sinkErrs, badInput              atomic.Uint64
+	downtimeNs                                                   atomic.Int64
+}
+
+// New returns a runtime configured by cfg. With cfg.State, it restores the
+// checkpoint found there, if any (see Restarts in the package doc); a
+// checkpoint it cannot read is an error, not a fresh start: remove the
+// file to start afresh.
+func New(cfg Config) (*Runtime, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	rs, err := rules.ParseSources(cfg.Rules...)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	rt := &Runtime{cfg: cfg, sources: cfg.Rules, flush: make(chan chan struct{})}
+	ck, err := readCheckpoint(cfg.State)
+	if err != nil {
+		return nil, err
+	}
+	n := cfg.Shards
+	switch {
+	case ck != nil && n != 0 && n != len(ck.snapshots):
+		return nil, fmt.Errorf("pipeline: the checkpoint %s holds %d shards, the configuration asks for %d: series are assigned to shards by their hash, so the count cannot change under a checkpoint; remove it to start afresh",
+			cfg.State, len(ck.snapshots), n)
+	case ck != nil:
+		n = len(ck.snapshots)
+	case n == 0:
+		n = defaultShards()
+	}
+	rt.outCh = make(chan shardOut, 4*n)
+	rt.merge = newMerger(n, rt.deliver)
+	if ck == nil {
+		for i := range n {
+			s := rt.newShard(i)
+			if s.eng, err = fault.New(rt.engineConfig(rs, s)); err != nil {
+				rt.release()
+				return nil, err
+			}
+			rt.shards = append(rt.shards, s)
+		}
+		return rt, nil
+	}
+	if err := rt.restore(ck, rs); err != nil {
+		rt.release()
+		return nil, err
+	}
+	return rt, nil
+}
+
+// newShard returns shard i, without its engine.
+func (rt *Runtime) newShard(i int) *shard {
+	return &shard{id: i, queue: make(chan work, rt.cfg.QueueLen), tick: make(chan int64, 1),
+		out: rt.outCh, pool: &rt.pool, log: rt.cfg.Logger}
+}
+
+// engineConfig is shard s's engine configuration under rs.
+func (rt *Runtime) engineConfig(rs *rules.Ruleset, s *shard) fault.Config {
+	c := rt.cfg.Engine
+	c.Rules, c.Sink = rs, s
+	if c.Logger == nil {
+		c.Logger = rt.cfg.Logger
+	}
+	return c
+}
+
+// restore builds the shards from a checkpoint: each engine under the rules
+// the checkpoint was taken under, then the current rules applied as a
+// reload would; the downtime since the checkpoint is skipped and reported
+// when Run starts.
+func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
+	old, err := rules.ParseSources(ck.sources...)
+	if err != nil {
+		return fmt.Errorf("pipeline: the rules of checkpoint %s: %w", rt.cfg.State, err)
+	}
+	ctx := context.Background()
+	for i, snap := range ck.snapshots {
+		s := rt.newShard(i)
+		eng, err := fault.Restore(rt.engineConfig(old, s), bytes.NewReader(snap))
+		if err != nil {
+			return fmt.Errorf("pipeline: restoring shard %d from %s: %w", i, rt.cfg.State, err)
+		}
+		s.eng = eng
+		rt.shards = append(rt.shards, s)
+		if !current.Equal(old) {
+			if err := eng.Update(ctx, current); err != nil {
+				return fmt.Errorf("pipeline: applying the current rules to shard %d: %w", i, err)
+			}
+			// What the reload emitted goes out first, when Run starts.
+			s.queue <- work{kind: workFlush}
+		}
+	}
+	rt.merge.restore(ck.merger)
+	now := rt.cfg.Clock.Now()
+	if d := now.UnixNano() - ck.taken; d > 0 {
+		for _, s := range rt.shards {
+			s.queue <- work{kind: workSkip, from: ck.taken, to: now.UnixNano()}
+		}
+		rt.downtime.Store(downtimeEvent(rt.cfg.Engine.Instance, ck.taken, now.UnixNano(), "restart"))
+		rt.ctr.downtimeNs.Add(d)
+	}
+	return nil
+}
+
+// release gives back the engines' memory held off the Go heap.
+func (rt *Runtime) release() {
+	for _, s := range rt.shards {
+		if dd := s.eng.Deduper(); dd != nil {
+			dd.Reset()
+		}
+	}
+}
+
+// Now returns the wall clock's time: inputs stamp arrivals with it.
+func (rt *Runtime) Now() time.Time { return rt.cfg.Clock.Now() }
+
+// Shards returns the number of shards.
+func (rt *Runtime) Shards() int { return len(rt.shards) }
+
+// Ingest queues samples, each stamped with its arrival time, on their
+// shards, and returns once all are queued. When a shard's queue is full it
+// waits for room until ctx ends; the samples not queued by then are
+// refused, counted, and reported by an error matching ErrBusy. The caller
+// may reuse batch when Ingest returns.
+func (rt *Runtime) Ingest(ctx context.Context, batch []stream.Sample) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	parts := rt.split(batch)
+	refused := 0
+	for i, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		if refused > 0 {
+			refused += len(part)
+			putBatch(&rt.pool, part)
+			continue
+		}
+		if err := rt.enqueue(ctx, i, work{kind: workBatch, batch: part}); err != nil {
+			refused += len(part)
+			putBatch(&rt.pool, part)
+			if errors.Is(err, ErrStopped) {
+				return err
+			}
+		}
+	}
+	rt.ctr.samples.Add(uint64(len(batch) - refused))
+	if refused > 0 {
+		rt.ctr.refused.Add(uint64(refused))
+		return fmt.Errorf("%w: %d of %d samples refused", ErrBusy, refused, len(batch))
+	}
+	return nil
+}
+
+// split copies a batch into one part per shard.
+func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
+	parts := make([][]stream.Sample, len(rt.shards))
+	n := uint64(len(rt.shards))
+	label := rt.cfg.Engine.SourceLabel
+	for i := range batch {
+		smp := &batch[i]
+		if smp.Series == 0 {
+			smp.Series = stream.Hash(smp.Name, smp.Labels)
+		}
+		h := uint64(smp.Series)
+		if label != "" {
+			h = xxhash.Sum64String(smp.Labels.Get(label))
+		}
+		s := h % n
+		if parts[s] == nil {
+			parts[s] = rt.getBatch()
+		}
+		parts[s] = append(parts[s], *smp)
+	}
+	return parts
+}
+
+// enqueue puts w on shard i's queue, waiting for room until ctx ends.
+func (rt *Runtime) enqueue(ctx context.Context, i int, w work) error {
+	rt.mu.Lock()
+	stopped := rt.stopped
+	rt.mu.Unlock()
+	if stopped {
+		return ErrStopped
+	}
+	select {
+	case rt.shards[i].queue <- w:
+		return nil
+	default:
+	}
+	select {
+	case rt.shards[i].queue <- w:
+		return nil
+	case <-ctx.Done():
+		return ErrBusy
+	}
+}
+
+// BadInput reports a record of the named input that could not be decoded
+// (see fault.Engine.BadInput). An input's bad records all go to one shard,
+// so that they are coalesced into one episode per runtime. It never
+// blocks: when that shard's queue is full, the record is only counted.
+func (rt *Runtime) BadInput(input string, err error) {
+	rt.ctr.badInput.Add(1)
+	i := xxhash.Sum64String(input) % uint64(len(rt.shards))
+	select {
+	case rt.shards[i].queue <- work{kind: workBadInput, input: input, err: err}:
+	default:
+	}
+}
+
+// Reload parses srcs and, if they are valid, makes them the rules of
+// every shard, as fault.Engine.Update does (state carries over for
+// unchanged rules). Invalid rules are refused with every problem and its
+// position, counted, and the old rules stay. Reload waits until every
+// shard has the reload queued.
+func (rt *Runtime) Reload(ctx context.Context, srcs []rules.Source) error {
+	rs, err := rules.ParseSources(srcs...)
+	if err != nil {
+		rt.ctr.reloadErrs.Add(1)
+		var errs rules.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				rt.cfg.Logger.Error("reload refused: the old rules stay", "err", e)
+			}
+		}
+		return fmt.Errorf("pipeline: reload refused, the old rules stay: %w", err)
+	}
+	rt.mu.Lock()
+	rt.sources = srcs
+	rt.mu.Unlock()
+	for i := range rt.shards {
+		if err := rt.enqueue(ctx, i, work{kind: workReload, rules: rs}); err != nil {
+			rt.ctr.reloadErrs.Add(1)
+			return fmt.Errorf("pipeline: reload: %w", err)
+		}
+	}
+	rt.ctr.reloads.Add(1)
+	return nil
+}
+
+// deliver hands a merged event to every sink. It runs on the merger's
+// goroutine; sinks never block.
+func (rt *Runtime) deliver(ev fault.Event) {
+	rt.ctr.events.Add(1)
+	for _, s := range rt.cfg.Sinks {
+		if err := s.Emit(context.Background(), ev); err != nil {
+			rt.ctr.sinkErrs.Add(1)
+		}
+	}
+}
+
+// Run runs the runtime until ctx ends, then shuts it down: inputs are
+// refused (ErrStopped), the queued samples are processed, the engines are
+// advanced to the wall clock, a last checkpoint is taken, and the sinks
+// deliver what they hold (for at most Config.Drain). It returns what went wrong
+// in that sequence, nil if nothing did. Run may be called once.
+func (rt *Runtime) Run(ctx context.Context) error {
+	for _, s := range rt.cfg.Sinks {
+		if err := s.Start(); err != nil {
+			return fmt.Errorf("pipeline: starting a sink: %w", err)
+		}
+	}
+	inner, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mergeDone := make(chan struct{})
+	go func() {
+		rt.merge.run(rt.outCh, rt.flush)
+		close(mergeDone)
+	}()
+	if ev := rt.downtime.Swap(nil); ev != nil {
+		rt.deliver(*ev) // before anything the engines emit after the restart
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, s := range rt.shards {
+		wg.Go(func() { s.run(inner, stop) })
+	}
+
+	err := rt.loop(ctx)
+
+	// Shutdown: refuse input, drain, advance, checkpoint, close the sinks.
+	rt.mu.Lock()
+	rt.stopped = true
+	rt.mu.Unlock()
+	if cerr := rt.checkpoint(inner); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	close(stop)
+	wg.Wait()
+	close(rt.outCh)
+	<-mergeDone
+	rt.release()
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), rt.cfg.Drain)
+	defer cancelClose()
+	for _, s := range rt.cfg.Sinks {
+		if cerr := s.Close(closeCtx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("pipeline: closing a sink: %w", cerr))
+		}
+	}
+	return err
+}
+
+// loop ticks the engines and takes the periodic checkpoints until ctx
+// ends. A tick much later than due means the runtime itself stalled: the
+// span is skipped and reported as downtime.
+func (rt *Runtime) loop(ctx context.Context) error {
+	tick := rt.cfg.Clock.NewTicker(rt.cfg.Tick)
+	defer tick.Stop()
+	last := rt.cfg.Clock.Now()
+	nextCkp := last.Add(rt.cfg.CheckpointEvery)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C():
+		}
+		now := rt.cfg.Clock.Now()
+		rt.ctr.ticks.Add(1)
+		if gap := now.Sub(last); gap > rt.cfg.StallAfter {
+			rt.stalled(ctx, last, now)
+		}
+		last = now
+		// One tick behind the clock: data stamped just before the tick may
+		// still be on its way to a queue, and must not arrive behind the
+		// engine's clock.
+		at := now.Add(-rt.cfg.Tick).UnixNano()
+		for _, s := range rt.shards {
+			s.ticked(at)
+		}
+		if rt.cfg.State != "" && !now.Before(nextCkp) {
+			if err := rt.checkpoint(ctx); err != nil {
+				rt.cfg.Logger.Error("checkpoint failed", "err", err)
+			}
+			nextCkp = now.Add(rt.cfg.CheckpointEvery)
+		}
+	}
+}
+
+// stalled reports a stall of the runtime from from to to: every engine
+// skips it, and one collector_down event says so.
+func (rt *Runtime) stalled(ctx context.Context, from, to time.Time) {
+	rt.ctr.stalls.Add(1)
+	rt.ctr.downtimeNs.Add(int64(to.Sub(from)))
+	rt.cfg.Logger.Warn("the runtime stalled: the span is skipped as downtime", "from", from, "to", to)
+	for i := range rt.shards {
+		_ = rt.enqueue(ctx, i, work{kind: workSkip, from: from.UnixNano(), to: to.UnixNano()})
+	}
+	// Through the merger, in order with what the shards emit.
+	ev := downtimeEvent(rt.cfg.Engine.Instance, from.UnixNano(), to.UnixNano(), "stall")
+	select {
+	case rt.outCh <- shardOut{shard: 0, events: []fault.Event{*ev}, mark: math.MinInt64}:
+	case <-ctx.Done():
+	}
+}
+
+// downtimeEvent is the one event that reports a downtime of the host.
+func downtimeEvent(instance string, from, to int64, why string) *fault.Event {
+	if instance == "" {
+		instance = "faultline"
+	}
+	ev := fault.Event{
+		Kind:   fault.KindCollectorDown,
+		Rule:   string(fault.KindCollectorDown),
+		State:  fault.StateResolved,
+		At:     to,
+		Since:  from,
+		Labels: stream.NewLabels(fault.OriginLabel, instance),
+		Annotations: stream.NewLabels(
+			"reason", why,
+			"summary", fmt.Sprintf("faultline was down for %v (%s): the slots expected meanwhile were not judged",
+				time.Duration(to-from).Round(time.Millisecond), why),
+		),
+		Value: time.Duration(to - from).Seconds(),
+	}
+	ev.ID, ev.Episode = fault.EventIDs(ev.Kind, ev.Rule, 0, from, ev.State)
+	return &ev
+}
+
+// AddMetrics adds a source of metrics (an input's, a decoder's) to what
+// AppendMetrics reports.
+func (rt *Runtime) AddMetrics(src metrics.Source) {
+	rt.mu.Lock()
+	rt.extra = append(rt.extra, src)
+	rt.mu.Unlock()
+}
+
+// AppendMetrics appends the runtime's self-metrics: its own counters, each
+// shard's queue and engine (labelled shard), the sinks' that report any,
+// and the sources added with AddMetrics.
+func (rt *Runtime) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
+	c := &rt.ctr
+	dst = append(dst,
+		metrics.C("faultline_runtime_samples_total", "Samples queued for the shards.", c.samples.Load()),
+		metrics.C("faultline_runtime_refused_total", "Samples refused because the shards' queues stayed full (back-pressure).", c.refused.Load()),
+		metrics.C("faultline_runtime_bad_input_total", "Records reported undecodable by the inputs.", c.badInput.Load()),
+		metrics.C("faultline_runtime_ticks_total", "Ticks that advanced the engines to the wall clock.", c.ticks.Load()),
+		metrics.C("faultline_runtime_stalls_total", "Stalls of the runtime reported as downtime.", c.stalls.Load()),
+		metrics.G("faultline_runtime_downtime_seconds", "Downtime of the collector (restarts and stalls) reported since it started.", time.Duration(c.downtimeNs.Load()).Seconds()),
+		metrics.C("faultline_runtime_checkpoints_total", "Checkpoints written.", c.checkpoints.Load()),
+		metrics.C("faultline_runtime_checkpoint_errors_total", "Checkpoints that failed.", c.checkpointErrs.Load()),
+		metrics.C("faultline_runtime_reloads_total", "Rule reloads applied.", c.reloads.Load()),
+		metrics.C("faultline_runtime_reload_errors_total", "Rule reloads refused (invalid rules) or not applied.", c.reloadErrs.Load()),
+		metrics.C("faultline_runtime_events_total", "Events delivered to the sinks, after merging.", c.events.Load()),
+		metrics.C("faultline_runtime_events_merged_total", "Shard events folded into the event of a fault another shard found too.", rt.merge.merged.Load()),
+		metrics.C("faultline_runtime_sink_errors_total", "Events a sink refused at once (its queue was full or it was closed).", c.sinkErrs.Load()),
+	)
+	for _, s := range rt.shards {
+		id := strconv.Itoa(s.id)
+		dst = append(dst,
+			metrics.G("faultline_runtime_queue", "Batches waiting in a shard's queue.", float64(len(s.queue))).With("shard", id),
+			metrics.G("faultline_runtime_queue_capacity", "Batches a shard's queue holds.", float64(cap(s.queue))).With("shard", id),
+			metrics.C("faultline_runtime_batches_total", "Batches a shard processed.", s.batches.Load()).With("shard", id),
+			metrics.C("faultline_runtime_overloaded_total", "Engine calls in which a bound refused something (see the engine's counters).", s.overload.Load()).With("shard", id),
+			metrics.C("faultline_runtime_engine_errors_total", "Engine calls that failed otherwise.", s.failures.Load()).With("shard", id),
+		)
+		st := s.eng.Stats()
+		from := len(dst)
+		dst = st.AppendMetrics(dst)
+		for i := from; i < len(dst); i++ {
+			dst[i] = dst[i].With("shard", id)
+		}
+	}
+	for _, s := range rt.cfg.Sinks {
+		if src, ok := s.(metrics.Source); ok {
+			dst = src.AppendMetrics(dst)
+		}
+	}
+	rt.mu.Lock()
+	extra := rt.extra
+	rt.mu.Unlock()
+	return metrics.Sources(extra).AppendMetrics(dst)
+}
+
+// getBatch returns an empty batch from the pool.
+func (rt *Runtime) getBatch() []stream.Sample {
+	if b, ok := rt.pool.Get().(*[]stream.Sample); ok {
+		return (*b)[:0]
+	}
+	return make([]stream.Sample, 0, 256)
+}
+
+// putBatch gives a batch back to the pool, unless it grew large.
+func putBatch(pool *sync.Pool, b []stream.Sample) {
+	if cap(b) <= 1<<16 {
+		clear(b)
+		b = b[:0]
+		pool.Put(&b)
+	}
+}
