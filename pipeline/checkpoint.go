@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"time"
 
 	"github.com/faultline-go/faultline/fault"
@@ -30,21 +28,21 @@ type checkpoint struct {
 	merger    mergerState
 }
 
-// readCheckpoint reads the checkpoint at path: nil without one.
-func readCheckpoint(path string) (*checkpoint, error) {
-	if path == "" {
+// readCheckpoint reads the store's checkpoint: nil without one.
+func readCheckpoint(store Store) (*checkpoint, error) {
+	if store == nil {
 		return nil, nil
 	}
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	raw, err := store.Load(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: reading the checkpoint: %w", err)
 	}
+	if raw == nil {
+		return nil, nil
+	}
 	ck, err := decodeCheckpoint(raw)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: %s is not a readable checkpoint (remove it to start afresh): %w", path, err)
+		return nil, fmt.Errorf("pipeline: the checkpoint (%v) is not readable (remove it to start afresh): %w", store, err)
 	}
 	return ck, nil
 }
@@ -106,8 +104,8 @@ func (rt *Runtime) Sync(ctx context.Context) error {
 // checkpoint pauses the shards as Sync does, takes their snapshots and,
 // with Config.State, writes the checkpoint.
 func (rt *Runtime) checkpoint(ctx context.Context) error {
-	ck, err := rt.pauseAll(ctx, rt.cfg.State != "")
-	if rt.cfg.State == "" {
+	ck, err := rt.pauseAll(ctx, rt.cfg.Store != nil)
+	if rt.cfg.Store == nil {
 		return err
 	}
 	if err != nil {
@@ -115,12 +113,12 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 		return fmt.Errorf("pipeline: checkpoint: %w", err)
 	}
 	start := time.Now() // how long the write takes, for the log only
-	if err := frame.WriteFile(rt.cfg.State, ck.encode()); err != nil {
+	if err := rt.cfg.Store.Save(ctx, ck.encode()); err != nil {
 		rt.ctr.checkpointErrs.Add(1)
 		return fmt.Errorf("pipeline: checkpoint: %w", err)
 	}
 	rt.ctr.checkpoints.Add(1)
-	rt.cfg.Logger.Debug("checkpoint written", "file", rt.cfg.State, "took", time.Since(start))
+	rt.cfg.Logger.Debug("checkpoint written", "store", rt.cfg.Store, "took", time.Since(start))
 	return nil
 }
 

@@ -3,12 +3,15 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/rules"
 )
 
@@ -20,6 +23,30 @@ type Sink interface {
 	Start() error
 	Close(ctx context.Context) error
 }
+
+// Store keeps a runtime's checkpoint: Load returns the last one saved, or
+// nil and no error when there is none; Save replaces it atomically. They
+// are called from one goroutine at a time.
+type Store interface {
+	Load(ctx context.Context) ([]byte, error)
+	Save(ctx context.Context, checkpoint []byte) error
+}
+
+// FileStore is a Store in a file, replaced atomically (written beside it,
+// synced, renamed over it).
+type FileStore string
+
+// Load reads the file; nil if it does not exist.
+func (f FileStore) Load(context.Context) ([]byte, error) {
+	b, err := os.ReadFile(string(f))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// Save replaces the file.
+func (f FileStore) Save(_ context.Context, b []byte) error { return frame.WriteFile(string(f), b) }
 
 // Config configures a Runtime. The zero value is valid: every field says
 // what it defaults to.
@@ -44,9 +71,13 @@ type Config struct {
 	// StallAfter is how late a tick may come before the span is taken for
 	// a stall of the runtime itself, reported as downtime. By default 30s.
 	StallAfter time.Duration
-	// State is the checkpoint file. By default none: nothing survives a
-	// restart.
+	// State is the checkpoint file (a FileStore). By default none:
+	// nothing survives a restart, unless Store is set.
 	State string
+	// Store keeps the checkpoints, for hosts that keep state elsewhere than
+	// in a file (the OpenTelemetry Collector's storage extensions). It
+	// takes precedence over State.
+	Store Store
 	// CheckpointEvery is how often a checkpoint is taken. By default 1m.
 	CheckpointEvery time.Duration
 	// Drain is how long the sinks may take, at shutdown, to deliver what
@@ -90,6 +121,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Drain == 0 {
 		cfg.Drain = DefaultDrain
+	}
+	if cfg.Store == nil && cfg.State != "" {
+		cfg.Store = FileStore(cfg.State)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()

@@ -72,15 +72,15 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	rt := &Runtime{cfg: cfg, sources: cfg.Rules, flush: make(chan chan struct{})}
-	ck, err := readCheckpoint(cfg.State)
+	ck, err := readCheckpoint(cfg.Store)
 	if err != nil {
 		return nil, err
 	}
 	n := cfg.Shards
 	switch {
 	case ck != nil && n != 0 && n != len(ck.snapshots):
-		return nil, fmt.Errorf("pipeline: the checkpoint %s holds %d shards, the configuration asks for %d: series are assigned to shards by their hash, so the count cannot change under a checkpoint; remove it to start afresh",
-			cfg.State, len(ck.snapshots), n)
+		return nil, fmt.Errorf("pipeline: the checkpoint (%v) holds %d shards, the configuration asks for %d: series are assigned to shards by their hash, so the count cannot change under a checkpoint; remove it to start afresh",
+			cfg.Store, len(ck.snapshots), n)
 	case ck != nil:
 		n = len(ck.snapshots)
 	case n == 0:
@@ -129,14 +129,14 @@ func (rt *Runtime) engineConfig(rs *rules.Ruleset, s *shard) fault.Config {
 func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 	old, err := rules.ParseSources(ck.sources...)
 	if err != nil {
-		return fmt.Errorf("pipeline: the rules of checkpoint %s: %w", rt.cfg.State, err)
+		return fmt.Errorf("pipeline: the rules of checkpoint (%v): %w", rt.cfg.Store, err)
 	}
 	ctx := context.Background()
 	for i, snap := range ck.snapshots {
 		s := rt.newShard(i)
 		eng, err := fault.Restore(rt.engineConfig(old, s), bytes.NewReader(snap))
 		if err != nil {
-			return fmt.Errorf("pipeline: restoring shard %d from %s: %w", i, rt.cfg.State, err)
+			return fmt.Errorf("pipeline: restoring shard %d from %v: %w", i, rt.cfg.Store, err)
 		}
 		s.eng = eng
 		rt.shards = append(rt.shards, s)
@@ -387,7 +387,7 @@ func (rt *Runtime) loop(ctx context.Context) error {
 		for _, s := range rt.shards {
 			s.ticked(at)
 		}
-		if rt.cfg.State != "" && !now.Before(nextCkp) {
+		if rt.cfg.Store != nil && !now.Before(nextCkp) {
 			if err := rt.checkpoint(ctx); err != nil {
 				rt.cfg.Logger.Error("checkpoint failed", "err", err)
 			}
