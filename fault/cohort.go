@@ -152,7 +152,7 @@ func (e *Engine) initCohorts() {
 // window, and the grace a window waits for late samples.
 func (e *Engine) newCohortRule(ri uint32, r *rules.Rule) cohortRule {
 	win := int64(r.Cohort.Window)
-	return cohortRule{ri: ri, win: win, grace: min(e.late, win/2), keys: make(map[string]uint32)}
+	return cohortRule{ri: ri, win: win, grace: min(e.late(), win/2), keys: make(map[string]uint32)}
 }
 
 // attachRules gives a new series what its rules need besides evaluation:

@@ -72,6 +72,9 @@ type Config struct {
 	// MaxCohorts bounds the cohorts of each cohort rule. By default 1,024.
 	MaxCohorts int
 
+	// Observer receives what the detectors saw, for reports and live
+	// views. By default none, at no cost.
+	Observer Observer
 	// Explain selects the series whose evaluations are explained to
 	// Explainer; nil selects every series. It costs: use it on a few.
 	Explain *rules.Selector

@@ -26,9 +26,7 @@ const wheelRes = fleetgap.BinRes
 // Engine raises faults from a stream of samples. See the package doc for its
 // clock and concurrency contract.
 type Engine struct {
-	cfg  Config
-	tau  int64 // OnTimeBudget, ns
-	late int64 // Lateness, ns
+	cfg Config
 
 	now     int64 // engine time, ns
 	started bool
@@ -45,6 +43,7 @@ type Engine struct {
 	bad    badInputs          // bad records, coalesced per input
 	loop   loopGuard
 	xp     explaining // the explanation of the sample in evaluation
+	obs    observing  // Config.Observer
 	out    outbox     // events for the sink
 	stats  statsCounters
 	log    *slog.Logger
@@ -58,8 +57,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg:   cfg,
-		tau:   int64(cfg.OnTimeBudget),
-		late:  int64(cfg.Lateness),
 		dd:    noDedup{},
 		st:    newStore(),
 		al:    newAlerting(cfg.Rules),
@@ -68,11 +65,13 @@ func New(cfg Config) (*Engine, error) {
 		src:   persource.New(cfg.MaxSources),
 		bad:   newBadInputs(),
 		out:   outbox{sink: cfg.Sink},
+		obs:   observing{Observer: cfg.Observer},
 		log:   cfg.Logger,
 	}
 	e.st.wheel = newWheel(14, &e.st.trackers)
 	e.census = e.missingIn
 	e.initCohorts()
+	e.src.Report(cfg.Observer != nil)
 	if !cfg.DisableDedup {
 		dd, err := dedup.New(cfg.Dedup)
 		if err != nil {
@@ -82,6 +81,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// tau returns the on-time budget τ, ns.
+func (e *Engine) tau() int64 { return int64(e.cfg.OnTimeBudget) }
+
+// late returns the lateness allowance L, ns.
+func (e *Engine) late() int64 { return int64(e.cfg.Lateness) }
 
 // Now returns the engine time in Unix nanoseconds.
 func (e *Engine) Now() int64 { return e.now }
@@ -135,7 +140,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.horizon = e.now
 	e.closed = true
-	e.advance(ctx, e.now+e.late+lateSlack+e.fleet.Lag()+2*wheelRes)
+	e.advance(ctx, e.now+e.late()+lateSlack+e.fleet.Lag()+2*wheelRes)
 	return e.end(ctx)
 }
 
@@ -190,6 +195,9 @@ func (e *Engine) advance(ctx context.Context, now int64) {
 		e.settled(ctx)
 	}
 	e.advanceFleet(now)
+	if e.obs.Observer != nil {
+		e.observeBins(now)
+	}
 	if now >= e.al.coh.next {
 		e.cohortsDue(now)
 	}

@@ -54,7 +54,7 @@ func (e *Engine) skip(to int64) {
 			continue
 		}
 		k := t.nextK
-		if d := t.rxExp(k) + e.tau; d < to {
+		if d := t.rxExp(k) + e.tau(); d < to {
 			k += int32((to - d + t.cadence() - 1) / t.cadence())
 		}
 		e.stats.local.SlotsSkipped += uint64(k - t.nextK)

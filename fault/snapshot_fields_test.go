@@ -28,8 +28,8 @@ func TestSnapshotStatsFields(t *testing.T) {
 // the list below names it.
 func TestSnapshotCoversEveryField(t *testing.T) {
 	want := map[reflect.Type][]string{
-		reflect.TypeFor[Engine](): {"cfg", "tau", "late", "now", "started", "closed", "horizon", "dd", "st", "al",
-			"fleet", "census", "gaps", "src", "bad", "loop", "xp", "out", "stats", "log"},
+		reflect.TypeFor[Engine](): {"cfg", "now", "started", "closed", "horizon", "dd", "st", "al",
+			"fleet", "census", "gaps", "src", "bad", "loop", "xp", "obs", "out", "stats", "log"},
 		reflect.TypeFor[store](): {"index", "series", "trackers", "misses", "keys", "wheel", "evict", "declared",
 			"learning", "absences", "inhibited"},
 		reflect.TypeFor[alerting](): {"eval", "rules", "alertCfg", "alerts", "ruleIdx", "warned", "hists", "histPoints", "coh",

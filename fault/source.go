@@ -1,6 +1,8 @@
 package fault
 
 import (
+	"time"
+
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/faultline-go/faultline/internal/episode"
@@ -65,6 +67,13 @@ func (e *Engine) sourceOverflow(src uint32) {
 func (e *Engine) sourceMinutes(now int64) {
 	for _, tr := range e.src.Minutes(now, e.closed, e.horizon) {
 		e.emitSource(tr)
+	}
+	if e.obs.Observer != nil {
+		for _, m := range e.src.Stats() {
+			name, overflow := e.src.Name(m.Source)
+			e.obs.SourceMinute(SourceMinute{Source: name, Overflow: overflow, Start: m.Start,
+				Fresh: m.Fresh, Redelivered: m.Redelivered, Lag: time.Duration(m.Lag)})
+		}
 	}
 }
 

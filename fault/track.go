@@ -65,11 +65,11 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 		return
 	}
 	t.recv |= bit
-	onTime := k >= t.nextK && smp.Arrival <= t.rxExp(k)+e.tau
+	onTime := k >= t.nextK && smp.Arrival <= t.rxExp(k)+e.tau()
 	if onTime {
 		t.onTime |= bit
 	}
-	t.track(k, smp.Time, smp.Arrival, e.tau, onTime)
+	t.track(k, smp.Time, smp.Arrival, e.tau(), onTime)
 }
 
 func slotBit(k int32) uint64 { return 1 << (uint32(k) & (ringSlots - 1)) }
@@ -95,7 +95,7 @@ func (e *Engine) learnCadence(idx uint32, smp *stream.Sample, last int64) {
 // series flagFast, when the series is too fast for its slots to be tracked
 // at this on-time budget; its absence is then timed from its last arrival.
 func (e *Engine) startLattice(idx uint32, t *tracker, ts, arrival int64) bool {
-	if e.lateness(t) < e.tau {
+	if e.lateness(t) < e.tau() {
 		t.flags |= flagFast
 		return false
 	}
@@ -131,10 +131,10 @@ func (e *Engine) absentSlots(idx uint32, t *tracker) uint16 {
 // expected arrival.
 func (e *Engine) lead(t *tracker) int64 {
 	c := t.cadence()
-	if c >= e.tau+2*wheelRes {
+	if c >= e.tau()+2*wheelRes {
 		return 1 // the common case, without dividing
 	}
-	return (e.tau + 2*wheelRes + c - 1) / c
+	return (e.tau() + 2*wheelRes + c - 1) / c
 }
 
 // lateness returns the series' lateness allowance: L, capped so that the
@@ -142,7 +142,7 @@ func (e *Engine) lead(t *tracker) int64 {
 // and maxAhead more all fit the received and on-time bitmaps.
 func (e *Engine) lateness(t *tracker) int64 {
 	room := int64(ringSlots-2-maxAhead) - e.lead(t)
-	return min(e.late, room*t.cadence()-lateSlack)
+	return min(e.late(), room*t.cadence()-lateSlack)
 }
 
 // schedule sets the series' wake-up at deadline d.
@@ -171,7 +171,7 @@ func (e *Engine) scheduleNext(idx uint32, t *tracker) {
 // τ before slot k+L/Δ's on-time deadline. Waiting changes no outcome, since a
 // fill arriving after its slot's lateness deadline is not counted (arrive).
 func (e *Engine) next(t *tracker) (d int64, late, ok bool) {
-	return e.choose(t, t.rxExp(t.nextK)+e.tau, t.rxExp(t.lateK)+e.lateness(t))
+	return e.choose(t, t.rxExp(t.nextK)+e.tau(), t.rxExp(t.lateK)+e.lateness(t))
 }
 
 // choose is next, given the on-time deadline of slot nextK and the lateness
@@ -217,7 +217,7 @@ func (e *Engine) wake(idx uint32, tick int64) {
 	// Within one wake-up the lattice does not move, so the deadlines are
 	// computed once and then stepped by a cadence per judgment.
 	c, lateness := t.cadence(), e.lateness(t)
-	dTau := t.rxExp(t.nextK) + e.tau
+	dTau := t.rxExp(t.nextK) + e.tau()
 	dLate := t.rxExp(t.lateK) + lateness
 	for {
 		d, late, ok := e.choose(t, dTau, dLate)

@@ -1202,3 +1202,18 @@ func (f *Detector) Insert(since, p, start, end, at int64) *Episode {
 	f.episodes = append(f.episodes, ep)
 	return ep
 }
+
+// LateLag returns how long after its end a bin's late and lost counts are
+// settled.
+func (f *Detector) LateLag() int64 { return f.lateLag }
+
+// BinAt returns bin b's counts (start b·BinRes): slots expected, missed at
+// their on-time deadline, and of those filled late or lost. A bin the ring
+// no longer holds, or never held, reads empty.
+func (f *Detector) BinAt(b int64) (expected, missed, late, lost uint32) {
+	if f.bins == nil || b < f.done-ringBins+clearAhead || b >= f.done+clearAhead {
+		return 0, 0, 0, 0
+	}
+	bn := f.bin(b)
+	return bn.e, bn.m, bn.late, bn.lost
+}

@@ -213,7 +213,24 @@ type Detector struct {
 	minute   int64  // the minute being counted: floor(engine time / Minute)
 	next     int64  // its end, saturated at math.MaxInt64
 	out      []episode.Transition
+	stats    []MinuteStat
+	report   bool // keep each judged minute's counts in stats
 }
+
+// MinuteStat is what one source counted in one judged minute.
+type MinuteStat struct {
+	Source             uint32
+	Start              int64 // the minute's start
+	Fresh, Redelivered uint64
+	Lag                int64 // median lag of the fresh samples, ns; 0 without
+}
+
+// Report makes Minutes keep each judged minute's counts, for Stats.
+func (d *Detector) Report(on bool) { d.report = on }
+
+// Stats returns the counts of the minutes the last Minutes call judged
+// (with Report on), valid until the next call.
+func (d *Detector) Stats() []MinuteStat { return d.stats }
 
 // New returns a detector that tracks at most maxSources sources.
 func New(maxSources int) Detector {
@@ -309,6 +326,7 @@ func (d *Detector) Fresh(i uint32, lag int64) {
 // ones are not: the end of input is not a quiet minute.
 func (d *Detector) Minutes(now int64, closing bool, horizon int64) []episode.Transition {
 	out := d.out[:0]
+	d.stats = d.stats[:0]
 	if now < d.next {
 		return out
 	}
@@ -346,6 +364,13 @@ func (d *Detector) closeMinute(start, end int64, out []episode.Transition) (_ []
 			continue
 		}
 		busy = true
+		if d.report {
+			st := MinuteStat{Source: uint32(i), Start: start, Fresh: s.fresh, Redelivered: s.redelivered}
+			if s.fresh > 0 {
+				st.Lag = s.lags.median(s.fresh)
+			}
+			d.stats = append(d.stats, st)
+		}
 		out = s.judgeStorm(uint32(i), start, end, out)
 		if s.fresh > 0 {
 			out = s.judgeLag(uint32(i), start, end, out)
