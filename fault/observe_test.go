@@ -17,7 +17,7 @@ type observed struct {
 	minutes []fault.SourceMinute
 }
 
-func (o *observed) PhaseBin(b fault.PhaseBin)           { o.bins = append(o.bins, b) }
+func (o *observed) PhaseBin(b fault.PhaseBin)         { o.bins = append(o.bins, b) }
 func (o *observed) SourceMinute(m fault.SourceMinute) { o.minutes = append(o.minutes, m) }
 
 // TestObserverSeesWhatTheDetectorsSaw: through a stratcond-like gap, the
