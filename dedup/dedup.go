@@ -11,6 +11,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/faultline-go/faultline/internal/align"
+	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -437,4 +438,16 @@ func (gen *generation) reset() {
 	gen.live, gen.gen, gen.sets, gen.wraps = false, 0, 0, 0
 	gen.pos = [fcBuckets]uint64{}
 	gen.wrapped = [fcBuckets]bool{}
+}
+
+// AppendMetrics appends the deduper's memory and window figures as
+// self-metrics (package metrics). Its verdict counts are the engine's
+// (fault.Stats), so they are left out.
+func (s *Stats) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
+	return append(dst,
+		metrics.G("faultline_dedup_entries", "Keys the deduper holds.", float64(s.Entries)),
+		metrics.G("faultline_dedup_bytes", "Memory the deduper's live generations hold (fastcache chunks, off the Go heap).", float64(s.BytesUsed)),
+		metrics.G("faultline_dedup_max_bytes", "Memory the deduper may hold in all.", float64(s.MaxBytes)),
+		metrics.C("faultline_dedup_rotations_total", "Generations reset to make room for newer ones.", s.Rotations),
+	)
 }

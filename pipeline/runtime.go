@@ -476,6 +476,9 @@ func (rt *Runtime) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		st := s.eng.Stats()
 		from := len(dst)
 		dst = st.AppendMetrics(dst)
+		if ds := s.dedup.Load(); ds != nil {
+			dst = ds.AppendMetrics(dst)
+		}
 		for i := from; i < len(dst); i++ {
 			dst[i] = dst[i].With("shard", id)
 		}

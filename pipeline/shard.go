@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
@@ -24,6 +25,9 @@ type shard struct {
 	events []fault.Event   // emitted by the call in progress
 	pool   *sync.Pool      // of batches
 	log    *slog.Logger
+
+	dedup     atomic.Pointer[dedup.Stats] // the deduper's, taken on the shard's goroutine
+	dedupNext int64                       // engine time of the next dedup stats
 
 	batches  atomic.Uint64 // batches processed
 	overload atomic.Uint64 // calls that returned an OverloadError
@@ -102,6 +106,7 @@ func (s *shard) run(ctx context.Context, stop <-chan struct{}) {
 			s.do(ctx, w)
 		case now := <-s.tick:
 			s.call(ctx, s.eng.Advance(ctx, now))
+			s.dedupStats(now)
 		case <-stop:
 			for {
 				select {
@@ -158,4 +163,21 @@ func (s *shard) call(ctx context.Context, err error) {
 	case s.out <- shardOut{shard: s.id, events: evs, mark: s.eng.Now()}:
 	case <-ctx.Done():
 	}
+}
+
+// dedupStatsEvery is how often a shard refreshes its deduper's stats,
+// which walks the whole cache: often enough for a scrape, rare enough to
+// cost nothing.
+const dedupStatsEvery = int64(10e9)
+
+// dedupStats refreshes the deduper's stats for AppendMetrics, at most
+// every dedupStatsEvery of wall clock.
+func (s *shard) dedupStats(now int64) {
+	dd := s.eng.Deduper()
+	if dd == nil || now < s.dedupNext {
+		return
+	}
+	st := dd.Stats()
+	s.dedup.Store(&st)
+	s.dedupNext = now + dedupStatsEvery
 }
