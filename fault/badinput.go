@@ -78,11 +78,17 @@ func newBadInputs() badInputs {
 // changes the processing of good input: the record is counted in
 // Stats.BadInput and reported in coalesced bad_input events (see
 // KindBadInput), at the engine's current time.
-func (e *Engine) BadInput(input string, err error) {
-	if e.closed {
+func (e *Engine) BadInput(input string, err error) { e.BadInputs(input, 1, err) }
+
+// BadInputs records that n records of the named input could not be
+// decoded, as n calls of BadInput would, errs being the errors of the
+// first of them: a host that coalesces a flood of bad records before
+// handing them to the engine loses none of the count.
+func (e *Engine) BadInputs(input string, n uint64, errs ...error) {
+	if e.closed || n == 0 {
 		return
 	}
-	e.stats.local.BadInput++
+	e.stats.local.BadInput += n
 	b := &e.bad
 	i, ok := b.byName[input]
 	if !ok {
@@ -110,9 +116,15 @@ func (e *Engine) BadInput(input string, err error) {
 		*in = badInput{open: true, since: now, examples: in.examples[:0]}
 	}
 	in.last = now
-	in.interval++
-	in.total++
-	if len(in.examples) < badInputExamples {
+	in.interval += n
+	in.total += n
+	if len(errs) == 0 {
+		errs = []error{nil}
+	}
+	for _, err := range errs[:min(len(errs), int(min(n, badInputExamples)))] {
+		if len(in.examples) >= badInputExamples {
+			break
+		}
 		msg := "unknown error"
 		if err != nil {
 			msg = err.Error()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/rules"
@@ -92,7 +93,8 @@ func (ck *checkpoint) encode() []byte {
 	return w.Finish()
 }
 
-// Sync returns once every sample ingested before it was called has been
+// Sync returns once every sample ingested, and every bad record reported,
+// before it was called has been
 // processed, the engines have been advanced to the wall clock, and their
 // events handed to the sinks (which deliver from their own queues). It
 // waits for the shards' queues; ctx bounds the wait.
@@ -133,6 +135,15 @@ func (rt *Runtime) pauseAll(ctx context.Context, snapshot bool) (*checkpoint, er
 	replies := make(chan pauseReply, len(rt.shards))
 	resume := make(chan struct{})
 	defer close(resume)
+	for _, input := range rt.bad.unqueued() { // bad records reported before, too
+		i := xxhash.Sum64String(input) % uint64(len(rt.shards))
+		select {
+		case rt.shards[i].queue <- work{kind: workBadInput, input: input, bad: &rt.bad}:
+		case <-ctx.Done():
+			rt.bad.requeue(input)
+			return nil, ctx.Err()
+		}
+	}
 	sent := 0
 	for _, s := range rt.shards {
 		select {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,10 +42,12 @@ type Runtime struct {
 	flush  chan chan struct{}
 	pause  sync.Mutex // one pause (checkpoint) at a time
 
-	pool    sync.Pool  // of batches
-	mu      sync.Mutex // guards what follows
+	pool    sync.Pool    // of batches
+	stop    sync.RWMutex // held for reading while a batch is queued; for writing to stop
+	stopped bool         // guarded by stop
+	bad     badQueue     // bad records waiting for their shard
+	mu      sync.Mutex   // guards what follows
 	sources []rules.Source
-	stopped bool
 
 	downtime atomic.Pointer[fault.Event] // the restart's downtime, reported when Run starts
 	extra    []metrics.Source
@@ -234,12 +237,13 @@ func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
 	return parts
 }
 
-// enqueue puts w on shard i's queue, waiting for room until ctx ends.
+// enqueue puts w on shard i's queue, waiting for room until ctx ends. The
+// runtime does not stop while a batch is being queued, so that what was
+// queued before it stopped is processed.
 func (rt *Runtime) enqueue(ctx context.Context, i int, w work) error {
-	rt.mu.Lock()
-	stopped := rt.stopped
-	rt.mu.Unlock()
-	if stopped {
+	rt.stop.RLock()
+	defer rt.stop.RUnlock()
+	if rt.stopped {
 		return ErrStopped
 	}
 	select {
@@ -258,13 +262,23 @@ func (rt *Runtime) enqueue(ctx context.Context, i int, w work) error {
 // BadInput reports a record of the named input that could not be decoded
 // (see fault.Engine.BadInput). An input's bad records all go to one shard,
 // so that they are coalesced into one episode per runtime. It never
-// blocks: when that shard's queue is full, the record is only counted.
+// blocks: records are counted per input (with their first errors) until
+// their shard takes them, so a flood costs a counter, and none is lost.
 func (rt *Runtime) BadInput(input string, err error) {
 	rt.ctr.badInput.Add(1)
+	if rt.bad.add(input, err) {
+		rt.queueBad(input)
+	}
+}
+
+// queueBad tries to queue the bad records of input on their shard; if the
+// queue is full, the next record or tick tries again.
+func (rt *Runtime) queueBad(input string) {
 	i := xxhash.Sum64String(input) % uint64(len(rt.shards))
 	select {
-	case rt.shards[i].queue <- work{kind: workBadInput, input: input, err: err}:
+	case rt.shards[i].queue <- work{kind: workBadInput, input: input, bad: &rt.bad}:
 	default:
+		rt.bad.requeue(input)
 	}
 }
 
@@ -339,9 +353,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	err := rt.loop(ctx)
 
 	// Shutdown: refuse input, drain, advance, checkpoint, close the sinks.
-	rt.mu.Lock()
+	rt.stop.Lock()
 	rt.stopped = true
-	rt.mu.Unlock()
+	rt.stop.Unlock()
 	if cerr := rt.checkpoint(inner); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -376,6 +390,9 @@ func (rt *Runtime) loop(ctx context.Context) error {
 		}
 		now := rt.cfg.Clock.Now()
 		rt.ctr.ticks.Add(1)
+		for _, input := range rt.bad.unqueued() {
+			rt.queueBad(input)
+		}
 		if gap := now.Sub(last); gap > rt.cfg.StallAfter {
 			rt.stalled(ctx, last, now)
 		}
@@ -509,4 +526,77 @@ func putBatch(pool *sync.Pool, b []stream.Sample) {
 		b = b[:0]
 		pool.Put(&b)
 	}
+}
+
+// badQueue holds the bad records of each input until its shard takes
+// them: a count and the first errors.
+type badQueue struct {
+	mu      sync.Mutex
+	pending map[string]*badRecords
+}
+
+type badRecords struct {
+	n      uint64
+	errs   []error
+	queued bool // a work item for it is on its shard's queue
+}
+
+// add counts a record and reports whether a work item must be queued.
+func (q *badQueue) add(input string, err error) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pending == nil {
+		q.pending = make(map[string]*badRecords)
+	}
+	r := q.pending[input]
+	if r == nil {
+		r = &badRecords{}
+		q.pending[input] = r
+	}
+	r.n++
+	if len(r.errs) < 3 {
+		r.errs = append(r.errs, err)
+	}
+	if r.queued {
+		return false
+	}
+	r.queued = true
+	return true
+}
+
+// requeue notes that no work item could be queued for input.
+func (q *badQueue) requeue(input string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if r := q.pending[input]; r != nil {
+		r.queued = false
+	}
+}
+
+// take returns and forgets what input has waiting.
+func (q *badQueue) take(input string) (n uint64, errs []error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := q.pending[input]
+	if r == nil {
+		return 0, nil
+	}
+	delete(q.pending, input)
+	return r.n, r.errs
+}
+
+// unqueued returns the inputs whose records wait with no work item queued,
+// marking them queued.
+func (q *badQueue) unqueued() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []string
+	for input, r := range q.pending {
+		if !r.queued {
+			r.queued = true
+			out = append(out, input)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -349,3 +349,19 @@ func TestDownSinkLosesNothingUncounted(t *testing.T) {
 	require.Equal(t, events, sent+dropped+queued, "nothing lost uncounted")
 	require.Positive(t, dropped)
 }
+
+// A flood of bad records is counted in full, however full the queues are:
+// they wait, coalesced per input, until their shard takes them.
+func TestBadInputFloodIsCountedInFull(t *testing.T) {
+	clk := clock.NewFake(t0)
+	r := start(t, pipeline.Config{Shards: 2, QueueLen: 1}, clk)
+	for i := range 10000 {
+		r.rt.BadInput("feed"+strconv.Itoa(i%3), errors.New("bad record"))
+	}
+	require.NoError(t, r.rt.Sync(context.Background()))
+	var total float64
+	for _, shard := range []string{"0", "1"} {
+		total += metric(r.rt, "faultline_bad_input_total", "shard", shard)
+	}
+	require.Equal(t, 10000.0, total)
+}

@@ -53,7 +53,7 @@ type work struct {
 	from, to int64
 	rules    *rules.Ruleset
 	input    string
-	err      error
+	bad      *badQueue
 	snapshot bool
 	paused   chan<- pauseReply
 	resume   <-chan struct{}
@@ -131,7 +131,9 @@ func (s *shard) do(ctx context.Context, w work) {
 	case workReload:
 		s.call(ctx, s.eng.Update(ctx, w.rules))
 	case workBadInput:
-		s.eng.BadInput(w.input, w.err)
+		if n, errs := w.bad.take(w.input); n > 0 {
+			s.eng.BadInputs(w.input, n, errs...)
+		}
 	case workFlush:
 		s.call(ctx, nil)
 	case workPause:
