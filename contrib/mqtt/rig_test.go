@@ -131,11 +131,14 @@ func (r *rig) shutdown() {
 	require.NoError(r.t, <-r.cDone)
 }
 
-// step moves virtual time on by d and waits until the runtime has judged
-// up to then.
+// step moves virtual time on by d and waits until the runtime has seen
+// the time (a tick) and judged up to then. Waiting for the tick keeps the
+// runtime from taking a quick succession of steps for a stall of its own.
 func (r *rig) step(d time.Duration) {
 	r.t.Helper()
+	ticks := r.metric("faultline_runtime_ticks_total")
 	r.clk.Advance(d)
+	waitFor(r.t, 10*time.Second, func() bool { return r.metric("faultline_runtime_ticks_total") > ticks }, "the runtime ticks")
 	require.NoError(r.t, r.rt.Sync(context.Background()))
 }
 
@@ -176,4 +179,14 @@ func events(t testing.TB, msgs []message) []busEvent {
 		out = append(out, ev)
 	}
 	return out
+}
+
+// waitFresh waits until the engines have admitted n samples in all: the
+// messages published so far have come through the broker and the client.
+func (r *rig) waitFresh(n int) {
+	r.t.Helper()
+	waitFor(r.t, 60*time.Second, func() bool {
+		require.NoError(r.t, r.rt.Sync(context.Background()))
+		return r.metric("faultline_fresh_total") >= float64(n)
+	}, "%v of %d samples admitted", r.metric("faultline_fresh_total"), n)
 }
