@@ -3,8 +3,8 @@ package mqtt_test
 import (
 	"fmt"
 	"runtime"
-	"strconv"
 	rtmetrics "runtime/metrics"
+	"strconv"
 	"testing"
 	"time"
 
