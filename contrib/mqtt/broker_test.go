@@ -177,8 +177,9 @@ type testClient struct {
 }
 
 type message struct {
-	topic   string
-	payload string
+	topic    string
+	payload  string
+	retained bool
 }
 
 // dial connects a test client; with filters, it records what they match.
@@ -197,7 +198,7 @@ func dial(t testing.TB, url, id string, clean bool, filters ...string) *testClie
 		}).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 			tc.mu.Lock()
-			tc.msgs = append(tc.msgs, message{m.Topic(), string(m.Payload())})
+			tc.msgs = append(tc.msgs, message{m.Topic(), string(m.Payload()), m.Retained()})
 			tc.mu.Unlock()
 		})
 	tc.pc = paho.NewClient(o)

@@ -45,6 +45,7 @@ type Client struct {
 	rt        *pipeline.Runtime
 	ingestCtx context.Context // ends when Run's context does
 	stopping  atomic.Bool     // Run's context ended: messages are no longer taken
+	resumed   atomic.Bool     // paho has listed the stored messages it sends again on this connection
 	fatal     chan error      // a refusal met while reconnecting, for Run
 	connWake  chan struct{}   // a connection came up (buffer 1: wake-ups coalesce)
 
@@ -94,7 +95,8 @@ func New(cfg Config) (*Client, error) {
 		SetDefaultPublishHandler(c.onMessage).
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(c.onLost).
-		SetConnectionNotificationHandler(c.onNotification)
+		SetConnectionNotificationHandler(c.onNotification).
+		SetStore(resumeStore{paho.NewMemoryStore(), &c.resumed})
 	if s.tls != nil {
 		o.SetTLSConfig(s.tls)
 	}
@@ -253,8 +255,15 @@ func (c *Client) onLost(_ paho.Client, err error) {
 	c.s.Logger.Warn("mqtt: connection lost; reconnecting", "broker", c.s.Broker, "err", err)
 }
 
-// onNotification ends Run when a reconnection is refused.
+// onNotification ends Run when a reconnection is refused. paho calls it
+// on its connecting goroutine for a connection attempt, before the
+// attempt, so that the publisher waits for the resend of the stored
+// messages (see resumeStore).
 func (c *Client) onNotification(_ paho.Client, n paho.ConnectionNotification) {
+	if _, ok := n.(paho.ConnectionNotificationConnecting); ok {
+		c.resumed.Store(false)
+		return
+	}
 	f, ok := n.(paho.ConnectionNotificationFailed)
 	if !ok || !c.ran.Load() || c.ctr.connects.Load() == 0 {
 		return // the first connection's failures are Run's
@@ -325,6 +334,33 @@ func (c *Client) route(topic string) *subscription {
 		}
 	}
 	return nil
+}
+
+// ready reports whether the Publisher may publish: connected, and paho
+// has listed the messages of its store it sends again.
+func (c *Client) ready() bool { return c.pc.IsConnectionOpen() && c.resumed.Load() }
+
+// resumeStore is paho's memory store, telling when paho has listed the
+// stored messages it sends again after a connection (All), or cleared
+// them (Reset, for a clean start). paho v1.5.1 lists them after the
+// connection is reported open: a publish made in between is in the list,
+// and paho's resend of it races the first send (the race detector sees
+// paho write its DUP flag while it is being written out) and takes over
+// its token, which then never completes. So the Publisher waits for this.
+type resumeStore struct {
+	paho.Store
+	resumed *atomic.Bool
+}
+
+func (s resumeStore) All() []string {
+	keys := s.Store.All()
+	s.resumed.Store(true)
+	return keys
+}
+
+func (s resumeStore) Reset() {
+	s.Store.Reset()
+	s.resumed.Store(true)
 }
 
 // Stats are the client's counters, as its metrics report them.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/faultline-go/faultline/fault"
@@ -156,6 +157,10 @@ func (d *decoder) decodeJSON(dst []stream.Sample, payload []byte, arrival int64)
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	fail := func(off int64, err error) error {
+		// Point at the token, past the separators before it.
+		for off < int64(len(payload)) && strings.IndexByte(" \t\r\n,:", payload[off]) >= 0 {
+			off++
+		}
 		return &stream.RecordError{Record: 1, Column: int(off) + 1, Err: err}
 	}
 	tokErr := func(err error) error {
@@ -297,19 +302,35 @@ func skipValue(dec *json.Decoder, open json.Delim, labels bool) (origin string, 
 	return origin, nil
 }
 
-// unixSeconds converts a JSON number of Unix seconds to nanoseconds:
-// exactly for whole seconds, to the nearest representable otherwise.
+// unixSeconds converts a JSON number of Unix seconds to nanoseconds,
+// exactly for a plain decimal (to the nanosecond), to the nearest
+// representable for one with an exponent.
 func unixSeconds(n string) (int64, error) {
-	if s, err := strconv.ParseInt(n, 10, 64); err == nil {
-		if s > math.MaxInt64/int64(time.Second) || s < math.MinInt64/int64(time.Second) {
-			return 0, fmt.Errorf("%w: %s seconds is out of range", ErrTime, n)
+	bad := fmt.Errorf("%w: %s seconds is out of range", ErrTime, n)
+	whole, frac, dot := strings.Cut(n, ".")
+	if !strings.ContainsAny(n, "eE") {
+		s, err := strconv.ParseInt(whole, 10, 64)
+		if err != nil || s > math.MaxInt64/int64(time.Second)-1 || s < math.MinInt64/int64(time.Second)+1 {
+			return 0, bad
 		}
-		return s * int64(time.Second), nil
+		ns := s * int64(time.Second)
+		if dot {
+			frac = (frac + "000000000")[:9]
+			f, err := strconv.ParseInt(frac, 10, 64)
+			if err != nil {
+				return 0, bad
+			}
+			if strings.HasPrefix(whole, "-") {
+				f = -f
+			}
+			ns += f
+		}
+		return ns, nil
 	}
 	f, err := strconv.ParseFloat(n, 64)
 	ns := f * 1e9
 	if err != nil || ns >= math.MaxInt64 || ns <= math.MinInt64 {
-		return 0, fmt.Errorf("%w: %s seconds is out of range", ErrTime, n)
+		return 0, bad
 	}
 	return int64(math.Round(ns)), nil
 }

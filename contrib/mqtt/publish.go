@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -315,8 +316,8 @@ func (p *Publisher) deliver(ctx context.Context, out []outgoing) bool {
 // awaitConnection waits until the client is connected; false if ctx ended
 // first.
 func (p *Publisher) awaitConnection(ctx context.Context) bool {
-	for !p.c.pc.IsConnectionOpen() {
-		t := p.c.s.Clock.NewTimer(p.c.s.Backoff.Initial)
+	for !p.c.ready() {
+		t := p.c.s.Clock.NewTimer(min(p.c.s.Backoff.Initial, 100*time.Millisecond))
 		select {
 		case <-p.c.connWake:
 		case <-t.C():
