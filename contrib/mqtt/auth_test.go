@@ -76,6 +76,32 @@ func TestWrongPasswordIsAClearError(t *testing.T) {
 	}
 }
 
+// A refusal met while reconnecting ends Run too: the password changed at
+// the broker while the client was connected, the broker restarted, and
+// the client's reconnection is refused. Run returns ErrRefused instead of
+// retrying forever.
+func TestRefusedReconnectionEndsRun(t *testing.T) {
+	pw := passwordFile(t, "collector", "s3cret")
+	b := startBroker(t, brokerOpts{passwordFile: pw})
+	c, err := mqtt.New(mqtt.Config{Broker: b.url(), ClientID: "auth", Username: "collector", Password: "s3cret", Backoff: backoff})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(context.Background(), nil) }()
+	waitFor(t, 10*time.Second, func() bool { return c.Stats().Connected }, "connected")
+	out, err := exec.Command("mosquitto_passwd", "-b", pw, "collector", "changed").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	b.restart()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, mqtt.ErrRefused)
+		t.Logf("after %d connection errors: %v", c.Stats().ConnectErrs, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run goes on retrying a refused reconnection")
+	}
+	require.Equal(t, uint64(1), c.Stats().Connects)
+	require.Equal(t, uint64(1), c.Stats().Lost)
+}
+
 // TLS from the configuration: a broker's certificate signed by the CA in
 // TLS.CAFile is accepted; without that CA, verification fails and Run ends
 // at once with the TLS error, without retrying.

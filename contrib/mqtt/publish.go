@@ -30,7 +30,7 @@ import (
 // once and consumers deduplicate by event id. While the client is not
 // connected it waits. Close delivers what is queued until its context
 // ends and counts the rest. Its metrics are package sink's, labelled
-// sink="mqtt"; Events = Sent + Dropped + Queued.
+// sink="mqtt" and client; Events = Sent + Dropped + Queued.
 type Publisher struct {
 	c *Client
 	o Publish
@@ -340,18 +340,19 @@ func (p *Publisher) Stats() sink.Stats {
 }
 
 // AppendMetrics appends the publisher's self-metrics: package sink's,
-// labelled sink="mqtt".
+// labelled sink="mqtt" and client with the client's ClientID.
 func (p *Publisher) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 	s := p.Stats()
+	id := p.c.s.ClientID
 	dst = append(dst,
-		metrics.C("faultline_sink_events_total", "Events given to the sink.", s.Events).With("sink", "mqtt"),
-		metrics.G("faultline_sink_queued", "Events (alerts) waiting for delivery or in flight.", float64(s.Queued)).With("sink", "mqtt"),
-		metrics.C("faultline_sink_sent_total", "Events (alerts) delivered.", s.Sent).With("sink", "mqtt"),
-		metrics.C("faultline_sink_retries_total", "Deliveries retried.", s.Retries).With("sink", "mqtt"),
+		metrics.C("faultline_sink_events_total", "Events given to the sink.", s.Events).With("sink", "mqtt").With("client", id),
+		metrics.G("faultline_sink_queued", "Events (alerts) waiting for delivery or in flight.", float64(s.Queued)).With("sink", "mqtt").With("client", id),
+		metrics.C("faultline_sink_sent_total", "Events (alerts) delivered.", s.Sent).With("sink", "mqtt").With("client", id),
+		metrics.C("faultline_sink_retries_total", "Deliveries retried.", s.Retries).With("sink", "mqtt").With("client", id),
 	)
 	for r := range sink.Reason(len(s.Dropped)) {
 		dst = append(dst, metrics.C("faultline_sink_dropped_total", "Events (alerts) dropped, by reason.", s.Dropped[r]).
-			With("sink", "mqtt").With("reason", r.String()))
+			With("sink", "mqtt").With("client", id).With("reason", r.String()))
 	}
 	return dst
 }
