@@ -85,10 +85,10 @@ func New(cfg Config) (*Client, error) {
 		SetConnectTimeout(s.ConnectTimeout).
 		SetDialer(&net.Dialer{Timeout: s.ConnectTimeout}).
 		SetWriteTimeout(s.Publish.Timeout).
-		SetConnectRetry(false).                 // Run retries the first connection itself
-		SetAutoReconnect(true).                 // paho reconnects, with backoff up to Backoff.Max
-		SetMaxReconnectInterval(s.Backoff.Max). //
-		SetResumeSubs(false).                   // subscribed again on every connect
+		SetConnectRetry(false). // Run retries the first connection itself
+		SetAutoReconnect(true). // paho reconnects, with backoff up to Backoff.Max
+		SetMaxReconnectInterval(s.Backoff.Max).
+		SetResumeSubs(false). // subscribed again on every connect
 		SetMaxResumePubInFlight(s.Publish.MaxInflight).
 		SetOrderMatters(true).    // one message at a time, in order, from one goroutine
 		SetAutoAckDisabled(true). // acknowledged once the runtime has the samples
