@@ -1,0 +1,438 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/metrics"
+	"github.com/faultline-go/faultline/pipeline"
+	"github.com/faultline-go/faultline/sink"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// Errors of the client, for errors.Is.
+var (
+	// ErrRefused means the broker refused the connection or a
+	// subscription: bad user name or password, not authorised, client ID
+	// or protocol version rejected. Run returns it at once and does not
+	// retry: retrying cannot fix it.
+	ErrRefused = errors.New("mqtt: refused by the broker")
+	// ErrRunning means Run was called twice.
+	ErrRunning = errors.New("mqtt: Run called twice")
+)
+
+// Client is one MQTT connection (one session at the broker) that feeds a
+// runtime with the messages of its subscriptions and publishes its events
+// through its Publisher: see the package doc. New builds it and starts
+// nothing; Run connects and runs it.
+type Client struct {
+	s   *settings
+	pc  paho.Client
+	pub *Publisher
+
+	ran       atomic.Bool
+	rt        *pipeline.Runtime
+	ingestCtx context.Context // ends when Run's context does
+	stopping  atomic.Bool     // Run's context ended: messages are no longer taken
+	resumed   atomic.Bool     // paho has listed the stored messages it sends again on this connection
+	fatal     chan error      // a refusal met while reconnecting, for Run
+	connWake  chan struct{}   // a connection came up (buffer 1: wake-ups coalesce)
+
+	// Owned by the message handler, which paho calls from one goroutine.
+	dec   *decoder
+	batch []stream.Sample
+
+	ctr clientCounters
+}
+
+type clientCounters struct {
+	messages, redelivered, samples, badMessages, badRecords, own    atomic.Uint64
+	unmatched, unacked, connects, lost, connectErrors, subscribeErr atomic.Uint64
+	subscribed                                                      atomic.Uint64
+	connected                                                       atomic.Bool
+}
+
+var _ metrics.Source = (*Client)(nil)
+
+// New returns a client configured by cfg, or every problem of cfg at once.
+// It reads the TLS files and starts nothing.
+func New(cfg Config) (*Client, error) {
+	s, err := cfg.settle()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{s: s, fatal: make(chan error, 1), connWake: make(chan struct{}, 1), dec: newDecoder(s.MaxPayload)}
+	o := paho.NewClientOptions().
+		AddBroker(s.Broker).
+		SetClientID(s.ClientID).
+		SetUsername(s.Username).
+		SetPassword(s.Password).
+		SetCleanSession(s.CleanStart).
+		SetProtocolVersion(4). // MQTT 3.1.1; no silent fallback to 3.1
+		SetKeepAlive(s.KeepAlive).
+		SetPingTimeout(s.ConnectTimeout).
+		SetConnectTimeout(s.ConnectTimeout).
+		SetDialer(&net.Dialer{Timeout: s.ConnectTimeout}).
+		SetWriteTimeout(s.Publish.Timeout).
+		SetConnectRetry(false). // Run retries the first connection itself
+		SetAutoReconnect(true). // paho reconnects, with backoff up to Backoff.Max
+		SetMaxReconnectInterval(s.Backoff.Max).
+		SetResumeSubs(false). // subscribed again on every connect
+		SetMaxResumePubInFlight(s.Publish.MaxInflight).
+		SetOrderMatters(true).    // one message at a time, in order, from one goroutine
+		SetAutoAckDisabled(true). // acknowledged once the runtime has the samples
+		SetDefaultPublishHandler(c.onMessage).
+		SetOnConnectHandler(c.onConnect).
+		SetConnectionLostHandler(c.onLost).
+		SetConnectionNotificationHandler(c.onNotification).
+		SetStore(resumeStore{paho.NewMemoryStore(), &c.resumed})
+	if s.tls != nil {
+		o.SetTLSConfig(s.tls)
+	}
+	c.pc = paho.NewClient(o)
+	c.pub = newPublisher(c)
+	return c, nil
+}
+
+// Publisher returns the client's Publisher, the pipeline.Sink that
+// publishes events over this client's connection. Put it in the
+// runtime's Config.Sinks.
+func (c *Client) Publisher() *Publisher { return c.pub }
+
+// Run connects to the broker, subscribes, and hands the messages to rt
+// until ctx ends (rt may be nil for a client that only publishes). Then it
+// stops taking messages (those that come later are not acknowledged, so
+// the broker keeps them for the session), waits up to Config.Drain for the
+// Publisher to be closed if it was started, and disconnects.
+//
+// A connection the broker refuses (see ErrRefused) and a TLS
+// certificate that fails verification end Run with an error at once,
+// whether on the first connection or on a reconnection; other failures to
+// connect are retried with backoff (Config.Backoff), logged and counted.
+// Run returns nil when ctx ends. It may be called once.
+func (c *Client) Run(ctx context.Context, rt *pipeline.Runtime) error {
+	if rt == nil && len(c.s.subs) > 0 {
+		return errors.New("mqtt: Run needs a runtime for the subscriptions")
+	}
+	if c.ran.Swap(true) {
+		return ErrRunning
+	}
+	c.rt = rt
+	if rt != nil {
+		rt.AddMetrics(c)
+	}
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.ingestCtx = ictx
+
+	err := c.connect(ctx)
+	if err == nil && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case err = <-c.fatal:
+		}
+	}
+	c.stopping.Store(true)
+	cancel()
+	if c.pub.wasStarted() {
+		t := c.s.Clock.NewTimer(c.s.Drain)
+		select {
+		case <-c.pub.closed:
+		case <-t.C():
+			c.s.Logger.Warn("mqtt: the publisher was not closed within Drain; disconnecting", "drain", c.s.Drain)
+		}
+		t.Stop()
+	}
+	c.pc.Disconnect(250)
+	c.ctr.connected.Store(false)
+	return err
+}
+
+// connect makes the first connection, retrying failures that retrying can
+// fix until ctx ends.
+func (c *Client) connect(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		tok := c.pc.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return nil
+		}
+		err := tok.Error()
+		if err == nil {
+			return nil
+		}
+		c.ctr.connectErrors.Add(1)
+		if perr := c.permanent(err); perr != nil {
+			return perr
+		}
+		d := backoff(&c.s.Backoff, attempt)
+		c.s.Logger.Warn("mqtt: cannot connect; retrying", "broker", c.s.Broker, "attempt", attempt, "in", d, "err", err)
+		t := c.s.Clock.NewTimer(d)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+	}
+}
+
+// permanent returns the error to end Run with if err is a failure to
+// connect that retrying cannot fix, nil otherwise.
+func (c *Client) permanent(err error) error {
+	who := fmt.Sprintf("%s as client %q", c.s.Broker, c.s.ClientID)
+	if c.s.Username != "" {
+		who += fmt.Sprintf(", user %q", c.s.Username)
+	}
+	for _, refused := range []error{packets.ErrorRefusedBadUsernameOrPassword, packets.ErrorRefusedNotAuthorised,
+		packets.ErrorRefusedIDRejected, packets.ErrorRefusedBadProtocolVersion} {
+		if errors.Is(err, refused) {
+			return fmt.Errorf("%w: connecting to %s: %w", ErrRefused, who, refused)
+		}
+	}
+	var (
+		verify *tls.CertificateVerificationError
+		alert  tls.AlertError
+		ua     x509.UnknownAuthorityError
+		host   x509.HostnameError
+		inval  x509.CertificateInvalidError
+	)
+	if errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &ua) || errors.As(err, &host) || errors.As(err, &inval) {
+		return fmt.Errorf("mqtt: TLS with %s failed: %w", who, err)
+	}
+	return nil
+}
+
+// onConnect subscribes (again: a session the broker lost has none) and
+// wakes the publisher. paho calls it on its own goroutine.
+func (c *Client) onConnect(pc paho.Client) {
+	c.ctr.connects.Add(1)
+	c.ctr.connected.Store(true)
+	c.s.Logger.Info("mqtt: connected", "broker", c.s.Broker, "client", c.s.ClientID)
+	select {
+	case c.connWake <- struct{}{}:
+	default:
+	}
+	if len(c.s.subs) == 0 {
+		return
+	}
+	filters := make(map[string]byte, len(c.s.subs))
+	for _, s := range c.s.subs {
+		filters[s.Filter] = 1
+	}
+	tok := pc.SubscribeMultiple(filters, nil)
+	if !tok.WaitTimeout(c.s.ConnectTimeout) || tok.Error() != nil {
+		c.ctr.subscribeErr.Add(1)
+		c.s.Logger.Warn("mqtt: subscribing failed; it is tried again at the next connection", "err", tok.Error())
+		return
+	}
+	st, _ := tok.(*paho.SubscribeToken)
+	for f, q := range st.Result() {
+		if q == 0x80 { // SUBACK failure
+			c.ctr.subscribeErr.Add(1)
+			c.fail(fmt.Errorf("%w: subscribing to %q as client %q", ErrRefused, f, c.s.ClientID))
+			return
+		}
+	}
+	c.ctr.subscribed.Add(1)
+}
+
+func (c *Client) onLost(_ paho.Client, err error) {
+	c.ctr.lost.Add(1)
+	c.ctr.connected.Store(false)
+	c.s.Logger.Warn("mqtt: connection lost; reconnecting", "broker", c.s.Broker, "err", err)
+}
+
+// onNotification ends Run when a reconnection is refused. paho calls it
+// on its connecting goroutine for a connection attempt, before the
+// attempt, so that the publisher waits for the resend of the stored
+// messages (see resumeStore).
+func (c *Client) onNotification(_ paho.Client, n paho.ConnectionNotification) {
+	if _, ok := n.(paho.ConnectionNotificationConnecting); ok {
+		c.resumed.Store(false)
+		return
+	}
+	f, ok := n.(paho.ConnectionNotificationFailed)
+	if !ok || !c.ran.Load() || c.ctr.connects.Load() == 0 {
+		return // the first connection's failures are Run's
+	}
+	c.ctr.connectErrors.Add(1)
+	if err := c.permanent(f.Reason); err != nil {
+		c.fail(err)
+	}
+}
+
+func (c *Client) fail(err error) {
+	c.s.Logger.Error("mqtt: giving up", "err", err)
+	select {
+	case c.fatal <- err:
+	default:
+	}
+}
+
+// onMessage decodes a message and queues its samples on the runtime; it
+// acknowledges the message once they are queued. paho calls it from one
+// goroutine, in order; while it waits for room in the runtime's queues the
+// connection is not read (back-pressure).
+func (c *Client) onMessage(_ paho.Client, m paho.Message) {
+	n := c.ctr.messages.Add(1)
+	if m.Duplicate() {
+		c.ctr.redelivered.Add(1)
+	}
+	if c.stopping.Load() || c.rt == nil {
+		c.ctr.unacked.Add(1) // the broker keeps it for the session
+		return
+	}
+	topic := m.Topic()
+	sub := c.route(topic)
+	if sub == nil {
+		c.ctr.unmatched.Add(1)
+		m.Ack()
+		return
+	}
+	arrival := c.rt.Now().UnixNano()
+	bad := 0
+	c.batch = c.dec.decode(c.batch[:0], sub, topic, m.Payload(), arrival, func(err error) {
+		bad++
+		c.rt.BadInput(topic, &MessageError{Message: n, Err: err})
+	})
+	if bad > 0 {
+		c.ctr.badMessages.Add(1)
+		c.ctr.badRecords.Add(uint64(bad))
+	}
+	if len(c.batch) > 0 {
+		if c.batch[0].Labels.Get(fault.OriginLabel) != "" {
+			c.ctr.own.Add(1)
+		}
+		if err := c.rt.Ingest(c.ingestCtx, c.batch); err != nil {
+			c.ctr.unacked.Add(1) // stopping: the broker sends it again to the resumed session
+			return
+		}
+		c.ctr.samples.Add(uint64(len(c.batch)))
+	}
+	clear(c.batch) // no references to old labels
+	m.Ack()
+}
+
+// route returns the first subscription whose filter matches topic.
+func (c *Client) route(topic string) *subscription {
+	for i := range c.s.subs {
+		if matchFilter(c.s.subs[i].Filter, topic) {
+			return &c.s.subs[i]
+		}
+	}
+	return nil
+}
+
+// ready reports whether the Publisher may publish: connected, and paho
+// has listed the messages of its store it sends again.
+func (c *Client) ready() bool { return c.pc.IsConnectionOpen() && c.resumed.Load() }
+
+// resumeStore is paho's memory store, telling when paho has listed the
+// stored messages it sends again after a connection (All), or cleared
+// them (Reset, for a clean start). paho v1.5.1 lists them after the
+// connection is reported open: a publish made in between is in the list,
+// and paho's resend of it races the first send (the race detector sees
+// paho write its DUP flag while it is being written out) and takes over
+// its token, which then never completes. So the Publisher waits for this.
+type resumeStore struct {
+	paho.Store
+	resumed *atomic.Bool
+}
+
+func (s resumeStore) All() []string {
+	keys := s.Store.All()
+	s.resumed.Store(true)
+	return keys
+}
+
+func (s resumeStore) Reset() {
+	s.Store.Reset()
+	s.resumed.Store(true)
+}
+
+// Stats are the client's counters, as its metrics report them.
+type Stats struct {
+	Messages      uint64 // messages received, redeliveries included
+	Redelivered   uint64 // messages received with the DUP flag: the broker sent them before
+	Samples       uint64 // samples queued on the runtime
+	BadMessages   uint64 // messages with at least one record that could not be decoded
+	BadRecords    uint64 // records that could not be decoded (each told to the runtime's BadInput)
+	Own           uint64 // messages whose samples carry OriginLabel: faultline's output come back
+	Unmatched     uint64 // messages on topics no subscription matches (left in a resumed session), dropped
+	Unacked       uint64 // messages left unacknowledged because Run was ending: the broker keeps them
+	Connects      uint64 // connections made, reconnections included
+	Lost          uint64 // connections lost
+	ConnectErrs   uint64 // connection attempts that failed
+	SubscribeErrs uint64 // subscriptions that failed or were refused
+	Subscribed    uint64 // connections on which the broker acknowledged every subscription
+	Connected     bool
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	k := &c.ctr
+	return Stats{
+		Messages: k.messages.Load(), Redelivered: k.redelivered.Load(), Samples: k.samples.Load(),
+		BadMessages: k.badMessages.Load(), BadRecords: k.badRecords.Load(), Own: k.own.Load(),
+		Unmatched: k.unmatched.Load(), Unacked: k.unacked.Load(), Connects: k.connects.Load(),
+		Lost: k.lost.Load(), ConnectErrs: k.connectErrors.Load(), SubscribeErrs: k.subscribeErr.Load(),
+		Subscribed: k.subscribed.Load(), Connected: k.connected.Load(),
+	}
+}
+
+// AppendMetrics appends the client's self-metrics, labelled client with
+// its ClientID. Run adds them to the runtime's (Runtime.AddMetrics).
+func (c *Client) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
+	s := c.Stats()
+	connected := 0.0
+	if s.Connected {
+		connected = 1
+	}
+	for _, m := range []metrics.Metric{
+		metrics.C("faultline_mqtt_messages_total", "MQTT messages received, redeliveries included.", s.Messages),
+		metrics.C("faultline_mqtt_redelivered_total", "MQTT messages received with the DUP flag.", s.Redelivered),
+		metrics.C("faultline_mqtt_samples_total", "Samples decoded from MQTT messages and queued on the runtime.", s.Samples),
+		metrics.C("faultline_mqtt_bad_messages_total", "MQTT messages with records that could not be decoded.", s.BadMessages),
+		metrics.C("faultline_mqtt_bad_records_total", "Records of MQTT messages that could not be decoded.", s.BadRecords),
+		metrics.C("faultline_mqtt_own_messages_total", "MQTT messages carrying faultline's own output (rejected by the loop guard).", s.Own),
+		metrics.C("faultline_mqtt_unmatched_total", "MQTT messages on topics no subscription matches, dropped.", s.Unmatched),
+		metrics.C("faultline_mqtt_unacked_total", "MQTT messages left unacknowledged at shutdown, kept by the broker.", s.Unacked),
+		metrics.C("faultline_mqtt_connects_total", "MQTT connections made, reconnections included.", s.Connects),
+		metrics.C("faultline_mqtt_connections_lost_total", "MQTT connections lost.", s.Lost),
+		metrics.C("faultline_mqtt_connect_errors_total", "MQTT connection attempts that failed.", s.ConnectErrs),
+		metrics.C("faultline_mqtt_subscribe_errors_total", "MQTT subscriptions that failed or were refused.", s.SubscribeErrs),
+		metrics.C("faultline_mqtt_subscribed_total", "MQTT connections on which every subscription was acknowledged.", s.Subscribed),
+		metrics.G("faultline_mqtt_connected", "1 while the MQTT connection is up.", connected),
+	} {
+		dst = append(dst, m.With("client", c.s.ClientID))
+	}
+	return dst
+}
+
+// backoff returns the wait before retry n (from 1): a random time between
+// half of and all of Initial·2^(n-1), capped at Max.
+func backoff(r *sink.Retry, n int) time.Duration {
+	d := r.Initial
+	for i := 1; i < n && d < r.Max; i++ {
+		d *= 2
+	}
+	d = min(d, r.Max)
+	jitter := rand.Float64
+	if r.Rand != nil {
+		jitter = r.Rand
+	}
+	return d/2 + time.Duration(jitter()*float64(d/2))
+}

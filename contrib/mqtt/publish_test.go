@@ -1,0 +1,86 @@
+package mqtt_test
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/contrib/mqtt"
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/sink"
+	"github.com/faultline-go/faultline/stream"
+)
+
+func event(kind fault.Kind, id string, labels stream.Labels) fault.Event {
+	return fault.Event{ID: id, Episode: id, Kind: kind, Rule: string(kind), State: fault.StateFiring,
+		At: t0.UnixNano(), Labels: labels, Value: math.NaN()}
+}
+
+// The publisher's queue is bounded: when it is full the oldest event goes,
+// counted; what is still queued when Close's context ends is counted as
+// undelivered and reported; nothing is lost uncounted.
+func TestPublisherQueueIsBounded(t *testing.T) {
+	c, err := mqtt.New(mqtt.Config{Broker: "tcp://127.0.0.1:1", ClientID: "never-connected", Publish: mqtt.Publish{QueueSize: 4}})
+	require.NoError(t, err)
+	p := c.Publisher()
+	for i := range 10 {
+		err := p.Emit(context.Background(), event(fault.KindAbsence, string(rune('a'+i)), nil))
+		if i < 4 {
+			require.NoError(t, err)
+		} else {
+			require.ErrorIs(t, err, sink.ErrQueueFull)
+		}
+	}
+	require.NoError(t, p.Start())
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = p.Close(ctx)
+	require.ErrorIs(t, err, sink.ErrUndelivered)
+	require.ErrorIs(t, p.Close(ctx), sink.ErrUndelivered, "idempotent")
+	require.ErrorIs(t, p.Emit(context.Background(), event(fault.KindAbsence, "late", nil)), sink.ErrClosed)
+	require.ErrorIs(t, p.Start(), sink.ErrClosed)
+	st := p.Stats()
+	require.Equal(t, uint64(11), st.Events)
+	require.Equal(t, uint64(6), st.Dropped[sink.ReasonQueueFull])
+	require.Equal(t, uint64(4), st.Dropped[sink.ReasonUndelivered])
+	require.Equal(t, uint64(1), st.Dropped[sink.ReasonClosed])
+	require.Equal(t, st.Events, st.Sent+st.DroppedTotal()+uint64(st.Queued))
+}
+
+// Events go out as JSON, not retained, one topic per kind and bad_input
+// to the errors topic, each carrying OriginLabel (added if missing), and
+// are counted as sent once the broker acknowledged them.
+func TestPublisherTopicsAndOrigin(t *testing.T) {
+	b := startBroker(t, brokerOpts{})
+	bus := dial(t, b.url(), "observer", true, "ops/#")
+	c, err := mqtt.New(mqtt.Config{Broker: b.url(), ClientID: "pub", Backoff: backoff,
+		Publish: mqtt.Publish{EventsTopic: "ops/faults/", ErrorsTopic: "ops/errors", Instance: "edge-7"}})
+	require.NoError(t, err)
+	p := c.Publisher()
+	require.NoError(t, p.Emit(context.Background(), event(fault.KindAbsence, "a1", stream.NewLabels("host", "h1"))))
+	require.NoError(t, p.Emit(context.Background(), event(fault.KindBadInput, "b1", stream.NewLabels(fault.InputLabel, "x", fault.OriginLabel, "faultline"))))
+	require.NoError(t, p.Start())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, nil) }()
+	waitFor(t, 10*time.Second, func() bool { return len(bus.received()) == 2 }, "both events on the bus")
+	require.NoError(t, p.Close(context.Background()))
+	cancel()
+	require.NoError(t, <-done)
+
+	got := map[string]busEvent{}
+	for i, ev := range events(t, bus.received()) {
+		require.False(t, bus.received()[i].retained)
+		got[ev.Topic] = ev
+	}
+	require.Equal(t, "a1", got["ops/faults/absence"].ID)
+	require.Equal(t, map[string]string{"host": "h1", fault.OriginLabel: "edge-7"}, got["ops/faults/absence"].Labels)
+	require.Equal(t, "b1", got["ops/errors"].ID)
+	require.Equal(t, "faultline", got["ops/errors"].Labels[fault.OriginLabel], "an origin is kept")
+	st := p.Stats()
+	require.Equal(t, uint64(2), st.Sent)
+	require.Zero(t, st.DroppedTotal())
+}
