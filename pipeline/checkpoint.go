@@ -94,10 +94,10 @@ func (ck *checkpoint) encode() []byte {
 }
 
 // Sync returns once every sample ingested, and every bad record reported,
-// before it was called has been
-// processed, the engines have been advanced to the wall clock, and their
-// events handed to the sinks (which deliver from their own queues). It
-// waits for the shards' queues; ctx bounds the wait.
+// before it was called has been processed, the engines have been advanced
+// to the wall clock, and their events handed to the sinks (which deliver
+// from their own queues). It waits for the shards' queues; ctx bounds the
+// wait.
 func (rt *Runtime) Sync(ctx context.Context) error {
 	_, err := rt.pauseAll(ctx, false)
 	return err
