@@ -245,7 +245,7 @@ func (h *HTTP) write(w http.ResponseWriter, r *http.Request, a api) {
 	case readErr != nil:
 		h.bodyError(w, a, readErr, f.dec.Stats().Records-start)
 	case nbad > 0:
-		h.answer(w, a, http.StatusBadRequest, "invalid", partialWrite(bad, nbad))
+		h.answer(w, a, http.StatusBadRequest, "invalid", partialWrite(bad, nbad, f.dec.Stats().Records-start))
 	default:
 		h.count(f)
 		h.code(http.StatusNoContent)
@@ -291,9 +291,9 @@ func (h *HTTP) bodyError(w http.ResponseWriter, a api, err error, records int64)
 }
 
 // partialWrite is the message of a partial-write answer.
-func partialWrite(bad []badLine, n int) string {
+func partialWrite(bad []badLine, n int, records int64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "partial write: %d bad lines were dropped, the others were taken: ", n)
+	fmt.Fprintf(&b, "partial write: %d of %d records rejected, the others taken: ", n, records)
 	for i, l := range bad {
 		if i > 0 {
 			b.WriteString("; ")

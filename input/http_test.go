@@ -80,7 +80,7 @@ func TestHTTPPartialWriteKeepsTheGoodLines(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, w.Code)
 	e := decodeV2(t, w)
 	require.Equal(t, "invalid", e.Code)
-	require.Equal(t, `partial write: 2 bad lines were dropped, the others were taken: `+
+	require.Equal(t, `partial write: 2 of 4 records rejected, the others taken: `+
 		`line 2, column 18: field value has unrecognized type: "cpu,host=b usage=oops 1767225600"; `+
 		`line 5, column 12: stream: duplicate tag "host": "mem,host=a,host=b used=3i 1767225600" dropped=2`, e.Message)
 	got := rt.got()
@@ -100,7 +100,7 @@ func TestHTTPPartialWriteKeepsTheGoodLines(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, w.Code)
 	var v1 struct{ Error string }
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &v1))
-	require.True(t, strings.HasPrefix(v1.Error, "partial write: 1 bad lines were dropped"), v1.Error)
+	require.True(t, strings.HasPrefix(v1.Error, "partial write: 1 of 1 records rejected"), v1.Error)
 	require.Equal(t, v1.Error, w.Header().Get("X-Influxdb-Error"))
 }
 
