@@ -162,3 +162,55 @@ func TestRunLive(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, "state"))
 	require.NoError(t, err, "the checkpoint written at shutdown")
 }
+
+// TestRunRestartReportsItsDowntimeOnce is the restart contract in real
+// time: hosts report, one of them (c) stops and is absent, the rules are
+// reloaded, faultline stops (SIGTERM: checkpoint), 25 s pass, it restarts
+// on the same state while a and b report again. It prints one event, for
+// its own downtime, and nothing else: no absence for the hosts that kept
+// reporting, nothing of the first run again (c's absence stays open).
+func TestRunRestartReportsItsDowntimeOnce(t *testing.T) {
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesPath, []byte(liveRules), 0o644))
+	args := []string{"run", "--listen", "127.0.0.1:0", "--rules", rulesPath, "--state", filepath.Join(dir, "state"), "--shards", "2"}
+
+	p := start(t, args...)
+	base := "http://" + p.addr
+	hb := beat(t, base, nil, "a", "b", "c")
+	time.Sleep(2 * time.Second)
+	hb.pause("c", true)
+	eventually(t, 10*time.Second, func() bool { return len(find(p.events(t), "absence", "firing", "host", "c")) == 1 }, "c's absence")
+	// A reload (a rule added) before the restart loses no state.
+	require.NoError(t, os.WriteFile(rulesPath, []byte(liveRules+"groups:\n  - name: g\n    rules:\n      - {alert: Down, match: up, expr: 'value < 1'}\n"), 0o644))
+	resp, err := http.Post(base+"/-/reload", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	time.Sleep(time.Second)
+	hb.end()
+	p.stop(t)
+	stopped := time.Now()
+	first := p.events(t)
+	require.Len(t, first, 1, "c's absence: %v", p.stdout())
+
+	time.Sleep(25 * time.Second)
+	p2 := start(t, args...)
+	restarted := time.Now()
+	hb = beat(t, "http://"+p2.addr, nil, "a", "b")
+	time.Sleep(5 * time.Second) // more than absent_after and the lateness of the slots around the downtime
+	hb.end()
+	p2.stop(t)
+
+	got := p2.events(t)
+	require.Len(t, got, 1, "only the downtime: %v", p2.stdout())
+	down := got[0]
+	require.Equal(t, "collector_down", down.Kind)
+	require.Equal(t, "resolved", down.State)
+	require.NotEqual(t, first[0].ID, down.ID)
+	require.WithinDuration(t, stopped, down.Since, time.Second, "from the last checkpoint, at the stop")
+	require.WithinDuration(t, restarted, down.At, time.Second, "to the restart")
+	require.InDelta(t, down.At.Sub(down.Since).Seconds(), down.Value, 0.001)
+	require.GreaterOrEqual(t, down.Value, 25.0)
+	require.Less(t, down.Value, 30.0)
+}
