@@ -1,8 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -213,4 +223,137 @@ func TestRunRestartReportsItsDowntimeOnce(t *testing.T) {
 	require.InDelta(t, down.At.Sub(down.Since).Seconds(), down.Value, 0.001)
 	require.GreaterOrEqual(t, down.Value, 25.0)
 	require.Less(t, down.Value, 30.0)
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
+// their paths and a pool that trusts it.
+func selfSigned(t *testing.T, dir string) (certPath, keyPath string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "faultline test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	require.NoError(t, os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certPath, keyPath, pool
+}
+
+// TestRunTokenTLSAndSlowClient: over HTTPS with a token, a write without
+// it (or with another) is refused with 401 and counted; one with it, as
+// InfluxDB's Token or as Bearer, is taken. A client that sends its body
+// one byte a second does not delay the others' writes, and is cut off at
+// the read timeout (408, counted).
+func TestRunTokenTLSAndSlowClient(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath, pool := selfSigned(t, dir)
+	tokenPath := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenPath, []byte("s3cret\n"), 0o600))
+	p := start(t, "run", "--listen", "127.0.0.1:0", "--token-file", tokenPath, "--tls-cert", certPath, "--tls-key", keyPath,
+		"--read-timeout", "3s", "--shards", "1")
+	require.Contains(t, p.stderr.String(), "scheme=https token=true")
+	base := "https://" + p.addr
+	tlsCfg := &tls.Config{RootCAs: pool}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 10 * time.Second}
+
+	code, body := write(t, c, base, "up,host=a value=1\n")
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Contains(t, body, `"code":"unauthorized"`)
+	code, _ = write(t, c, base, "up,host=a value=1\n", "Authorization", "Token wrong")
+	require.Equal(t, http.StatusUnauthorized, code)
+	resp, err := c.Post(base+"/-/reload", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "reloads need the token too")
+	m := scrape(t, c, base)
+	require.Equal(t, 3.0, sampleValue(m, `faultline_input_unauthorized_total{input="http"}`))
+	require.Equal(t, 0.0, sampleValue(m, "faultline_runtime_samples_total"))
+	code, _ = write(t, c, base, "up,host=a value=1\n", "Authorization", "Token s3cret")
+	require.Equal(t, http.StatusNoContent, code)
+	code, _ = write(t, c, base, "up,host=b value=1\n", "Authorization", "Bearer s3cret")
+	require.Equal(t, http.StatusNoContent, code)
+
+	// The slow client: headers at once, then its body a byte a second.
+	slow, err := tls.Dial("tcp", p.addr, tlsCfg)
+	require.NoError(t, err)
+	defer slow.Close()
+	line := "up,host=slow value=1\n"
+	_, err = fmt.Fprintf(slow, "POST /api/v2/write HTTP/1.1\r\nHost: %s\r\nAuthorization: Token s3cret\r\nContent-Length: %d\r\n\r\n", p.addr, 10*len(line))
+	require.NoError(t, err)
+	dripped := make(chan struct{})
+	go func() {
+		defer close(dripped)
+		for i := range 10 * len(line) {
+			if _, err := slow.Write([]byte{line[i%len(line)]}); err != nil {
+				return // cut off
+			}
+			time.Sleep(time.Second)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	var worst time.Duration
+	for i := range 10 {
+		began := time.Now()
+		code, body := write(t, c, base, fmt.Sprintf("up,host=fast%d value=1\n", i), "Authorization", "Token s3cret")
+		require.Equal(t, http.StatusNoContent, code, body)
+		worst = max(worst, time.Since(began))
+	}
+	require.Less(t, worst, time.Second, "the other writes are not held up by the slow client")
+	select {
+	case <-dripped:
+		t.Fatal("the slow client was done before the others' writes")
+	default:
+	}
+	require.NoError(t, slow.SetReadDeadline(time.Now().Add(10*time.Second)))
+	status, err := bufio.NewReader(slow).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "HTTP/1.1 408 Request Timeout\r\n", status, "cut off at the read timeout")
+	m = scrape(t, c, base)
+	require.Equal(t, 1.0, sampleValue(m, `faultline_input_limits_total{input="http",limit="timeout"}`))
+	require.Equal(t, 12.0, sampleValue(m, `faultline_input_requests_total{code="204",input="http"}`))
+	p.stop(t)
+}
+
+// run listens on 127.0.0.1 unless told otherwise, and refuses settings
+// that do not go together.
+func TestRunFlags(t *testing.T) {
+	_, _, stderr := runCLI(t, "", "run", "-h")
+	require.Contains(t, stderr, `(default "127.0.0.1:8086")`)
+
+	code, _, stderr := runCLI(t, "", "run", "--tcp", "127.0.0.1:0", "--token-file", "x")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "carries no credentials")
+	code, _, stderr = runCLI(t, "", "run", "--tls-cert", "x")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "go together")
+	code, _, _ = runCLI(t, "", "run", "--alertmanager", "localhost:9093")
+	require.Equal(t, exitUsage, code)
+
+	code, stdout, stderr := runCLI(t, "", "run", "--rules", "testdata/three-mistakes.bad.yaml")
+	require.Equal(t, exitFail, code)
+	require.Empty(t, stdout)
+	require.Len(t, nonEmptyLines(stderr), 3, "every mistake with its position")
+	require.Contains(t, stderr, "testdata/three-mistakes.bad.yaml:6:14:")
+	code, _, stderr = runCLI(t, "", "execd", "--rules", "testdata/three-mistakes.bad.yaml")
+	require.Equal(t, exitFail, code)
+	require.Contains(t, stderr, "testdata/three-mistakes.bad.yaml:9:9:")
+
+	code, stdout, _ = runCLI(t, "", "--version")
+	require.Equal(t, exitOK, code)
+	require.Regexp(t, `^faultline \S+.* \(go1\.\d+`, stdout)
 }
