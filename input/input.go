@@ -39,6 +39,11 @@ type Options struct {
 	// MaxBatch bounds the samples handed to the runtime at once. By
 	// default 4096.
 	MaxBatch int
+	// MaxRepeats is the decoders' repeat table (stream.DecoderOptions):
+	// copies of recent records are not parsed again. By default 1024
+	// records; -1 turns it off, which saves 40–50 ns a record on input
+	// that never repeats a line.
+	MaxRepeats int
 	// Clock times the waits for the runtime (HTTPOptions.BusyTimeout).
 	// Arrivals are dated by Runtime.Now. By default the system's clock.
 	Clock clock.Clock
@@ -180,7 +185,7 @@ func (b *base) getFeed(r io.Reader) *feed {
 		return f
 	default:
 	}
-	return &feed{dec: stream.NewDecoder(r, stream.DecoderOptions{MaxLineBytes: b.o.MaxLineBytes})}
+	return &feed{dec: stream.NewDecoder(r, stream.DecoderOptions{MaxLineBytes: b.o.MaxLineBytes, MaxRepeats: b.o.MaxRepeats})}
 }
 
 // putFeed counts what f decoded and keeps it for reuse, unless enough are
