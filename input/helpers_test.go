@@ -25,7 +25,7 @@ type recorder struct {
 	calls   int
 	bad     []string // input: error
 	hold    chan struct{}
-	ingest  chan struct{} // signalled (if not full) on every Ingest call
+	ingest  chan struct{} // signalled (if not full) on every Ingest call, once it has read hold
 }
 
 func newRecorder() *recorder { return &recorder{now: t0, ingest: make(chan struct{}, 1)} }
@@ -45,13 +45,13 @@ func (r *recorder) set(t time.Time) {
 }
 
 func (r *recorder) Ingest(ctx context.Context, batch []stream.Sample) error {
-	select {
-	case r.ingest <- struct{}{}:
-	default:
-	}
 	r.mu.Lock()
 	hold := r.hold
 	r.mu.Unlock()
+	select { // after hold is read: a test that sees the signal may change it
+	case r.ingest <- struct{}{}:
+	default:
+	}
 	if hold != nil {
 		select {
 		case <-hold:

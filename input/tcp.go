@@ -97,6 +97,8 @@ func (t *TCP) Serve(ctx context.Context, ln net.Listener) error {
 // serveConn reads one connection to its end.
 func (t *TCP) serveConn(ctx context.Context, c net.Conn) {
 	where := c.RemoteAddr().String()
+	// A socket's deadline is a point in real time, whatever Options.Clock
+	// says: it is read from the system clock.
 	before := func() { _ = c.SetReadDeadline(time.Now().Add(t.idle)) }
 	err := t.stream(ctx, c, where, before)
 	var ne net.Error

@@ -218,8 +218,8 @@ func TestRunRestartReportsItsDowntimeOnce(t *testing.T) {
 	require.Equal(t, "collector_down", down.Kind)
 	require.Equal(t, "resolved", down.State)
 	require.NotEqual(t, first[0].ID, down.ID)
-	require.WithinDuration(t, stopped, down.Since, time.Second, "from the last checkpoint, at the stop")
-	require.WithinDuration(t, restarted, down.At, time.Second, "to the restart")
+	require.WithinDuration(t, stopped, down.Since, 2*time.Second, "from the last checkpoint, at the stop")
+	require.WithinDuration(t, restarted, down.At, 2*time.Second, "to the restart")
 	require.InDelta(t, down.At.Sub(down.Since).Seconds(), down.Value, 0.001)
 	require.GreaterOrEqual(t, down.Value, 25.0)
 	require.Less(t, down.Value, 30.0)
@@ -313,7 +313,7 @@ func TestRunTokenTLSAndSlowClient(t *testing.T) {
 		require.Equal(t, http.StatusNoContent, code, body)
 		worst = max(worst, time.Since(began))
 	}
-	require.Less(t, worst, time.Second, "the other writes are not held up by the slow client")
+	require.Less(t, worst, 2*time.Second, "the other writes are not held up by the slow client (it is cut off at 3 s)")
 	select {
 	case <-dripped:
 		t.Fatal("the slow client was done before the others' writes")
