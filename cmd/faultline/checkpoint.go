@@ -13,20 +13,25 @@ import (
 // A replay checkpoint (--state FILE) is the engine's snapshot together with
 // the position in the input it was taken at: how many records (input
 // lines that are not blank or comments, across every input in order) the
-// engine had been given, and the event counts of the summary so far.
+// engine had been given, a hash of those records, so that a resumed run
+// refuses an input other than the one the checkpoint covers, and the event
+// counts of the summary so far.
 //
 // It is a frame (internal/frame: magic, version, length, CRC-32C) of magic
-// "FLTCKPT\x00", version 2, whose body holds, in frame fields: i64
-// position; a varint number of summary entries, each a string key and a u64
-// count, in key order; and the engine snapshot (fault.Engine.Snapshot) as
-// bytes. Version 1, the same fields in a layout of its own, is refused.
+// "FLTCKPT\x00", version 3, whose body holds, in frame fields: i64
+// position; u64 digest, the xxHash64 of the records covered, each without
+// its line ending and followed by "\n"; a varint number of summary
+// entries, each a string key and a u64 count, in key order; and the engine
+// snapshot (fault.Engine.Snapshot) as bytes. Earlier versions (1, and 2
+// without the digest) are refused.
 const (
 	ckptMagic   = "FLTCKPT\x00"
-	ckptVersion = 2
+	ckptVersion = 3
 )
 
 type checkpoint struct {
 	position int64          // records the engine had been given
+	digest   uint64         // xxHash64 of those records
 	events   map[string]int // the summary's event counts
 	snapshot []byte         // the engine's
 }
@@ -36,6 +41,7 @@ type checkpoint struct {
 func writeCheckpoint(path string, ck checkpoint) error {
 	w := frame.Begin(nil, ckptMagic, ckptVersion)
 	w.I64(ck.position)
+	w.U64(ck.digest)
 	keys := slices.Sorted(maps.Keys(ck.events))
 	w.Uv(uint64(len(keys)))
 	for _, k := range keys {
@@ -70,7 +76,7 @@ func readCheckpoint(path string) (checkpoint, error) {
 	if err != nil {
 		return bad(err)
 	}
-	ck := checkpoint{position: r.I64(), events: map[string]int{}}
+	ck := checkpoint{position: r.I64(), digest: r.U64(), events: map[string]int{}}
 	if ck.position < 0 {
 		r.Fail("negative position %d", ck.position)
 	}

@@ -14,7 +14,7 @@ import (
 
 func TestCheckpointRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state")
-	ck := checkpoint{position: 1234, events: map[string]int{"absence": 3, "periodic_gap": 1}, snapshot: []byte("engine snapshot")}
+	ck := checkpoint{position: 1234, digest: 0xfeedface, events: map[string]int{"absence": 3, "periodic_gap": 1}, snapshot: []byte("engine snapshot")}
 	require.NoError(t, writeCheckpoint(path, ck))
 	got, err := readCheckpoint(path)
 	require.NoError(t, err)
@@ -59,12 +59,25 @@ func TestCheckpointRefusesVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state")
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 	_, err := readCheckpoint(path)
-	require.ErrorContains(t, err, "not a readable checkpoint: version 1, this build reads version 2")
+	require.ErrorContains(t, err, "not a readable checkpoint: version 1, this build reads version 3")
 
 	code, stdout, stderr := runCLI(t, "", "replay", "--capture", "--state", path)
 	require.Equal(t, exitFail, code)
 	require.Empty(t, stdout)
-	require.Contains(t, stderr, "version 1, this build reads version 2")
+	require.Contains(t, stderr, "version 1, this build reads version 3")
+}
+
+// TestCheckpointRefusesVersion2: version 2, without the digest of the
+// records covered, is refused too.
+func TestCheckpointRefusesVersion2(t *testing.T) {
+	w := frame.Begin(nil, ckptMagic, 2)
+	w.I64(1)
+	w.Uv(0)
+	w.Bytes([]byte("snap"))
+	path := filepath.Join(t.TempDir(), "state")
+	require.NoError(t, os.WriteFile(path, w.Finish(), 0o644))
+	_, err := readCheckpoint(path)
+	require.ErrorContains(t, err, "version 2, this build reads version 3")
 }
 
 // TestCheckpointRefusesDamage: every field is checked, not only the frame.
@@ -82,10 +95,11 @@ func TestCheckpointRefusesDamage(t *testing.T) {
 		fill(w)
 		return w.Finish()
 	}
-	f(body(func(w *frame.Writer) { w.I64(-1); w.Uv(0); w.Bytes(nil) }), "negative position")
-	f(body(func(w *frame.Writer) { w.I64(1); w.Uv(1000); w.Bytes(nil) }), "does not fit")
+	f(body(func(w *frame.Writer) { w.I64(-1); w.U64(0); w.Uv(0); w.Bytes(nil) }), "negative position")
+	f(body(func(w *frame.Writer) { w.I64(1); w.U64(0); w.Uv(1000); w.Bytes(nil) }), "does not fit")
 	f(body(func(w *frame.Writer) {
 		w.I64(1)
+		w.U64(0)
 		w.Uv(2)
 		w.Str("b")
 		w.U64(1)
@@ -93,10 +107,10 @@ func TestCheckpointRefusesDamage(t *testing.T) {
 		w.U64(1)
 		w.Bytes(nil)
 	}), `"a" out of order`)
-	f(body(func(w *frame.Writer) { w.I64(1); w.Uv(0); w.Bytes(nil); w.U8(0) }), "left over")
-	f(body(func(w *frame.Writer) { w.I64(1); w.Uv(0) }), "truncated")
+	f(body(func(w *frame.Writer) { w.I64(1); w.U64(0); w.Uv(0); w.Bytes(nil); w.U8(0) }), "left over")
+	f(body(func(w *frame.Writer) { w.I64(1); w.U64(0); w.Uv(0) }), "truncated")
 
-	good := body(func(w *frame.Writer) { w.I64(1); w.Uv(0); w.Bytes([]byte("snap")) })
+	good := body(func(w *frame.Writer) { w.I64(1); w.U64(0); w.Uv(0); w.Bytes([]byte("snap")) })
 	f(good[:len(good)-1], "corrupt")
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)-6] ^= 1

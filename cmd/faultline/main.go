@@ -1,9 +1,12 @@
-// Command faultline lints rule files and replays metric streams through the
-// engine offline.
+// Command faultline lints rule files, replays metric streams through the
+// engine offline, and runs it live.
 //
 //	faultline check [--lint=all|none] FILE...
 //	faultline test FILE...
 //	faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]
+//	faultline run [--listen ADDR] [--rules FILE]... [--state FILE] [--alertmanager URL]... [--webhook URL]... [--stdin] [flags]
+//	faultline execd [--rules FILE]... [--state FILE] [flags]
+//	faultline --version
 //
 // check exits 0 when every file is valid and clean, 1 with every error
 // listed as file:line:col, and 3 when the files are valid but lints find
@@ -14,6 +17,16 @@
 // stdout and a summary on stderr; it exits 0 when it ran (bad input records are reported,
 // counted and skipped), 1 when the rules are invalid or a file cannot be
 // read, and 2 on a usage error. See README.md for the replay contract.
+//
+// run serves InfluxDB's write APIs (and, on request, a TCP line-protocol
+// listener and standard input), GET /metrics, GET /healthz and POST
+// /-/reload, prints events as JSON Lines on stdout and sends them to
+// Alertmanagers and webhooks; SIGHUP reloads the rules, SIGTERM flushes,
+// checkpoints and exits 0. execd is a processor for Telegraf's
+// processors.execd: every line in passes through on stdout, events are
+// added as line protocol. Both exit 1 when they cannot start (invalid
+// rules, an unreadable checkpoint, an address in use) and 2 on a usage
+// error.
 package main
 
 import (
@@ -37,8 +50,11 @@ const usage = `usage:
   faultline check [--lint=all|none] FILE...
   faultline test FILE...
   faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]
+  faultline run [--listen ADDR] [--rules FILE]... [--state FILE] [--alertmanager URL]... [--webhook URL]... [--stdin] [flags]
+  faultline execd [--rules FILE]... [--state FILE] [flags]
+  faultline --version
 
-Run "faultline replay -h" for replay's flags.
+Run "faultline COMMAND -h" for a command's flags.
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -53,6 +69,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return replay(args[1:], stdin, stdout, stderr)
 	case "test":
 		return test(args[1:], stdout, stderr)
+	case "run":
+		return runCommand(args[1:], stdin, stdout, stderr)
+	case "execd":
+		return execdCommand(args[1:], stdin, stdout, stderr)
+	case "--version", "-version", "version":
+		printVersion(stdout)
+		return exitOK
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/rules"
@@ -40,7 +42,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		lateness  = fs.Duration("lateness", fault.DefaultLateness, "L: how long a slot may stay empty before it is judged lost")
 		window    = fs.Duration("dedup-window", 0, "dedup window in sample time (0: dedup's default)")
 		absent    = fs.Duration("absent-after", 0, "absence threshold for series the rules don't declare (0: five slots, at least 2m)")
-		state     = fs.String("state", "", "checkpoint `FILE`: resume from it if it exists (records it covers are skipped), and checkpoint to it atomically every --checkpoint-every of engine time")
+		state     = fs.String("state", "", "checkpoint `FILE`: resume from it if it exists (the records it covers are skipped, and must be the same: another input is refused), and checkpoint to it atomically every --checkpoint-every of engine time")
 		every     = fs.Duration("checkpoint-every", 60*time.Second, "engine (arrival) time between checkpoints, with --state")
 		source    = fs.String("source-label", "", "label naming each sample's source (host, agent, collector) for the duplicate_storm and ingest_lag detectors (default: the input is one source)")
 		explain   = fs.String("explain", "", "explain on stderr every rule evaluation of the series this `selector` matches (as 'disk_used_ratio{host=\"a\"}'): each condition's value, the alert's state before and after, the events caused")
@@ -165,6 +167,10 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// stdout before it is committed, so none printed before it is lost, and
 	// the ones after it are printed again, identically, on resuming.
 	var position int64
+	// digest hashes the records read, so that a checkpoint can tell the
+	// input it covers from another one.
+	digest := xxhash.New()
+	newline := []byte{'\n'}
 	var last int64 // engine time of the last checkpoint (or of the start)
 	started := false
 	if skip > 0 {
@@ -194,7 +200,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
-		if err := writeCheckpoint(*state, checkpoint{position: position, events: sum.events, snapshot: snap}); err != nil {
+		if err := writeCheckpoint(*state, checkpoint{position: position, digest: digest.Sum64(), events: sum.events, snapshot: snap}); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 		last = eng.Now()
@@ -213,9 +219,16 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			var rerr *stream.RecordError
 			skipped := false
 			if err == nil || errors.As(err, &rerr) {
+				digest.Write(bytes.TrimRight(dec.Raw(), "\r\n"))
+				digest.Write(newline)
 				if position++; position <= skip {
 					buf = buf[:before] // processed before the checkpoint
 					skipped = true
+				}
+				if position == skip && digest.Sum64() != saved.digest {
+					closeIn()
+					fmt.Fprintf(stderr, "faultline replay: the input does not match the checkpoint %s: its first %d records differ from those the checkpoint covers; remove it to start afresh\n", *state, skip)
+					return exitFail
 				}
 			}
 			switch {
@@ -261,7 +274,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		sum.stringFields += dec.Stats().StringFields
 	}
 	if position < skip {
-		fmt.Fprintf(stderr, "faultline replay: the input ended at record %d, before the checkpoint's %d: is it the same input?\n", position, skip)
+		fmt.Fprintf(stderr, "faultline replay: the input does not match the checkpoint %s: it ended at record %d, before the %d records the checkpoint covers; remove it to start afresh\n", *state, position, skip)
+		return exitFail
 	}
 	if err := eng.Close(ctx); err != nil {
 		fmt.Fprintf(stderr, "faultline replay: %v\n", err)

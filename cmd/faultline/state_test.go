@@ -246,3 +246,39 @@ func TestReplayStateRefusesBadCheckpoints(t *testing.T) {
 		require.Contains(t, stderr, "not a readable checkpoint")
 	}
 }
+
+// TestReplayStateRefusesAnotherInput: a checkpoint covers the records it
+// was taken after; resuming on another input, or on a shorter one, is
+// refused with exit 1 and nothing printed, and the same input resumes.
+func TestReplayStateRefusesAnotherInput(t *testing.T) {
+	input := func(host string, n int) string {
+		var in strings.Builder
+		for s := int64(0); s < int64(n); s += 10 {
+			ts := t0 + s*int64(time.Second)
+			fmt.Fprintf(&in, "%d up,host=%s value=1 %d\n", ts, host, ts)
+		}
+		return in.String()
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	a := input("a", 600)
+	code, _, stderr := runCLI(t, a, "replay", "--capture", "--state", state, "--checkpoint-every", "1m")
+	require.Equal(t, exitOK, code, stderr)
+	ck, err := readCheckpoint(state)
+	require.NoError(t, err)
+	require.Positive(t, ck.position)
+
+	for _, other := range []string{
+		input("b", 600), // another host: every record differs
+		strings.Replace(a, "value=1", "value=2", 1), // the first record differs
+		a[:strings.Index(a, "\n")+1],                // shorter than the checkpoint
+	} {
+		code, stdout, stderr := runCLI(t, other, "replay", "--capture", "--state", state)
+		require.Equal(t, exitFail, code, stderr)
+		require.Empty(t, stdout)
+		require.Contains(t, stderr, "does not match the checkpoint")
+		require.Contains(t, stderr, "remove it to start afresh")
+	}
+	// Blank lines and comments are not records: the same records resume.
+	code, _, stderr = runCLI(t, "# a comment\n\n"+a, "replay", "--capture", "--state", state)
+	require.Equal(t, exitOK, code, stderr)
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/faultline-go/faultline/input"
+	"github.com/faultline-go/faultline/pipeline"
+	"github.com/faultline-go/faultline/sink"
+)
+
+// execdCommand is faultline execd: a processor for Telegraf's
+// processors.execd. Telegraf writes every metric to its standard input in
+// line protocol and reads its standard output back as metrics; what it
+// writes on standard error goes to Telegraf's log. To stop it, Telegraf
+// closes its standard input, then after 5 s sends SIGTERM.
+//
+// Every line read is written back to stdout unchanged, byte for byte, as
+// soon as it is read (whole lines: an event is never written in the middle
+// of one), and its samples go to the runtime; the events are written to
+// stdout as line-protocol metrics (measurement faultline_event), which
+// carry faultline_origin, so that the loop guard rejects them if Telegraf
+// feeds them back. At the end of input or at SIGTERM it flushes,
+// checkpoints (with --state) and exits 0.
+func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("execd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	lf := addLiveFlags(fs, "warn")
+	maxLine := fs.Int("max-line", input.DefaultMaxLineBytes, "bytes of a line decoded; longer lines are passed through but not decoded (counted)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: faultline execd [--rules FILE]... [--state FILE] [flags]\n\n"+
+			"A processor for Telegraf's processors.execd: line protocol in on stdin, every line\n"+
+			"passed through on stdout, events added as faultline_event metrics.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "faultline execd: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "faultline execd: %v\n", err)
+		return exitUsage
+	}
+	cfg, ok := lf.config(log, stderr)
+	if !ok {
+		return exitFail
+	}
+	out := &lockedWriter{w: stdout}
+	cfg.Sinks = []pipeline.Sink{sink.NewLineProtocol(out, &sink.Options{Name: "stdout", Logger: log})}
+	rt, err := pipeline.New(cfg)
+	if err != nil {
+		printRuleErrors(stderr, err)
+		return exitFail
+	}
+	rl := &reloader{rt: rt, files: lf.ruleFiles, log: log}
+	in := input.NewReader(rt, input.Options{MaxLineBytes: *maxLine, Logger: log})
+	rt.AddMetrics(in)
+
+	ctx, hup, stopSignals := signals()
+	defer stopSignals()
+	runCtx, stopRuntime := context.WithCancel(context.Background())
+	defer stopRuntime()
+	ran := make(chan error, 1)
+	go func() { ran <- rt.Run(runCtx) }()
+	read := make(chan error, 1)
+	go func() { read <- in.Run(ctx, &passThrough{r: stdin, out: out}) }()
+
+	code := exitOK
+loop:
+	for {
+		select {
+		case <-hup:
+			_ = rl.reload(ctx)
+		case err := <-read:
+			if err != nil && ctx.Err() == nil {
+				log.Error("reading standard input failed", "err", err)
+				code = exitFail
+			}
+			break loop
+		case err := <-ran:
+			log.Error("the runtime stopped", "err", err)
+			return exitFail
+		case <-ctx.Done():
+			break loop // SIGTERM: the reader may be blocked on stdin; what it read is handed over
+		}
+	}
+	stopRuntime()
+	if err := <-ran; err != nil {
+		log.Error("shutdown", "err", err)
+		return exitFail
+	}
+	return code
+}
+
+// lockedWriter serialises writes to stdout: the pass-through and the
+// events' sink share it.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// passThrough writes everything read from r to out, unchanged, as soon as
+// it is read. A read that ends in the middle of a line keeps out locked
+// until the line's end is read and written, so that nothing else (an
+// event) is written inside a line. Input that ends without a final
+// newline gets one, for the same reason. Only one goroutine reads.
+type passThrough struct {
+	r      io.Reader
+	out    *lockedWriter
+	locked bool // the last bytes written ended mid-line
+}
+
+func (p *passThrough) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		if !p.locked {
+			p.out.mu.Lock()
+			p.locked = true
+		}
+		if _, werr := p.out.w.Write(b[:n]); werr != nil {
+			p.unlock()
+			return n, fmt.Errorf("writing standard output: %w", werr)
+		}
+		if b[n-1] == '\n' {
+			p.unlock()
+		}
+	}
+	if err != nil && p.locked {
+		_, _ = p.out.w.Write([]byte{'\n'})
+		p.unlock()
+	}
+	return n, err
+}
+
+func (p *passThrough) unlock() {
+	if p.locked {
+		p.locked = false
+		p.out.mu.Unlock()
+	}
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/faultline-go/faultline/dedup"
+	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/metrics"
+	"github.com/faultline-go/faultline/pipeline"
+	"github.com/faultline-go/faultline/rules"
+)
+
+// What run and execd share: the runtime's flags, the logger, rule reloads
+// and signals.
+
+// liveFlags are the flags of the runtime, its engines and its logs.
+type liveFlags struct {
+	ruleFiles   stringList
+	state       *string
+	every       *time.Duration
+	shards      *int
+	instance    *string
+	sourceLabel *string
+	tau         *time.Duration
+	lateness    *time.Duration
+	absent      *time.Duration
+	window      *time.Duration
+	logLevel    *string
+	logFormat   *string
+}
+
+func addLiveFlags(fs *flag.FlagSet, defaultLevel string) *liveFlags {
+	f := &liveFlags{
+		state:       fs.String("state", "", "checkpoint `FILE`: restored at start, written every --checkpoint-every and at shutdown (default: none, nothing survives a restart)"),
+		every:       fs.Duration("checkpoint-every", pipeline.DefaultCheckpointEvery, "time between checkpoints, with --state"),
+		shards:      fs.Int("shards", 0, "engines run in parallel, each on a share of the series (default: one per CPU, or the checkpoint's)"),
+		instance:    fs.String("instance", "", "this faultline's name in every event's faultline_origin label (default faultline)"),
+		sourceLabel: fs.String("source-label", "", "label naming each sample's source for the duplicate_storm and ingest_lag detectors"),
+		tau:         fs.Duration("on-time-budget", fault.DefaultOnTimeBudget, "τ: how late after its expected arrival a sample still counts as on time"),
+		lateness:    fs.Duration("lateness", fault.DefaultLateness, "L: how long a slot may stay empty before it is judged lost"),
+		absent:      fs.Duration("absent-after", 0, "absence threshold for series the rules don't declare (0: five slots, at least 2m)"),
+		window:      fs.Duration("dedup-window", 0, "dedup window in sample time (0: dedup's default)"),
+		logLevel:    fs.String("log-level", defaultLevel, "least level logged on stderr: debug, info, warn or error"),
+		logFormat:   fs.String("log-format", "text", "log format: text or json"),
+	}
+	fs.Var(&f.ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
+	return f
+}
+
+// logger returns the logger the flags ask for, writing to w.
+func (f *liveFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch *f.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", *f.logFormat)
+}
+
+// config returns the runtime's configuration with the rules read, or
+// prints every positioned error in the rules to stderr.
+func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (pipeline.Config, bool) {
+	srcs, err := rules.ReadSources(f.ruleFiles...)
+	if err == nil {
+		_, err = rules.ParseSources(srcs...)
+	}
+	if err != nil {
+		printRuleErrors(stderr, err)
+		return pipeline.Config{}, false
+	}
+	return pipeline.Config{
+		Engine: fault.Config{
+			Dedup:        dedup.Config{Window: *f.window},
+			OnTimeBudget: *f.tau,
+			Lateness:     *f.lateness,
+			AbsentAfter:  *f.absent,
+			SourceLabel:  *f.sourceLabel,
+			Instance:     *f.instance,
+		},
+		Rules:           srcs,
+		Shards:          *f.shards,
+		State:           *f.state,
+		CheckpointEvery: *f.every,
+		Logger:          log,
+	}, true
+}
+
+// reloader reloads the rule files into a runtime: what SIGHUP and POST
+// /-/reload do. A failed reload keeps the old rules, logs every positioned
+// error and is counted (by the runtime when the rules are invalid, here
+// when a file cannot be read).
+type reloader struct {
+	rt      *pipeline.Runtime
+	files   []string
+	log     *slog.Logger
+	readErr atomic.Uint64
+}
+
+func (r *reloader) reload(ctx context.Context) error {
+	srcs, err := rules.ReadSources(r.files...)
+	if err != nil {
+		r.readErr.Add(1)
+		var errs rules.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				r.log.Error("reload refused: the old rules stay", "err", e)
+			}
+		}
+		return fmt.Errorf("reload refused, the old rules stay: %w", err)
+	}
+	if err := r.rt.Reload(ctx, srcs); err != nil {
+		return err // logged and counted by the runtime
+	}
+	r.log.Info("rules reloaded", "files", strings.Join(r.files, ","))
+	return nil
+}
+
+// AppendMetrics appends the reloads that failed for a file that could not
+// be read.
+func (r *reloader) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
+	return append(dst, metrics.C("faultline_reload_read_errors_total",
+		"Rule reloads refused because a rule file could not be read (invalid rules are counted in faultline_runtime_reload_errors_total).", r.readErr.Load()))
+}
+
+// signals returns a context that ends at SIGTERM or SIGINT, and a channel
+// of SIGHUPs.
+func signals() (context.Context, <-chan os.Signal, func()) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return ctx, hup, func() { stop(); signal.Stop(hup) }
+}
+
+// buildInfo is the faultline_build_info gauge.
+func buildInfo(dst []metrics.Metric) []metrics.Metric {
+	return append(dst, metrics.G("faultline_build_info", "Always 1; the version of faultline and of Go it was built with.", 1).
+		With("version", version()).With("goversion", goVersion()))
+}
