@@ -11,12 +11,12 @@ import (
 // absence is an open absence episode, kept in a side table while the series
 // is silent.
 type absence struct {
-	since       int64  // expected arrival of the first missing sample
+	since       int64  // sample time the first missing sample was due at
 	inhibitedBy uint32 // mark of the fleet gap episode that explains it, or 0
 }
 
-// startAbsence fires the series' absence: since is the expected arrival of
-// its first missing sample, at the deadline that decided it. When an open
+// startAbsence fires the series' absence: since is the sample time its
+// first missing sample was due at, at the deadline that decided it. When an open
 // fleet gap explains every missing slot, the absence is emitted inhibited by
 // it, linked to its firing event. The series is not scheduled again until it
 // delivers.

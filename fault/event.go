@@ -81,9 +81,9 @@ type Event struct {
 	// happened to notice it, so batching does not change it.
 	At int64
 	// Since is when the episode started, in Unix nanoseconds: the sample
-	// time at which a threshold condition began to hold, the expected
-	// arrival of the first missing sample, or the start of the first minute
-	// of a per-source episode (duplicate_storm, ingest_lag).
+	// time at which a threshold condition began to hold, the sample time
+	// the first missing sample was due at (absence), or the start of the
+	// first minute of a per-source episode (duplicate_storm, ingest_lag).
 	Since int64
 	// Series is the subject series, or 0 for a fleet or per-source event.
 	Series stream.SeriesID

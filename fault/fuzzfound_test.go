@@ -44,6 +44,6 @@ func TestStaleArrivalDoesNotReopenTheSameAbsence(t *testing.T) {
 	require.Equal(t, []string{
 		"firing since 01:20 at 05:20",   // 60 s, then 5 min, after the arrival at 20 s
 		"resolved since 01:20 at 06:40", // when the new sample was processed, at 400.1 s
-		"firing since 07:40 at 11:40",   // timed from 400.1 s, when it really arrived
+		"firing since 01:30 at 11:40",   // timed from 400.1 s, when it really arrived; dated from its sample time, 30 s
 	}, got)
 }
