@@ -2,6 +2,7 @@ package faultlineotel_test
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/faultline-go/faultline/contrib/otelcol/faultlineotel"
 	"github.com/faultline-go/faultline/rules"
@@ -90,4 +92,33 @@ func TestValidateReportsEveryProblemWithItsPosition(t *testing.T) {
 	msg = cfg.Validate().Error()
 	require.Contains(t, msg, "testdata/bad.rules.yaml:6:")
 	require.Contains(t, msg, "testdata/bad.rules.yaml:7:14: group \"hosts\": rule \"HighLoad\": for: invalid duration")
+}
+
+// The full example of the package doc decodes, with every key known.
+func TestPackageDocExampleDecodes(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	require.NoError(t, err)
+	var lines []string
+	in := false
+	for _, l := range strings.Split(string(src), "\n") {
+		switch {
+		case l == "//\tfaultline:":
+			in = true
+		case in && !strings.HasPrefix(l, "//\t"):
+			in = false
+		}
+		if in {
+			lines = append(lines, strings.TrimPrefix(l, "//\t"))
+		}
+	}
+	require.Greater(t, len(lines), 40)
+	var raw map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(strings.Join(lines, "\n")), &raw))
+	cfg := faultlineotel.NewDefaultConfig()
+	require.NoError(t, confmap.NewFromStringMap(raw["faultline"].(map[string]any)).Unmarshal(cfg))
+	require.Equal(t, 16384, cfg.MaxLabelBytes)
+	require.Equal(t, 100, cfg.Webhook[0].MaxBatch)
+	require.Equal(t, 24*time.Hour, cfg.Engine.SeriesTTL)
+	cfg.Rules = nil // not on this machine
+	require.NoError(t, cfg.Validate())
 }

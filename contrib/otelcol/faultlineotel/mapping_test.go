@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/faultline-go/faultline/contrib/otelcol/faultlineotel"
+	"github.com/faultline-go/faultline/contrib/otelcol/internal/fixture"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -83,101 +84,14 @@ func hasLabel(m metrics.Metric, name, value string) bool {
 
 // Every metric type maps as the package doc's table says.
 func TestMappingOfEveryMetricType(t *testing.T) {
-	md, ms := newMetrics(t, map[string]any{"service.name": "api", "host.name": "h1", "cloud.region": "eu"})
-
-	g := ms.AppendEmpty()
-	g.SetName("system.cpu.utilization")
-	p := g.SetEmptyGauge().DataPoints().AppendEmpty()
-	p.SetTimestamp(ts(0))
-	p.SetDoubleValue(0.5)
-	p.Attributes().PutStr("cpu", "0")
-	p = g.Gauge().DataPoints().AppendEmpty()
-	p.SetTimestamp(ts(0))
-	p.SetIntValue(3)
-	p.Attributes().PutStr("cpu", "1")
-
-	s := ms.AppendEmpty()
-	s.SetName("http.server.requests")
-	sum := s.SetEmptySum()
-	sum.SetIsMonotonic(true)
-	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	p = sum.DataPoints().AppendEmpty()
-	p.SetStartTimestamp(ts(-time.Hour))
-	p.SetTimestamp(ts(0))
-	p.SetIntValue(1200)
-
-	d := ms.AppendEmpty()
-	d.SetName("queue.delta")
-	dsum := d.SetEmptySum()
-	dsum.SetIsMonotonic(true)
-	dsum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	p = dsum.DataPoints().AppendEmpty()
-	p.SetTimestamp(ts(0))
-	p.SetIntValue(7)
-
-	u := ms.AppendEmpty()
-	u.SetName("pool.in_use")
-	u.SetEmptySum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	p = u.Sum().DataPoints().AppendEmpty()
-	p.SetTimestamp(ts(0))
-	p.SetDoubleValue(-2)
-
-	h := ms.AppendEmpty()
-	h.SetName("http.server.request.duration")
-	hp := h.SetEmptyHistogram().DataPoints().AppendEmpty()
-	hp.SetTimestamp(ts(0))
-	hp.SetCount(10)
-	hp.SetSum(2.5)
-	hp.ExplicitBounds().FromRaw([]float64{0.1, 1})
-	hp.BucketCounts().FromRaw([]uint64{5, 4, 1})
-	hp = h.Histogram().DataPoints().AppendEmpty()
-	hp.SetTimestamp(ts(0))
-	hp.SetCount(4)
-	hp.Attributes().PutStr("route", "/x") // no sum, no buckets
-
-	e := ms.AppendEmpty()
-	e.SetName("rpc.duration")
-	ep := e.SetEmptyExponentialHistogram().DataPoints().AppendEmpty()
-	ep.SetTimestamp(ts(0))
-	ep.SetCount(6)
-	ep.SetSum(1.5)
-	ep.Positive().BucketCounts().FromRaw([]uint64{1, 5})
-
-	sm := ms.AppendEmpty()
-	sm.SetName("gc.pause")
-	sp := sm.SetEmptySummary().DataPoints().AppendEmpty()
-	sp.SetTimestamp(ts(0))
-	sp.SetCount(3)
-	sp.SetSum(0.25)
-	q := sp.QuantileValues().AppendEmpty()
-	q.SetQuantile(0.5)
-	q.SetValue(0.05)
-	q = sp.QuantileValues().AppendEmpty()
-	q.SetQuantile(0.99)
-	q.SetValue(0.2)
-
-	ms.AppendEmpty().SetName("no.data") // MetricTypeEmpty
-
+	md, want := fixture.EveryType(t0)
 	m := faultlineotel.NewMapper(faultlineotel.NewDefaultConfig())
 	got, bad := mapAll(t, m, md)
 	require.Empty(t, bad)
-	res := `host_name="h1", service_name="api"`
-	require.Equal(t, []string{
-		`system_cpu_utilization{cpu="0", ` + res + `} 0.5 @0s`,
-		`system_cpu_utilization{cpu="1", ` + res + `} 3 @0s`,
-		`http_server_requests{` + res + `} 1200 @0s`,
-		`queue_delta{` + res + `} 7 @0s`,
-		`pool_in_use{` + res + `} -2 @0s`,
-		`http_server_request_duration_count{` + res + `} 10 @0s`,
-		`http_server_request_duration_sum{` + res + `} 2.5 @0s`,
-		`http_server_request_duration_count{host_name="h1", route="/x", service_name="api"} 4 @0s`,
-		`rpc_duration_count{` + res + `} 6 @0s`,
-		`rpc_duration_sum{` + res + `} 1.5 @0s`,
-		`gc_pause_count{` + res + `} 3 @0s`,
-		`gc_pause_sum{` + res + `} 0.25 @0s`,
-		`gc_pause{host_name="h1", quantile="0.5", service_name="api"} 0.05 @0s`,
-		`gc_pause{host_name="h1", quantile="0.99", service_name="api"} 0.2 @0s`,
-	}, formatAll(got))
+	for i := range want {
+		want[i] += " @0s"
+	}
+	require.Equal(t, want, formatAll(got))
 	require.Equal(t, 9.0, counter(m, "faultline_otelcol_points_total"))
 	require.Equal(t, 14.0, counter(m, "faultline_otelcol_samples_total"))
 	require.Equal(t, 2.0, counter(m, "faultline_otelcol_buckets_skipped_total"), "the histogram with buckets and the exponential one")

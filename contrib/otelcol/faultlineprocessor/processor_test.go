@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/faultline-go/faultline/contrib/otelcol/internal/fixture"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/pipeline"
+	"github.com/faultline-go/faultline/stream"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -217,4 +219,31 @@ func metric(r *faultlineotel.Runner, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// Every metric type reaches the engine as the samples of the mapping: a
+// rule that sees every series fires once for each, with its labels and
+// value.
+func TestEveryMetricTypeReachesTheEngine(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Rules = []string{writeRules(t, `
+groups:
+  - name: g
+    rules:
+      - {alert: Seen, expr: 'true'}
+`)}
+	s := start(t, cfg)
+	md, want := fixture.EveryType(s.clk.Now())
+	s.step(t, time.Second, md)
+	var got []string
+	for _, ev := range s.rec.Of(fault.KindThreshold, fault.StateFiring) {
+		ls := stream.Labels{}
+		for _, l := range ev.Labels {
+			if l.Name != "__name__" && l.Name != fault.OriginLabel {
+				ls = append(ls, l)
+			}
+		}
+		got = append(got, ev.Labels.Get("__name__")+ls.String()+" "+strconv.FormatFloat(ev.Value, 'g', -1, 64))
+	}
+	require.ElementsMatch(t, want, got)
 }
