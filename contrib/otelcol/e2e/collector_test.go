@@ -375,9 +375,12 @@ func TestRealCollector(t *testing.T) {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
-	for _, name := range []string{"faultline_runtime_samples_total", "faultline_otelcol_points_total", "faultline_sink_sent_total", "faultline_series"} {
-		require.Contains(t, string(body), name)
+	for _, name := range []string{"faultline_runtime_samples_total", "faultline_otelcol_points_total", "faultline_series"} {
+		for _, who := range []string{`processor="faultline"`, `connector="faultline"`, `processor="faultline/echo"`} {
+			require.Regexp(t, "(?m)^"+name+`\{[^}]*`+who, string(body), "each component's own")
+		}
 	}
+	require.Regexp(t, `(?m)^faultline_sink_sent_total\{connector="faultline",sink="logs"\} [1-9]`, string(body))
 
 	snd.close(t)
 	col.stop(t)

@@ -356,6 +356,11 @@ func TestSelfMetricsThroughTheMeterProvider(t *testing.T) {
 	require.Equal(t, 2*64.0, sumOf(t, m.Data), "a gauge per shard")
 	_, err = tel.GetMetric("faultline_sink_events_total")
 	require.NoError(t, err, "the logs sink's metrics too")
+	m, err = tel.GetMetric("faultline_runtime_samples_total")
+	require.NoError(t, err)
+	who, ok := m.Data.(metricdata.Sum[float64]).DataPoints[0].Attributes.Value("connector")
+	require.True(t, ok, "the component is named")
+	require.Equal(t, "faultline", who.AsString())
 }
 
 func sumOf(t *testing.T, data metricdata.Aggregation) float64 {

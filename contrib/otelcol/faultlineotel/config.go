@@ -128,10 +128,9 @@ type RuntimeConfig struct {
 	// Shards is the number of engines. By default 1: one engine sees
 	// every series, so the fleet, cohort, per-source and loop detectors
 	// see all of the input (with several shards, each sees its share; see
-	// package pipeline), and one engine evaluates about a million samples
-	// a second. 0 means the number of CPUs, or the checkpoint's when one
-	// is restored. A checkpoint can only be restored with the shard count
-	// it was taken with.
+	// package pipeline). 0 means the number of CPUs, or the checkpoint's
+	// when one is restored. A checkpoint can only be restored with the
+	// shard count it was taken with.
 	Shards int `mapstructure:"shards"`
 	// QueueLen bounds each shard's queue, in batches. By default 64.
 	QueueLen int `mapstructure:"queue_len"`

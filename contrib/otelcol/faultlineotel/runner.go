@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap/exp/zapslog"
 
@@ -153,7 +154,7 @@ func (r *Runner) Start(ctx context.Context, host component.Host) error {
 	}
 	rt.AddMetrics(r.mapper)
 	rt.AddMetrics(metrics.SourceFunc(r.appendMetrics))
-	reg, err := RegisterMetrics(r.set.Telemetry.MeterProvider, rt)
+	reg, err := RegisterMetrics(r.set.Telemetry.MeterProvider, rt, attribute.String(strings.ToLower(r.set.Kind.String()), r.set.ID.String()))
 	if err != nil {
 		r.log.Warn("self-metrics are not exported", "err", err)
 	}

@@ -14,10 +14,13 @@ import (
 // RegisterMetrics reports src's metrics through mp (the collector's
 // MeterProvider), under the same names, as asynchronous instruments: a
 // float64 observable counter for each counter, a gauge for each gauge,
-// read from src when the collector collects. The names are those src
-// reports now; a name it first reports later is not exported. Call
+// read from src when the collector collects. Every observation carries
+// the metric's labels and attrs: the Runner adds the component's kind
+// and ID (processor="faultline"), as the collector's own metrics do, so
+// that several faultline components are told apart. The names are those
+// src reports now; a name it first reports later is not exported. Call
 // Unregister on the result when the component shuts down.
-func RegisterMetrics(mp metric.MeterProvider, src metrics.Source) (metric.Registration, error) {
+func RegisterMetrics(mp metric.MeterProvider, src metrics.Source, attrs ...attribute.KeyValue) (metric.Registration, error) {
 	meter := mp.Meter(ScopeName)
 	byName := map[string]metric.Float64Observable{}
 	var insts []metric.Observable
@@ -54,7 +57,7 @@ func RegisterMetrics(mp metric.MeterProvider, src metrics.Source) (metric.Regist
 			if !ok {
 				continue
 			}
-			kvs = kvs[:0]
+			kvs = append(kvs[:0], attrs...)
 			for _, l := range m.Labels {
 				kvs = append(kvs, attribute.String(l.Name, l.Value))
 			}
