@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -64,8 +65,32 @@ type Mapper struct {
 	maxLabels     int
 	maxLabelBytes int
 
+	names  sync.Map     // attribute key → label name, for keys the rule changes
+	nNames atomic.Int64 // entries in names, at most maxCachedNames
+
 	points, samples, nan, buckets, emptyMetrics atomic.Uint64
 	skipped                                     [nReasons]atomic.Uint64
+}
+
+// maxCachedNames bounds the label names a Mapper remembers; further keys
+// are translated each time.
+const maxCachedNames = 4096
+
+// labelName is LabelName, remembered for the keys it changes (dotted
+// ones, mostly), so that they are not translated and allocated anew for
+// every point.
+func (m *Mapper) labelName(key string) string {
+	if isLabelName(key) && !strings.HasPrefix(key, "__") {
+		return key
+	}
+	if v, ok := m.names.Load(key); ok {
+		return v.(string)
+	}
+	name := LabelName(key)
+	if m.nNames.Add(1) <= maxCachedNames {
+		m.names.Store(strings.Clone(key), name)
+	}
+	return name
 }
 
 // NewMapper returns a Mapper for the configuration's resource attributes
@@ -138,7 +163,7 @@ func (b *batch) resource(attrs pcommon.Map) {
 		if k == fault.OriginLabel {
 			b.origin = v.AsString()
 		} else if _, ok := b.m.resource[k]; ok {
-			b.res = append(b.res, attr{name: LabelName(k), key: k, value: v.AsString()})
+			b.res = append(b.res, attr{name: b.m.labelName(k), key: k, value: v.AsString()})
 		}
 		return true
 	})
@@ -288,7 +313,7 @@ func (b *batch) labels(attrs pcommon.Map, extra, extraValue string) (stream.Labe
 	}
 	s := b.scratch[:0]
 	attrs.Range(func(k string, v pcommon.Value) bool {
-		s = append(s, attr{name: LabelName(k), key: k, value: v.AsString()})
+		s = append(s, attr{name: b.m.labelName(k), key: k, value: v.AsString()})
 		return true
 	})
 	s = mergeAttrs(s)
@@ -416,7 +441,17 @@ func isNameByte(c byte, colon bool) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || colon && c == ':'
 }
 
-func isLabelName(s string) bool { return s != "" && sanitize(s, false) == s }
+func isLabelName(s string) bool {
+	if s == "" || isDigit(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameByte(s[i], false) {
+			return false
+		}
+	}
+	return true
+}
 
 // AppendMetrics appends the mapper's counters.
 func (m *Mapper) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
