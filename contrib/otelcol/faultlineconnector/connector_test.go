@@ -380,3 +380,24 @@ func sumOf(t *testing.T, data metricdata.Aggregation) float64 {
 	}
 	return total
 }
+
+// A storage that is not there, or not a storage extension, fails Start
+// with what is wrong; nothing is left running.
+func TestStartRefusesAMissingStorage(t *testing.T) {
+	cfg := config(t, beat)
+	cfg.Storage = &storageID
+	c, err := newFactory(clock.NewFake(t0)).CreateMetricsToLogs(context.Background(), connectortest.NewNopSettings(Type), cfg, new(consumertest.LogsSink))
+	require.NoError(t, err)
+	require.ErrorContains(t, c.Start(context.Background(), componenttest.NewNopHost()), `storage "memory_storage": no such extension`)
+	require.NoError(t, c.Shutdown(context.Background()))
+
+	c, err = newFactory(clock.NewFake(t0)).CreateMetricsToLogs(context.Background(), connectortest.NewNopSettings(Type), cfg, new(consumertest.LogsSink))
+	require.NoError(t, err)
+	require.ErrorContains(t, c.Start(context.Background(), host{storageID: notStorage{}}), "is not a storage extension")
+	require.NoError(t, c.Shutdown(context.Background()))
+}
+
+type notStorage struct {
+	component.StartFunc
+	component.ShutdownFunc
+}

@@ -222,9 +222,10 @@ type LogsSink struct {
 	done    chan struct{}
 	ctx     context.Context // of deliveries; cancelled when Close gives up
 	cancel  context.CancelFunc
-	closeMu sync.Mutex
-	closed1 error
-	didEnd  bool
+
+	closeMu  sync.Mutex // one Close at a time; guards what follows
+	closeErr error      // the first Close's result
+	closeRan bool
 
 	events, sent atomic.Uint64
 	dropped      [3]atomic.Uint64 // queue_full, rejected, undelivered
@@ -333,10 +334,10 @@ func (s *LogsSink) deliver() {
 func (s *LogsSink) Close(ctx context.Context) error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
-	if s.didEnd {
-		return s.closed1
+	if s.closeRan {
+		return s.closeErr
 	}
-	s.didEnd = true
+	s.closeRan = true
 	s.mu.Lock()
 	s.closed = true
 	started := s.started
@@ -358,9 +359,9 @@ func (s *LogsSink) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.dropped[2].Add(uint64(left))
 	if n := s.dropped[2].Load(); n > 0 {
-		s.closed1 = fmt.Errorf("faultlineotel: %d events undelivered to the logs pipeline at close", n)
+		s.closeErr = fmt.Errorf("faultlineotel: %d events undelivered to the logs pipeline at close", n)
 	}
-	return s.closed1
+	return s.closeErr
 }
 
 // AppendMetrics appends the sink's metrics, named as package sink's.
