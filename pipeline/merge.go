@@ -252,8 +252,12 @@ func (m *merger) out(ev fault.Event) {
 }
 
 // groupKey is what identifies a fleet-wide fault other than a gap: its
-// kind, rule and labels.
+// kind, rule and labels; a feedback loop is one per runtime, whichever
+// looped series each shard saw first (its labels name it).
 func groupKey(ev *fault.Event) string {
+	if ev.Kind == fault.KindFeedbackLoop {
+		return string(ev.Kind)
+	}
 	return string(ev.Kind) + "\xff" + ev.Rule + "\xff" + ev.Labels.String()
 }
 

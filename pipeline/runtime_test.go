@@ -365,3 +365,21 @@ func TestBadInputFloodIsCountedInFull(t *testing.T) {
 	}
 	require.Equal(t, 10000.0, total)
 }
+
+// A feedback loop that every shard sees, each first through another of the
+// looped series, is one fault.
+func TestFeedbackLoopIsOneFaultAcrossShards(t *testing.T) {
+	clk := clock.NewFake(t0)
+	r := start(t, pipeline.Config{Shards: 4}, clk)
+	for s := range 5 {
+		now := clk.Now()
+		var batch []stream.Sample
+		for i := range 40 {
+			smp := stream.NewSample("echo_"+strconv.Itoa(i), stream.NewLabels(fault.OriginLabel, "elsewhere"), now.UnixNano(), float64(s), now.UnixNano())
+			batch = append(batch, smp)
+		}
+		r.step(t, time.Second, batch...)
+	}
+	require.Len(t, r.rec.of(fault.KindFeedbackLoop, fault.StateFiring), 1, "%v", r.rec.all())
+	require.Positive(t, metric(r.rt, "faultline_runtime_events_merged_total"), "several shards saw it")
+}
