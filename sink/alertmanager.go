@@ -3,7 +3,6 @@ package sink
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/metrics"
-	"github.com/faultline-go/faultline/stream"
 )
 
 // AlertmanagerOptions configures an Alertmanager sink. A nil
@@ -555,7 +553,7 @@ func (a *Alertmanager) annotationSet(ev *fault.Event) []byte {
 			ps = append(ps, pair{labelName(l.Name), l.Value})
 		}
 	}
-	ps = append(ps, pair{"summary", summary(ev)})
+	ps = append(ps, pair{"summary", ev.Summary()})
 	a.pairs = ps
 	return appendPairs(nil, ps)
 }
@@ -606,59 +604,4 @@ func labelName(name string) string {
 
 func isNameByte(c byte, first bool) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || !first && c >= '0' && c <= '9'
-}
-
-// summary describes an event in one line, for alerts whose rule has no
-// summary annotation.
-func summary(ev *fault.Event) string {
-	subject := subjectOf(ev.Labels)
-	switch ev.Kind {
-	case fault.KindAbsence:
-		return subject + " stopped reporting"
-	case fault.KindPeriodicGap:
-		if g := ev.Gap; g != nil {
-			return fmt.Sprintf("fleet periodic gap: every %s, %.2f–%.2f s into each period, ~%d series",
-				g.Period, g.PhaseStart.Seconds(), g.PhaseEnd.Seconds(), g.Series)
-		}
-		return "fleet periodic gap"
-	case fault.KindSeriesPeriodicGap:
-		if g := ev.Gap; g != nil {
-			return fmt.Sprintf("%s loses samples every %s, %.2f–%.2f s into each period",
-				subject, g.Period, g.PhaseStart.Seconds(), g.PhaseEnd.Seconds())
-		}
-	}
-	s := cmp.Or(ev.Rule, string(ev.Kind))
-	if s != string(ev.Kind) && ev.Kind != fault.KindThreshold && ev.Kind != fault.KindCohort {
-		s = string(ev.Kind) + " " + s
-	}
-	if subject != "" && subject != "{}" {
-		s += " on " + subject
-	}
-	if !math.IsNaN(ev.Value) && !math.IsInf(ev.Value, 0) {
-		s += " (value " + strconv.FormatFloat(ev.Value, 'g', 6, 64) + ")"
-	}
-	return s
-}
-
-// subjectOf formats labels as name{a="1", …} without the origin label.
-func subjectOf(ls stream.Labels) string {
-	var b strings.Builder
-	b.WriteString(ls.Get("__name__"))
-	b.WriteByte('{')
-	n := 0
-	for _, l := range ls {
-		if l.Name == "__name__" || l.Name == fault.OriginLabel {
-			continue
-		}
-		if n > 0 {
-			b.WriteString(", ")
-		}
-		n++
-		b.WriteString(l.Name)
-		b.WriteString(`="`)
-		b.WriteString(l.Value)
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
 }

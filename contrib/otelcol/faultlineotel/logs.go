@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,7 +52,7 @@ func LogRecord(lr plog.LogRecord, ev *fault.Event, observed time.Time) {
 	lr.SetSeverityNumber(num)
 	lr.SetSeverityText(text)
 	lr.SetEventName("faultline." + string(ev.Kind))
-	lr.Body().SetStr(Summary(ev))
+	lr.Body().SetStr(ev.Summary())
 	a := lr.Attributes()
 	a.EnsureCapacity(16)
 	a.PutStr("id", ev.ID)
@@ -131,63 +130,6 @@ func Severity(ev *fault.Event) (plog.SeverityNumber, string) {
 var severityText = map[plog.SeverityNumber]string{
 	plog.SeverityNumberInfo: "INFO", plog.SeverityNumberWarn: "WARN",
 	plog.SeverityNumberError: "ERROR", plog.SeverityNumberFatal: "FATAL",
-}
-
-// Summary is an event's summary: its summary annotation, or else one
-// line saying what happened to what.
-func Summary(ev *fault.Event) string {
-	if s := ev.Annotations.Get("summary"); s != "" {
-		return s
-	}
-	subject := subjectOf(ev.Labels)
-	var s string
-	switch {
-	case ev.Kind == fault.KindAbsence:
-		s = subject + " stopped reporting"
-	case ev.Gap != nil && ev.Kind == fault.KindPeriodicGap:
-		g := ev.Gap
-		s = fmt.Sprintf("fleet periodic gap: every %v, %.2f–%.2f s into each period, ~%d series", g.Period, g.PhaseStart.Seconds(), g.PhaseEnd.Seconds(), g.Series)
-	case ev.Gap != nil:
-		g := ev.Gap
-		s = fmt.Sprintf("%s loses samples every %v, %.2f–%.2f s into each period", subject, g.Period, g.PhaseStart.Seconds(), g.PhaseEnd.Seconds())
-	case ev.Kind == fault.KindFeedbackLoop:
-		s = fmt.Sprintf("faultline's own output comes back as input (origin %q, e.g. %s)", ev.Labels.Get("looped_origin"), ev.Labels.Get("looped_name"))
-	default:
-		s = cmp.Or(ev.Rule, string(ev.Kind))
-		if s != string(ev.Kind) && ev.Kind != fault.KindThreshold && ev.Kind != fault.KindCohort {
-			s = string(ev.Kind) + " " + s
-		}
-		if subject != "{}" {
-			s += " on " + subject
-		}
-		if !math.IsNaN(ev.Value) && !math.IsInf(ev.Value, 0) {
-			s += " (value " + strconv.FormatFloat(ev.Value, 'g', 6, 64) + ")"
-		}
-	}
-	return s
-}
-
-// subjectOf formats labels as name{a="1", …}, without the origin label.
-func subjectOf(ls stream.Labels) string {
-	var b strings.Builder
-	b.WriteString(ls.Get("__name__"))
-	b.WriteByte('{')
-	n := 0
-	for _, l := range ls {
-		if l.Name == "__name__" || l.Name == fault.OriginLabel {
-			continue
-		}
-		if n > 0 {
-			b.WriteString(", ")
-		}
-		n++
-		b.WriteString(l.Name)
-		b.WriteString(`="`)
-		b.WriteString(l.Value)
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
 }
 
 // Errors of LogsSink.Emit.
