@@ -1,130 +1,23 @@
 package sink_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/testsvc"
 	"github.com/faultline-go/faultline/sink"
 	"github.com/faultline-go/faultline/stream"
 )
-
-// alertmanagerBinary finds Debian's Alertmanager, or fails the test.
-func alertmanagerBinary(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("prometheus-alertmanager"); err == nil {
-		return p
-	}
-	const p = "/usr/bin/prometheus-alertmanager"
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	t.Fatal("prometheus-alertmanager is not installed: this test runs a real Alertmanager. " +
-		"Install Debian's package: apt-get install -y prometheus-alertmanager (.ci/run does)")
-	return ""
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// startAlertmanager runs Alertmanager on 127.0.0.1 with a temporary
-// configuration and storage, clustering off, until the test ends, and
-// returns its base URL once it is ready.
-func startAlertmanager(t *testing.T) string {
-	t.Helper()
-	bin := alertmanagerBinary(t)
-	dir := t.TempDir()
-	cfg, err := os.ReadFile(filepath.Join("testdata", "alertmanager.yml"))
-	require.NoError(t, err)
-	cfgPath := filepath.Join(dir, "alertmanager.yml")
-	require.NoError(t, os.WriteFile(cfgPath, cfg, 0o644))
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := exec.Command(bin,
-		"--config.file="+cfgPath,
-		"--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--cluster.listen-address=",
-		"--log.level=warn",
-	)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		pid := cmd.Process.Pid
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("alertmanager output:\n%s", out.String())
-		}
-	})
-
-	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("alertmanager exited before it was ready (%v):\n%s", err, out.String())
-		default:
-		}
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alertmanager not ready at %s after 30s:\n%s", base, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // gettable is an alert as GET /api/v2/alerts lists it.
 type gettable struct {
@@ -158,7 +51,9 @@ func listAlerts(t *testing.T, base, check string) []gettable {
 // TestRealAlertmanager is the issue's "in real time, an absence arrives in
 // a real Alertmanager and its resolution ends the alert there".
 func TestRealAlertmanager(t *testing.T) {
-	base := startAlertmanager(t)
+	cfg, err := os.ReadFile(filepath.Join("testdata", "alertmanager.yml"))
+	require.NoError(t, err)
+	base := testsvc.Alertmanager(t, string(cfg))
 	s := sink.NewAlertmanager(base, &sink.AlertmanagerOptions{
 		Options:      sink.Options{Name: "real"},
 		GeneratorURL: "http://collector.example:8080/faultline",

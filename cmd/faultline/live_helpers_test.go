@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -300,87 +299,6 @@ func requireTyped(t *testing.T, text string) {
 		}
 	}
 	require.Positive(t, samples)
-}
-
-// alertmanagerBinary finds Debian's Alertmanager, or fails the test.
-func alertmanagerBinary(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("prometheus-alertmanager"); err == nil {
-		return p
-	}
-	const p = "/usr/bin/prometheus-alertmanager"
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	t.Fatal("prometheus-alertmanager is not installed: this test runs a real Alertmanager. " +
-		"Install Debian's package: apt-get install -y prometheus-alertmanager (.ci/run does)")
-	return ""
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startAlertmanager runs Alertmanager on 127.0.0.1 with the configuration
-// cfg and a temporary storage, clustering off, until the test ends, and
-// returns its base URL once it is ready.
-func startAlertmanager(t *testing.T, cfg string) string {
-	t.Helper()
-	bin := alertmanagerBinary(t)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "alertmanager.yml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := exec.Command(bin,
-		"--config.file="+cfgPath,
-		"--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--cluster.listen-address=",
-		"--log.level=warn",
-	)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		pid := cmd.Process.Pid
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("alertmanager output:\n%s", out.String())
-		}
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("alertmanager exited before it was ready (%v):\n%s", err, out.String())
-		default:
-		}
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alertmanager not ready at %s after 30s:\n%s", base, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // amAlert is an alert as Alertmanager's GET /api/v2/alerts lists it.

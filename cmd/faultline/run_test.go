@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/internal/testsvc"
 )
 
 // liveRules: hosts report every half second and are absent after 2 s.
@@ -103,7 +105,7 @@ func (hb *heartbeat) end() {
 func TestRunLive(t *testing.T) {
 	files, _ := readmeBlocks(t)
 	require.Contains(t, files, "alertmanager.yml", "the README shows Alertmanager's configuration")
-	am := startAlertmanager(t, files["alertmanager.yml"])
+	am := testsvc.Alertmanager(t, files["alertmanager.yml"])
 	dir := t.TempDir()
 	rulesPath := filepath.Join(dir, "rules.yaml")
 	require.NoError(t, os.WriteFile(rulesPath, []byte(liveRules), 0o644))

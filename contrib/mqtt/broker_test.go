@@ -17,28 +17,13 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/internal/testsvc"
 )
 
 // The tests run a real Mosquitto: each broker is a process of its own, on
 // a free port of 127.0.0.1, with its config and persistence in a temporary
 // directory, stopped by its PID when the test ends.
-
-// mosquittoBin returns the broker's binary. Debian installs it in /usr/sbin,
-// which is not always on PATH.
-func mosquittoBin(t testing.TB) string {
-	t.Helper()
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("mosquitto is not installed (not on PATH, nor in /usr/sbin or /usr/local/sbin): " +
-		"install it with `apt-get install -y mosquitto` (.ci/run does); these tests need a real broker")
-	return ""
-}
 
 // broker is one Mosquitto process.
 type broker struct {
@@ -61,7 +46,7 @@ type brokerOpts struct {
 
 func startBroker(t testing.TB, o brokerOpts) *broker {
 	t.Helper()
-	b := &broker{t: t, bin: mosquittoBin(t), dir: t.TempDir(), port: freePort(t)}
+	b := &broker{t: t, bin: testsvc.Binary(t, "mosquitto", "mosquitto", "/usr/sbin", "/usr/local/sbin"), dir: t.TempDir(), port: testsvc.FreePort(t)}
 	u, err := user.Current()
 	require.NoError(t, err)
 	var conf strings.Builder
@@ -82,15 +67,6 @@ func startBroker(t testing.TB, o brokerOpts) *broker {
 	b.start()
 	t.Cleanup(b.stop)
 	return b
-}
-
-// freePort returns a port of 127.0.0.1 that nothing listens on now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (b *broker) url() string { return "tcp://127.0.0.1:" + strconv.Itoa(b.port) }

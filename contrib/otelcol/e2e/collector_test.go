@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,6 +30,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/faultline-go/faultline/contrib/otelcol/internal/fixture"
+	"github.com/faultline-go/faultline/internal/testsvc"
 )
 
 // testlogs is a logs exporter whose records the test reads.
@@ -110,14 +110,6 @@ func settings(f otelcol.Factories, provs []confmap.ProviderFactory, uris ...stri
 		DisableGracefulShutdown: true,
 		SkipSettingGRPCLogger:   true,
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // collector is a collector running in-process.
@@ -340,7 +332,7 @@ func TestRealCollector(t *testing.T) {
 	storage := filepath.Join(dir, "storage")
 	am, hook := newRecorder(t), newRecorder(t)
 	start := func() (*collector, int, int) {
-		grpcPort, metricsPort := freePort(t), freePort(t)
+		grpcPort, metricsPort := testsvc.FreePort(t), testsvc.FreePort(t)
 		over := writeFile(t, dir, "overrides.yaml", fmt.Sprintf(overrides, storage, grpcPort, rulesPath, am.srv.URL, hook.srv.URL, metricsPort))
 		return runCollector(t, settings(f, provs, "file:"+cfgPath, "file:"+over)), grpcPort, metricsPort
 	}
