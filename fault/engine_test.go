@@ -360,3 +360,32 @@ func TestLoopedSamplesAreRejectedWithOneFault(t *testing.T) {
 	require.EqualValues(t, 30, st.Looped)
 	require.EqualValues(t, 1, st.Series, "looped samples get no state")
 }
+
+// TestLongAbsenceStaysOneEpisode keeps a 1 s series silent for 70,000 of
+// its slots, more than its run of misses can count: the count saturates
+// rather than wrapping to zero, so the absence stays one firing episode
+// and resolves when the series is back.
+func TestLongAbsenceStaysOneEpisode(t *testing.T) {
+	rs := parseRules(t, `
+series:
+  - match: 'beat'
+    cadence: 1s
+    absent_after: 30s
+`)
+	e, rec := newEngine(t, Config{Rules: rs})
+	process(t, e, steady("beat", 1, 0, 100, 0.1)...)
+	for s := 100.0; s <= 70_100; s += 1000 {
+		require.NoError(t, e.Advance(context.Background(), sec(s)))
+	}
+	process(t, e, steady("beat", 1, 70_101, 70_110, 0.1)...)
+	require.NoError(t, e.Close(context.Background()))
+	var absences []Event
+	for _, ev := range rec.events {
+		if ev.Kind == KindAbsence {
+			absences = append(absences, ev)
+		}
+	}
+	require.Len(t, absences, 2)
+	require.Equal(t, []State{StateFiring, StateResolved}, []State{absences[0].State, absences[1].State})
+	require.Equal(t, absences[0].Episode, absences[1].Episode)
+}

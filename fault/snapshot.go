@@ -24,8 +24,9 @@ import (
 // anything is allocated for it. A snapshot that is truncated, corrupted,
 // of another version or inconsistent is refused with an error wrapping
 // ErrBadSnapshot; Restore never returns a half-restored engine, and never
-// panics on bad input. Version 3 snapshots (faultline before the engine
-// was split into components) are refused as of another version.
+// panics on bad input. Snapshots of another version are refused as such:
+// version 3 came before the engine was split into components, version 4
+// before the ingest lag detector learned each source's jitter.
 
 // Errors of Restore, matchable with errors.Is.
 var (
@@ -40,7 +41,7 @@ var (
 
 const (
 	snapMagic   = "FLTSNAP\x00"
-	snapVersion = 4
+	snapVersion = 5
 	// maxSnapshot bounds what Restore reads: 64 GiB.
 	maxSnapshot = 1 << 36
 )

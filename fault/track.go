@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/faultline-go/faultline/internal/seriesgap"
+	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -123,7 +124,7 @@ func (e *Engine) absentAfter(idx uint32, t *tracker) int64 {
 // absentSlots returns how many lost slots in a row make the series absent.
 func (e *Engine) absentSlots(idx uint32, t *tracker) uint16 {
 	c := t.cadence()
-	return uint16(min(max((e.absentAfter(idx, t)+c-1)/c, 1), math.MaxUint16))
+	return uint16(min(max((e.absentAfter(idx, t)+c-1)/c, 1), rules.MaxAbsentSlots))
 }
 
 // lead returns how many slots past nextK an on-time sample of the series
@@ -263,7 +264,9 @@ func (e *Engine) judgeOnTime(idx uint32, t *tracker, d int64) bool {
 		return false
 	}
 	e.stats.local.SlotsMissed++
-	t.missRun = min(t.missRun+1, math.MaxUint16)
+	if t.missRun < math.MaxUint16 { // saturating: missRun+1 would wrap to 0
+		t.missRun++
+	}
 	e.seriesMiss(idx, t, k, rx)
 	if t.missRun < e.absentSlots(idx, t) {
 		return false

@@ -67,7 +67,7 @@
 // absence and gap detectors: match (required), cadence (the interval
 // between samples, positive; without it the engine learns it) and
 // absent_after (how long a series may be silent before it is absent,
-// positive). The first entry that matches a series applies (Ruleset.Series).
+// positive, at most MaxAbsentSlots cadences). The first entry that matches a series applies (Ruleset.Series).
 //
 // Decoding is strict: unknown fields, duplicate fields, wrong YAML kinds,
 // missing required fields, duplicate group names, bad durations, bad

@@ -559,6 +559,10 @@ func (p *fileParser) series1(n *yaml.Node) {
 	good = good && okD
 	spec.AbsentAfter, okD = p.Positive(fields, "absent_after")
 	good = good && okD
+	if good && spec.Cadence > 0 && (spec.AbsentAfter+spec.Cadence-1)/spec.Cadence > MaxAbsentSlots {
+		p.Reportf(fields["absent_after"].Val, "%w: absent_after %v is more than %d cadences of %v", ErrValue, spec.AbsentAfter, MaxAbsentSlots, spec.Cadence)
+		good = false
+	}
 	if good {
 		p.series = append(p.series, spec)
 	}

@@ -173,6 +173,8 @@ func TestParseBadFixtures(t *testing.T) {
 			{33, 19, ErrDuration, `absent_after: invalid duration "1.5m": unexpected "."`},
 			{35, 14, ErrDuration, `cadence: invalid duration "-10s": must not be negative`},
 			{36, 5, ErrUnknownField, `unknown field "every" in a series entry`},
+			{39, 19, ErrValue, `absent_after 24h0m0s is more than 65535 cadences of 1s`},
+			// 18h12m15s is 65535 s: allowed.
 		},
 		// The alert lifecycle fields: each error at its node.
 		"lifecycle.bad.yaml": {

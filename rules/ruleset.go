@@ -329,3 +329,9 @@ func (ix *selIndex) candidates(name string) iter.Seq[int] {
 		}
 	}
 }
+
+// MaxAbsentSlots is the most slots a series may miss before it is absent:
+// an absent_after of more cadences than this is an error, and for a series
+// whose cadence is learned, absence is judged after at most this many
+// missed slots.
+const MaxAbsentSlots = 65535

@@ -99,11 +99,17 @@ const (
 	// is merely high (a source that always delivers late, a replay wave
 	// draining, which falls from its first minute) does not rise.
 	lagRisingMinutes = 3
-	// lagMinRise is what counts as a rise: more than lagMinRise plus 1/64
-	// of the previous minute's lag, above the jitter of a steady source's
-	// medians and the histogram's interpolation error. A backlog rising
-	// slower takes two hours to add 30 s.
-	lagMinRise = int64(250 * time.Millisecond)
+	// lagMinRise and lagNoiseRises: what counts as a rise is more than
+	// lagMinRise plus 1/64 of the previous minute's lag plus lagNoiseRises
+	// times the source's learned noise (the mean change of its median from
+	// one normal minute to the next): above the histogram's interpolation
+	// error and above the jitter of its arrivals, so that replicas fed the
+	// same stream with different jitter agree on the minute a backlog began
+	// (a uniform jitter's mean change is a third of its width, its largest
+	// change under the width). A backlog rising slower than that is not
+	// told from jitter; at 250 ms a minute it takes two hours to add 30 s.
+	lagMinRise    = int64(250 * time.Millisecond)
+	lagNoiseRises = 3
 	// lagFireFactor and lagFireSlack: the lag must also be above
 	// max(lagFireFactor × normal, normal + lagFireSlack). Twice the normal
 	// lag is a clear departure for a source that is normally slow; 30 s
@@ -198,6 +204,7 @@ type source struct {
 	lagRun     uint8 // consecutive rising minutes, saturating
 	lagPrevOK  bool
 	lagNormal  float64 // learned lag, ns
+	lagNoise   float64 // learned mean |change| of the median between normal minutes, ns
 	lagPrev    int64   // lag of the last minute with fresh samples, ns
 	lagRunFrom int64   // start of the current rising run's first minute
 	lag        episode.Run
@@ -391,7 +398,9 @@ func (s *source) judgeStorm(i uint32, start, end int64, out []episode.Transition
 	storm := s.ratioN >= learnMinutes && s.redelivered >= stormMinRedelivered &&
 		ratio >= stormFactor*max(normal, stormMinNormal)
 	if !storm && !s.storm.Open && s.fresh > 0 {
-		s.ratioN = min(s.ratioN+1, math.MaxUint8)
+		if s.ratioN < math.MaxUint8 {
+			s.ratioN++
+		}
 		g := max(1/float64(s.ratioN), normalGain)
 		s.normFresh += g * (float64(s.fresh) - s.normFresh)
 		s.normRedeliv += g * (float64(s.redelivered) - s.normRedeliv)
@@ -406,20 +415,24 @@ func (s *source) judgeStorm(i uint32, start, end int64, out []episode.Transition
 // ingest lag detector.
 func (s *source) judgeLag(i uint32, start, end int64, out []episode.Transition) []episode.Transition {
 	m := s.lags.median(s.fresh)
-	tol := lagMinRise + s.lagPrev/64
+	change := math.Abs(float64(m - s.lagPrev))
+	tol := lagMinRise + s.lagPrev/64 + int64(lagNoiseRises*s.lagNoise)
 	rising := s.lagPrevOK && m > s.lagPrev+tol
 	level := s.lagPrevOK && !rising && m >= s.lagPrev-tol
 	if rising {
 		if s.lagRun == 0 {
 			s.lagRunFrom = start
 		}
-		s.lagRun = min(s.lagRun+1, math.MaxUint8)
+		if s.lagRun < math.MaxUint8 {
+			s.lagRun++
+		}
 	} else {
 		s.lagRun = 0
 	}
+	wasOK := s.lagPrevOK
 	s.lagPrev, s.lagPrevOK = m, true
 	if s.lagN < learnMinutes {
-		s.learnLag(m)
+		s.learnLag(m, change, wasOK)
 		return out
 	}
 	normal := s.lagNormal
@@ -437,15 +450,22 @@ func (s *source) judgeLag(i uint32, start, end int64, out []episode.Transition) 
 	case st == episode.Firing:
 		return append(out, episode.Transition{Kind: episode.IngestLag, State: st, Subject: i, Since: s.lag.Since, At: end, Value: float64(m) / 1e9})
 	case !s.lag.Open && (float64(m) < band || level):
-		s.learnLag(m)
+		s.learnLag(m, change, wasOK)
 	}
 	return out
 }
 
-func (s *source) learnLag(m int64) {
-	s.lagN = min(s.lagN+1, math.MaxUint8)
+// learnLag learns a normal minute's median lag m and, if the minute before
+// had one too, the change between them.
+func (s *source) learnLag(m int64, change float64, changed bool) {
+	if s.lagN < math.MaxUint8 { // saturating: lagN+1 would wrap to 0
+		s.lagN++
+	}
 	g := max(1/float64(s.lagN), normalGain)
 	s.lagNormal += g * (float64(m) - s.lagNormal)
+	if changed {
+		s.lagNoise += g * (change - s.lagNoise)
+	}
 }
 
 // AppendTo appends the detector's state.
@@ -480,6 +500,7 @@ func (d *Detector) AppendTo(w *frame.Writer) {
 		w.U8(x.lagRun)
 		w.Bool(x.lagPrevOK)
 		w.F64(x.lagNormal)
+		w.F64(x.lagNoise)
 		w.I64(x.lagPrev)
 		w.I64(x.lagRunFrom)
 		appendRun(w, &x.lag)
@@ -526,6 +547,7 @@ func (d *Detector) ReadFrom(r *frame.Reader) {
 		x.lagRun = r.U8()
 		x.lagPrevOK = r.Bool()
 		x.lagNormal = r.F64()
+		x.lagNoise = r.F64()
 		x.lagPrev = r.I64()
 		x.lagRunFrom = r.I64()
 		readRun(r, &x.lag)

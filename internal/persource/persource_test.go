@@ -4,8 +4,11 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/internal/episode"
 )
 
 // TestLagHistogram checks the lag histogram's buckets (contiguous, 8 per
@@ -42,4 +45,44 @@ func TestLagHistogram(t *testing.T) {
 		got := h.median(uint64(n))
 		require.InDelta(t, exact, got, float64(max(exact/8, 2<<lagUnitShift)), "n %d", n)
 	}
+}
+
+// TestLagJitterIsNoRise feeds a source whose lag is 100 ms plus a uniform
+// jitter of up to 1 s, one sample a minute (each minute's median is that
+// sample), for a day: once its noise is learned, no minute counts as a
+// rise, so a backlog's start cannot be moved by jitter. Then a backlog
+// adding 20 s a minute starts a rising run at its first minute and fires.
+func TestLagJitterIsNoRise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	d := New(4)
+	d.Start(0)
+	i, _ := d.Of("a")
+	var fired []episode.Transition
+	minute := func(m int64, lag int64) {
+		d.Fresh(i, lag)
+		for _, tr := range d.Minutes((m+1)*Minute, false, 0) {
+			fired = append(fired, tr)
+		}
+	}
+	const day = 24 * 60
+	rises := 0
+	for m := range int64(day) {
+		minute(m, int64(100*time.Millisecond)+rng.Int64N(int64(time.Second)))
+		if m >= 3*learnMinutes && d.list[i].lagRun > 0 {
+			rises++
+		}
+	}
+	require.Zero(t, rises, "minutes counted as rises once the noise is learned (noise %v)", time.Duration(d.list[i].lagNoise))
+	require.InDelta(t, float64(time.Second)/3, d.list[i].lagNoise, float64(100*time.Millisecond), "a uniform jitter's mean change is a third of its width")
+	require.Empty(t, fired)
+	ratio, lag := d.Learned(i)
+	require.Zero(t, ratio, "a day of minutes: the learned counts saturate, they do not wrap")
+	require.InDelta(t, float64(600*time.Millisecond), lag, float64(100*time.Millisecond))
+
+	for k := range int64(10) {
+		minute(day+k, int64(2*time.Second)+k*int64(20*time.Second)+rng.Int64N(int64(time.Second)))
+	}
+	require.NotEmpty(t, fired)
+	require.Equal(t, episode.Firing, fired[0].State)
+	require.Equal(t, int64(day)*Minute, fired[0].Since, "the backlog's first minute")
 }
