@@ -157,6 +157,7 @@
 // sorted by arrival second. Names, labels and series identities are built
 // once per series; Dataset.Sample materialises a stream.Sample on demand.
 //
-// This package holds scenario generation and scoring; the library must not
-// depend on it.
+// This package holds scenario generation only: it does not know the engine
+// (bench/score judges the engine's events against a Dataset's truth), so
+// the engine's own tests can use it. The library must not depend on it.
 package scenario

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/bench/score"
 	"github.com/faultline-go/faultline/fault"
 )
 
@@ -37,7 +38,7 @@ var classTitles = map[string]string{
 // expected returns the score of the fault a hard scenario's detector
 // should report (periodic_delivery_loss for a delivery loss, periodic_gap
 // otherwise), and what is expected, in a few words.
-func expected(r *result) (*scenario.FleetScore, string) {
+func expected(r *result) (*score.FleetScore, string) {
 	rep := &r.Report
 	switch {
 	case r.Spec.Mode == scenario.ModeCopyLoss:
@@ -50,17 +51,17 @@ func expected(r *result) (*scenario.FleetScore, string) {
 
 // runEpisodes groups a score's fired episodes by run (seed), in the order
 // of rep.Seeds, each run's sorted by firing time.
-func runEpisodes(rep *scenario.Report, f *scenario.FleetScore) [][]scenario.FleetEpisode {
-	by := map[uint64][]scenario.FleetEpisode{}
+func runEpisodes(rep *score.Report, f *score.FleetScore) [][]score.FleetEpisode {
+	by := map[uint64][]score.FleetEpisode{}
 	for _, ep := range f.Episodes {
 		if ep.Fired {
 			by[ep.Seed] = append(by[ep.Seed], ep)
 		}
 	}
-	out := make([][]scenario.FleetEpisode, len(rep.Seeds))
+	out := make([][]score.FleetEpisode, len(rep.Seeds))
 	for i, seed := range rep.Seeds {
 		eps := by[seed]
-		slices.SortFunc(eps, func(a, b scenario.FleetEpisode) int { return cmp.Compare(a.FiringAt, b.FiringAt) })
+		slices.SortFunc(eps, func(a, b score.FleetEpisode) int { return cmp.Compare(a.FiringAt, b.FiringAt) })
 		out[i] = eps
 	}
 	return out
@@ -69,7 +70,7 @@ func runEpisodes(rep *scenario.Report, f *scenario.FleetScore) [][]scenario.Flee
 // periodsCell lists each run's fired episodes as their periods in seconds
 // ("60.00", "120.00+120.00" for two episodes, "-" for none), space
 // separated.
-func periodsCell(runs [][]scenario.FleetEpisode) string {
+func periodsCell(runs [][]score.FleetEpisode) string {
 	cells := make([]string, len(runs))
 	for i, eps := range runs {
 		if len(eps) == 0 {
@@ -86,7 +87,7 @@ func periodsCell(runs [][]scenario.FleetEpisode) string {
 }
 
 // verdictsCell lists each run's fired episodes as their verdicts.
-func verdictsCell(runs [][]scenario.FleetEpisode) string {
+func verdictsCell(runs [][]score.FleetEpisode) string {
 	cells := make([]string, len(runs))
 	for i, eps := range runs {
 		if len(eps) == 0 {
@@ -195,11 +196,11 @@ func evalClass(r *result) []target {
 
 // oneEpisode: every run fired exactly one episode of the expected kind,
 // and it is a true positive (the fundamental, at the right phase).
-func oneEpisode(r *result, f *scenario.FleetScore, red string) target {
+func oneEpisode(r *result, f *score.FleetScore, red string) target {
 	runs := runEpisodes(&r.Report, f)
 	good := 0
 	for _, eps := range runs {
-		if len(eps) == 1 && eps[0].Verdict == scenario.VerdictTP {
+		if len(eps) == 1 && eps[0].Verdict == score.VerdictTP {
 			good++
 		}
 	}
@@ -214,7 +215,7 @@ func oneEpisode(r *result, f *scenario.FleetScore, red string) target {
 
 // withinPeriods: every run has a true positive of the expected kind at most
 // targetClassLatency periods after the first window's start.
-func withinPeriods(r *result, f *scenario.FleetScore, what, red string) target {
+func withinPeriods(r *result, f *score.FleetScore, what, red string) target {
 	worst := math.Inf(-1)
 	for _, x := range f.Latency {
 		worst = max(worst, x)
@@ -242,10 +243,10 @@ func seriesAtFundamental(r *result, red string) target {
 
 // verdictCounts counts the false per-series alarms by verdict: ": 3
 // harmonic, 1 unaffected", or "" when none is false.
-func verdictCounts(as []scenario.SeriesAlarm) string {
-	counts := map[scenario.Verdict]int{}
+func verdictCounts(as []score.SeriesAlarm) string {
+	counts := map[score.Verdict]int{}
 	for _, a := range as {
-		if a.Verdict != scenario.VerdictTP {
+		if a.Verdict != score.VerdictTP {
 			counts[a.Verdict]++
 		}
 	}
@@ -253,7 +254,7 @@ func verdictCounts(as []scenario.SeriesAlarm) string {
 		return ""
 	}
 	var parts []string
-	for v := scenario.VerdictPending; v <= scenario.VerdictNoGap; v++ {
+	for v := score.VerdictPending; v <= score.VerdictNoGap; v++ {
 		if c := counts[v]; c > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c, v))
 		}
@@ -264,10 +265,10 @@ func verdictCounts(as []scenario.SeriesAlarm) string {
 // tracking: every run has a true positive, and every window its true
 // positives reported at or after the first outage lies within w/2 +
 // PhaseSlack of the window active then.
-func tracking(r *result, f *scenario.FleetScore, red string) target {
+func tracking(r *result, f *score.FleetScore, red string) target {
 	var worst time.Duration
 	for _, ep := range f.Episodes {
-		if ep.Verdict == scenario.VerdictTP {
+		if ep.Verdict == score.VerdictTP {
 			worst = max(worst, ep.WorstTrack)
 		}
 	}
@@ -275,7 +276,7 @@ func tracking(r *result, f *scenario.FleetScore, red string) target {
 		Name: r.ID + " window follows the phase",
 		Pass: f.Runs > 0 && f.Detected == f.Runs && f.Tracked > 0 && f.TrackedOK == f.Tracked,
 		Value: fmt.Sprintf("%d/%d reported windows of true positives within w/2 + %v of the window active at the event (worst edge %v off); %d/%d runs detected",
-			f.TrackedOK, f.Tracked, scenario.PhaseSlack, worst, f.Detected, f.Runs),
+			f.TrackedOK, f.Tracked, score.PhaseSlack, worst, f.Detected, f.Runs),
 		Reduced: red,
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/bench/score"
 	"github.com/faultline-go/faultline/fault"
 )
 
@@ -37,8 +38,8 @@ func classResult(id string, n int, lat ...float64) *result {
 			f.Latency = append(f.Latency, math.Inf(1))
 			continue
 		}
-		f.Episodes = append(f.Episodes, scenario.FleetEpisode{
-			Seed: seed, Fired: true, Verdict: scenario.VerdictTP, Gap: fault.Gap{Period: s.Period},
+		f.Episodes = append(f.Episodes, score.FleetEpisode{
+			Seed: seed, Fired: true, Verdict: score.VerdictTP, Gap: fault.Gap{Period: s.Period},
 			FiringAt: int64(i), LatencyPeriods: l, Tracked: 2, TrackedOK: 2,
 		})
 		f.Fired++
@@ -90,13 +91,13 @@ func TestEvaluateClasses(t *testing.T) {
 	require.Contains(t, m["N01 no false alarms"].Value, "fleet 0 (≤4/fleet-day), confirmed per-series 0 (≤4/10k series-days), delivery loss 0 (≤4/fleet-day)")
 
 	// Each target fails on its own condition.
-	h01.Report.Fleet.Episodes = append(h01.Report.Fleet.Episodes, scenario.FleetEpisode{
-		Seed: 2, Fired: true, Verdict: scenario.VerdictHarmonic, Gap: fault.Gap{Period: 2 * time.Minute}, FiringAt: 10,
+	h01.Report.Fleet.Episodes = append(h01.Report.Fleet.Episodes, score.FleetEpisode{
+		Seed: 2, Fired: true, Verdict: score.VerdictHarmonic, Gap: fault.Gap{Period: 2 * time.Minute}, FiringAt: 10,
 	})
 	h01.Report.Fleet.Fired++
 	h01.Report.Fleet.Latency[2] = 4.2
-	h01.Report.Series = scenario.SeriesScore{Fired: 3, TP: 1, Alarms: []scenario.SeriesAlarm{
-		{Verdict: scenario.VerdictTP}, {Verdict: scenario.VerdictHarmonic}, {Verdict: scenario.VerdictHarmonic},
+	h01.Report.Series = score.SeriesScore{Fired: 3, TP: 1, Alarms: []score.SeriesAlarm{
+		{Verdict: score.VerdictTP}, {Verdict: score.VerdictHarmonic}, {Verdict: score.VerdictHarmonic},
 	}}
 	h02.Report.Fleet.TrackedOK--
 	h02.Report.Fleet.Episodes[1].WorstTrack = 2500 * time.Millisecond
@@ -143,12 +144,12 @@ func TestEvaluateClasses(t *testing.T) {
 
 func TestWriteClasses(t *testing.T) {
 	h01 := classResult("H01", 2000, 2.1, -1)
-	h01.Report.Fleet.Episodes = append(h01.Report.Fleet.Episodes, scenario.FleetEpisode{
-		Seed: 1, Fired: true, Verdict: scenario.VerdictHarmonic, Gap: fault.Gap{Period: 2 * time.Minute}, FiringAt: 5,
+	h01.Report.Fleet.Episodes = append(h01.Report.Fleet.Episodes, score.FleetEpisode{
+		Seed: 1, Fired: true, Verdict: score.VerdictHarmonic, Gap: fault.Gap{Period: 2 * time.Minute}, FiringAt: 5,
 	})
 	n02 := &result{ID: "N02", Spec: scenario.MustNamed("N02").Long(time.Hour), Runs: make([]runStats, 2)}
 	n02.Report.Seeds = []uint64{1, 2}
-	n02.Report.Delivery.Episodes = []scenario.FleetEpisode{{Seed: 2, Fired: true, Verdict: scenario.VerdictNoTruth, Gap: fault.Gap{Period: 45 * time.Second}}}
+	n02.Report.Delivery.Episodes = []score.FleetEpisode{{Seed: 2, Fired: true, Verdict: score.VerdictNoTruth, Gap: fault.Gap{Period: 45 * time.Second}}}
 	n02.Report.Delivery.Fired = 1
 	n02.Report.FleetDays = 2 * n02.Spec.FleetDays()
 	b01 := b01Result(1000, 1)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/bench/score"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -120,7 +121,7 @@ func perUnit(d time.Duration, n uint64) float64 {
 type result struct {
 	ID     string
 	Spec   scenario.Spec // of the first seed
-	Report scenario.Report
+	Report score.Report
 	Runs   []runStats
 }
 
@@ -134,12 +135,12 @@ func (c *collector) Emit(_ context.Context, ev fault.Event) error {
 
 // runOne generates spec from seed, runs it through a fresh engine and
 // scores it.
-func runOne(spec scenario.Spec, seed uint64, batch int) (scenario.Report, runStats, error) {
+func runOne(spec scenario.Spec, seed uint64, batch int) (score.Report, runStats, error) {
 	var st runStats
 	t0 := time.Now()
 	ds, err := scenario.Generate(spec, seed)
 	if err != nil {
-		return scenario.Report{}, st, err
+		return score.Report{}, st, err
 	}
 	st.Generate = time.Since(t0)
 	st.Deliveries = uint64(ds.Len())
@@ -147,7 +148,7 @@ func runOne(spec scenario.Spec, seed uint64, batch int) (scenario.Report, runSta
 	buf := make([]stream.Sample, 0, batch)
 	var after runtime.MemStats
 	if err := feed(ds, col, buf, &st); err != nil {
-		return scenario.Report{}, st, err
+		return score.Report{}, st, err
 	}
 	// The engine is unreachable now; what it held is gone from the heap.
 	runtime.GC()
@@ -158,7 +159,7 @@ func runOne(spec scenario.Spec, seed uint64, batch int) (scenario.Report, runSta
 	st.Heap, st.State = max(st.Heap, 0), max(st.State, 0)
 	st.DedupHeap = max(st.Heap-st.State, 0)
 	st.Events = len(col.events)
-	return scenario.Score(ds, col.events), st, nil
+	return score.Score(ds, col.events), st, nil
 }
 
 // feed runs ds through a fresh engine in batches, timing only the engine,
@@ -289,7 +290,7 @@ func fmtPct(a, b int) string {
 }
 
 // fmtRate is "count (rate/unit)", or "0 (≤bound/unit)" for a zero count.
-func fmtRate(r scenario.Rate, unit string) string {
+func fmtRate(r score.Rate, unit string) string {
 	if !(r.Exposure > 0) {
 		return fmt.Sprintf("%d", r.Count)
 	}
@@ -310,7 +311,7 @@ func latencyCell(xs []float64) string {
 	if len(xs) == 1 {
 		return fmtPeriods(xs[0])
 	}
-	return fmt.Sprintf("%s [%s–%s]", fmtPeriods(scenario.Median(xs)), fmtPeriods(lo), fmtPeriods(hi))
+	return fmt.Sprintf("%s [%s–%s]", fmtPeriods(score.Median(xs)), fmtPeriods(lo), fmtPeriods(hi))
 }
 
 func medianOf(rs []runStats, f func(runStats) float64) float64 {
@@ -318,7 +319,7 @@ func medianOf(rs []runStats, f func(runStats) float64) float64 {
 	for i, r := range rs {
 		xs[i] = f(r)
 	}
-	return scenario.Median(xs)
+	return score.Median(xs)
 }
 
 func writeTable(w io.Writer, results []*result) {
@@ -334,15 +335,15 @@ func writeTable(w io.Writer, results []*result) {
 				det += fmt.Sprintf(" +%d dup", f.Duplicates)
 			}
 			lat = latencyCell(f.Latency)
-			burst = fmtSeconds(scenario.Median(f.FirstBurst))
+			burst = fmtSeconds(score.Median(f.FirstBurst))
 		}
 		serLat := "-"
 		if len(s.Latency) > 0 {
-			serLat = fmt.Sprintf("%s/%s", fmtPeriods(scenario.Median(s.Latency)), fmtPeriods(scenario.Quantile(s.Latency, 0.9)))
+			serLat = fmt.Sprintf("%s/%s", fmtPeriods(score.Median(s.Latency)), fmtPeriods(score.Quantile(s.Latency, 0.9)))
 		}
 		late := "-"
 		if len(f.LateFraction) > 0 {
-			late = fmt.Sprintf("%.3f", scenario.Median(f.LateFraction))
+			late = fmt.Sprintf("%.3f", score.Median(f.LateFraction))
 		}
 		dead := "-"
 		if a.Dead > 0 {
@@ -381,14 +382,14 @@ func writeDetails(w io.Writer, results []*result, limit int) {
 			}
 			g := ep.Gap
 			fmt.Fprintf(&b, "  %s seed %d fleet %-12s P %.3fs  phase %.3f–%.3fs", r.ID, ep.Seed, ep.Verdict, g.Period.Seconds(), g.PhaseStart.Seconds(), g.PhaseEnd.Seconds())
-			if ep.Verdict == scenario.VerdictTP || ep.Verdict == scenario.VerdictWrongPhase {
+			if ep.Verdict == score.VerdictTP || ep.Verdict == score.VerdictWrongPhase {
 				fmt.Fprintf(&b, " (edges %+.2f/%+.2fs", ep.PhaseErrStart.Seconds(), ep.PhaseErrEnd.Seconds())
 				if ep.LiteralErrStart != ep.PhaseErrStart || ep.LiteralErrEnd != ep.PhaseErrEnd {
 					fmt.Fprintf(&b, "; as written %+.2f/%+.2fs", ep.LiteralErrStart.Seconds(), ep.LiteralErrEnd.Seconds())
 				}
 				b.WriteByte(')')
 			}
-			fmt.Fprintf(&b, "  series %d (truth %d)  late %s (%s)  confirmed at %s", ep.Final.Series, ep.TruthSeries, fmtFrac(ep.LateFraction), scenario.LateVerdict(ep.LateFraction), fault.FormatTime(ep.FiringAt))
+			fmt.Fprintf(&b, "  series %d (truth %d)  late %s (%s)  confirmed at %s", ep.Final.Series, ep.TruthSeries, fmtFrac(ep.LateFraction), score.LateVerdict(ep.LateFraction), fault.FormatTime(ep.FiringAt))
 			if !math.IsNaN(ep.LatencyPeriods) {
 				fmt.Fprintf(&b, " (%.2f P)", ep.LatencyPeriods)
 			}
@@ -403,7 +404,7 @@ func writeDetails(w io.Writer, results []*result, limit int) {
 		}
 		n = 0
 		for _, a := range rep.Series.Alarms {
-			if a.Verdict == scenario.VerdictTP {
+			if a.Verdict == score.VerdictTP {
 				continue
 			}
 			if n++; n > limit {
@@ -466,17 +467,17 @@ func reduced(r *result, n, seeds int, hours float64) string {
 }
 
 // firstTPs returns each run's first true-positive fleet episode.
-func firstTPs(rep *scenario.Report) []scenario.FleetEpisode {
-	first := map[uint64]scenario.FleetEpisode{}
+func firstTPs(rep *score.Report) []score.FleetEpisode {
+	first := map[uint64]score.FleetEpisode{}
 	for _, ep := range rep.Fleet.Episodes {
-		if ep.Verdict != scenario.VerdictTP {
+		if ep.Verdict != score.VerdictTP {
 			continue
 		}
 		if f, ok := first[ep.Seed]; !ok || ep.FiringAt < f.FiringAt {
 			first[ep.Seed] = ep
 		}
 	}
-	var eps []scenario.FleetEpisode
+	var eps []score.FleetEpisode
 	for _, seed := range rep.Seeds {
 		if ep, ok := first[seed]; ok {
 			eps = append(eps, ep)
@@ -518,7 +519,7 @@ func evalB01(r *result) []target {
 	rep := &r.Report
 	f := &rep.Fleet
 	red := reduced(r, protoN, protoB01Seeds, 0)
-	med := scenario.Median(f.Latency)
+	med := score.Median(f.Latency)
 	lat := target{
 		Name:    "B01 fleet confirmation",
 		Pass:    f.Runs > 0 && med <= targetB01Latency,
@@ -540,7 +541,7 @@ func evalB01(r *result) []target {
 		Name: "B01 period and phase",
 		Pass: f.Runs > 0 && good == f.Runs,
 		Value: fmt.Sprintf("%d/%d runs' first alarm with period within ±%v and each window edge within %v of the truth, at the outage and as written (worst: period %v off, edge %v off at the outage, %v as written)",
-			good, f.Runs, scenario.PeriodTolerance, scenario.PhaseSlack, worstP, worstEdge, worstLit),
+			good, f.Runs, score.PeriodTolerance, score.PhaseSlack, worstP, worstEdge, worstLit),
 		Reduced: red,
 	}
 	worst := math.Inf(-1)
@@ -550,7 +551,7 @@ func evalB01(r *result) []target {
 	fb := target{
 		Name:    "B01 first burst",
 		Pass:    f.Runs > 0 && worst <= targetB01FirstBurst,
-		Value:   fmt.Sprintf("flagged median %s s, at worst %s s after the first outage's start (want ≤ %g s in every run)", fmtSeconds(scenario.Median(f.FirstBurst)), fmtSeconds(worst), targetB01FirstBurst),
+		Value:   fmt.Sprintf("flagged median %s s, at worst %s s after the first outage's start (want ≤ %g s in every run)", fmtSeconds(score.Median(f.FirstBurst)), fmtSeconds(worst), targetB01FirstBurst),
 		Reduced: red,
 	}
 	return []target{lat, pp, fb}
@@ -577,9 +578,9 @@ func evalB02(r *result) []target {
 	}
 	loss := target{
 		Name: "B02 data loss",
-		Pass: f.Runs > 0 && f.Detected == f.Runs && unknown == 0 && worst <= scenario.DataLossMax,
+		Pass: f.Runs > 0 && f.Detected == f.Runs && unknown == 0 && worst <= score.DataLossMax,
 		Value: fmt.Sprintf("%d/%d runs with a fleet fault; late fraction at most %s, %d never reported (want ≤ %g in every run: data loss, nothing late-filled)",
-			f.Detected, f.Runs, fmtFrac(worst), unknown, scenario.DataLossMax),
+			f.Detected, f.Runs, fmtFrac(worst), unknown, score.DataLossMax),
 		Reduced: red,
 	}
 	return []target{abs, loss}
@@ -611,7 +612,7 @@ func evalB04(r *result) []target {
 	s := &r.Report.Series
 	red := reduced(r, protoN, 0, 0)
 	rec := s.Recall()
-	med := scenario.Median(s.Latency)
+	med := score.Median(s.Latency)
 	return []target{
 		{
 			Name:    "B04 per-series recall",
@@ -628,7 +629,7 @@ func evalB04(r *result) []target {
 		{
 			Name:    "B04 per-series latency",
 			Pass:    med <= targetB04Latency,
-			Value:   fmt.Sprintf("median %s periods, p90 %s (want median ≤ %g)", fmtPeriods(med), fmtPeriods(scenario.Quantile(s.Latency, 0.9)), targetB04Latency),
+			Value:   fmt.Sprintf("median %s periods, p90 %s (want median ≤ %g)", fmtPeriods(med), fmtPeriods(score.Quantile(s.Latency, 0.9)), targetB04Latency),
 			Reduced: red,
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/bench/score"
 	"github.com/faultline-go/faultline/fault"
 )
 
@@ -45,8 +46,8 @@ func b01Result(n, seeds int) *result {
 	r := &result{ID: "B01", Spec: scenario.MustNamed("B01").WithN(n), Runs: make([]runStats, seeds)}
 	f := &r.Report.Fleet
 	for i := range seeds {
-		f.Episodes = append(f.Episodes, scenario.FleetEpisode{
-			Seed: uint64(i + 1), Fired: true, Verdict: scenario.VerdictTP, Gap: fault.Gap{Period: time.Minute},
+		f.Episodes = append(f.Episodes, score.FleetEpisode{
+			Seed: uint64(i + 1), Fired: true, Verdict: score.VerdictTP, Gap: fault.Gap{Period: time.Minute},
 			PhaseOK: true, PhaseStrict: true, PhaseLiteral: true, PhaseErrEnd: 250 * time.Millisecond,
 		})
 		f.Runs++
@@ -114,8 +115,8 @@ func TestEvaluateB01(t *testing.T) {
 
 func TestEvaluateB02ControlsB04(t *testing.T) {
 	b02 := &result{ID: "B02", Spec: scenario.MustNamed("B02"), Runs: make([]runStats, 2)}
-	b02.Report.Fleet = scenario.FleetScore{Runs: 2, Detected: 2, LateFraction: []float64{0, 0.01}}
-	b02.Report.Absence = scenario.AbsenceScore{Dropped: 250, DroppedFired: 246, DroppedInhibited: 246}
+	b02.Report.Fleet = score.FleetScore{Runs: 2, Detected: 2, LateFraction: []float64{0, 0.01}}
+	b02.Report.Absence = score.AbsenceScore{Dropped: 250, DroppedFired: 246, DroppedInhibited: 246}
 
 	ctl := func(id string) *result {
 		s := scenario.MustNamed(id).Long(6 * time.Hour)
@@ -127,10 +128,10 @@ func TestEvaluateB02ControlsB04(t *testing.T) {
 		return r
 	}
 	c01, c03, c05 := ctl("C01"), ctl("C03"), ctl("C05")
-	c03.Report.Absence = scenario.AbsenceScore{Dead: 750, DeadFired: 750}
+	c03.Report.Absence = score.AbsenceScore{Dead: 750, DeadFired: 750}
 
 	b04 := &result{ID: "B04", Spec: scenario.MustNamed("B04"), Runs: make([]runStats, 1)}
-	b04.Report.Series = scenario.SeriesScore{Fired: 500, TP: 500, Eligible: 400, Detected: 394, Latency: []float64{3, 4, 4, 5, 9}}
+	b04.Report.Series = score.SeriesScore{Fired: 500, TP: 500, Eligible: 400, Detected: 394, Latency: []float64{3, 4, 4, 5, 9}}
 
 	ts := evaluate([]*result{b02, c01, c03, c05, b04})
 	names := make([]string, len(ts))
@@ -151,9 +152,9 @@ func TestEvaluateB02ControlsB04(t *testing.T) {
 	// Each target fails on its own condition.
 	b02.Report.Absence.DroppedUninhibited = 1
 	b02.Report.Fleet.LateFraction[1] = 0.2
-	c01.Report.Series = scenario.SeriesScore{Fired: 1}
+	c01.Report.Series = score.SeriesScore{Fired: 1}
 	c03.Report.Absence.DeadFired = 749
-	c05.Report.Fleet = scenario.FleetScore{Fired: 1}
+	c05.Report.Fleet = score.FleetScore{Fired: 1}
 	b04.Report.Series.Detected = 391
 	b04.Report.Series.TP = 499
 	b04.Report.Series.Latency = []float64{5, 5, 4}
@@ -189,8 +190,8 @@ func TestCells(t *testing.T) {
 	require.Equal(t, "-", fmtPct(0, 0))
 	require.Equal(t, "100% (5/5)", fmtPct(5, 5))
 	require.Equal(t, "98.5% (394/400)", fmtPct(394, 400))
-	require.Equal(t, "0 (≤12/fd)", fmtRate(scenario.Rate{Count: 0, Exposure: 0.25}, "fd"))
-	require.Equal(t, "2 (8/fd)", fmtRate(scenario.Rate{Count: 2, Exposure: 0.25}, "fd"))
+	require.Equal(t, "0 (≤12/fd)", fmtRate(score.Rate{Count: 0, Exposure: 0.25}, "fd"))
+	require.Equal(t, "2 (8/fd)", fmtRate(score.Rate{Count: 2, Exposure: 0.25}, "fd"))
 	require.Equal(t, "-", latencyCell(nil))
 	require.Equal(t, "3.05", latencyCell([]float64{3.05}))
 	require.Equal(t, "3.05 [2.83–miss]", latencyCell([]float64{3.05, 2.83, math.Inf(1)}))

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/bench/score"
 	"github.com/faultline-go/faultline/fault"
 )
 
@@ -110,9 +111,9 @@ func run(w io.Writer, checks int, replay time.Duration, seed uint64) error {
 	return nil
 }
 
-// verdict says in words what scenario.LateVerdict decides.
+// verdict says in words what score.LateVerdict decides.
 func verdict(late float64) string {
-	switch scenario.LateVerdict(late) {
+	switch score.LateVerdict(late) {
 	case "-": // NaN: nothing settled yet
 		return "whether the lost samples arrive later is not known yet"
 	case "delivery gap":

@@ -1,4 +1,4 @@
-package scenario
+package score
 
 import (
 	"testing"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/bench/scenario"
 	"github.com/faultline-go/faultline/fault"
 )
 
@@ -19,7 +20,7 @@ func ofKind(kind fault.Kind, evs []fault.Event) []fault.Event {
 }
 
 // windowGap describes window w as a detector would report it.
-func windowGap(w Window, period time.Duration) fault.Gap {
+func windowGap(w scenario.Window, period time.Duration) fault.Gap {
 	ps := time.Duration(floorMod(w.Start, int64(period)))
 	return fault.Gap{Period: period, PhaseStart: ps, PhaseEnd: ps + time.Duration(w.End-w.Start), Series: 7, LateFraction: 1}
 }
@@ -64,14 +65,14 @@ func TestScoreDeliveryLoss(t *testing.T) {
 	// On a periodic gap, or on a control, a delivery loss is a false alarm.
 	for _, id := range []string{"B01", "N01"} {
 		other := mk(t, hard(id, 300), 1)
-		r = Score(other, ofKind(KindPeriodicDeliveryLoss, fleetEvents("dl", 0, Origin+int64(20*time.Minute), 0, g)))
+		r = Score(other, ofKind(KindPeriodicDeliveryLoss, fleetEvents("dl", 0, scenario.Origin+int64(20*time.Minute), 0, g)))
 		require.Equal(t, VerdictNoTruth, r.Delivery.Episodes[0].Verdict, id)
 		require.Equal(t, Rate{Count: 1, Exposure: other.Spec.FleetDays()}, r.DeliveryFalseAlarms(), id)
 	}
 }
 
 func TestScoreTracksAWanderingWindow(t *testing.T) {
-	s := MustNamed("H02").WithN(200).WithHorizon(3*time.Hour).WithIncident(10*time.Minute, 150*time.Minute)
+	s := scenario.MustNamed("H02").WithN(200).WithHorizon(3*time.Hour).WithIncident(10*time.Minute, 150*time.Minute)
 	ds := mk(t, s, 3)
 	w := ds.Truth.Windows
 	first, last := w[0], w[len(w)-1]

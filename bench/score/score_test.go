@@ -1,4 +1,4 @@
-package scenario
+package score
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/bench/scenario"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -33,18 +34,18 @@ func gap(period, start, end time.Duration, late float64) fault.Gap {
 	return fault.Gap{Period: period, PhaseStart: start, PhaseEnd: end, Series: 7, LateFraction: late}
 }
 
-func seriesLabels(ds *Dataset, i int) stream.Labels {
-	return stream.NewLabels("__name__", Metric, CheckLabel, ds.Series[i].Labels.Get(CheckLabel))
+func seriesLabels(ds *scenario.Dataset, i int) stream.Labels {
+	return stream.NewLabels("__name__", scenario.Metric, scenario.CheckLabel, ds.Series[i].Labels.Get(scenario.CheckLabel))
 }
 
-func seriesAlarm(ds *Dataset, i int, ep string, at int64, period time.Duration, inhibitedBy string) fault.Event {
+func seriesAlarm(ds *scenario.Dataset, i int, ep string, at int64, period time.Duration, inhibitedBy string) fault.Event {
 	g := fault.Gap{Period: period, PhaseStart: 12 * time.Second, PhaseEnd: 13500 * time.Millisecond, Series: 1}
 	return fault.Event{ID: ep + "/f", Episode: ep, Kind: fault.KindSeriesPeriodicGap, Rule: "series_periodic_gap",
 		State: fault.StateFiring, At: at, Since: at, Series: ds.Series[i].ID, Labels: seriesLabels(ds, i), InhibitedBy: inhibitedBy, Gap: &g}
 }
 
-func absence(ds *Dataset, i int, at int64, inhibitedBy string) fault.Event {
-	return fault.Event{ID: "abs/" + ds.Series[i].Labels.Get(CheckLabel), Episode: "abs-ep/" + ds.Series[i].Labels.Get(CheckLabel),
+func absence(ds *scenario.Dataset, i int, at int64, inhibitedBy string) fault.Event {
+	return fault.Event{ID: "abs/" + ds.Series[i].Labels.Get(scenario.CheckLabel), Episode: "abs-ep/" + ds.Series[i].Labels.Get(scenario.CheckLabel),
 		Kind: fault.KindAbsence, Rule: "absence", State: fault.StateFiring, At: at, Since: at - 300*sec,
 		Series: ds.Series[i].ID, Labels: seriesLabels(ds, i), InhibitedBy: inhibitedBy}
 }
@@ -238,7 +239,7 @@ func TestScoreFleetLateFractionUnknown(t *testing.T) {
 
 func TestScoreFleetControl(t *testing.T) {
 	ds := mk(t, small("C01", 100), 1)
-	evs := fleetEvents("x", 0, Origin+3000*sec, 0, gap(60*time.Second, 12*time.Second, 13500*time.Millisecond, 1))
+	evs := fleetEvents("x", 0, scenario.Origin+3000*sec, 0, gap(60*time.Second, 12*time.Second, 13500*time.Millisecond, 1))
 	r := Score(ds, evs)
 	require.False(t, r.Periodic)
 	require.Equal(t, VerdictNoTruth, r.Fleet.Episodes[0].Verdict)
@@ -283,7 +284,7 @@ func TestScorePerSeries(t *testing.T) {
 	var lats []float64
 	for j, i := range core[:len(core)-1] {
 		k := 2 + j%4
-		evs = append(evs, seriesAlarm(ds, i, "s"+ds.Series[i].Labels.Get(CheckLabel), w[k].Start+sec, 60*time.Second, ""))
+		evs = append(evs, seriesAlarm(ds, i, "s"+ds.Series[i].Labels.Get(scenario.CheckLabel), w[k].Start+sec, 60*time.Second, ""))
 		lats = append(lats, float64(k)+1.0/60)
 	}
 	// The first core series fires a second episode: counted in precision,
@@ -304,7 +305,7 @@ func TestScorePerSeries(t *testing.T) {
 		tp++
 	}
 	// A pending or resolved series event is no alarm.
-	evs = append(evs, fault.Event{ID: "r", Episode: "s" + ds.Series[core[0]].Labels.Get(CheckLabel), Kind: fault.KindSeriesPeriodicGap, State: fault.StateResolved, At: w[20].Start, Series: ds.Series[core[0]].ID})
+	evs = append(evs, fault.Event{ID: "r", Episode: "s" + ds.Series[core[0]].Labels.Get(scenario.CheckLabel), Kind: fault.KindSeriesPeriodicGap, State: fault.StateResolved, At: w[20].Start, Series: ds.Series[core[0]].ID})
 	evs = append(evs, fleetEvents("fleet", 0, w[3].Start+2*sec, 0, gap(60*time.Second, 12*time.Second, 13500*time.Millisecond, 1))...)
 
 	r := Score(ds, evs)
@@ -345,7 +346,7 @@ func TestScorePerSeries(t *testing.T) {
 
 	// On a control every series alarm is false.
 	c05 := mk(t, small("C05", 200), 1)
-	r = Score(c05, []fault.Event{seriesAlarm(c05, 0, "x", Origin+3000*sec, 60*time.Second, "")})
+	r = Score(c05, []fault.Event{seriesAlarm(c05, 0, "x", scenario.Origin+3000*sec, 60*time.Second, "")})
 	require.Equal(t, 1, r.Series.FalseAlarms())
 	require.Equal(t, VerdictNoTruth, r.Series.Alarms[0].Verdict)
 	require.Zero(t, r.Series.Eligible)
@@ -414,8 +415,8 @@ func TestScoreAbsenceInhibition(t *testing.T) {
 	require.Equal(t, 1, a.Other)
 	require.Zero(t, a.OtherInhibited)
 	require.Len(t, a.UninhibitedDropped, 3)
-	require.Equal(t, ds.Series[dropped[1]].Labels.Get(CheckLabel), a.UninhibitedDropped[0])
-	require.Equal(t, []string{ds.Series[clean[0]].Labels.Get(CheckLabel)}, a.OtherChecks)
+	require.Equal(t, ds.Series[dropped[1]].Labels.Get(scenario.CheckLabel), a.UninhibitedDropped[0])
+	require.Equal(t, []string{ds.Series[clean[0]].Labels.Get(scenario.CheckLabel)}, a.OtherChecks)
 	require.Zero(t, a.Dead)
 	// B02's fleet fault reports data loss.
 	require.Equal(t, []float64{0}, r.Fleet.LateFraction)
@@ -452,7 +453,7 @@ func TestScoreDeadChecks(t *testing.T) {
 	require.Equal(t, len(dead), a.Dead)
 	require.Equal(t, len(dead)-1, a.DeadFired)
 	require.Zero(t, a.DeadInhibited)
-	require.Equal(t, []string{ds.Series[dead[0]].Labels.Get(CheckLabel)}, a.MissedDead)
+	require.Equal(t, []string{ds.Series[dead[0]].Labels.Get(scenario.CheckLabel)}, a.MissedDead)
 	require.Zero(t, a.Other)
 	require.Zero(t, a.Dropped)
 }

@@ -1,4 +1,10 @@
-package scenario
+// Package score judges the engine's events on a generated scenario against
+// its ground truth (bench/scenario): each fleet episode, per-series alarm
+// and absence gets a verdict, and a Report adds them up over runs, with the
+// tolerances of GAPS.md ("Public benchmark scenarios", Scoring). It knows
+// both the engine and the generator; the generator does not know it, so
+// the engine's own tests can generate scenarios.
+package score
 
 import (
 	"math"
@@ -7,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/faultline-go/faultline/bench/scenario"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/internal/align"
 	"github.com/faultline-go/faultline/stream"
@@ -74,7 +81,7 @@ func (v Verdict) String() string {
 // Counts add up; per-run and per-series lists concatenate, so quantiles are
 // taken over every run.
 type Report struct {
-	// ID is the scenario's id (Spec.ID).
+	// ID is the scenario's id (scenario.Spec.ID).
 	ID string
 	// Seeds lists the seeds of the runs, in merge order.
 	Seeds []uint64
@@ -83,17 +90,17 @@ type Report struct {
 	Horizon time.Duration
 	// Periodic reports that the scenario holds a true periodic fault;
 	// DeliveryLoss that it holds a periodic loss of deliveries
-	// (Truth.DeliveryLoss).
+	// (scenario.Truth.DeliveryLoss).
 	Periodic, DeliveryLoss bool
-	// FleetDays and SeriesDays are the summed exposures (Spec.FleetDays,
-	// Spec.SeriesDays).
+	// FleetDays and SeriesDays are the summed exposures (scenario.Spec.FleetDays,
+	// scenario.Spec.SeriesDays).
 	FleetDays, SeriesDays float64
 
 	Fleet   FleetScore
 	Series  SeriesScore
 	Absence AbsenceScore
 	// Delivery scores periodic_delivery_loss episodes like Fleet scores
-	// periodic_gap ones, against Truth.DeliveryLoss.
+	// periodic_gap ones, against scenario.Truth.DeliveryLoss.
 	Delivery FleetScore
 }
 
@@ -183,7 +190,7 @@ type FleetEpisode struct {
 	LiteralErrStart, LiteralErrEnd time.Duration
 	PhaseLiteral                   bool
 	// TruthSeries is the number of series with a real-time drop
-	// (Truth.FleetSeries), to compare with Gap.Series.
+	// (scenario.Truth.FleetSeries), to compare with Gap.Series.
 	TruthSeries int
 	// Tracked and TrackedOK count this episode's events as
 	// FleetScore.Tracked and TrackedOK do (true positives only);
@@ -213,7 +220,7 @@ type SeriesScore struct {
 type SeriesAlarm struct {
 	Seed    uint64
 	Episode string
-	// Series is the index in Dataset.Series, or −1 when the event named no
+	// Series is the index in scenario.Dataset.Series, or −1 when the event named no
 	// series of the dataset.
 	Series int
 	Check  string
@@ -501,14 +508,14 @@ const maxExamples = 10
 //     names a fleet periodic_gap firing event of events; a series with any
 //     uninhibited firing absence event counts as uninhibited.
 //   - Delivery loss (kind KindPeriodicDeliveryLoss): judged as fleet
-//     episodes are, against Truth.DeliveryLoss instead of Truth.Periodic.
+//     episodes are, against scenario.Truth.DeliveryLoss instead of scenario.Truth.Periodic.
 //
 // Every true-positive fleet or delivery-loss episode is also checked at
 // each of its events that carries a Gap (FleetScore.Tracked): a window that
 // wanders is followed, not just found.
 //
 // Events of other kinds are ignored. events must be those of one run on ds.
-func Score(ds *Dataset, events []fault.Event) Report {
+func Score(ds *scenario.Dataset, events []fault.Event) Report {
 	t := &ds.Truth
 	r := Report{
 		ID:           ds.Spec.ID,
@@ -531,7 +538,7 @@ func Score(ds *Dataset, events []fault.Event) Report {
 // scoreFleet fills f from the fleet events of kind, against a truth that
 // holds what they report when positive, and returns the IDs of their
 // firing events.
-func scoreFleet(ds *Dataset, events []fault.Event, kind fault.Kind, positive bool, f *FleetScore) map[string]bool {
+func scoreFleet(ds *scenario.Dataset, events []fault.Event, kind fault.Kind, positive bool, f *FleetScore) map[string]bool {
 	t := &ds.Truth
 	firing := make(map[string]bool)
 	byEp := make(map[string]int)
@@ -640,7 +647,7 @@ func scoreFleet(ds *Dataset, events []fault.Event, kind fault.Kind, positive boo
 
 // trackEpisode checks a true-positive episode at each of its events that
 // carries a Gap, at or after the first window's start.
-func trackEpisode(t *Truth, events []fault.Event, idx []int, ep *FleetEpisode) {
+func trackEpisode(t *scenario.Truth, events []fault.Event, idx []int, ep *FleetEpisode) {
 	for _, i := range idx {
 		ev := &events[i]
 		if ev.At < t.Windows[0].Start {
@@ -660,7 +667,7 @@ func trackEpisode(t *Truth, events []fault.Event, idx []int, ep *FleetEpisode) {
 
 // judgeFleet judges a fired fleet episode against a truth that holds what
 // it reports when positive, filling its phase fields.
-func judgeFleet(t *Truth, positive bool, ep *FleetEpisode) Verdict {
+func judgeFleet(t *scenario.Truth, positive bool, ep *FleetEpisode) Verdict {
 	switch {
 	case !positive:
 		return VerdictNoTruth
@@ -703,7 +710,7 @@ func judgePeriod(p, P time.Duration) Verdict {
 // active at ep.FiringAt (the last one starting at or before it, or the
 // first): at the occurrence n·Period + PhaseStart (Unix epoch) nearest that
 // window's start, and as written, read into the truth's period.
-func phaseCheck(t *Truth, ep *FleetEpisode) {
+func phaseCheck(t *scenario.Truth, ep *FleetEpisode) {
 	pa := phaseAt(t, ep.Gap, ep.FiringAt)
 	ep.PhaseErrStart, ep.PhaseErrEnd = pa.errStart, pa.errEnd
 	ep.PhaseOK, ep.PhaseStrict = pa.ok, pa.strict
@@ -722,7 +729,7 @@ type phaseErr struct {
 // phaseAt compares the window of g with the truth window active at at (the
 // last one starting at or before it, or the first), as phaseCheck
 // describes.
-func phaseAt(t *Truth, g fault.Gap, at int64) phaseErr {
+func phaseAt(t *scenario.Truth, g fault.Gap, at int64) phaseErr {
 	var pa phaseErr
 	ws := t.Windows
 	i := sort.Search(len(ws), func(i int) bool { return ws[i].Start > at }) - 1
@@ -759,7 +766,7 @@ func absDur(d time.Duration) time.Duration {
 }
 
 // seriesIndex maps series IDs to indices in ds.Series.
-func seriesIndex(ds *Dataset) map[stream.SeriesID]int {
+func seriesIndex(ds *scenario.Dataset) map[stream.SeriesID]int {
 	m := make(map[stream.SeriesID]int, len(ds.Series))
 	for i := range ds.Series {
 		m[ds.Series[i].ID] = i
@@ -768,22 +775,22 @@ func seriesIndex(ds *Dataset) map[stream.SeriesID]int {
 }
 
 // lookupSeries finds an event's series: by ID, else by its check label.
-func lookupSeries(ds *Dataset, idx map[stream.SeriesID]int, ev *fault.Event) int {
+func lookupSeries(ds *scenario.Dataset, idx map[stream.SeriesID]int, ev *fault.Event) int {
 	if i, ok := idx[ev.Series]; ok && ev.Series != 0 {
 		return i
 	}
-	c := ev.Labels.Get(CheckLabel)
+	c := ev.Labels.Get(scenario.CheckLabel)
 	if len(c) < 2 || c[0] != 'c' {
 		return -1
 	}
 	i, err := strconv.Atoi(c[1:])
-	if err != nil || i < 0 || i >= len(ds.Series) || ds.Series[i].Labels.Get(CheckLabel) != c {
+	if err != nil || i < 0 || i >= len(ds.Series) || ds.Series[i].Labels.Get(scenario.CheckLabel) != c {
 		return -1
 	}
 	return i
 }
 
-func scoreSeries(ds *Dataset, events []fault.Event, idx map[stream.SeriesID]int, fleetFiring map[string]bool, s *SeriesScore) {
+func scoreSeries(ds *scenario.Dataset, events []fault.Event, idx map[stream.SeriesID]int, fleetFiring map[string]bool, s *SeriesScore) {
 	t := &ds.Truth
 	seen := make(map[string]bool)
 	first := make(map[int]int64) // eligible series → first TP alarm
@@ -799,7 +806,7 @@ func scoreSeries(ds *Dataset, events []fault.Event, idx map[stream.SeriesID]int,
 		seen[key] = true
 		a := SeriesAlarm{
 			Seed: ds.Seed, Episode: ev.Episode, Series: lookupSeries(ds, idx, ev),
-			Check: ev.Labels.Get(CheckLabel), At: ev.At, InhibitedBy: ev.InhibitedBy,
+			Check: ev.Labels.Get(scenario.CheckLabel), At: ev.At, InhibitedBy: ev.InhibitedBy,
 			LatencyPeriods: t.LatencyPeriods(ev.At),
 		}
 		if ev.Gap != nil {
@@ -841,7 +848,7 @@ func scoreSeries(ds *Dataset, events []fault.Event, idx map[stream.SeriesID]int,
 	}
 }
 
-func judgeSeries(ds *Dataset, a *SeriesAlarm, hasGap bool) Verdict {
+func judgeSeries(ds *scenario.Dataset, a *SeriesAlarm, hasGap bool) Verdict {
 	t := &ds.Truth
 	switch {
 	case !t.Periodic:
@@ -872,7 +879,7 @@ func judgeSeries(ds *Dataset, a *SeriesAlarm, hasGap bool) Verdict {
 	return v
 }
 
-func scoreAbsence(ds *Dataset, events []fault.Event, idx map[stream.SeriesID]int, fleetFiring map[string]bool, a *AbsenceScore) {
+func scoreAbsence(ds *scenario.Dataset, events []fault.Event, idx map[stream.SeriesID]int, fleetFiring map[string]bool, a *AbsenceScore) {
 	const (
 		fired       = 1 << iota // an absence fired
 		uninhibited             // a firing absence not inhibited by a fleet firing event
@@ -903,7 +910,7 @@ func scoreAbsence(ds *Dataset, events []fault.Event, idx map[stream.SeriesID]int
 	}
 	note := func(list *[]string, j int) {
 		if len(*list) < maxExamples {
-			*list = append(*list, ds.Series[j].Labels.Get(CheckLabel))
+			*list = append(*list, ds.Series[j].Labels.Get(scenario.CheckLabel))
 		}
 	}
 	var missed, unDropped, other []string
