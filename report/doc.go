@@ -35,19 +35,21 @@
 //     default 6 h, 24 bytes a bin: 2 MiB). A bin older than that when it
 //     arrives is dropped. A fleet gap's figures are folded from these bins
 //     when drawn; a resolved gap's are kept once its bins have all arrived
-//     (about 110 KiB each), so they outlive the history. A gap longer than
+//     (at most 125 KiB each), so they outlive the history. A gap longer than
 //     the history is drawn over the part still held.
 //   - Delivery minutes: the last Options.DeliveryHistory (by default 24 h),
 //     with the ingest lag of the first Options.MaxSources sources (by
 //     default 8); the others are drawn as one line, their largest lag.
 //   - Fleet gap figures: Options.MaxGaps (by default 16); further gaps
 //     are in the timeline only. A heatmap has at most 360 columns (each
-//     one period or several) and 240 rows (each one bin or several); a
-//     miss-rate chart at most 1,200 points.
+//     one period or several) and 240 rows (each one bin or several, so
+//     that a cell usually expects 16 slots or more); a miss-rate chart at
+//     most 1,200 points.
 //   - Timeline rows: Options.MaxRows (by default 500). A fleet-wide or
 //     per-source episode is one row; per-series episodes are collapsed
 //     into one row per kind, rule and explaining fleet gap, with a count,
-//     listing the first Options.MaxListed (by default 100) of them.
+//     listing the first Options.MaxListed (by default 100) of them, and
+//     40 × MaxListed over all rows.
 //     Episodes are followed (their later transitions matched) up to
 //     Options.MaxEpisodes (by default 65,536); events of further ones are
 //     counted only.

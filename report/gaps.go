@@ -12,6 +12,8 @@ const (
 	maxHistPoints = 1200 // points of a miss-rate-by-phase chart
 	maxGridCols   = 360  // columns (periods) of a heatmap
 	maxGridRows   = 240  // rows (phases) of a heatmap
+	minGridRows   = 24   // rows of a heatmap at least, however few its slots
+	minCellSlots  = 16   // slots a heatmap's cell should usually expect
 	maxMarginP    = 30   // periods drawn at most before and after an episode
 	minMarginP    = 5    // periods drawn at least before and after it
 )
@@ -206,7 +208,19 @@ func fold(r *binRing, g *gapEpisode, now int64) *figure {
 	np := floorDiv(max(to-1, from), p) - f.p0 + 1
 	f.colP = (np + maxGridCols - 1) / maxGridCols
 	f.cols = int((np + f.colP - 1) / f.colP)
+	// Rows of one bin, or of a few, so that a cell usually expects
+	// minCellSlots or more, but at least minGridRows of them.
+	var sumE, nBins int64
+	for idx := floorDiv(from, binWidth); idx*binWidth < to; idx++ {
+		sumE += int64(r.at(idx).e)
+		nBins++
+	}
 	rowBins := (nb + maxGridRows - 1) / maxGridRows
+	if sumE > 0 {
+		perCell := float64(sumE) / float64(nBins) * float64(f.colP) // per bin and column
+		rowBins = max(rowBins, min(int64(math.Ceil(minCellSlots/perCell)), nb/minGridRows))
+	}
+	rowBins = max(rowBins, 1)
 	f.rowW = rowBins * binWidth
 	f.rows = int((nb + rowBins - 1) / rowBins)
 	// Each cell adds up its bins: slots expected, missed, and how many of
@@ -238,7 +252,7 @@ func fold(r *binRing, g *gapEpisode, now int64) *figure {
 // than three, the 90th percentile over its columns.
 func (f *figure) usual(cells [][3]uint32, since int64) []float64 {
 	u := make([]float64, f.rows)
-	cols := int((floorDiv(since, f.period) - f.p0) / f.colP) // whole columns before the episode
+	cols := min(int((floorDiv(since, f.period)-f.p0)/f.colP), f.cols) // whole columns before the episode
 	if cols >= 3 {
 		for row := range f.rows {
 			var e, n uint64
@@ -283,19 +297,20 @@ const (
 	shadeMissed = 1   // … shadeMissed+shadeSteps−1
 	shadeSilent = 128 // … shadeSilent+shadeSteps−1
 	shadeSteps  = 127
-	silentBelow = 0.5 // a cell expecting less than this share of its row's usual slots counts the rest as silent
 )
 
 // shade is the palette index of a cell that expected e slots and missed m
 // on time, in a row that usually expects usual slots over the cell's
 // periods. Slots not expected any more (a series that went absent is not
 // expected again until it delivers) count as silent when the cell expects
-// less than half the usual: they are drawn in a second ramp, so the band
-// of an outage that silenced its series still holds. Both ramps go as the
-// square root of the share, so that 1 % shows and 100 % is dark.
+// far fewer than usual: they are drawn in a second ramp, so the band
+// of an outage that silenced its series still holds. Only a shortfall of
+// more than three standard deviations (of a Poisson count) counts: fewer
+// slots by chance do not. Both ramps go as the square root of the share,
+// so that 1 % shows and 100 % is dark.
 func shade(e, m uint32, usual float64) uint8 {
 	silent := 0.0
-	if float64(e) < silentBelow*usual {
+	if float64(e) < usual-3*math.Sqrt(usual) {
 		silent = usual - float64(e)
 	}
 	total := math.Max(float64(e), usual)

@@ -62,6 +62,10 @@ type groupKey struct {
 	explains string // InhibitedBy of the group's episodes
 }
 
+// maxListedTotal bounds the members listed over all rows, in multiples of
+// MaxListed.
+const maxListedTotal = 40
+
 // timeline keeps the rows, up to maxRows, and follows the open episodes,
 // up to maxEpisodes.
 type timeline struct {
@@ -69,6 +73,7 @@ type timeline struct {
 	rows                            []*row
 	groups                          map[groupKey]*row
 	eps                             map[string]epRef
+	listed                          int    // members listed over all rows, at most maxListedTotal
 	noRow                           uint64 // events of episodes given no row: the rows were full
 	untracked                       uint64 // events of episodes not followed: too many open
 }
@@ -169,9 +174,10 @@ func (t *timeline) join(ev *fault.Event, explainer *gapEpisode) epRef {
 		m.since = ev.At
 	}
 	t.add(r, m)
-	if len(r.members) < t.maxListed {
+	if len(r.members) < t.maxListed && t.listed < maxListedTotal*t.maxListed {
 		m.labels = seriesName(ev.Labels)
 		r.members = append(r.members, m)
+		t.listed++
 	}
 	return epRef{row: r, m: m}
 }
@@ -201,6 +207,7 @@ func (t *timeline) move(ev *fault.Event, ref epRef, explainer *gapEpisode) epRef
 	for i, x := range old.members {
 		if x == ref.m {
 			old.members = append(old.members[:i], old.members[i+1:]...)
+			t.listed--
 			break
 		}
 	}

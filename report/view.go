@@ -190,6 +190,10 @@ func label(k fault.Kind) string {
 	return string(k)
 }
 
+// Headline returns the page's first line: the fleet periodic gaps found,
+// or that there is none.
+func (b *Builder) Headline() string { return b.view(false).Headline }
+
 // view copies what is to be drawn; live orders the timeline open first.
 func (b *Builder) view(live bool) *page {
 	b.mu.Lock()
