@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"math"
 	"strings"
 	"sync"
@@ -241,4 +242,90 @@ func TestEpisodesFollowedAreBounded(t *testing.T) {
 	require.NoError(t, b.Emit(ctx, seriesEvent(fault.KindAbsence, "absence", 99, fault.StateFiring, t0, t0+3, "")))
 	require.Len(t, b.timeline.eps, 10)
 	require.Equal(t, 11, b.timeline.groups[groupKey{fault.KindAbsence, "absence", ""}].count)
+}
+
+// TestOptions: negative bounds are refused; zero ones take the defaults.
+func TestOptions(t *testing.T) {
+	_, err := New(Options{MaxRows: -1})
+	require.ErrorContains(t, err, "report: negative")
+	b, err := New(Options{History: time.Second})
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Minute, b.opts.History, "at least 10m")
+	require.Equal(t, DefaultMaxSeries, b.opts.MaxSeries)
+	require.Equal(t, "faultline report", b.opts.Title)
+}
+
+// TestMalformedGapIgnored: a gap event without a period (not one the
+// engine emits) is a timeline row, never a figure.
+func TestMalformedGapIgnored(t *testing.T) {
+	b, err := New(Options{})
+	require.NoError(t, err)
+	_, evs := gapEvents(scenario.Origin, 0)
+	ev := evs[1]
+	ev.Gap = &fault.Gap{}
+	require.NoError(t, b.Emit(context.Background(), ev))
+	require.Empty(t, b.gaps.list)
+	var buf bytes.Buffer
+	require.NoError(t, b.WriteHTML(&buf))
+}
+
+// TestTimelineKinds: every kind of episode gets its row, in the order the
+// episodes began (open ones first on the live page).
+func TestTimelineKinds(t *testing.T) {
+	b, err := New(Options{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	t0 := scenario.Origin
+	minute := int64(time.Minute)
+	emit := func(kind fault.Kind, rule string, labels stream.Labels, ann stream.Labels, since, end int64, value float64) {
+		for _, st := range []fault.State{fault.StateFiring, fault.StateResolved} {
+			if st == fault.StateResolved && end == 0 {
+				break
+			}
+			at := since
+			if st == fault.StateResolved {
+				at = end
+			}
+			id, ep := fault.EventIDs(kind, rule, 7, since, st)
+			require.NoError(t, b.Emit(ctx, fault.Event{ID: id, Episode: ep, Kind: kind, Rule: rule, State: st, At: at, Since: since, Labels: labels, Annotations: ann, Value: value}))
+		}
+	}
+	origin := func(ls ...string) stream.Labels {
+		return stream.NewLabels(append(ls, fault.OriginLabel, "faultline")...)
+	}
+	emit(fault.KindCollectorDown, "collector_down", origin(), stream.NewLabels("summary", "faultline was down for 2m0s (restart): the slots expected meanwhile were not judged"), t0+minute, t0+3*minute, 120)
+	emit(fault.KindDuplicateStorm, "duplicate_storm", origin("host", "agent-7"), nil, t0+4*minute, t0+9*minute, 12.5)
+	emit(fault.KindIngestLag, "ingest_lag", origin("host", "agent-3"), nil, t0+5*minute, 0, 42)
+	emit(fault.KindBadInput, "bad_input", origin(fault.InputLabel, "capture.txt"), stream.NewLabels("bad_records", "17", "examples", "capture.txt:3:1: bad line"), t0+6*minute, t0+12*minute, 17)
+	emit(fault.KindCohort, "ReconnectStorm", origin("firmware", "2.3.1"), nil, t0+7*minute, 0, 9)
+	emit(fault.KindFeedbackLoop, "feedback_loop", origin(), nil, t0+8*minute, t0+9*minute, math.NaN())
+	require.NoError(t, b.Emit(ctx, seriesEvent(fault.KindThreshold, "SlowCheck", 1, fault.StateFiring, t0+2*minute, t0+2*minute, "")))
+
+	var buf bytes.Buffer
+	require.NoError(t, b.WriteHTML(&buf))
+	page := html.UnescapeString(buf.String())
+	order := []string{
+		"collector down</span>", "threshold</span>", "duplicate storm</span>", "ingest lag</span>",
+		"bad input</span>", "cohort</span>", "feedback loop</span>",
+	}
+	last := -1
+	for _, s := range order {
+		i := strings.Index(page, s)
+		require.Greater(t, i, last, "%s in order of its start", s)
+		last = i
+	}
+	for _, s := range []string{
+		"faultline was down for 2m0s (restart)", `duplicate storm host="agent-7"`, "redeliveries 12.5× the fresh samples",
+		`ingest lag host="agent-3"`, "median lag 42s", "17 bad records so far; first: capture.txt:3:1: bad line",
+		`ReconnectStorm firmware="2.3.1"`, "SlowCheck — 1 series",
+	} {
+		require.Contains(t, page, s)
+	}
+
+	p := b.view(true) // live: open first, the latest first
+	var kinds []string
+	for _, r := range p.Timeline.Rows {
+		kinds = append(kinds, r.Kind)
+	}
+	require.Equal(t, []string{"cohort", "ingest lag", "threshold", "feedback loop", "bad input", "duplicate storm", "collector down"}, kinds)
 }

@@ -68,6 +68,9 @@ func (t *gapTable) init(n int) {
 // not one that fired (a burst still pending, one resolved unconfirmed) or
 // one not drawn.
 func (t *gapTable) event(ev *fault.Event) *gapEpisode {
+	if ev.Gap != nil && ev.Gap.Period <= 0 {
+		return nil // not the engine's: nothing to fold by
+	}
 	g := t.byEpisode[ev.Episode]
 	if g == nil {
 		if ev.Gap == nil || ev.State != fault.StateFiring {
@@ -85,7 +88,7 @@ func (t *gapTable) event(ev *fault.Event) *gapEpisode {
 	if ev.Gap != nil {
 		g.gap = *ev.Gap
 	}
-	switch ev.State {
+	switch ev.State { // an episode's events come in order: pending, firing, resolved
 	case fault.StateFiring:
 		g.firedAt, g.firingID = ev.At, ev.ID
 		t.byID[ev.ID] = g

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"slices"
+
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -63,10 +65,10 @@ func (t *seriesTable) event(ev *fault.Event, explainer *gapEpisode) {
 		r.first = min(r.first, ev.Since)
 	}
 	r.state = ev.State
-	if !hasKind(r.kinds, ev.Kind) {
+	if !slices.Contains(r.kinds, ev.Kind) {
 		r.kinds = append(r.kinds, ev.Kind)
 	}
-	if (ev.Kind == fault.KindThreshold || ev.Kind == fault.KindFlapping) && len(r.rules) < maxRules && !hasRule(r.rules, ev.Rule) {
+	if (ev.Kind == fault.KindThreshold || ev.Kind == fault.KindFlapping) && len(r.rules) < maxRules && !slices.Contains(r.rules, ev.Rule) {
 		r.rules = append(r.rules, ev.Rule)
 	}
 	switch {
@@ -82,22 +84,4 @@ func (t *seriesTable) event(ev *fault.Event, explainer *gapEpisode) {
 		gp := *ev.Gap
 		r.gap = &gp
 	}
-}
-
-func hasKind(ks []fault.Kind, k fault.Kind) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
-func hasRule(rs []string, r string) bool {
-	for _, x := range rs {
-		if x == r {
-			return true
-		}
-	}
-	return false
 }

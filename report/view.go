@@ -204,8 +204,12 @@ func (b *Builder) view(live bool) *page {
 		p.Span = "nothing seen yet"
 		p.NoGap = "No data yet."
 	} else {
-		t0 := time.Unix(0, from).UTC()
-		p.Span = fmt.Sprintf("%s %s – %s UTC (%s of engine time)", t0.Format("2006-01-02"), clock(from), clock(to), dur(to-from))
+		t0, t1 := time.Unix(0, from).UTC(), time.Unix(0, to).UTC()
+		end := clock(to)
+		if t1.YearDay() != t0.YearDay() || t1.Year() != t0.Year() {
+			end = t1.Format("2006-01-02 ") + end
+		}
+		p.Span = fmt.Sprintf("%s %s – %s UTC (%s of engine time)", t0.Format("2006-01-02"), clock(from), end, dur(to-from))
 	}
 
 	figs := make([]*figure, len(b.gaps.list))
@@ -464,7 +468,7 @@ func singleRow(r *row, v rowView, bar func(int64, int64, int64) barView) rowView
 			v.What += " " + r.subject
 		}
 		if r.kind == fault.KindCollectorDown || r.kind == fault.KindBadInput || r.kind == fault.KindFeedbackLoop {
-			v.What = label(r.kind) + " " + r.subject
+			v.What = strings.TrimSpace(label(r.kind) + " " + r.subject)
 		}
 		if !math.IsNaN(r.value) && r.kind != fault.KindCollectorDown && r.kind != fault.KindBadInput {
 			v.Detail = "value " + strconv.FormatFloat(r.value, 'g', 6, 64)
