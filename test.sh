@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin"
 
-# Services the tests run for real (never mocked). Append packages to debs;
+# Services the tests run for real (never mocked), and the browser the
+# report's tests render it in (headless). Append packages to debs;
 # the missing ones are installed with one apt-get update.
-debs=(prometheus-alertmanager mosquitto)
+debs=(prometheus-alertmanager mosquitto chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/report"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -45,6 +47,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		state     = fs.String("state", "", "checkpoint `FILE`: resume from it if it exists (the records it covers are skipped, and must be the same: another input is refused), and checkpoint to it atomically every --checkpoint-every of engine time")
 		every     = fs.Duration("checkpoint-every", 60*time.Second, "engine (arrival) time between checkpoints, with --state")
 		source    = fs.String("source-label", "", "label naming each sample's source (host, agent, collector) for the duplicate_storm and ingest_lag detectors (default: the input is one source)")
+		reportTo  = fs.String("report", "", "write an HTML report to `FILE.html` at the end: for each fleet periodic gap its miss rate by phase and a phase × time heatmap, a timeline, delivery over time and the affected series (one self-contained file)")
 		explain   = fs.String("explain", "", "explain on stderr every rule evaluation of the series this `selector` matches (as 'disk_used_ratio{host=\"a\"}'): each condition's value, the alert's state before and after, the events caused")
 	)
 	fs.Var(&ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
@@ -97,9 +100,16 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	sum := newSummary()
+	var rep *report.Builder
+	if *reportTo != "" {
+		rep, _ = report.New(report.Options{Title: "faultline replay " + strings.Join(inputs, " ")}) // the defaults are valid
+	}
 	var line []byte
-	sink := fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
+	sink := fault.SinkFunc(func(ctx context.Context, ev fault.Event) error {
 		sum.event(ev)
+		if rep != nil {
+			_ = rep.Emit(ctx, ev) // never fails
+		}
 		line = ev.AppendJSON(line[:0])
 		line = append(line, '\n')
 		_, err := out.Write(line)
@@ -115,6 +125,9 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		SourceLabel:  *source,
 		Explain:      explainSel,
 		Explainer:    explainer(*explain != "", stderr),
+	}
+	if rep != nil {
+		cfg.Observer = rep
 	}
 	var eng *fault.Engine
 	var skip int64 // records already processed, by the run that checkpointed
@@ -286,7 +299,35 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	sum.print(stderr, eng.Stats())
+	if rep != nil {
+		if err := writeReport(*reportTo, rep); err != nil {
+			fmt.Fprintf(stderr, "faultline replay: --report: %v\n", err)
+			return exitFail
+		}
+	}
 	return exitOK
+}
+
+// writeReport writes the report to a file beside path and renames it into
+// place, so a reader never sees half a report.
+func writeReport(path string, rep *report.Builder) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o644); err != nil { // an attachment, not a secret
+		f.Close()
+		return err
+	}
+	if err := rep.WriteHTML(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func open(in string, stdin io.Reader) (r io.Reader, name string, closeFn func(), err error) {
