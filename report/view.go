@@ -766,5 +766,9 @@ func (b *Builder) eventCounts() string {
 	for i, k := range kinds {
 		parts[i] = fmt.Sprintf("%s %s", k, count(b.byKind[fault.Kind(k)]))
 	}
-	return fmt.Sprintf("%s events: %s", count(b.events), strings.Join(parts, ", "))
+	noun := "events"
+	if b.events == 1 {
+		noun = "event"
+	}
+	return fmt.Sprintf("%s %s: %s", count(b.events), noun, strings.Join(parts, ", "))
 }

@@ -18,13 +18,14 @@ import (
 	"github.com/faultline-go/faultline/input"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/pipeline"
+	"github.com/faultline-go/faultline/report"
 	"github.com/faultline-go/faultline/sink"
 )
 
 // serveFlags are run's own flags.
 type serveFlags struct {
 	listen, tcp, tokenFile, tlsCert, tlsKey *string
-	stdin                                   *bool
+	stdin, ui                               *bool
 	alertmanagers, webhooks                 stringList
 	maxBody                                 *int64
 	maxLine, maxConns                       *int
@@ -41,6 +42,7 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		listen:       fs.String("listen", "127.0.0.1:8086", "`ADDR` of the HTTP server: the write APIs, /metrics, /healthz, /-/reload"),
 		tcp:          fs.String("tcp", "", "`ADDR` of a line-protocol TCP listener (default: none); it cannot take a token"),
 		stdin:        fs.Bool("stdin", false, "read line protocol from standard input too"),
+		ui:           fs.Bool("ui", true, "serve the live report at /ui/: what the detectors see, open faults first (about 3 MiB of bounded aggregates; drawn only when requested)"),
 		tokenFile:    fs.String("token-file", "", "`FILE` holding the token that writes and reloads require (Authorization: Token … or Bearer …)"),
 		tlsCert:      fs.String("tls-cert", "", "certificate `FILE` (PEM): serve HTTPS (and TLS on --tcp), with --tls-key"),
 		tlsKey:       fs.String("tls-key", "", "private key `FILE` (PEM) of --tls-cert"),
@@ -56,7 +58,7 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Var(&sf.alertmanagers, "alertmanager", "Alertmanager base `URL` to send alerts to (repeatable)")
 	fs.Var(&sf.webhooks, "webhook", "`URL` to POST events to as JSON (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: faultline run [--listen ADDR] [--rules FILE]... [--state FILE] [--alertmanager URL]... [--webhook URL]... [--stdin] [flags]\n\nflags:\n")
+		fmt.Fprint(stderr, "usage: faultline run [--listen ADDR] [--rules FILE]... [--state FILE] [--alertmanager URL]... [--webhook URL]... [--stdin] [--ui=false] [flags]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +140,18 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		cfg.Sinks = append(cfg.Sinks, sink.NewWebhook(u, &sink.Options{Name: name, Logger: log}))
 	}
+	var ui *report.Builder
+	if *sf.ui {
+		// Every shard's engine reports what its detectors see to the one
+		// Builder, which adds the shards up; it sees the merged events.
+		ui, err = report.New(report.Options{Title: "faultline run"})
+		if err != nil {
+			fmt.Fprintf(stderr, "faultline run: %v\n", err)
+			return exitFail
+		}
+		cfg.Engine.Observer = ui
+		cfg.Sinks = append(cfg.Sinks, ui)
+	}
 	rt, err := pipeline.New(cfg)
 	if err != nil {
 		printRuleErrors(stderr, err)
@@ -146,13 +160,13 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	ctx, hup, stopSignals := signals()
 	defer stopSignals()
-	return serve(ctx, hup, rt, lf, sf, token, tlsCfg, log, stdin)
+	return serve(ctx, hup, rt, ui, lf, sf, token, tlsCfg, log, stdin)
 }
 
 // serve runs the runtime and its inputs until ctx ends, reloading the rules
 // on every value of hup; then it stops the inputs, flushes, checkpoints and
 // returns the exit code.
-func serve(ctx context.Context, hup <-chan os.Signal, rt *pipeline.Runtime, lf *liveFlags, sf serveFlags,
+func serve(ctx context.Context, hup <-chan os.Signal, rt *pipeline.Runtime, ui *report.Builder, lf *liveFlags, sf serveFlags,
 	token string, tlsCfg *tls.Config, log *slog.Logger, stdin io.Reader) int {
 	rl := &reloader{rt: rt, files: lf.ruleFiles, log: log}
 	h := input.NewHTTP(rt, input.HTTPOptions{
@@ -175,7 +189,7 @@ func serve(ctx context.Context, hup <-chan os.Signal, rt *pipeline.Runtime, lf *
 		hln = tls.NewListener(hln, tlsCfg)
 	}
 	srv := &http.Server{
-		Handler:           routes(rt, h, rl),
+		Handler:           routes(rt, h, rl, ui),
 		ReadHeaderTimeout: min(*sf.readTimeout, 10*time.Second),
 		ReadTimeout:       *sf.readTimeout,
 		WriteTimeout:      *sf.writeTimeout,
@@ -280,8 +294,10 @@ loop:
 	return code
 }
 
-// routes is run's HTTP API.
-func routes(rt *pipeline.Runtime, h *input.HTTP, rl *reloader) http.Handler {
+// routes is run's HTTP API, and the live report at /ui/ when ui is not
+// nil. Like /metrics, the report is readable without the token: it holds
+// no more than the events on stdout do.
+func routes(rt *pipeline.Runtime, h *input.HTTP, rl *reloader, ui *report.Builder) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v2/write", h)
 	mux.Handle("/write", h)
@@ -308,5 +324,8 @@ func routes(rt *pipeline.Runtime, h *input.HTTP, rl *reloader) http.Handler {
 		}
 		_, _ = io.WriteString(w, "rules reloaded\n")
 	})))
+	if ui != nil {
+		mux.Handle("GET /ui/", http.StripPrefix("/ui", report.Live(ui, 0)))
+	}
 	return mux
 }

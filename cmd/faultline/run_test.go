@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -150,6 +151,11 @@ func TestRunLive(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { return len(listAlerts(t, am, "c")) == 1 }, "c's absence in Alertmanager")
 	require.Equal(t, "active", listAlerts(t, am, "c")[0].Status.State)
 	require.Equal(t, "absence", listAlerts(t, am, "c")[0].Labels["alertname"])
+	// The live report lists the open absence, and its state answers.
+	page := get(t, c, base+"/ui/")
+	require.Contains(t, page, "<!DOCTYPE html>")
+	require.Regexp(t, `1 open[\s\S]*up{host=&#34;c&#34;}`, page)
+	require.Contains(t, get(t, c, base+"/ui/state.json?v=0"), `"version":`)
 	hb.pause("c", false)
 	eventually(t, 10*time.Second, func() bool { return len(find(p.events(t), "absence", "resolved", "host", "c")) == 1 }, "c's resolution on stdout")
 	eventually(t, 10*time.Second, func() bool { return len(listAlerts(t, am, "c")) == 0 }, "the resolution ending the alert in Alertmanager")
@@ -358,4 +364,16 @@ func TestRunFlags(t *testing.T) {
 	code, stdout, _ = runCLI(t, "", "--version")
 	require.Equal(t, exitOK, code)
 	require.Regexp(t, `^faultline \S+.* \(go1\.\d+`, stdout)
+}
+
+// get returns the body of a GET of url, which must answer 200.
+func get(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, b)
+	return string(b)
 }
