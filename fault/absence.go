@@ -11,12 +11,13 @@ import (
 // absence is an open absence episode, kept in a side table while the series
 // is silent.
 type absence struct {
-	since       int64  // sample time the first missing sample was due at
+	since       int64  // sample time of the series' last sample before its silence
 	inhibitedBy uint32 // mark of the fleet gap episode that explains it, or 0
 }
 
-// startAbsence fires the series' absence: since is the sample time its
-// first missing sample was due at, at the deadline that decided it. When an open
+// startAbsence fires the series' absence at the deadline that decided it:
+// since is the sample time of its last sample before the silence, which
+// replicas and replays agree on whatever their arrivals. When an open
 // fleet gap explains every missing slot, the absence is emitted inhibited by
 // it, linked to its firing event. The series is not scheduled again until it
 // delivers.
@@ -96,7 +97,7 @@ func (e *Engine) uninhibit(mark uint32, at int64) {
 		}
 		a.inhibitedBy = 0
 		e.st.absences[idx] = a
-		e.emitSeries(idx, absenceTransition(episode.Firing, a.since, at), "", "")
+		e.emitRefire(idx, absenceTransition(episode.Firing, a.since, at))
 	}
 	delete(e.st.inhibited, mark)
 }

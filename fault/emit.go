@@ -39,12 +39,18 @@ var kinds = [...]Kind{
 }
 
 // emit completes ev and queues it: its IDs, from what identifies its
-// episode (kind, rule, subject, since) and the event (state, whether it is
-// inhibited, and for the level changes of a rule with levels the level
-// and the sample time t of the change); the close reason, if any, as the
-// annotation "reason". It returns the event's ID.
+// episode (kind, rule, subject, since) and the event (state, and for the
+// level changes of a rule with levels the level and the sample time t of
+// the change); the close reason, if any, as the annotation "reason". It
+// returns the event's ID.
 func (e *Engine) emit(ev Event, subject uint64, level int, t int64, reason string) string {
-	ev.ID, ev.Episode = eventIDsAt(ev.Kind, ev.Rule, subject, ev.Since, ev.State, ev.InhibitedBy != "", level, t)
+	return e.emitID(ev, subject, level, t, false, reason)
+}
+
+// emitID is emit, with refired marking the firing event that repeats one
+// of the same episode (see eventIDs).
+func (e *Engine) emitID(ev Event, subject uint64, level int, t int64, refired bool, reason string) string {
+	ev.ID, ev.Episode = eventIDsAt(ev.Kind, ev.Rule, subject, ev.Since, ev.State, refired, level, t)
 	if reason != "" {
 		ev.Annotations = withReason(ev.Annotations, reason)
 	}
@@ -101,6 +107,14 @@ func (e *Engine) emitSeries(idx uint32, tr episode.Transition, by, reason string
 	ev := transitionEvent(tr, e.seriesLabels(idx), by)
 	ev.Series = e.st.series[idx].id
 	return e.emit(ev, uint64(ev.Series), 0, 0, reason)
+}
+
+// emitRefire emits the firing transition of series idx's absence again,
+// uninhibited, after the fleet gap that explained it resolved.
+func (e *Engine) emitRefire(idx uint32, tr episode.Transition) {
+	ev := transitionEvent(tr, e.seriesLabels(idx), "")
+	ev.Series = e.st.series[idx].id
+	e.emitID(ev, uint64(ev.Series), 0, 0, true, "")
 }
 
 // transitionEvent is the Event of a detector's transition, without IDs.

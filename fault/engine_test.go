@@ -139,11 +139,11 @@ func TestAbsenceFiresOnceAndResolves(t *testing.T) {
 	fire, res := rec.events[0], rec.events[1]
 	require.Equal(t, "dies", fire.Labels.Get("id"))
 	require.Equal(t, "check", fire.Labels.Get("__name__"))
-	// The first missing sample was due at 600 s (expected to arrive at
-	// 600.3 s); five missed slots (5 m, the default for a 60 s cadence,
-	// after the last delivery at 540.3 s) are complete when the fifth,
-	// expected at 840.3 s, is missed at its on-time deadline, τ = 1 s later.
-	require.InDelta(t, sec(600), fire.Since, float64(50*time.Millisecond))
+	// Dated by the last sample, of 540 s; five missed slots (5 m, the
+	// default for a 60 s cadence, after the last delivery at 540.3 s) are
+	// complete when the fifth, expected at 840.3 s, is missed at its on-time
+	// deadline, τ = 1 s later.
+	require.Equal(t, sec(540), fire.Since)
 	require.InDelta(t, sec(841.3), fire.At, float64(50*time.Millisecond))
 	require.Equal(t, sec(1200.3), res.At)
 	require.Equal(t, fire.Episode, res.Episode)
@@ -205,11 +205,11 @@ series:
 	process(t, e, steady("beat", 10, 0, 100, 0.1)...)
 	require.NoError(t, e.Advance(context.Background(), sec(200)))
 	require.Equal(t, []string{"absence/absence/firing"}, rec.kinds())
-	// Missing from the sample due at 100 s; three missed slots, the third
+	// Silent after the sample of 90 s; three missed slots, the third
 	// (expected at 120.1 s) missed at its on-time deadline, τ = 1 s later:
 	// 30 s after the last delivery at 90.1 s, plus τ. The lateness
 	// allowance plays no part.
-	require.InDelta(t, sec(100), rec.events[0].Since, float64(20*time.Millisecond))
+	require.Equal(t, sec(90), rec.events[0].Since)
 	require.InDelta(t, sec(121.1), rec.events[0].At, float64(20*time.Millisecond))
 }
 

@@ -80,10 +80,14 @@ type Event struct {
 	// minutes) it is the deadline itself, not the moment the engine
 	// happened to notice it, so batching does not change it.
 	At int64
-	// Since is when the episode started, in Unix nanoseconds: the sample
-	// time at which a threshold condition began to hold, the sample time
-	// the first missing sample was due at (absence), or the start of the
-	// first minute of a per-source episode (duplicate_storm, ingest_lag).
+	// Since dates the episode, in Unix nanoseconds, from the data wherever
+	// the data can say, so that replicas and replays whose arrivals differ
+	// agree on it and on the IDs derived from it: the sample time at which a
+	// threshold condition began to hold, the sample time of the series'
+	// last sample before it fell silent (absence), the start of the period
+	// (from the Unix epoch) in which the series first lost its slot
+	// (series_periodic_gap), or the start of the first minute of a
+	// per-source episode (duplicate_storm, ingest_lag).
 	Since int64
 	// Series is the subject series, or 0 for a fleet or per-source event.
 	Series stream.SeriesID
@@ -150,11 +154,14 @@ func EventIDs(kind Kind, rule string, subject uint64, since int64, state State) 
 	return eventIDs(kind, rule, subject, since, state, false)
 }
 
-// eventIDs derives the episode and event IDs from what identifies them. An
-// inhibited event and the uninhibited one that may follow it in the same
-// state differ in the inhibited flag.
-func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, inhibited bool) (id, episode string) {
-	return eventIDsAt(kind, rule, subject, since, state, inhibited, 0, 0)
+// eventIDs derives the episode and event IDs from what identifies them.
+// The firing event of an absence that a fleet gap explained, fired again
+// uninhibited when the gap resolves, is marked refired: it follows a firing
+// event of the same episode. Whether the first firing event was inhibited
+// does not change its ID: one replica may confirm the fleet gap an
+// occurrence later than another and fire the same absence uninhibited.
+func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, refired bool) (id, episode string) {
+	return eventIDsAt(kind, rule, subject, since, state, refired, 0, 0)
 }
 
 // eventIDsAt is eventIDs for the firing events of a rule with severity
@@ -162,7 +169,7 @@ func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, 
 // than once (warning, critical, warning again), so the level (from 1) and
 // the sample time t of the change are part of the event ID. Level 0 gives
 // eventIDs' IDs.
-func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State, inhibited bool, level int, t int64) (id, episode string) {
+func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State, refired bool, level int, t int64) (id, episode string) {
 	var d xxhash.Digest
 	d.Reset()
 	_, _ = d.WriteString(string(kind))
@@ -175,7 +182,7 @@ func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State
 	_, _ = d.Write(b[:16])
 	ep := d.Sum64()
 	b[16] = byte(state)
-	if inhibited {
+	if refired {
 		b[16] |= 0x80
 	}
 	_, _ = d.Write(b[16:])

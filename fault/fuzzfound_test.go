@@ -42,8 +42,8 @@ func TestStaleArrivalDoesNotReopenTheSameAbsence(t *testing.T) {
 		got = append(got, ev.State.String()+" since "+fault.FormatTime(ev.Since)[14:19]+" at "+fault.FormatTime(ev.At)[14:19])
 	}
 	require.Equal(t, []string{
-		"firing since 01:20 at 05:20",   // 60 s, then 5 min, after the arrival at 20 s
-		"resolved since 01:20 at 06:40", // when the new sample was processed, at 400.1 s
-		"firing since 01:30 at 11:40",   // timed from 400.1 s, when it really arrived; dated from its sample time, 30 s
+		"firing since 00:20 at 05:20",   // 5 min after the arrival at 20 s; dated by that sample's time
+		"resolved since 00:20 at 06:40", // when the new sample was processed, at 400.1 s
+		"firing since 00:30 at 11:40",   // timed from 400.1 s, when it really arrived; dated by its sample time, 30 s
 	}, got)
 }

@@ -50,13 +50,22 @@ func (e *Engine) seriesMiss(idx uint32, t *tracker, k int32, rx int64) {
 		}
 	}
 	was := t.gap.Open()
-	tr, ok := e.gaps.Miss(idx, &t.gap, &e.st.misses[idx], k, rx, t.cadence(), e.fleet)
+	tr, ok := e.gaps.Miss(idx, &t.gap, &e.st.misses[idx], k, e.slotTime(idx, t, k), rx, t.cadence(), e.fleet)
 	if !was && t.gap.Open() {
 		e.stats.local.GapSuspects++
 	}
 	if ok {
 		e.emitSeriesGap(idx, tr, "")
 	}
+}
+
+// slotTime is the sample time slot k was due at, counted in cadences from
+// the newest sample the series delivered: from the data alone, so that
+// replicas whose lattices drifted apart by their arrivals' jitter agree on
+// it, and on the IDs dated by it.
+func (e *Engine) slotTime(idx uint32, t *tracker, k int32) int64 {
+	last := e.st.series[idx].lastTs
+	return last + (int64(k)-t.slotOf(last))*t.cadence()
 }
 
 // emitSeriesGap emits a transition of a series' periodic gap, linked to

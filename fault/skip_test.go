@@ -44,8 +44,9 @@ series:
 	require.Contains(t, got, "b")
 	require.Contains(t, got, "c")
 	require.NotContains(t, got, "a", "a kept reporting: no absence")
-	// b: slots 200, 210 and 220 missed; the third at its on-time deadline.
-	require.InDelta(t, sec(200), got["b"].Since, float64(20*time.Millisecond))
+	// b: slots 200, 210 and 220 missed, the third at its on-time deadline;
+	// dated by its last sample, of 80 s.
+	require.Equal(t, sec(80), got["b"].Since)
 	require.InDelta(t, sec(221.1), got["b"].At, float64(20*time.Millisecond))
 	require.Equal(t, sec(230), got["c"].At, "30 s after the downtime")
 

@@ -209,9 +209,7 @@ func (e *Engine) wake(idx uint32, tick int64) {
 		switch {
 		case e.closed && d > e.horizon:
 		case d <= now:
-			// Dated from the data, not from when it arrived: replicas and
-			// replays whose arrivals differ agree on the episode.
-			e.startAbsence(idx, t, e.st.series[idx].lastTs+int64(e.cfg.DefaultCadence), d)
+			e.startAbsence(idx, t, e.st.series[idx].lastTs, d)
 		default:
 			e.schedule(idx, d)
 		}
@@ -271,7 +269,7 @@ func (e *Engine) judgeOnTime(idx uint32, t *tracker, d int64) bool {
 	if t.missRun < e.absentSlots(idx, t) {
 		return false
 	}
-	e.startAbsence(idx, t, t.nominal(t.nextK-int32(t.missRun)), d)
+	e.startAbsence(idx, t, e.st.series[idx].lastTs, d)
 	return true
 }
 

@@ -117,7 +117,7 @@ type gap struct {
 	period    int64 // ns
 	m         int32 // slots per period
 	bin       int32 // the lossy slot, k mod m
-	since     int64 // expected arrival of the first miss in the bin
+	since     int64 // start of the period (from the Unix epoch) holding the first miss's sample time
 	phase     int64 // expected arrival of the lossy slot modulo period
 	confirmed bool
 	hits      int8   // on-time fills of the bin in a row
@@ -160,10 +160,11 @@ func (d *Detector) Hit(slot uint32, s *Series, m *Misses, k int32, rx int64, fle
 	return episode.Transition{}, false
 }
 
-// Miss updates series slot's detector for slot k, expected at rx, missed
-// in real time; cadence is the series'. It returns the transition of its
-// gap, if any: firing when a suspect is confirmed.
-func (d *Detector) Miss(slot uint32, s *Series, m *Misses, k int32, rx, cadence int64, fleet *fleetgap.Detector) (episode.Transition, bool) {
+// Miss updates series slot's detector for slot k, of sample time ts and
+// expected to arrive at rx, missed in real time; cadence is the series'. It
+// returns the transition of its gap, if any: firing when a suspect is
+// confirmed.
+func (d *Detector) Miss(slot uint32, s *Series, m *Misses, k int32, ts, rx, cadence int64, fleet *fleetgap.Detector) (episode.Transition, bool) {
 	s.pLong += (1 - s.pLong) * longRateGain
 	if s.run < math.MaxUint8 {
 		s.run++
@@ -194,12 +195,12 @@ func (d *Detector) Miss(slot uint32, s *Series, m *Misses, k int32, rx, cadence 
 		}
 		return episode.Transition{}, false
 	}
-	return d.suspect(slot, s, m, k, rx, cadence, fleet)
+	return d.suspect(slot, s, m, k, ts, rx, cadence, fleet)
 }
 
 // suspect runs the CUSUMs of every candidate period on the bin of slot k and
 // opens a suspect gap at the strongest one that reaches seriesH.
-func (d *Detector) suspect(slot uint32, s *Series, m *Misses, k int32, rx, cadence int64, fleet *fleetgap.Detector) (episode.Transition, bool) {
+func (d *Detector) suspect(slot uint32, s *Series, m *Misses, k int32, ts, rx, cadence int64, fleet *fleetgap.Detector) (episode.Transition, bool) {
 	var best struct {
 		s     float64
 		p     int64
@@ -229,13 +230,20 @@ func (d *Detector) suspect(slot uint32, s *Series, m *Misses, k int32, rx, caden
 		period: best.p,
 		m:      best.m,
 		bin:    k % best.m,
-		since:  rx - int64(k-best.first)*cadence,
+		since:  periodStart(ts-int64(k-best.first)*cadence, best.p),
 		phase:  align.FloorMod(rx, best.p),
 	}
 	d.gaps[slot] = g
 	s.flags |= gapOpen
 	return d.confirm(slot, s, m, g, k, rx, cadence, fleet)
 }
+
+// periodStart returns the start of the period p, counted from the Unix
+// epoch, that holds t. It dates a gap: replicas whose lattices differ by
+// their arrivals' jitter place its first miss a few milliseconds apart,
+// and into different periods only when the miss falls that close to a
+// period's edge.
+func periodStart(t, p int64) int64 { return t - align.FloorMod(t, p) }
 
 // slotsPerPeriod returns m when period p is m cadences (within 1 %), else 0.
 func slotsPerPeriod(p, cadence int64) int32 {
