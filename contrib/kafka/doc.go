@@ -1,0 +1,2 @@
+// Package kafka runs faultline on a Kafka or Redpanda consumer group.
+package kafka
