@@ -66,6 +66,7 @@ type group struct {
 	kind    fault.Kind
 	key     string     // kind, rule and labels, for the kinds other than gaps
 	gap     *fault.Gap // a firing gap's, once known
+	since   int64      // when that gap began (its first burst), Unix ns
 	episode string     // the first member's episode ID
 	state   fault.State
 	firing  string // its firing event's ID, once it fired
@@ -118,7 +119,7 @@ func (f *fleetStage) add(p int32, ev fault.Event) []fault.Event {
 		g.members[mb] = ev.State
 	}
 	if ev.Gap != nil && ev.State == fault.StateFiring && g.gap == nil {
-		g.gap = ev.Gap
+		g.gap, g.since = ev.Gap, ev.Since
 	}
 	state := ev.State
 	if len(g.members) > 0 {
@@ -170,7 +171,7 @@ func closedKey(mb member) string {
 func (f *fleetStage) groupOf(mb member, ev *fault.Event) *group {
 	for _, g := range f.groups {
 		if _, in := g.members[mb]; in {
-			if ev.Kind == fault.KindPeriodicGap && ev.Gap != nil && g.gap != nil && !sameGap(g.gap, ev.Gap) {
+			if ev.Kind == fault.KindPeriodicGap && ev.Gap != nil && g.gap != nil && !sameGap(g.gap, g.since, ev.Gap, ev.Since) {
 				delete(g.members, mb) // it names another gap after all
 				break
 			}
@@ -183,7 +184,7 @@ func (f *fleetStage) groupOf(mb member, ev *fault.Event) *group {
 			continue
 		}
 		if ev.Kind == fault.KindPeriodicGap {
-			if ev.Gap == nil || g.gap == nil || sameGap(g.gap, ev.Gap) {
+			if ev.Gap == nil || g.gap == nil || sameGap(g.gap, g.since, ev.Gap, ev.Since) {
 				return g
 			}
 			continue
@@ -214,18 +215,40 @@ func groupKey(ev *fault.Event) string {
 	return string(ev.Kind) + "\xff" + ev.Rule + "\xff" + ev.Labels.String()
 }
 
-// sameGap reports whether two gaps are one: the same period (or a
-// multiple) and windows that overlap, give or take half a second
-// (pipeline/merge.go).
-func sameGap(a, b *fault.Gap) bool {
+// sameGap reports whether two gaps, which began at sinceA and sinceB, are
+// one: the same period (or a multiple), and windows that line up, give or
+// take half a second. The windows are compared where they are in time, not
+// by their phases: a phase is the arrival time modulo the gap's own period
+// from the Unix epoch, so two estimates of one period a fraction of a
+// second apart give the same window phases that differ by seconds. Their
+// first bursts must lie a whole number of periods apart, within the
+// windows' width and the drift that the periods' difference accumulates
+// over the periods between them. (pipeline/merge.go compares the phases,
+// which holds only for equal periods.)
+func sameGap(a *fault.Gap, sinceA int64, b *fault.Gap, sinceB int64) bool {
 	pa, pb := int64(a.Period), int64(b.Period)
 	if pa <= 0 || pb <= 0 || !harmonic(pa, pb) {
 		return false
 	}
 	p := min(pa, pb)
-	d := floorMod(int64(a.PhaseStart)-int64(b.PhaseStart), p)
+	apart := sinceA - sinceB
+	if apart < 0 {
+		apart = -apart
+	}
+	d := apart % p
 	d = min(d, p-d)
-	return d <= max(int64(a.PhaseEnd-a.PhaseStart), int64(b.PhaseEnd-b.PhaseStart))+int64(5e8)
+	n := (apart + p/2) / p // periods between the first bursts
+	large := max(pa, pb)
+	drift := n * absInt(large-(large+p/2)/p*p)
+	width := max(int64(a.PhaseEnd-a.PhaseStart), int64(b.PhaseEnd-b.PhaseStart))
+	return d <= width+drift+int64(5e8)
+}
+
+func absInt(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // harmonic reports whether period p is a multiple of q, or q of p, within
@@ -235,19 +258,7 @@ func harmonic(p, q int64) bool {
 	const tol = int64(600 * time.Millisecond)
 	small, large := min(p, q), max(p, q)
 	k := (large + small/2) / small
-	d := large - k*small
-	if d < 0 {
-		d = -d
-	}
-	return d <= tol*k
-}
-
-func floorMod(a, b int64) int64 {
-	m := a % b
-	if m < 0 {
-		m += b
-	}
-	return m
+	return absInt(large-k*small) <= tol*k
 }
 
 // ring is a map of at most its capacity entries that forgets the oldest.
@@ -310,6 +321,7 @@ func (f *fleetStage) appendState(b []byte) []byte {
 			b = append(b, 0)
 		} else {
 			b = append(b, 1)
+			b = binary.AppendVarint(b, g.since)
 			b = binary.AppendVarint(b, int64(g.gap.Period))
 			b = binary.AppendVarint(b, int64(g.gap.PhaseStart))
 			b = binary.AppendVarint(b, int64(g.gap.PhaseEnd))
@@ -356,6 +368,7 @@ func restoreFleetStage(raw []byte) (*fleetStage, bool) {
 		g := &group{kind: fault.Kind(r.bytes()), key: string(r.bytes()), episode: string(r.bytes()),
 			state: fault.State(r.byte()), firing: string(r.bytes()), members: map[member]fault.State{}}
 		if r.byte() == 1 {
+			g.since = r.varint()
 			g.gap = &fault.Gap{Period: time.Duration(r.varint()), PhaseStart: time.Duration(r.varint()),
 				PhaseEnd: time.Duration(r.varint()), Series: int(r.varint())}
 			if len(r.b) < 8 {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,13 +101,16 @@ type runner struct {
 	done   chan error
 }
 
-// start starts a worker.
-func (r *rig) start(cfg Config) *runner {
+// start starts a worker; prepare, if any, may set its hooks first.
+func (r *rig) start(cfg Config, prepare ...func(*Worker)) *runner {
 	r.t.Helper()
 	ns := &netSwitch{}
 	cfg.Options = append(cfg.Options, kgo.Dialer(ns.dial))
 	w, err := New(cfg)
 	require.NoError(r.t, err)
+	for _, f := range prepare {
+		f(w)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rn := &runner{w: w, net: ns, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- w.Run(ctx) }()
@@ -211,8 +215,15 @@ func (r *rig) ends(topic string) map[int32]int64 {
 // workers and processed up to end.
 func (r *rig) caughtUp(topic string, end map[int32]int64, ws ...*Worker) {
 	r.t.Helper()
+	r.caughtUpUnless(nil, topic, end, ws...)
+}
+
+// caughtUpUnless is caughtUp that gives up once stop, if any, reports
+// true.
+func (r *rig) caughtUpUnless(stop func() bool, topic string, end map[int32]int64, ws ...*Worker) {
+	r.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for {
+	for stop == nil || !stop() {
 		done := true
 		for p, e := range end {
 			held := false
@@ -269,7 +280,7 @@ func (r *rig) flushed(w *Worker) {
 
 // record is one record of the events topic.
 type record struct {
-	id, worker string
+	id, worker, key string
 	value      []byte
 	offset     int64
 	partition  int32
@@ -305,8 +316,10 @@ func (r *rig) events(topic string) []record {
 			}
 			ev, err := ParseEvent(rec.Value)
 			require.NoError(r.t, err)
-			require.Equal(r.t, ev.Episode, string(rec.Key), "events are keyed by episode")
-			rc := record{id: ev.ID, value: rec.Value, offset: rec.Offset, partition: rec.Partition}
+			if strings.HasSuffix(topic, "-events") {
+				require.Equal(r.t, ev.Episode, string(rec.Key), "events are keyed by episode")
+			}
+			rc := record{id: ev.ID, key: string(rec.Key), value: rec.Value, offset: rec.Offset, partition: rec.Partition}
 			for _, h := range rec.Headers {
 				if h.Key == "faultline-worker" {
 					rc.worker = string(h.Value)
