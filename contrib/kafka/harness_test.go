@@ -192,13 +192,18 @@ func (w *Worker) progress() map[tp]int64 {
 	return out
 }
 
-// produce produces records and returns each partition's end offset.
-func (r *rig) produce(recs []*kgo.Record) {
+// produce produces records and raises end to each partition's end offset
+// past them.
+func (r *rig) produce(recs []*kgo.Record, end map[int32]int64) {
 	r.t.Helper()
 	if len(recs) == 0 {
 		return
 	}
-	require.NoError(r.t, r.prod.ProduceSync(context.Background(), recs...).FirstErr())
+	res := r.prod.ProduceSync(context.Background(), recs...)
+	require.NoError(r.t, res.FirstErr())
+	for _, pr := range res {
+		end[pr.Record.Partition] = max(end[pr.Record.Partition], pr.Record.Offset+1)
+	}
 }
 
 // ends returns the end offset of each of a topic's partitions.

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"fmt"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 // Each device runs hot (95) for 40 s once, device i from 60 s + 5i s on,
 // so every partition sees threshold transitions throughout; device 5 goes
 // silent from 180 s to 270 s (one absence, which resolves). A sample
-// arrives at the first half second at or after its time.
+// arrives at the first step at or after its time.
 type devices struct{ n int }
 
 var deviceRules = []rules.Source{{Name: "devices.yaml", Data: []byte(`
@@ -33,15 +34,19 @@ series:
     absent_after: 1m
 `)}}
 
-const stepEvery = 500 * time.Millisecond
+// stepEvery is the stepper's resolution: records arrive at the first
+// step at or after their time. A device reports every 10 s at a fixed
+// offset, so its delivery lag is the same for every sample (the engine
+// learns it), whatever the step.
+const stepEvery = 5 * time.Second
 
 // arriving returns the records that arrive in (from, to], for topic.
 func (d devices) arriving(topic string, from, to time.Time) []*kgo.Record {
 	var out []*kgo.Record
 	for i := range d.n {
 		off := time.Duration(i*137%100) * 100 * time.Millisecond
-		// Samples whose arrival (time rounded up to the half second)
-		// falls in (from, to].
+		// Samples whose arrival (time rounded up to the step) falls in
+		// (from, to].
 		for k := int64(from.Sub(t0)/(10*time.Second)) - 1; ; k++ {
 			at := t0.Add(time.Duration(k)*10*time.Second + off)
 			arr := at.Add(-1).Truncate(stepEvery).Add(stepEvery)
@@ -75,25 +80,33 @@ type stepper struct {
 	data interface {
 		arriving(topic string, from, to time.Time) []*kgo.Record
 	}
-	deps []deployment
-	halt func() bool // stops stepping before waiting, once it reports true
+	every time.Duration // by default stepEvery
+	deps  []deployment
+	halt  func() bool // stops stepping before waiting, once it reports true
 }
 
 type deployment struct {
 	ts      topics
 	workers func() []*Worker
+	end     map[int32]int64 // the input's end offsets
 }
 
 func (s *stepper) until(rel time.Duration) {
 	s.r.t.Helper()
+	every := cmp.Or(s.every, stepEvery)
+	for i := range s.deps {
+		if s.deps[i].end == nil {
+			s.deps[i].end = s.r.ends(s.deps[i].ts.in)
+		}
+	}
 	for now := s.r.clock.Now(); now.Before(t0.Add(rel)); now = s.r.clock.Now() {
-		next := now.Add(stepEvery)
+		next := now.Add(every)
 		s.r.clock.Set(next)
 		for _, d := range s.deps {
-			s.r.produce(s.data.arriving(d.ts.in, now, next))
+			s.r.produce(s.data.arriving(d.ts.in, now, next), d.end)
 		}
 		for _, d := range s.deps {
-			s.r.caughtUpUnless(s.halt, d.ts.in, s.r.ends(d.ts.in), d.workers()...)
+			s.r.caughtUpUnless(s.halt, d.ts.in, d.end, d.workers()...)
 		}
 		if s.halt != nil && s.halt() {
 			return
@@ -133,6 +146,7 @@ func (r *rig) balanced(ts topics, ws ...*Worker) {
 // single uninterrupted worker produced from the same stream at the same
 // arrival times.
 func TestRebalance(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	live, ref := r.topics("live", 6), r.topics("ref", 6)
 	refW := r.start(r.config(ref, "ref", "ref", deviceRules))
@@ -147,11 +161,10 @@ func TestRebalance(t *testing.T) {
 		return out
 	}
 	s := &stepper{r: r, data: devices{n: 60}, deps: []deployment{
-		{ref, func() []*Worker { return []*Worker{refW.w} }},
-		{live, alive},
+		{ts: ref, workers: func() []*Worker { return []*Worker{refW.w} }},
+		{ts: live, workers: alive},
 	}}
 	s.until(2 * time.Minute)
-
 	for i := 2; i <= 4; i++ {
 		ws = append(ws, r.start(r.config(live, "live", "w"+itoa(i), deviceRules)))
 	}
