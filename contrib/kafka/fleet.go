@@ -52,8 +52,8 @@ const (
 // group of members that name the same fault. It is used by one goroutine.
 type fleetStage struct {
 	groups []*group
-	links  ring    // member firing IDs → their group's
-	closed ring    // member episodes whose group closed → ""
+	links  ring // member firing IDs → their group's
+	closed ring // member episodes whose group closed → ""
 	ctr    fleetCounters
 }
 

@@ -56,7 +56,7 @@ func newRig(t *testing.T, opts ...kfake.Opt) *rig {
 // topics are the topics of one deployment.
 type topics struct {
 	in, events, state, fleet string
-	partitions                int32
+	partitions               int32
 }
 
 // topics creates a deployment's topics: the input with n partitions, the
@@ -286,9 +286,9 @@ func (r *rig) flushed(w *Worker) {
 // record is one record of the events topic.
 type record struct {
 	id, worker, key string
-	value      []byte
-	offset     int64
-	partition  int32
+	value           []byte
+	offset          int64
+	partition       int32
 }
 
 // events reads the whole events topic.

@@ -10,12 +10,12 @@ import (
 
 // counters are the worker's own counts.
 type counters struct {
-	polls, ticks, fetchErrors, unowned                                  atomic.Uint64
-	events, fleetEvents, acked, produceErrors                           atomic.Uint64
+	polls, ticks, fetchErrors, unowned                                   atomic.Uint64
+	events, fleetEvents, acked, produceErrors                            atomic.Uint64
 	checkpoints, checkpointErrors, statesWritten, stateTooLarge, commits atomic.Uint64
-	assigned, revoked, lost, restored, stateBad, stateLoadErrors        atomic.Uint64
-	overloads, engineErrors                                             atomic.Uint64
-	handoverNs, lagNs, stateBytes                                       atomic.Int64
+	assigned, revoked, lost, restored, stateBad, stateLoadErrors         atomic.Uint64
+	overloads, engineErrors                                              atomic.Uint64
+	handoverNs, lagNs, stateBytes                                        atomic.Int64
 }
 
 var _ metrics.Source = (*Worker)(nil)
