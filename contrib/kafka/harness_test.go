@@ -31,14 +31,14 @@ import (
 var t0 = time.Unix(1767225600, 0).UTC()
 
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	c     *kfake.Cluster
 	adm   *kadm.Client
 	prod  *kgo.Client
 	clock *clock.Fake
 }
 
-func newRig(t *testing.T, opts ...kfake.Opt) *rig {
+func newRig(t testing.TB, opts ...kfake.Opt) *rig {
 	t.Helper()
 	opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100 * time.Millisecond)}, opts...)
 	c, err := kfake.NewCluster(opts...)
@@ -119,7 +119,7 @@ func (r *rig) start(cfg Config, prepare ...func(*Worker)) *runner {
 }
 
 // stop stops the worker gracefully (a crashed one is already gone).
-func (rn *runner) stop(t *testing.T) {
+func (rn *runner) stop(t testing.TB) {
 	if rn.done == nil {
 		return
 	}
@@ -138,7 +138,7 @@ func (rn *runner) stop(t *testing.T) {
 // kill kills the worker as a crash would: its connections are cut (no
 // heartbeat, no leave) and it stops at once, writing and committing
 // nothing. The group notices when its session times out.
-func (rn *runner) kill(t *testing.T) {
+func (rn *runner) kill(t testing.TB) {
 	rn.net.cut()
 	rn.w.crash()
 	select {

@@ -192,6 +192,15 @@ func TestRebalance(t *testing.T) {
 		rn.stop(t)
 	}
 
+	// The partitions moved with their state: every handover restored it.
+	restored, lost := 0.0, 0.0
+	for _, rn := range ws {
+		restored += metric(rn.w, "faultline_kafka_restored_total")
+		lost += metric(rn.w, "faultline_kafka_state_unreadable_total") + metric(rn.w, "faultline_kafka_state_load_errors_total")
+	}
+	require.GreaterOrEqual(t, restored, float64(len(held)+3), "the joiners' partitions and the victim's were restored from their states")
+	require.Zero(t, lost)
+
 	want := dedup(t, r.events(ref.events))
 	raw := r.events(live.events)
 	got := dedup(t, raw)

@@ -59,8 +59,8 @@ func TestSASLAndTLSFromTheConfig(t *testing.T) {
 	rs := []rules.Source{{Name: "hot.yaml", Data: []byte("groups:\n  - name: g\n    rules:\n      - alert: Hot\n        match: temp\n        expr: value > 80\n")}}
 	cfg := Config{Brokers: c.ListenAddrs(), Group: "g", Topic: "in", EventsTopic: "events", StateTopic: "state", FleetTopic: "fleet",
 		Rules: rs, Clock: clock.NewFake(t0.Add(time.Second)),
-		SASL:  SASL{Mechanism: "SCRAM-SHA-256", User: "faultline", Password: "s3cret"},
-		TLS:   TLS{CAFile: ca}}
+		SASL: SASL{Mechanism: "SCRAM-SHA-256", User: "faultline", Password: "s3cret"},
+		TLS:  TLS{CAFile: ca}}
 
 	bad := cfg
 	bad.SASL.Password = "wrong"
