@@ -98,7 +98,9 @@ type Config struct {
 	// nothing is logged.
 	Logger *slog.Logger
 	// Options are more franz-go client options, applied after the
-	// worker's own (session timeouts, a dialer, hooks). By default none.
+	// worker's own: session timeouts, a dialer, hooks, a logger. Not the
+	// topics, the group or its callbacks, which the worker sets. By
+	// default none.
 	Options []kgo.Opt
 }
 

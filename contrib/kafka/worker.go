@@ -21,7 +21,7 @@ import (
 	"github.com/faultline-go/faultline/rules"
 )
 
-// ErrCrashed is what Run returns when a test crashed the worker.
+// errCrashed is what Run returns when a test crashed the worker.
 var errCrashed = errors.New("kafka: worker crashed")
 
 // Worker is one member of the consumer group: see the package doc. New
@@ -83,8 +83,14 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	if _, err := fault.New(fault.Config{Rules: rs, OnTimeBudget: cfg.Engine.OnTimeBudget, Lateness: cfg.Engine.Lateness}); err != nil {
+	probe := cfg.Engine
+	probe.Rules, probe.Sink = rs, nil
+	eng, err := fault.New(probe) // the partitions' engines are built alike, later
+	if err != nil {
 		return nil, fmt.Errorf("kafka: engine: %w", err)
+	}
+	if dd := eng.Deduper(); dd != nil {
+		dd.Reset()
 	}
 	conn, err := cfg.connOpts()
 	if err != nil {
@@ -577,7 +583,7 @@ func (w *Worker) open(t tp, raw []byte, now int64) *partition {
 	}
 	eng, err := fault.New(w.engineConfig(w.rs, p))
 	if err != nil {
-		panic(err) // New checked this configuration
+		panic(err) // New built an engine of this configuration
 	}
 	p.eng, p.srcs = eng, w.cfg.Rules
 	return p
