@@ -1,0 +1,139 @@
+// Package kafka runs faultline on a Kafka or Redpanda consumer group,
+// through franz-go (github.com/twmb/franz-go): when one machine is not
+// enough, the partitions of the input topic are the shards, and the group
+// moves them between machines.
+//
+//	w, err := kafka.New(kafka.Config{
+//		Brokers: []string{"kafka-1:9092"},
+//		Group:   "faultline",
+//		Topic:   "metrics", // Influx line protocol, keyed by device or series
+//		Rules:   []rules.Source{{Name: "rules.yaml", Data: text}},
+//	})
+//	err = w.Run(ctx) // until ctx ends; then it checkpoints and leaves the group
+//
+// # Topics
+//
+// Four topics, which the worker does not create:
+//
+//   - Topic, the input: records of Influx line protocol, one or more lines
+//     each, keyed by device or series so that a series always lands on one
+//     partition (Telegraf's outputs.kafka routing_tag, the OpenTelemetry
+//     Collector's kafkaexporter partition_metrics_by_resource_attributes).
+//     Choose its partition count generously up front: changing it remaps
+//     keys, and state with them.
+//   - EventsTopic: every event, as the JSON of the replay command
+//     (fault.Event.AppendJSON, read back with ParseEvent), keyed by
+//     episode ID.
+//   - StateTopic: each partition's state, compacted (cleanup.policy=compact,
+//     max.message.bytes ≥ Config.MaxSnapshot), with as many partitions as
+//     Topic.
+//   - FleetTopic, one partition: the fleet stage's input (below).
+//
+// # One engine per partition
+//
+// Each assigned partition of Topic gets its own fault.Engine. A poll's
+// records are processed partition by partition (in parallel across
+// partitions, in order within one), and every record of a poll is stamped
+// with one arrival time: the worker's clock when it takes the poll from
+// the client. The record's own timestamp says how late the brokers
+// delivered it (faultline_kafka_delivery_lag_seconds). A ticker advances
+// every engine to the clock, so that silence is judged without data.
+// Lines that cannot be decoded are the engine's bad input, named
+// topic/partition, each with a *RecordError giving its offset, line and
+// column.
+//
+// # State that moves with the partition
+//
+// Every Config.CheckpointEvery, and when the group revokes a partition,
+// the worker makes its progress durable in three steps, in this order:
+// every event emitted so far is acknowledged by the brokers; each
+// partition's state record (its engine's snapshot, the offset of the next
+// record it has not processed and the rule files) is written to
+// StateTopic, keyed group:topic/partition, in partition p modulo the
+// state topic's partition count; then the offsets are committed. When the
+// group assigns a partition, its state record is read back before its
+// first record is processed: the engine is restored (under the rules it
+// was taken under, then the current ones, as a reload would), and
+// consumption starts at the state's offset whatever the group committed;
+// a record before it that is fetched anyway is skipped and counted. The
+// span between the state's time and the assignment is the partition's
+// handover: the engine skips it (fault.Engine.Skip), as package pipeline
+// skips a restart's downtime, so a move never raises an absence storm. A
+// partition lost without a revoke (the session expired) is dropped
+// without writing anything: another member may own it already.
+//
+// # Exactly what was promised downstream
+//
+// The worker uses franz-go's idempotent producer (its default) and leaves
+// deduplication to the consumers of EventsTopic, by event ID, rather than
+// a transactional producer with read-committed consumers. The reasons:
+// events must reach the consumers as soon as they are acknowledged, not
+// when a transaction that also carries a snapshot of every engine commits,
+// once a checkpoint interval; sinks outside Kafka (Alertmanager, webhooks)
+// cannot take part in a transaction and deduplicate by ID anyway; and a
+// transaction per checkpoint would put megabytes of state in the path of
+// every alert. The order of a checkpoint keeps the promise: a crash before
+// the state is written re-processes the input since the previous state and
+// re-emits the events it had produced, with the same IDs (event IDs are
+// derived from the data, see fault.EventIDs); a crash after it re-emits
+// nothing. Nothing is lost, because no offset is committed, and no state
+// written, before the events up to it are acknowledged. A re-emitted event
+// has the same ID and may carry a later "at" (the engine time at which
+// the partition processed the record the second time): consumers keep the
+// first copy.
+//
+// A worker whose partition moved away while it was cut off (a zombie) may
+// still write a state for it. States are snapshots of a deterministic
+// engine at an offset, so whichever the new owner reads, it re-processes
+// from there: duplicates, never a loss.
+//
+// # The fleet across partitions
+//
+// Each partition sees a random subset of the fleet, so each may find the
+// same fleet-wide fault (a periodic gap, a feedback loop, a duplicate
+// storm or ingest lag of an unlabelled input, a cohort), each with its own
+// episode ID. Downstream it is one fault: the engines send their
+// fleet-wide events, and the events that a fleet gap explains, to
+// FleetTopic, keyed by their partition, and the fleet stage merges them.
+// The fleet stage is the owner of FleetTopic's single partition, a member
+// of the same group: it moves, restores and checkpoints like any
+// partition. It groups the episodes that name one fault (for gaps: the
+// same period, or a multiple, and windows that line up in time; for the
+// other kinds, the same labels) and produces each group's transitions
+// once to EventsTopic: pending when its first member is, firing when its
+// first member fires, resolved when its last member resolves, under the
+// first member's episode ID. An event a member gap explains gets the
+// group's firing ID in inhibited_by. The stage reads its topic in order
+// and uses no clock, so after a crash it re-emits the same events with the
+// same IDs; a member's event seen before (a partition's re-emission) is
+// dropped. This is the rule of package pipeline's merger (pipeline/merge.go),
+// adapted to a topic. Giving every partition's engine the same episode ID
+// for the same gap would need gap identity derived from the data alone,
+// which the engine does not offer yet; the stage then would only
+// deduplicate.
+//
+// # Bounds
+//
+// Config.MaxPollRecords bounds the records in the worker at once;
+// Config.MaxFetchBytes what the client buffers per fetch;
+// Config.MaxPendingEvents the records produced and not yet acknowledged
+// (past it producing waits, and so does consuming: the brokers keep the
+// backlog); Config.MaxSnapshot a state record (a larger one is not
+// written, and the partition's offsets are not committed until it fits).
+// The fleet stage holds at most 1,024 open groups (further members pass
+// unmerged), and remembers 4,096 links and resolved members. Everything is
+// counted: see Worker.AppendMetrics, which also reports every engine's
+// Stats, labelled topic and partition.
+//
+// # Security
+//
+// Config.SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and Config.TLS
+// configure the connection as franz-go offers them; Config.Options takes
+// any other client option.
+//
+// # Time
+//
+// The worker reads time only from Config.Clock (arrival stamps, ticks,
+// checkpoints): tests drive it in virtual time with clock.NewFake against
+// an in-process cluster (franz-go's kfake).
+package kafka
