@@ -7,14 +7,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// crashCheckpoint is the checkpoint a worker crashes in, at 5:00, after
-// the devices' absence (3:00 to 4:39). A crash before it makes the
-// absence's ID differ: the restarted engine takes the records since the
-// last checkpoint later than the first time, and the delivery lag it
-// learns from them moves the expected arrival that an absence's start
-// (hence its ID) is derived from today. Once absence starts are derived
-// from sample times, a crash at any checkpoint must pass.
-const crashCheckpoint = 9
+// crashCheckpoint is the checkpoint a worker crashes in, at 2:30, before
+// the devices' absence (3:00 to 4:39): the restarted engine takes the
+// records since the last checkpoint later than the first time, and must
+// still date the absence, and derive its ID, as the first one would.
+const crashCheckpoint = 4
 
 // TestCrashBetweenProduceAndCommit crashes a worker inside a checkpoint,
 // after its events were acknowledged and before its offsets were
