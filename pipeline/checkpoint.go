@@ -7,26 +7,27 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/rules"
 )
 
 // A checkpoint is a frame (package frame) of magic "FLTRUNT\x00", version
-// 1, whose body is: i64 the time it was taken (Unix ns); the rule files it
+// 2, whose body is: i64 the time it was taken (Unix ns); the rule files it
 // was taken under (count, then each file's name and text); the engines'
 // snapshots, one per shard in shard order (count, then each); the
-// merger's state (mergerState).
+// Merger's state (length, then Merger.AppendState's bytes). Version 1 held
+// the merger's groups in a format of its own, without the gaps' start
+// times: it is refused.
 const (
 	ckptMagic   = "FLTRUNT\x00"
-	ckptVersion = 1
+	ckptVersion = 2
 )
 
 type checkpoint struct {
 	taken     int64
 	sources   []rules.Source
 	snapshots [][]byte
-	merger    mergerState
+	merger    []byte // Merger.AppendState's
 }
 
 // readCheckpoint reads the store's checkpoint: nil without one.
@@ -70,7 +71,7 @@ func decodeCheckpoint(raw []byte) (*checkpoint, error) {
 	if n == 0 && r.Err() == nil {
 		r.Fail("no shard")
 	}
-	ck.merger.readFrom(r, n)
+	ck.merger = r.Bytes()
 	if err := r.Done(); err != nil {
 		return nil, err
 	}
@@ -89,7 +90,7 @@ func (ck *checkpoint) encode() []byte {
 	for _, s := range ck.snapshots {
 		w.Bytes(s)
 	}
-	ck.merger.appendTo(w)
+	w.Bytes(ck.merger)
 	return w.Finish()
 }
 
@@ -165,95 +166,16 @@ func (rt *Runtime) pauseAll(ctx context.Context, snapshot bool) (*checkpoint, er
 		}
 		ck.snapshots[r.shard] = r.snap
 	}
-	flushMerger(ctx, rt.flush)
+	if err := flushMerger(ctx, rt.flush); err != nil {
+		// The merger may still be at work: its state is not to be read.
+		return nil, errors.Join(append(errs, err)...)
+	}
 	if !snapshot {
 		return ck, errors.Join(errs...)
 	}
 	rt.mu.Lock()
 	ck.sources = rt.sources
 	rt.mu.Unlock()
-	ck.merger = rt.merge.state()
+	ck.merger = rt.merge.group.AppendState(nil)
 	return ck, errors.Join(errs...)
-}
-
-// mergerState is what a checkpoint keeps of the merger: its open groups
-// and its links. It holds no queued event: a checkpoint is taken once the
-// merger has released all.
-type mergerState struct {
-	groups []group
-	links  [][2]string
-}
-
-func (m *merger) state() mergerState {
-	var st mergerState
-	for _, g := range m.groups {
-		st.groups = append(st.groups, *g)
-	}
-	for _, from := range m.links.ring {
-		if to, ok := m.links.m[from]; ok && from != "" {
-			st.links = append(st.links, [2]string{from, to})
-		}
-	}
-	return st
-}
-
-func (m *merger) restore(st mergerState) {
-	for i := range st.groups {
-		g := st.groups[i]
-		m.groups = append(m.groups, &g)
-	}
-	for _, l := range st.links {
-		m.links.add(l[0], l[1])
-	}
-}
-
-func (st *mergerState) appendTo(w *frame.Writer) {
-	w.Uv(uint64(len(st.groups)))
-	for _, g := range st.groups {
-		w.Str(string(g.kind))
-		w.Str(g.key)
-		w.Str(g.episode)
-		w.U8(uint8(g.state))
-		w.Str(g.firing)
-		w.Bool(g.gap != nil)
-		if g.gap != nil {
-			w.I64(int64(g.gap.Period))
-			w.I64(int64(g.gap.PhaseStart))
-			w.I64(int64(g.gap.PhaseEnd))
-			w.I64(int64(g.gap.Series))
-			w.F64(g.gap.LateFraction)
-		}
-		w.Uv(uint64(len(g.members)))
-		for _, mb := range sortedMembers(g.members) {
-			w.Uv(uint64(mb.shard))
-			w.Str(mb.episode)
-			w.U8(uint8(g.members[mb]))
-		}
-	}
-	w.Uv(uint64(len(st.links)))
-	for _, l := range st.links {
-		w.Str(l[0])
-		w.Str(l[1])
-	}
-}
-
-func (st *mergerState) readFrom(r *frame.Reader, shards int) {
-	for range r.Count(5) {
-		g := group{kind: fault.Kind(r.Str()), key: r.Str(), episode: r.Str(), state: fault.State(r.U8()), firing: r.Str(), members: map[member]fault.State{}}
-		if r.Bool() {
-			g.gap = &fault.Gap{Period: time.Duration(r.I64()), PhaseStart: time.Duration(r.I64()), PhaseEnd: time.Duration(r.I64()),
-				Series: int(r.I64()), LateFraction: r.F64()}
-		}
-		for range r.Count(3) {
-			mb := member{shard: r.Index(max(shards, 1)), episode: r.Str()}
-			g.members[mb] = fault.State(r.U8())
-		}
-		if g.state != fault.StatePending && g.state != fault.StateFiring {
-			r.Fail("group %q in state %d", g.episode, g.state)
-		}
-		st.groups = append(st.groups, g)
-	}
-	for range r.Count(2) {
-		st.links = append(st.links, [2]string{r.Str(), r.Str()})
-	}
 }

@@ -25,17 +25,55 @@
 // grows with the input: the merger holds the events of one tick, and the
 // sinks have bounded queues of their own.
 //
-// # One fault, however many shards
+// # One fault, however many members
 //
 // Each shard's engine sees its share of the series, so the same fleet
 // periodic gap (or feedback loop, or storm of an unlabelled input) may be
-// found by several shards. The merger groups the episodes that name the
-// same fault (for gaps: the same period, or a multiple, and overlapping
-// windows) and reports each group once: pending when its first member is,
-// firing when its first member fires, resolved when its last member
-// resolves. The group's events carry the episode ID of its first member;
-// the events its members explain are linked to the group's event. With one
-// shard, every event passes unchanged.
+// found by several shards; so may the engines of a Kafka consumer group's
+// partitions (contrib/kafka). A Merger, fed every member's events in the
+// order each member emitted them, reports each such fault once. Its
+// contract:
+//
+//   - Kinds. Fleet-wide events (no series) of kinds periodic_gap,
+//     feedback_loop, duplicate_storm, ingest_lag and cohort are grouped
+//     (Mergeable); every other event passes as it is.
+//   - Groups. A member's episode joins the open group that names the same
+//     fault, the newest first, or opens one. For the kinds other than gaps
+//     that is the same kind, rule and labels (a feedback loop: the same
+//     kind, whichever looped series a member saw first). A pending gap
+//     episode, which knows no period yet, joins any open gap group; a
+//     firing one, a group whose gap is the same: periods equal or
+//     multiples within the fleet detector's tolerance, and first bursts
+//     (Event.Since) a whole number of periods apart, give or take the
+//     windows' width, the drift the periods' difference accumulates over
+//     the periods between them, and half a second. The windows are matched
+//     in time, not by their phases, which are relative to each estimate's
+//     own period: estimates of 60 s and 59.656 s of one gap have phases
+//     seconds apart. A pending member whose firing event names another gap
+//     than its group's leaves it (a group so left empty resolves).
+//   - Transitions. A group is pending when its first member is, firing
+//     when its first member fires, resolved when its last member resolves;
+//     a member event that changes nothing for its group is merged
+//     (dropped, counted).
+//   - IDs. A group's events carry its first member's episode ID; an event
+//     that its first member moves keeps that member's event ID, one that
+//     another member moves gets an ID hashed from the group's episode ID
+//     and the state, so it is the same whichever member moves it.
+//   - Links. An event whose InhibitedBy names a member's firing event gets
+//     the group's firing event ID instead.
+//   - Duplicates. A member event in a state its episode has reached
+//     already, or of an episode that resolved, is dropped (counted): a
+//     member that re-processes its input after a crash or a restart emits
+//     its events again.
+//   - Bounds. At most 1,024 open groups and 4,096 members a group: past
+//     them a member event that needs one more passes unmerged (counted as
+//     overflow). It remembers the latest 4,096 links and 4,096 resolved
+//     episodes, forgetting the oldest.
+//
+// With one member, whose engine raises one episode a fault, every event
+// passes unchanged. The runtime's merger
+// orders its shards' events by time (each shard's engine clock is its
+// watermark) and hands them to one Merger.
 //
 // Cohort rules and, without a source label, the per-source detectors see
 // only their shard's share: run one shard (Config.Shards = 1) for those.
@@ -43,7 +81,7 @@
 // # Restarts
 //
 // With Config.State, the runtime checkpoints every Config.CheckpointEvery
-// and at shutdown: every engine's snapshot, the merger's groups, and the
+// and at shutdown: every engine's snapshot, the Merger's state, and the
 // rule files' text the state was taken under. At start it restores them
 // under those rules, then reloads the current ones (as a SIGHUP reload
 // would), so a reload between checkpoint and restart loses no state. The

@@ -151,7 +151,11 @@ func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 			s.queue <- work{kind: workFlush}
 		}
 	}
-	rt.merge.restore(ck.merger)
+	grouping, err := RestoreMerger(ck.merger)
+	if err != nil {
+		return fmt.Errorf("pipeline: restoring the merger from %v: %w", rt.cfg.Store, err)
+	}
+	rt.merge.group = grouping
 	now := rt.cfg.Clock.Now()
 	if d := now.UnixNano() - ck.taken; d > 0 {
 		for _, s := range rt.shards {
@@ -466,6 +470,7 @@ func (rt *Runtime) AddMetrics(src metrics.Source) {
 // and the sources added with AddMetrics.
 func (rt *Runtime) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 	c := &rt.ctr
+	ms := rt.merge.group.Stats()
 	dst = append(dst,
 		metrics.C("faultline_runtime_samples_total", "Samples queued for the shards.", c.samples.Load()),
 		metrics.C("faultline_runtime_refused_total", "Samples refused because the shards' queues stayed full (back-pressure).", c.refused.Load()),
@@ -478,7 +483,9 @@ func (rt *Runtime) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_runtime_reloads_total", "Rule reloads applied.", c.reloads.Load()),
 		metrics.C("faultline_runtime_reload_errors_total", "Rule reloads refused (invalid rules) or not applied.", c.reloadErrs.Load()),
 		metrics.C("faultline_runtime_events_total", "Events delivered to the sinks, after merging.", c.events.Load()),
-		metrics.C("faultline_runtime_events_merged_total", "Shard events folded into the event of a fault another shard found too.", rt.merge.merged.Load()),
+		metrics.C("faultline_runtime_events_merged_total", "Shard events folded into the event of a fault another shard found too.", ms.Merged),
+		metrics.C("faultline_runtime_events_duplicate_total", "Shard events of a fault's episode in a state it had reached already (re-emitted), dropped.", ms.Duplicates),
+		metrics.C("faultline_runtime_merge_overflow_total", "Shard events passed on unmerged because the merger held its most groups or members.", ms.Overflow),
 		metrics.C("faultline_runtime_sink_errors_total", "Events a sink refused at once (its queue was full or it was closed).", c.sinkErrs.Load()),
 	)
 	for _, s := range rt.shards {

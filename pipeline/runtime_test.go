@@ -17,6 +17,7 @@ import (
 	"github.com/faultline-go/faultline/bench/scenario"
 	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/sink"
@@ -293,6 +294,23 @@ func TestUnreadableCheckpointIsAnError(t *testing.T) {
 	require.Contains(t, err.Error(), "remove it to start afresh")
 }
 
+// A checkpoint of an older format (version 1, whose merger state had no
+// gap start times) is refused with a clear error, not misread.
+func TestOldCheckpointIsRefused(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	w := frame.Begin(nil, "FLTRUNT\x00", 1)
+	w.I64(t0.UnixNano())
+	w.Uv(0) // rule files
+	w.Uv(1) // shards
+	w.Bytes([]byte("snapshot"))
+	w.Uv(0) // the merger's groups
+	w.Uv(0) // its links
+	require.NoError(t, writeFile(state, w.Finish()))
+	_, err := pipeline.New(pipeline.Config{State: state, Clock: clock.NewFake(t0)})
+	require.ErrorContains(t, err, "version 1, this build reads version 2")
+	require.ErrorContains(t, err, "remove it to start afresh")
+}
+
 // A reload with invalid rules is refused with its positions; the old rules
 // stay and the refusal is counted.
 func TestInvalidReloadKeepsTheOldRules(t *testing.T) {
@@ -382,4 +400,42 @@ func TestFeedbackLoopIsOneFaultAcrossShards(t *testing.T) {
 	}
 	require.Len(t, r.rec.of(fault.KindFeedbackLoop, fault.StateFiring), 1, "%v", r.rec.all())
 	require.Positive(t, metric(r.rt, "faultline_runtime_events_merged_total"), "several shards saw it")
+}
+
+// loopFor has 40 looped series (faultline's own output coming back) arrive
+// every second for n seconds.
+func loopFor(t *testing.T, r *running, n int) {
+	t.Helper()
+	for s := range n {
+		now := r.clk.Now()
+		var batch []stream.Sample
+		for i := range 40 {
+			batch = append(batch, stream.NewSample("echo_"+strconv.Itoa(i), stream.NewLabels(fault.OriginLabel, "elsewhere"), now.UnixNano(), float64(s), now.UnixNano()))
+		}
+		r.step(t, time.Second, batch...)
+	}
+}
+
+// A restart while a fault that several shards found is open: the merger's
+// groups are in the checkpoint, so after the restart the fault resolves
+// once, as the one fault it fired as, though every shard resolves it.
+func TestRestartKeepsTheMergersGroups(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	clk := clock.NewFake(t0)
+	cfg := pipeline.Config{Shards: 4, State: state, Tick: time.Second, StallAfter: 2 * time.Hour}
+	r := start(t, cfg, clk)
+	loopFor(t, r, 5)
+	r.shutdown(t)
+	fired := r.rec.of(fault.KindFeedbackLoop, fault.StateFiring)
+	require.Len(t, fired, 1, "%v", r.rec.all())
+
+	clk.Advance(time.Second)
+	r2 := start(t, cfg, clk)
+	r2.step(t, 61*time.Minute) // the loop resolves after an hour's quiet
+	r2.shutdown(t)
+	require.Empty(t, r2.rec.of(fault.KindFeedbackLoop, fault.StateFiring))
+	resolved := r2.rec.of(fault.KindFeedbackLoop, fault.StateResolved)
+	require.Len(t, resolved, 1, "%v", r2.rec.all())
+	require.Equal(t, fired[0].Episode, resolved[0].Episode)
+	require.Equal(t, 3.0, metric(r2.rt, "faultline_runtime_events_merged_total"), "the other shards' resolutions")
 }

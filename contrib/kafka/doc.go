@@ -97,20 +97,20 @@
 // FleetTopic, keyed by their partition, and the fleet stage merges them.
 // The fleet stage is the owner of FleetTopic's single partition, a member
 // of the same group: it moves, restores and checkpoints like any
-// partition. It groups the episodes that name one fault (for gaps: the
-// same period, or a multiple, and windows that line up in time; for the
-// other kinds, the same labels) and produces each group's transitions
-// once to EventsTopic: pending when its first member is, firing when its
-// first member fires, resolved when its last member resolves, under the
-// first member's episode ID. An event a member gap explains gets the
-// group's firing ID in inhibited_by. The stage reads its topic in order
-// and uses no clock, so after a crash it re-emits the same events with the
-// same IDs; a member's event seen before (a partition's re-emission) is
-// dropped. This is the rule of package pipeline's merger (pipeline/merge.go),
-// adapted to a topic. Giving every partition's engine the same episode ID
-// for the same gap would need gap identity derived from the data alone,
-// which the engine does not offer yet; the stage then would only
-// deduplicate.
+// partition. It is a pipeline.Merger whose members are the input
+// partitions, and follows its contract (see package pipeline): it groups
+// the episodes that name one fault (for gaps: the same period, or a
+// multiple, and windows that line up in time; for the other kinds, the
+// same labels) and produces each group's transitions once to EventsTopic:
+// pending when its first member is, firing when its first member fires,
+// resolved when its last member resolves, under the first member's
+// episode ID. An event a member gap explains gets the group's firing ID in
+// inhibited_by. The stage reads its topic in order and uses no clock, so
+// after a crash it re-emits the same events with the same IDs; a member's
+// event seen before (a partition's re-emission) is dropped. Giving every
+// partition's engine the same episode ID for the same gap would need gap
+// identity derived from the data alone, which the engine does not offer
+// yet; the stage then would only deduplicate.
 //
 // # Bounds
 //
@@ -120,10 +120,10 @@
 // (past it producing waits, and so does consuming: the brokers keep the
 // backlog); Config.MaxSnapshot a state record (a larger one is not
 // written, and the partition's offsets are not committed until it fits).
-// The fleet stage holds at most 1,024 open groups (further members pass
-// unmerged), and remembers 4,096 links and resolved members. Everything is
-// counted: see Worker.AppendMetrics, which also reports every engine's
-// Stats, labelled topic and partition.
+// The fleet stage holds at most 1,024 open groups of at most 4,096
+// members each (further members pass unmerged), and remembers 4,096 links
+// and resolved members. Everything is counted: see Worker.AppendMetrics,
+// which also reports every engine's Stats, labelled topic and partition.
 //
 // # Security
 //

@@ -77,13 +77,13 @@ func (w *Worker) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 			st := p.eng.Stats()
 			dst = st.AppendMetrics(dst)
 		case stageFleet:
-			f := &p.fleet.ctr
+			f := p.fleet.Stats()
 			dst = append(dst,
-				metrics.C("faultline_kafka_fleet_in_total", "Member events the fleet stage read.", f.in.Load()),
-				metrics.C("faultline_kafka_fleet_out_total", "Events the fleet stage produced downstream.", f.out.Load()),
-				metrics.C("faultline_kafka_fleet_merged_total", "Member events folded into their group's event.", f.merged.Load()),
-				metrics.C("faultline_kafka_fleet_duplicates_total", "Member events seen before (re-emitted after a crash), dropped.", f.duplicates.Load()),
-				metrics.C("faultline_kafka_fleet_overflow_total", "Member events passed unmerged because the stage held its most groups.", f.overflow.Load()),
+				metrics.C("faultline_kafka_fleet_in_total", "Member events the fleet stage read.", f.In),
+				metrics.C("faultline_kafka_fleet_out_total", "Events the fleet stage produced downstream.", f.Out),
+				metrics.C("faultline_kafka_fleet_merged_total", "Member events folded into their group's event.", f.Merged),
+				metrics.C("faultline_kafka_fleet_duplicates_total", "Member events seen before (re-emitted after a crash), dropped.", f.Duplicates),
+				metrics.C("faultline_kafka_fleet_overflow_total", "Member events passed unmerged because the stage held its most groups or members.", f.Overflow),
 				metrics.C("faultline_kafka_fleet_unreadable_total", "Fleet topic records that were not events, dropped.", p.ctr.fleetBad.Load()),
 			)
 		}

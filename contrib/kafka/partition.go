@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -44,8 +45,8 @@ type partition struct {
 	input string // topic/partition, the engine's name for its bad input
 
 	eng   *fault.Engine
-	fleet *fleetStage
-	srcs  []rules.Source // the rules the engine runs
+	fleet *pipeline.Merger // the fleet stage's
+	srcs  []rules.Source   // the rules the engine runs
 
 	next  int64 // the next offset to process; -1 before the first record
 	epoch int32 // the leader epoch of the record before next
@@ -147,7 +148,7 @@ func (p *partition) fleetRecord(rec *kgo.Record) {
 		p.ctr.fleetBad.Add(1) // not ours: nothing to merge
 		return
 	}
-	p.events = append(p.events, p.fleet.add(int32(src), ev)...)
+	p.events = p.fleet.Add(p.events, int32(src), ev)
 }
 
 // advance moves the engine's clock to now.
@@ -170,7 +171,7 @@ func (p *partition) snapshot(now int64) ([]byte, error) {
 		}
 		st.snapshot = snap
 	case stageFleet:
-		st.snapshot = p.fleet.appendState(nil)
+		st.snapshot = p.fleet.AppendState(nil)
 	}
 	return st.encode(), nil
 }

@@ -28,7 +28,10 @@ import (
 // record yet, the committed offset stands), the
 // leader epoch of the record before it, the clock when it was taken (Unix
 // ns), the rule files (count, then each name and text), and the snapshot
-// (length, bytes).
+// (length, bytes): fault.Engine.AppendSnapshot's, or the fleet stage's
+// pipeline.Merger.AppendState's, which carries its own format version (the
+// fleet stage's state of the format it had before it used pipeline.Merger
+// is refused, and the stage starts afresh).
 const (
 	stateMagic    = "FLKSTATE"
 	stateVersion  = 1

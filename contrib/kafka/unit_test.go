@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -36,105 +37,35 @@ func TestStateRecord(t *testing.T) {
 	require.Equal(t, int32(1), statePartition(7, 6))
 }
 
-// gapEvent is a member's fleet gap event.
-func gapEvent(episode string, state fault.State, since int64, period, phase time.Duration) fault.Event {
-	id, _ := fault.EventIDs(fault.KindPeriodicGap, "periodic_gap", 0, since, state)
-	ev := fault.Event{ID: id, Episode: episode, Kind: fault.KindPeriodicGap, Rule: "periodic_gap", State: state,
-		At: since + int64(2*time.Minute), Since: since, Value: math.NaN()}
-	if state != fault.StatePending {
-		ev.Gap = &fault.Gap{Period: period, PhaseStart: phase, PhaseEnd: phase + 1500*time.Millisecond, Series: 8, LateFraction: 0}
-	}
-	return ev
-}
+// The fleet stage's state goes through a state record and back (a
+// pipeline.Merger's, with the group it holds); one that cannot be read,
+// such as the format of the stage's own before it used pipeline.Merger,
+// makes the partition start afresh with ErrBadState.
+func TestFleetStageState(t *testing.T) {
+	w, err := New(Config{Brokers: []string{"x:9092"}, Group: "g", Topic: "t"})
+	require.NoError(t, err)
+	fleet := tp{topic: w.cfg.FleetTopic, partition: 0}
+	since := t0.Add(12 * time.Minute).UnixNano()
+	id, episode := fault.EventIDs(fault.KindPeriodicGap, "periodic_gap", 0, since, fault.StateFiring)
+	gap := fault.Event{ID: id, Episode: episode, Kind: fault.KindPeriodicGap, Rule: "periodic_gap", State: fault.StateFiring,
+		At: since + int64(2*time.Minute), Since: since, Value: math.NaN(),
+		Gap: &fault.Gap{Period: time.Minute, PhaseStart: 12 * time.Second, PhaseEnd: 13500 * time.Millisecond, Series: 8}}
 
-// TestFleetStage feeds the fleet stage the gap three partitions found,
-// with duplicates, one of them with a period a third of a second off (so
-// its phases, relative to its own period, are seconds off): one pending,
-// one firing and one resolved event come out, the explained absence links
-// to the group's firing event, and a stage restored from its state midway
-// continues alike.
-func TestFleetStage(t *testing.T) {
-	at := t0.Add(12 * time.Minute).UnixNano() // 12.25 s into a minute, below
-	p60, p59 := time.Minute, 59656250*time.Microsecond
-	phase59 := time.Duration((at + int64(250*time.Millisecond)) % int64(p59))
-	absence := fault.Event{ID: "abs1", Episode: "absep", Kind: fault.KindAbsence, Rule: "absence", State: fault.StateFiring,
-		Labels: stream.NewLabels("__name__", "x"), Value: math.NaN()}
-	type in struct {
-		p  int32
-		ev fault.Event
-	}
-	m1 := gapEvent("m1", fault.StateFiring, at+int64(250*time.Millisecond), p60, 12250*time.Millisecond)
-	m2 := gapEvent("m2", fault.StateFiring, at+int64(250*time.Millisecond)+int64(time.Minute), p59, phase59)
-	absence.InhibitedBy = m2.ID
-	inputs := []in{
-		{1, gapEvent("m1", fault.StatePending, at+int64(250*time.Millisecond), 0, 0)},
-		{2, gapEvent("m2", fault.StatePending, at+int64(500*time.Millisecond), 0, 0)},
-		{1, m1},
-		{1, m1}, // a re-emission
-		{2, m2},
-		{2, absence},
-		{3, gapEvent("m3", fault.StateFiring, at, p60, 12*time.Second)},
-		{1, gapEvent("m1", fault.StateResolved, at+int64(250*time.Millisecond), p60, 12250*time.Millisecond)},
-		{2, gapEvent("m2", fault.StateResolved, at+int64(250*time.Millisecond)+int64(time.Minute), p59, phase59)},
-		{3, gapEvent("m3", fault.StateResolved, at, p60, 12*time.Second)},
-		{3, gapEvent("m3", fault.StateResolved, at, p60, 12*time.Second)}, // a re-emission
-	}
-	run := func(restoreAt int) []fault.Event {
-		f := newFleetStage()
-		var out []fault.Event
-		for i, x := range inputs {
-			if i == restoreAt {
-				var ok bool
-				f, ok = restoreFleetStage(f.appendState(nil))
-				require.True(t, ok)
-			}
-			out = append(out, f.add(x.p, x.ev)...)
-		}
-		return out
-	}
-	out := run(-1)
-	var states []string
-	for _, ev := range out {
-		states = append(states, string(ev.Kind)+"/"+ev.State.String())
-		if ev.Kind == fault.KindPeriodicGap {
-			require.Equal(t, "m1", ev.Episode, "the group's episode is its first member's")
-		}
-	}
-	require.Equal(t, []string{"periodic_gap/pending", "periodic_gap/firing", "absence/firing", "periodic_gap/resolved"}, states)
-	require.Equal(t, out[1].ID, out[2].InhibitedBy, "the absence links to the group's firing event")
-	require.Equal(t, m1.ID, out[1].ID)
-	js := func(evs []fault.Event) (out []string) {
-		for _, ev := range evs {
-			out = append(out, string(ev.AppendJSON(nil)))
-		}
-		return out
-	}
-	for i := range inputs {
-		require.Equal(t, js(out), js(run(i)), "restored before input %d", i)
-	}
+	p := w.open(fleet, nil, t0.UnixNano())
+	require.Len(t, p.fleet.Add(nil, 1, gap), 1)
+	raw, err := p.snapshot(t0.UnixNano())
+	require.NoError(t, err)
+	q := w.open(fleet, raw, t0.UnixNano())
+	require.Equal(t, p.fleet.AppendState(nil), q.fleet.AppendState(nil))
+	require.Empty(t, q.fleet.Add(nil, 2, gap), "another partition's episode of the restored group's gap")
 
-	// A gap of another phase is another fault.
-	f := newFleetStage()
-	f.add(1, m1)
-	other := gapEvent("m9", fault.StateFiring, at+int64(30*time.Second), p60, 42*time.Second)
-	require.Len(t, f.add(2, other), 1)
-	require.Len(t, f.groups, 2)
-
-	_, ok := restoreFleetStage([]byte{0xff})
-	require.False(t, ok)
-}
-
-func TestSameGap(t *testing.T) {
-	g := func(p, start time.Duration) *fault.Gap {
-		return &fault.Gap{Period: p, PhaseStart: start, PhaseEnd: start + 1500*time.Millisecond}
-	}
-	at := t0.UnixNano()
-	min := int64(time.Minute)
-	require.True(t, sameGap(g(time.Minute, 0), at, g(time.Minute, 0), at+3*min))
-	require.True(t, sameGap(g(time.Minute, 0), at, g(2*time.Minute, 0), at+2*min), "a multiple")
-	require.True(t, sameGap(g(time.Minute, 0), at, g(59656*time.Millisecond, 33*time.Second), at+min+int64(time.Second)), "phases differ, times agree")
-	require.False(t, sameGap(g(time.Minute, 0), at, g(time.Minute, 0), at+min+int64(20*time.Second)))
-	require.False(t, sameGap(g(time.Minute, 0), at, g(47*time.Second, 0), at))
+	old := state{kind: stageFleet, next: 10, epoch: 1, taken: t0.UnixNano(), snapshot: []byte{0, 0, 0}} // no group, link or member
+	err = w.restore(&partition{kind: stageFleet}, old.encode(), t0.UnixNano())
+	require.ErrorIs(t, err, ErrBadState)
+	require.ErrorContains(t, err, "the fleet stage's: pipeline: merger state")
+	require.Equal(t, pipeline.NewMerger().AppendState(nil), w.open(fleet, old.encode(), t0.UnixNano()).fleet.AppendState(nil), "afresh")
+	require.Equal(t, 1.0, metric(w, "faultline_kafka_state_unreadable_total"))
+	require.Equal(t, 1.0, metric(w, "faultline_kafka_restored_total"))
 }
 
 func TestParseEvent(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/rules"
 )
 
@@ -578,7 +579,7 @@ func (w *Worker) open(t tp, raw []byte, now int64) *partition {
 		p.eng, p.fleet, p.next, p.epoch = nil, nil, -1, -1
 	}
 	if p.kind == stageFleet {
-		p.fleet = newFleetStage()
+		p.fleet = pipeline.NewMerger()
 		return p
 	}
 	eng, err := fault.New(w.engineConfig(w.rs, p))
@@ -602,9 +603,9 @@ func (w *Worker) restore(p *partition, raw []byte, now int64) error {
 		return fmt.Errorf("%w: the state of another stage", ErrBadState)
 	}
 	if p.kind == stageFleet {
-		f, ok := restoreFleetStage(st.snapshot)
-		if !ok {
-			return fmt.Errorf("%w: the fleet stage's", ErrBadState)
+		f, err := pipeline.RestoreMerger(st.snapshot)
+		if err != nil {
+			return fmt.Errorf("%w: the fleet stage's: %v", ErrBadState, err)
 		}
 		p.fleet, p.next, p.epoch = f, st.next, st.epoch
 		return nil
