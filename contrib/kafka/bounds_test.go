@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/faultline-go/faultline/metrics"
 )
@@ -70,4 +72,55 @@ func TestBadRecordsAndOversizedState(t *testing.T) {
 	require.NoError(t, err)
 	_, ok := committed.Lookup(ts.in, 0)
 	require.False(t, ok, "no offset committed without its state")
+}
+
+// TestCommitRefusedByTheGroupIsNoFailure has the group refuse a
+// checkpoint's offset commit with ILLEGAL_GENERATION, as a broker does
+// when a slow member missed its session timeout and the group moved on:
+// the states are written, the refusal is counted and logged, the
+// checkpoint is no failure, and the worker stops without an error.
+func TestCommitRefusedByTheGroupIsNoFailure(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ts := r.topics("refused", 1)
+	rn := r.start(r.config(ts, "refused", "w1", deviceRules))
+	r.balanced(ts, rn.w)
+	refused := make(chan struct{})
+	r.c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		oc := req.(*kmsg.OffsetCommitRequest)
+		resp := oc.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range oc.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.IllegalGeneration.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		close(refused)
+		return resp, nil, true
+	})
+
+	end := map[int32]int64{}
+	r.clock.Set(t0.Add(time.Second))
+	r.produce([]*kgo.Record{{Topic: ts.in, Partition: 0, Key: []byte("d00"),
+		Value: fmt.Appendf(nil, "temp,device=d00 value=20 %d\n", t0.UnixNano())}}, end)
+	r.caughtUp(ts.in, end, rn.w)
+	r.clock.Set(t0.Add(45 * time.Second)) // past the first checkpoint
+	select {
+	case <-refused:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no offset commit came")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for metric(rn.w, "faultline_kafka_commits_refused_total") < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	require.Positive(t, metric(rn.w, "faultline_kafka_commits_refused_total"))
+	require.Zero(t, metric(rn.w, "faultline_kafka_checkpoint_errors_total"))
+	require.Positive(t, metric(rn.w, "faultline_kafka_states_written_total"))
+	rn.stop(t) // Run returns no error
 }

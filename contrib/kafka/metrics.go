@@ -13,6 +13,7 @@ type counters struct {
 	polls, ticks, fetchErrors, unowned                                   atomic.Uint64
 	events, fleetEvents, acked, produceErrors                            atomic.Uint64
 	checkpoints, checkpointErrors, statesWritten, stateTooLarge, commits atomic.Uint64
+	commitsRefused                                                       atomic.Uint64
 	assigned, revoked, lost, restored, stateBad, stateLoadErrors         atomic.Uint64
 	overloads, engineErrors                                              atomic.Uint64
 	handoverNs, lagNs, stateBytes                                        atomic.Int64
@@ -48,6 +49,7 @@ func (w *Worker) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_kafka_state_too_large_total", "State records larger than MaxSnapshot, not written.", c.stateTooLarge.Load()),
 		metrics.G("faultline_kafka_state_bytes", "Size of the last state record written.", float64(c.stateBytes.Load())),
 		metrics.C("faultline_kafka_commits_total", "Partition offsets committed.", c.commits.Load()),
+		metrics.C("faultline_kafka_commits_refused_total", "Offset commits the group refused because it had moved on (a rebalance); the states were written.", c.commitsRefused.Load()),
 		metrics.C("faultline_kafka_assigned_total", "Partitions assigned.", c.assigned.Load()),
 		metrics.C("faultline_kafka_restored_total", "Partitions restored from a state record.", c.restored.Load()),
 		metrics.C("faultline_kafka_revoked_total", "Partitions revoked (checkpointed, then dropped).", c.revoked.Load()),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -481,13 +482,18 @@ func (w *Worker) checkpoint(ctx context.Context, parts []*partition, now int64) 
 	if len(offsets) > 0 {
 		w.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 			if err != nil {
+				if w.refused(err, "") {
+					return
+				}
 				errs = append(errs, fmt.Errorf("committing: %w", err))
 				return
 			}
 			for _, t := range resp.Topics {
 				for _, p := range t.Partitions {
-					if p.ErrorCode != 0 {
-						errs = append(errs, fmt.Errorf("committing %s/%d: error code %d", t.Topic, p.Partition, p.ErrorCode))
+					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+						if !w.refused(err, t.Topic+"/"+strconv.Itoa(int(p.Partition))) {
+							errs = append(errs, fmt.Errorf("committing %s/%d: %w", t.Topic, p.Partition, err))
+						}
 						continue
 					}
 					w.ctr.commits.Add(1)
@@ -501,6 +507,24 @@ func (w *Worker) checkpoint(ctx context.Context, parts []*partition, now int64) 
 	}
 	w.ctr.checkpoints.Add(1)
 	return nil
+}
+
+// refused reports whether a commit failed because the group has moved on
+// (a rebalance began, or this member's generation or membership ended, as
+// when a slow member misses its session timeout): not a failure of the
+// checkpoint. The states are written, so whoever owns the partitions next
+// resumes from them, at their offsets; the commit is counted as refused
+// and logged.
+func (w *Worker) refused(err error, partition string) bool {
+	for _, moved := range []error{kerr.RebalanceInProgress, kerr.IllegalGeneration, kerr.UnknownMemberID, kerr.FencedInstanceID} {
+		if errors.Is(err, moved) {
+			w.ctr.commitsRefused.Add(1)
+			w.cfg.Logger.Info("offset commit refused: the group has moved on; the state is written and the partition's next owner resumes from it",
+				"partition", partition, "err", err)
+			return true
+		}
+	}
+	return false
 }
 
 // hook runs the test hook of a checkpoint stage and reports whether the
