@@ -1,17 +1,17 @@
 package mqtt
 
 import (
+	"cmp"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/faultline-go/faultline/clock"
+	"github.com/faultline-go/faultline/internal/tlsfiles"
 	"github.com/faultline-go/faultline/sink"
 )
 
@@ -299,31 +299,7 @@ func isTLS(scheme string) bool {
 
 // load builds the tls.Config.
 func (t TLS) load(host string) (*tls.Config, error) {
-	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // InsecureSkipVerify is the user's explicit choice
-	if c.ServerName == "" {
-		c.ServerName = host
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", t.CAFile)
-		}
-	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		return nil, errors.New("CertFile and KeyFile go together")
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
+	return tlsfiles.Client(t.CAFile, t.CertFile, t.KeyFile, cmp.Or(t.ServerName, host), t.InsecureSkipVerify)
 }
 
 // validFilter checks an MQTT topic filter: '#' only as the last level, '+'
