@@ -10,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/faultline-go/faultline/internal/align"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -170,6 +171,9 @@ func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, 
 // the sample time t of the change are part of the event ID. Level 0 gives
 // eventIDs' IDs.
 func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State, refired bool, level int, t int64) (id, episode string) {
+	if kind == KindPeriodicGap {
+		since = nearestMinute(since)
+	}
 	var d xxhash.Digest
 	d.Reset()
 	_, _ = d.WriteString(string(kind))
@@ -192,6 +196,17 @@ func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State
 		_, _ = d.Write(b[:9])
 	}
 	return hex64(d.Sum64()), hex64(ep)
+}
+
+// nearestMinute rounds a fleet gap's start to the nearest whole minute
+// (from the Unix epoch) for its IDs. Its start is where the detector first
+// saw the outage's loss, which the arrivals' jitter moves by a bin or two
+// between replicas; rounded, they agree unless the outage began within
+// that jitter of half past a minute. A gap set off by a clock (cron,
+// a timer on the minute) begins near the minute, far from the half.
+func nearestMinute(t int64) int64 {
+	const m = int64(time.Minute)
+	return align.FloorDiv(t+m/2, m) * m
 }
 
 func putUint64(b []byte, v uint64) {
