@@ -118,10 +118,10 @@ func (cfg Config) normalize() (Config, error) {
 	return cfg, nil
 }
 
-// geometry splits maxBytes into gens generations of at most slots slots
-// each.
-func geometry(maxBytes int) (gens, slots int) {
-	return gensCount, maxBytes / (gensCount * entryBytes)
+// tableSlots returns the slots each of the gensCount tables may grow to
+// under a budget of maxBytes.
+func tableSlots(maxBytes int) int {
+	return maxBytes / (gensCount * entryBytes)
 }
 
 // genWidth returns the sample-time span of one generation, ceil(window/(gens-1)).
@@ -145,7 +145,7 @@ type Deduper struct {
 	maxBytes int   // normalized Config.MaxBytes
 	width    int64 // sample time spanned by one generation
 	maxSlots int   // slots a generation's table may grow to
-	gens     []generation
+	gens     [gensCount]generation
 
 	hasWM bool   // something was admitted since New or Reset
 	wm    int64  // highest sample time admitted, if hasWM
@@ -153,6 +153,7 @@ type Deduper struct {
 	topAt uint64 // uint64(top·width), wrapping: where generation top starts
 
 	counts counters
+	warmed uint64 // what Warm read, so that its reads are not optimised away
 }
 
 // counters are the Stats counters that Save persists.
@@ -172,13 +173,11 @@ func New(cfg Config) (*Deduper, error) {
 // newDeduper builds an empty Deduper for a normalized cfg. Tables are
 // allocated as keys arrive.
 func newDeduper(cfg Config) *Deduper {
-	gens, slots := geometry(cfg.MaxBytes)
 	return &Deduper{
 		window:   int64(cfg.Window),
 		maxBytes: cfg.MaxBytes,
-		width:    genWidth(cfg.Window, gens),
-		maxSlots: slots,
-		gens:     make([]generation, gens),
+		width:    genWidth(cfg.Window, gensCount),
+		maxSlots: tableSlots(cfg.MaxBytes),
 		wm:       noWatermark,
 	}
 }
@@ -230,6 +229,20 @@ func (d *Deduper) Admit(series stream.SeriesID, ts int64, value float64) Verdict
 	}
 	d.record(gen, j, uint64(series), off, v)
 	return Fresh
+}
+
+// Warm reads the slot where Admit would look (series, ts) up, and
+// changes nothing. A caller about to admit a batch warms its keys first,
+// in a loop of its own, so that their cache misses overlap instead of
+// coming one after another.
+func (d *Deduper) Warm(series stream.SeriesID, ts int64) {
+	if !d.hasWM {
+		return
+	}
+	g, off := d.locate(ts)
+	if t := &d.gens[d.slot(g)].t; len(t.slots) > 0 {
+		d.warmed += t.slots[home(hash(uint64(series), off), len(t.slots))].off
+	}
 }
 
 // locate returns the generation of sample time ts and ts's offset in it,
@@ -294,14 +307,10 @@ func (d *Deduper) setTop(g int64) {
 	d.top, d.topAt = g, uint64(g)*uint64(d.width)
 }
 
-// slot returns the index in d.gens of generation g.
+// slot returns the index in d.gens of generation g: g mod gensCount, a
+// power of two.
 func (d *Deduper) slot(g int64) int {
-	n := int64(len(d.gens))
-	s := g % n
-	if s < 0 {
-		s += n
-	}
-	return int(s)
+	return int(g & (gensCount - 1))
 }
 
 // Watermark returns the highest sample time admitted (Unix nanoseconds), or

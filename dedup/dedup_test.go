@@ -68,15 +68,12 @@ func TestGeometryCoversWindow(t *testing.T) {
 	// The admissible range [wm-window, wm] must meet at most len(gens)
 	// generations, for any watermark.
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, mb := range []int{0, 96 << 20, 128 << 20, 300 << 20, 1 << 30} {
-		for _, w := range []time.Duration{1, 7, time.Second, 15 * time.Minute, 1000*time.Hour + 3} {
-			gens, _ := geometry(max(mb, MinMaxBytes))
-			width := genWidth(w, gens)
-			for range 1000 {
-				wm := rng.Int64() - rng.Int64()
-				span := align.FloorDiv(wm, width) - align.FloorDiv(satSub(wm, int64(w)), width) + 1
-				require.LessOrEqual(t, span, int64(gens), "maxBytes %d window %v wm %d", mb, w, wm)
-			}
+	for _, w := range []time.Duration{1, 7, time.Second, 15 * time.Minute, 1000*time.Hour + 3} {
+		width := genWidth(w, gensCount)
+		for range 1000 {
+			wm := rng.Int64() - rng.Int64()
+			span := align.FloorDiv(wm, width) - align.FloorDiv(satSub(wm, int64(w)), width) + 1
+			require.LessOrEqual(t, span, int64(gensCount), "window %v wm %d", w, wm)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		r := load(t, dir, cfg)
 		require.Equal(t, wm, r.Watermark())
 		require.Equal(t, counterStats(before), counterStats(r.Stats()))
-		require.Equal(t, liveGens(d.gens), liveGens(r.gens), "live generations, slot by slot")
+		require.Equal(t, liveGens(d.gens[:]), liveGens(r.gens[:]), "live generations, slot by slot")
 		require.Equal(t, d.counts, r.counts)
 
 		// Every key still inside the window is a Duplicate (or a Conflict

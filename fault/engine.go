@@ -111,9 +111,14 @@ func (e *Engine) Process(ctx context.Context, batch []stream.Sample) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for i := range batch {
-		e.sample(ctx, &batch[i])
-		e.settled(ctx)
+	for len(batch) > 0 {
+		chunk := batch[:min(len(batch), warmChunk)]
+		batch = batch[len(chunk):]
+		e.warm(chunk)
+		for i := range chunk {
+			e.sample(ctx, &chunk[i])
+			e.settled(ctx)
+		}
 	}
 	return e.end(ctx)
 }
