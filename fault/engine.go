@@ -328,9 +328,7 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		e.st.series[idx] = s
 		e.st.trackers[idx] = t
 	} else {
-		e.st.series = append(e.st.series, s)
-		e.st.trackers = append(e.st.trackers, t)
-		e.st.misses = append(e.st.misses, seriesgap.Misses{})
+		e.st.add(s, t)
 	}
 	e.attachRules(idx, smp.Labels)
 	e.stats.local.Series++
