@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"testing"
 	"time"
@@ -114,7 +115,9 @@ const oneRule = `groups:
 //   - gc-ms and gc-cpu-ms: the wall time and the process CPU time of a
 //     forced collection with the engine live (medians of 7), and
 //     gc-floor-ms and gc-floor-cpu-ms the same once the engine is gone:
-//     the floor, the benchmark's own heap.
+//     the floor, the benchmark's own heap; scan-B/series: the heap the
+//     collector must scan (the part that may hold pointers), per series,
+//     engine live less engine gone.
 func BenchmarkEngine1M(b *testing.B) {
 	const n = 1_000_000
 	f := newCompactFleet(n, time.Minute)
@@ -174,6 +177,7 @@ func BenchmarkEngine1M(b *testing.B) {
 			b.ReportMetric(perSeries, "B/series")
 			b.ReportMetric(float64(f.labelBytes()), "B/series-text")
 			gcWall, gcCPU := gcMillis()
+			scan := scannable()
 			b.ReportMetric(gcWall, "gc-ms")
 			b.ReportMetric(gcCPU, "gc-cpu-ms")
 			runtime.KeepAlive(eng)
@@ -182,8 +186,18 @@ func BenchmarkEngine1M(b *testing.B) {
 			gcWall, gcCPU = gcMillis() // the floor: the same process, the engine gone
 			b.ReportMetric(gcWall, "gc-floor-ms")
 			b.ReportMetric(gcCPU, "gc-floor-cpu-ms")
+			b.ReportMetric((float64(scan)-float64(scannable()))/n, "scan-B/series")
 		})
 	}
+}
+
+// scannable returns the heap the garbage collector scans (the part of the
+// live heap that may hold pointers), after a collection.
+func scannable() uint64 {
+	runtime.GC()
+	m := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
 }
 
 // heapAlloc returns the live Go heap after a collection.
