@@ -48,13 +48,15 @@ go test -c -o "$tmp/b.test" ./bench/
 for i in $(seq "$runs"); do
   for side in a b; do
     echo "-- run $i, ${side^^}"
-    (cd bench && "$tmp/$side.test" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime") |
-      tee /dev/stderr | awk -v side="$side" '/^Benchmark/ {
+    out="$tmp/run-$i-$side"
+    (cd bench && "$tmp/$side.test" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime") >"$out"
+    cat "$out"
+    awk -v side="$side" '/^Benchmark/ {
         name = $1; sub(/-[0-9]+$/, "", name)
         for (i = 3; i < NF; i += 2) print side, name, $(i + 1), $i
-      }' >>"$tmp/results"
+      }' "$out" >>"$tmp/results"
   done
-done 2>&1
+done
 
 echo
 echo "== medians of $runs runs (A = ${rev:0:9}, B = working tree)"
