@@ -105,7 +105,12 @@ func (e *Engine) warm(chunk []stream.Sample) {
 			smp.Series = stream.Hash(smp.Name, smp.Labels)
 		}
 		if idx, ok := e.st.index.get(smp.Series); ok {
-			sum += uint64(e.st.series[idx].lastTs) + uint64(e.st.trackers[idx].nextK)
+			s := &e.st.series[idx]
+			sum += uint64(s.lastTs) + uint64(e.st.trackers[idx].nextK)
+			if s.alerts > 0 && s.rulesN > 0 {
+				st := e.al.alerts[alertKey{series: idx, rule: e.al.ruleIdx[s.rulesOff]}]
+				sum += uint64(st.Level())
+			}
 		}
 		e.dd.Warm(smp.Series, smp.Time)
 	}
