@@ -66,8 +66,9 @@ type Config struct {
 	// 1 MiB (MinMaxBytes).
 	//
 	// The budget is split into 8 generations (Stats.Generations), each a
-	// table of 24-byte slots that starts small, doubles as it fills and
-	// never takes more than MaxBytes/8; Stats.MaxBytes reports the
+	// table of 24-byte slots that starts small (or at the size of the
+	// generation before it), doubles as it fills and never takes more
+	// than MaxBytes/8; Stats.MaxBytes reports the
 	// capacity in whole slots. A table holds keys up to three quarters of
 	// its slots, so the budget holds MaxBytes/32 keys in all, and
 	// 7/8 of that, about MaxBytes/37 keys (1.8 million for 64 MiB), per
@@ -282,7 +283,10 @@ func (d *Deduper) advance(ts, g int64) {
 		d.wm = ts
 		return
 	}
-	oldTop := d.top
+	oldTop, hint := d.top, 0
+	if d.hasWM {
+		hint = len(d.gens[d.slot(oldTop)].t.slots)
+	}
 	for i := int64(0); i < int64(len(d.gens)); i++ {
 		if i > 0 && g < math.MinInt64+i {
 			break // ts is near math.MinInt64: no generation below g-i+1
@@ -300,6 +304,12 @@ func (d *Deduper) advance(ts, g int64) {
 	}
 	d.hasWM, d.wm = true, ts
 	d.setTop(g)
+	// The new generation will most likely take as many keys as the one
+	// before it: its table starts at that one's size rather than doubling
+	// its way up again.
+	if t := &d.gens[d.slot(g)].t; len(t.slots) < hint {
+		t.slots = make([]entry, hint)
+	}
 }
 
 // setTop records g as the watermark's generation.

@@ -55,8 +55,9 @@
 // A table is open addressing with linear probing over a flat slice of
 // 24-byte slots (series, sample time within the generation, value bits),
 // without pointers, so the garbage collector never scans it. It starts at
-// 1,024 slots and doubles while it is three quarters full, up to
-// Config.MaxBytes/8; it keeps its size when its generation is recycled.
+// 1,024 slots, or at the size of the previous generation's table, and
+// doubles while it is three quarters full, up to Config.MaxBytes/8; it
+// keeps its size when its generation is recycled.
 // A lookup hashes the key once and reads one or two neighbouring slots on
 // average; a key is stored only when it is Fresh and never again, so
 // duplicated deliveries cost no space. Only the engine's goroutine uses
