@@ -6,7 +6,7 @@
 # Each benchmark measures its baseline in the same run (the floor, the
 # naive design, fastcache, the earlier commit, VictoriaMetrics) and
 # reports the ratio; run several times (-count) and read medians: on a
-# shared machine single runs vary by ±30 %. Takes about 45 minutes on 2 cores.
+# shared machine single runs vary by ±30 %. Takes about an hour on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -32,7 +32,7 @@ step go test -run '^$' -bench 'HTTPIngest' -benchtime 2x -count 3 ./input/
 # One shard on one core against two on two.
 step go test -run '^$' -bench 'Cores' -benchtime 2x -count 3 ./pipeline/
 # The engine at a million series, A/B against the base commit.
-step bench/ab.sh -r "$base" -n 3 -b 'Engine1M' -t 2000000x
+step bench/ab.sh -r "$base" -n 5 -b 'Engine1M' -t 2000000x
 # End to end against the base commit too.
 step bench/ab.sh -r "$base" -n 3 -b 'EndToEnd|Copies' -t 3x
 # faultline run against VictoriaMetrics through the same HTTP client.
