@@ -148,10 +148,11 @@ type Deduper struct {
 	maxSlots int   // slots a generation's table may grow to
 	gens     [gensCount]generation
 
-	hasWM bool   // something was admitted since New or Reset
-	wm    int64  // highest sample time admitted, if hasWM
-	top   int64  // generation of wm, if hasWM
-	topAt uint64 // uint64(top·width), wrapping: where generation top starts
+	hasWM    bool   // something was admitted since New or Reset
+	wm       int64  // highest sample time admitted, if hasWM
+	top      int64  // generation of wm, if hasWM
+	topAt    uint64 // uint64(top·width), wrapping: where generation top starts
+	topExact bool   // top·width is an int64 (it is not only for the lowest generation)
 
 	counts counters
 	warmed uint64 // what Warm read, so that its reads are not optimised away
@@ -252,13 +253,18 @@ func (d *Deduper) Warm(series stream.SeriesID, ts int64) {
 func (d *Deduper) locate(ts int64) (g int64, off uint64) {
 	w := uint64(d.width)
 	if d.hasWM {
-		// Offsets from the start of generation top, in wrapping
-		// arithmetic: exact, since the true offset is below 2^64.
+		// The offset of ts from the start of generation top, in wrapping
+		// arithmetic, which tells a true offset only up to a multiple of
+		// 2^64. ts at or after the start (when the start is an int64)
+		// has a true offset in [0, 2^64): [0, w) is generation top. ts
+		// below the watermark has a true offset below w, at least
+		// -(2^64-1): [-w, 0) is generation top-1. Anything else, near
+		// the ends of int64, is divided.
 		o := uint64(ts) - d.topAt
-		if o < w {
+		if o < w && d.topExact && ts >= int64(d.topAt) {
 			return d.top, o + 1
 		}
-		if o+w < w && d.top > math.MinInt64 {
+		if ts < d.wm && o+w < w && d.top > math.MinInt64 {
 			return d.top - 1, o + w + 1
 		}
 	}
@@ -315,6 +321,8 @@ func (d *Deduper) advance(ts, g int64) {
 // setTop records g as the watermark's generation.
 func (d *Deduper) setTop(g int64) {
 	d.top, d.topAt = g, uint64(g)*uint64(d.width)
+	// Only the lowest generation can start below math.MinInt64.
+	d.topExact = g > align.FloorDiv(math.MinInt64, d.width) || math.MinInt64%d.width == 0
 }
 
 // slot returns the index in d.gens of generation g: g mod gensCount, a

@@ -436,3 +436,40 @@ func TestAdmitDoesNotAllocate(t *testing.T) {
 		require.Zero(t, testing.AllocsPerRun(1000, tc.f), tc.name)
 	}
 }
+
+// TestLocate: the generation and offset locate finds without dividing are
+// those that dividing gives, for any watermark and sample time, the ends
+// of int64 included (where a generation's start may not be an int64, and
+// wrapping offsets are ambiguous; FuzzAdmit found both).
+func TestLocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	ends := []int64{math.MinInt64, math.MinInt64 + 1, math.MinInt64 + 500, -1, 0, 1, t0, math.MaxInt64 - 500, math.MaxInt64 - 1, math.MaxInt64}
+	for _, window := range []time.Duration{1, 7, 3000, 15 * time.Minute, math.MaxInt64} {
+		d := newTest(t, Config{Window: window})
+		w := d.width
+		near := func(x int64) int64 { return x + rng.Int64N(4*w+1) - 2*w } // may wrap: any int64 will do
+		for range 2000 {
+			wm := ends[rng.IntN(len(ends))]
+			if rng.IntN(2) == 0 {
+				wm = near(wm)
+			}
+			d.hasWM, d.wm = true, wm
+			d.setTop(align.FloorDiv(wm, w))
+			for range 20 {
+				var ts int64
+				switch rng.IntN(3) {
+				case 0:
+					ts = near(wm)
+				case 1:
+					ts = near(ends[rng.IntN(len(ends))])
+				default:
+					ts = rng.Int64() - rng.Int64()
+				}
+				g, off := d.locate(ts)
+				want := align.FloorDiv(ts, w)
+				require.Equal(t, want, g, "window %d wm %d ts %d", window, wm, ts)
+				require.Equal(t, uint64(ts)-uint64(want)*uint64(w)+1, off, "window %d wm %d ts %d", window, wm, ts)
+			}
+		}
+	}
+}

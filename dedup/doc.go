@@ -69,7 +69,8 @@
 // Fresh key evicts one key of its generation: the oldest (lowest sample
 // time) among the first slots of its probe run, or, when its home slot is
 // empty, the key after it. A delivery of an evicted key is admitted as
-// Fresh again: a false admit, never a false drop. Stats.Overflow counts
+// Fresh again: a false admit, never a false drop; the value it carries is
+// the one later deliveries of the key are compared with. Stats.Overflow counts
 // every eviction ("admits that evicted a key still inside the window").
 // Overflow above zero means MaxBytes is too small for the key rate: the
 // default 64 MiB holds about 1.8 million keys per Window.
