@@ -2,16 +2,12 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/faultline-go/faultline/bench/scenario"
-	"github.com/faultline-go/faultline/dedup"
-	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -75,80 +71,4 @@ func (f *fleet) sample(j int) stream.Sample {
 	i, round := j%n, int64(j/n)
 	ts := scenario.Origin + round*f.cadence + int64(i)*f.cadence/int64(n)
 	return stream.Sample{Name: f.names[i], Labels: f.labels[i], Series: f.ids[i], Time: ts, Value: 1, Arrival: ts + int64(100*time.Millisecond)}
-}
-
-func BenchmarkDedup(b *testing.B) {
-	f := newFleet(100_000, time.Minute)
-	for _, copies := range []int{1, 4} {
-		b.Run(fmt.Sprintf("copies=%d", copies), func(b *testing.B) {
-			d, err := dedup.New(dedup.Config{Window: 5 * time.Minute, MaxBytes: 256 << 20})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer d.Reset()
-			b.ReportAllocs()
-			j := 0
-			for i := 0; b.Loop(); i++ {
-				s := f.sample(j)
-				d.Admit(s.Series, s.Time, s.Value)
-				if (i+1)%copies == 0 {
-					j++
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/sample")
-		})
-	}
-}
-
-// BenchmarkProcess runs a million series through the engine, every series
-// sending once a minute, each sample delivered copies times. The engine is
-// warmed up first (cadences learned, lattices running), so the benchmark
-// measures the steady state: dedup, slot tracking and judgments.
-func BenchmarkProcess(b *testing.B) {
-	const n = 1_000_000
-	f := newFleet(n, time.Minute)
-	for _, copies := range []int{1, 4} {
-		b.Run(fmt.Sprintf("series=1M/copies=%d", copies), func(b *testing.B) {
-			runtime.GC()
-			var before runtime.MemStats
-			runtime.ReadMemStats(&before)
-			eng, err := fault.New(fault.Config{Dedup: dedup.Config{Window: 3 * time.Minute, MaxBytes: 1 << 30}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer eng.Deduper().Reset()
-			ctx := context.Background()
-			batch := make([]stream.Sample, 0, 4096)
-			j, c := 0, 0
-			feed := func(samples int) {
-				for range samples {
-					batch = append(batch, f.sample(j))
-					if c++; c == copies {
-						c = 0
-						j++
-					}
-					if len(batch) == cap(batch) {
-						if err := eng.Process(ctx, batch); err != nil {
-							b.Fatal(err)
-						}
-						batch = batch[:0]
-					}
-				}
-			}
-			feed(5 * n * copies) // warm up: five rounds
-			runtime.GC()
-			var after runtime.MemStats
-			runtime.ReadMemStats(&after)
-
-			b.ReportAllocs()
-			b.ResetTimer()
-			feed(b.N)
-			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/sample")
-			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/series")
-			if st := eng.Stats(); st.Series != n {
-				b.Fatalf("tracked %d series, want %d", st.Series, n)
-			}
-		})
-	}
 }

@@ -1,12 +1,18 @@
 // Package bench holds faultline's cross-package benchmarks and, in
 // bench/scenario, the generator of the public periodic-gap scenarios.
 //
-// Run the benchmarks with
+// BENCHMARKS.md at the root of the repository says what each benchmark
+// measures, against which baseline in the same run, and gives the figures;
+// bench/run.sh reproduces all of them. Beside the Go benchmarks:
 //
-//	go test -run '^$' -bench . -benchmem ./bench/
+//   - ab.sh builds the benchmarks of this directory that use only the
+//     public API against an earlier commit and against the working tree,
+//     runs them alternately and prints medians and ratios;
+//   - vm.sh runs faultline run against VictoriaMetrics through the same
+//     HTTP client (vmcompare), reading each server's CPU time from /proc.
 //
-// Each reports ns per sample (ns/sample) beside Go's ns/op, and the
-// engine benchmarks report heap bytes per series (B/series).
+// The benchmarks report costs in CPU time of the process where they can
+// (cpu-ns/…): on a shared machine it moves far less than wall time.
 //
 // This package holds measurements only; no library code depends on it.
 package bench

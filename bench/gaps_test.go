@@ -26,7 +26,11 @@ import (
 //     runs alone, with the caches to itself, so what is taken off is if
 //     anything too little;
 //   - ns/extra-copy-engine: copies=4's engine cost less copies=1's, per
-//     extra copy.
+//     extra copy;
+//   - floor: the least any per-series tracking does for a unique sample,
+//     a hash of its series key and one state lookup (ns/unique-floor,
+//     input taken off), and engine/floor, the engine's own cost per
+//     unique sample as a multiple of it.
 func BenchmarkGapTracking(b *testing.B) {
 	ds, err := scenario.Generate(scenario.MustNamed("B01"), 1)
 	if err != nil {
@@ -84,6 +88,39 @@ func BenchmarkGapTracking(b *testing.B) {
 			b.ReportMetric(input[copies], fmt.Sprintf("ns/unique-copies=%d", copies))
 		}
 	})
+	// floor is the least any per-series tracking must do for a sample: hash
+	// its series key (name and labels) and look its state up (a Go map to
+	// a 64-byte record, one per series, which it updates), per unique
+	// sample, less the input, measured in the same run.
+	var floor float64
+	b.Run("floor", func(b *testing.B) {
+		type state struct {
+			last int64
+			n    uint64
+			_    [48]byte
+		}
+		states := make([]state, len(ds.Series))
+		index := make(map[stream.SeriesID]int32, len(ds.Series))
+		for i := range ds.Series {
+			index[ds.Series[i].ID] = int32(i)
+		}
+		for b.Loop() {
+			feed(uniques, func(batch []stream.Sample) {
+				for i := range batch {
+					smp := &batch[i]
+					st := &states[index[stream.Hash(smp.Name, smp.Labels)]]
+					st.last = max(st.last, smp.Time)
+					st.n++
+				}
+			})
+		}
+		total := float64(b.Elapsed().Nanoseconds()) / float64(b.N*unique)
+		b.ReportMetric(total, "ns/unique")
+		if input[1] > 0 {
+			floor = total - input[1]
+			b.ReportMetric(floor, "ns/unique-floor")
+		}
+	})
 	var engine1 float64 // copies=1's engine ns per unique sample, for the cost of a copy
 	for _, copies := range []int{1, 4} {
 		b.Run(fmt.Sprintf("copies=%d", copies), func(b *testing.B) {
@@ -121,6 +158,9 @@ func BenchmarkGapTracking(b *testing.B) {
 			}
 			engine := total - input[copies]
 			b.ReportMetric(engine, "ns/unique-engine")
+			if floor > 0 {
+				b.ReportMetric(engine/floor, "engine/floor")
+			}
 			if copies == 1 {
 				engine1 = engine
 			} else if engine1 > 0 {

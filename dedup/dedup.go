@@ -1,14 +1,10 @@
 package dedup
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/VictoriaMetrics/fastcache"
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/faultline-go/faultline/internal/align"
 	"github.com/faultline-go/faultline/metrics"
@@ -66,44 +62,40 @@ type Config struct {
 	Window time.Duration
 
 	// MaxBytes bounds the memory that holds keys, for all generations
-	// together. It must not be negative.
+	// together. It must not be negative; a budget below 1 MiB is raised to
+	// 1 MiB (MinMaxBytes).
 	//
-	// The budget is split into 2 to 16 generations of equal size, chosen to
-	// maximise the key rate it holds without overflow. fastcache cannot make
-	// a cache smaller than 32 MiB and sizes caches in steps of 32 MiB, so
-	// each generation is a multiple of 32 MiB: a budget that is not a
-	// multiple of 32 MiB is rounded down, and any budget below 64 MiB is
-	// raised to 64 MiB (two generations of 32 MiB). Stats.MaxBytes and
-	// Stats.Generations report what was chosen.
+	// The budget is split into 8 generations (Stats.Generations), each a
+	// table of 24-byte slots that starts small (or at the size of the
+	// generation before it), doubles as it fills and never takes more
+	// than MaxBytes/8; Stats.MaxBytes reports the
+	// capacity in whole slots. A table holds keys up to three quarters of
+	// its slots, so the budget holds MaxBytes/32 keys in all, and
+	// 7/8 of that, about MaxBytes/37 keys (1.8 million for 64 MiB), per
+	// Window before Stats.Overflow starts counting: a Window spans seven
+	// generations' worth of sample time.
 	//
-	// A budget holds about 1.1 million × (Stats.MaxBytes / 32 MiB) ×
-	// (G-1)/G keys per Window before Stats.Overflow starts counting, G being
-	// Stats.Generations: 1.1 million for 64 MiB, 7.7 million for 256 MiB.
-	//
-	// This memory is fastcache's, off the Go heap (mmap on Unix), taken in
-	// 64 KiB chunks: a generation's first few thousand keys already take
-	// 32 MiB (a chunk in each of its 512 buckets); after that it grows by 28
-	// bytes per key up to its capacity. fastcache's index comes on top, on
-	// the Go heap: 25 to 35 bytes per key held. Plan for up to about
-	// 2.3 × MaxBytes of memory when every generation is full.
+	// The tables are ordinary Go memory without pointers: the garbage
+	// collector never scans them. Memory grows with the keys held, from a
+	// few hundred kilobytes, up to MaxBytes; a table keeps its size when
+	// its generation is recycled, and Reset releases them all. While a
+	// table doubles, the old one is garbage until the next collection.
 	//
 	// By default it is 64 MiB (DefaultMaxBytes).
 	MaxBytes int
 }
 
-// Sizes from fastcache v1.13.0 that the overflow mirror depends on (see
-// generation.note). TestEvictionModel checks them against fastcache's
-// behaviour and its own eviction counter.
+// Geometry of the tables.
 const (
-	fcBuckets   = 512                 // buckets per cache
-	fcChunk     = 64 << 10            // bytes per chunk
-	fcUnit      = fcBuckets * fcChunk // 32 MiB: minimum cache size and size step
-	fcMaxChunks = 1<<40/fcChunk - 1   // fastcache panics at 2^40 bytes per bucket
-	keyLen      = 16                  // series + sample time
-	valLen      = 8                   // float64 bits
-	entryBytes  = 4 + keyLen + valLen // fastcache's 2+2 byte length header, key, value
-	maxGens     = 16                  // upper bound on generations
-	noWatermark = math.MinInt64       // Watermark before the first admit
+	// MinMaxBytes is the smallest byte budget: a smaller Config.MaxBytes
+	// is raised to it.
+	MinMaxBytes = 1 << 20
+	// maxMaxBytes is the largest byte budget accepted.
+	maxMaxBytes = 1 << 40
+	// gensCount is the number of generations: a Window spans gensCount-1
+	// of them, and the oldest is recycled as the watermark moves on.
+	gensCount   = 8
+	noWatermark = math.MinInt64 // Watermark before the first admit
 )
 
 // normalize applies the defaults and validates cfg.
@@ -120,30 +112,17 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
-	if _, chunks := geometry(cfg.MaxBytes); chunks > fcMaxChunks {
-		return cfg, fmt.Errorf("dedup: MaxBytes %d is too large for fastcache", cfg.MaxBytes)
+	if cfg.MaxBytes > maxMaxBytes {
+		return cfg, fmt.Errorf("dedup: MaxBytes %d is too large (at most %d)", cfg.MaxBytes, maxMaxBytes)
 	}
+	cfg.MaxBytes = max(cfg.MaxBytes, MinMaxBytes)
 	return cfg, nil
 }
 
-// geometry splits maxBytes into gens generations of chunks fastcache chunks
-// per bucket each (chunks·32 MiB per generation). A generation spans
-// Window/(gens-1) of sample time, so the key rate held without overflow is
-// proportional to chunks·(gens-1); geometry maximises that, preferring fewer
-// generations on ties.
-func geometry(maxBytes int) (gens int, chunks uint64) {
-	units := maxBytes / fcUnit
-	if units < 2 {
-		return 2, 1
-	}
-	best := 0
-	for g := 2; g <= maxGens && units/g > 0; g++ {
-		c := units / g
-		if c*(g-1) > best {
-			best, gens, chunks = c*(g-1), g, uint64(c)
-		}
-	}
-	return gens, chunks
+// tableSlots returns the slots each of the gensCount tables may grow to
+// under a budget of maxBytes.
+func tableSlots(maxBytes int) int {
+	return maxBytes / (gensCount * entryBytes)
 }
 
 // genWidth returns the sample-time span of one generation, ceil(window/(gens-1)).
@@ -161,23 +140,22 @@ func genWidth(window time.Duration, gens int) int64 {
 // the overflow policy and persistence.
 //
 // A Deduper is used by one goroutine at a time (an engine shard owns one);
-// it is not safe for concurrent use. It starts no goroutines. Its keys live
-// in off-heap fastcache memory that returns to fastcache's chunk pool only
-// on Reset: call Reset when a Deduper is no longer needed.
+// it is not safe for concurrent use. It starts no goroutines.
 type Deduper struct {
 	window   int64 // Config.Window in nanoseconds
 	maxBytes int   // normalized Config.MaxBytes
 	width    int64 // sample time spanned by one generation
-	gens     []generation
+	maxSlots int   // slots a generation's table may grow to
+	gens     [gensCount]generation
 
-	hasWM bool  // something was admitted since New or Reset
-	wm    int64 // highest sample time admitted, if hasWM
+	hasWM    bool   // something was admitted since New or Reset
+	wm       int64  // highest sample time admitted, if hasWM
+	top      int64  // generation of wm, if hasWM
+	topAt    uint64 // uint64(top·width), wrapping: where generation top starts
+	topExact bool   // top·width is an int64 (it is not only for the lowest generation)
 
 	counts counters
-
-	key [keyLen]byte // scratch: the key of the delivery being judged
-	val [valLen]byte // scratch: the value of the delivery being judged
-	got []byte       // scratch: the value found by HasGet
+	warmed uint64 // what Warm read, so that its reads are not optimised away
 }
 
 // counters are the Stats counters that Save persists.
@@ -194,31 +172,23 @@ func New(cfg Config) (*Deduper, error) {
 	return newDeduper(cfg), nil
 }
 
-// newDeduper builds an empty Deduper for a normalized cfg.
+// newDeduper builds an empty Deduper for a normalized cfg. Tables are
+// allocated as keys arrive.
 func newDeduper(cfg Config) *Deduper {
-	gens, chunks := geometry(cfg.MaxBytes)
-	d := &Deduper{
+	return &Deduper{
 		window:   int64(cfg.Window),
 		maxBytes: cfg.MaxBytes,
-		width:    genWidth(cfg.Window, gens),
-		gens:     make([]generation, gens),
+		width:    genWidth(cfg.Window, gensCount),
+		maxSlots: tableSlots(cfg.MaxBytes),
 		wm:       noWatermark,
-		got:      make([]byte, 0, valLen),
 	}
-	for i := range d.gens {
-		d.gens[i].chunks = chunks
-		d.gens[i].cache = fastcache.New(int(chunks) * fcUnit)
-	}
-	return d
 }
 
 // Admit judges one delivery of (series, ts) carrying value, ts being the
 // sample time in Unix nanoseconds, and records the key if it is Fresh.
 //
 // Admit never reports a key that was not admitted before as Duplicate or
-// Conflict. It allocates nothing itself; fastcache's index grows as a
-// generation fills (amortised, tens of bytes per Fresh key, see
-// Config.MaxBytes).
+// Conflict. It allocates only when a generation's table doubles.
 func (d *Deduper) Admit(series stream.SeriesID, ts int64, value float64) Verdict {
 	// TooLate: ts < wm-window, computed without overflow (wm-ts fits in a
 	// uint64 whenever ts < wm).
@@ -226,45 +196,86 @@ func (d *Deduper) Admit(series stream.SeriesID, ts int64, value float64) Verdict
 		d.counts.tooLate++
 		return TooLate
 	}
-	binary.BigEndian.PutUint64(d.key[:8], uint64(series))
-	binary.BigEndian.PutUint64(d.key[8:], uint64(ts))
-	binary.BigEndian.PutUint64(d.val[:], math.Float64bits(value))
-	g := align.FloorDiv(ts, d.width)
-
+	g, off := d.locate(ts)
+	v := math.Float64bits(value)
 	if !d.hasWM || ts > d.wm {
 		// Every admitted key has a sample time <= wm, so a key above the
-		// watermark cannot have been admitted: no lookup is needed.
+		// watermark cannot have been admitted: only an empty slot is
+		// looked for.
 		d.advance(ts, g)
-		d.record(g)
+		gen := &d.gens[d.slot(g)]
+		j := 0
+		if len(gen.t.slots) > 0 {
+			j, _ = gen.t.find(uint64(series), off)
+		}
+		d.record(gen, j, uint64(series), off, v)
 		return Fresh
 	}
-
 	gen := &d.gens[d.slot(g)]
 	if !gen.live || gen.gen != g {
 		// Unreachable: advance keeps every generation that meets
 		// [wm-window, wm] live (see the package documentation).
 		panic(fmt.Sprintf("dedup: generation %d of sample time %d is not live (watermark %d)", g, ts, d.wm))
 	}
-	var found bool
-	d.got, found = gen.cache.HasGet(d.got[:0], d.key[:])
-	if found {
-		if string(d.got) == string(d.val[:]) {
-			d.counts.duplicate++
-			return Duplicate
+	j := 0
+	if len(gen.t.slots) > 0 {
+		var found bool
+		if j, found = gen.t.find(uint64(series), off); found {
+			if gen.t.slots[j].value == v {
+				d.counts.duplicate++
+				return Duplicate
+			}
+			d.counts.conflict++
+			return Conflict
 		}
-		d.counts.conflict++
-		return Conflict
 	}
-	d.record(g)
+	d.record(gen, j, uint64(series), off, v)
 	return Fresh
 }
 
-// record stores the current key and value in generation g, which is live,
-// and counts a Fresh admit.
-func (d *Deduper) record(g int64) {
-	gen := &d.gens[d.slot(g)]
-	gen.cache.Set(d.key[:], d.val[:])
-	if gen.note(xxhash.Sum64(d.key[:])) {
+// Warm reads the slot where Admit would look (series, ts) up, and
+// changes nothing. A caller about to admit a batch warms its keys first,
+// in a loop of its own, so that their cache misses overlap instead of
+// coming one after another.
+func (d *Deduper) Warm(series stream.SeriesID, ts int64) {
+	if !d.hasWM {
+		return
+	}
+	g, off := d.locate(ts)
+	if t := &d.gens[d.slot(g)].t; len(t.slots) > 0 {
+		d.warmed += t.slots[home(hash(uint64(series), off), len(t.slots))].off
+	}
+}
+
+// locate returns the generation of sample time ts and ts's offset in it,
+// plus one. Most sample times fall in the watermark's generation or the
+// one before it, found without dividing.
+func (d *Deduper) locate(ts int64) (g int64, off uint64) {
+	w := uint64(d.width)
+	if d.hasWM {
+		// The offset of ts from the start of generation top, in wrapping
+		// arithmetic, which tells a true offset only up to a multiple of
+		// 2^64. ts at or after the start (when the start is an int64)
+		// has a true offset in [0, 2^64): [0, w) is generation top. ts
+		// below the watermark has a true offset below w, at least
+		// -(2^64-1): [-w, 0) is generation top-1. Anything else, near
+		// the ends of int64, is divided.
+		o := uint64(ts) - d.topAt
+		if o < w && d.topExact && ts >= int64(d.topAt) {
+			return d.top, o + 1
+		}
+		if ts < d.wm && o+w < w && d.top > math.MinInt64 {
+			return d.top - 1, o + w + 1
+		}
+	}
+	g = align.FloorDiv(ts, d.width)
+	return g, uint64(ts) - uint64(g)*w + 1
+}
+
+// record stores a Fresh key in gen, which is live, at the empty slot j
+// that find returned (any, if the table has no slots yet), and counts it.
+func (d *Deduper) record(gen *generation, j int, series, off, value uint64) {
+	if gen.t.insert(j, series, off, value, d.maxSlots) {
 		d.counts.overflow++
 	}
 	d.counts.fresh++
@@ -274,7 +285,14 @@ func (d *Deduper) record(g int64) {
 // every generation up to g that was not live yet. The generations they
 // replace end before ts-window.
 func (d *Deduper) advance(ts, g int64) {
-	oldTop := align.FloorDiv(d.wm, d.width)
+	if d.hasWM && g == d.top {
+		d.wm = ts
+		return
+	}
+	oldTop, hint := d.top, 0
+	if d.hasWM {
+		hint = len(d.gens[d.slot(oldTop)].t.slots)
+	}
 	for i := int64(0); i < int64(len(d.gens)); i++ {
 		if i > 0 && g < math.MinInt64+i {
 			break // ts is near math.MinInt64: no generation below g-i+1
@@ -291,16 +309,26 @@ func (d *Deduper) advance(ts, g int64) {
 		gen.live, gen.gen = true, ng
 	}
 	d.hasWM, d.wm = true, ts
+	d.setTop(g)
+	// The new generation will most likely take as many keys as the one
+	// before it: its table starts at that one's size rather than doubling
+	// its way up again.
+	if t := &d.gens[d.slot(g)].t; len(t.slots) < hint {
+		t.slots = make([]entry, hint)
+	}
 }
 
-// slot returns the index in d.gens of generation g.
+// setTop records g as the watermark's generation.
+func (d *Deduper) setTop(g int64) {
+	d.top, d.topAt = g, uint64(g)*uint64(d.width)
+	// Only the lowest generation can start below math.MinInt64.
+	d.topExact = g > align.FloorDiv(math.MinInt64, d.width) || math.MinInt64%d.width == 0
+}
+
+// slot returns the index in d.gens of generation g: g mod gensCount, a
+// power of two.
 func (d *Deduper) slot(g int64) int {
-	n := int64(len(d.gens))
-	s := g % n
-	if s < 0 {
-		s += n
-	}
-	return int(s)
+	return int(g & (gensCount - 1))
 }
 
 // Watermark returns the highest sample time admitted (Unix nanoseconds), or
@@ -322,40 +350,35 @@ type Stats struct {
 	Conflict  uint64
 	TooLate   uint64
 
-	// Overflow counts the admits that may have evicted a key still inside
-	// the window: Fresh keys written into a full fastcache bucket, each of
-	// which overwrote the oldest key of that bucket. Such a key, if
-	// delivered again, is admitted as Fresh a second time (a false admit,
-	// never a false drop). Above zero, MaxBytes is too small for the key rate.
+	// Overflow counts the keys evicted while still inside the window, one
+	// for each Fresh key admitted into a full table (see the package
+	// documentation). Such a key, if delivered again, is admitted as Fresh
+	// a second time (a false admit, never a false drop). Above zero,
+	// MaxBytes is too small for the key rate.
 	Overflow uint64
 
 	// Rotations counts the generations reset to make room for newer ones.
 	Rotations uint64
 
-	// Entries is the number of keys held. While Overflow grows it may
-	// include some keys already overwritten.
+	// Entries is the number of keys held.
 	Entries uint64
 
-	// BytesUsed is the fastcache chunk memory held by the live generations,
-	// 32 MiB or more for each generation holding any key. fastcache's index
-	// on the Go heap is not included (see Config.MaxBytes).
+	// BytesUsed is the memory the generations' tables hold.
 	BytesUsed uint64
 
-	// MaxBytes is the capacity of all generations together (see
-	// Config.MaxBytes for how it relates to the configured budget).
+	// MaxBytes is what the tables may grow to in all: Config.MaxBytes
+	// rounded down to whole slots.
 	MaxBytes uint64
 
 	// Generations is the number of generations MaxBytes is split into.
 	Generations int
 }
 
-// Overflow returns Stats().Overflow alone, without gathering the rest: cheap
-// enough to read after every batch.
+// Overflow returns Stats().Overflow alone.
 func (d *Deduper) Overflow() uint64 { return d.counts.overflow }
 
-// Stats returns a snapshot of d's counters and memory use. It walks every
-// fastcache bucket, so it is meant for periodic reporting, not for every
-// delivery.
+// Stats returns a snapshot of d's counters and memory use. It is cheap:
+// a few fields per generation.
 func (d *Deduper) Stats() Stats {
 	s := Stats{
 		Fresh:       d.counts.fresh,
@@ -364,80 +387,43 @@ func (d *Deduper) Stats() Stats {
 		TooLate:     d.counts.tooLate,
 		Overflow:    d.counts.overflow,
 		Rotations:   d.counts.rotations,
+		MaxBytes:    uint64(len(d.gens) * d.maxSlots * entryBytes),
 		Generations: len(d.gens),
 	}
-	var fs fastcache.Stats
 	for i := range d.gens {
 		gen := &d.gens[i]
-		s.MaxBytes += gen.chunks * fcUnit
+		s.BytesUsed += uint64(len(gen.t.slots) * entryBytes)
 		if gen.live {
-			gen.cache.UpdateStats(&fs)
+			s.Entries += uint64(gen.t.n)
 		}
 	}
-	s.Entries, s.BytesUsed = fs.EntriesCount, fs.BytesSize
 	return s
 }
 
 // Reset returns d to the state New left it in: every key, the watermark and
-// the counters are forgotten, and fastcache memory goes back to fastcache's
-// chunk pool (it is not returned to the operating system).
+// the counters are forgotten, and the tables are released to the garbage
+// collector.
 func (d *Deduper) Reset() {
 	for i := range d.gens {
-		d.gens[i].reset()
+		d.gens[i] = generation{}
 	}
 	d.hasWM, d.wm = false, noWatermark
+	d.setTop(0)
 	d.counts = counters{}
 }
 
-// generation is one fastcache cache and the state that goes with it.
+// generation is one generation's table and its place in time.
 type generation struct {
-	cache  *fastcache.Cache
-	chunks uint64 // 64 KiB chunks per bucket
-	live   bool   // cache holds generation gen
-	gen    int64  // generation number: sample times [gen·width, (gen+1)·width)
-	sets   uint64 // keys Set since the last reset
-
-	// The overflow mirror: fastcache's write offset in each bucket's ring
-	// and whether the ring has wrapped, in which case every further Set in
-	// that bucket overwrites its oldest key. wraps counts ring wraps, for
-	// the test that checks the mirror against fastcache.
-	pos     [fcBuckets]uint64
-	wrapped [fcBuckets]bool
-	wraps   uint64
+	t    table
+	live bool  // t holds generation gen
+	gen  int64 // generation number: sample times [gen·width, (gen+1)·width)
 }
 
-// note mirrors fastcache's bucket.Set for a Set of one entry whose key hashes
-// to h, and reports whether it overwrote an older key. Every entry has the
-// same size, so once a ring has wrapped each Set overwrites exactly one
-// older entry.
-func (gen *generation) note(h uint64) (overwrote bool) {
-	gen.sets++
-	b := h % fcBuckets
-	idx := gen.pos[b]
-	next := idx + entryBytes
-	if next/fcChunk > idx/fcChunk {
-		// The entry does not fit in the current chunk: fastcache starts the
-		// next chunk, or wraps to the first one.
-		if next/fcChunk >= gen.chunks {
-			next = entryBytes
-			gen.wrapped[b] = true
-			gen.wraps++
-		} else {
-			next = next/fcChunk*fcChunk + entryBytes
-		}
-	}
-	gen.pos[b] = next
-	return gen.wrapped[b]
-}
-
-// reset empties the generation and marks it not live.
+// reset empties the generation and marks it not live. Its table keeps its
+// slots.
 func (gen *generation) reset() {
-	if gen.sets > 0 {
-		gen.cache.Reset() // skip for an empty cache: Reset allocates 512 maps
-	}
-	gen.live, gen.gen, gen.sets, gen.wraps = false, 0, 0, 0
-	gen.pos = [fcBuckets]uint64{}
-	gen.wrapped = [fcBuckets]bool{}
+	gen.t.clear()
+	gen.live, gen.gen = false, 0
 }
 
 // AppendMetrics appends the deduper's memory and window figures as
@@ -446,8 +432,8 @@ func (gen *generation) reset() {
 func (s *Stats) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 	return append(dst,
 		metrics.G("faultline_dedup_entries", "Keys the deduper holds.", float64(s.Entries)),
-		metrics.G("faultline_dedup_bytes", "Memory the deduper's live generations hold (fastcache chunks, off the Go heap).", float64(s.BytesUsed)),
-		metrics.G("faultline_dedup_max_bytes", "Memory the deduper may hold in all.", float64(s.MaxBytes)),
+		metrics.G("faultline_dedup_bytes", "Memory the deduper's tables hold.", float64(s.BytesUsed)),
+		metrics.G("faultline_dedup_max_bytes", "Memory the deduper's tables may grow to.", float64(s.MaxBytes)),
 		metrics.C("faultline_dedup_rotations_total", "Generations reset to make room for newer ones.", s.Rotations),
 	)
 }

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -50,4 +51,44 @@ func BenchmarkAdmitDup4(b *testing.B) {
 		i++
 	}
 	reportPerSample(b, i)
+}
+
+// BenchmarkAgainstFastcache admits the same deliveries with the Deduper
+// and with the fastcache-based implementation it replaced (refDeduper, in
+// ref_test.go), alternating, in one run: 100,000 series reporting every
+// 10 s (600,000 keys in a 15-minute window), each key delivered copies
+// times in a row. Reported per delivery: ns-table, ns-fastcache and
+// table/fastcache.
+func BenchmarkAgainstFastcache(b *testing.B) {
+	const series = 100_000
+	for _, copies := range []int{1, 4} {
+		b.Run("copies="+strconv.Itoa(copies), func(b *testing.B) {
+			d := newTest(b, Config{Window: 15 * time.Minute})
+			ref := newRef(15 * time.Minute)
+			defer ref.reset()
+			const chunk = 1 << 16
+			var tTable, tRef time.Duration
+			next := 0 // the next delivery of each
+			run := func(admit func(stream.SeriesID, int64, float64) Verdict, from int) {
+				for j := from; j < from+chunk; j++ {
+					k := j / copies
+					admit(stream.SeriesID(uint64(k%series)*0x9e3779b97f4a7c15), t0+int64(k/series)*10*sec, 1)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				start := time.Now()
+				run(d.Admit, next)
+				tTable += time.Since(start)
+				start = time.Now()
+				run(ref.Admit, next)
+				tRef += time.Since(start)
+				next += chunk
+			}
+			n := float64(b.N * chunk)
+			b.ReportMetric(float64(tTable.Nanoseconds())/n, "ns-table")
+			b.ReportMetric(float64(tRef.Nanoseconds())/n, "ns-fastcache")
+			b.ReportMetric(float64(tTable)/float64(tRef), "table/fastcache")
+		})
+	}
 }

@@ -39,55 +39,61 @@
 //
 // # Memory bound and generations
 //
-// Keys are stored in fastcache caches (github.com/VictoriaMetrics/fastcache),
-// one per generation, so memory is bounded in bytes and lives off the Go heap.
-// The byte budget (Config.MaxBytes) is split into G generations, 2 <= G <= 16.
-// Generation g holds the keys whose sample time lies in [g·w, (g+1)·w), where
-// w = ceil(Window/(G-1)). The admissible range [watermark-Window, watermark]
-// is Window long, so it meets at most ceil(Window/w)+1 <= G generations: all
-// of them fit in the G caches at once, generation g in cache g mod G.
+// Keys live in 8 generations, each a table of its own. Generation g holds
+// the keys whose sample time lies in [g·w, (g+1)·w), where
+// w = ceil(Window/7). The admissible range [watermark-Window, watermark]
+// is Window long, so it meets at most 8 generations: all of them fit at
+// once, generation g in table g mod 8.
 //
-// When a Fresh delivery moves the watermark into a new generation, the cache
-// of the generation it replaces (g-G) is reset and reused. That generation
-// ends before watermark-Window, so every key in it is already TooLate: no key
-// inside the window is forgotten by rotation (no false admits while under the
-// byte budget), and no key older than the window can come back as Fresh. A
-// jump of G or more generations resets every cache.
+// When a Fresh delivery moves the watermark into a new generation, the
+// table of the generation it replaces (g-8) is emptied and reused. That
+// generation ends before watermark-Window, so every key in it is already
+// TooLate: no key inside the window is forgotten by rotation, and no key
+// older than the window can come back as Fresh. A jump of 8 or more
+// generations empties every table.
 //
-// Every lookup is one fastcache HasGet; a key is Set only when it is Fresh
-// and never set again, so duplicated deliveries cost no space.
+// A table is open addressing with linear probing over a flat slice of
+// 24-byte slots (series, sample time within the generation, value bits),
+// without pointers, so the garbage collector never scans it. It starts at
+// 1,024 slots, or at the size of the previous generation's table, and
+// doubles while it is three quarters full, up to Config.MaxBytes/8; it
+// keeps its size when its generation is recycled.
+// A lookup hashes the key once and reads one or two neighbouring slots on
+// average; a key is stored only when it is Fresh and never again, so
+// duplicated deliveries cost no space. Only the engine's goroutine uses
+// a Deduper, so nothing is locked.
 //
 // # Overflow policy
 //
-// A fastcache cache is 512 buckets, each a ring of 64 KiB chunks. Each key
-// takes 28 bytes there (a 4-byte header, the 16-byte key and the 8-byte
-// value), about 2340 keys per chunk. When more keys land in one generation
-// than a bucket can hold, fastcache overwrites that bucket's oldest keys. A
-// delivery of an overwritten key is admitted as Fresh again: a false admit,
-// never a false drop. The Deduper mirrors fastcache's write position in
-// every bucket and counts each Fresh admit that overwrote an older key of its
-// generation in Stats.Overflow ("admits that may have evicted a key still
-// inside the window"). Overflow above zero means MaxBytes is too small for
-// the key rate: with the default 64 MiB (two generations of 32 MiB) the first
-// overwrite comes after about 1.1 million keys in one Window.
+// A table at its bound holds three quarters of its slots. Each further
+// Fresh key evicts one key of its generation: the oldest (lowest sample
+// time) among the first slots of its probe run, or, when its home slot is
+// empty, the key after it. A delivery of an evicted key is admitted as
+// Fresh again: a false admit, never a false drop; the value it carries is
+// the one later deliveries of the key are compared with. Stats.Overflow counts
+// every eviction ("admits that evicted a key still inside the window").
+// Overflow above zero means MaxBytes is too small for the key rate: the
+// default 64 MiB holds about 1.8 million keys per Window.
 //
-// Two keys of one generation whose 64-bit xxhash collide also replace one
-// another; for n keys this happens with probability about n²/2⁶⁵ and is not
-// counted.
+// Keys are compared whole (series and sample time), never by hash, so
+// no two keys can be confused.
 //
 // # Persistence
 //
-// Save writes the whole state (every live generation, the watermark, the
-// counters and the overflow mirrors) under one directory, and Load restores
-// it, so a restart does not re-admit what was admitted before it. The
-// metadata file is versioned and checksummed, and it is written last and
-// renamed into place: a crash during Save leaves the previous snapshot
-// intact. Load of a directory with no snapshot returns an error wrapping
-// fs.ErrNotExist, so callers can fall back to New.
+// Save writes the whole state (every live generation's table, the
+// watermark and the counters) to one file under a directory, and Load
+// restores it, so a restart does not re-admit what was admitted before
+// it. The file is a versioned, checksummed frame, written beside the old
+// one and renamed into place: a crash during Save leaves the previous
+// snapshot intact. Load of a directory with no snapshot returns an error
+// wrapping fs.ErrNotExist, so callers can fall back to New. Load checks
+// that every key sits where a lookup finds it.
 //
 // AppendState and LoadState do the same in memory, for a host that embeds
 // the deduper in a snapshot of its own (fault.Engine.Snapshot does): the
-// state is canonical, so a restored Deduper appends the very same bytes.
+// state is canonical (keys keep their slots), so a restored Deduper
+// appends the very same bytes. Snapshots of builds that kept keys in
+// fastcache (version 2) are refused with an error naming both versions.
 //
 // # Concurrency
 //

@@ -17,7 +17,6 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer d.Reset() // hand fastcache's memory back when done
 
 	cpu := stream.Hash("cpu_usage", stream.NewLabels("host", "a"))
 	t0 := time.Date(2018, 4, 19, 12, 0, 0, 0, time.UTC).UnixNano()

@@ -2,7 +2,6 @@
 
 package dedup
 
-// raceEnabled reports whether the race detector is on. fastcache takes a
-// lock and updates atomic counters on every lookup, which costs microseconds
-// under the race detector, so the largest stream tests shrink under it.
+// raceEnabled reports whether the race detector is on, which makes every
+// memory access cost far more, so the largest stream tests shrink under it.
 const raceEnabled = true

@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/VictoriaMetrics/fastcache"
 
 	"github.com/faultline-go/faultline/internal/align"
 	"github.com/faultline-go/faultline/internal/frame"
@@ -30,41 +26,37 @@ var (
 	ErrConfigMismatch = errors.New("dedup: snapshot config mismatch")
 )
 
-// Snapshot layout under the directory given to Save and Load:
+// Snapshot layout under the directory given to Save and Load: one file,
+// dedup.meta, a frame (internal/frame: magic, version, length, CRC-32C) of
+// magic "FLTDEDUP", version 3, whose body holds, in frame fields: i64
+// window; i64 maxBytes; u32 generations; u64 slots a table may grow to;
+// i64 generation width; bool has-watermark; i64 watermark; u64 counters
+// fresh, duplicate, conflict, too late, overflow, rotations; per
+// generation slot: bool live, and if live i64 generation, u64 table slots,
+// u64 keys held, the occupancy bitmap as ceil(slots/64) × u64 (slot j is
+// bit j%64 of word j/64), and each held slot in slot order as u64 series,
+// u64 sample-time offset plus one, u64 value bits. A table's keys keep
+// their slots, so the state is canonical: a Deduper restored from it saves
+// the very same bytes.
 //
-//	dedup.meta          metadata, the commit point (format below)
-//	snap-<random>/      the generations of the snapshot dedup.meta names
-//	    gen-<slot>/     one fastcache SaveToFile directory per live generation
-//
-// dedup.meta is a frame (internal/frame: magic, version, length, CRC-32C)
-// of magic "FLTDEDUP", version 2, whose body holds, in frame fields: i64
-// window; i64 maxBytes; u32 generations; u64 chunks per bucket; i64
-// generation width; bool has-watermark; i64 watermark; u64 counters fresh,
-// duplicate, conflict, too late, overflow, rotations; the snapshot
-// directory name as a string; per generation slot: bool live, and if live
-// i64 generation, u64 sets, u64 entries, u64 wraps, 512 × u64 bucket
-// offsets, and the wrapped-bucket bitmap as 8 × u64 (bucket j is bit j%64
-// of word j/64). Version 1, the same fields in a layout of its own, is
-// refused.
+// Version 1 and version 2 (fastcache generations in snap-* directories
+// beside the metadata) are refused, naming both versions.
 const (
 	metaName    = "dedup.meta"
 	metaMagic   = "FLTDEDUP"
-	metaVersion = 2
-	snapPrefix  = "snap-"
-	genPrefix   = "gen-"
+	metaVersion = 3
+	snapPrefix  = "snap-" // version 2's generation directories, removed by Save
 )
 
-// Save persists d (every live generation, the watermark, the counters and
-// the overflow mirror) under the directory path, creating it if needed, so
-// that Load can restore it. Save is atomic: the new snapshot is written
-// beside the old one, and a metadata file naming it is renamed into place
-// last, after everything was synced to disk. A crash during Save leaves the
-// previous snapshot loadable. Once the new snapshot is in place, older ones
-// under path are removed.
+// Save persists d (every live generation, the watermark and the counters)
+// to the file dedup.meta under the directory path, creating the directory
+// if needed, so that Load can restore it. Save is atomic: the file is
+// written beside the old one, synced, and renamed into place. A crash
+// during Save leaves the previous snapshot loadable. Leftovers of earlier
+// snapshots under path are removed.
 //
 // path belongs to one Deduper: two Save calls on the same path must not run
-// at once. d is not changed. fastcache saves each generation with one
-// short-lived worker goroutine that ends before Save returns.
+// at once. d is not changed.
 func (d *Deduper) Save(path string) (err error) {
 	defer func() {
 		if err != nil {
@@ -74,37 +66,10 @@ func (d *Deduper) Save(path string) (err error) {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return err
 	}
-	snap, err := os.MkdirTemp(path, snapPrefix)
-	if err != nil {
+	if err := frame.WriteFile(filepath.Join(path, metaName), d.appendFrame(nil)); err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = os.RemoveAll(snap)
-		}
-	}()
-
-	entries := make([]uint64, len(d.gens))
-	for i := range d.gens {
-		gen := &d.gens[i]
-		if !gen.live {
-			continue
-		}
-		if err := gen.cache.SaveToFile(filepath.Join(snap, genPrefix+strconv.Itoa(i))); err != nil {
-			return err
-		}
-		var fs fastcache.Stats
-		gen.cache.UpdateStats(&fs)
-		entries[i] = fs.EntriesCount
-	}
-	if err := syncTree(snap); err != nil {
-		return err
-	}
-	current := filepath.Base(snap)
-	if err := frame.WriteFile(filepath.Join(path, metaName), d.appendMeta(nil, current, entries)); err != nil {
-		return err
-	}
-	removeStale(path, current)
+	removeStale(path)
 	return nil
 }
 
@@ -115,15 +80,12 @@ func (d *Deduper) Save(path string) (err error) {
 // If path holds no snapshot, the error wraps fs.ErrNotExist, so a caller can
 // fall back to New. A corrupt, truncated or unknown-version snapshot gives an
 // error wrapping ErrBadSnapshot. cfg must have the same Window as the saved
-// Deduper and a MaxBytes that gives the same generations (Stats.Generations
-// and Stats.MaxBytes), else the error wraps ErrConfigMismatch: keys are
-// filed by generation, whose width and count derive from both, so a snapshot
-// cannot be refiled under another config. A caller that changes them on
-// purpose falls back to New and accepts that a key admitted in the last
-// Window before the restart may be admitted again.
-//
-// Like Save, Load uses fastcache's short-lived worker goroutines, which end
-// before it returns. Call Reset on the result when it is no longer needed.
+// Deduper and a MaxBytes that gives the same table size (Stats.MaxBytes),
+// else the error wraps ErrConfigMismatch: keys are filed by generation and
+// slot, whose width and count derive from both, so a snapshot cannot be
+// refiled under another config. A caller that changes them on purpose falls
+// back to New and accepts that a key admitted in the last Window before the
+// restart may be admitted again.
 func Load(path string, cfg Config) (*Deduper, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
@@ -135,49 +97,23 @@ func Load(path string, cfg Config) (*Deduper, error) {
 		return nil, fmt.Errorf("dedup: load %s: %w", path, err)
 	}
 	d := newDeduper(cfg)
-	snap, entries, err := d.decodeMeta(raw)
+	err = d.decode(raw)
 	if errors.Is(err, ErrConfigMismatch) {
 		return nil, fmt.Errorf("%w (%s)", err, metaPath)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrBadSnapshot, metaPath, err)
 	}
-	if err := d.check(); err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrBadSnapshot, metaPath, err)
-	}
-	for i := range d.gens {
-		gen := &d.gens[i]
-		if !gen.live {
-			continue
-		}
-		dir := filepath.Join(path, snap, genPrefix+strconv.Itoa(i))
-		c, err := fastcache.LoadFromFileMaxBytes(dir, int(gen.chunks)*fcUnit)
-		if err == nil {
-			gen.cache = c
-			var fs fastcache.Stats
-			c.UpdateStats(&fs)
-			if fs.EntriesCount != entries[i] {
-				err = fmt.Errorf("%d keys, want %d", fs.EntriesCount, entries[i])
-			}
-		}
-		if err != nil {
-			d.Reset()
-			// %v, not %w: a missing generation is a broken snapshot, not
-			// a missing one.
-			return nil, fmt.Errorf("%w %s: generation %d: %v", ErrBadSnapshot, dir, gen.gen, err)
-		}
-	}
 	return d, nil
 }
 
-// appendMeta appends the metadata frame of d, whose generations were saved
-// under the snapshot directory snap with entries keys each, to b.
-func (d *Deduper) appendMeta(b []byte, snap string, entries []uint64) []byte {
+// appendFrame appends d's state as a frame (see the layout above) to b.
+func (d *Deduper) appendFrame(b []byte) []byte {
 	w := frame.Begin(b, metaMagic, metaVersion)
 	w.I64(d.window)
 	w.I64(int64(d.maxBytes))
 	w.U32(uint32(len(d.gens)))
-	w.U64(d.gens[0].chunks)
+	w.U64(uint64(d.maxSlots))
 	w.I64(d.width)
 	w.Bool(d.hasWM)
 	w.I64(d.wm)
@@ -185,95 +121,120 @@ func (d *Deduper) appendMeta(b []byte, snap string, entries []uint64) []byte {
 	for _, n := range [...]uint64{c.fresh, c.duplicate, c.conflict, c.tooLate, c.overflow, c.rotations} {
 		w.U64(n)
 	}
-	w.Str(snap)
 	for i := range d.gens {
 		gen := &d.gens[i]
 		w.Bool(gen.live)
 		if !gen.live {
 			continue
 		}
+		s := gen.t.slots
 		w.I64(gen.gen)
-		w.U64(gen.sets)
-		w.U64(entries[i])
-		w.U64(gen.wraps)
-		for _, p := range gen.pos {
-			w.U64(p)
-		}
-		var bits [fcBuckets / 64]uint64
-		for j, wr := range gen.wrapped {
-			if wr {
-				bits[j/64] |= 1 << (j % 64)
+		w.U64(uint64(len(s)))
+		w.U64(uint64(gen.t.n))
+		for j := 0; j < len(s); j += 64 {
+			var bits uint64
+			for k, e := range s[j:min(j+64, len(s))] {
+				if e.off != 0 {
+					bits |= 1 << k
+				}
 			}
+			w.U64(bits)
 		}
-		for _, x := range bits {
-			w.U64(x)
+		for _, e := range s {
+			if e.off != 0 {
+				w.U64(e.series)
+				w.U64(e.off)
+				w.U64(e.value)
+			}
 		}
 	}
 	return w.Finish()
 }
 
-// decodeMeta fills d, built by newDeduper from the Config given to Load,
-// from the metadata frame raw. It returns the snapshot directory name and
-// the key count of each generation. Errors other than ErrConfigMismatch
-// describe a bad snapshot.
-func (d *Deduper) decodeMeta(raw []byte) (snap string, entries []uint64, err error) {
+// decode fills d, built by newDeduper from the Config given to Load, from
+// the frame raw. Errors other than ErrConfigMismatch describe a bad
+// snapshot.
+func (d *Deduper) decode(raw []byte) error {
 	v, r, err := frame.Open(raw, metaMagic)
 	// The version is checked first, whenever Open could read one: a frame
 	// of another version need not pass this version's length check.
 	if (err == nil || v != 0) && v != metaVersion {
-		return "", nil, fmt.Errorf("unsupported version %d (this build reads version %d)", v, metaVersion)
+		return fmt.Errorf("unsupported version %d (this build reads version %d)", v, metaVersion)
 	}
 	if err != nil {
 		if !bytes.HasPrefix(raw, []byte(metaMagic)) {
-			return "", nil, fmt.Errorf("not a dedup snapshot: %w", err)
+			return fmt.Errorf("not a dedup snapshot: %w", err)
 		}
-		return "", nil, err
+		return err
 	}
 	window, maxBytes := r.I64(), r.I64()
-	gens, chunks, width := r.U32(), r.U64(), r.I64()
+	gens, slots, width := r.U32(), r.U64(), r.I64()
 	if err := r.Err(); err != nil {
-		return "", nil, err
+		return err
 	}
-	if window != d.window || gens != uint32(len(d.gens)) || chunks != d.gens[0].chunks {
-		return "", nil, fmt.Errorf("%w: saved with Window=%v MaxBytes=%d (%d generations × %d MiB), "+
-			"config has Window=%v MaxBytes=%d (%d generations × %d MiB)",
-			ErrConfigMismatch, time.Duration(window), maxBytes, gens, chunks*fcUnit>>20,
-			time.Duration(d.window), d.maxBytes, len(d.gens), d.gens[0].chunks*fcUnit>>20)
+	if window != d.window || gens != uint32(len(d.gens)) || slots != uint64(d.maxSlots) {
+		return fmt.Errorf("%w: saved with Window=%v MaxBytes=%d (%d generations × %d slots), "+
+			"config has Window=%v MaxBytes=%d (%d generations × %d slots)",
+			ErrConfigMismatch, time.Duration(window), maxBytes, gens, slots,
+			time.Duration(d.window), d.maxBytes, len(d.gens), d.maxSlots)
 	}
 	if width != d.width {
-		return "", nil, fmt.Errorf("generation width %d, want %d", width, d.width)
+		return fmt.Errorf("generation width %d, want %d", width, d.width)
 	}
 	d.hasWM, d.wm = r.Bool(), r.I64()
 	c := &d.counts
 	for _, n := range [...]*uint64{&c.fresh, &c.duplicate, &c.conflict, &c.tooLate, &c.overflow, &c.rotations} {
 		*n = r.U64()
 	}
-	snap = r.Str()
-	entries = make([]uint64, len(d.gens))
 	for i := range d.gens {
 		gen := &d.gens[i]
-		gen.live = r.Bool()
-		if !gen.live {
+		if gen.live = r.Bool(); !gen.live {
 			continue
 		}
-		gen.gen, gen.sets, entries[i], gen.wraps = r.I64(), r.U64(), r.U64(), r.U64()
-		for j := range gen.pos {
-			gen.pos[j] = r.U64()
+		gen.gen = r.I64()
+		size, n := r.U64(), r.U64()
+		if r.Err() != nil {
+			break
 		}
-		for j := 0; j < fcBuckets; j += 64 {
-			bits := r.U64()
-			for k := range 64 {
-				gen.wrapped[j+k] = bits&(1<<k) != 0
+		if size == 0 && n == 0 {
+			continue // live, but no key has come yet
+		}
+		words := (size + 63) / 64
+		// Checked against the bytes left before anything is allocated.
+		if size > uint64(d.maxSlots) || n > uint64(limit(int(size))) || n >= size ||
+			words*8+n*entryBytes > uint64(r.Len()) {
+			return fmt.Errorf("generation %d: %d keys in %d slots do not fit", gen.gen, n, size)
+		}
+		gen.t = table{slots: make([]entry, size), n: int(n)}
+		bitmap := r.Take(int(words * 8))
+		held := uint64(0)
+		for j := range gen.t.slots {
+			if bitmap[j/8]&(1<<(j%8)) == 0 {
+				continue
 			}
+			if held++; held > n {
+				break
+			}
+			e := entry{series: r.U64(), off: r.U64(), value: r.U64()}
+			if e.off == 0 || e.off > uint64(d.width) {
+				return fmt.Errorf("generation %d: slot %d: offset %d out of range", gen.gen, j, e.off)
+			}
+			gen.t.slots[j] = e
+		}
+		if held != n {
+			return fmt.Errorf("generation %d: %d slots held, want %d", gen.gen, held, n)
+		}
+		if !gen.t.reachable() {
+			return fmt.Errorf("generation %d: a key is not where a lookup finds it", gen.gen)
 		}
 	}
 	if err := r.Done(); err != nil {
-		return "", nil, err
+		return err
 	}
-	if !strings.HasPrefix(snap, snapPrefix) || filepath.Base(snap) != snap {
-		return "", nil, fmt.Errorf("bad snapshot directory name %q", snap)
+	if d.hasWM {
+		d.setTop(align.FloorDiv(d.wm, d.width))
 	}
-	return snap, entries, nil
+	return d.check()
 }
 
 // check verifies that the state decoded into d keeps the invariants Admit
@@ -288,11 +249,6 @@ func (d *Deduper) check() error {
 		}
 		if !d.hasWM || d.slot(gen.gen) != i || gen.gen > top {
 			return fmt.Errorf("generation %d in slot %d does not fit watermark %d", gen.gen, i, d.wm)
-		}
-		for _, p := range gen.pos {
-			if p > gen.chunks*fcChunk {
-				return fmt.Errorf("generation %d: bucket offset %d out of range", gen.gen, p)
-			}
 		}
 	}
 	if !d.hasWM {
@@ -318,31 +274,17 @@ func satSub(a, b int64) int64 {
 	return a - b
 }
 
-// syncTree syncs every file and directory under root, since fastcache does
-// not sync what it writes.
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() {
-			return frame.SyncDir(p)
-		}
-		return frame.SyncPath(p)
-	})
-}
-
-// removeStale removes, best effort, the snapshots under path other than
-// current and leftover temporary metadata files. What it misses is removed
-// by the next Save.
-func removeStale(path, current string) {
+// removeStale removes, best effort, what earlier snapshots left under path:
+// version 2's generation directories and temporary metadata files. What it
+// misses is removed by the next Save.
+func removeStale(path string) {
 	entries, err := os.ReadDir(path)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if (strings.HasPrefix(name, snapPrefix) && name != current) || strings.HasPrefix(name, metaName+".tmp-") {
+		if strings.HasPrefix(name, snapPrefix) || strings.HasPrefix(name, metaName+".tmp-") {
 			_ = os.RemoveAll(filepath.Join(path, name))
 		}
 	}

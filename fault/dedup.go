@@ -9,6 +9,7 @@ import (
 // Config.DisableDedup says the input is deduplicated upstream.
 type deduper interface {
 	Admit(series stream.SeriesID, t int64, v float64) dedup.Verdict
+	Warm(series stream.SeriesID, t int64)
 	Overflow() uint64
 }
 
@@ -17,11 +18,10 @@ type deduper interface {
 type noDedup struct{}
 
 func (noDedup) Admit(stream.SeriesID, int64, float64) dedup.Verdict { return dedup.Fresh }
+func (noDedup) Warm(stream.SeriesID, int64)                         {}
 func (noDedup) Overflow() uint64                                    { return 0 }
 
 // Deduper returns the engine's deduper, or nil with Config.DisableDedup.
-// Its memory (fastcache) is off the Go heap: a host that drops an engine
-// calls Reset on it.
 func (e *Engine) Deduper() *dedup.Deduper {
 	dd, _ := e.dd.(*dedup.Deduper)
 	return dd

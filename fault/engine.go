@@ -111,9 +111,14 @@ func (e *Engine) Process(ctx context.Context, batch []stream.Sample) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for i := range batch {
-		e.sample(ctx, &batch[i])
-		e.settled(ctx)
+	for len(batch) > 0 {
+		chunk := batch[:min(len(batch), warmChunk)]
+		batch = batch[len(chunk):]
+		e.warm(chunk)
+		for i := range chunk {
+			e.sample(ctx, &chunk[i])
+			e.settled(ctx)
+		}
 	}
 	return e.end(ctx)
 }
@@ -323,9 +328,7 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 		e.st.series[idx] = s
 		e.st.trackers[idx] = t
 	} else {
-		e.st.series = append(e.st.series, s)
-		e.st.trackers = append(e.st.trackers, t)
-		e.st.misses = append(e.st.misses, seriesgap.Misses{})
+		e.st.add(s, t)
 	}
 	e.attachRules(idx, smp.Labels)
 	e.stats.local.Series++

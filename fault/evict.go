@@ -257,7 +257,7 @@ func (e *Engine) evictSeries(idx uint32, at int64) {
 	}
 
 	e.st.wheel.unlink(idx)
-	delete(e.st.learning, idx)
+	e.st.doneLearning(idx)
 	delete(e.st.declared, idx)
 	if s.hist != 0 {
 		h := &e.al.hists[s.hist-1]

@@ -231,7 +231,7 @@ func fuzzRun(t testing.TB, cfg fuzzConfig, rs fuzzRuleSets, steps []fuzzStep, on
 	require.NoError(t, err)
 	defer func() {
 		if dd := e.Deduper(); dd != nil {
-			dd.Reset() // give fastcache's memory back
+			dd.Reset()
 		}
 	}()
 	ctx := context.Background()

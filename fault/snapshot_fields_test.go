@@ -30,8 +30,10 @@ func TestSnapshotCoversEveryField(t *testing.T) {
 	want := map[reflect.Type][]string{
 		reflect.TypeFor[Engine](): {"cfg", "now", "started", "closed", "horizon", "dd", "st", "al",
 			"fleet", "census", "gaps", "src", "bad", "loop", "xp", "obs", "out", "stats", "log"},
+		// warmed is scratch: what Process's warm-up read; learnPeak only
+		// says when to rebuild learning.
 		reflect.TypeFor[store](): {"index", "series", "trackers", "misses", "keys", "wheel", "evict", "declared",
-			"learning", "absences", "inhibited"},
+			"warmed", "learning", "learnPeak", "absences", "inhibited"},
 		reflect.TypeFor[alerting](): {"eval", "rules", "alertCfg", "alerts", "ruleIdx", "warned", "hists", "histPoints", "coh",
 			"steps", "selectBuf", "histView", "histOne"},
 		reflect.TypeFor[series](): {"id", "key", "lastTs", "rulesOff", "rulesN", "alerts", "gapMark", "src", "hist", "seen"},

@@ -211,8 +211,7 @@ func TestSnapshotRestoreContinuesExactly(t *testing.T) {
 
 			// The interrupted run: about 10 snapshots at random, some
 			// between steps, some cutting a batch in two, and one as soon
-			// as an episode of a kind not yet interrupted is open. (Each costs some 0.3 s under
-			// -race, mostly the deduper's 64 MiB of fastcache memory.)
+			// as an episode of a kind not yet interrupted is open.
 			var got lines
 			e, err := fault.New(snapConfig(t, &got))
 			require.NoError(t, err)

@@ -206,10 +206,10 @@ func TestDuplicateStormAtOneSource(t *testing.T) {
 	require.NoError(t, e.Close(context.Background()))
 
 	// Memory: duplicates are not stored. The heap may grow by the fresh
-	// keys admitted during the storm (fastcache's index, 25–35 bytes a
-	// key, 64 allowed) and a little slack; storing the storm's
-	// redeliveries, even at fastcache's 28 bytes an entry, would take
-	// several times that.
+	// keys admitted during the storm (the deduper's tables: 24-byte slots
+	// kept 3/8 to 3/4 full, so at most 64 bytes a key) and a little slack;
+	// storing the storm's redeliveries, even at 28 bytes an entry, would
+	// take several times that.
 	fresh := st1.Fresh - st0.Fresh
 	redelivered := st1.Duplicates - st0.Duplicates
 	bound := int64(64*fresh) + 256<<10
@@ -372,13 +372,12 @@ func TestReplayWave(t *testing.T) {
 
 // heapCap is the Go heap an engine may use, by its configuration: about
 // 3 MiB of fixed structures (the fleet's ring of 0.25-s bins, its folds, the
-// timing wheel's heads, the first 1 MiB chunk of the key arena, fastcache's
-// bucket headers), 512 B per series (series state, 96 bytes of slot
-// tracking, the index, the key, side tables, slices grown by doubling),
-// 64 B per dedup key held (fastcache's index holds 25–35 B a key, on the Go
-// heap; the cache itself is off it), and 1 KiB per source. With the default
-// 64 MiB, dedup has two generations of one window each, so it holds at most
-// the keys of two windows of sample time. Nothing depends on the number of
+// timing wheel's heads, the first 1 MiB chunk of the key arena), 512 B
+// per series (series state, 96 bytes of slot tracking, the index, the key,
+// side tables, slices grown), 64 B per dedup key held (the deduper's
+// tables: 24-byte slots kept 3/8 to 3/4 full), and 1 KiB per source. The
+// deduper's 8 generations hold the keys of 8/7 of a window of sample time
+// at most; two windows are allowed. Nothing depends on the number of
 // deliveries.
 func heapCap(series, sources int, window time.Duration) uint64 {
 	fixed := fleetgap.RingBytes + (1<<14)*4 + arenaChunk + 1<<20

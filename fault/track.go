@@ -87,7 +87,7 @@ func (e *Engine) learnCadence(idx uint32, smp *stream.Sample, last int64) {
 	}
 	t.setCadence(min(c, maxCadence))
 	if e.startLattice(idx, t, smp.Time, smp.Arrival) {
-		delete(e.st.learning, idx)
+		e.st.doneLearning(idx)
 	}
 }
 

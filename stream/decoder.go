@@ -419,7 +419,7 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 					dst[i].Time, dst[i].Arrival = ts, arr
 				}
 				d.stats.StringFields += int64(e.strs)
-				d.rep.hits++
+				d.rep.hit()
 				return dst, nil
 			}
 			// Dated otherwise than before (the precision or the arrival

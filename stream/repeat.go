@@ -23,6 +23,9 @@ const (
 	// counts) to be remembered: a few huge records must not keep clearing
 	// the table.
 	maxRepeatCost = 16 << 10
+	// sparseEvery is how seldom a table that found next to no copies
+	// remembers a record: one in sparseEvery (see repeatTable.sparse).
+	sparseEvery = 16
 )
 
 // repeatTable remembers the records recently decoded without error, each
@@ -50,6 +53,15 @@ type repeatTable struct {
 	bytes      int // approximate memory held: 2× the records (their bytes and the strings taken from them), samples and entries
 	hits       int64
 	resets     int64
+
+	// A stream without copies would pay for remembering every record and
+	// gain nothing. When a table filled up with fewer hits than one per 64
+	// records, it turns sparse: it remembers one record in sparseEvery, so
+	// that copies, if they start, are still found, and the first hit turns
+	// it back. Nothing is lost either way: a copy not found is parsed.
+	fillHits int64 // hits since the last reset
+	sparse   bool
+	skip     int // records to pass before the next is remembered, while sparse
 }
 
 // repeatEntry is one record of a repeatTable.
@@ -109,6 +121,13 @@ func (t *repeatTable) entrySamples(e *repeatEntry) []Sample { return t.samples[e
 // with its samples and what dates them. It clears the table first if it is
 // full.
 func (t *repeatTable) add(h uint64, rec []byte, samples []Sample, ts int64, hasTS bool, strs int64) {
+	if t.sparse {
+		if t.skip > 0 {
+			t.skip--
+			return
+		}
+		t.skip = sparseEvery - 1
+	}
 	cost := 2*len(rec) + len(samples)*sampleSize + repeatEntryOverhead
 	if cost > maxRepeatCost {
 		return
@@ -137,8 +156,18 @@ func (t *repeatTable) add(h uint64, rec []byte, samples []Sample, ts int64, hasT
 	t.index[i] = h>>32<<32 | uint64(len(t.entries))
 }
 
-// reset clears the table, keeping its memory.
+// hit counts a record found in the table.
+func (t *repeatTable) hit() {
+	t.hits++
+	t.fillHits++
+	t.sparse = false
+}
+
+// reset clears the table, keeping its memory, and decides from the hits
+// since the last reset whether it goes on sparse.
 func (t *repeatTable) reset() {
+	t.sparse = t.fillHits*64 < int64(len(t.entries))
+	t.fillHits, t.skip = 0, 0
 	clear(t.index)
 	clear(t.samples) // drop the references to names and labels
 	t.entries = t.entries[:0]

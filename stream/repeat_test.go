@@ -264,3 +264,45 @@ func FuzzDecoderRepeats(f *testing.F) {
 		checkFastPathsChangeNothing(t, input, opts, int(changeEvery%8))
 	})
 }
+
+// TestRepeatTableSparse: a table that filled up without finding copies
+// remembers only one record in sparseEvery, and the first copy it finds
+// turns it back to remembering every record.
+func TestRepeatTableSparse(t *testing.T) {
+	var in bytes.Buffer
+	rec := func(i int) { fmt.Fprintf(&in, "m,host=h%d v=%d 1700000000000000000\n", i, i) }
+	d := NewDecoder(&in, DecoderOptions{MaxRepeats: 64})
+	next := func() {
+		t.Helper()
+		_, err := d.Next(nil)
+		require.NoError(t, err)
+	}
+	for i := range 65 { // the 65th record fills the table anew
+		rec(i)
+		next()
+	}
+	require.True(t, d.rep.sparse, "64 records without a copy")
+	require.Equal(t, 1, d.rep.len())
+	for i := 100; i < 100+2*sparseEvery; i++ {
+		rec(i)
+		next()
+	}
+	require.Equal(t, 3, d.rep.len(), "one record in %d", sparseEvery)
+	for i := 100; i < 100+2*sparseEvery; i++ {
+		rec(i) // copies: the remembered one is found
+		next()
+	}
+	require.Equal(t, int64(2), d.Stats().RepeatHits)
+	require.False(t, d.rep.sparse, "a hit turns it back")
+	n := d.rep.len()
+	for i := 200; i < 210; i++ {
+		rec(i)
+		next()
+	}
+	require.Equal(t, n+10, d.rep.len(), "every record is remembered again")
+	for i := 200; i < 210; i++ {
+		rec(i)
+		next()
+	}
+	require.Equal(t, int64(12), d.Stats().RepeatHits)
+}

@@ -25,9 +25,9 @@
 //
 // Memory per series is measured with runtime.MemStats after a GC: B/series
 // is the Go heap the engine holds at the end of the run (its series state,
-// timing wheel and fastcache's on-heap index of dedup keys) divided by N;
-// "state B" leaves out the dedup index (measured by resetting the deduper);
-// "dedup MiB" is fastcache's off-heap chunk memory.
+// timing wheel and the deduper's tables) divided by N; "state B" leaves out
+// the deduper (measured by resetting it); "dedup MiB" is the deduper's
+// tables.
 //
 // The exit status is 0 when every target evaluated passed, 1 when one failed
 // and 2 on a usage or run error. Targets whose scenarios were not run are

@@ -101,8 +101,8 @@ type runStats struct {
 	// Heap is the Go heap the engine held at the end (after GC); State the
 	// same without dedup's on-heap index; DedupHeap the difference.
 	Heap, State, DedupHeap int64
-	// DedupOffHeap is fastcache's chunk memory (off the Go heap).
-	DedupOffHeap uint64
+	// DedupBytes is the memory of the deduper's tables.
+	DedupBytes uint64
 }
 
 // NsPerDelivery and NsPerUnique give the engine's time per delivered and
@@ -171,7 +171,7 @@ func feed(ds *scenario.Dataset, col *collector, buf []stream.Sample, st *runStat
 		return err
 	}
 	dd := eng.Deduper()
-	defer dd.Reset() // return fastcache's chunks to its pool on any path
+	defer dd.Reset()
 	ctx := context.Background()
 	n := ds.Len()
 	for i := 0; i < n; {
@@ -193,7 +193,7 @@ func feed(ds *scenario.Dataset, col *collector, buf []stream.Sample, st *runStat
 		return err
 	}
 	st.Fresh = eng.Stats().Fresh
-	st.DedupOffHeap = dd.Stats().BytesUsed
+	st.DedupBytes = dd.Stats().BytesUsed
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -361,7 +361,7 @@ func writeTable(w io.Writer, results []*result) {
 			medianOf(r.Runs, runStats.NsPerDelivery), medianOf(r.Runs, runStats.NsPerUnique),
 			medianOf(r.Runs, func(s runStats) float64 { return float64(s.Heap) / float64(r.Spec.N) }),
 			medianOf(r.Runs, func(s runStats) float64 { return float64(s.State) / float64(r.Spec.N) }),
-			medianOf(r.Runs, func(s runStats) float64 { return float64(s.DedupOffHeap) / (1 << 20) }))
+			medianOf(r.Runs, func(s runStats) float64 { return float64(s.DedupBytes) / (1 << 20) }))
 	}
 	tw.Flush()
 }
