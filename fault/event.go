@@ -28,6 +28,8 @@ const (
 	KindBadInput          Kind = "bad_input"           // an input sends records that cannot be decoded (see Engine.BadInput)
 	KindFlapping          Kind = "flapping"            // a rule's alert on a series changes state too often: its transitions are held back
 	KindCohort            Kind = "cohort"              // a cohort rule's expression held for a cohort of series
+
+	KindPeriodicDeliveryLoss Kind = "periodic_delivery_loss" // the fleet loses redundant copies in the same window every period while every sample still arrives: deliveries, not data
 )
 
 // State is the state an event reports.
@@ -106,7 +108,9 @@ type Event struct {
 	// downstream, but it should not page anyone.
 	InhibitedBy string
 	// Gap describes a periodic gap (kinds periodic_gap and
-	// series_periodic_gap); nil otherwise.
+	// series_periodic_gap) or a periodic delivery loss
+	// (periodic_delivery_loss: LateFraction is NaN, no sample was lost);
+	// nil otherwise.
 	Gap *Gap
 }
 
