@@ -77,6 +77,9 @@ const (
 	// baseGain is the weight of a period in a bin's baseline: about the
 	// last eight periods count.
 	baseGain = 1.0 / 8
+	// usualGain is the weight of a period in a bin's usual shortfall:
+	// about the last 32 periods count.
+	usualGain = 1.0 / 32
 	// hotGain is the weight of a period that lost copies in the bin's
 	// baseline: a sixty-fourth.
 	hotGain = 1.0 / 64
@@ -129,6 +132,7 @@ type fold struct {
 	weight  []float32 // the filled slots the baseline stands for (decayed)
 	high    []uint16  // periods in a row with far more copies than the baseline
 	learned []uint8   // periods the baseline has learned from (saturating)
+	usual   []float32 // the bin's usual shortfall, in slot equivalents per filled slot
 	s       []float32 // CUSUM
 	rose    []int32   // period index at which each bin's CUSUM last left zero
 	last    []bool    // whether the last period added evidence to the bin
@@ -145,6 +149,7 @@ type Episode struct {
 	phaseStart, phaseEnd int64 // window, ns into the period
 	firedAt              int64
 	series               int     // filled slots in its window, per period: the series whose copies it thins
+	ratio                float64 // copies per filled slot its window expected when it fired
 	lossE, lossD         float64 // copies expected and delivered in its lossy occurrences
 	clean                int     // clean occurrences in a row
 	nextCheck            int64   // period index of the next occurrence to judge
@@ -185,6 +190,7 @@ func (d *Detector) Allocate() {
 		fd.weight = make([]float32, fd.nb)
 		fd.high = make([]uint16, fd.nb)
 		fd.learned = make([]uint8, fd.nb)
+		fd.usual = make([]float32, fd.nb)
 		fd.s = make([]float32, fd.nb)
 		fd.rose = make([]int32, fd.nb)
 		fd.last = make([]bool, fd.nb)
@@ -200,6 +206,7 @@ func (d *Detector) Reset() {
 			clear(fd.weight)
 			clear(fd.high)
 			clear(fd.learned)
+			clear(fd.usual)
 			clear(fd.s)
 			clear(fd.last)
 		}
@@ -277,7 +284,8 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 		p1 = max(copyEffect, periodEffect*sumM/sumE)
 	}
 	test := p1 < 1
-	phi := d.dispersion(fd, cellF, expected, sumM/max(sumE, 1))
+	p := min(max(sumM/max(sumE, 1), minLoss), 0.5) // the period's rate, for residuals
+	phi := d.dispersion(fd, cellF, expected, p)
 	r := min(leaveOut, (fd.nb-1)/2)
 	var outE, outM float64 // over the bins within r of phase bin j
 	for i := -r; i <= r; i++ {
@@ -300,17 +308,19 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 			fd.last[j] = false
 			continue
 		}
-		l := 0.0
-		if e, _ := expected(j); e > 0 && test && int64(fd.learned[j]) >= fd.learnPeriods() {
-			p0 := minLoss
+		l, rate := 0.0, -1.0
+		if e, _ := expected(j); e > 0 {
+			// In slot equivalents: the copies of a sample may be lost
+			// together (they travel together, or arrive late together),
+			// so its baseline copies count as one trial.
+			m := missing(e, c) / float64(fd.base[j])
+			rate = m / f
+			p0 := max(minLoss, float64(fd.usual[j]))
 			if rest := sumE - outE; rest > 0 {
-				p0 = max((sumM-outM)/rest, minLoss)
+				p0 = max((sumM-outM)/rest, p0)
 			}
-			if p1 > p0 {
-				// In slot equivalents: the copies of a sample may be
-				// lost together (they travel together, or arrive late
-				// together), so its baseline copies count as one trial.
-				m := missing(e, c) / float64(fd.base[j])
+			p1 := max(p1, periodEffect*float64(fd.usual[j]))
+			if p1 > p0 && p1 < 1 && test && int64(fd.learned[j]) >= fd.learnPeriods() {
 				l = min((m*math.Log(p1/p0)+(f-m)*math.Log((1-p1)/(1-p0)))/phi, copyH/3)
 			}
 		}
@@ -351,6 +361,13 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 			fd.base[j] = (fd.base[j]*fd.weight[j]*(1-baseGain) + float32(c)) / w
 			fd.weight[j] = w
 			fd.high[j] = 0
+		}
+		if rate >= 0 {
+			// Every period teaches the bin's usual shortfall: the mean
+			// of its first periods, then an average over about the last
+			// 32.
+			g := max(usualGain, 1/float64(fd.learned[j]))
+			fd.usual[j] += float32(g * (rate - float64(fd.usual[j])))
 		}
 	}
 	d.judge(fd, pi-1, bins, at)
@@ -442,6 +459,7 @@ func (d *Detector) alarms(fd *fold, pi int64, bins Fleet, at int64) {
 			phaseStart: a, phaseEnd: b, firedAt: at, nextCheck: pi + 1}
 		e, c, fills := d.window(fd, pi, a, b, bins)
 		ep.lossE, ep.lossD, ep.series = e, c, fills
+		ep.ratio = e / max(float64(fills), 1)
 		d.episodes = append(d.episodes, ep)
 		d.emit(ep, episode.Firing, at)
 	}
@@ -480,7 +498,10 @@ func (d *Detector) judge(fd *fold, pi int64, bins Fleet, at int64) {
 			continue
 		}
 		ep.nextCheck = pi + 1
-		e, c, _ := d.window(fd, pi, ep.phaseStart-windowSlack, ep.phaseEnd+windowSlack, bins)
+		_, c, fills := d.window(fd, pi, ep.phaseStart-windowSlack, ep.phaseEnd+windowSlack, bins)
+		// Judged against the copies the window had before the loss, not
+		// against baselines that have since begun to follow it.
+		e := ep.ratio * float64(fills)
 		if e == 0 {
 			continue // nothing to judge by
 		}
@@ -571,6 +592,7 @@ func (d *Detector) AppendTo(w *frame.Writer) {
 				w.F32(fd.weight[j])
 				w.U16(fd.high[j])
 				w.U8(fd.learned[j])
+				w.F32(fd.usual[j])
 				w.F32(fd.s[j])
 				w.I32(fd.rose[j])
 				w.Bool(fd.last[j])
@@ -586,6 +608,7 @@ func (d *Detector) AppendTo(w *frame.Writer) {
 		w.I64(ep.phaseEnd)
 		w.I64(ep.firedAt)
 		w.I64(int64(ep.series))
+		w.F64(ep.ratio)
 		w.F64(ep.lossE)
 		w.F64(ep.lossD)
 		w.I64(int64(ep.clean))
@@ -595,7 +618,7 @@ func (d *Detector) AppendTo(w *frame.Writer) {
 }
 
 func (fd *fold) used(j int) bool {
-	return fd.base[j] != 0 || fd.weight[j] != 0 || fd.high[j] != 0 || fd.learned[j] != 0 || fd.s[j] != 0 || fd.last[j]
+	return fd.base[j] != 0 || fd.weight[j] != 0 || fd.high[j] != 0 || fd.learned[j] != 0 || fd.usual[j] != 0 || fd.s[j] != 0 || fd.last[j]
 }
 
 // learnPeriods returns how many periods a bin's baseline learns from
@@ -632,8 +655,8 @@ func (d *Detector) ReadFrom(r *frame.Reader) {
 		}
 		for range n {
 			j := r.Index(int(fd.nb))
-			fd.base[j], fd.weight[j], fd.high[j], fd.learned[j], fd.s[j], fd.rose[j], fd.last[j] = r.F32(), r.F32(), r.U16(), r.U8(), r.F32(), r.I32(), r.Bool()
-			if !(fd.base[j] >= 0 && fd.weight[j] >= 0 && fd.s[j] >= 0 && fd.s[j] <= copyMax) {
+			fd.base[j], fd.weight[j], fd.high[j], fd.learned[j], fd.usual[j], fd.s[j], fd.rose[j], fd.last[j] = r.F32(), r.F32(), r.U16(), r.U8(), r.F32(), r.F32(), r.I32(), r.Bool()
+			if !(fd.base[j] >= 0 && fd.weight[j] >= 0 && fd.usual[j] >= 0 && fd.s[j] >= 0 && fd.s[j] <= copyMax) {
 				r.Fail("bad delivery fold bin %d", j)
 				return
 			}
@@ -641,9 +664,9 @@ func (d *Detector) ReadFrom(r *frame.Reader) {
 	}
 	for range r.Count(8) {
 		ep := &Episode{mark: r.U32(), since: r.I64(), period: r.I64(), phaseStart: r.I64(), phaseEnd: r.I64(),
-			firedAt: r.I64(), series: int(r.I64()), lossE: r.F64(), lossD: r.F64(), clean: int(r.I64()), nextCheck: r.I64()}
+			firedAt: r.I64(), series: int(r.I64()), ratio: r.F64(), lossE: r.F64(), lossD: r.F64(), clean: int(r.I64()), nextCheck: r.I64()}
 		if ep.mark == 0 || ep.period <= 0 || !slices.ContainsFunc(d.folds, func(fd *fold) bool { return fd.period == ep.period }) ||
-			ep.clean < 0 || !(ep.lossE >= 0) || !(ep.lossD >= 0) {
+			ep.clean < 0 || !(ep.ratio >= 0) || !(ep.lossE >= 0) || !(ep.lossD >= 0) {
 			r.Fail("bad delivery loss episode %d", ep.mark)
 			return
 		}
