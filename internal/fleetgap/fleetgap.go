@@ -535,6 +535,9 @@ func (f *Detector) burstEnded(bst burst, at int64) {
 		copy(f.bursts, f.bursts[1:])
 		f.bursts = f.bursts[:maxBursts-1]
 	}
+	// The burst is among the recent ones before any train is judged: the
+	// background rate of bursts leaves out only a train's own.
+	f.bursts = append(f.bursts, bst)
 	extended := make(map[int64]bool, 4) // periods (rounded to tolerance) already advanced or spawned by this burst
 	for _, tr := range f.tracks {
 		if tr.extend(bst) {
@@ -548,7 +551,7 @@ func (f *Detector) burstEnded(bst burst, at int64) {
 	// live track already runs at that period, or at a multiple of it. A
 	// round pair spawns its track at the candidate period, k occurrences
 	// apart, and may confirm at once.
-	for i := len(f.bursts) - 1; i >= 0 && i >= len(f.bursts)-trackSpawn; i-- {
+	for i := len(f.bursts) - 2; i >= 0 && i >= len(f.bursts)-1-trackSpawn; i-- {
 		u := f.bursts[i]
 		d := bst.at - u.at
 		if d < trackMinP {
@@ -574,7 +577,6 @@ func (f *Detector) burstEnded(bst burst, at int64) {
 			f.confirmTrack(tr, at)
 		}
 	}
-	f.bursts = append(f.bursts, bst)
 }
 
 // Round pairs. Two bursts of a periodic gap with skipped occurrences
