@@ -7,42 +7,65 @@
 //
 // The evidence is counted per 0.25-s bin of expected arrival time, beside
 // the fleet detector's slot judgments (package fleetgap owns the bins and
-// hands each completed one over, see Bins): the slots filled on time, and
+// hands each completed one over, see Fleet): the slots filled on time, and
 // the redundant copies of them that arrived by their on-time deadline.
 //
 // For each round candidate period (those of the gap folds, 10 s … 1 h),
-// every phase bin keeps the copies per filled slot it normally sees (its
-// baseline: an average over the last eight or so periods in which it did
-// not lose copies), so that each period it expects E = baseline × (slots
-// filled on time) copies and misses m = max(0, E − delivered). It keeps a
-// CUSUM of the binomial log-likelihood ratio of those misses, "this bin
-// loses a quarter of its copies (or three times the period's share, if
-// more)" against the rate at which the rest of the period loses them (the
-// period's shortfall against the baselines, leaving out the bins within
-// 2 s of the one tested, floored at 0.1 %), as the gap folds do with
-// slots:
+// each phase bin is judged by the cell of three bins centred on it, and
+// keeps:
 //
-//	ℓ = m·ln(p₁/p₀) + (E − m)·ln((1 − p₁)/(1 − p₀))
+//   - a baseline: the copies a filled slot of the cell normally brings,
+//     averaged over about the last eight periods that lost nothing unusual,
+//     learned for ten minutes (and four periods) before the bin is tested.
+//     Series sit at fixed phases, so a bin whose series send fewer copies
+//     has a lower baseline for good. A period with more than twice the
+//     baseline (a duplicate storm, a retry burst) teaches it nothing,
+//     unless that lasts an hour, so that the end of a storm is no loss; a
+//     period that lost copies teaches it a sixty-fourth of its worth, so
+//     that a baseline learned too high does not stay so;
 //
-// The effect size keeps a loss of copies spread over the whole period
-// (copies lost at random, a broker down for minutes) from giving evidence
-// anywhere; a period losing a third of its copies or more is not tested at
-// all. A baseline per phase bin makes the test immune to series that send
-// fewer copies than others: series sit at fixed phases, so the bins that
-// hold them have lower baselines for good. Each period adds at most
-// copyH/3 (no fewer than three occurrences can alarm), and a run of hot
-// bins wider than a quarter of the period is no phase. With about 3.8 M
-// bin-periods a day, copyH = 20 bounds false alarms at about 0.008 a day
-// (Lorden), for copies lost independently of each other; copies lost
-// together in an aperiodic hiccup would have to recur at the same phase
-// in three periods running.
+//   - its usual shortfall: the missing copies of its periods, in slot
+//     equivalents, averaged over about the last 32;
+//
+//   - a CUSUM of the binomial log-likelihood ratio of this period's missing
+//     copies m (E = baseline × filled slots expected, m = max(0, E − got),
+//     m counted in slot equivalents among n = the filled slots: the copies of a
+//     sample may be lost together), "the cell loses a quarter of them, or
+//     three times the period's share or its own usual shortfall, if more"
+//     against the larger of its usual shortfall and the rate at which the
+//     rest of the period loses them (leaving out the bins within 2 s),
+//     floored at 0.1 %:
+//
+//     ℓ = [m·ln(p₁/p₀) + (n − m)·ln((1 − p₁)/(1 − p₀))] / φ
+//
+// where φ ≥ 1 is the period's overdispersion: how much more its cells vary
+// than the binomial model says (the median of their squared Pearson
+// residuals over that of χ²₁). Copies per sample vary from sample to sample
+// (a source that sends one to seven, copies that straggle past the
+// deadline); dividing by φ (quasi-likelihood) keeps such sources from
+// adding up evidence. The effect size keeps a loss of copies spread over
+// the whole period (copies lost at random, a broker down for minutes) from
+// giving evidence anywhere, and a period losing a third of its copies or
+// more is not tested at all. Each period adds at most copyH/3 (no fewer
+// than three occurrences can alarm), and a run of hot bins wider than a
+// quarter of the period is no phase. With about 3.8 M bin-periods a day,
+// copyH = 20 bounds false alarms at about 0.008 a day (Lorden) for a
+// binomial null; beyond it, the unit tests and the scorecard's controls
+// (copies lost at random, uneven redundancy, duplicate storms, floods of
+// late data, drifting clocks) are what it is measured against.
+//
+// A period is read 2 s after it ends (settleBins: a slot may be judged a
+// little after its bin completed), and a cell with a bin in the shadow of
+// a burst of lost samples gives no evidence: the samples at a gap's or a
+// hold's edges lose some of their copies, which is the gap's loss.
 //
 // An alarm opens a periodic delivery loss episode at the fundamental
 // period: one already open at a multiple or divisor of the period whose
 // window overlaps suppresses it, and so does a periodic gap in the window
-// (the fleet detector's, see Fleet): a gap loses copies too. Each later occurrence is judged against
-// the episode's own loss ratio; two clean ones in a row resolve it, and
-// its evidence is dropped from the folds.
+// (the fleet detector's, see Fleet): a gap loses copies too. Each later
+// occurrence is judged against the copies its window had when the episode
+// fired, at the episode's own loss rate; two clean occurrences in a row
+// resolve it, and its evidence is dropped from the folds.
 //
 // Only candidate periods are searched: unlike gaps, lost copies make no
 // bursts whose spacing would discover an arbitrary period.

@@ -172,6 +172,7 @@ type Detector struct {
 	tracks   []*track
 	folds    []*fold
 	delivery *deliveryloss.Detector // periodic loss of redundant copies, on the same bins
+	copying  bool                   // a redundant copy was counted: the delivery stage is allocated
 
 	episodes []*Episode // open ones, pending or firing
 	nextMark uint32
@@ -245,10 +246,22 @@ func (f *Detector) Observe(rx int64, missed bool) {
 // expected at rx, that arrived by its on-time deadline: the evidence of the
 // periodic delivery loss stage (package deliveryloss).
 func (f *Detector) Copy(rx int64) {
+	if !f.copying || rx < 0 {
+		f.copy(rx)
+		return
+	}
+	f.bins[uint64(rx)/uint64(binRes)&(ringBins-1)].copies++ // binOf for rx ≥ 0
+}
+
+// copy is Copy's slow path (Copy stays small enough to inline): at the
+// first redundant copy it allocates the ring and the delivery loss
+// stage's folds.
+func (f *Detector) copy(rx int64) {
 	if f.bins == nil {
 		f.alloc()
 	}
 	f.delivery.Allocate()
+	f.copying = true
 	f.bin(binOf(rx)).copies++
 }
 
