@@ -54,7 +54,12 @@ func (e *Engine) copyDelivered(idx uint32, ts, arrival int64) {
 	if !t.lattice() {
 		return
 	}
-	k := t.slotOf(ts)
+	// Most copies are of the slot the lattice last moved to (anchorK):
+	// that needs no call.
+	k, c := int64(t.anchorK), t.cadence()
+	if d := ts - t.anchorTs; d < -c/2 || d >= c/2 {
+		k = t.slotOf(ts)
+	}
 	if k < int64(t.nextK) || k > int64(t.nextK)+e.lead(t) || t.onTime&slotBit(int32(k)) == 0 {
 		return
 	}

@@ -278,7 +278,7 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 	for j := range fd.nb {
 		f, c, shadow := bins.Delivered(b0 + j)
 		for i := j - 1; i <= j+1; i++ {
-			k := align.FloorMod(i, fd.nb)
+			k := wrap(i, fd.nb)
 			switch {
 			case shadow:
 				cellF[k] = math.Inf(-1) // in a burst's shadow: no evidence
@@ -308,21 +308,29 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 	}
 	test := p1 < 1
 	p := min(max(sumM/max(sumE, 1), minLoss), 0.5) // the period's rate, for residuals
-	phi := d.dispersion(fd, cellF, expected, p)
+	// The dispersion takes a sort of the period's cells: only when some
+	// cell may give evidence (a missing copy, or a CUSUM above zero).
+	phi, need := 1.0, sumM > 0
+	for j := int64(0); !need && j < fd.nb; j++ {
+		need = fd.s[j] > 0
+	}
+	if need {
+		phi = d.dispersion(fd, cellF, expected, p)
+	}
 	r := min(leaveOut, (fd.nb-1)/2)
 	var outE, outM float64 // over the bins within r of phase bin j
 	for i := -r; i <= r; i++ {
-		e, c := expected(align.FloorMod(i, fd.nb))
+		e, c := expected(wrap(i, fd.nb))
 		outE += e
 		outM += missing(e, c)
 	}
 	alarm := false
 	for j := range fd.nb {
 		if j > 0 {
-			e, c := expected(align.FloorMod(j+r, fd.nb))
+			e, c := expected(wrap(j+r, fd.nb))
 			outE += e
 			outM += missing(e, c)
-			e, c = expected(align.FloorMod(j-r-1, fd.nb))
+			e, c = expected(wrap(j-r-1, fd.nb))
 			outE -= e
 			outM -= missing(e, c)
 		}
@@ -343,7 +351,9 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 				p0 = max((sumM-outM)/rest, p0)
 			}
 			p1 := max(p1, periodEffect*float64(fd.usual[j]))
-			if p1 > p0 && p1 < 1 && test && int64(fd.learned[j]) >= fd.learnPeriods() {
+			// No missing copy could only lower a CUSUM at zero already:
+			// no logarithm then (the common case).
+			if p1 > p0 && p1 < 1 && test && int64(fd.learned[j]) >= fd.learnPeriods() && (m > 0 || fd.s[j] > 0) {
 				l = min((m*math.Log(p1/p0)+(f-m)*math.Log((1-p1)/(1-p0)))/phi, copyH/3)
 			}
 		}
@@ -397,6 +407,18 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 	if alarm {
 		d.alarms(fd, pi, bins, at)
 	}
+}
+
+// wrap returns phase bin i of a period of nb bins, for −nb ≤ i < 2·nb
+// (cheaper than a division by a variable, on every bin of every period).
+func wrap(i, nb int64) int64 {
+	switch {
+	case i < 0:
+		return i + nb
+	case i >= nb:
+		return i - nb
+	}
+	return i
 }
 
 // dispersion returns how much more the cells of a period vary in their

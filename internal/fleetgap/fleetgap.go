@@ -33,10 +33,15 @@
 // after enough clean occurrences in a row that a gap still going on would
 // hardly have skipped them all (see cleanNeeded).
 //
-// The engine feeds it observations (Observe, Settle) and moves its clock
-// (Advance), which returns the episodes' transitions as values. It asks the
-// engine, through the census passed to Advance, how many series missed a
-// slot in a candidate window; it keeps no pointer to the engine.
+// The same bins count the redundant copies of the slots filled on time
+// (Copy), which feed the periodic delivery loss stage (package
+// deliveryloss): the detector hands it each completed bin, and its
+// transitions come out with the gaps'.
+//
+// The engine feeds it observations (Observe, Settle, Copy) and moves its
+// clock (Advance), which returns the episodes' transitions as values. It
+// asks the engine, through the census passed to Advance, how many series
+// missed a slot in a candidate window; it keeps no pointer to the engine.
 //
 // This package must not know about samples, rules, labels or events.
 package fleetgap
@@ -405,7 +410,9 @@ func (f *Detector) complete(b int64) {
 	p := f.missRate()
 	at := f.completionTime(b)
 	l := 0.0
-	if p1 := burstP1For(p); p1 > p {
+	if p1 := burstP1For(p); p1 > p && (bn.m > 0 || f.s > 0) {
+		// (A bin without a miss could only lower a CUSUM at zero
+		// already: most bins need no logarithm.)
 		l = binLLR(bn.m, bn.e, p1, p)
 	}
 	f.s = min(max(0, f.s+l), 2*burstH)

@@ -134,14 +134,26 @@ func (w *window) add(bn *fleetBin, sign int64) {
 func (w *window) start(f *Detector, b0, nb int64) {
 	*w = window{r: w.r}
 	for i := -w.r; i <= w.r; i++ {
-		w.add(f.bin(b0+align.FloorMod(i, nb)), 1)
+		w.add(f.bin(b0+wrap(i, nb)), 1)
 	}
 }
 
 // step moves the window from phase bin j to j + 1.
 func (w *window) step(f *Detector, b0, nb, j int64) {
-	w.add(f.bin(b0+align.FloorMod(j+w.r+1, nb)), 1)
-	w.add(f.bin(b0+align.FloorMod(j-w.r, nb)), -1)
+	w.add(f.bin(b0+wrap(j+w.r+1, nb)), 1)
+	w.add(f.bin(b0+wrap(j-w.r, nb)), -1)
+}
+
+// wrap returns phase bin i of a period of nb bins, for −nb ≤ i < 2·nb
+// (cheaper than a division by a variable, on every bin of every period).
+func wrap(i, nb int64) int64 {
+	switch {
+	case i < 0:
+		return i + nb
+	case i >= nb:
+		return i - nb
+	}
+	return i
 }
 
 // finalize adds period pi's evidence to every phase bin, at both scales,
@@ -194,8 +206,10 @@ func (fd *fold) finalize(f *Detector, pi int64, at int64) {
 // outM misses); burst says whether a flagged burst touched them. It
 // reports whether the bin's CUSUM reached foldH.
 func (sc *foldScale) add(j, pi int64, e, m uint64, burst bool, outE, outM uint64, p1, burstCap float64) bool {
-	if e == 0 {
-		sc.last[j] = false // no evidence this period
+	if e == 0 || m == 0 && sc.s[j] == 0 {
+		// No evidence this period; or no miss, which could only lower a
+		// CUSUM that is at zero already (the common case: no logarithm).
+		sc.last[j] = false
 		return false
 	}
 	p0 := p1 // no rest of the period to judge against: no evidence
