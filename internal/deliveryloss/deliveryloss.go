@@ -186,9 +186,10 @@ type Detector struct {
 	episodes []*Episode
 	nextMark uint32
 	out      []episode.Transition
-	// cellF and cellC hold a period's filled slots and copies per cell
-	// while it is finalized, resid its cells' residuals (scratch).
-	cellF, cellC, resid []float64
+	// Scratch, while a period is finalized: its filled slots and copies
+	// per cell, the copies each cell expected and missed, and the cells'
+	// residuals.
+	cellF, cellC, expE, missM, resid []float64
 }
 
 // New returns a detector for bins of binRes ns, at the candidate periods
@@ -288,19 +289,21 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 			}
 		}
 	}
-	// The copies phase bin j expected and got, and those it missed.
-	expected := func(j int64) (e, c float64) {
-		if cellF[j] <= 0 || fd.base[j] == 0 {
-			return 0, 0
-		}
-		return float64(fd.base[j]) * cellF[j], cellC[j]
+	// The copies each cell expected and missed, with the baselines as they
+	// were before this period.
+	if int64(len(d.expE)) < fd.nb {
+		d.expE, d.missM = make([]float64, fd.nb), make([]float64, fd.nb)
 	}
-	missing := func(e, c float64) float64 { return max(0, e-c) }
+	expE, missM := d.expE[:fd.nb], d.missM[:fd.nb]
 	var sumE, sumM float64
 	for j := range fd.nb {
-		e, c := expected(j)
-		sumE += e
-		sumM += missing(e, c)
+		expE[j], missM[j] = 0, 0
+		if cellF[j] > 0 && fd.base[j] > 0 {
+			expE[j] = float64(fd.base[j]) * cellF[j]
+			missM[j] = max(0, expE[j]-cellC[j])
+		}
+		sumE += expE[j]
+		sumM += missM[j]
 	}
 	p1 := copyEffect
 	if sumE > 0 {
@@ -315,24 +318,20 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 		need = fd.s[j] > 0
 	}
 	if need {
-		phi = d.dispersion(fd, cellF, expected, p)
+		phi = d.dispersion(fd, cellF, expE, missM, p)
 	}
 	r := min(leaveOut, (fd.nb-1)/2)
 	var outE, outM float64 // over the bins within r of phase bin j
 	for i := -r; i <= r; i++ {
-		e, c := expected(wrap(i, fd.nb))
-		outE += e
-		outM += missing(e, c)
+		outE += expE[wrap(i, fd.nb)]
+		outM += missM[wrap(i, fd.nb)]
 	}
 	alarm := false
 	for j := range fd.nb {
 		if j > 0 {
-			e, c := expected(wrap(j+r, fd.nb))
-			outE += e
-			outM += missing(e, c)
-			e, c = expected(wrap(j-r-1, fd.nb))
-			outE -= e
-			outM -= missing(e, c)
+			in, out := wrap(j+r, fd.nb), wrap(j-r-1, fd.nb)
+			outE += expE[in] - expE[out]
+			outM += missM[in] - missM[out]
 		}
 		f, c := cellF[j], cellC[j]
 		if f <= 0 {
@@ -340,20 +339,22 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 			continue
 		}
 		l, rate := 0.0, -1.0
-		if e, _ := expected(j); e > 0 {
+		if expE[j] > 0 {
 			// In slot equivalents: the copies of a sample may be lost
 			// together (they travel together, or arrive late together),
 			// so its baseline copies count as one trial.
-			m := missing(e, c) / float64(fd.base[j])
+			m := missM[j] / float64(fd.base[j])
 			rate = m / f
 			p0 := max(minLoss, float64(fd.usual[j]))
 			if rest := sumE - outE; rest > 0 {
 				p0 = max((sumM-outM)/rest, p0)
 			}
 			p1 := max(p1, periodEffect*float64(fd.usual[j]))
-			// No missing copy could only lower a CUSUM at zero already:
-			// no logarithm then (the common case).
-			if p1 > p0 && p1 < 1 && test && int64(fd.learned[j]) >= fd.learnPeriods() && (m > 0 || fd.s[j] > 0) {
+			// No more missing copies than the null rate says could only
+			// lower a CUSUM at zero already (the evidence is −n·KL(p₀‖p₁)
+			// at m = p₀·n, and grows with m): no logarithm then, the
+			// common case.
+			if p1 > p0 && p1 < 1 && test && int64(fd.learned[j]) >= fd.learnPeriods() && (m > p0*f || fd.s[j] > 0) {
 				l = min((m*math.Log(p1/p0)+(f-m)*math.Log((1-p1)/(1-p0)))/phi, copyH/3)
 			}
 		}
@@ -432,18 +433,16 @@ func wrap(i, nb int64) int64 {
 // factor (quasi-likelihood), so that the bound of the CUSUM holds for
 // such sources too. The median ignores the few cells of a window that
 // does lose copies.
-func (d *Detector) dispersion(fd *fold, cellF []float64, expected func(int64) (e, c float64), p float64) float64 {
+func (d *Detector) dispersion(fd *fold, cellF, expE, missM []float64, p float64) float64 {
 	if p <= 0 || p >= 1 {
 		return 1
 	}
 	r := d.resid[:0]
 	for j := range fd.nb {
-		e, c := expected(j)
-		if e <= 0 {
+		if expE[j] <= 0 {
 			continue
 		}
-		m := max(0, e-c) / float64(fd.base[j])
-		n := cellF[j]
+		m, n := missM[j]/float64(fd.base[j]), cellF[j]
 		r = append(r, (m-p*n)*(m-p*n)/(p*(1-p)*n))
 	}
 	d.resid = r

@@ -410,9 +410,9 @@ func (f *Detector) complete(b int64) {
 	p := f.missRate()
 	at := f.completionTime(b)
 	l := 0.0
-	if p1 := burstP1For(p); p1 > p && (bn.m > 0 || f.s > 0) {
-		// (A bin without a miss could only lower a CUSUM at zero
-		// already: most bins need no logarithm.)
+	if p1 := burstP1For(p); p1 > p && (float64(bn.m) > p*float64(bn.e) || f.s > 0) {
+		// (A bin with no more misses than the fleet's rate could only
+		// lower a CUSUM at zero already: most bins need no logarithm.)
 		l = binLLR(bn.m, bn.e, p1, p)
 	}
 	f.s = min(max(0, f.s+l), 2*burstH)

@@ -217,7 +217,10 @@ func (sc *foldScale) add(j, pi int64, e, m uint64, burst bool, outE, outM uint64
 		p0 = max(float64(outM)/float64(outE), minMissRate)
 	}
 	l := 0.0
-	if p1 > p0 {
+	if p1 > p0 && (float64(m) > p0*float64(e) || sc.s[j] > 0) {
+		// (No more misses than the null rate says could only lower a
+		// CUSUM at zero already: the evidence is −e·KL(p₀‖p₁) at
+		// m = p₀·e, and grows with m.)
 		l = min(float64(m)*math.Log(p1/p0)+float64(e-m)*math.Log((1-p1)/(1-p0)), foldH/3)
 	}
 	if burst {
