@@ -159,6 +159,7 @@ type fold struct {
 	s       []float32 // CUSUM
 	rose    []int32   // period index at which each bin's CUSUM last left zero
 	last    []bool    // whether the last period added evidence to the bin
+	learn   int64     // periods a bin's baseline learns before it is tested (learnPeriods)
 	cur     int64     // period index being accumulated
 	end     int64     // first bin of the next period
 	init    bool
@@ -197,7 +198,9 @@ type Detector struct {
 func New(binRes int64, periods []int64) *Detector {
 	d := &Detector{binRes: binRes}
 	for _, p := range periods {
-		d.folds = append(d.folds, &fold{period: p, nb: p / binRes})
+		fd := &fold{period: p, nb: p / binRes}
+		fd.learn = fd.learnPeriods()
+		d.folds = append(d.folds, fd)
 	}
 	return d
 }
@@ -354,7 +357,7 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 			// lower a CUSUM at zero already (the evidence is −n·KL(p₀‖p₁)
 			// at m = p₀·n, and grows with m): no logarithm then, the
 			// common case.
-			if p1 > p0 && p1 < 1 && test && int64(fd.learned[j]) >= fd.learnPeriods() && (m > p0*f || fd.s[j] > 0) {
+			if p1 > p0 && p1 < 1 && test && int64(fd.learned[j]) >= fd.learn && (m > p0*f || fd.s[j] > 0) {
 				l = min((m*math.Log(p1/p0)+(f-m)*math.Log((1-p1)/(1-p0)))/phi, copyH/3)
 			}
 		}
@@ -400,7 +403,10 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 			// Every period teaches the bin's usual shortfall: the mean
 			// of its first periods, then an average over about the last
 			// 32.
-			g := max(usualGain, 1/float64(fd.learned[j]))
+			g := usualGain
+			if fd.learned[j] < 1/usualGain {
+				g = 1 / float64(fd.learned[j])
+			}
 			fd.usual[j] += float32(g * (rate - float64(fd.usual[j])))
 		}
 	}
