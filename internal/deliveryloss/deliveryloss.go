@@ -100,6 +100,9 @@ const (
 	// baseGain is the weight of a period in a bin's baseline: about the
 	// last eight periods count.
 	baseGain = 1.0 / 8
+	// missTol: a cell missing less than this share of the copies it
+	// expects misses none (the rounding of a float32 baseline).
+	missTol = 1e-3
 	// usualGain is the weight of a period in a bin's usual shortfall:
 	// about the last 32 periods count.
 	usualGain = 1.0 / 32
@@ -303,7 +306,9 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 		expE[j], missM[j] = 0, 0
 		if cellF[j] > 0 && fd.base[j] > 0 {
 			expE[j] = float64(fd.base[j]) * cellF[j]
-			missM[j] = max(0, expE[j]-cellC[j])
+			if miss := expE[j] - cellC[j]; miss > missTol*expE[j] {
+				missM[j] = miss
+			}
 		}
 		sumE += expE[j]
 		sumM += missM[j]

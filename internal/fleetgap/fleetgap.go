@@ -251,16 +251,16 @@ func (f *Detector) Observe(rx int64, missed bool) {
 // expected at rx, that arrived by its on-time deadline: the evidence of the
 // periodic delivery loss stage (package deliveryloss).
 func (f *Detector) Copy(rx int64) {
-	if !f.copying || rx < 0 {
-		f.copy(rx)
+	if f.copying && rx >= 0 {
+		f.bins[rx/binRes&(ringBins-1)].copies++ // binOf, for rx ≥ 0
 		return
 	}
-	f.bins[uint64(rx)/uint64(binRes)&(ringBins-1)].copies++ // binOf for rx ≥ 0
+	f.copy(rx)
 }
 
-// copy is Copy's slow path (Copy stays small enough to inline): at the
-// first redundant copy it allocates the ring and the delivery loss
-// stage's folds.
+// copy is Copy's slow path (so that Copy is inlined): at the first
+// redundant copy it allocates the ring and the delivery loss stage's
+// folds.
 func (f *Detector) copy(rx int64) {
 	if f.bins == nil {
 		f.alloc()
