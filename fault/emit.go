@@ -36,6 +36,8 @@ var kinds = [...]Kind{
 	episode.DuplicateStorm:    KindDuplicateStorm,
 	episode.IngestLag:         KindIngestLag,
 	episode.BadInput:          KindBadInput,
+
+	episode.PeriodicDeliveryLoss: KindPeriodicDeliveryLoss,
 }
 
 // emit completes ev and queues it: its IDs, from what identifies its

@@ -254,10 +254,12 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 	case dedup.Duplicate:
 		e.stats.local.Duplicates++
 		e.redelivered(idx)
+		e.copyDelivered(idx, smp.Time, smp.Arrival)
 		return
 	case dedup.Conflict:
 		e.stats.local.Conflicts++
 		e.redelivered(idx)
+		e.copyDelivered(idx, smp.Time, smp.Arrival)
 		return
 	case dedup.TooLate:
 		e.stats.local.TooLate++
@@ -271,6 +273,7 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 		// filled by the first copy, so it is a duplicate.
 		e.stats.local.Duplicates++
 		e.redelivered(idx)
+		e.copyDelivered(idx, smp.Time, smp.Arrival)
 		return
 	}
 	e.stats.local.Fresh++

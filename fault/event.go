@@ -19,17 +19,18 @@ type Kind string
 
 // The kinds of event the engine raises.
 const (
-	KindThreshold         Kind = "threshold"           // a rule's expression held (for its `for` duration)
-	KindAbsence           Kind = "absence"             // a series stopped reporting
-	KindPeriodicGap       Kind = "periodic_gap"        // the fleet loses samples at the same phase every period
-	KindSeriesPeriodicGap Kind = "series_periodic_gap" // one series loses the same slot every period
-	KindFeedbackLoop      Kind = "feedback_loop"       // faultline's own events are coming back as input
-	KindDuplicateStorm    Kind = "duplicate_storm"     // a source redelivers the same keys at many times its normal rate
-	KindIngestLag         Kind = "ingest_lag"          // a source's samples arrive later and later: a backlog builds up
-	KindBadInput          Kind = "bad_input"           // an input sends records that cannot be decoded (see Engine.BadInput)
-	KindFlapping          Kind = "flapping"            // a rule's alert on a series changes state too often: its transitions are held back
-	KindCohort            Kind = "cohort"              // a cohort rule's expression held for a cohort of series
-	KindCollectorDown     Kind = "collector_down"      // the host running the engines was down: the span it saw nothing was not judged (package pipeline)
+	KindThreshold            Kind = "threshold"              // a rule's expression held (for its `for` duration)
+	KindAbsence              Kind = "absence"                // a series stopped reporting
+	KindPeriodicGap          Kind = "periodic_gap"           // the fleet loses samples at the same phase every period
+	KindSeriesPeriodicGap    Kind = "series_periodic_gap"    // one series loses the same slot every period
+	KindFeedbackLoop         Kind = "feedback_loop"          // faultline's own events are coming back as input
+	KindDuplicateStorm       Kind = "duplicate_storm"        // a source redelivers the same keys at many times its normal rate
+	KindIngestLag            Kind = "ingest_lag"             // a source's samples arrive later and later: a backlog builds up
+	KindBadInput             Kind = "bad_input"              // an input sends records that cannot be decoded (see Engine.BadInput)
+	KindFlapping             Kind = "flapping"               // a rule's alert on a series changes state too often: its transitions are held back
+	KindCohort               Kind = "cohort"                 // a cohort rule's expression held for a cohort of series
+	KindCollectorDown        Kind = "collector_down"         // the host running the engines was down: the span it saw nothing was not judged (package pipeline)
+	KindPeriodicDeliveryLoss Kind = "periodic_delivery_loss" // the fleet loses redundant copies in the same window every period while every sample still arrives: deliveries, not data
 )
 
 // State is the state an event reports.
@@ -112,7 +113,9 @@ type Event struct {
 	// downstream, but it should not page anyone.
 	InhibitedBy string
 	// Gap describes a periodic gap (kinds periodic_gap and
-	// series_periodic_gap); nil otherwise.
+	// series_periodic_gap) or a periodic delivery loss
+	// (periodic_delivery_loss: LateFraction is NaN, no sample was lost);
+	// nil otherwise.
 	Gap *Gap
 }
 
@@ -171,7 +174,7 @@ func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, 
 // the sample time t of the change are part of the event ID. Level 0 gives
 // eventIDs' IDs.
 func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State, refired bool, level int, t int64) (id, episode string) {
-	if kind == KindPeriodicGap {
+	if kind == KindPeriodicGap || kind == KindPeriodicDeliveryLoss {
 		since = nearestMinute(since)
 	}
 	var d xxhash.Digest

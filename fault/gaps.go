@@ -21,10 +21,14 @@ func fleetFiringID(since int64) string {
 // advanceFleet moves the fleet detector's clock to now and emits its
 // transitions: a fleet gap that fires confirms the per-series suspects it
 // explains; one that resolves re-fires, uninhibited, the absences of the
-// series still silent.
+// series still silent. A periodic delivery loss explains nothing: no
+// sample was lost.
 func (e *Engine) advanceFleet(now int64) {
 	for _, tr := range e.fleet.Advance(now, e.closed, e.horizon, e.census) {
 		e.emitTransition(tr, e.withOrigin(nil), 0, "", "")
+		if tr.Kind != episode.PeriodicGap {
+			continue
+		}
 		switch tr.State {
 		case episode.Firing:
 			e.stats.local.FleetGaps++
@@ -36,6 +40,31 @@ func (e *Engine) advanceFleet(now int64) {
 		case episode.Resolved:
 			e.uninhibit(tr.Subject, tr.At)
 		}
+	}
+}
+
+// copyDelivered feeds a redundant copy (a duplicate or a conflict) of a
+// sample of series idx, stamped ts and arriving at arrival, to the fleet
+// detector's periodic delivery loss stage, when it is on time: its slot was
+// filled on time and the copy arrived by the slot's on-time deadline. It
+// runs for every redelivery, on the series' tracker line, which the
+// sample's first copy has just touched.
+func (e *Engine) copyDelivered(idx uint32, ts, arrival int64) {
+	t := &e.st.trackers[idx]
+	if !t.lattice() {
+		return
+	}
+	// Most copies are of the slot the lattice last moved to (anchorK):
+	// that needs no call.
+	k, c := int64(t.anchorK), t.cadence()
+	if d := ts - t.anchorTs; d < -c/2 || d >= c/2 {
+		k = t.slotOf(ts)
+	}
+	if k < int64(t.nextK) || k > int64(t.nextK)+e.lead(t) || t.onTime&slotBit(int32(k)) == 0 {
+		return
+	}
+	if rx := t.rxExp(int32(k)); arrival <= rx+e.tau() {
+		e.fleet.Copy(rx)
 	}
 }
 

@@ -260,3 +260,50 @@ func TestWeakGapIsFoundByTheFold(t *testing.T) {
 
 // epoch returns t0-relative seconds as Unix ns; t0 is a whole minute.
 func epoch(s float64) int64 { return t0 + int64(s*1e9) }
+
+// Half the redundant copies vanish in 12.0–13.5 s of every minute while
+// every sample still arrives (H05, smaller): one periodic_delivery_loss
+// episode at the minute, within four periods, resolved after the loss
+// ends, and no gap of either kind.
+func TestRedundancyLossIsADeliveryLoss(t *testing.T) {
+	s := scenario.MustNamed("H05").WithN(2000)
+	s = s.WithIncident(15*time.Minute, 15*time.Minute).WithHorizon(40 * time.Minute)
+	ds, events := replay(t, s, 7)
+	firing := only(events, fault.KindPeriodicDeliveryLoss, fault.StateFiring)
+	require.Len(t, firing, 1)
+	g := firing[0].Gap
+	require.Equal(t, time.Minute, g.Period)
+	require.InDelta(t, 12, g.PhaseStart.Seconds(), 1)
+	require.InDelta(t, 13.5, g.PhaseEnd.Seconds(), 1)
+	require.True(t, math.IsNaN(g.LateFraction), "no sample was lost")
+	require.LessOrEqual(t, ds.Truth.LatencyPeriods(firing[0].At), 4.0)
+	resolved := only(events, fault.KindPeriodicDeliveryLoss, fault.StateResolved)
+	require.Len(t, resolved, 1)
+	last := ds.Truth.Windows[len(ds.Truth.Windows)-1]
+	require.Greater(t, resolved[0].At, last.End)
+	require.Less(t, resolved[0].At, last.End+int64(4*time.Minute))
+	require.Empty(t, only(events, fault.KindPeriodicGap, fault.StateFiring))
+	require.Empty(t, only(events, fault.KindSeriesPeriodicGap, fault.StateFiring))
+}
+
+// Copies lost at random (N01), and the edges of a periodic gap (B04),
+// are no periodic delivery loss.
+func TestCopiesLostElsewhereAreNoDeliveryLoss(t *testing.T) {
+	_, events := replay(t, scenario.MustNamed("N01").WithN(2000).Long(2*time.Hour), 8)
+	require.Empty(t, only(events, fault.KindPeriodicDeliveryLoss, fault.StateFiring), "copies lost at random")
+	require.Empty(t, only(events, fault.KindPeriodicGap, fault.StateFiring))
+	_, events = replay(t, small("B04", 2000, 20*time.Minute), 9)
+	require.Len(t, only(events, fault.KindPeriodicGap, fault.StateFiring), 1)
+	require.Empty(t, only(events, fault.KindPeriodicDeliveryLoss, fault.StateFiring), "a gap's edges lose copies too")
+}
+
+// A crash that skips occurrences (H01, smaller) is one gap at the minute,
+// not at two.
+func TestSkippedOccurrencesAreOneGap(t *testing.T) {
+	for _, seed := range []uint64{1, 2} {
+		_, events := replay(t, scenario.MustNamed("H01").WithN(2000), seed)
+		firing := only(events, fault.KindPeriodicGap, fault.StateFiring)
+		require.Len(t, firing, 1, "seed %d", seed)
+		require.Equal(t, time.Minute, firing[0].Gap.Period)
+	}
+}

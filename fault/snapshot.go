@@ -41,7 +41,7 @@ var (
 
 const (
 	snapMagic   = "FLTSNAP\x00"
-	snapVersion = 5
+	snapVersion = 6
 	// maxSnapshot bounds what Restore reads: 64 GiB.
 	maxSnapshot = 1 << 36
 )

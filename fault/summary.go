@@ -27,6 +27,9 @@ func (e *Event) Summary() string {
 	case e.Kind == KindPeriodicGap && g != nil:
 		return fmt.Sprintf("fleet periodic gap: every %v, %.2f–%.2f s into each period, ~%d series",
 			g.Period, g.PhaseStart.Seconds(), g.PhaseEnd.Seconds(), g.Series)
+	case e.Kind == KindPeriodicDeliveryLoss && g != nil:
+		return fmt.Sprintf("fleet periodic delivery loss: redundant copies lost every %v, %.2f–%.2f s into each period; every sample still arrives",
+			g.Period, g.PhaseStart.Seconds(), g.PhaseEnd.Seconds())
 	case e.Kind == KindSeriesPeriodicGap && g != nil:
 		return fmt.Sprintf("%s loses samples every %v, %.2f–%.2f s into each period",
 			subject, g.Period, g.PhaseStart.Seconds(), g.PhaseEnd.Seconds())

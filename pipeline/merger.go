@@ -55,11 +55,12 @@ const (
 // groupKinds are the kinds of fleet-wide events that several members may
 // raise for one fault.
 var groupKinds = map[fault.Kind]bool{
-	fault.KindPeriodicGap:    true,
-	fault.KindFeedbackLoop:   true,
-	fault.KindDuplicateStorm: true,
-	fault.KindIngestLag:      true,
-	fault.KindCohort:         true,
+	fault.KindPeriodicGap:          true,
+	fault.KindPeriodicDeliveryLoss: true,
+	fault.KindFeedbackLoop:         true,
+	fault.KindDuplicateStorm:       true,
+	fault.KindIngestLag:            true,
+	fault.KindCohort:               true,
 }
 
 // Mergeable reports whether a Merger may group ev with other members'
@@ -124,7 +125,7 @@ func (m *Merger) Add(dst []fault.Event, id int32, ev fault.Event) []fault.Event 
 			m.duplicates.Add(1)
 			return dst
 		}
-		if ev.Kind == fault.KindPeriodicGap && ev.Gap != nil && g.gap != nil && !sameGap(g.gap, g.since, ev.Gap, ev.Since) {
+		if windowed(ev.Kind) && ev.Gap != nil && g.gap != nil && !sameGap(g.gap, g.since, ev.Gap, ev.Since) {
 			dst = m.leave(dst, g, mb, &ev) // it names another gap after all
 			g = nil
 		}
@@ -214,7 +215,7 @@ func (m *Merger) match(ev *fault.Event) *group {
 		if g.kind != ev.Kind {
 			continue
 		}
-		if ev.Kind == fault.KindPeriodicGap {
+		if windowed(ev.Kind) {
 			if ev.Gap == nil || g.gap == nil || sameGap(g.gap, g.since, ev.Gap, ev.Since) {
 				return g
 			}
@@ -478,4 +479,11 @@ func readMerger(raw []byte) (*Merger, error) {
 // open reports whether st is the state of an open episode.
 func open(st fault.State) bool {
 	return st == fault.StatePending || st == fault.StateFiring
+}
+
+// windowed reports whether events of kind name a window of a period
+// (a fleet periodic gap, a periodic delivery loss): their members are one
+// fault only when their windows agree (sameGap).
+func windowed(kind fault.Kind) bool {
+	return kind == fault.KindPeriodicGap || kind == fault.KindPeriodicDeliveryLoss
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/bench/scenario"
+	"github.com/faultline-go/faultline/bench/score"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/report"
 )
@@ -140,8 +141,10 @@ func TestReportInChromium(t *testing.T) {
 		w := f.Windows[0]
 		start, end := truth.Phase.Seconds(), (truth.Phase + truth.Width).Seconds()
 		require.InDelta(t, truth.Period.Seconds(), w.PeriodS, 0.3)
-		require.InDelta(t, start, w.Start, 0.5, "window start into the period")
-		require.InDelta(t, end, w.End, 0.5, "window end")
+		// Each edge within B01's strict tolerance (score.PhaseSlack).
+		slack := score.PhaseSlack.Seconds()
+		require.InDelta(t, start, w.Start, slack, "window start into the period")
+		require.InDelta(t, end, w.End, slack, "window end")
 		// The rect is drawn where its data says.
 		require.InDelta(t, f.PlotX+f.PlotW*w.Start/w.PeriodS, w.X, 0.2)
 		require.InDelta(t, f.PlotW*(w.End-w.Start)/w.PeriodS, w.W, 0.2)

@@ -170,17 +170,18 @@ func kindClass(k fault.Kind) string { return "k-" + strings.ReplaceAll(string(k)
 
 // kindLabel is how each kind is named on the page.
 var kindLabel = map[fault.Kind]string{
-	fault.KindThreshold:         "threshold",
-	fault.KindAbsence:           "absence",
-	fault.KindPeriodicGap:       "fleet gap",
-	fault.KindSeriesPeriodicGap: "series gap",
-	fault.KindFeedbackLoop:      "feedback loop",
-	fault.KindDuplicateStorm:    "duplicate storm",
-	fault.KindIngestLag:         "ingest lag",
-	fault.KindBadInput:          "bad input",
-	fault.KindFlapping:          "flapping",
-	fault.KindCohort:            "cohort",
-	fault.KindCollectorDown:     "collector down",
+	fault.KindThreshold:            "threshold",
+	fault.KindAbsence:              "absence",
+	fault.KindPeriodicGap:          "fleet gap",
+	fault.KindSeriesPeriodicGap:    "series gap",
+	fault.KindFeedbackLoop:         "feedback loop",
+	fault.KindDuplicateStorm:       "duplicate storm",
+	fault.KindIngestLag:            "ingest lag",
+	fault.KindBadInput:             "bad input",
+	fault.KindFlapping:             "flapping",
+	fault.KindCohort:               "cohort",
+	fault.KindCollectorDown:        "collector down",
+	fault.KindPeriodicDeliveryLoss: "delivery loss",
 }
 
 func label(k fault.Kind) string {
@@ -452,6 +453,12 @@ func singleRow(r *row, v rowView, bar func(int64, int64, int64) barView) rowView
 		if r.gap != nil {
 			v.Link, v.LinkText = "#gap-"+strconv.Itoa(r.gap.n), "figures"
 		}
+	case fault.KindPeriodicDeliveryLoss:
+		v.What = "redundant copies lost across the fleet at the same phase every period"
+		if g := r.gapInfo; g != nil {
+			v.What = fmt.Sprintf("redundant copies lost every %s, %s–%s s into each period", time.Duration(g.Period), secs(int64(g.PhaseStart)), secs(int64(g.PhaseEnd)))
+		}
+		v.Detail = "every sample still arrived: deliveries are failing, not data"
 	case fault.KindDuplicateStorm:
 		v.What = "duplicate storm " + orAll(r.subject)
 		if !math.IsNaN(r.value) {

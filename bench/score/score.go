@@ -42,10 +42,9 @@ const (
 // KindPeriodicDeliveryLoss is the event kind the scorer expects for a
 // periodic loss of deliveries without loss of data (H05: redundant copies
 // vanish in the same window every period while every sample still
-// arrives). It is scored by its kind string, whether or not the engine
-// raises it yet; its events are fleet events shaped like periodic_gap's
-// (Gap with period and phase window).
-const KindPeriodicDeliveryLoss fault.Kind = "periodic_delivery_loss"
+// arrives): fault.KindPeriodicDeliveryLoss. Its events are fleet events
+// shaped like periodic_gap's (Gap with period and phase window).
+const KindPeriodicDeliveryLoss = fault.KindPeriodicDeliveryLoss
 
 // Verdict is how the scorer judged one alarm (one episode).
 type Verdict uint8

@@ -589,12 +589,12 @@ func evalB02(r *result) []target {
 func evalControl(r *result) []target {
 	rep := &r.Report
 	red := reduced(r, protoN, protoControlSeeds, protoControlHours)
-	ffa, sfa := rep.FleetFalseAlarms(), rep.SeriesFalseAlarms()
+	ffa, sfa, dfa := rep.FleetFalseAlarms(), rep.SeriesFalseAlarms(), rep.DeliveryFalseAlarms()
 	ts := []target{{
 		Name: r.ID + " no false alarms",
-		Pass: ffa.Count == 0 && sfa.Count == 0,
-		Value: fmt.Sprintf("fleet %s, confirmed per-series %s over %d × %gh × %d series (want 0 and 0)",
-			fmtRate(ffa, "fleet-day"), fmtRate(sfa, "10k series-days"), len(r.Runs), r.Spec.Horizon.Hours(), r.Spec.N),
+		Pass: ffa.Count == 0 && sfa.Count == 0 && dfa.Count == 0,
+		Value: fmt.Sprintf("fleet %s, confirmed per-series %s, delivery loss %s over %d × %gh × %d series (want 0, 0 and 0)",
+			fmtRate(ffa, "fleet-day"), fmtRate(sfa, "10k series-days"), fmtRate(dfa, "fleet-day"), len(r.Runs), r.Spec.Horizon.Hours(), r.Spec.N),
 		Reduced: red,
 	}}
 	if a := &rep.Absence; a.Dead > 0 || r.Spec.DeadFraction > 0 {

@@ -147,7 +147,11 @@ func TestEvaluateB02ControlsB04(t *testing.T) {
 	}, names)
 	m := byName(ts)
 	// 3 × 6 h = 0.75 fleet-days: ≤ 4 per fleet-day; 7,500 series-days.
-	require.Contains(t, m["C01 no false alarms"].Value, "fleet 0 (≤4/fleet-day), confirmed per-series 0 (≤4/10k series-days) over 3 × 6h × 10000 series")
+	require.Contains(t, m["C01 no false alarms"].Value, "fleet 0 (≤4/fleet-day), confirmed per-series 0 (≤4/10k series-days), delivery loss 0 (≤4/fleet-day) over 3 × 6h × 10000 series")
+	// A periodic delivery loss on a control is a false alarm too.
+	c02 := ctl("C02")
+	c02.Report.Delivery = score.FleetScore{Fired: 1}
+	require.False(t, byName(evaluate([]*result{c02}))["C02 no false alarms"].Pass)
 
 	// Each target fails on its own condition.
 	b02.Report.Absence.DroppedUninhibited = 1

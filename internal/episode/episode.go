@@ -31,6 +31,7 @@ const (
 	DuplicateStorm
 	IngestLag
 	BadInput
+	PeriodicDeliveryLoss
 )
 
 // Gap describes a periodic gap, in nanoseconds: its period, its lossy
@@ -53,7 +54,8 @@ type Transition struct {
 	Since, At int64
 	// Value is the figure that decided it (NaN for none).
 	Value float64
-	// Gap describes a periodic gap (PeriodicGap, SeriesPeriodicGap).
+	// Gap describes a periodic gap (PeriodicGap, SeriesPeriodicGap) or
+	// a periodic loss of deliveries (PeriodicDeliveryLoss).
 	Gap *Gap
 	// Linked says that a fleet gap episode explains this one; By is when
 	// that episode began: the engine links the event to its.

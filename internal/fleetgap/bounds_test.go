@@ -140,7 +140,7 @@ func TestFleetForgetsAJumpLongerThanItsRing(t *testing.T) {
 	require.NotEmpty(t, f.tracks)
 	require.Len(t, f.bursts, 3)
 	require.Positive(t, f.rateSumE+f.rateSumM)
-	f.folds[0].s[3] = foldH / 2
+	f.folds[0].sc[0].s[3] = foldH / 2
 
 	jump := sec(200) + ringBins*binRes + int64(time.Hour)
 	f.Advance(jump, false, 0, noCensus)
@@ -153,7 +153,9 @@ func TestFleetForgetsAJumpLongerThanItsRing(t *testing.T) {
 		require.Equal(t, fleetBin{}, f.bins[i], "bin %d", i)
 	}
 	for _, fd := range f.folds {
-		require.Zero(t, slices.Max(fd.s), "fold %v", time.Duration(fd.period))
+		for k := range fd.sc {
+			require.Zero(t, slices.Max(fd.sc[k].s), "fold %v scale %d", time.Duration(fd.period), k)
+		}
 	}
 
 	for i := range 40 {

@@ -8,27 +8,40 @@
 // on the fleet's size. Three layers read it:
 //
 //  1. Bursts. A CUSUM over completed bins of the binomial log-likelihood
-//     ratio "this bin loses half its slots" against the fleet's concurrent
-//     60-s miss rate. Crossing burstH flags a burst; its extent is the run
-//     of hot bins. The effect size (p₁ = 0.5) ignores dead checks scattered
+//     ratio "this bin loses half its slots" (or twice the fleet's
+//     concurrent 60-s miss rate, if more) against that rate.
+//     Crossing burstH flags a burst; its extent is its full width at half
+//     its deepest loss, and its time the centre of its excess misses, so
+//     that a loss smeared by arrival jitter wider than its window is
+//     measured by its shape. The effect size ignores dead checks scattered
 //     in phase and a uniform rise in random loss. A burst counts as one
-//     piece of evidence, however many slots it lost.
+//     piece of evidence, however many slots it lost; a hold of every
+//     delivery, however long, is one burst.
 //  2. Burst-train tracks discover the period: each burst spawns tracks at
 //     its distances to the recent bursts; a track advances when a burst
-//     lands on its prediction. It confirms once its coincidences are
-//     unlikely enough under the background rate of unrelated bursts (see
-//     trackConfirmed).
+//     lands on one of its next predictions (occurrences may be skipped). It
+//     confirms once its coincidences are unlikely enough under the
+//     background rate of unrelated bursts (see trackConfirmed); two bursts
+//     a round number of periods apart count as a coincidence of their own
+//     (see roundPair).
 //  3. Phase folds at round candidate periods catch losses too weak to
 //     flag bursts (fold.go).
 //
 // A confirmed train or fold opens a periodic gap episode: period, phase
-// window, affected series, late-fill fraction; it resolves after two clean
-// occurrences.
+// window, affected series, late-fill fraction. Its window follows the loss
+// from occurrence to occurrence (a phase that wanders), and it resolves
+// after enough clean occurrences in a row that a gap still going on would
+// hardly have skipped them all (see cleanNeeded).
 //
-// The engine feeds it observations (Observe, Settle) and moves its clock
-// (Advance), which returns the episodes' transitions as values. It asks the
-// engine, through the census passed to Advance, how many series missed a
-// slot in a candidate window; it keeps no pointer to the engine.
+// The same bins count the redundant copies of the slots filled on time
+// (Copy), which feed the periodic delivery loss stage (package
+// deliveryloss): the detector hands it each completed bin, and its
+// transitions come out with the gaps'.
+//
+// The engine feeds it observations (Observe, Settle, Copy) and moves its
+// clock (Advance), which returns the episodes' transitions as values. It
+// asks the engine, through the census passed to Advance, how many series
+// missed a slot in a candidate window; it keeps no pointer to the engine.
 //
 // This package must not know about samples, rules, labels or events.
 package fleetgap
@@ -41,6 +54,7 @@ import (
 	"unsafe"
 
 	"github.com/faultline-go/faultline/internal/align"
+	"github.com/faultline-go/faultline/internal/deliveryloss"
 	"github.com/faultline-go/faultline/internal/episode"
 	"github.com/faultline-go/faultline/internal/frame"
 )
@@ -60,6 +74,7 @@ const (
 	trackMinP   = int64(5 * 1e9)    // shortest period tracks look for
 	trackMaxP   = int64(4000 * 1e9) // longest
 	trackSpawn  = 16                // recent bursts each new burst pairs with
+	trackStep   = 4                 // a train may skip up to three occurrences in a row
 	maxTracks   = 512
 	maxBursts   = 256
 	alphaPerDay = 0.01        // false periodic alarms per day the tracks allow
@@ -68,18 +83,39 @@ const (
 
 	pendingQuiet = int64(600 * 1e9) // a burst without a train is forgotten after this
 
-	minGapSeries       = 5 // series a fleet gap must involve
+	minGapSeries       = 5 // series a fleet gap must involve …
+	minLateSeries      = 2 // … or, when its lost slots were filled late, this many (see promote)
 	tooFewMemory       = 8 // periods a window with too few series is not counted again
 	maxTooFew          = 1024
 	occurrenceLookBack = 4 // occurrences before its confirmation that seed an episode's miss rate
-	cleanToResolve     = 2 // clean occurrences in a row that resolve an episode
+	cleanToResolve     = 2 // clean occurrences in a row that resolve an episode, at least
+	// stillOnChance is how unlikely it must be that a gap still going on
+	// skipped every one of the clean occurrences in a row before an
+	// episode resolves (see cleanNeeded).
+	stillOnChance = 0.001
 )
 
 // fleetBin is one phase bin of the raw ring.
 type fleetBin struct {
 	e, m       uint32 // expected slots, real-time misses
 	late, lost uint32 // of the misses: filled within the lateness allowance, or not
+	copies     uint32 // redundant copies of the filled slots, by their on-time deadline
 	burst      bool   // part of a flagged burst
+	shadow     bool   // within shadowBins of a flagged burst
+}
+
+// shadowBins is how far (2 s) a flagged burst casts its shadow on the
+// copies of the slots around it: where whole samples are lost, the samples
+// at its edges lose some of their copies (copy 0 got through, the others
+// did not), and a hold of every delivery does so at both its ends. That is
+// the gap's loss, not a loss of deliveries (see Delivered).
+const shadowBins = 8
+
+// shade marks bins lo…hi as being in a burst's shadow.
+func (f *Detector) shade(lo, hi int64) {
+	for x := lo; x <= hi; x++ {
+		f.bin(x).shadow = true
+	}
 }
 
 // burst is a flagged run of hot bins.
@@ -96,6 +132,8 @@ type track struct {
 	since       int64   // start of the first occurrence
 	n           int     // occurrences
 	span        int     // periods from first to last
+	skips       float64 // Σ ln k over the extensions that landed k > 1 predictions on
+	pair        bool    // spawned by a round pair (see roundPair)
 	starts      [8]int64
 	ends        [8]int64
 	misses      [8]uint32
@@ -127,23 +165,23 @@ type Detector struct {
 	rateSumE uint64
 	rateSumM uint64
 
-	// burst CUSUM
+	// burst CUSUM, and the segment of bins it is above zero for
 	s        float64
 	inSeg    bool
 	inBurst  bool
-	hotFirst int64
-	hotLast  int64
-	segM     uint32
-	segE     uint32
-	segMT    float64 // Σ misses × bin centre (s, from the first hot bin), for the centre
+	segFirst int64   // first bin of the segment with positive evidence, or −1
+	segLast  int64   // last such bin
+	segP     float64 // the fleet's miss rate when the segment began
 
-	bursts []burst
-	tracks []*track
-	folds  []*fold
+	bursts   []burst
+	tracks   []*track
+	folds    []*fold
+	delivery *deliveryloss.Detector // periodic loss of redundant copies, on the same bins
+	copying  bool                   // a redundant copy was counted: the delivery stage is allocated
 
 	episodes []*Episode // open ones, pending or firing
 	nextMark uint32
-	tooFew   map[[2]int64]int64 // (period, phase bin) → when it last held too few series
+	tooFew   map[[2]int64]tooFew // (period, phase bin) → when it last held too few series
 
 	// During Advance: the end of input, the census, the transitions.
 	closing bool
@@ -152,17 +190,25 @@ type Detector struct {
 	out     []episode.Transition
 }
 
+// tooFew records a window found to hold too few series at time at, and
+// whether its lost slots had been found filled late by then.
+type tooFew struct {
+	at   int64
+	late bool
+}
+
 // New returns a detector for slots judged on time tau after their expected
 // arrival, and late or lost late + slack after it.
 func New(tau, late, slack int64) *Detector {
 	f := &Detector{
-		tooFew:  make(map[[2]int64]int64),
+		tooFew:  make(map[[2]int64]tooFew),
 		lag:     tau + 2*BinRes,
 		lateLag: late + slack + 2*BinRes,
 	}
 	for _, p := range foldPeriods {
 		f.folds = append(f.folds, newFold(p))
 	}
+	f.delivery = deliveryloss.New(binRes, foldPeriods)
 	return f
 }
 
@@ -199,6 +245,55 @@ func (f *Detector) Observe(rx int64, missed bool) {
 	if missed {
 		b.m++
 	}
+}
+
+// Copy records a redundant copy of a sample, filled on time in the slot
+// expected at rx, that arrived by its on-time deadline: the evidence of the
+// periodic delivery loss stage (package deliveryloss).
+func (f *Detector) Copy(rx int64) {
+	if f.copying && rx >= 0 {
+		f.bins[rx/binRes&(ringBins-1)].copies++ // binOf, for rx ≥ 0
+		return
+	}
+	f.copy(rx)
+}
+
+// copy is Copy's slow path (so that Copy is inlined): at the first
+// redundant copy it allocates the ring and the delivery loss stage's
+// folds.
+func (f *Detector) copy(rx int64) {
+	if f.bins == nil {
+		f.alloc()
+	}
+	f.delivery.Allocate()
+	f.copying = true
+	f.bin(binOf(rx)).copies++
+}
+
+// Delivered returns the slots of completed bin b filled on time, the
+// redundant copies of them counted by Copy, and whether the bin is in the
+// shadow of a burst of lost samples (deliveryloss.Fleet).
+func (f *Detector) Delivered(b int64) (fills, copies uint32, shadow bool) {
+	bn := f.bin(b)
+	return bn.e - bn.m, bn.copies, bn.shadow
+}
+
+// Explained reports whether a loss of whole samples explains a loss of
+// copies at period p in the window [start, end) (ns into the period) at
+// time at (deliveryloss.Fleet): an open gap episode names that gap, or the
+// gap fold at p is at least half way to an alarm in the window.
+func (f *Detector) Explained(p, start, end, at int64) bool {
+	for _, ep := range f.episodes {
+		if ep.state == episode.Firing && ep.sameGap(p, start, end, at) {
+			return true
+		}
+	}
+	for _, fd := range f.folds {
+		if fd.period == p && fd.heat(start-windowSlack, end+windowSlack) >= foldH/2 {
+			return true
+		}
+	}
+	return false
 }
 
 // Settle records the lateness judgment of a slot missed in real time.
@@ -276,6 +371,7 @@ func (f *Detector) reset(done int64) {
 	for _, fd := range f.folds {
 		fd.reset()
 	}
+	f.delivery.Reset()
 	f.done = done
 }
 
@@ -312,39 +408,43 @@ func (f *Detector) complete(b int64) {
 	f.rateE[i], f.rateM[i] = bn.e, bn.m
 
 	p := f.missRate()
-	p1 := max(burstP1, burstEffect*p)
 	at := f.completionTime(b)
-	if p1 < 1 {
-		f.s = min(max(0, f.s+binLLR(bn.m, bn.e, p1, p)), 2*burstH)
-	} else {
-		f.s = 0
+	l := 0.0
+	if p1 := burstP1For(p); p1 > p && (float64(bn.m) > p*float64(bn.e) || f.s > 0) {
+		// (A bin with no more misses than the fleet's rate could only
+		// lower a CUSUM at zero already: most bins need no logarithm.)
+		l = binLLR(bn.m, bn.e, p1, p)
 	}
-	hot := bn.m > 0 && float64(bn.m) >= (p1+p)/2*float64(bn.e)
+	f.s = min(max(0, f.s+l), 2*burstH)
 	switch {
 	case f.s > 0:
 		if !f.inSeg {
-			f.inSeg, f.hotFirst, f.hotLast, f.segM, f.segE, f.segMT = true, -1, -1, 0, 0, 0
+			f.inSeg, f.segFirst, f.segLast, f.segP = true, -1, -1, p
 		}
-		if hot {
-			if f.hotFirst < 0 {
-				f.hotFirst = b
+		if l > 0 {
+			if f.segFirst < 0 {
+				f.segFirst = b
 			}
-			f.hotLast = b
-			f.segM += bn.m
-			f.segE += bn.e
-			f.segMT += float64(bn.m) * (float64(b-f.hotFirst) + 0.5)
+			f.segLast = b
+			if f.inBurst {
+				bn.burst = true
+				f.shade(b, b+shadowBins)
+			}
 		}
-		if !f.inBurst && f.s >= burstH && f.hotFirst >= 0 {
+		if !f.inBurst && f.s >= burstH && f.segFirst >= 0 {
+			// Flagged: its bins are marked as they come (and at its end),
+			// so that a fold period ending while it goes on counts it once.
 			f.inBurst = true
-			f.burstFlagged(f.hotFirst*binRes, at)
+			lo := max(f.segFirst, b-ringBins+clearAhead+1+shadowBins)
+			for x := lo; x <= b; x++ {
+				f.bin(x).burst = true
+			}
+			f.shade(lo-shadowBins, b+shadowBins)
+			f.burstFlagged(f.segFirst*binRes, at)
 		}
 	case f.inSeg:
 		if f.inBurst {
-			for x := f.hotFirst; x <= f.hotLast; x++ {
-				f.bin(x).burst = true
-			}
-			centre := f.hotFirst*binRes + int64(f.segMT/float64(f.segM)*float64(binRes))
-			f.burstEnded(burst{start: f.hotFirst * binRes, end: (f.hotLast + 1) * binRes, at: centre, m: f.segM, e: f.segE}, at)
+			f.burstEnded(f.measureBurst(b), at)
 		}
 		f.inSeg, f.inBurst = false, false
 	}
@@ -352,7 +452,63 @@ func (f *Detector) complete(b int64) {
 	for _, fd := range f.folds {
 		fd.complete(f, b)
 	}
+	f.out = f.delivery.Complete(b, at, f, f.out)
 	*f.bin(b + clearAhead) = fleetBin{}
+}
+
+// burstP1For is the miss rate of a burst bin in a fleet missing p of its
+// slots: half its slots, or burstEffect times p if more, but never more
+// than halfway from p to 1, so that while the fleet loses most of its slots
+// (a long hold of every delivery) a bin that loses all of them still
+// counts as part of the burst under way, and the whole hold is one burst.
+func burstP1For(p float64) float64 {
+	return min(max(burstP1, burstEffect*p), (1+p)/2)
+}
+
+// measureBurst measures the segment that ended before bin end: every bin
+// of it with positive evidence is marked as part of a burst (the folds
+// count a burst once), its centre is the mean of its bins weighted by their
+// misses in excess of the fleet's rate, and its extent runs over the bins
+// whose excess miss fraction is at least half the segment's largest (the
+// full width at half maximum): a loss smeared by arrival jitter wider than
+// its window is measured by the shape it has, not by a fixed threshold a
+// shallow loss never reaches.
+func (f *Detector) measureBurst(end int64) burst {
+	lo := max(f.segFirst, end-ringBins+clearAhead+1+shadowBins) // bins still in the ring
+	f.shade(lo-shadowBins, f.segLast+shadowBins)
+	var peak float64
+	for x := lo; x <= f.segLast; x++ {
+		if bn := f.bin(x); bn.e > 0 {
+			peak = max(peak, float64(bn.m)/float64(bn.e)-f.segP)
+		}
+	}
+	first, last := int64(-1), int64(-1)
+	var w, wt float64
+	var m, e uint32
+	for x := lo; x <= f.segLast; x++ {
+		bn := f.bin(x)
+		bn.burst = true
+		if bn.e == 0 {
+			continue
+		}
+		if ex := float64(bn.m) - f.segP*float64(bn.e); ex > 0 {
+			w += ex
+			wt += ex * (float64(x-lo) + 0.5)
+		}
+		if bn.m > 0 && float64(bn.m)/float64(bn.e)-f.segP >= peak/2 {
+			if first < 0 {
+				first = x
+			}
+			last = x
+			m += bn.m
+			e += bn.e
+		}
+	}
+	if first < 0 || w <= 0 {
+		first, last, w, wt = lo, f.segLast, 1, float64(f.segLast-lo+1)/2
+	}
+	centre := lo*binRes + int64(wt/w*float64(binRes))
+	return burst{start: first * binRes, end: (last + 1) * binRes, at: centre, m: m, e: e}
 }
 
 // burstFlagged opens a pending episode at the first burst that no open
@@ -399,7 +555,10 @@ func (f *Detector) burstEnded(bst burst, at int64) {
 		copy(f.bursts, f.bursts[1:])
 		f.bursts = f.bursts[:maxBursts-1]
 	}
-	extended := make(map[int64]bool, 4) // periods (rounded to tolerance) already advanced by this burst
+	// The burst is among the recent ones before any train is judged: the
+	// background rate of bursts leaves out only a train's own.
+	f.bursts = append(f.bursts, bst)
+	extended := make(map[int64]bool, 4) // periods (rounded to tolerance) already advanced or spawned by this burst
 	for _, tr := range f.tracks {
 		if tr.extend(bst) {
 			extended[tr.period64()/trackTol] = true
@@ -409,25 +568,89 @@ func (f *Detector) burstEnded(bst burst, at int64) {
 		}
 	}
 	// Spawn tracks at the distances to the recent bursts, except where a
-	// live track already runs at that period, or at a multiple of it.
-	for i := len(f.bursts) - 1; i >= 0 && i >= len(f.bursts)-trackSpawn; i-- {
+	// live track already runs at that period, or at a multiple of it. A
+	// round pair spawns its track at the candidate period, k occurrences
+	// apart, and may confirm at once.
+	for i := len(f.bursts) - 2; i >= 0 && i >= len(f.bursts)-1-trackSpawn; i-- {
 		u := f.bursts[i]
-		p := bst.at - u.at
-		if p < trackMinP || p > trackMaxP {
+		d := bst.at - u.at
+		if d < trackMinP {
 			continue
 		}
-		if extended[p/trackTol] || extended[p/trackTol-1] || extended[p/trackTol+1] || f.harmonic(p, bst.at) {
+		period, span := float64(d), 1
+		if k, ok := roundPair(d, max(u.end-u.start, bst.end-bst.start)); ok {
+			period, span = float64(d)/float64(k), k
+		}
+		p := int64(period)
+		if p > trackMaxP || extended[p/trackTol] || extended[p/trackTol-1] || extended[p/trackTol+1] || f.harmonic(p, bst.at) {
 			continue
 		}
 		if len(f.tracks) == maxTracks {
 			f.tracks = slices.Delete(f.tracks, 0, 1) // the oldest
 		}
-		tr := &track{period: float64(p), first: u.at, last: bst.at, since: u.start, n: 2, span: 1}
+		tr := &track{period: period, first: u.at, last: bst.at, since: u.start, n: 2, span: span, pair: span > 1}
 		tr.record(0, u)
 		tr.record(1, bst)
 		f.tracks = append(f.tracks, tr)
+		extended[p/trackTol] = true
+		if tr.pair && f.trackConfirmed(tr, at) {
+			f.confirmTrack(tr, at)
+		}
 	}
-	f.bursts = append(f.bursts, bst)
+}
+
+// Round pairs. Two bursts of a periodic gap with skipped occurrences
+// between them (the crash does not happen every period) may be the only
+// two in many periods. When their distance is k = 2 or 3 times a round
+// candidate period of at least pairMinP (the periods of timers and
+// retries, see foldPeriods), and no other such candidate (k = 1…3)
+// explains it, the pair is taken as two occurrences of that period, k
+// apart, and its coincidence counts as evidence (see trackConfirmed): the
+// second burst landed within ±trackTol of one of len(pairDistances)
+// distances from the first, which chance does with probability
+// pairDistances·2·trackTol·λ. Neither burst may be wider than a quarter
+// of the period: a loss that covers much of its period is no phase.
+// Limits: a fault whose true period is such a multiple, and no round
+// candidate itself (a 180-s timer), is reported at the candidate (60 s)
+// with skipped occurrences; a pair one period apart gets no such credit,
+// since its third occurrence comes one period later anyway.
+const (
+	pairMinP = int64(60 * 1e9)
+	pairMaxK = 3
+)
+
+// pairDistances lists the distances that make a round pair.
+var pairDistances = func() []int64 {
+	var ds []int64
+	for _, c := range foldPeriods {
+		for k := int64(2); k <= pairMaxK; k++ {
+			if _, ok := roundPair(k*c, 0); ok && c >= pairMinP {
+				ds = append(ds, k*c)
+			}
+		}
+	}
+	return ds
+}()
+
+// roundPair returns k when two bursts at most width wide and d apart are a
+// round pair, k periods of a round candidate apart.
+func roundPair(d, width int64) (int, bool) {
+	var found, k int64
+	for _, c := range foldPeriods {
+		if c < pairMinP {
+			continue
+		}
+		n := (d + c/2) / c
+		if n < 1 || n > pairMaxK || absInt(d-n*c) > trackTol {
+			continue
+		}
+		found++
+		k = n
+		if 4*width > c {
+			return 0, false
+		}
+	}
+	return int(k), found == 1 && k >= 2
 }
 
 // harmonic reports whether a new track at period p through time t would
@@ -461,12 +684,13 @@ func (tr *track) record(i int, b burst) {
 	tr.starts[j], tr.ends[j], tr.misses[j] = b.start, b.end, b.m
 }
 
-// extend advances the track if the burst lands on its next prediction, or
-// on the one after (one occurrence may be too weak to flag).
+// extend advances the track if the burst lands on one of its next
+// trackStep predictions: up to three occurrences in a row may be too weak
+// to flag, or may not happen at all.
 func (tr *track) extend(b burst) bool {
 	p := tr.period
 	n := math.Round(float64(b.at-tr.last) / p)
-	if n < 1 || n > 2 {
+	if n < 1 || n > trackStep {
 		return false
 	}
 	if absInt(b.at-tr.last-int64(n*p)) > trackTol {
@@ -475,6 +699,7 @@ func (tr *track) extend(b burst) bool {
 	tr.record(tr.n, b)
 	tr.n++
 	tr.span += int(n)
+	tr.skips += math.Log(n)
 	tr.last = b.at
 	tr.period = float64(tr.last-tr.first) / float64(tr.span)
 	return true
@@ -485,17 +710,19 @@ func (tr *track) extend(b burst) bool {
 // of rate λ, estimated over the last hour from the bursts outside the track
 // and floored at minBurstHz; each occurrence beyond the first two landed
 // within ±trackTol of its prediction, which chance does with probability
-// q = 2·trackTol·λ. Each burst spawns up to trackSpawn (16) tracks, so
+// q = 2·trackTol·λ, or k·q when it landed k predictions on (occurrences
+// skipped); a round pair's second burst did so with probability
+// q·len(pairDistances). Each burst spawns up to trackSpawn (16) tracks, so
 // the number of tracks at risk per day is about trackSpawn·λ·86400, and
 // requiring
 //
-//	(n − 2)·ln(1/q) ≥ ln(trackSpawn·λ·86400 / α)
+//	Σ ln(1/(kᵢ·q)) [+ ln(1/(q·len(pairDistances))) for a round pair] ≥ ln(trackSpawn·λ·86400 / α)
 //
 // bounds the false periodic alarms at α per day (union bound). In a clean
-// background this confirms at the third occurrence; with unrelated bursts
-// once a minute it takes six.
+// background this confirms at the third occurrence, or at the second of
+// a round pair; with unrelated bursts once a minute it takes six.
 func (f *Detector) trackConfirmed(tr *track, now int64) bool {
-	if tr.n < 3 {
+	if tr.n < 2 {
 		return false
 	}
 	window := min(max(now-f.startAt, int64(60*1e9)), burstWindow)
@@ -514,14 +741,18 @@ func (f *Detector) trackConfirmed(tr *track, now int64) bool {
 	other := max(n-own, 0)
 	lambda := max(float64(other)/(float64(window)/1e9), minBurstHz)
 	q := 2 * float64(trackTol) / 1e9 * lambda
+	surprise := float64(tr.n-2)*math.Log(1/q) - tr.skips
+	if tr.pair {
+		surprise += math.Log(1 / (q * float64(len(pairDistances))))
+	}
 	need := math.Log(trackSpawn * lambda * 86400 / alphaPerDay)
-	return float64(tr.n-2)*math.Log(1/q) >= need
+	return surprise >= need
 }
 
 // confirmTrack opens (or promotes the pending) episode for a confirmed
 // train.
 func (f *Detector) confirmTrack(tr *track, at int64) {
-	p := snapPeriod(tr.period, max(float64(trackTol)/float64(tr.span), float64(binRes)))
+	p := snapPeriod(tr.period, max(2*float64(trackTol)/float64(tr.span), float64(binRes)))
 	count := min(tr.n, len(tr.starts))
 	starts := make([]int64, 0, count)
 	durs := make([]int64, 0, count)
@@ -540,6 +771,7 @@ func (f *Detector) confirmTrack(tr *track, at int64) {
 	}
 	tr.episode = ep
 	ep.seriesEst = misses[len(misses)/2]
+	ep.lossy, ep.skipped = tr.n, tr.span+1-tr.n
 	f.fire(ep, at)
 }
 
@@ -550,6 +782,9 @@ func (f *Detector) confirmTrack(tr *track, at int64) {
 // 59.875 s; and phases are reported modulo the period from the Unix epoch,
 // where an error of a fraction of a second in the period scrambles the
 // phase. Periodic faults come from timers, which count in whole seconds.
+// A train's occurrences each landed within ±trackTol of their predictions,
+// so over span periods its period is known to u = 2·trackTol/span (a phase
+// that wanders moves the occurrences by that much).
 func snapPeriod(p, u float64) int64 {
 	for _, c := range foldPeriods {
 		if math.Abs(float64(c)-p) <= u {
@@ -582,28 +817,48 @@ func circularMedian(ts []int64, p int64) int64 {
 
 // promote turns the pending episode into a gap of period p with the phase
 // window [start, end) (ns into the period), or opens a new one. It returns
-// nil when an open firing episode already names the same gap, or when fewer
-// than minGapSeries series miss slots in the window: a handful of checks
-// that died in the same second look just like that, and their own absences
-// report them.
+// nil when an open firing episode already names the same gap, or when too
+// few series miss slots in the window.
+//
+// The floor. The false-alarm bounds of the tracks and folds (each under
+// 0.01 a day) assume that a window's misses are new evidence every period.
+// A dead check breaks that: it misses its slot every period at its own
+// phase, forever, and a handful of checks that died in the same second look
+// just like a gap, so a gap whose lost slots stay lost must involve at
+// least minGapSeries (5) series; the dead checks' own absences report
+// them. A check whose lost samples arrive later is alive: when the
+// window's settled lost slots were (at least 95 %) filled late, only the
+// per-series case remains to rule out, one check whose delivery is late
+// every time, and the floor is minLateSeries (2). Two such checks look like
+// a gap only if their phases fall within the window of each other, which
+// for any pair has probability about 2·(w + 2·windowSlack)/P (8 % for a
+// 1.5-s window at 60 s): a pair of checks that turn late together at the
+// same second of the period is then reported as the gap it is, with its
+// late fraction saying that nothing was lost.
 func (f *Detector) promote(since, p, start, end, at int64) *Episode {
 	for _, ep := range f.episodes {
-		if ep.state == episode.Firing && ep.sameGap(p, start, end) {
+		if ep.state == episode.Firing && ep.sameGap(p, start, end, at) {
 			return nil
 		}
 	}
+	cand := Episode{since: since, period: p, phaseStart: start, phaseEnd: end}
+	late := f.filledLate(&cand, at)
+	need := minGapSeries
+	if late {
+		need = minLateSeries
+	}
 	// Counting the series scans them all, so a window found to hold too
-	// few is not counted again for a few periods.
+	// few is not counted again for a few periods, unless its lost slots
+	// have since been found filled late.
 	key := [2]int64{p, align.FloorMod(start, p) / binRes}
-	if t, ok := f.tooFew[key]; ok && at < t+tooFewMemory*p {
+	if t, ok := f.tooFew[key]; ok && at < t.at+tooFewMemory*p && (t.late || !late) {
 		return nil
 	}
-	cand := Episode{since: since, period: p, phaseStart: start, phaseEnd: end}
-	if f.census(&cand, minGapSeries) < minGapSeries {
+	if f.census(&cand, need) < need {
 		if len(f.tooFew) >= maxTooFew {
 			clear(f.tooFew)
 		}
-		f.tooFew[key] = at
+		f.tooFew[key] = tooFew{at: at, late: late}
 		return nil
 	}
 	var ep *Episode
@@ -627,6 +882,27 @@ func (f *Detector) promote(since, p, start, end, at int64) *Episode {
 	return ep
 }
 
+// filledLate reports whether the settled occurrences of a candidate gap's
+// window, since it began, lost at least minLateSeries slots in real time
+// and saw at least 95 % of them filled late.
+func (f *Detector) filledLate(ep *Episode, at int64) bool {
+	if f.bins == nil {
+		return false
+	}
+	var late, lost uint64
+	first := max(ep.occurrenceAfter(ep.since-windowSlack), ep.occurrenceAfter(at-(ringBins-2*clearAhead)*binRes))
+	for n := first; ; n++ {
+		_, b := ep.window(n)
+		if b+windowSlack+binRes+f.lateLag > at {
+			break
+		}
+		_, _, l, x := f.windowCounts(ep, n)
+		late += uint64(l)
+		lost += uint64(x)
+	}
+	return late >= minLateSeries && late >= 19*lost
+}
+
 // fire fires an episode and starts checking its occurrences.
 func (f *Detector) fire(ep *Episode, at int64) {
 	ep.state = episode.Firing
@@ -644,11 +920,11 @@ func (f *Detector) fire(ep *Episode, at int64) {
 	f.emit(ep, episode.Firing, at)
 }
 
-// expireTracks drops tracks whose next two predictions have passed without
-// a burst.
+// expireTracks drops tracks whose next trackStep predictions have passed
+// without a burst.
 func (f *Detector) expireTracks(now int64) {
 	f.tracks = slices.DeleteFunc(f.tracks, func(tr *track) bool {
-		return now > tr.last+int64(2*tr.period)+trackTol+f.lag+4*binRes
+		return now > tr.last+int64(trackStep*tr.period)+trackTol+f.lag+4*binRes
 	})
 }
 
@@ -667,6 +943,8 @@ type Episode struct {
 	distinct   int   // distinct series counted with a miss in the window since firing
 	late, lost uint64
 	clean      int    // clean occurrences in a row
+	lossy      int    // lossy occurrences (with those of the train or fold that confirmed it)
+	skipped    int    // clean occurrences a lossy one came after: the gap skipped them
 	silent     int    // series whose absence it explains that are still silent
 	peakSilent int    // the most that ever were at once
 	lossE      uint64 // slots expected in the windows of its lossy occurrences
@@ -724,17 +1002,20 @@ func (ep *Episode) Holds(rx int64) bool {
 }
 
 // sameGap reports whether the episode names the gap of period p and window
-// [start, end): the same period (or a multiple or divisor of it) and
-// overlapping windows.
-func (ep *Episode) sameGap(p, start, end int64) bool {
+// [start, end) (into the period from the Unix epoch), as seen at time at:
+// the same period (or a multiple or divisor of it), and windows that
+// overlap at the occurrences nearest at. Occurrences are compared in
+// absolute time, since phases taken modulo periods that differ by a
+// fraction of a second are unrelated numbers.
+func (ep *Episode) sameGap(p, start, end, at int64) bool {
 	small, large := min(p, ep.period), max(p, ep.period)
 	k := (large + small/2) / small
 	if absInt(large-k*small) > trackTol*k {
 		return false
 	}
-	a := align.FloorMod(start, small)
-	b := align.FloorMod(ep.phaseStart, small)
-	d := absInt(a - b)
+	a := start + align.FloorDiv(at-start, p)*p                                            // the candidate's occurrence starting last by at
+	b := ep.phaseStart + align.FloorDiv(a-ep.phaseStart+ep.period/2, ep.period)*ep.period // the episode's nearest it
+	d := align.FloorMod(a-b, small)
 	d = min(d, small-d)
 	return d <= max(end-start, ep.phaseEnd-ep.phaseStart)+2*windowSlack
 }
@@ -774,17 +1055,21 @@ func (f *Detector) checkEpisodes(now int64) {
 			if at > now || f.closing && b > f.horizon {
 				break // not complete yet, or after the end of input
 			}
-			e, m, _, _ := f.windowCounts(ep, ep.nextCheck)
+			n := ep.nextCheck
+			e, m, _, _ := f.windowCounts(ep, n)
 			ep.nextCheck++
 			switch ep.occurrence(e, m, f.missRate()) {
 			case occurrenceEmpty:
 				continue
 			case occurrenceLossy:
+				ep.skipped += ep.clean
 				ep.clean = 0
+				ep.lossy++
 				ep.seriesEst = max(ep.seriesEst, int(m)+ep.silent)
+				f.follow(ep, n)
 				continue
 			}
-			if ep.clean++; ep.clean >= cleanToResolve {
+			if ep.clean++; ep.clean >= ep.cleanNeeded() {
 				f.episodes = slices.Delete(f.episodes, i, i+1)
 				i--
 				f.settleOccurrences(ep, now)
@@ -796,18 +1081,69 @@ func (f *Detector) checkEpisodes(now int64) {
 	}
 }
 
+// cleanNeeded returns how many clean occurrences in a row resolve the
+// episode. A gap that skips occurrences (the crash does not happen every
+// period) shows clean ones while it goes on: with ŝ its rate of skipped
+// occurrences so far (Laplace's estimate, from the clean runs that a lossy
+// occurrence ended and the lossy ones), a gap still going on skips c in a
+// row with probability ŝᶜ, and the episode resolves once that is below
+// stillOnChance, after at least cleanToResolve. A gap that never skipped
+// resolves after two clean occurrences once it has shown a dozen lossy
+// ones; one that skipped three in ten needs six.
+func (ep *Episode) cleanNeeded() int {
+	s := float64(ep.skipped+1) / float64(ep.skipped+ep.lossy+2)
+	return max(cleanToResolve, int(math.Ceil(math.Log(stillOnChance)/math.Log(s))))
+}
+
+// followReach is how far past its window an episode looks for where its
+// loss went: a phase that wanders moves a fraction of a second a period.
+const followReach = int64(1500 * 1e6)
+
+// follow moves an episode's window towards its loss in occurrence n: the
+// centre of the misses in excess of the fleet's rate, in the window and up
+// to followReach either side of it, is where the window's centre should
+// be; the window moves half the way (a phase that wanders is followed,
+// the noise of one occurrence is not), keeping its width. An occurrence
+// with fewer than minLateSeries excess misses moves nothing.
+func (f *Detector) follow(ep *Episode, n int64) {
+	a, b := ep.window(n)
+	p := f.missRate()
+	var w, wt float64
+	lo := binOf(a - followReach)
+	for x := lo; x < binOf(b+followReach+binRes-1); x++ {
+		bn := f.bin(x)
+		if ex := float64(bn.m) - p*float64(bn.e); ex > 0 {
+			w += ex
+			wt += ex * (float64(x-lo) + 0.5)
+		}
+	}
+	if w < minLateSeries {
+		return
+	}
+	centre := lo*binRes + int64(wt/w*float64(binRes))
+	shift := (centre - (a+b)/2) / 2
+	ep.phaseStart += shift
+	ep.phaseEnd += shift
+}
+
 // forget drops a resolved gap's evidence from the folds at its period's
-// multiples (at each of its phases there) and divisors, so that none of them
-// reports the ended gap again.
+// multiples (at each of its phases there) and divisors, the delivery loss
+// stage's included (a gap loses copies at its edges), so that none of them
+// reports the ended gap again: the bins of its last window, give or take
+// followReach (where its loss may have reached, smeared by jitter or
+// wandering), at each of the occurrences a fold period holds.
 func (f *Detector) forget(ep *Episode) {
+	a, b := ep.window(ep.nextCheck - 1)
+	a, b = a-followReach, b+followReach
+	f.delivery.Forget(ep.period, a, b)
 	for _, fd := range f.folds {
 		switch {
-		case fd.period%ep.period == 0:
+		case fd.period >= ep.period && Harmonic(fd.period, ep.period):
 			for off := int64(0); off < fd.period; off += ep.period {
-				fd.forget(ep.phaseStart+off, ep.phaseEnd+off)
+				fd.forget(a+off, b+off)
 			}
-		case ep.period%fd.period == 0:
-			fd.forget(ep.phaseStart, ep.phaseEnd)
+		case Harmonic(fd.period, ep.period):
+			fd.forget(a, b)
 		}
 	}
 }
@@ -949,7 +1285,9 @@ func (f *Detector) AppendTo(w *frame.Writer) {
 			w.Uv(uint64(bn.m))
 			w.Uv(uint64(bn.late))
 			w.Uv(uint64(bn.lost))
+			w.Uv(uint64(bn.copies))
 			w.Bool(bn.burst)
+			w.Bool(bn.shadow)
 		}
 	}
 	w.I64(f.done)
@@ -964,11 +1302,9 @@ func (f *Detector) AppendTo(w *frame.Writer) {
 	w.F64(f.s)
 	w.Bool(f.inSeg)
 	w.Bool(f.inBurst)
-	w.I64(f.hotFirst)
-	w.I64(f.hotLast)
-	w.U32(f.segM)
-	w.U32(f.segE)
-	w.F64(f.segMT)
+	w.I64(f.segFirst)
+	w.I64(f.segLast)
+	w.F64(f.segP)
 
 	w.Uv(uint64(len(f.bursts)))
 	for _, b := range f.bursts {
@@ -986,6 +1322,8 @@ func (f *Detector) AppendTo(w *frame.Writer) {
 		w.I64(tr.since)
 		w.I64(int64(tr.n))
 		w.I64(int64(tr.span))
+		w.F64(tr.skips)
+		w.Bool(tr.pair)
 		for i := range tr.starts {
 			w.I64(tr.starts[i])
 			w.I64(tr.ends[i])
@@ -1003,21 +1341,25 @@ func (f *Detector) AppendTo(w *frame.Writer) {
 		w.I64(fd.cur)
 		w.I64(fd.end)
 		w.Bool(fd.init)
-		var hot int
-		for j := range fd.s {
-			if fd.s[j] != 0 || fd.last[j] {
-				hot++
+		for k := range fd.sc {
+			sc := &fd.sc[k]
+			var hot int
+			for j := range sc.s {
+				if sc.s[j] != 0 || sc.last[j] {
+					hot++
+				}
 			}
-		}
-		// A bin's rise time matters only while its CUSUM is above zero,
-		// and is set whenever it leaves zero: bins at zero are left out.
-		w.Uv(uint64(hot))
-		for j := range fd.s {
-			if fd.s[j] != 0 || fd.last[j] {
-				w.Uv(uint64(j))
-				w.F32(fd.s[j])
-				w.I32(fd.rose[j])
-				w.Bool(fd.last[j])
+			// A bin's rise time matters only while its CUSUM is above
+			// zero, and is set whenever it leaves zero: bins at zero are
+			// left out.
+			w.Uv(uint64(hot))
+			for j := range sc.s {
+				if sc.s[j] != 0 || sc.last[j] {
+					w.Uv(uint64(j))
+					w.F32(sc.s[j])
+					w.I32(sc.rose[j])
+					w.Bool(sc.last[j])
+				}
 			}
 		}
 	}
@@ -1029,11 +1371,13 @@ func (f *Detector) AppendTo(w *frame.Writer) {
 	keys := slices.SortedFunc(maps.Keys(f.tooFew), func(a, b [2]int64) int {
 		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
 	})
+	f.delivery.AppendTo(w)
 	w.Uv(uint64(len(keys)))
 	for _, k := range keys {
 		w.I64(k[0])
 		w.I64(k[1])
-		w.I64(f.tooFew[k])
+		w.I64(f.tooFew[k].at)
+		w.Bool(f.tooFew[k].late)
 	}
 }
 
@@ -1051,6 +1395,8 @@ func appendEpisode(w *frame.Writer, ep *Episode) {
 	w.U64(ep.late)
 	w.U64(ep.lost)
 	w.I64(int64(ep.clean))
+	w.I64(int64(ep.lossy))
+	w.I64(int64(ep.skipped))
 	w.I64(int64(ep.silent))
 	w.I64(int64(ep.peakSilent))
 	w.U64(ep.lossE)
@@ -1064,7 +1410,7 @@ func readEpisode(r *frame.Reader) *Episode {
 		mark: r.U32(), state: episode.State(r.U8()), since: r.I64(), period: r.I64(),
 		phaseStart: r.I64(), phaseEnd: r.I64(), firedAt: r.I64(),
 		lastBurst: r.I64(), seriesEst: int(r.I64()), distinct: int(r.I64()),
-		late: r.U64(), lost: r.U64(), clean: int(r.I64()), silent: int(r.I64()),
+		late: r.U64(), lost: r.U64(), clean: int(r.I64()), lossy: int(r.I64()), skipped: int(r.I64()), silent: int(r.I64()),
 		peakSilent: int(r.I64()), lossE: r.U64(), lossM: r.U64(),
 		nextCheck: r.I64(), nextSettle: r.I64(),
 	}
@@ -1072,7 +1418,8 @@ func readEpisode(r *frame.Reader) *Episode {
 	case ep.mark == 0,
 		ep.state != episode.Pending && ep.state != episode.Firing,
 		ep.period < 0,
-		ep.state == episode.Firing && ep.period == 0:
+		ep.state == episode.Firing && ep.period == 0,
+		ep.clean < 0 || ep.lossy < 0 || ep.skipped < 0:
 		r.Fail("bad fleet episode %d", ep.mark)
 	}
 	return ep
@@ -1080,12 +1427,15 @@ func readEpisode(r *frame.Reader) *Episode {
 
 // ReadFrom restores what AppendTo wrote into a new detector.
 func (f *Detector) ReadFrom(r *frame.Reader) {
-	for range r.Count(6) {
+	for range r.Count(8) {
 		i := r.Index(ringBins)
 		if f.bins == nil {
 			f.alloc()
 		}
-		f.bins[i] = fleetBin{e: uint32(r.Uv()), m: uint32(r.Uv()), late: uint32(r.Uv()), lost: uint32(r.Uv()), burst: r.Bool()}
+		f.bins[i] = fleetBin{e: uint32(r.Uv()), m: uint32(r.Uv()), late: uint32(r.Uv()), lost: uint32(r.Uv()), copies: uint32(r.Uv()), burst: r.Bool(), shadow: r.Bool()}
+		if f.bins[i].m > f.bins[i].e {
+			r.Fail("fleet bin %d misses %d of %d slots", i, f.bins[i].m, f.bins[i].e)
+		}
 	}
 	f.done = r.I64()
 	f.started = r.Bool()
@@ -1099,11 +1449,9 @@ func (f *Detector) ReadFrom(r *frame.Reader) {
 	f.s = r.F64()
 	f.inSeg = r.Bool()
 	f.inBurst = r.Bool()
-	f.hotFirst = r.I64()
-	f.hotLast = r.I64()
-	f.segM = r.U32()
-	f.segE = r.U32()
-	f.segMT = r.F64()
+	f.segFirst = r.I64()
+	f.segLast = r.I64()
+	f.segP = r.F64()
 
 	n := r.Count(32)
 	if n > maxBursts {
@@ -1120,12 +1468,12 @@ func (f *Detector) ReadFrom(r *frame.Reader) {
 	}
 	marks := make([]uint32, 0, n)
 	for range n {
-		tr := &track{period: r.F64(), first: r.I64(), last: r.I64(), since: r.I64(), n: int(r.I64()), span: int(r.I64())}
+		tr := &track{period: r.F64(), first: r.I64(), last: r.I64(), since: r.I64(), n: int(r.I64()), span: int(r.I64()), skips: r.F64(), pair: r.Bool()}
 		for i := range tr.starts {
 			tr.starts[i], tr.ends[i], tr.misses[i] = r.I64(), r.I64(), r.U32()
 		}
 		marks = append(marks, r.U32())
-		if !(tr.period >= 1 && tr.period < 1<<62) || tr.n < 2 || tr.span < 1 {
+		if !(tr.period >= 1 && tr.period < 1<<62) || tr.n < 2 || tr.span < 1 || !(tr.skips >= 0 && tr.skips < 1e6) {
 			r.Fail("bad track")
 		}
 		f.tracks = append(f.tracks, tr)
@@ -1145,12 +1493,15 @@ func (f *Detector) ReadFrom(r *frame.Reader) {
 		if fd.init && f.bins == nil {
 			f.alloc() // the fleet has completed bins: it was allocated
 		}
-		for range r.Count(8) {
-			j := r.Index(int(fd.nb))
-			if f.bins == nil {
-				f.alloc()
+		for k := range fd.sc {
+			for range r.Count(8) {
+				j := r.Index(int(fd.nb))
+				if f.bins == nil {
+					f.alloc()
+				}
+				sc := &fd.sc[k]
+				sc.s[j], sc.rose[j], sc.last[j] = r.F32(), r.I32(), r.Bool()
 			}
-			fd.s[j], fd.rose[j], fd.last[j] = r.F32(), r.I32(), r.Bool()
 		}
 	}
 	n = r.Count(8)
@@ -1178,9 +1529,10 @@ func (f *Detector) ReadFrom(r *frame.Reader) {
 		}
 	}
 	f.nextMark = r.U32()
-	for range r.Count(24) {
+	f.delivery.ReadFrom(r)
+	for range r.Count(25) {
 		k := [2]int64{r.I64(), r.I64()}
-		f.tooFew[k] = r.I64()
+		f.tooFew[k] = tooFew{at: r.I64(), late: r.Bool()}
 	}
 }
 

@@ -11,14 +11,21 @@ import (
 // to flag bursts. For each round candidate period (the periods of retries,
 // cron, lease renewals and log rotation), every phase bin keeps a CUSUM of
 // its per-period binomial log-likelihood ratio "a quarter of my slots (or
-// three times the period's miss rate, if more) are lost" against the
-// concurrent miss rate of that period. Each period adds at
-// most foldH/3, so no fewer than three occurrences can alarm; a bin that was
+// three times the period's miss rate, if more) are lost" against the miss
+// rate of the rest of that period: the period's rate leaving out the bins
+// within foldLeaveOut of the one tested, so that a gap does not raise the
+// rate it is judged against (in a fleet of 150 checks, two lost checks
+// are most of a period's misses). A second CUSUM per phase bin does the
+// same for the cell of bins within foldCell of it (2.25 s): a loss smeared
+// over several bins by arrival jitter wider than its window, too shallow
+// in any one bin, is plain in their sum. Each period adds at most foldH/3,
+// so no fewer than three occurrences can alarm; a bin (or cell) that was
 // part of a flagged burst adds at most the surprise of one burst, −ln q̂,
 // where q̂ is the fraction of bins flagged in the last hour. That keeps an
 // aperiodic burst, or a dead check, from counting as many independent
-// misses. With about 3.8 M bin-periods a day, foldH = 20 bounds false alarms
-// at about 0.008 a day (Lorden).
+// misses. With about 3.8 M bin-periods a day at each of the two scales,
+// foldH = 20 bounds false alarms at about 0.016 a day (Lorden, union
+// bound over the scales).
 //
 // A fold reports only while its latest period still shows the loss, and a
 // resolved gap's evidence is dropped from the folds at its period and its
@@ -49,18 +56,32 @@ const (
 	// aliasRatio: a longer fold whose coldest phase is below this share of
 	// its hottest is hot at only some phases.
 	aliasRatio = 0.25
+	// foldLeaveOut is how far (in bins, 2 s) the bins left out of the
+	// rate a bin is judged against reach on either side of it: a lossy
+	// window's own misses, give or take the arrival jitter.
+	foldLeaveOut = 8
+	// foldCell is the half-width of the cells of the second scale, in
+	// bins: a cell is 2·foldCell + 1 bins (2.25 s), and leaves out
+	// foldCell + foldLeaveOut bins on either side for its rate.
+	foldCell = 4
 )
 
 // fold is the phase fold at one candidate period.
 type fold struct {
 	period int64
-	nb     int64     // phase bins per period
-	s      []float32 // CUSUM per phase bin
-	rose   []int32   // period index at which each bin's CUSUM last left zero
-	last   []bool    // whether the last period added evidence to the bin
-	cur    int64     // period index being accumulated
-	end    int64     // first bin of the next period
+	nb     int64        // phase bins per period
+	sc     [2]foldScale // single bins, and cells of 2·foldCell + 1 bins
+	cur    int64        // period index being accumulated
+	end    int64        // first bin of the next period
 	init   bool
+}
+
+// foldScale is one scale of a fold: per phase bin, the CUSUM of the bin
+// (scale 0) or of the cell centred on it (scale 1).
+type foldScale struct {
+	s    []float32 // CUSUM per phase bin
+	rose []int32   // period index at which each bin's CUSUM last left zero
+	last []bool    // whether the last period added evidence to the bin
 }
 
 func newFold(p int64) *fold {
@@ -69,11 +90,15 @@ func newFold(p int64) *fold {
 
 // alloc allocates the fold's phase bins (fleet.alloc).
 func (fd *fold) alloc() {
-	fd.s, fd.rose, fd.last = make([]float32, fd.nb), make([]int32, fd.nb), make([]bool, fd.nb)
+	for i := range fd.sc {
+		fd.sc[i] = foldScale{s: make([]float32, fd.nb), rose: make([]int32, fd.nb), last: make([]bool, fd.nb)}
+	}
 }
 
 func (fd *fold) reset() {
-	clear(fd.s)
+	for i := range fd.sc {
+		clear(fd.sc[i].s)
+	}
 	fd.init = false
 }
 
@@ -90,7 +115,49 @@ func (fd *fold) complete(f *Detector, b int64) {
 	fd.init, fd.cur, fd.end = true, pi, (pi+1)*fd.nb
 }
 
-// finalize adds period pi's evidence to every phase bin and reports alarms.
+// window is a sliding sum over the bins within r of a phase bin, around
+// the period (folds wrap).
+type window struct {
+	r          int64
+	e, m, hits uint64 // slots, misses, burst bins
+}
+
+func (w *window) add(bn *fleetBin, sign int64) {
+	w.e += uint64(sign * int64(bn.e))
+	w.m += uint64(sign * int64(bn.m))
+	if bn.burst {
+		w.hits += uint64(sign)
+	}
+}
+
+// start sums the bins around phase bin 0 of the period starting at b0.
+func (w *window) start(f *Detector, b0, nb int64) {
+	*w = window{r: w.r}
+	for i := -w.r; i <= w.r; i++ {
+		w.add(f.bin(b0+wrap(i, nb)), 1)
+	}
+}
+
+// step moves the window from phase bin j to j + 1.
+func (w *window) step(f *Detector, b0, nb, j int64) {
+	w.add(f.bin(b0+wrap(j+w.r+1, nb)), 1)
+	w.add(f.bin(b0+wrap(j-w.r, nb)), -1)
+}
+
+// wrap returns phase bin i of a period of nb bins, for −nb ≤ i < 2·nb
+// (cheaper than a division by a variable, on every bin of every period).
+func wrap(i, nb int64) int64 {
+	switch {
+	case i < 0:
+		return i + nb
+	case i >= nb:
+		return i - nb
+	}
+	return i
+}
+
+// finalize adds period pi's evidence to every phase bin, at both scales,
+// and reports alarms.
 func (fd *fold) finalize(f *Detector, pi int64, at int64) {
 	b0 := pi * fd.nb
 	var sumE, sumM uint64
@@ -108,66 +175,120 @@ func (fd *fold) finalize(f *Detector, pi int64, at int64) {
 		return // the whole fleet is losing: nothing to fold
 	}
 	burstCap := f.burstSurprise()
-	hitLLR, passLLR := math.Log(p1/p), math.Log((1-p1)/(1-p))
+	// The windows: the bins left out around a bin, the cell around it,
+	// and the bins left out around the cell (each at most half the
+	// period, for the short folds).
+	half := (fd.nb - 1) / 2
+	out0 := window{r: min(foldLeaveOut, half)}
+	cell := window{r: min(foldCell, half)}
+	out1 := window{r: min(foldCell+foldLeaveOut, half)}
+	out0.start(f, b0, fd.nb)
+	cell.start(f, b0, fd.nb)
+	out1.start(f, b0, fd.nb)
 	alarm := false
 	for j := int64(0); j < fd.nb; j++ {
+		if j > 0 {
+			out0.step(f, b0, fd.nb, j-1)
+			cell.step(f, b0, fd.nb, j-1)
+			out1.step(f, b0, fd.nb, j-1)
+		}
 		bn := f.bin(b0 + j)
-		if bn.e == 0 {
-			fd.last[j] = false // no evidence this period
-			continue
-		}
-		l := min(float64(bn.m)*hitLLR+float64(bn.e-bn.m)*passLLR, foldH/3)
-		if bn.burst {
-			l = min(l, burstCap)
-		}
-		prev := fd.s[j]
-		fd.s[j] = float32(min(max(0, float64(prev)+l), foldMax))
-		fd.last[j] = l > 0
-		if prev == 0 && fd.s[j] > 0 {
-			fd.rose[j] = int32(pi)
-		}
-		if fd.s[j] >= foldH {
-			alarm = true
-		}
+		alarm = fd.sc[0].add(j, pi, uint64(bn.e), uint64(bn.m), bn.burst, sumE-out0.e, sumM-out0.m, p1, burstCap) || alarm
+		alarm = fd.sc[1].add(j, pi, cell.e, cell.m, cell.hits > 0, sumE-out1.e, sumM-out1.m, p1, burstCap) || alarm
 	}
 	if alarm {
 		fd.alarms(f, pi, at)
 	}
 }
 
-// alarms reports each run of hot phase bins that holds an alarm.
+// add adds one period's evidence to phase bin j of a scale: e slots and m
+// misses, judged against the rate of the rest of the period (outE slots,
+// outM misses); burst says whether a flagged burst touched them. It
+// reports whether the bin's CUSUM reached foldH.
+func (sc *foldScale) add(j, pi int64, e, m uint64, burst bool, outE, outM uint64, p1, burstCap float64) bool {
+	if e == 0 || m == 0 && sc.s[j] == 0 {
+		// No evidence this period; or no miss, which could only lower a
+		// CUSUM that is at zero already (the common case: no logarithm).
+		sc.last[j] = false
+		return false
+	}
+	p0 := p1 // no rest of the period to judge against: no evidence
+	if outE > 0 {
+		p0 = max(float64(outM)/float64(outE), minMissRate)
+	}
+	l := 0.0
+	if p1 > p0 && (float64(m) > p0*float64(e) || sc.s[j] > 0) {
+		// (No more misses than the null rate says could only lower a
+		// CUSUM at zero already: the evidence is −e·KL(p₀‖p₁) at
+		// m = p₀·e, and grows with m.)
+		l = min(float64(m)*math.Log(p1/p0)+float64(e-m)*math.Log((1-p1)/(1-p0)), foldH/3)
+	}
+	if burst {
+		l = min(l, burstCap)
+	}
+	prev := sc.s[j]
+	sc.s[j] = float32(min(max(0, float64(prev)+l), foldMax))
+	sc.last[j] = l > 0
+	if prev == 0 && sc.s[j] > 0 {
+		sc.rose[j] = int32(pi)
+	}
+	return sc.s[j] >= foldH
+}
+
+// alarms reports each run of hot phase bins that holds an alarm, at
+// either scale. A run of hot cells reaches foldCell bins past the loss on
+// either side (each cell holds the loss from that far): it is reported
+// without them.
 func (fd *fold) alarms(f *Detector, pi int64, at int64) {
-	for j := int64(0); j < fd.nb; {
-		if fd.s[j] < foldH/2 {
-			j++
-			continue
-		}
-		start, peak, rose, active := j, float32(0), fd.rose[j], false
-		for ; j < fd.nb && fd.s[j] >= foldH/2; j++ {
-			peak = max(peak, fd.s[j])
-			rose = min(rose, fd.rose[j])
-			active = active || fd.last[j]
-		}
-		if peak >= foldH && active {
-			f.foldAlarm(fd, start*binRes, j*binRes, int64(rose)*fd.period, pi, at)
+	for k := range fd.sc {
+		sc := &fd.sc[k]
+		for j := int64(0); j < fd.nb; {
+			if sc.s[j] < foldH/2 {
+				j++
+				continue
+			}
+			start, peak, rose, active := j, float32(0), sc.rose[j], false
+			for ; j < fd.nb && sc.s[j] >= foldH/2; j++ {
+				peak = max(peak, sc.s[j])
+				rose = min(rose, sc.rose[j])
+				active = active || sc.last[j]
+			}
+			if peak < foldH || !active {
+				continue
+			}
+			a, b := start, j
+			if k == 1 {
+				if b-a > 2*foldCell {
+					a, b = a+foldCell, b-foldCell
+				} else {
+					a = (a + b) / 2
+					b = a + 1
+				}
+			}
+			f.foldAlarm(fd, a*binRes, b*binRes, int64(rose)*fd.period, pi, at)
 		}
 	}
 }
 
 // forget drops the evidence in the bins of [start, end) (ns into any
-// period): the gap it shows has been reported and has ended.
+// period), and of the cells that reach into it: the gap it shows has been
+// reported and has ended.
 func (fd *fold) forget(start, end int64) {
 	for t := start - windowSlack; t < end+windowSlack; t += binRes {
-		fd.s[align.FloorMod(t, fd.period)/binRes] = 0
+		fd.sc[0].s[align.FloorMod(t, fd.period)/binRes] = 0
+	}
+	for t := start - windowSlack - foldCell*binRes; t < end+windowSlack+foldCell*binRes; t += binRes {
+		fd.sc[1].s[align.FloorMod(t, fd.period)/binRes] = 0
 	}
 }
 
-// heat returns the hottest CUSUM over the bins of [start, end) (ns into the
-// fold's period, taken modulo it).
+// heat returns the hottest CUSUM, at either scale, over the bins of
+// [start, end) (ns into the fold's period, taken modulo it).
 func (fd *fold) heat(start, end int64) float32 {
 	var h float32
 	for t := start; t < end; t += binRes {
-		h = max(h, fd.s[align.FloorMod(t, fd.period)/binRes])
+		j := align.FloorMod(t, fd.period) / binRes
+		h = max(h, fd.sc[0].s[j], fd.sc[1].s[j])
 	}
 	return h
 }
@@ -217,6 +338,7 @@ func (f *Detector) foldAlarm(fd *fold, start, end, since, pi, at int64) {
 	}
 	_, m, _, _ := f.windowCounts(ep, pi)
 	ep.seriesEst = int(m)
+	ep.lossy, ep.skipped = 3, 0 // a fold alarms after three lossy periods at least
 	f.fire(ep, at)
 }
 
