@@ -38,9 +38,43 @@
 // Snapshot; it must not call Process, Advance, Close or Update. Event
 // times are deadlines, not the moment the engine noticed: an absence is at
 // the lateness deadline of the slot that completed it, so the way input is
-// cut into batches changes nothing. Event IDs are derived from the data
-// (kind, rule, subject, episode start, state), so a replay of the same
-// input gives the same IDs.
+// cut into batches changes nothing.
+//
+// # Identity
+//
+// An event's Episode is a hash of its kind, rule, subject (the series or
+// source, or none for the fleet) and the episode's start; its ID adds the
+// state and whether the event re-fires an absence its fleet gap no longer
+// explains. The start is taken from the data, never from when a copy
+// happened to arrive, so two replicas fed the same stream (an HA pair), a
+// redelivery after a crash, and the shards of one deployment give one
+// fault the same IDs, and a consumer deduplicates by ID; only At moves, by
+// the arrival jitter. The start is, by kind:
+//
+//   - threshold, cohort, flapping: the sample time at which the rule began
+//     to hold (a cohort rule's window start); a level of a rule with
+//     severity levels adds the level and the sample time of the change.
+//   - absence: the sample time of the series' last sample before it fell
+//     silent.
+//   - series_periodic_gap: the start of the period (counted in the gap's
+//     period from the Unix epoch) that holds the first miss, the slot's
+//     time counted in cadences from the series' newest sample time.
+//   - periodic_gap, periodic_delivery_loss: the first lossy arrival bin,
+//     rounded to the nearest minute, so that replicas whose jitter moves
+//     that bin by a bin or two agree.
+//   - duplicate_storm, ingest_lag: the arrival minute in which the source's
+//     run began.
+//   - feedback_loop and bad_input: the arrival of the first looped or bad
+//     record.
+//
+// Known limits: two samples of one series whose arrivals are closer than
+// the jitter between replicas may reach them in different orders, and the
+// replica that takes the newer first skips the older one as out of order,
+// so their rules see different sequences. A fleet gap that one replica
+// only suspects until its suspicion lapses, and then suspects again, is
+// dated by the later start there; an ingest lag whose rise straddles a
+// minute's edge may be dated by either minute. TestReplicasAgreeOnIdentity
+// checks the rest.
 //
 // # Arrival tracking
 //

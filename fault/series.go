@@ -154,8 +154,9 @@ func (t *tracker) anchor(ts, arrival int64) {
 // jitter. The residual is clipped to a quarter cadence, so one odd
 // timestamp cannot throw the lattice.
 //
-// The delivery lag is an EWMA of arrival − sample time over on-time samples,
-// its step clipped to ±clip. A late sample may only raise it, by at most
+// The delivery lag is arrival − sample time averaged over on-time samples:
+// their mean while the lattice is young (gain 1/n), then an EWMA of gain
+// 1/8, each step clipped to ±clip. A late sample may only raise it, by at most
 // clip/64: a replay wave cannot drag the expected arrivals after it, yet a
 // lasting rise in delivery lag is followed in the end, so the series never
 // stays late for good.
@@ -184,7 +185,9 @@ func (t *tracker) track(k int32, ts, arrival, clip int64, onTime bool) {
 	}
 	r := arrival - ts - int64(t.lag)*lagUnit
 	if onTime {
-		r = min(max(r, -clip), clip) / 8
+		// The mean of the samples so far while the lattice is young (the
+		// least-squares gain 1/n), then an EWMA of gain 1/8.
+		r = min(max(r, -clip), clip) / min(max(int64(t.learnN), 1), 8)
 	} else {
 		r = min(max(r, 0), clip) / 64
 	}
@@ -223,6 +226,7 @@ func toLag(ns int64) int32 {
 // a side table, since a series needs it only for its first few samples.
 type learning struct {
 	lastArrival int64
+	lag         int64 // the largest delivery lag (arrival − sample time) seen while learning
 	diffs       [learnSamples - 1]int64
 }
 

@@ -41,7 +41,7 @@ func TestSnapshotCoversEveryField(t *testing.T) {
 		// saves work.
 		reflect.TypeFor[evictState](): {"free", "cursor", "next", "dead", "rescan"},
 		reflect.TypeFor[tracker]():    {"anchorTs", "recv", "onTime", "cad", "anchorK", "nextK", "lateK", "lag", "gap", "link", "missRun", "flags", "learnN"},
-		reflect.TypeFor[learning]():   {"lastArrival", "diffs"},
+		reflect.TypeFor[learning]():   {"lastArrival", "lag", "diffs"},
 		reflect.TypeFor[absence]():    {"since", "inhibitedBy"},
 		// alert.State encodes itself (alert.State.AppendBinary).
 		reflect.TypeFor[history]():      {"pts", "head", "n", "keep"},

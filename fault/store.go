@@ -276,6 +276,7 @@ func (e *Engine) appendSideTables(w *frame.Writer) {
 		l := e.st.learning[idx]
 		w.U32(idx)
 		w.I64(l.lastArrival)
+		w.I64(l.lag)
 		for _, d := range l.diffs {
 			w.I64(d)
 		}
@@ -300,9 +301,9 @@ func (e *Engine) appendSideTables(w *frame.Writer) {
 
 func (e *Engine) readSideTables(r *frame.Reader) {
 	n := len(e.st.series)
-	for range r.Count(4 + 8 + 24) {
+	for range r.Count(4 + 8 + 8 + 24) {
 		idx := r.U32()
-		l := learning{lastArrival: r.I64()}
+		l := learning{lastArrival: r.I64(), lag: r.I64()}
 		for j := range l.diffs {
 			l.diffs[j] = r.I64()
 		}

@@ -80,13 +80,21 @@ func slotBit(k int32) uint64 { return 1 << (uint32(k) & (ringSlots - 1)) }
 func (e *Engine) learnCadence(idx uint32, smp *stream.Sample, last int64) {
 	t := &e.st.trackers[idx]
 	l := e.st.learning[idx]
+	if lag := smp.Arrival - smp.Time; t.learnN == 0 || lag > l.lag {
+		l.lag = lag
+	}
 	c := l.learn(t, smp.Time, last)
 	if c <= 0 {
 		e.st.learning[idx] = l
 		return
 	}
 	t.setCadence(min(c, maxCadence))
-	if e.startLattice(idx, t, smp.Time, smp.Arrival) {
+	// The lattice starts from the largest delivery lag its samples showed,
+	// not from the last one's: expected arrivals too early at first would
+	// judge a jittery series' on-time samples missed (and replicas, whose
+	// arrivals jitter differently, would disagree on those misses). The lag
+	// then settles on the mean within a few samples (tracker.track).
+	if e.startLattice(idx, t, smp.Time, smp.Time+l.lag) {
 		e.st.doneLearning(idx)
 	}
 }

@@ -46,7 +46,7 @@ func Example() {
 	}
 	fmt.Println(b.Headline())
 	// Output:
-	// One fleet periodic gap: every 1m0s, 12.27–13.52 s into each period, ~71 series; the missed samples never arrived: data loss.
+	// One fleet periodic gap: every 1m0s, 12.14–13.64 s into each period, ~71 series; the missed samples never arrived: data loss.
 }
 
 // The live view, mounted under /ui/ of a host's mux.
