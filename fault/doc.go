@@ -67,14 +67,19 @@
 //   - feedback_loop and bad_input: the arrival of the first looped or bad
 //     record.
 //
-// Known limits: two samples of one series whose arrivals are closer than
-// the jitter between replicas may reach them in different orders, and the
-// replica that takes the newer first skips the older one as out of order,
-// so their rules see different sequences. A fleet gap that one replica
-// only suspects until its suspicion lapses, and then suspects again, is
-// dated by the later start there; an ingest lag whose rise straddles a
-// minute's edge may be dated by either minute. TestReplicasAgreeOnIdentity
-// checks the rest.
+// Known limits: two samples of one series whose arrivals are closer than the
+// jitter between replicas may reach them in different orders, and the
+// replica that takes the newer first skips the older one as out of order, so
+// their rules see different sequences. A fleet gap that one replica only
+// suspects until its suspicion lapses, and then suspects again, is dated by
+// the later start there, unless the earlier burst falls in the gap's window;
+// an ingest lag whose lag passes its midpoint within the jitter of a
+// minute's edge may be dated by either minute. A burst whose
+// evidence sits at the edge of the fleet detector's threshold may be
+// suspected (a pending periodic_gap that never fires) on one replica only.
+// At moves by more than the jitter where a detector judges coarser units: a
+// fleet gap may be confirmed an occurrence later, a duplicate storm or an
+// ingest lag a minute later. TestReplicasAgreeOnIdentity checks all this.
 //
 // # Arrival tracking
 //

@@ -22,7 +22,8 @@ import (
 // delivered 4 times, each copy with its own delay. They must print the
 // same multiset of (id, episode, kind, rule, state, labels), each event's
 // time within the jitter of its twin's — a fleet gap may be confirmed one
-// occurrence later on one of them, under the same id.
+// occurrence later on one of them, and a per-source episode (judged by
+// whole arrival minutes) a minute later, under the same id.
 func TestReplicasAgreeOnIdentity(t *testing.T) {
 	for _, c := range []struct {
 		id        string
@@ -31,10 +32,17 @@ func TestReplicasAgreeOnIdentity(t *testing.T) {
 		storm     bool
 		wantKinds []fault.Kind
 	}{
-		{"B02", 300, 11, true, []fault.Kind{fault.KindThreshold, fault.KindAbsence, fault.KindPeriodicGap, fault.KindDuplicateStorm, fault.KindCohort, fault.KindFlapping, fault.KindIngestLag}},
-		{"B04", 400, 12, false, []fault.Kind{fault.KindThreshold, fault.KindPeriodicGap, fault.KindSeriesPeriodicGap, fault.KindCohort}},
+		{"B02", 300, 1, true, []fault.Kind{fault.KindThreshold, fault.KindAbsence, fault.KindPeriodicGap, fault.KindDuplicateStorm, fault.KindCohort, fault.KindFlapping, fault.KindIngestLag}},
+		{"B04", 400, 2, false, []fault.Kind{fault.KindThreshold, fault.KindPeriodicGap, fault.KindSeriesPeriodicGap, fault.KindCohort}},
+		// Seeds that once disagreed: an ingest lag dated by a rise within
+		// the jitter (51), a pending burst dropped for a train that began
+		// a second later (142), a burst suspected on one replica only
+		// (182).
+		{"B02", 300, 51, true, nil},
+		{"B04", 400, 142, false, nil},
+		{"B04", 400, 182, false, nil},
 	} {
-		t.Run(c.id, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/seed%d", c.id, c.seed), func(t *testing.T) {
 			recs := identityRecords(t, c.id, c.n, c.seed, c.storm)
 			a := replica(t, recs, 1, rand.New(rand.NewPCG(c.seed, 1)))
 			b := replica(t, recs, 4, rand.New(rand.NewPCG(c.seed, 2)))
@@ -45,6 +53,7 @@ func TestReplicasAgreeOnIdentity(t *testing.T) {
 			for _, k := range c.wantKinds {
 				require.True(t, kinds[k], "the input raises %s (it raised %v)", k, kinds)
 			}
+			a, b = dropLoneSuspicions(a, b), dropLoneSuspicions(b, a)
 			requireSameIdentity(t, a, b)
 		})
 	}
@@ -139,6 +148,31 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
+// dropLoneSuspicions returns a without the fleet gap suspicions that never
+// fired and that the other replica did not raise at all: a burst whose
+// evidence sits at the edge of the detector's threshold may be flagged on
+// one replica and not on the other (package doc, Identity). Every episode
+// that fired on either replica is kept and must agree.
+func dropLoneSuspicions(a, other []fault.Event) []fault.Event {
+	fired, seen := map[string]bool{}, map[string]bool{}
+	for _, ev := range a {
+		if ev.State == fault.StateFiring {
+			fired[ev.Episode] = true
+		}
+	}
+	for _, ev := range other {
+		seen[ev.Episode] = true
+	}
+	var out []fault.Event
+	for _, ev := range a {
+		if ev.Kind == fault.KindPeriodicGap && !fired[ev.Episode] && !seen[ev.Episode] {
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
 // requireSameIdentity checks that a and b hold the same events by identity,
 // with each pair's times close.
 func requireSameIdentity(t *testing.T, a, b []fault.Event) {
@@ -161,8 +195,11 @@ func requireSameIdentity(t *testing.T, a, b []fault.Event) {
 		tw := twins[0]
 		byKey[k] = twins[1:]
 		slack := int64(time.Second)
-		if ev.Kind == fault.KindPeriodicGap && ev.Gap != nil {
-			slack += int64(ev.Gap.Period)
+		switch {
+		case ev.Kind == fault.KindPeriodicGap && ev.Gap != nil:
+			slack += int64(ev.Gap.Period) // confirmed an occurrence later
+		case ev.Kind == fault.KindIngestLag || ev.Kind == fault.KindDuplicateStorm:
+			slack += int64(time.Minute) // judged by whole arrival minutes
 		}
 		if d := ev.At - tw.At; d > slack || d < -slack {
 			diffs = append(diffs, fmt.Sprintf("at %s vs %s: %s", fault.FormatTime(ev.At), fault.FormatTime(tw.At), eventLine(ev)))

@@ -283,8 +283,10 @@ func TestIngestLagBacklogAtOneSource(t *testing.T) {
 	require.Equal(t, stream.NewLabels("host", "h2", OriginLabel, "faultline"), fire.Labels)
 	// Arrival minutes from b hold 50 s of sample time each, so the
 	// minute's median lag climbs by about 10 s a minute: ~5 s, 15 s, 25 s
-	// (risen three times, but under 30.1 s), 35 s.
-	require.Equal(t, b, fire.Since, "the first minute it rose")
+	// (risen three times, but under 30.1 s), 35 s. The episode is dated by
+	// the first minute past the midpoint to that threshold (15.1 s): the
+	// third, at 25 s.
+	require.Equal(t, b+2*minute, fire.Since, "the first minute past the midpoint")
 	require.Equal(t, b+4*minute, fire.At)
 	require.InDelta(t, 35, fire.Value, 2)
 	// The backlog's last sample (sample time b+8m, lag 96 s) arrives at

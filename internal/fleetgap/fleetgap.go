@@ -82,6 +82,7 @@ const (
 	burstWindow = int64(3600 * 1e9)
 
 	pendingQuiet = int64(600 * 1e9) // a burst without a train is forgotten after this
+	samePending  = int64(30 * 1e9)  // a pending burst this close before a train's first is its start
 
 	minGapSeries       = 5 // series a fleet gap must involve …
 	minLateSeries      = 2 // … or, when its lost slots were filled late, this many (see promote)
@@ -864,7 +865,14 @@ func (f *Detector) promote(since, p, start, end, at int64) *Episode {
 	var ep *Episode
 	for i, x := range f.episodes {
 		if x.state == episode.Pending {
-			if x.since >= since-trackTol {
+			// The pending burst is this train's first occurrence when it
+			// began with it (within samePending: two starts that close
+			// are one occurrence measured twice, and would date the
+			// events alike), or when it falls in the gap's window an
+			// occurrence or more before the train's first burst: a track
+			// that began one occurrence later (a weaker first burst) names
+			// the same gap, from the same start.
+			if x.since >= since-samePending || x.since < since && cand.inWindow(x.since) {
 				ep = x
 			} else {
 				// The pending burst was not part of this train.

@@ -103,11 +103,19 @@ const (
 	// lagMinRise plus 1/64 of the previous minute's lag plus lagNoiseRises
 	// times the source's learned noise (the mean change of its median from
 	// one normal minute to the next): above the histogram's interpolation
-	// error and above the jitter of its arrivals, so that replicas fed the
-	// same stream with different jitter agree on the minute a backlog began
-	// (a uniform jitter's mean change is a third of its width, its largest
-	// change under the width). A backlog rising slower than that is not
-	// told from jitter; at 250 ms a minute it takes two hours to add 30 s.
+	// error and above the jitter of its arrivals (a uniform jitter's mean
+	// change is a third of its width, its largest change under the width).
+	// A backlog rising slower than that is not told from jitter; at 250 ms
+	// a minute it takes two hours to add 30 s.
+	//
+	// An episode is dated by the first minute of its rising run whose lag
+	// is past the midpoint between normal and the firing threshold (below),
+	// not by the run's first minute: a backlog's first minute rises by a
+	// fraction of a second, which the jitter of one replica's arrivals
+	// hides and another's does not, while the midpoint is crossed in the
+	// same minute by every replica unless the crossing falls within the
+	// jitter of a minute's edge. The date is what the episode's IDs
+	// derive from.
 	lagMinRise    = int64(250 * time.Millisecond)
 	lagNoiseRises = 3
 	// lagFireFactor and lagFireSlack: the lag must also be above
@@ -206,7 +214,7 @@ type source struct {
 	lagNormal  float64 // learned lag, ns
 	lagNoise   float64 // learned mean |change| of the median between normal minutes, ns
 	lagPrev    int64   // lag of the last minute with fresh samples, ns
-	lagRunFrom int64   // start of the current rising run's first minute
+	lagRunFrom int64   // start of the current rising run's first minute past the midpoint (math.MinInt64 before)
 	lag        episode.Run
 }
 
@@ -421,6 +429,9 @@ func (s *source) judgeLag(i uint32, start, end int64, out []episode.Transition) 
 	level := s.lagPrevOK && !rising && m >= s.lagPrev-tol
 	if rising {
 		if s.lagRun == 0 {
+			s.lagRunFrom = math.MinInt64 // not yet past the midpoint
+		}
+		if s.lagRunFrom == math.MinInt64 && float64(m) > s.lagNormal+max(s.lagNormal, float64(lagFireSlack))/2 {
 			s.lagRunFrom = start
 		}
 		if s.lagRun < math.MaxUint8 {

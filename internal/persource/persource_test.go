@@ -84,5 +84,7 @@ func TestLagJitterIsNoRise(t *testing.T) {
 	}
 	require.NotEmpty(t, fired)
 	require.Equal(t, episode.Firing, fired[0].State)
-	require.Equal(t, int64(day)*Minute, fired[0].Since, "the backlog's first minute")
+	// Dated by its first minute past the midpoint between the normal lag
+	// (0.6 s) and the firing threshold (30.6 s): 22 s, the second.
+	require.Equal(t, int64(day+1)*Minute, fired[0].Since, "the backlog's first minute past the midpoint")
 }
