@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"math"
@@ -183,22 +184,46 @@ func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State
 	_, _ = d.WriteString("\xff")
 	_, _ = d.WriteString(rule)
 	_, _ = d.WriteString("\xff")
-	var b [17]byte
+	var b [16]byte
 	putUint64(b[:], subject)
 	putUint64(b[8:], uint64(since))
-	_, _ = d.Write(b[:16])
+	_, _ = d.Write(b[:])
 	ep := d.Sum64()
-	b[16] = byte(state)
+	return stateID(ep, state, refired, level, t), hex64(ep)
+}
+
+// stateID derives an event's ID from its episode's: the episode, the state
+// (with refired in its top bit) and, for a level change, the level and the
+// sample time of the change.
+func stateID(ep uint64, state State, refired bool, level int, t int64) string {
+	var b [18]byte
+	putUint64(b[:], ep)
+	b[8] = byte(state)
 	if refired {
-		b[16] |= 0x80
+		b[8] |= 0x80
 	}
-	_, _ = d.Write(b[16:])
+	n := 9
 	if level > 0 {
-		b[0] = byte(level)
-		putUint64(b[1:], uint64(t))
-		_, _ = d.Write(b[:9])
+		b[9] = byte(level)
+		putUint64(b[10:], uint64(t))
+		n = 18
 	}
-	return hex64(d.Sum64()), hex64(ep)
+	return hex64(xxhash.Sum64(b[:n]))
+}
+
+// StateID returns the ID of the event in state of the episode whose ID is
+// episode (neither a re-fired absence nor a level change): the ID the
+// engine gives it. A host that merges several engines' events into one
+// episode (package pipeline's Merger) gives the merged events these IDs,
+// so they do not depend on which engine moved the episode.
+func StateID(episode string, state State) string {
+	var ep uint64
+	if b, err := hex.DecodeString(episode); err == nil && len(b) == 8 {
+		ep = binary.BigEndian.Uint64(b)
+	} else {
+		ep = xxhash.Sum64String(episode)
+	}
+	return stateID(ep, state, false, 0, 0)
 }
 
 // nearestMinute rounds a fleet gap's start to the nearest whole minute

@@ -2,14 +2,10 @@ package pipeline
 
 import (
 	"cmp"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync/atomic"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/internal/fleetgap"
@@ -26,7 +22,7 @@ import (
 type Merger struct {
 	groups []*group
 	links  ring[string, string] // member firing IDs → their group's firing ID
-	closed ring[member, struct{}]
+	closed ring[member, bool] // resolved members; true for one dropped while pending (see Add)
 
 	in, out, merged, duplicates, overflow atomic.Uint64
 }
@@ -90,7 +86,7 @@ type member struct {
 
 // NewMerger returns an empty Merger.
 func NewMerger() *Merger {
-	return &Merger{links: ring[string, string]{max: maxLinks}, closed: ring[member, struct{}]{max: maxClosed}}
+	return &Merger{links: ring[string, string]{max: maxLinks}, closed: ring[member, bool]{max: maxClosed}}
 }
 
 // Stats returns the Merger's counts. It may be called concurrently with
@@ -115,12 +111,13 @@ func (m *Merger) Add(dst []fault.Event, id int32, ev fault.Event) []fault.Event 
 		return m.pass(dst, ev)
 	}
 	mb := member{id: id, episode: ev.Episode}
-	if _, dup := m.closed.get(mb); dup {
-		m.duplicates.Add(1) // the member resolved already
-		return dst
-	}
 	g := m.groupWith(mb)
-	if g != nil {
+	if g == nil {
+		if pending, dup := m.closed.get(mb); dup && (!pending || ev.State != fault.StateFiring) {
+			m.duplicates.Add(1) // the member resolved already, or was dropped while pending
+			return dst
+		}
+	} else {
 		if ev.State <= g.members[mb] {
 			m.duplicates.Add(1)
 			return dst
@@ -132,7 +129,7 @@ func (m *Merger) Add(dst []fault.Event, id int32, ev fault.Event) []fault.Event 
 	}
 	if g == nil {
 		if ev.State == fault.StateResolved {
-			m.closed.add(mb, struct{}{})
+			m.closed.add(mb, false)
 			return m.pass(dst, ev) // a member the Merger never saw open
 		}
 		if g = m.match(&ev); g == nil {
@@ -149,7 +146,7 @@ func (m *Merger) Add(dst []fault.Event, id int32, ev fault.Event) []fault.Event 
 	}
 	if ev.State == fault.StateResolved {
 		delete(g.members, mb)
-		m.closed.add(mb, struct{}{})
+		m.closed.add(mb, false)
 	} else {
 		g.members[mb] = ev.State
 	}
@@ -162,6 +159,17 @@ func (m *Merger) Add(dst []fault.Event, id int32, ev fault.Event) []fault.Event 
 		for _, st := range g.members {
 			state = max(state, st)
 		}
+	}
+	if g.state == fault.StateFiring && state == fault.StatePending {
+		// No member fires any more: the fault is over. A member still
+		// pending (a burst of the gap that its engine suspects anew) does
+		// not hold it open; it is dropped, and only its firing, should it
+		// come, is heard from it again.
+		for mb := range g.members {
+			m.closed.add(mb, true)
+		}
+		clear(g.members)
+		state = fault.StateResolved
 	}
 	switch {
 	case state == fault.StateResolved:
@@ -245,14 +253,12 @@ func (m *Merger) closeGroup(g *group) {
 	m.groups = slices.DeleteFunc(m.groups, func(x *group) bool { return x == g })
 }
 
-// groupID returns the ID of a group's event in state when a member other
-// than its first moves it: derived from the group's episode, so that it is
-// the same whichever member moves it. It is written as the engine writes
-// its IDs, 16 hex digits.
+// groupID returns the ID of a group's event in state: the ID the engine
+// gives the event of the group's episode in that state (fault.StateID), so
+// that it is the same whichever member moves the group, and the same as a
+// single engine's.
 func groupID(episode string, state fault.State) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], xxhash.Sum64String(episode+"\xff"+state.String()))
-	return hex.EncodeToString(b[:])
+	return fault.StateID(episode, state)
 }
 
 // groupKey is what identifies a fleet-wide fault other than a gap: its
@@ -351,7 +357,7 @@ func (r *ring[K, V]) each(f func(K, V)) {
 // members, oldest first (count, then each member and episode).
 const (
 	mergerMagic   = "FLTMERGE"
-	mergerVersion = 1
+	mergerVersion = 2
 )
 
 // AppendState appends the Merger's state (its open groups, links and
@@ -394,9 +400,10 @@ func (m *Merger) AppendState(b []byte) []byte {
 		w.Str(to)
 	})
 	w.Uv(uint64(len(m.closed.keys)))
-	m.closed.each(func(mb member, _ struct{}) {
+	m.closed.each(func(mb member, pending bool) {
 		w.I32(mb.id)
 		w.Str(mb.episode)
+		w.Bool(pending)
 	})
 	return w.Finish()
 }
@@ -463,12 +470,12 @@ func readMerger(raw []byte) (*Merger, error) {
 	for i := 0; i < n && r.Err() == nil; i++ {
 		m.links.add(r.Str(), r.Str())
 	}
-	n = r.Count(5)
+	n = r.Count(6)
 	if n > maxClosed {
 		r.Fail("%d resolved members, at most %d", n, maxClosed)
 	}
 	for i := 0; i < n && r.Err() == nil; i++ {
-		m.closed.add(member{id: r.I32(), episode: r.Str()}, struct{}{})
+		m.closed.add(member{id: r.I32(), episode: r.Str()}, r.Bool())
 	}
 	if err := r.Done(); err != nil {
 		return nil, err

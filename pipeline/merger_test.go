@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"testing"
@@ -202,9 +203,9 @@ func TestMergerDropsReEmittedMemberEvents(t *testing.T) {
 	require.Len(t, out, 1)
 }
 
-// A pending member that joined a gap group fires with another gap: it
-// leaves the group, which, left empty, resolves; the member's gap is a
-// fault of its own.
+// A pending member that joined a gap group does not hold it open: the
+// group resolves with its last firing member, and the pending member's
+// firing, with another gap, is a fault of its own.
 func TestMergerMemberLeavesForAnotherGap(t *testing.T) {
 	at := t0.Add(12 * time.Minute).UnixNano()
 	m := NewMerger()
@@ -222,9 +223,32 @@ func TestMergerMemberLeavesForAnotherGap(t *testing.T) {
 		got = append(got, ev.Episode+"/"+ev.State.String())
 	}
 	require.Equal(t, []string{"x/firing", "x/resolved", "y/firing"}, got)
-	require.Equal(t, groupID("x", fault.StateResolved), out[1].ID)
+	require.Equal(t, "x/resolved", out[1].Episode+"/"+out[1].State.String())
 	require.Equal(t, 12*time.Second, out[1].Gap.PhaseStart, "the group's gap")
 	require.Len(t, m.groups, 1)
+}
+
+// A pending member dropped from a group that resolved is not heard from
+// again until it fires: its resolution, never having fired, is dropped.
+func TestMergerDropsPendingMemberOfResolvedGroup(t *testing.T) {
+	at := t0.Add(12 * time.Minute).UnixNano()
+	m := NewMerger()
+	var out []fault.Event
+	for _, x := range []input{
+		{1, gapEvent("x", fault.StateFiring, at, time.Minute, 12*time.Second)},
+		{2, gapEvent("y", fault.StatePending, at+int64(time.Minute), 0, 0)},
+		{1, gapEvent("x", fault.StateResolved, at, time.Minute, 12*time.Second)},
+		{2, gapEvent("y", fault.StateResolved, at+int64(time.Minute), 0, 0)},
+	} {
+		out = m.Add(out, x.member, x.ev)
+	}
+	var got []string
+	for _, ev := range out {
+		got = append(got, ev.Episode+"/"+ev.State.String())
+	}
+	require.Equal(t, []string{"x/firing", "x/resolved"}, got)
+	require.Equal(t, uint64(1), m.Stats().Duplicates)
+	require.Empty(t, m.groups)
 }
 
 // Past maxGroups open groups a member event that would open one more
@@ -281,7 +305,7 @@ func TestRestoreMergerRefusesBadState(t *testing.T) {
 
 	w := frame.Begin(nil, mergerMagic, mergerVersion+1)
 	_, err = RestoreMerger(w.Finish())
-	require.ErrorContains(t, err, "pipeline: merger state: version 2, this build reads version 1")
+	require.ErrorContains(t, err, fmt.Sprintf("pipeline: merger state: version %d, this build reads version %d", mergerVersion+1, mergerVersion))
 
 	w = frame.Begin(nil, mergerMagic, mergerVersion)
 	w.Uv(1)

@@ -186,7 +186,10 @@ func TestFleetGapIsOneFaultAcrossShards(t *testing.T) {
 
 		fire := r.rec.of(fault.KindPeriodicGap, fault.StateFiring)
 		require.Len(t, fire, 1, "shards %d", shards)
-		require.Len(t, r.rec.of(fault.KindPeriodicGap, fault.StateResolved), 1, "shards %d", shards)
+		res := r.rec.of(fault.KindPeriodicGap, fault.StateResolved)
+		require.Len(t, res, 1, "shards %d", shards)
+		require.Equal(t, fire[0].Episode, res[0].Episode, "shards %d: the fault resolves, not a suspicion", shards)
+		require.Equal(t, fault.StateID(fire[0].Episode, fault.StateResolved), res[0].ID, "shards %d", shards)
 		require.Equal(t, time.Minute, fire[0].Gap.Period)
 		require.InDelta(t, 12, fire[0].Gap.PhaseStart.Seconds(), 1)
 		for _, ev := range r.rec.of(fault.KindAbsence, fault.StateFiring) {
