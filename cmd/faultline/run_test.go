@@ -183,11 +183,10 @@ func TestRunLive(t *testing.T) {
 
 // TestRunRestartReportsItsDowntimeOnce is the restart contract in real
 // time: hosts report, one of them (c) stops and is absent, the rules are
-// reloaded, faultline stops (SIGTERM: checkpoint), 6 s pass (three times
-// absent_after), it restarts on the same state while a and b report again.
-// It prints one event, for its own downtime, and nothing else: no absence
-// for the hosts that kept reporting, nothing of the first run again (c's
-// absence stays open).
+// reloaded, faultline stops (SIGTERM: checkpoint), 25 s pass, it restarts
+// on the same state while a and b report again. It prints one event, for
+// its own downtime, and nothing else: no absence for the hosts that kept
+// reporting, nothing of the first run again (c's absence stays open).
 func TestRunRestartReportsItsDowntimeOnce(t *testing.T) {
 	dir := t.TempDir()
 	rulesPath := filepath.Join(dir, "rules.yaml")
@@ -213,7 +212,7 @@ func TestRunRestartReportsItsDowntimeOnce(t *testing.T) {
 	first := p.events(t)
 	require.Len(t, first, 1, "c's absence: %v", p.stdout())
 
-	time.Sleep(6 * time.Second)
+	time.Sleep(25 * time.Second)
 	p2 := start(t, args...)
 	restarted := time.Now()
 	hb = beat(t, "http://"+p2.addr, nil, "a", "b")
@@ -230,8 +229,8 @@ func TestRunRestartReportsItsDowntimeOnce(t *testing.T) {
 	require.WithinDuration(t, stopped, down.Since, 2*time.Second, "from the last checkpoint, at the stop")
 	require.WithinDuration(t, restarted, down.At, 2*time.Second, "to the restart")
 	require.InDelta(t, down.At.Sub(down.Since).Seconds(), down.Value, 0.001)
-	require.GreaterOrEqual(t, down.Value, 6.0)
-	require.Less(t, down.Value, 11.0)
+	require.GreaterOrEqual(t, down.Value, 25.0)
+	require.Less(t, down.Value, 30.0)
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, and returns
