@@ -3,38 +3,34 @@ package kafka
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/rules"
 )
 
 // A state record holds one partition's state: the stage's snapshot (an
 // engine's, or the fleet stage's), the input offset it covers and the
-// rules it was taken under. Its key is stateKey; its value is
-//
-//	magic "FLKSTATE", version (1 byte), CRC-32C of the body (4 bytes,
-//	little endian), body
-//
-// and the body is, in uvarints and zigzag varints: the stage kind, the
+// rules it was taken under. Its key is stateKey; its value is a frame of
+// the module's one binary framing (magic "FLKSTATE", version, length,
+// CRC-32C: internal/frame) whose body is: the stage kind (1 byte), the
 // next input offset (every record before it is in the snapshot; -1: no
-// record yet, the committed offset stands), the
-// leader epoch of the record before it, the clock when it was taken (Unix
-// ns), the rule files (count, then each name and text), and the snapshot
-// (length, bytes): fault.Engine.AppendSnapshot's, or the fleet stage's
-// pipeline.Merger.AppendState's, which carries its own format version (the
-// fleet stage's state of the format it had before it used pipeline.Merger
-// is refused, and the stage starts afresh).
+// record yet, the committed offset stands), the leader epoch of the record
+// before it, the clock when it was taken (Unix ns), the rule files (count,
+// then each name and text), and the snapshot (length, bytes):
+// fault.Engine.AppendSnapshot's, or the fleet stage's
+// pipeline.Merger.AppendState's, which carries its own format version.
+// A record of another version (version 1 had a framing of its own) is
+// refused, and the partition starts afresh from its committed offset.
 const (
 	stateMagic    = "FLKSTATE"
-	stateVersion  = 1
+	stateVersion  = 2
 	stateOverhead = 64 << 10 // room for the header and the rules, beside a snapshot
 )
 
@@ -72,117 +68,44 @@ func stateKey(group, topic string, partition int32) string {
 func statePartition(p int32, n int32) int32 { return p % n }
 
 func (s *state) encode() []byte {
-	body := make([]byte, 0, len(s.snapshot)+256)
-	body = append(body, byte(s.kind))
-	body = binary.AppendVarint(body, s.next)
-	body = binary.AppendVarint(body, int64(s.epoch))
-	body = binary.AppendVarint(body, s.taken)
-	body = binary.AppendUvarint(body, uint64(len(s.sources)))
+	w := frame.Begin(make([]byte, 0, len(s.snapshot)+256), stateMagic, stateVersion)
+	w.U8(uint8(s.kind))
+	w.I64(s.next)
+	w.I32(s.epoch)
+	w.I64(s.taken)
+	w.Uv(uint64(len(s.sources)))
 	for _, src := range s.sources {
-		body = appendBytes(body, []byte(src.Name))
-		body = appendBytes(body, src.Data)
+		w.Str(src.Name)
+		w.Bytes(src.Data)
 	}
-	body = appendBytes(body, s.snapshot)
-	out := make([]byte, 0, len(stateMagic)+5+len(body))
-	out = append(out, stateMagic...)
-	out = append(out, stateVersion)
-	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(body, castagnoli))
-	return append(out, body...)
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func appendBytes(b, v []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(v)))
-	return append(b, v...)
+	w.Bytes(s.snapshot)
+	return w.Finish()
 }
 
 // decodeState reads a state record's value.
 func decodeState(raw []byte) (*state, error) {
-	if len(raw) < len(stateMagic)+5 || string(raw[:len(stateMagic)]) != stateMagic {
-		return nil, fmt.Errorf("%w: no state header", ErrBadState)
+	version, r, err := frame.Open(raw, stateMagic)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadState, err)
 	}
-	if v := raw[len(stateMagic)]; v != stateVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrBadState, v, stateVersion)
+	if version != stateVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrBadState, version, stateVersion)
 	}
-	sum := binary.LittleEndian.Uint32(raw[len(stateMagic)+1:])
-	body := raw[len(stateMagic)+5:]
-	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadState)
+	s := &state{kind: stageKind(r.U8()), next: r.I64(), epoch: r.I32(), taken: r.I64()}
+	for range r.Count(2) {
+		s.sources = append(s.sources, rules.Source{Name: r.Str(), Data: r.Bytes()})
 	}
-	r := reader{b: body}
-	s := &state{kind: stageKind(r.byte())}
-	s.next = r.varint()
-	s.epoch = int32(r.varint())
-	s.taken = r.varint()
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail()
+	s.snapshot = r.Bytes()
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadState, err)
 	}
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		s.sources = append(s.sources, rules.Source{Name: string(r.bytes()), Data: r.bytes()})
-	}
-	s.snapshot = r.bytes()
 	switch {
-	case r.err != nil:
-		return nil, fmt.Errorf("%w: truncated", ErrBadState)
-	case len(r.b) != 0:
-		return nil, fmt.Errorf("%w: %d bytes past its end", ErrBadState, len(r.b))
 	case s.kind != stageEngine && s.kind != stageFleet:
 		return nil, fmt.Errorf("%w: unknown stage %d", ErrBadState, s.kind)
 	case s.next < -1:
 		return nil, fmt.Errorf("%w: offset %d", ErrBadState, s.next)
 	}
 	return s, nil
-}
-
-// reader decodes a body; the first failure sticks.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) fail() { r.err, r.b = errors.New("truncated"), nil }
-
-func (r *reader) byte() byte {
-	if len(r.b) == 0 {
-		r.fail()
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
-		r.fail()
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
 }
 
 // loaded is what loadStates found for one key: the newest state record's
