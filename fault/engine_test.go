@@ -15,11 +15,18 @@ import (
 	"github.com/faultline-go/faultline/stream"
 )
 
+// The package's test harness: virtual time in seconds from t0, samples,
+// an engine whose events are recorded, and steady series, for the tests
+// inside the package. The external tests (package fault_test) are those
+// that need bench/scenario, which imports fault, and the Examples.
+
 // t0 is an arbitrary origin for virtual time: 2026-01-01T00:00:00Z.
 const t0 = int64(1767225600) * int64(time.Second)
 
+// sec returns the time s seconds after t0, in Unix ns.
 func sec(s float64) int64 { return t0 + int64(s*float64(time.Second)) }
 
+// recorder is a Sink that keeps every event it is given, in order.
 type recorder struct{ events []Event }
 
 func (r *recorder) Emit(_ context.Context, ev Event) error {
@@ -27,6 +34,7 @@ func (r *recorder) Emit(_ context.Context, ev Event) error {
 	return nil
 }
 
+// kinds returns the recorded events as kind/rule/state.
 func (r *recorder) kinds() []string {
 	var out []string
 	for _, ev := range r.events {
@@ -35,6 +43,19 @@ func (r *recorder) kinds() []string {
 	return out
 }
 
+// only returns the recorded events of kind in state, in order.
+func (r *recorder) only(kind Kind, state State) []Event {
+	var out []Event
+	for _, ev := range r.events {
+		if ev.Kind == kind && ev.State == state {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// newEngine returns an engine with cfg whose events go to the returned
+// recorder.
 func newEngine(t *testing.T, cfg Config) (*Engine, *recorder) {
 	t.Helper()
 	rec := &recorder{}
@@ -44,6 +65,7 @@ func newEngine(t *testing.T, cfg Config) (*Engine, *recorder) {
 	return e, rec
 }
 
+// parseRules parses a rule file.
 func parseRules(t *testing.T, src string) *rules.Ruleset {
 	t.Helper()
 	rs, err := rules.Parse("test.yaml", []byte(src))
@@ -51,13 +73,39 @@ func parseRules(t *testing.T, src string) *rules.Ruleset {
 	return rs
 }
 
+// smp returns a sample of name with labels, at sample time ts and arrival
+// time arrival (Unix ns).
 func smp(name string, ts, arrival int64, v float64, labels ...string) stream.Sample {
 	return stream.NewSample(name, stream.NewLabels(labels...), ts, v, arrival)
 }
 
+// process feeds batch to e in one call, which must succeed.
 func process(t *testing.T, e *Engine, batch ...stream.Sample) {
 	t.Helper()
 	require.NoError(t, e.Process(context.Background(), batch))
+}
+
+// steady returns the samples of a series sending every cadence from start
+// to end (seconds), arriving lag after their sample time.
+func steady(name string, cadence, start, end, lag float64, labels ...string) []stream.Sample {
+	var out []stream.Sample
+	for s := start; s < end; s += cadence {
+		out = append(out, smp(name, sec(s), sec(s+lag), 1, labels...))
+	}
+	return out
+}
+
+// sortByArrival sorts samples by arrival time, keeping the order of equal arrivals.
+func sortByArrival(in []stream.Sample) {
+	slices.SortStableFunc(in, func(a, b stream.Sample) int {
+		switch {
+		case a.Arrival < b.Arrival:
+			return -1
+		case a.Arrival > b.Arrival:
+			return 1
+		}
+		return 0
+	})
 }
 
 func TestThresholdForHoldsInSampleTime(t *testing.T) {
@@ -115,16 +163,6 @@ groups:
 	require.Equal(t, "api", rec.events[0].Labels.Get("job"))
 }
 
-// steady returns the samples of a series sending every cadence from start
-// to end (seconds), arriving lag after their sample time.
-func steady(name string, cadence, start, end, lag float64, labels ...string) []stream.Sample {
-	var out []stream.Sample
-	for s := start; s < end; s += cadence {
-		out = append(out, smp(name, sec(s), sec(s+lag), 1, labels...))
-	}
-	return out
-}
-
 func TestAbsenceFiresOnceAndResolves(t *testing.T) {
 	e, rec := newEngine(t, Config{})
 	var in []stream.Sample
@@ -150,18 +188,6 @@ func TestAbsenceFiresOnceAndResolves(t *testing.T) {
 	st := e.Stats()
 	require.EqualValues(t, 1, st.Absences)
 	require.EqualValues(t, 2, st.Series)
-}
-
-func sortByArrival(in []stream.Sample) {
-	slices.SortStableFunc(in, func(a, b stream.Sample) int {
-		switch {
-		case a.Arrival < b.Arrival:
-			return -1
-		case a.Arrival > b.Arrival:
-			return 1
-		}
-		return 0
-	})
 }
 
 func TestLateFillsAreNotLosses(t *testing.T) {
