@@ -163,33 +163,6 @@ groups:
 	require.Equal(t, "api", rec.events[0].Labels.Get("job"))
 }
 
-func TestAbsenceFiresOnceAndResolves(t *testing.T) {
-	e, rec := newEngine(t, Config{})
-	var in []stream.Sample
-	in = append(in, steady("check", 60, 0, 600, 0.3, "id", "dies")...)
-	in = append(in, steady("check", 60, 1200, 1500, 0.3, "id", "dies")...)
-	in = append(in, steady("check", 10, 5, 1500, 0.2, "id", "clock")...)
-	sortByArrival(in)
-	process(t, e, in...)
-	require.NoError(t, e.Close(context.Background()))
-
-	require.Equal(t, []string{"absence/absence/firing", "absence/absence/resolved"}, rec.kinds())
-	fire, res := rec.events[0], rec.events[1]
-	require.Equal(t, "dies", fire.Labels.Get("id"))
-	require.Equal(t, "check", fire.Labels.Get("__name__"))
-	// Dated by the last sample, of 540 s; five missed slots (5 m, the
-	// default for a 60 s cadence, after the last delivery at 540.3 s) are
-	// complete when the fifth, expected at 840.3 s, is missed at its on-time
-	// deadline, τ = 1 s later.
-	require.Equal(t, sec(540), fire.Since)
-	require.InDelta(t, sec(841.3), fire.At, float64(50*time.Millisecond))
-	require.Equal(t, sec(1200.3), res.At)
-	require.Equal(t, fire.Episode, res.Episode)
-	st := e.Stats()
-	require.EqualValues(t, 1, st.Absences)
-	require.EqualValues(t, 2, st.Series)
-}
-
 func TestLateFillsAreNotLosses(t *testing.T) {
 	e, rec := newEngine(t, Config{})
 	var in []stream.Sample
@@ -208,35 +181,6 @@ func TestLateFillsAreNotLosses(t *testing.T) {
 	require.EqualValues(t, 0, st.SlotsLost)
 	require.Greater(t, st.SlotsLate, uint64(5))
 	require.Greater(t, st.SlotsMissed, uint64(5))
-}
-
-func TestAbsenceWhileLearningCadence(t *testing.T) {
-	e, rec := newEngine(t, Config{})
-	process(t, e, smp("once", sec(0), sec(0), 1), smp("once", sec(60), sec(60), 1))
-	require.NoError(t, e.Advance(context.Background(), sec(60+299)))
-	require.Empty(t, rec.events)
-	require.NoError(t, e.Advance(context.Background(), sec(60+301)))
-	require.Equal(t, []string{"absence/absence/firing"}, rec.kinds())
-	require.Equal(t, sec(360), rec.events[0].At, "default: 5 slots of the default 60 s cadence after the last arrival")
-}
-
-func TestDeclaredCadenceAndAbsentAfter(t *testing.T) {
-	rs := parseRules(t, `
-series:
-  - match: 'beat'
-    cadence: 10s
-    absent_after: 30s
-`)
-	e, rec := newEngine(t, Config{Rules: rs, Lateness: 5 * time.Second})
-	process(t, e, steady("beat", 10, 0, 100, 0.1)...)
-	require.NoError(t, e.Advance(context.Background(), sec(200)))
-	require.Equal(t, []string{"absence/absence/firing"}, rec.kinds())
-	// Silent after the sample of 90 s; three missed slots, the third
-	// (expected at 120.1 s) missed at its on-time deadline, τ = 1 s later:
-	// 30 s after the last delivery at 90.1 s, plus τ. The lateness
-	// allowance plays no part.
-	require.Equal(t, sec(90), rec.events[0].Since)
-	require.InDelta(t, sec(121.1), rec.events[0].At, float64(20*time.Millisecond))
 }
 
 func TestCloseDoesNotJudgeSlotsAfterEndOfInput(t *testing.T) {
@@ -385,33 +329,4 @@ func TestLoopedSamplesAreRejectedWithOneFault(t *testing.T) {
 	st := e.Stats()
 	require.EqualValues(t, 30, st.Looped)
 	require.EqualValues(t, 1, st.Series, "looped samples get no state")
-}
-
-// TestLongAbsenceStaysOneEpisode keeps a 1 s series silent for 70,000 of
-// its slots, more than its run of misses can count: the count saturates
-// rather than wrapping to zero, so the absence stays one firing episode
-// and resolves when the series is back.
-func TestLongAbsenceStaysOneEpisode(t *testing.T) {
-	rs := parseRules(t, `
-series:
-  - match: 'beat'
-    cadence: 1s
-    absent_after: 30s
-`)
-	e, rec := newEngine(t, Config{Rules: rs})
-	process(t, e, steady("beat", 1, 0, 100, 0.1)...)
-	for s := 100.0; s <= 70_100; s += 1000 {
-		require.NoError(t, e.Advance(context.Background(), sec(s)))
-	}
-	process(t, e, steady("beat", 1, 70_101, 70_110, 0.1)...)
-	require.NoError(t, e.Close(context.Background()))
-	var absences []Event
-	for _, ev := range rec.events {
-		if ev.Kind == KindAbsence {
-			absences = append(absences, ev)
-		}
-	}
-	require.Len(t, absences, 2)
-	require.Equal(t, []State{StateFiring, StateResolved}, []State{absences[0].State, absences[1].State})
-	require.Equal(t, absences[0].Episode, absences[1].Episode)
 }

@@ -66,19 +66,6 @@ func TestShortCadencesAreTracked(t *testing.T) {
 	}
 }
 
-// A series too fast for the slot bitmaps at this τ falls back to absence by
-// silence.
-func TestTooFastSeriesStillGoesAbsent(t *testing.T) {
-	e, rec := engine(t, fault.Config{})
-	for s := 0.0; s < 10; s += 0.01 {
-		feed(t, e, sampleAt(s, s))
-	}
-	require.NoError(t, e.Advance(context.Background(), at(200)))
-	require.Len(t, rec.events, 1)
-	require.Equal(t, fault.KindAbsence, rec.events[0].Kind)
-	require.InDelta(t, at(10+120), rec.events[0].At, float64(50*time.Millisecond), "2 min after the last arrival")
-}
-
 // The miss list stores slot numbers modulo 2¹⁶: without ageing, misses of
 // 65,536 slots ago came back as recent and one lost sample confirmed a
 // periodic gap.
@@ -100,25 +87,6 @@ func TestOldMissesDoNotComeBack(t *testing.T) {
 	for _, ev := range rec.events {
 		require.NotEqual(t, fault.KindSeriesPeriodicGap, ev.Kind, "%v at %s", ev.State, fault.FormatTime(ev.At))
 	}
-}
-
-// A replayed sample of a slot already judged lost used to end an absence
-// and re-anchor the series on its delay.
-func TestStaleSampleDoesNotEndAbsence(t *testing.T) {
-	e, rec := engine(t, fault.Config{})
-	for s := 0.0; s < 600; s += 60 {
-		feed(t, e, sampleAt(s, s+0.2))
-	}
-	feed(t, e, sampleAt(630, 1000)) // an old sample, delivered very late
-	for s := 1020.0; s < 1800; s += 60 {
-		feed(t, e, sampleAt(s, s+0.2))
-	}
-	require.NoError(t, e.Close(context.Background()))
-	var got []string
-	for _, ev := range rec.events {
-		got = append(got, ev.State.String()+"@"+fault.FormatTime(ev.At)[11:19])
-	}
-	require.Equal(t, []string{"firing@00:14:01", "resolved@00:17:00"}, got)
 }
 
 // One sample with an arrival time a year ahead used to move the clock there:
