@@ -45,69 +45,6 @@ func sampleAt(ts, arrival float64) stream.Sample {
 	return stream.NewSample("m", stream.NewLabels("id", "a"), at(ts), 1, at(arrival))
 }
 
-// A series whose cadence is short next to τ used to re-anchor every ninth
-// sample and never be judged: its on-time samples run τ/Δ slots ahead of the
-// next slot to judge.
-func TestShortCadencesAreTracked(t *testing.T) {
-	for _, c := range []struct {
-		tau, cadence time.Duration
-	}{{time.Second, 100 * time.Millisecond}, {10 * time.Second, time.Second}} {
-		e, rec := engine(t, fault.Config{OnTimeBudget: c.tau})
-		d := c.cadence.Seconds()
-		for s := 0.0; s < 600; s += d {
-			feed(t, e, sampleAt(s, s+0.02))
-		}
-		require.NoError(t, e.Close(context.Background()))
-		st := e.Stats()
-		require.Zero(t, st.Reanchors, "τ %v, Δ %v", c.tau, c.cadence)
-		require.Greater(t, st.SlotsExpected, uint64(0.9*600/d))
-		require.Zero(t, st.SlotsMissed)
-		require.Empty(t, rec.events)
-	}
-}
-
-// The miss list stores slot numbers modulo 2¹⁶: without ageing, misses of
-// 65,536 slots ago came back as recent and one lost sample confirmed a
-// periodic gap.
-func TestOldMissesDoNotComeBack(t *testing.T) {
-	e, rec := engine(t, fault.Config{})
-	lost := map[int]bool{}
-	for k := 300; k <= 400; k += 20 { // six misses in one 20-s phase bin
-		lost[k] = true
-	}
-	// One more, 18 h later, where the six would be 20, 40, … 120 slots back
-	// in the same bin if their slot numbers wrapped round.
-	lost[420+65536] = true
-	for k := 0; k < 420+65536+60; k++ {
-		if !lost[k] {
-			feed(t, e, sampleAt(float64(k), float64(k)+0.05))
-		}
-	}
-	require.NoError(t, e.Close(context.Background()))
-	for _, ev := range rec.events {
-		require.NotEqual(t, fault.KindSeriesPeriodicGap, ev.Kind, "%v at %s", ev.State, fault.FormatTime(ev.At))
-	}
-}
-
-// One sample with an arrival time a year ahead used to move the clock there:
-// every series went absent and no slot was judged again.
-func TestBogusArrivalDoesNotMoveTheClock(t *testing.T) {
-	e, rec := engine(t, fault.Config{})
-	year := 365 * 86400.0
-	for s := 0.0; s < 1200; s += 60 {
-		feed(t, e, sampleAt(s, s+0.1))
-		if s == 300 {
-			feed(t, e, stream.NewSample("m", stream.NewLabels("id", "b"), at(s), 1, at(s+year)))
-		}
-	}
-	require.NoError(t, e.Close(context.Background()))
-	st := e.Stats()
-	require.EqualValues(t, 1, st.BadArrival)
-	require.Empty(t, rec.events)
-	require.Greater(t, st.SlotsExpected, uint64(15))
-	require.Less(t, e.Now(), at(year))
-}
-
 // Checks that die inside a fleet gap used to keep it firing for ever, and
 // their absences explained by it.
 func TestDeadChecksDoNotPinTheFleetGap(t *testing.T) {
@@ -153,22 +90,4 @@ func TestEndOfInputDoesNotResolveAGap(t *testing.T) {
 	_, events := replay(t, spec, 8)
 	require.Len(t, only(events, fault.KindPeriodicGap, fault.StateFiring), 1)
 	require.Empty(t, only(events, fault.KindPeriodicGap, fault.StateResolved))
-}
-
-// The very first sample used to start the clock wherever its arrival said,
-// however far ahead of its own sample time.
-func TestBogusFirstArrivalIsRejected(t *testing.T) {
-	e, rec := engine(t, fault.Config{})
-	feed(t, e, stream.NewSample("m", stream.NewLabels("id", "b"), at(0), 1, at(365*86400)))
-	for s := 0.0; s <= 540; s += 60 {
-		feed(t, e, sampleAt(s, s+0.1))
-	}
-	require.NoError(t, e.Advance(context.Background(), at(3600)))
-	require.EqualValues(t, 1, e.Stats().BadArrival)
-	require.Len(t, only(rec.events, fault.KindAbsence, fault.StateFiring), 1, "the clock runs from the good samples")
-}
-
-func TestMaxSeriesIsBoundedByTheWheel(t *testing.T) {
-	_, err := fault.New(fault.Config{MaxSeries: 1 << 31})
-	require.ErrorContains(t, err, "MaxSeries")
 }
