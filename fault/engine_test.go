@@ -17,8 +17,9 @@ import (
 
 // The package's test harness: virtual time in seconds from t0, samples,
 // an engine whose events are recorded, and steady series, for the tests
-// inside the package. The external tests (package fault_test) are those
-// that need bench/scenario, which imports fault, and the Examples.
+// inside the package. The tests of package fault_test are the Examples,
+// the fuzz tests, and those that need bench/scenario (which imports fault)
+// or share their helpers (small, replay, only: gaps_test.go).
 
 // t0 is an arbitrary origin for virtual time: 2026-01-01T00:00:00Z.
 const t0 = int64(1767225600) * int64(time.Second)
