@@ -118,6 +118,44 @@ func TestArrivalLagBound(t *testing.T) {
 	require.EqualValues(t, 2, st.Series)
 }
 
+// One sample with an arrival a year ahead of its sample time and of the
+// clock is rejected and counted without moving the clock: the other series
+// is still judged on time and nothing goes absent. It used to move the
+// clock there, so that every series went absent and no slot was judged
+// again (found in review).
+func TestBogusArrivalDoesNotMoveTheClock(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	year := 365 * 86400.0
+	for s := 0.0; s < 1200; s += 60 {
+		process(t, e, smp("m", sec(s), sec(s+0.1), 1, "id", "a"))
+		if s == 300 {
+			process(t, e, smp("m", sec(s), sec(s+year), 1, "id", "b"))
+		}
+	}
+	require.NoError(t, e.Close(context.Background()))
+	st := e.Stats()
+	require.EqualValues(t, 1, st.BadArrival)
+	require.Empty(t, rec.events)
+	require.Greater(t, st.SlotsExpected, uint64(15))
+	require.Less(t, e.Now(), sec(year))
+}
+
+// The very first sample is held to MaxArrivalLag too: one with an arrival
+// a year ahead is rejected and counted, and the clock runs from the good
+// samples after it, so that their series goes absent once. The first
+// sample used to start the clock wherever its arrival said (found in
+// review).
+func TestBogusFirstArrivalIsRejected(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	process(t, e, smp("m", sec(0), sec(365*86400), 1, "id", "b"))
+	for s := 0.0; s <= 540; s += 60 {
+		process(t, e, smp("m", sec(s), sec(s+0.1), 1, "id", "a"))
+	}
+	require.NoError(t, e.Advance(context.Background(), sec(3600)))
+	require.EqualValues(t, 1, e.Stats().BadArrival)
+	require.Len(t, rec.only(KindAbsence, StateFiring), 1, "the clock runs from the good samples")
+}
+
 // TestEvalErrorsAreCountedAndLoggedOncePerRule makes two rules fail on
 // every sample: each failure is counted, each rule is logged once, and a
 // failure leaves the rule's episode as it was.

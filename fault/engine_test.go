@@ -15,11 +15,19 @@ import (
 	"github.com/faultline-go/faultline/stream"
 )
 
+// The package's test harness: virtual time in seconds from t0, samples,
+// an engine whose events are recorded, and steady series, for the tests
+// inside the package. The tests of package fault_test are the Examples,
+// the fuzz tests, and those that need bench/scenario (which imports fault)
+// or share their helpers (small, replay, only: gaps_test.go).
+
 // t0 is an arbitrary origin for virtual time: 2026-01-01T00:00:00Z.
 const t0 = int64(1767225600) * int64(time.Second)
 
+// sec returns the time s seconds after t0, in Unix ns.
 func sec(s float64) int64 { return t0 + int64(s*float64(time.Second)) }
 
+// recorder is a Sink that keeps every event it is given, in order.
 type recorder struct{ events []Event }
 
 func (r *recorder) Emit(_ context.Context, ev Event) error {
@@ -27,6 +35,7 @@ func (r *recorder) Emit(_ context.Context, ev Event) error {
 	return nil
 }
 
+// kinds returns the recorded events as kind/rule/state.
 func (r *recorder) kinds() []string {
 	var out []string
 	for _, ev := range r.events {
@@ -35,6 +44,19 @@ func (r *recorder) kinds() []string {
 	return out
 }
 
+// only returns the recorded events of kind in state, in order.
+func (r *recorder) only(kind Kind, state State) []Event {
+	var out []Event
+	for _, ev := range r.events {
+		if ev.Kind == kind && ev.State == state {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// newEngine returns an engine with cfg whose events go to the returned
+// recorder.
 func newEngine(t *testing.T, cfg Config) (*Engine, *recorder) {
 	t.Helper()
 	rec := &recorder{}
@@ -44,6 +66,7 @@ func newEngine(t *testing.T, cfg Config) (*Engine, *recorder) {
 	return e, rec
 }
 
+// parseRules parses a rule file.
 func parseRules(t *testing.T, src string) *rules.Ruleset {
 	t.Helper()
 	rs, err := rules.Parse("test.yaml", []byte(src))
@@ -51,13 +74,39 @@ func parseRules(t *testing.T, src string) *rules.Ruleset {
 	return rs
 }
 
+// smp returns a sample of name with labels, at sample time ts and arrival
+// time arrival (Unix ns).
 func smp(name string, ts, arrival int64, v float64, labels ...string) stream.Sample {
 	return stream.NewSample(name, stream.NewLabels(labels...), ts, v, arrival)
 }
 
+// process feeds batch to e in one call, which must succeed.
 func process(t *testing.T, e *Engine, batch ...stream.Sample) {
 	t.Helper()
 	require.NoError(t, e.Process(context.Background(), batch))
+}
+
+// steady returns the samples of a series sending every cadence from start
+// to end (seconds), arriving lag after their sample time.
+func steady(name string, cadence, start, end, lag float64, labels ...string) []stream.Sample {
+	var out []stream.Sample
+	for s := start; s < end; s += cadence {
+		out = append(out, smp(name, sec(s), sec(s+lag), 1, labels...))
+	}
+	return out
+}
+
+// sortByArrival sorts samples by arrival time, keeping the order of equal arrivals.
+func sortByArrival(in []stream.Sample) {
+	slices.SortStableFunc(in, func(a, b stream.Sample) int {
+		switch {
+		case a.Arrival < b.Arrival:
+			return -1
+		case a.Arrival > b.Arrival:
+			return 1
+		}
+		return 0
+	})
 }
 
 func TestThresholdForHoldsInSampleTime(t *testing.T) {
@@ -115,55 +164,6 @@ groups:
 	require.Equal(t, "api", rec.events[0].Labels.Get("job"))
 }
 
-// steady returns the samples of a series sending every cadence from start
-// to end (seconds), arriving lag after their sample time.
-func steady(name string, cadence, start, end, lag float64, labels ...string) []stream.Sample {
-	var out []stream.Sample
-	for s := start; s < end; s += cadence {
-		out = append(out, smp(name, sec(s), sec(s+lag), 1, labels...))
-	}
-	return out
-}
-
-func TestAbsenceFiresOnceAndResolves(t *testing.T) {
-	e, rec := newEngine(t, Config{})
-	var in []stream.Sample
-	in = append(in, steady("check", 60, 0, 600, 0.3, "id", "dies")...)
-	in = append(in, steady("check", 60, 1200, 1500, 0.3, "id", "dies")...)
-	in = append(in, steady("check", 10, 5, 1500, 0.2, "id", "clock")...)
-	sortByArrival(in)
-	process(t, e, in...)
-	require.NoError(t, e.Close(context.Background()))
-
-	require.Equal(t, []string{"absence/absence/firing", "absence/absence/resolved"}, rec.kinds())
-	fire, res := rec.events[0], rec.events[1]
-	require.Equal(t, "dies", fire.Labels.Get("id"))
-	require.Equal(t, "check", fire.Labels.Get("__name__"))
-	// Dated by the last sample, of 540 s; five missed slots (5 m, the
-	// default for a 60 s cadence, after the last delivery at 540.3 s) are
-	// complete when the fifth, expected at 840.3 s, is missed at its on-time
-	// deadline, τ = 1 s later.
-	require.Equal(t, sec(540), fire.Since)
-	require.InDelta(t, sec(841.3), fire.At, float64(50*time.Millisecond))
-	require.Equal(t, sec(1200.3), res.At)
-	require.Equal(t, fire.Episode, res.Episode)
-	st := e.Stats()
-	require.EqualValues(t, 1, st.Absences)
-	require.EqualValues(t, 2, st.Series)
-}
-
-func sortByArrival(in []stream.Sample) {
-	slices.SortStableFunc(in, func(a, b stream.Sample) int {
-		switch {
-		case a.Arrival < b.Arrival:
-			return -1
-		case a.Arrival > b.Arrival:
-			return 1
-		}
-		return 0
-	})
-}
-
 func TestLateFillsAreNotLosses(t *testing.T) {
 	e, rec := newEngine(t, Config{})
 	var in []stream.Sample
@@ -182,35 +182,6 @@ func TestLateFillsAreNotLosses(t *testing.T) {
 	require.EqualValues(t, 0, st.SlotsLost)
 	require.Greater(t, st.SlotsLate, uint64(5))
 	require.Greater(t, st.SlotsMissed, uint64(5))
-}
-
-func TestAbsenceWhileLearningCadence(t *testing.T) {
-	e, rec := newEngine(t, Config{})
-	process(t, e, smp("once", sec(0), sec(0), 1), smp("once", sec(60), sec(60), 1))
-	require.NoError(t, e.Advance(context.Background(), sec(60+299)))
-	require.Empty(t, rec.events)
-	require.NoError(t, e.Advance(context.Background(), sec(60+301)))
-	require.Equal(t, []string{"absence/absence/firing"}, rec.kinds())
-	require.Equal(t, sec(360), rec.events[0].At, "default: 5 slots of the default 60 s cadence after the last arrival")
-}
-
-func TestDeclaredCadenceAndAbsentAfter(t *testing.T) {
-	rs := parseRules(t, `
-series:
-  - match: 'beat'
-    cadence: 10s
-    absent_after: 30s
-`)
-	e, rec := newEngine(t, Config{Rules: rs, Lateness: 5 * time.Second})
-	process(t, e, steady("beat", 10, 0, 100, 0.1)...)
-	require.NoError(t, e.Advance(context.Background(), sec(200)))
-	require.Equal(t, []string{"absence/absence/firing"}, rec.kinds())
-	// Silent after the sample of 90 s; three missed slots, the third
-	// (expected at 120.1 s) missed at its on-time deadline, τ = 1 s later:
-	// 30 s after the last delivery at 90.1 s, plus τ. The lateness
-	// allowance plays no part.
-	require.Equal(t, sec(90), rec.events[0].Since)
-	require.InDelta(t, sec(121.1), rec.events[0].At, float64(20*time.Millisecond))
 }
 
 func TestCloseDoesNotJudgeSlotsAfterEndOfInput(t *testing.T) {
@@ -359,33 +330,4 @@ func TestLoopedSamplesAreRejectedWithOneFault(t *testing.T) {
 	st := e.Stats()
 	require.EqualValues(t, 30, st.Looped)
 	require.EqualValues(t, 1, st.Series, "looped samples get no state")
-}
-
-// TestLongAbsenceStaysOneEpisode keeps a 1 s series silent for 70,000 of
-// its slots, more than its run of misses can count: the count saturates
-// rather than wrapping to zero, so the absence stays one firing episode
-// and resolves when the series is back.
-func TestLongAbsenceStaysOneEpisode(t *testing.T) {
-	rs := parseRules(t, `
-series:
-  - match: 'beat'
-    cadence: 1s
-    absent_after: 30s
-`)
-	e, rec := newEngine(t, Config{Rules: rs})
-	process(t, e, steady("beat", 1, 0, 100, 0.1)...)
-	for s := 100.0; s <= 70_100; s += 1000 {
-		require.NoError(t, e.Advance(context.Background(), sec(s)))
-	}
-	process(t, e, steady("beat", 1, 70_101, 70_110, 0.1)...)
-	require.NoError(t, e.Close(context.Background()))
-	var absences []Event
-	for _, ev := range rec.events {
-		if ev.Kind == KindAbsence {
-			absences = append(absences, ev)
-		}
-	}
-	require.Len(t, absences, 2)
-	require.Equal(t, []State{StateFiring, StateResolved}, []State{absences[0].State, absences[1].State})
-	require.Equal(t, absences[0].Episode, absences[1].Episode)
 }

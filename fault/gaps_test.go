@@ -27,21 +27,50 @@ func small(id string, n int, dur time.Duration) scenario.Spec {
 	return s.WithIncident(10*time.Minute, dur).WithHorizon(10*time.Minute + dur + 10*time.Minute)
 }
 
+// recorded returns an engine with the default config that appends every
+// event it emits to *events.
+func recorded(t *testing.T, events *[]fault.Event) *fault.Engine {
+	t.Helper()
+	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
+		*events = append(*events, ev)
+		return nil
+	})})
+	require.NoError(t, err)
+	return eng
+}
+
+// replay generates spec's dataset with seed and runs it through an engine
+// with the default config, in batches of 2048, to Close; it returns the
+// dataset and the events.
 func replay(t *testing.T, spec scenario.Spec, seed uint64) (*scenario.Dataset, []fault.Event) {
 	t.Helper()
 	ds, err := scenario.Generate(spec, seed)
 	require.NoError(t, err)
 	var events []fault.Event
-	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
-		events = append(events, ev)
-		return nil
-	})})
-	require.NoError(t, err)
+	eng := recorded(t, &events)
 	for b := range ds.Batches(2048) {
 		require.NoError(t, eng.Process(context.Background(), b))
 	}
 	require.NoError(t, eng.Close(context.Background()))
 	return ds, events
+}
+
+// replayWithout runs ds through an engine with the default config, one
+// sample per call, to Close, leaving out the samples of the dead series
+// that arrive from the incident's onset on: checks that die as it starts.
+// It returns the events.
+func replayWithout(t *testing.T, ds *scenario.Dataset, dead map[stream.SeriesID]bool) []fault.Event {
+	t.Helper()
+	var events []fault.Event
+	eng := recorded(t, &events)
+	for smp := range ds.Samples() {
+		if dead[smp.Series] && smp.Arrival >= ds.Truth.Onset {
+			continue
+		}
+		require.NoError(t, eng.Process(context.Background(), []stream.Sample{smp}))
+	}
+	require.NoError(t, eng.Close(context.Background()))
+	return events
 }
 
 func only(events []fault.Event, kind fault.Kind, state fault.State) []fault.Event {
@@ -183,20 +212,7 @@ func TestDeadCheckInsideTheGapStillFiresItsAbsence(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, victim, 0)
-	var events []fault.Event
-	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
-		events = append(events, ev)
-		return nil
-	})})
-	require.NoError(t, err)
-	onset := ds.Truth.Onset
-	for smp := range ds.Samples() {
-		if smp.Series == ds.Series[victim].ID && smp.Arrival >= onset {
-			continue
-		}
-		require.NoError(t, eng.Process(context.Background(), []stream.Sample{smp}))
-	}
-	require.NoError(t, eng.Close(context.Background()))
+	events := replayWithout(t, ds, map[stream.SeriesID]bool{ds.Series[victim].ID: true})
 
 	fleet := only(events, fault.KindPeriodicGap, fault.StateFiring)
 	require.Len(t, fleet, 1)
@@ -214,6 +230,51 @@ func TestDeadCheckInsideTheGapStillFiresItsAbsence(t *testing.T) {
 	require.NotEqual(t, mine[0].ID, mine[1].ID)
 	resolved := only(events, fault.KindPeriodicGap, fault.StateResolved)
 	require.Equal(t, resolved[len(resolved)-1].At, mine[1].At, "fired when the gap resolved")
+}
+
+// Fifteen checks that die at the onset of a fleet data-loss gap (B02) do not
+// hold it open: the gap fires once and resolves when the outage ends, and
+// the dead checks, and only they, fire absences that are not inhibited
+// once it is over. Checks that died inside a fleet gap used to keep it
+// firing for ever, and their absences explained by it (found in review).
+func TestDeadChecksDoNotPinTheFleetGap(t *testing.T) {
+	spec := small("B02", 2000, 10*time.Minute).WithHorizon(10*time.Minute + 10*time.Minute + 60*time.Minute)
+	ds, err := scenario.Generate(spec, 6)
+	require.NoError(t, err)
+	// The 15 checks that lose the most samples in the outage die at onset.
+	dead := map[stream.SeriesID]bool{}
+	for len(dead) < 15 {
+		best := -1
+		for i, s := range ds.Series {
+			if !dead[s.ID] && s.Dropped > 0 && (best < 0 || s.Dropped > ds.Series[best].Dropped) {
+				best = i
+			}
+		}
+		dead[ds.Series[best].ID] = true
+	}
+	events := replayWithout(t, ds, dead)
+	require.Len(t, only(events, fault.KindPeriodicGap, fault.StateFiring), 1)
+	require.NotEmpty(t, only(events, fault.KindPeriodicGap, fault.StateResolved), "the gap ends with the outage")
+	paged := map[stream.SeriesID]bool{}
+	for _, ev := range only(events, fault.KindAbsence, fault.StateFiring) {
+		if ev.InhibitedBy == "" {
+			paged[ev.Series] = true
+		}
+	}
+	require.Equal(t, dead, paged, "the dead checks, and only they, are paged once the gap is over")
+}
+
+// Input that ends in the middle of a fleet gap (B01, cut 15 min into a
+// 30-min incident) leaves the gap firing: occurrences after the end of
+// input are not judged clean. They used to be, and resolved a gap that was
+// still going on (found in review).
+func TestEndOfInputDoesNotResolveAGap(t *testing.T) {
+	spec := small("B01", 2000, 30*time.Minute)
+	spec.Period, spec.Phase = 20*time.Second, 5*time.Second
+	spec = spec.WithHorizon(10*time.Minute + 15*time.Minute) // cut mid-incident
+	_, events := replay(t, spec, 8)
+	require.Len(t, only(events, fault.KindPeriodicGap, fault.StateFiring), 1)
+	require.Empty(t, only(events, fault.KindPeriodicGap, fault.StateResolved))
 }
 
 // A loss too weak to flag bursts (8 % of the slots in the window) is still
@@ -236,11 +297,7 @@ func TestWeakGapIsFoundByTheFold(t *testing.T) {
 	}
 	slices.SortStableFunc(in, func(a, b stream.Sample) int { return cmp.Compare(a.Arrival, b.Arrival) })
 	var events []fault.Event
-	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(_ context.Context, ev fault.Event) error {
-		events = append(events, ev)
-		return nil
-	})})
-	require.NoError(t, err)
+	eng := recorded(t, &events)
 	require.NoError(t, eng.Process(context.Background(), in))
 	require.NoError(t, eng.Close(context.Background()))
 
@@ -258,8 +315,9 @@ func TestWeakGapIsFoundByTheFold(t *testing.T) {
 	require.Less(t, resolved[0].At, epoch(end+4*60))
 }
 
-// epoch returns t0-relative seconds as Unix ns; t0 is a whole minute.
-func epoch(s float64) int64 { return t0 + int64(s*1e9) }
+// epoch returns seconds from scenario.Origin as Unix ns; Origin is a whole
+// minute.
+func epoch(s float64) int64 { return scenario.Origin + int64(s*1e9) }
 
 // Half the redundant copies vanish in 12.0–13.5 s of every minute while
 // every sample still arrives (H05, smaller): one periodic_delivery_loss

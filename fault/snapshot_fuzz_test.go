@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/bench/scenario"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/rules"
@@ -52,7 +53,7 @@ func FuzzRestore(f *testing.F) {
 				continue
 			}
 			check := "h" + strconv.Itoa(c)
-			ts := t0 + int64(i)*int64(10*time.Second)
+			ts := scenario.Origin + int64(i)*int64(10*time.Second)
 			in = append(in, stream.NewSample("check_up", stream.NewLabels("check", check), ts, float64((i+c)%10), ts+int64(50*time.Millisecond)))
 		}
 	}

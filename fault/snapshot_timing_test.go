@@ -1,4 +1,4 @@
-package fault_test
+package fault
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -15,7 +14,7 @@ import (
 // 100,000 series (ten minutes of one sample a minute each), dedup included.
 func BenchmarkSnapshot(b *testing.B) {
 	const n = 100_000
-	e, err := fault.New(fault.Config{})
+	e, err := New(Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +47,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	b.Run("Restore", func(b *testing.B) {
 		b.SetBytes(int64(len(snap)))
 		for b.Loop() {
-			r, err := fault.Restore(fault.Config{}, bytes.NewReader(snap))
+			r, err := Restore(Config{}, bytes.NewReader(snap))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -91,6 +91,13 @@ func TestWheelPastDeadlineAndEmptyJump(t *testing.T) {
 	require.Equal(t, []hit{{1, 100_000}}, h.got)
 }
 
+// New refuses a MaxSeries the timing wheel cannot index: it marks bucket
+// heads with the top bit of a series index, so series stay below 2³¹.
+func TestMaxSeriesIsBoundedByTheWheel(t *testing.T) {
+	_, err := New(Config{MaxSeries: 1 << 31})
+	require.ErrorContains(t, err, "MaxSeries")
+}
+
 // advance delivers, in tick order, every tick that starts strictly before
 // now, as Engine.advance steps the wheel (without its per-tick work).
 func (w *wheel) advance(now int64, fn func(series uint32, tick int64)) {
