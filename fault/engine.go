@@ -195,11 +195,15 @@ func (e *Engine) advance(ctx context.Context, now int64) {
 		}
 		t := e.st.wheel.next * wheelRes
 		e.periodicDue(t, false)
-		e.advanceFleet(t)
+		if t >= e.fleet.Due() {
+			e.advanceFleet(t)
+		}
 		e.st.wheel.deliver(e.wake)
 		e.settled(ctx)
 	}
-	e.advanceFleet(now)
+	if now >= e.fleet.Due() {
+		e.advanceFleet(now) // only when a bin completes: advance runs for every sample
+	}
 	if e.obs.Observer != nil {
 		e.observeBins(now)
 	}

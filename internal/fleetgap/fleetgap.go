@@ -380,6 +380,16 @@ func (f *Detector) reset(done int64) {
 // made, whatever the batching of the input.
 func (f *Detector) completionTime(b int64) int64 { return (b+1)*binRes + f.lag }
 
+// Due returns when Advance next has anything to do: when the next bin
+// completes. Before then Advance changes nothing and returns nothing, so a
+// caller whose clock moves with every sample calls it only then.
+func (f *Detector) Due() int64 {
+	if f.done >= (math.MaxInt64-f.lag)/binRes-1 {
+		return math.MinInt64 // past the end of time: always due
+	}
+	return f.completionTime(f.done)
+}
+
 // missRate returns the fleet's concurrent miss rate.
 func (f *Detector) missRate() float64 {
 	if f.rateSumE == 0 {

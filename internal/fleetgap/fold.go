@@ -169,6 +169,13 @@ func (fd *fold) finalize(f *Detector, pi int64, at int64) {
 	if sumE == 0 {
 		return
 	}
+	if sumM == 0 && fd.sc[0].zero() && fd.sc[1].zero() {
+		// No miss in the period and every CUSUM at zero: no bin gains
+		// evidence (see foldScale.add), which is the common case.
+		clear(fd.sc[0].last)
+		clear(fd.sc[1].last)
+		return
+	}
 	p := max(float64(sumM)/float64(sumE), minMissRate)
 	p1 := max(foldP1, foldEffect*p)
 	if p1 >= 1 {
@@ -199,6 +206,16 @@ func (fd *fold) finalize(f *Detector, pi int64, at int64) {
 	if alarm {
 		fd.alarms(f, pi, at)
 	}
+}
+
+// zero reports whether every phase bin's CUSUM is at zero.
+func (sc *foldScale) zero() bool {
+	for _, v := range sc.s {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // add adds one period's evidence to phase bin j of a scale: e slots and m
