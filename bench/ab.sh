@@ -12,9 +12,10 @@
 #   -b REGEXP     the benchmarks (default Engine1M|EndToEnd|Copies)
 #   -t BENCHTIME  go test -benchtime (default 1x)
 #
-# The benchmark files that use only the public API (cpu_test.go,
-# e2e_test.go, engine_test.go) are copied over A's bench/ directory, so
-# both sides run the very same benchmark code. Medians, not means: the
+# The benchmark files that use only the public API (e2e_test.go,
+# engine_test.go) are copied over A's bench/ directory, with the CPU-time
+# helper they use (internal/cputime), so both sides run the very same
+# benchmark code. Medians, not means: the
 # machine this was written on is shared, and single runs vary by ±30 %.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/a"
 git archive "$rev" | tar -x -C "$tmp/a"
-cp bench/cpu_test.go bench/e2e_test.go bench/engine_test.go "$tmp/a/bench/"
+cp bench/e2e_test.go bench/engine_test.go "$tmp/a/bench/"
+mkdir -p "$tmp/a/internal/cputime" && cp internal/cputime/cputime.go "$tmp/a/internal/cputime/"
 echo "== A: $(git log -1 --format='%h %s' "$rev")"
 echo "== B: working tree of $(git log -1 --format='%h %s' HEAD)"
 (cd "$tmp/a" && go test -c -o "$tmp/a.test" ./bench/)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/faultline-go/faultline/bench/scenario"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/cputime"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -236,8 +237,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	var fl, nv time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
-		fl += cpuOf(func() { replay(b, all, dec, buf) })
-		nv += cpuOf(func() { replayNaive(b, all) })
+		fl += cputime.Of(func() { replay(b, all, dec, buf) })
+		nv += cputime.Of(func() { replayNaive(b, all) })
 	}
 	n := float64(b.N) * float64(lines)
 	b.ReportMetric(n/fl.Seconds(), "rec/cpu-s")
@@ -314,12 +315,12 @@ func BenchmarkCopies(b *testing.B) {
 	var e2e, decode, engine [2]time.Duration // firsts, all
 	b.ReportAllocs()
 	for b.Loop() {
-		e2e[0] += cpuOf(func() { replay(b, firsts, dec, buf) })
-		e2e[1] += cpuOf(func() { replay(b, all, dec, buf) })
-		decode[0] += cpuOf(func() { decodeOnly(b, firsts, dec, buf) })
-		decode[1] += cpuOf(func() { decodeOnly(b, all, dec, buf) })
-		engine[0] += cpuOf(func() { engineOnly(b, sFirsts, buf) })
-		engine[1] += cpuOf(func() { engineOnly(b, sAll, buf) })
+		e2e[0] += cputime.Of(func() { replay(b, firsts, dec, buf) })
+		e2e[1] += cputime.Of(func() { replay(b, all, dec, buf) })
+		decode[0] += cputime.Of(func() { decodeOnly(b, firsts, dec, buf) })
+		decode[1] += cputime.Of(func() { decodeOnly(b, all, dec, buf) })
+		engine[0] += cputime.Of(func() { engineOnly(b, sFirsts, buf) })
+		engine[1] += cputime.Of(func() { engineOnly(b, sAll, buf) })
 	}
 	report := func(c [2]time.Duration, prefix string) {
 		perUnique := float64(c[0].Nanoseconds()) / float64(b.N*unique)

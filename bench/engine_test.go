@@ -13,6 +13,7 @@ import (
 	"github.com/faultline-go/faultline/bench/scenario"
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/cputime"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -170,12 +171,12 @@ func BenchmarkEngine1M(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			j0 := j
-			cpu := cpuOf(func() { feed(b.N) })
+			cpu := cputime.Of(func() { feed(b.N) })
 			b.StopTimer()
 			delivered := float64(j - j0)
 			// The input alone: the same deliveries built into batches
 			// and handed to nothing.
-			input := cpuOf(func() {
+			input := cputime.Of(func() {
 				for k := j0; k < j; {
 					batch, k = f.batch(batch, k, copies)
 				}
@@ -227,7 +228,7 @@ func gcMillis() (wall, cpu float64) {
 	var ws, cs []float64
 	for range 7 {
 		start := time.Now()
-		c := cpuOf(runtime.GC)
+		c := cputime.Of(runtime.GC)
 		ws = append(ws, float64(time.Since(start).Nanoseconds())/1e6)
 		cs = append(cs, float64(c.Nanoseconds())/1e6)
 	}

@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/input"
+	"github.com/faultline-go/faultline/internal/cputime"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -56,22 +56,13 @@ func makeBenchData(hosts, rounds int) *benchData {
 	return d
 }
 
-// cpuTime is the process's CPU time, user and system, every thread.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		panic(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // cost is a measure of wall and CPU time.
 type cost struct{ wall, cpu time.Duration }
 
 func measure(f func()) cost {
-	w, c := time.Now(), cpuTime()
+	w, c := time.Now(), cputime.Process()
 	f()
-	return cost{time.Since(w), cpuTime() - c}
+	return cost{time.Since(w), cputime.Process() - c}
 }
 
 // engineAlone processes the decoded records with one engine, in the

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/faultline-go/faultline/clock"
+	"github.com/faultline-go/faultline/internal/cputime"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -48,15 +48,6 @@ func ingestBatches(hosts, rounds int) [][]stream.Sample {
 	return batches
 }
 
-// procCPU is the process's CPU time, every thread.
-func procCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		panic(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // ingestAll feeds the batches through a new runtime of c.shards shards
 // with GOMAXPROCS at c.procs, and waits until every shard has processed
 // them. It returns the wall and CPU time taken.
@@ -77,7 +68,7 @@ func ingestAll(b *testing.B, batches [][]stream.Sample, c cores) (wall, cpu time
 		}
 	}()
 	buf := make([]stream.Sample, 0, 3000)
-	start, c0 := time.Now(), procCPU()
+	start, c0 := time.Now(), cputime.Process()
 	for _, batch := range batches {
 		clk.Set(time.Unix(0, batch[0].Arrival))
 		buf = append(buf[:0], batch...) // Ingest takes its own copy
@@ -88,7 +79,7 @@ func ingestAll(b *testing.B, batches [][]stream.Sample, c cores) (wall, cpu time
 	if err := rt.Sync(ctx); err != nil {
 		b.Fatal(err)
 	}
-	return time.Since(start), procCPU() - c0
+	return time.Since(start), cputime.Process() - c0
 }
 
 // BenchmarkCores measures how the sharded runtime scales with cores on
