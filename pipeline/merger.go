@@ -22,7 +22,7 @@ import (
 type Merger struct {
 	groups []*group
 	links  ring[string, string] // member firing IDs → their group's firing ID
-	closed ring[member, bool] // resolved members; true for one dropped while pending (see Add)
+	closed ring[member, bool]   // resolved members; true for one dropped while pending (see Add)
 
 	in, out, merged, duplicates, overflow atomic.Uint64
 }
