@@ -73,6 +73,7 @@ type group struct {
 	gap     *fault.Gap // its first firing member's gap, once one fired
 	since   int64      // when that gap began (its first burst), Unix ns
 	episode string     // the first member's episode ID
+	start   int64      // and its episode's start, Unix ns
 	state   fault.State
 	firing  string // its firing event's ID, once it fired
 	members map[member]fault.State
@@ -137,7 +138,7 @@ func (m *Merger) Add(dst []fault.Event, id int32, ev fault.Event) []fault.Event 
 				m.overflow.Add(1)
 				return m.pass(dst, ev)
 			}
-			g = &group{kind: ev.Kind, key: groupKey(&ev), episode: ev.Episode, members: map[member]fault.State{}}
+			g = &group{kind: ev.Kind, key: groupKey(&ev), episode: ev.Episode, start: ev.Since, members: map[member]fault.State{}}
 			m.groups = append(m.groups, g)
 		} else if len(g.members) >= maxMembers {
 			m.overflow.Add(1)
@@ -186,7 +187,7 @@ func (m *Merger) Add(dst []fault.Event, id int32, ev fault.Event) []fault.Event 
 	out := ev
 	out.State = state
 	if ev.Episode != g.episode {
-		out.Episode = g.episode
+		out.Episode, out.Since = g.episode, g.start
 		out.ID = groupID(g.episode, state)
 	}
 	if state == fault.StateFiring {
@@ -245,7 +246,7 @@ func (m *Merger) leave(dst []fault.Event, g *group, mb member, ev *fault.Event) 
 	}
 	m.closeGroup(g)
 	out := *ev
-	out.State, out.Episode, out.ID, out.InhibitedBy, out.Gap = fault.StateResolved, g.episode, groupID(g.episode, fault.StateResolved), "", g.gap
+	out.State, out.Episode, out.Since, out.ID, out.InhibitedBy, out.Gap = fault.StateResolved, g.episode, g.start, groupID(g.episode, fault.StateResolved), "", g.gap
 	return m.pass(dst, out)
 }
 
@@ -349,12 +350,13 @@ func (r *ring[K, V]) each(f func(K, V)) {
 }
 
 // The Merger's state is a frame (package frame) of magic "FLTMERGE",
-// version 1, whose body is: the open groups (count, then each: kind, key,
-// episode, state, firing ID, whether it has a gap and if so when it began
-// and its period, window, series and late fraction, then its members in
-// (member, episode) order, each with its state); the links, oldest first
-// (count, then each member firing ID and its group's); the resolved
-// members, oldest first (count, then each member and episode).
+// version 2, whose body is: the open groups (count, then each: kind, key,
+// episode, its start, state, firing ID, whether it has a gap and if so
+// when it began and its period, window, series and late fraction, then
+// its members in (member, episode) order, each with its state); the links,
+// oldest first (count, then each member firing ID and its group's); the
+// resolved members, oldest first (count, then each member, episode and
+// whether it was dropped while pending).
 const (
 	mergerMagic   = "FLTMERGE"
 	mergerVersion = 2
@@ -369,6 +371,7 @@ func (m *Merger) AppendState(b []byte) []byte {
 		w.Str(string(g.kind))
 		w.Str(g.key)
 		w.Str(g.episode)
+		w.I64(g.start)
 		w.U8(uint8(g.state))
 		w.Str(g.firing)
 		w.Bool(g.gap != nil)
@@ -433,7 +436,7 @@ func readMerger(raw []byte) (*Merger, error) {
 		r.Fail("%d groups, at most %d", n, maxGroups)
 	}
 	for i := 0; i < n && r.Err() == nil; i++ {
-		g := &group{kind: fault.Kind(r.Str()), key: r.Str(), episode: r.Str(), state: fault.State(r.U8()), firing: r.Str(),
+		g := &group{kind: fault.Kind(r.Str()), key: r.Str(), episode: r.Str(), start: r.I64(), state: fault.State(r.U8()), firing: r.Str(),
 			members: map[member]fault.State{}}
 		if r.Bool() {
 			g.since = r.I64()

@@ -312,6 +312,7 @@ func TestRestoreMergerRefusesBadState(t *testing.T) {
 	w.Str(string(fault.KindAbsence))
 	w.Str("")
 	w.Str("ep")
+	w.I64(0)
 	w.U8(uint8(fault.StateFiring))
 	w.Str("")
 	w.Bool(false)
