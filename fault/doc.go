@@ -62,8 +62,9 @@
 //   - periodic_gap, periodic_delivery_loss: the first lossy arrival bin,
 //     rounded to the nearest minute, so that replicas whose jitter moves
 //     that bin by a bin or two agree.
-//   - duplicate_storm, ingest_lag: the arrival minute in which the source's
-//     run began.
+//   - duplicate_storm: the arrival minute in which the source's storm
+//     began; ingest_lag: the first minute of its rise whose lag passed the
+//     midpoint between the source's normal lag and the firing threshold.
 //   - feedback_loop and bad_input: the arrival of the first looped or bad
 //     record.
 //
