@@ -1,6 +1,7 @@
 package fleetgap
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -166,4 +167,28 @@ func TestFleetForgetsAJumpLongerThanItsRing(t *testing.T) {
 	f.Advance(jump+int64(time.Minute), false, 0, noCensus)
 	require.EqualValues(t, 40, f.rateSumE)
 	require.EqualValues(t, 1, f.rateSumM)
+}
+
+// TestAdvanceBeforeDueDoesNothing: before Due, Advance completes no bin and
+// returns nothing, so the engine may skip it; at Due one bin completes and
+// Due moves on by a bin; near the end of time Due says always.
+func TestAdvanceBeforeDueDoesNothing(t *testing.T) {
+	f := newDetector()
+	f.Start(sec(0))
+	for i := range 40 {
+		f.Observe(sec(float64(i)/4), i%2 == 0)
+	}
+	for now := sec(0); now < sec(30); now += int64(37 * time.Millisecond) {
+		due, done := f.Due(), f.done
+		if now < due {
+			require.Empty(t, f.Advance(now, false, 0, noCensus))
+			require.Equal(t, done, f.done, "at %d, before its due %d", now, due)
+			continue
+		}
+		f.Advance(now, false, 0, noCensus)
+		require.Greater(t, f.done, done, "at %d, due %d", now, due)
+		require.Equal(t, f.completionTime(f.done), f.Due())
+	}
+	f.done = math.MaxInt64/binRes - 1
+	require.Equal(t, int64(math.MinInt64), f.Due())
 }
