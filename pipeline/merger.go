@@ -161,11 +161,13 @@ func (m *Merger) Add(dst []fault.Event, id int32, ev fault.Event) []fault.Event 
 			state = max(state, st)
 		}
 	}
-	if g.state == fault.StateFiring && state == fault.StatePending {
-		// No member fires any more: the fault is over. A member still
-		// pending (a burst of the gap that its engine suspects anew) does
-		// not hold it open; it is dropped, and only its firing, should it
-		// come, is heard from it again.
+	if windowed(g.kind) && g.state == fault.StateFiring && state == fault.StatePending {
+		// No member's gap fires any more: the fault is over. A member
+		// still pending (a burst of the gap that its engine suspects
+		// anew) does not hold it open; it is dropped, and only its
+		// firing, should it come, is heard from it again. (A member of
+		// another kind pending is a condition holding, not yet for long
+		// enough: it keeps its group.)
 		for mb := range g.members {
 			m.closed.add(mb, true)
 		}

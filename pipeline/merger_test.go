@@ -325,3 +325,32 @@ func TestRestoreMergerRefusesBadState(t *testing.T) {
 	_, err = RestoreMerger(w.Finish())
 	require.ErrorContains(t, err, `group 0: kind "absence" is not grouped`)
 }
+
+// A member of a kind other than a gap that is pending keeps its group
+// open when the firing member resolves: its condition holds, not yet for
+// long enough, and its firing continues the same fault.
+func TestMergerPendingMemberKeepsAStorm(t *testing.T) {
+	at := t0.Add(12 * time.Minute).UnixNano()
+	storm := func(episode string, state fault.State) fault.Event {
+		return fault.Event{ID: fault.StateID(episode, state), Episode: episode, Kind: fault.KindDuplicateStorm,
+			Rule: string(fault.KindDuplicateStorm), State: state, Since: at, At: at, Labels: stream.NewLabels("host", "a")}
+	}
+	m := NewMerger()
+	var out []fault.Event
+	for _, x := range []input{
+		{1, storm("x", fault.StateFiring)},
+		{2, storm("y", fault.StatePending)},
+		{1, storm("x", fault.StateResolved)},
+		{2, storm("y", fault.StateFiring)},
+		{2, storm("y", fault.StateResolved)},
+	} {
+		out = m.Add(out, x.member, x.ev)
+	}
+	var got []string
+	for _, ev := range out {
+		got = append(got, ev.Episode+"/"+ev.State.String())
+	}
+	require.Equal(t, []string{"x/firing", "x/resolved"}, got)
+	require.Equal(t, fault.StateID("x", fault.StateResolved), out[1].ID)
+	require.Empty(t, m.groups)
+}
