@@ -447,17 +447,25 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 // ours (a reserved or repeated tag, a repeated field) or cannot be dated.
 func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64) ([]Sample, bool) {
 	r := &d.simple
-	d.key = append(d.key[:0], rec[:r.mEnd]...)
-	d.key = append(d.key, sepByte)
-	for _, t := range r.tags {
-		d.key = append(d.key, rec[t.k0:t.k1]...)
-		d.key = append(d.key, sepByte)
-		d.key = append(d.key, rec[t.v0:t.v1]...)
-		d.key = append(d.key, sepByte)
+	raw := rec[:r.mEnd]
+	if len(r.tags) > 0 {
+		raw = rec[:r.tags[len(r.tags)-1].v1]
 	}
-	set, _, err := d.tab.tagSet(d.key, r.mEnd, len(r.tags))
-	if err != nil {
-		return dst, false
+	set, ok := d.tab.rawSet(raw)
+	if !ok {
+		d.key = append(d.key[:0], rec[:r.mEnd]...)
+		d.key = append(d.key, sepByte)
+		for _, t := range r.tags {
+			d.key = append(d.key, rec[t.k0:t.k1]...)
+			d.key = append(d.key, sepByte)
+			d.key = append(d.key, rec[t.v0:t.v1]...)
+			d.key = append(d.key, sepByte)
+		}
+		var err error
+		if set, _, err = d.tab.tagSet(d.key, r.mEnd, len(r.tags)); err != nil {
+			return dst, false
+		}
+		d.tab.alias(raw, set)
 	}
 	ts, arrival, err := d.dates(r.ts, r.hasTS, arrival)
 	if err != nil {

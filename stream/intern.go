@@ -131,6 +131,23 @@ func (t *internTable) tagSet(key []byte, mlen, ntags int) (idx int32, badTag int
 	return idx, 0, nil
 }
 
+// rawSet returns the tag set of a record of the simple subset (see
+// parseSimple) by its measurement and tags as written, raw, if alias has
+// named it. Such a key holds no sepByte, so it never meets a key tagSet
+// takes, and the records most collectors write skip building that key.
+func (t *internTable) rawSet(raw []byte) (int32, bool) {
+	i, ok := t.sets[string(raw)]
+	return i, ok
+}
+
+// alias makes raw, the measurement and tags of a simple record as written,
+// another key of tag set set.
+func (t *internTable) alias(raw []byte, set int32) {
+	k := string(raw)
+	t.sets[k] = set
+	t.bytes += len(k) + internEntryOverhead
+}
+
 // labels returns the label set of a tag set.
 func (t *internTable) labels(set int32) Labels { return t.setList[set].labels }
 

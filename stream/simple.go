@@ -25,20 +25,19 @@ import (
 //	string    = '"' { ' '…'~' except " and \ } '"'
 //	timestamp = [ "-" ] digits             (an int64)
 
-// plainLo and plainHi are the plain bytes below 64 and from 64 to 127, one
-// bit each.
-const (
-	plainLo uint64 = 0xffff_fffe_0000_0000 &^ (1<<'"' | 1<<',' | 1<<'=')
-	plainHi uint64 = (1<<63 - 1) &^ (1 << ('\\' - 64))
-)
+// plainBytes has a 1 for each plain byte: the bytes a name of a simple
+// record is made of. A table rather than bit tests: no branch depends on
+// whether a byte is a letter or a digit.
+var plainBytes = func() (t [256]uint8) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = 1
+	}
+	t['"'], t[','], t['='], t['\\'] = 0, 0, 0, 0
+	return t
+}()
 
 // isPlain reports whether c may be part of a name in a simple record.
-func isPlain(c byte) bool {
-	if c < 64 {
-		return plainLo>>c&1 != 0
-	}
-	return c < 128 && plainHi>>(c-64)&1 != 0
-}
+func isPlain(c byte) bool { return plainBytes[c] != 0 }
 
 // simpleRecord is a record parsed by parseSimple: offsets into it and the
 // fields' values.
@@ -125,13 +124,34 @@ func plainEnd(rec []byte, i int) int {
 	return i
 }
 
+// parseSimpleInt parses v, the digits of an integer field without its
+// suffix, into f: an int64 ("i"), or with unsigned a uint64 ("u") of at
+// most 19 digits (20 may overflow: those are left to the parser).
+func parseSimpleInt(v []byte, unsigned bool, f *simpleField) bool {
+	if unsigned && (len(v) == 0 || len(v) > 19 || v[0] == '-') {
+		return false
+	}
+	n, ok := parseInt64(v)
+	if unsigned {
+		f.value = float64(uint64(n))
+	} else {
+		f.value = float64(n)
+	}
+	return ok
+}
+
+// pow10 holds the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
 // parseSimpleValue parses the field value at rec[i:] into f and returns
 // the offset after it, which is the end of rec or a ',' or ' '.
 func parseSimpleValue(rec []byte, i int, f *simpleField) (int, bool) {
 	if i == len(rec) {
 		return 0, false
 	}
-	if rec[i] == '"' {
+	switch rec[i] {
+	case '"':
 		for j := i + 1; j < len(rec); j++ {
 			switch c := rec[j]; {
 			case c == '"':
@@ -142,18 +162,12 @@ func parseSimpleValue(rec []byte, i int, f *simpleField) (int, bool) {
 			}
 		}
 		return 0, false
-	}
-	end := i
-	for end < len(rec) && rec[end] != ',' && rec[end] != ' ' {
-		end++
-	}
-	if end == i {
-		return 0, false
-	}
-	v := rec[i:end]
-	switch v[0] {
 	case 't', 'T', 'f', 'F':
-		switch string(v) {
+		end := i
+		for end < len(rec) && rec[end] != ',' && rec[end] != ' ' {
+			end++
+		}
+		switch string(rec[i:end]) {
 		case "t", "T", "true", "True", "TRUE":
 			f.value = 1
 		case "f", "F", "false", "False", "FALSE":
@@ -163,49 +177,53 @@ func parseSimpleValue(rec []byte, i int, f *simpleField) (int, bool) {
 		}
 		return end, true
 	}
-	switch v[len(v)-1] {
-	case 'i':
-		n, ok := parseInt64(v[:len(v)-1])
-		f.value = float64(n)
-		return end, ok
-	case 'u':
-		digits := v[:len(v)-1]
-		if len(digits) == 0 || len(digits) > 19 || digits[0] == '-' {
-			return 0, false // 20 digits may overflow: leave them to the parser
-		}
-		n, ok := parseInt64(digits) // 19 digits fit an int64 unless they start with 9…
-		if !ok {
-			return 0, false
-		}
-		f.value = float64(uint64(n))
-		return end, true
-	}
-	// A float: [-] digits [. digits].
-	neg := v[0] == '-'
-	d := v
+	// A number: [-] digits [. digits], an integer if "i" or "u" follows.
+	// Read in one pass: the integer m of its digits, and where the dot is.
+	d0 := i
+	neg := rec[i] == '-'
 	if neg {
-		d = v[1:]
+		d0++
 	}
-	dot := -1
-	for j, c := range d {
-		switch {
-		case c == '.' && dot < 0:
-			dot = j
-		case c < '0' || c > '9':
-			return 0, false
+	var m uint64
+	dot := -1 // offset of the dot from d0
+	end := d0
+	for ; end < len(rec); end++ {
+		c := rec[end]
+		if c-'0' <= 9 {
+			m = m*10 + uint64(c-'0') // wraps past 19 digits: then not used
+			continue
 		}
-	}
-	if len(d) == 0 || dot == 0 || dot == len(d)-1 {
+		if c == '.' && dot < 0 {
+			dot = end - d0
+			continue
+		}
+		if c == ',' || c == ' ' {
+			break
+		}
+		if (c == 'i' || c == 'u') && (end+1 == len(rec) || rec[end+1] == ',' || rec[end+1] == ' ') {
+			return end + 1, parseSimpleInt(rec[i:end], c == 'u', f)
+		}
 		return 0, false
 	}
-	if dot < 0 && len(d) <= 15 { // an integer below 2⁵³: exact
-		n, _ := parseInt64(d)
-		f.value = float64(n)
+	n := end - d0 // digits and dot
+	digits, frac := n, 0
+	if dot >= 0 {
+		digits, frac = n-1, n-1-dot
+	}
+	if digits == 0 || dot == 0 || dot == n-1 {
+		return 0, false
+	}
+	// Exact when m is below 2⁵³ and 10^frac is a float64 (frac ≤ 22): the
+	// quotient of two exact values is then correctly rounded, as
+	// strconv.ParseFloat rounds (its own first fast path).
+	if digits <= 19 && m < 1<<53 && frac < len(pow10) {
+		f.value = float64(m) / pow10[frac]
 		if neg {
 			f.value = -f.value // -0 is negative zero, as strconv gives
 		}
 		return end, true
 	}
+	v := rec[i:end]
 	x, err := strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
 	f.value = x
 	return end, err == nil

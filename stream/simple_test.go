@@ -122,6 +122,8 @@ func FuzzSimpleRecord(f *testing.F) {
 		`system,host=a load1=0.5,uptime_format="3 days",n_users=2i,n=7u,b=t -5`,
 		"m a=-0,b=-0.0,c=007,d=0.1,e=123456789012345678,f=1e5,g=1.",
 		"m v=1 9223372036854775808", "m,a=b,c=d x=1,y=2 3",
+		// floats at the edges of the exact fast path (2⁵³, 19 digits, 10²²)
+		"m a=9007199254740993,b=9007199254740991.5,c=0.1234567890123456789,d=1.0000000000000000000001,e=-123.456,f=99999999999999999999.5",
 	} {
 		f.Add([]byte(s))
 	}
