@@ -233,7 +233,10 @@ func (b *base) next(f *feed, where string) (*stream.RecordError, error) {
 		clear(f.batch[n:])
 		f.batch, f.sent = f.batch[:n], 0
 	}
-	var re *stream.RecordError
+	if err == nil {
+		return nil, nil
+	}
+	var re *stream.RecordError // escapes: only for an error, not per record
 	if errors.As(err, &re) {
 		if errors.Is(re, stream.ErrLineTooLong) {
 			b.limit(LimitLine)
