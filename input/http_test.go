@@ -3,6 +3,7 @@ package input_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/faultline-go/faultline/input"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/pipeline"
+	"github.com/faultline-go/faultline/stream"
 )
 
 // post sends a write to h and returns the answer.
@@ -325,4 +327,36 @@ func TestHTTPMetricsAreDescribed(t *testing.T) {
 	require.NoError(t, metrics.WriteText(&b, ms))
 	require.Contains(t, b.String(), "# TYPE faultline_input_requests_total counter\n")
 	require.Contains(t, b.String(), "# TYPE faultline_input_connections gauge\n")
+}
+
+// discard is a Runtime that counts what it is given and keeps nothing.
+type discard struct{ samples int }
+
+func (d *discard) Now() time.Time { return t0 }
+func (d *discard) Ingest(_ context.Context, batch []stream.Sample) error {
+	d.samples += len(batch)
+	return nil
+}
+func (d *discard) BadInput(string, error) {}
+
+// TestHTTPAllocatesPerRequestNotPerRecord checks that a write of 1,000
+// records of known series allocates a bounded number of times, whatever
+// its number of records: the request's own objects, none per record.
+func TestHTTPAllocatesPerRequestNotPerRecord(t *testing.T) {
+	var body strings.Builder
+	for h := range 1000 {
+		fmt.Fprintf(&body, "cpu,host=h%04d usage_idle=%d.5 %d\n", h, h%90, t0.UnixNano())
+	}
+	rt := &discard{}
+	h := input.NewHTTP(rt, input.HTTPOptions{})
+	write := func() {
+		req := httptest.NewRequest(http.MethodPost, "/api/v2/write", strings.NewReader(body.String()))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+	}
+	write() // the series are interned, the feed pooled
+	allocs := testing.AllocsPerRun(20, write)
+	require.Equal(t, 22*1000, rt.samples) // AllocsPerRun runs it once more, first
+	require.Less(t, allocs, 100.0, "allocations per write of 1,000 records")
 }
