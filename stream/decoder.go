@@ -413,10 +413,15 @@ func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
 		h = d.rep.hash(rec)
 		if e := d.rep.find(h, rec); e != nil {
 			if ts, arr, err := d.dates(e.ts, e.hasTS, arrival); err == nil {
-				n0 := len(dst)
-				dst = append(dst, d.rep.entrySamples(e)...)
-				for i := n0; i < len(dst); i++ { // dated in place: dating a copy of each, then appending it, cost more
-					dst[i].Time, dst[i].Arrival = ts, arr
+				if smp := d.rep.entrySamples(e); len(smp) == 1 { // most records: no call to copy a slice
+					dst = append(dst, smp[0])
+					dst[len(dst)-1].Time, dst[len(dst)-1].Arrival = ts, arr
+				} else {
+					n0 := len(dst)
+					dst = append(dst, smp...)
+					for i := n0; i < len(dst); i++ { // dated in place: dating a copy of each, then appending it, cost more
+						dst[i].Time, dst[i].Arrival = ts, arr
+					}
 				}
 				d.stats.StringFields += int64(e.strs)
 				d.rep.hit()
