@@ -27,11 +27,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 			"3 lint findings only (warnings: the rules load), 2 usage.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *lint != "all" && *lint != "none" {
 		fmt.Fprintf(stderr, "faultline check: --lint must be all or none, not %q\n", *lint)

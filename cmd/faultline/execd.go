@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,14 +36,10 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 			"passed through on stdout, events added as faultline_event metrics.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "faultline execd: unexpected arguments %q\n", fs.Args())
+	if !noArgs(fs, stderr) {
 		return exitUsage
 	}
 	log, err := lf.logger(stderr)

@@ -30,6 +30,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -82,4 +84,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "faultline: unknown command %q\n%s", args[0], usage)
 	return exitUsage
+}
+
+// parseFlags parses a command's flags and reports whether the command goes
+// on; when it does not, code is its exit code: 0 when asked for help, 2
+// for bad flags (the flag package has said why).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	switch err := fs.Parse(args); {
+	case err == nil:
+		return exitOK, true
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, false
+	default:
+		return exitUsage, false
+	}
+}
+
+// noArgs reports whether a command that takes only flags was given
+// nothing else, saying so on stderr when it was.
+func noArgs(fs *flag.FlagSet, stderr io.Writer) bool {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "faultline %s: unexpected arguments %q\n", fs.Name(), fs.Args())
+		return false
+	}
+	return true
 }

@@ -34,6 +34,16 @@ func TestUsageErrors(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	code, _, _ = runCLI(t, "", "check")
 	require.Equal(t, exitUsage, code)
+	for _, cmd := range []string{"run", "execd"} {
+		code, _, stderr := runCLI(t, "", cmd, "stray")
+		require.Equal(t, exitUsage, code, cmd)
+		require.Contains(t, stderr, "faultline "+cmd+`: unexpected arguments ["stray"]`)
+	}
+	for _, cmd := range []string{"check", "test", "replay", "run", "execd"} {
+		code, _, stderr := runCLI(t, "", cmd, "--help")
+		require.Equal(t, exitOK, code, cmd)
+		require.Contains(t, stderr, "usage: faultline "+cmd, cmd)
+	}
 }
 
 func TestCheckReportsEveryMistakeWithPosition(t *testing.T) {

@@ -55,11 +55,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "usage: faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *batch < 1 || *maxErrors < 0 || *every <= 0 {
 		fmt.Fprintln(stderr, "faultline replay: --batch must be ≥ 1, --max-errors ≥ 0 and --checkpoint-every > 0")

@@ -61,14 +61,10 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "usage: faultline run [--listen ADDR] [--rules FILE]... [--state FILE] [--alertmanager URL]... [--webhook URL]... [--stdin] [--ui=false] [flags]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "faultline run: unexpected arguments %q\n", fs.Args())
+	if !noArgs(fs, stderr) {
 		return exitUsage
 	}
 	if (*sf.tlsCert == "") != (*sf.tlsKey == "") {
