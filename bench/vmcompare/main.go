@@ -20,6 +20,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -157,26 +158,60 @@ func (s *server) idleRate() (float64, error) {
 	return float64(c1-c0) / float64(2*time.Second), err
 }
 
-// settle waits until s's CPU time has not moved for a second, and returns
-// it.
+// settle waits until s's CPU time has moved by less than a millisecond in
+// each of five 200-ms intervals (an idle server still wakes for its
+// timers), and returns it.
 func (s *server) settle() (time.Duration, error) {
 	last, err := procCPU(s.pid)
 	for still := 0; err == nil && still < 5; {
 		time.Sleep(200 * time.Millisecond)
 		var c time.Duration
-		if c, err = procCPU(s.pid); c == last {
+		if c, err = procCPU(s.pid); c-last < time.Millisecond {
 			still++
 		} else {
-			still, last = 0, c
+			still = 0
 		}
+		last = c
 	}
 	return last, err
 }
 
-// procCPU returns the user and system CPU time of process pid, all its
-// threads, from /proc/pid/stat (in clock ticks of 10 ms, the kernel's
-// USER_HZ on Linux).
+// procCPU returns the CPU time of process pid, all its threads: the sum
+// of their /proc/pid/task/*/schedstat (nanoseconds; a thread that has
+// exited no longer counts, which Go servers' threads seldom do), or, where
+// the kernel keeps no schedstat, user and system time from /proc/pid/stat
+// (in clock ticks of 10 ms, the kernel's USER_HZ on Linux: too coarse for
+// a round of a few tenths of a second).
 func procCPU(pid int) (time.Duration, error) {
+	if d, err := schedCPU(pid); err == nil {
+		return d, nil
+	}
+	return statCPU(pid)
+}
+
+// schedCPU returns the sum of the first field of every thread's schedstat.
+func schedCPU(pid int) (time.Duration, error) {
+	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(files) == 0 {
+		return 0, fmt.Errorf("process %d: no schedstat", pid)
+	}
+	var sum int64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread has exited
+		}
+		ns, err := strconv.ParseInt(strings.Fields(string(b) + " x")[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: unexpected format", f)
+		}
+		sum += ns
+	}
+	return time.Duration(sum), nil
+}
+
+// statCPU returns user and system time from /proc/pid/stat.
+func statCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
