@@ -1,6 +1,6 @@
 // Command vmcompare posts the same line-protocol records to a running
 // faultline run and a running VictoriaMetrics over HTTP, one server after
-// the other, with the same client, and prints each server's CPU time for
+// the other (which first alternates with the round), with the same client, and prints each server's CPU time for
 // them, read from /proc. bench/vm.sh starts fresh servers on 127.0.0.1 for
 // each round, runs it and takes the medians; see BENCHMARKS.md.
 //
@@ -50,6 +50,9 @@ func main() {
 	servers := []*server{
 		{name: "faultline", url: strings.TrimSuffix(*flURL, "/") + "/write", pid: *flPID},
 		{name: "victoria-metrics", url: strings.TrimSuffix(*vmURL, "/") + "/write", pid: *vmPID},
+	}
+	if *round%2 == 0 { // even rounds post to VictoriaMetrics first: neither server always goes first
+		servers[0], servers[1] = servers[1], servers[0]
 	}
 	client := &http.Client{Timeout: time.Minute}
 	for _, s := range servers {
