@@ -1,7 +1,7 @@
 // Command vmcompare posts the same line-protocol records to a running
 // faultline run and a running VictoriaMetrics over HTTP, one server after
-// the other (which first alternates with the round), with the same client, and prints each server's CPU time for
-// them, read from /proc. bench/vm.sh starts fresh servers on 127.0.0.1 for
+// the other (which goes first alternates with the round), with the same
+// client, and prints each server's CPU time for them, read from /proc. bench/vm.sh starts fresh servers on 127.0.0.1 for
 // each round, runs it and takes the medians; see BENCHMARKS.md.
 //
 // The records are B01's (2,000 checks, every sample delivered 4 times, in
