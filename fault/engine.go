@@ -210,7 +210,9 @@ func (e *Engine) advance(ctx context.Context, now int64) {
 		e.cohortsDue(now)
 	}
 	e.now = now
-	e.loopQuiet(now)
+	if e.loop.open {
+		e.loopQuiet(now)
+	}
 	// advance runs for every sample: the call only when something is due.
 	if now >= min(e.src.Next(), e.bad.next, e.st.evict.next) || e.closed {
 		e.periodicDue(now, true)
