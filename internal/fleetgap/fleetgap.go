@@ -242,6 +242,21 @@ func (f *Detector) alloc() {
 
 // Observe records the on-time judgment of a slot expected at rx.
 func (f *Detector) Observe(rx int64, missed bool) {
+	if f.bins != nil && rx >= 0 {
+		b := &f.bins[rx/binRes&(ringBins-1)] // binOf, for rx ≥ 0
+		b.e++
+		if missed {
+			b.m++
+		}
+		return
+	}
+	f.observe(rx, missed)
+}
+
+// observe is Observe's slow path (so that Observe is inlined into the
+// engine's judgment of every slot): it allocates the ring at the first
+// judgment, and takes the bin of a time before 1970.
+func (f *Detector) observe(rx int64, missed bool) {
 	if f.bins == nil {
 		f.alloc()
 	}
