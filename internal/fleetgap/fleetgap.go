@@ -178,6 +178,7 @@ type Detector struct {
 	bursts   []burst
 	tracks   []*track
 	folds    []*fold
+	pre      []prefixSum            // scratch of fold.finalize: a period's prefix sums
 	delivery *deliveryloss.Detector // periodic loss of redundant copies, on the same bins
 	copying  bool                   // a redundant copy was counted: the delivery stage is allocated
 
