@@ -33,9 +33,9 @@ type Engine struct {
 	closed  bool
 	horizon int64 // while closing: slots expected after it are not judged
 
-	dd     deduper
-	st     store    // series, their arrival tracking and the timing wheel
-	al     alerting // rules: alert states, histories, cohorts
+	dd     *dedup.Deduper // nil with Config.DisableDedup
+	st     store          // series, their arrival tracking and the timing wheel
+	al     alerting       // rules: alert states, histories, cohorts
 	fleet  *fleetgap.Detector
 	census fleetgap.Census // e.missingIn, for the fleet detector
 	gaps   seriesgap.Detector
@@ -57,7 +57,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg:   cfg,
-		dd:    noDedup{},
 		st:    newStore(),
 		al:    newAlerting(cfg.Rules),
 		fleet: fleetgap.New(int64(cfg.OnTimeBudget), int64(cfg.Lateness), lateSlack),
@@ -211,7 +210,9 @@ func (e *Engine) advance(ctx context.Context, now int64) {
 		e.cohortsDue(now)
 	}
 	e.now = now
-	e.loopQuiet(now)
+	if e.loop.open {
+		e.loopQuiet(now)
+	}
 	// advance runs for every sample: the call only when something is due.
 	if now >= min(e.src.Next(), e.bad.next, e.st.evict.next) || e.closed {
 		e.periodicDue(now, true)
@@ -254,21 +255,23 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 	if !ok {
 		return
 	}
-	switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
-	case dedup.Duplicate:
-		e.stats.local.Duplicates++
-		e.redelivered(idx)
-		e.copyDelivered(idx, smp.Time, smp.Arrival)
-		return
-	case dedup.Conflict:
-		e.stats.local.Conflicts++
-		e.redelivered(idx)
-		e.copyDelivered(idx, smp.Time, smp.Arrival)
-		return
-	case dedup.TooLate:
-		e.stats.local.TooLate++
-		e.sourceOverflow(e.st.series[idx].src)
-		return
+	if e.dd != nil { // nil with Config.DisableDedup
+		switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
+		case dedup.Duplicate:
+			e.stats.local.Duplicates++
+			e.redelivered(idx)
+			e.copyDelivered(idx, smp.Time, smp.Arrival)
+			return
+		case dedup.Conflict:
+			e.stats.local.Conflicts++
+			e.redelivered(idx)
+			e.copyDelivered(idx, smp.Time, smp.Arrival)
+			return
+		case dedup.TooLate:
+			e.stats.local.TooLate++
+			e.sourceOverflow(e.st.series[idx].src)
+			return
+		}
 	}
 	s := &e.st.series[idx]
 	if smp.Time == s.lastTs {

@@ -49,17 +49,35 @@ func (e *Engine) advanceFleet(now int64) {
 // filled on time and the copy arrived by the slot's on-time deadline. It
 // runs for every redelivery, on the series' tracker line, which the
 // sample's first copy has just touched.
+//
+// Most copies are of the slot the lattice last moved to (anchorK), not
+// judged yet (nextK ≤ anchorK ≤ nextK + 1, within the lead, which is at
+// least 1): that case is decided here in a few instructions, without a
+// call; every other one by copyElsewhere.
 func (e *Engine) copyDelivered(idx uint32, ts, arrival int64) {
 	t := &e.st.trackers[idx]
+	c := t.cadence() // even (a multiple of cadenceUnit), so c/2 + c/2 = c
+	if t.flags&flagLattice == 0 || uint64(ts-t.anchorTs+c/2) >= uint64(c) || t.anchorK < t.nextK || t.anchorK > t.nextK+1 {
+		// (ts − anchorTs ∈ [−c/2, c/2) is ts's slot being anchorK, as in
+		// slotOf; a difference that overflows is out of it both ways.)
+		e.copyElsewhere(t, ts, arrival)
+		return
+	}
+	if t.onTime&slotBit(t.anchorK) == 0 {
+		return
+	}
+	if rx := t.anchorTs + int64(t.lag)*lagUnit; arrival <= rx+e.tau() { // rxExp(anchorK)
+		e.fleet.Copy(rx)
+	}
+}
+
+// copyElsewhere is copyDelivered for any copy: of a slot other than
+// anchorK, or of anchorK once judged.
+func (e *Engine) copyElsewhere(t *tracker, ts, arrival int64) {
 	if !t.lattice() {
 		return
 	}
-	// Most copies are of the slot the lattice last moved to (anchorK):
-	// that needs no call.
-	k, c := int64(t.anchorK), t.cadence()
-	if d := ts - t.anchorTs; d < -c/2 || d >= c/2 {
-		k = t.slotOf(ts)
-	}
+	k := t.slotOf(ts)
 	if k < int64(t.nextK) || k > int64(t.nextK)+e.lead(t) || t.onTime&slotBit(int32(k)) == 0 {
 		return
 	}

@@ -3,6 +3,7 @@ package fault
 import (
 	"sync"
 
+	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/metrics"
 )
 
@@ -148,10 +149,13 @@ type statsCounters struct {
 	shared Stats
 }
 
-func (c *statsCounters) flush(dd deduper) {
+func (c *statsCounters) flush(dd *dedup.Deduper) {
 	c.mu.Lock()
 	c.shared.add(&c.local)
-	c.shared.DedupOverflow = dd.Overflow()
+	c.shared.DedupOverflow = 0 // dedup off
+	if dd != nil {
+		c.shared.DedupOverflow = dd.Overflow()
+	}
 	c.mu.Unlock()
 	c.local = Stats{}
 }

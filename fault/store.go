@@ -112,7 +112,9 @@ func (e *Engine) warm(chunk []stream.Sample) {
 				sum += uint64(st.Level())
 			}
 		}
-		e.dd.Warm(smp.Series, smp.Time)
+		if e.dd != nil {
+			e.dd.Warm(smp.Series, smp.Time)
+		}
 	}
 	e.st.warmed += sum
 }

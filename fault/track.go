@@ -264,6 +264,9 @@ func (e *Engine) judgeOnTime(idx uint32, t *tracker, d int64) bool {
 	t.nextK++
 	if !missed {
 		t.missRun = 0
+		if !t.gap.OnTime() {
+			return false
+		}
 		if tr, ok := e.gaps.Hit(idx, &t.gap, &e.st.misses[idx], k, rx, e.fleet); ok {
 			e.emitSeriesGap(idx, tr, "")
 		}

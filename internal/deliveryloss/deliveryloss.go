@@ -279,28 +279,37 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 	if int64(len(d.cellF)) < fd.nb {
 		d.cellF, d.cellC = make([]float64, fd.nb), make([]float64, fd.nb)
 	}
-	cellF, cellC := d.cellF[:fd.nb], d.cellC[:fd.nb]
-	clear(cellF)
-	clear(cellC)
-	for j := range fd.nb {
-		f, c, shadow := bins.Delivered(b0 + j)
-		for i := j - 1; i <= j+1; i++ {
-			k := wrap(i, fd.nb)
-			switch {
-			case shadow:
-				cellF[k] = math.Inf(-1) // in a burst's shadow: no evidence
-			case cellF[k] >= 0:
-				cellF[k] += float64(f)
-				cellC[k] += float64(c)
-			}
-		}
-	}
-	// The copies each cell expected and missed, with the baselines as they
-	// were before this period.
 	if int64(len(d.expE)) < fd.nb {
 		d.expE, d.missM = make([]float64, fd.nb), make([]float64, fd.nb)
 	}
+	cellF, cellC := d.cellF[:fd.nb], d.cellC[:fd.nb]
 	expE, missM := d.expE[:fd.nb], d.missM[:fd.nb]
+	// Each bin once (expE and missM hold the bins' counts until they are
+	// computed below), then each cell the sum of its three bins: −Inf for
+	// a cell with a bin in a burst's shadow, which gives no evidence. (The
+	// counts are integers: their float sums are exact in any order. A
+	// shadowed cell's copies are never read.)
+	for j := range fd.nb {
+		f, c, shadow := bins.Delivered(b0 + j)
+		expE[j], missM[j] = float64(f), float64(c)
+		if shadow {
+			expE[j] = math.Inf(-1)
+		}
+	}
+	last := fd.nb - 1
+	for k := range fd.nb {
+		lo, hi := k-1, k+1
+		if k == 0 {
+			lo = last
+		}
+		if k == last {
+			hi = 0
+		}
+		cellF[k] = expE[lo] + expE[k] + expE[hi]
+		cellC[k] = missM[lo] + missM[k] + missM[hi]
+	}
+	// The copies each cell expected and missed, with the baselines as they
+	// were before this period.
 	var sumE, sumM float64
 	for j := range fd.nb {
 		expE[j], missM[j] = 0, 0

@@ -160,6 +160,7 @@ type Detector struct {
 	started  bool
 	startAt  int64
 	lag      int64 // how long after its end a bin is complete
+	lastDone int64 // the last bin whose completion time fits an int64, less one (Due)
 	lateLag  int64 // how long after its end a bin's late/lost outcomes are settled
 	rateE    [rateBins]uint32
 	rateM    [rateBins]uint32
@@ -177,6 +178,7 @@ type Detector struct {
 	bursts   []burst
 	tracks   []*track
 	folds    []*fold
+	pre      []prefixSum            // scratch of fold.finalize: a period's prefix sums
 	delivery *deliveryloss.Detector // periodic loss of redundant copies, on the same bins
 	copying  bool                   // a redundant copy was counted: the delivery stage is allocated
 
@@ -206,6 +208,9 @@ func New(tau, late, slack int64) *Detector {
 		lag:     tau + 2*BinRes,
 		lateLag: late + slack + 2*BinRes,
 	}
+	// Due runs for every sample: the bound is computed once, not divided
+	// out at every call.
+	f.lastDone = (math.MaxInt64-f.lag)/binRes - 1
 	for _, p := range foldPeriods {
 		f.folds = append(f.folds, newFold(p))
 	}
@@ -238,6 +243,21 @@ func (f *Detector) alloc() {
 
 // Observe records the on-time judgment of a slot expected at rx.
 func (f *Detector) Observe(rx int64, missed bool) {
+	if f.bins != nil && rx >= 0 {
+		b := &f.bins[rx/binRes&(ringBins-1)] // binOf, for rx ≥ 0
+		b.e++
+		if missed {
+			b.m++
+		}
+		return
+	}
+	f.observe(rx, missed)
+}
+
+// observe is Observe's slow path (so that Observe is inlined into the
+// engine's judgment of every slot): it allocates the ring at the first
+// judgment, and takes the bin of a time before 1970.
+func (f *Detector) observe(rx int64, missed bool) {
 	if f.bins == nil {
 		f.alloc()
 	}
@@ -384,7 +404,7 @@ func (f *Detector) completionTime(b int64) int64 { return (b+1)*binRes + f.lag }
 // completes. Before then Advance changes nothing and returns nothing, so a
 // caller whose clock moves with every sample calls it only then.
 func (f *Detector) Due() int64 {
-	if f.done >= (math.MaxInt64-f.lag)/binRes-1 {
+	if f.done >= f.lastDone {
 		return math.MinInt64 // past the end of time: always due
 	}
 	return f.completionTime(f.done)

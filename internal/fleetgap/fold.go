@@ -115,45 +115,55 @@ func (fd *fold) complete(f *Detector, b int64) {
 	fd.init, fd.cur, fd.end = true, pi, (pi+1)*fd.nb
 }
 
-// window is a sliding sum over the bins within r of a phase bin, around
-// the period (folds wrap).
-type window struct {
-	r          int64
-	e, m, hits uint64 // slots, misses, burst bins
+// prefixSum is the sum of a period's first phase bins: slots, misses and
+// burst bins.
+type prefixSum struct {
+	e, m uint64
+	hits uint64
 }
 
-func (w *window) add(bn *fleetBin, sign int64) {
-	w.e += uint64(sign * int64(bn.e))
-	w.m += uint64(sign * int64(bn.m))
-	if bn.burst {
-		w.hits += uint64(sign)
+// prefixes fills f.pre with the prefix sums of the period of nb bins
+// starting at bin b0: f.pre[i] sums its phase bins 0 … i−1. Any window's
+// sums then take two lookups (span), instead of a sliding window stepped
+// at every phase bin, three times.
+func (f *Detector) prefixes(b0, nb int64) []prefixSum {
+	if int64(cap(f.pre)) < nb+1 {
+		f.pre = make([]prefixSum, nb+1) // for the longest fold, once
 	}
-}
-
-// start sums the bins around phase bin 0 of the period starting at b0.
-func (w *window) start(f *Detector, b0, nb int64) {
-	*w = window{r: w.r}
-	for i := -w.r; i <= w.r; i++ {
-		w.add(f.bin(b0+wrap(i, nb)), 1)
+	pre := f.pre[:nb+1]
+	var acc prefixSum
+	pre[0] = acc
+	for j := int64(0); j < nb; j++ {
+		bn := f.bin(b0 + j)
+		acc.e += uint64(bn.e)
+		acc.m += uint64(bn.m)
+		if bn.burst {
+			acc.hits++
+		}
+		pre[j+1] = acc
 	}
+	return pre
 }
 
-// step moves the window from phase bin j to j + 1.
-func (w *window) step(f *Detector, b0, nb, j int64) {
-	w.add(f.bin(b0+wrap(j+w.r+1, nb)), 1)
-	w.add(f.bin(b0+wrap(j-w.r, nb)), -1)
-}
-
-// wrap returns phase bin i of a period of nb bins, for −nb ≤ i < 2·nb
-// (cheaper than a division by a variable, on every bin of every period).
-func wrap(i, nb int64) int64 {
+// span returns the sums over the phase bins within r of phase bin j,
+// around the period (folds wrap), for 2r + 1 ≤ nb.
+func span(pre []prefixSum, j, r, nb int64) prefixSum {
+	a, b := j-r, j+r+1 // [a, b)
 	switch {
-	case i < 0:
-		return i + nb
-	case i >= nb:
-		return i - nb
+	case a < 0:
+		return prefixSum{
+			e:    pre[nb].e - pre[a+nb].e + pre[b].e,
+			m:    pre[nb].m - pre[a+nb].m + pre[b].m,
+			hits: pre[nb].hits - pre[a+nb].hits + pre[b].hits,
+		}
+	case b > nb:
+		return prefixSum{
+			e:    pre[nb].e - pre[a].e + pre[b-nb].e,
+			m:    pre[nb].m - pre[a].m + pre[b-nb].m,
+			hits: pre[nb].hits - pre[a].hits + pre[b-nb].hits,
+		}
 	}
-	return i
+	return prefixSum{e: pre[b].e - pre[a].e, m: pre[b].m - pre[a].m, hits: pre[b].hits - pre[a].hits}
 }
 
 // finalize adds period pi's evidence to every phase bin, at both scales,
@@ -184,24 +194,27 @@ func (fd *fold) finalize(f *Detector, pi int64, at int64) {
 	burstCap := f.burstSurprise()
 	// The windows: the bins left out around a bin, the cell around it,
 	// and the bins left out around the cell (each at most half the
-	// period, for the short folds).
+	// period, for the short folds). The rest of the period is taken only
+	// for a bin or cell that may gain evidence (foldScale.quiet).
 	half := (fd.nb - 1) / 2
-	out0 := window{r: min(foldLeaveOut, half)}
-	cell := window{r: min(foldCell, half)}
-	out1 := window{r: min(foldCell+foldLeaveOut, half)}
-	out0.start(f, b0, fd.nb)
-	cell.start(f, b0, fd.nb)
-	out1.start(f, b0, fd.nb)
+	r0, rc, r1 := min(foldLeaveOut, half), min(foldCell, half), min(foldCell+foldLeaveOut, half)
+	pre := f.prefixes(b0, fd.nb)
 	alarm := false
 	for j := int64(0); j < fd.nb; j++ {
-		if j > 0 {
-			out0.step(f, b0, fd.nb, j-1)
-			cell.step(f, b0, fd.nb, j-1)
-			out1.step(f, b0, fd.nb, j-1)
-		}
 		bn := f.bin(b0 + j)
-		alarm = fd.sc[0].add(j, pi, uint64(bn.e), uint64(bn.m), bn.burst, sumE-out0.e, sumM-out0.m, p1, burstCap) || alarm
-		alarm = fd.sc[1].add(j, pi, cell.e, cell.m, cell.hits > 0, sumE-out1.e, sumM-out1.m, p1, burstCap) || alarm
+		if sc := &fd.sc[0]; sc.quiet(j, uint64(bn.e), uint64(bn.m)) {
+			sc.last[j] = false
+		} else {
+			out := span(pre, j, r0, fd.nb)
+			alarm = sc.add(j, pi, uint64(bn.e), uint64(bn.m), bn.burst, sumE-out.e, sumM-out.m, p1, burstCap) || alarm
+		}
+		cell := span(pre, j, rc, fd.nb)
+		if sc := &fd.sc[1]; sc.quiet(j, cell.e, cell.m) {
+			sc.last[j] = false
+		} else {
+			out := span(pre, j, r1, fd.nb)
+			alarm = sc.add(j, pi, cell.e, cell.m, cell.hits > 0, sumE-out.e, sumM-out.m, p1, burstCap) || alarm
+		}
 	}
 	if alarm {
 		fd.alarms(f, pi, at)
@@ -218,14 +231,20 @@ func (sc *foldScale) zero() bool {
 	return true
 }
 
+// quiet reports whether e slots and m misses in a period give phase bin
+// j of a scale no evidence: there were no slots; or no miss, which could
+// only lower a CUSUM that is at zero already (the common case: no
+// logarithm, and no need of the rest of the period's rate).
+func (sc *foldScale) quiet(j int64, e, m uint64) bool {
+	return e == 0 || m == 0 && sc.s[j] == 0
+}
+
 // add adds one period's evidence to phase bin j of a scale: e slots and m
 // misses, judged against the rate of the rest of the period (outE slots,
 // outM misses); burst says whether a flagged burst touched them. It
 // reports whether the bin's CUSUM reached foldH.
 func (sc *foldScale) add(j, pi int64, e, m uint64, burst bool, outE, outM uint64, p1, burstCap float64) bool {
-	if e == 0 || m == 0 && sc.s[j] == 0 {
-		// No evidence this period; or no miss, which could only lower a
-		// CUSUM that is at zero already (the common case: no logarithm).
+	if sc.quiet(j, e, m) {
 		sc.last[j] = false
 		return false
 	}

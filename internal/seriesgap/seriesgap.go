@@ -140,15 +140,21 @@ func New(tau int64) Detector { return Detector{tau: tau, gaps: make(map[uint32]*
 // Len returns the number of open gaps.
 func (d *Detector) Len() int { return len(d.gaps) }
 
-// Hit updates series slot's detector for slot k, expected at rx, filled
-// on time. It returns the transition of its gap, if any: resolved when its
-// slot is on time twice in a row and no open fleet gap explains it.
-func (d *Detector) Hit(slot uint32, s *Series, m *Misses, k int32, rx int64, fleet *fleetgap.Detector) (episode.Transition, bool) {
+// OnTime records that series s filled a slot on time. It reports whether
+// the series has a gap open, whose detector Hit must then update. Most
+// series have none: OnTime is small enough to be inlined into the
+// caller's judgment of every slot, and Hit is called only for them.
+func (s *Series) OnTime() bool {
 	s.pLong += (0 - s.pLong) * longRateGain
 	s.run = 0
-	if s.flags&gapOpen == 0 {
-		return episode.Transition{}, false
-	}
+	return s.flags&gapOpen != 0
+}
+
+// Hit updates series slot's detector for slot k, expected at rx, filled
+// on time, once OnTime reported its gap open. It returns the transition
+// of its gap, if any: resolved when its slot is on time twice in a row and
+// no open fleet gap explains it.
+func (d *Detector) Hit(slot uint32, s *Series, m *Misses, k int32, rx int64, fleet *fleetgap.Detector) (episode.Transition, bool) {
 	g := d.gaps[slot]
 	if k%g.m != g.bin {
 		return episode.Transition{}, false
