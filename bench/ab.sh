@@ -4,13 +4,15 @@
 # times each; prints every run, then for each benchmark and metric the
 # median of A, of B and B/A.
 #
-#   bench/ab.sh [-r REV] [-n RUNS] [-b REGEXP] [-t BENCHTIME]
+#   bench/ab.sh [-r REV] [-n RUNS] [-b REGEXP] [-t BENCHTIME] [-p PACKAGE]
 #
 #   -r REV        the commit to compare with (default: the merge base with
 #                 main, or HEAD~1)
 #   -n RUNS       runs of each side (default 5)
 #   -b REGEXP     the benchmarks (default Engine1M|EndToEnd|Copies)
 #   -t BENCHTIME  go test -benchtime (default 1x)
+#   -p PACKAGE    the package of the benchmarks (default ./bench); in
+#                 another package each side runs its own benchmark code
 #
 # The benchmark files that use only the public API (e2e_test.go,
 # engine_test.go) are copied over A's bench/ directory, with the CPU-time
@@ -25,12 +27,14 @@ rev=$(git merge-base HEAD main 2>/dev/null || git rev-parse HEAD~1)
 runs=5
 bench='Engine1M|EndToEnd|Copies'
 benchtime=1x
-while getopts r:n:b:t: opt; do
+pkg=./bench
+while getopts r:n:b:t:p: opt; do
   case $opt in
     r) rev=$(git rev-parse "$OPTARG") ;;
     n) runs=$OPTARG ;;
     b) bench=$OPTARG ;;
     t) benchtime=$OPTARG ;;
+    p) pkg=$OPTARG ;;
     *) sed -n '2,20p' "$0"; exit 2 ;;
   esac
 done
@@ -43,15 +47,17 @@ cp bench/e2e_test.go bench/engine_test.go "$tmp/a/bench/"
 mkdir -p "$tmp/a/internal/cputime" && cp internal/cputime/cputime.go "$tmp/a/internal/cputime/"
 echo "== A: $(git log -1 --format='%h %s' "$rev")"
 echo "== B: working tree of $(git log -1 --format='%h %s' HEAD)"
-(cd "$tmp/a" && go test -c -o "$tmp/a.test" ./bench/)
-go test -c -o "$tmp/b.test" ./bench/
+(cd "$tmp/a" && go test -c -o "$tmp/a.test" "$pkg")
+go test -c -o "$tmp/b.test" "$pkg"
 
 : >"$tmp/results"
 for i in $(seq "$runs"); do
   for side in a b; do
     echo "-- run $i, ${side^^}"
     out="$tmp/run-$i-$side"
-    (cd bench && "$tmp/$side.test" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime") >"$out"
+    dir=$pkg
+    [ "$side" = a ] && dir=$tmp/a/$pkg
+    (cd "$dir" && "$tmp/$side.test" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime") >"$out"
     cat "$out"
     awk -v side="$side" '/^Benchmark/ {
         name = $1; sub(/-[0-9]+$/, "", name)
