@@ -1,8 +1,9 @@
 // Command vmcompare posts the same line-protocol records to a running
 // faultline run and a running VictoriaMetrics over HTTP, one server after
 // the other (which goes first alternates with the round), with the same
-// client, and prints each server's CPU time for them, read from /proc. bench/vm.sh starts fresh servers on 127.0.0.1 for
-// each round, runs it and takes the medians; see BENCHMARKS.md.
+// client, and prints each server's CPU time for them, read from /proc.
+// bench/vm.sh starts fresh servers on 127.0.0.1 for each round, runs it
+// and takes the medians; see BENCHMARKS.md.
 //
 // The records are B01's (2,000 checks, every sample delivered 4 times, in
 // arrival order), its first 55 minutes, their sample times moved so that
@@ -204,7 +205,11 @@ func schedCPU(pid int) (time.Duration, error) {
 		if err != nil {
 			continue // the thread has exited
 		}
-		ns, err := strconv.ParseInt(strings.Fields(string(b) + " x")[0], 10, 64)
+		fields := strings.Fields(string(b))
+		if len(fields) == 0 {
+			return 0, fmt.Errorf("%s: empty", f)
+		}
+		ns, err := strconv.ParseInt(fields[0], 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("%s: unexpected format", f)
 		}
