@@ -191,9 +191,9 @@ type Detector struct {
 	nextMark uint32
 	out      []episode.Transition
 	// Scratch, while a period is finalized: its filled slots and copies
-	// per cell, the copies each cell expected and missed, and the cells'
-	// residuals.
-	cellF, cellC, expE, missM, resid []float64
+	// per bin and per cell, the copies each cell expected and missed, and
+	// the cells' residuals.
+	binF, binC, cellF, cellC, expE, missM, resid []float64
 }
 
 // New returns a detector for bins of binRes ns, at the candidate periods
@@ -277,23 +277,22 @@ func (d *Detector) Complete(b, at int64, bins Fleet, out []episode.Transition) [
 func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 	b0 := pi * fd.nb
 	if int64(len(d.cellF)) < fd.nb {
+		d.binF, d.binC = make([]float64, fd.nb), make([]float64, fd.nb)
 		d.cellF, d.cellC = make([]float64, fd.nb), make([]float64, fd.nb)
-	}
-	if int64(len(d.expE)) < fd.nb {
 		d.expE, d.missM = make([]float64, fd.nb), make([]float64, fd.nb)
 	}
+	binF, binC := d.binF[:fd.nb], d.binC[:fd.nb]
 	cellF, cellC := d.cellF[:fd.nb], d.cellC[:fd.nb]
 	expE, missM := d.expE[:fd.nb], d.missM[:fd.nb]
-	// Each bin once (expE and missM hold the bins' counts until they are
-	// computed below), then each cell the sum of its three bins: −Inf for
-	// a cell with a bin in a burst's shadow, which gives no evidence. (The
+	// Each bin once, then each cell the sum of its three bins: −Inf for a
+	// cell with a bin in a burst's shadow, which gives no evidence. (The
 	// counts are integers: their float sums are exact in any order. A
 	// shadowed cell's copies are never read.)
 	for j := range fd.nb {
 		f, c, shadow := bins.Delivered(b0 + j)
-		expE[j], missM[j] = float64(f), float64(c)
+		binF[j], binC[j] = float64(f), float64(c)
 		if shadow {
-			expE[j] = math.Inf(-1)
+			binF[j] = math.Inf(-1)
 		}
 	}
 	last := fd.nb - 1
@@ -305,8 +304,8 @@ func (d *Detector) finalize(fd *fold, pi int64, bins Fleet, at int64) {
 		if k == last {
 			hi = 0
 		}
-		cellF[k] = expE[lo] + expE[k] + expE[hi]
-		cellC[k] = missM[lo] + missM[k] + missM[hi]
+		cellF[k] = binF[lo] + binF[k] + binF[hi]
+		cellC[k] = binC[lo] + binC[k] + binC[hi]
 	}
 	// The copies each cell expected and missed, with the baselines as they
 	// were before this period.
