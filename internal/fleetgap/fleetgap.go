@@ -243,29 +243,28 @@ func (f *Detector) alloc() {
 
 // Observe records the on-time judgment of a slot expected at rx.
 func (f *Detector) Observe(rx int64, missed bool) {
+	var b *fleetBin
 	if f.bins != nil && rx >= 0 {
-		b := &f.bins[rx/binRes&(ringBins-1)] // binOf, for rx ≥ 0
-		b.e++
-		if missed {
-			b.m++
-		}
-		return
+		b = f.bin(rx / binRes) // binOf, which corrects only times before 1970
+	} else {
+		b = f.observedBin(rx)
 	}
-	f.observe(rx, missed)
-}
-
-// observe is Observe's slow path (so that Observe is inlined into the
-// engine's judgment of every slot): it allocates the ring at the first
-// judgment, and takes the bin of a time before 1970.
-func (f *Detector) observe(rx int64, missed bool) {
-	if f.bins == nil {
-		f.alloc()
-	}
-	b := f.bin(binOf(rx))
 	b.e++
 	if missed {
 		b.m++
 	}
+}
+
+// observedBin is Observe's slow path, out of the way of the judgment of
+// every slot: it allocates the ring at the first judgment, and takes the
+// bin of any time.
+//
+//go:noinline
+func (f *Detector) observedBin(rx int64) *fleetBin {
+	if f.bins == nil {
+		f.alloc()
+	}
+	return f.bin(binOf(rx))
 }
 
 // Copy records a redundant copy of a sample, filled on time in the slot
