@@ -145,25 +145,27 @@ func (f *Detector) prefixes(b0, nb int64) []prefixSum {
 	return pre
 }
 
+// plus returns p + q.
+func (p prefixSum) plus(q prefixSum) prefixSum {
+	return prefixSum{e: p.e + q.e, m: p.m + q.m, hits: p.hits + q.hits}
+}
+
+// minus returns p − q.
+func (p prefixSum) minus(q prefixSum) prefixSum {
+	return prefixSum{e: p.e - q.e, m: p.m - q.m, hits: p.hits - q.hits}
+}
+
 // span returns the sums over the phase bins within r of phase bin j,
 // around the period (folds wrap), for 2r + 1 ≤ nb.
 func span(pre []prefixSum, j, r, nb int64) prefixSum {
 	a, b := j-r, j+r+1 // [a, b)
 	switch {
 	case a < 0:
-		return prefixSum{
-			e:    pre[nb].e - pre[a+nb].e + pre[b].e,
-			m:    pre[nb].m - pre[a+nb].m + pre[b].m,
-			hits: pre[nb].hits - pre[a+nb].hits + pre[b].hits,
-		}
+		return pre[nb].minus(pre[a+nb]).plus(pre[b])
 	case b > nb:
-		return prefixSum{
-			e:    pre[nb].e - pre[a].e + pre[b-nb].e,
-			m:    pre[nb].m - pre[a].m + pre[b-nb].m,
-			hits: pre[nb].hits - pre[a].hits + pre[b-nb].hits,
-		}
+		return pre[nb].minus(pre[a]).plus(pre[b-nb])
 	}
-	return prefixSum{e: pre[b].e - pre[a].e, m: pre[b].m - pre[a].m, hits: pre[b].hits - pre[a].hits}
+	return pre[b].minus(pre[a])
 }
 
 // finalize adds period pi's evidence to every phase bin, at both scales,
