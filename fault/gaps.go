@@ -66,7 +66,7 @@ func (e *Engine) copyDelivered(idx uint32, ts, arrival int64) {
 	if t.onTime&slotBit(t.anchorK) == 0 {
 		return
 	}
-	if rx := t.anchorTs + int64(t.lag)*lagUnit; arrival <= rx+e.tau() { // rxExp(anchorK)
+	if rx := t.rxExp(t.anchorK); arrival <= rx+e.tau() {
 		e.fleet.Copy(rx)
 	}
 }
