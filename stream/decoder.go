@@ -458,13 +458,9 @@ func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64
 	}
 	set, ok := d.tab.rawSet(raw)
 	if !ok {
-		d.key = append(d.key[:0], rec[:r.mEnd]...)
-		d.key = append(d.key, sepByte)
+		d.key = append(append(d.key[:0], rec[:r.mEnd]...), sepByte)
 		for _, t := range r.tags {
-			d.key = append(d.key, rec[t.k0:t.k1]...)
-			d.key = append(d.key, sepByte)
-			d.key = append(d.key, rec[t.v0:t.v1]...)
-			d.key = append(d.key, sepByte)
+			d.key = appendTagKey(d.key, rec[t.k0:t.k1], rec[t.v0:t.v1])
 		}
 		var err error
 		if set, _, err = d.tab.tagSet(d.key, r.mEnd, len(r.tags)); err != nil {
@@ -499,6 +495,15 @@ func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64
 	return dst, true
 }
 
+// appendTagKey appends a tag to a raw tag-set key (see internTable.tagSet):
+// its key and value, each followed by sepByte.
+func appendTagKey(key, k, v []byte) []byte {
+	key = append(key, k...)
+	key = append(key, sepByte)
+	key = append(key, v...)
+	return append(key, sepByte)
+}
+
 // decodeLP decodes a record with the line-protocol parser. off is the
 // offset of the record in its line.
 func (d *Decoder) decodeLP(dst []Sample, rec []byte, off int, h uint64, arrival int64) ([]Sample, error) {
@@ -526,10 +531,7 @@ func (d *Decoder) decodeLP(dst []Sample, rec []byte, off int, h uint64, arrival 
 		if k == nil {
 			break
 		}
-		d.key = append(d.key, k...)
-		d.key = append(d.key, sepByte)
-		d.key = append(d.key, v...)
-		d.key = append(d.key, sepByte)
+		d.key = appendTagKey(d.key, k, v)
 		ntags++
 	}
 	set, bad, err := d.tab.tagSet(d.key, mlen, ntags)
