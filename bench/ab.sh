@@ -43,8 +43,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/a"
 git archive "$rev" | tar -x -C "$tmp/a"
-cp bench/e2e_test.go bench/engine_test.go "$tmp/a/bench/"
-mkdir -p "$tmp/a/internal/cputime" && cp internal/cputime/cputime.go "$tmp/a/internal/cputime/"
+if [ "$pkg" = ./bench ]; then
+  cp bench/e2e_test.go bench/engine_test.go "$tmp/a/bench/"
+  mkdir -p "$tmp/a/internal/cputime" && cp internal/cputime/cputime.go "$tmp/a/internal/cputime/"
+fi
 echo "== A: $(git log -1 --format='%h %s' "$rev")"
 echo "== B: working tree of $(git log -1 --format='%h %s' HEAD)"
 (cd "$tmp/a" && go test -c -o "$tmp/a.test" "$pkg")
