@@ -234,7 +234,7 @@ type Decoder struct {
 
 	lines lineReader
 	line  int64 // number of the last line read
-	raw   []byte
+	raw   bool  // the last line read was a record: Raw returns it
 
 	lp     *lineprotocol.Decoder // nil: make a new one before the next record
 	feed   feeder
@@ -286,7 +286,7 @@ func NewDecoder(r io.Reader, opts DecoderOptions) *Decoder {
 func (d *Decoder) Reset(r io.Reader) {
 	d.lines.reset(r)
 	d.line = 0
-	d.raw = nil
+	d.raw = false
 }
 
 // SetPrecision sets the unit of the timestamps of the records decoded from
@@ -347,7 +347,12 @@ func (d *Decoder) Stats() DecodeStats {
 // comment lines, which Next skips, are not handed back. After a call that
 // returned no record (io.EOF, a read error) it returns nil. The bytes stay
 // valid until the next call of Next or Reset and must not be modified.
-func (d *Decoder) Raw() []byte { return d.raw }
+func (d *Decoder) Raw() []byte {
+	if !d.raw {
+		return nil
+	}
+	return d.lines.buf[d.lines.raw0:d.lines.raw1]
+}
 
 // Next decodes the next record (one input line), skipping blank and comment
 // lines, and appends its samples to dst. It returns io.EOF at the end of the
@@ -356,7 +361,7 @@ func (d *Decoder) Raw() []byte { return d.raw }
 // the input, are returned as they are and end decoding, except timeouts,
 // after which the next call reads on (see Decoder).
 func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
-	d.raw = nil
+	d.raw = false
 	if d.err != nil {
 		return dst, d.err
 	}
@@ -376,7 +381,7 @@ func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
 			continue
 		}
 		d.stats.Records++
-		d.raw = d.lines.raw
+		d.raw = true
 		if long {
 			return dst, d.fail(d.maxLine+1, fmt.Errorf("%w: more than %d bytes", ErrLineTooLong, d.maxLine))
 		}
@@ -695,10 +700,12 @@ func classify(line []byte) lineKind {
 func parseArrival(line []byte) (arrival int64, off int, err error) {
 	// Fast path: a valid time, then a space and a record. Arrival times of
 	// this century have 19 digits.
-	sp := 19
-	if len(line) <= sp || line[sp] != ' ' {
-		sp = bytes.IndexByte(line, ' ')
+	if len(line) > 20 && line[19] == ' ' && line[20] != ' ' && line[20] != '#' {
+		if a, ok := nineteenDigits(line); ok && a <= math.MaxInt64 {
+			return int64(a), 20, nil
+		}
 	}
+	sp := bytes.IndexByte(line, ' ')
 	if sp > 0 && sp+1 < len(line) && line[sp+1] != ' ' && line[sp+1] != '#' {
 		if a, ok := parseInt64(line[:sp]); ok {
 			return a, sp + 1, nil
@@ -749,14 +756,11 @@ func parseInt64(b []byte) (int64, bool) {
 	}
 	var u uint64
 	switch {
-	case len(b) == 19: // nanoseconds since 2001: three parts, parsed independently
-		c0, c1, c2 := b[0]-'0', b[1]-'0', b[2]-'0'
-		hi, ok1 := eightDigits(b[3:])
-		lo, ok2 := eightDigits(b[11:])
-		if c0 > 9 || c1 > 9 || c2 > 9 || !ok1 || !ok2 {
+	case len(b) == 19: // nanoseconds since 2001
+		var ok bool
+		if u, ok = nineteenDigits(b); !ok {
 			return 0, false
 		}
-		u = (uint64(c0)*100+uint64(c1)*10+uint64(c2))*1e16 + hi*1e8 + lo
 	case len(b) < 19: // fits a uint64: check the range once, below
 		for len(b) >= 8 {
 			v, ok := eightDigits(b)
@@ -790,21 +794,45 @@ func parseInt64(b []byte) (int64, bool) {
 	return 0, false
 }
 
+// nineteenDigits parses the first 19 bytes of b, which must all be
+// decimal digits: a timestamp in nanoseconds since 2001, and the arrival
+// time of every Capture line. Its value fits a uint64.
+func nineteenDigits(b []byte) (uint64, bool) {
+	_ = b[18]
+	lo, hi := binary.LittleEndian.Uint64(b[11:]), binary.LittleEndian.Uint64(b[3:])
+	c0, c1, c2 := b[0]-'0', b[1]-'0', b[2]-'0'
+	if !digits8(lo) || !digits8(hi) || c0 > 9 || c1 > 9 || c2 > 9 {
+		return 0, false
+	}
+	return (uint64(c0)*100+uint64(c1)*10+uint64(c2))*1e16 + value8(hi)*1e8 + value8(lo), true
+}
+
+// digits8 reports whether the 8 bytes of v are all decimal digits: a
+// byte is one when its high nibble is 3 and adding 6 to it keeps it so
+// (0x30–0x39, not 0x3a–0x3f).
+func digits8(v uint64) bool {
+	return v&0xf0f0f0f0f0f0f0f0|(v+0x0606060606060606)&0xf0f0f0f0f0f0f0f0>>4 == 0x3333333333333333
+}
+
+// value8 returns the value of 8 decimal digits, the first in the low byte
+// of v.
+func value8(v uint64) uint64 {
+	v &= 0x0f0f0f0f0f0f0f0f            // 8 digits, the first in the low byte
+	v = (v * (10<<8 + 1)) >> 8         // pairs: 10·first + second in each low byte of 16 bits
+	v &= 0x00ff00ff00ff00ff            //
+	v = (v * (100<<16 + 1)) >> 16      // quads in each low 16 bits of 32
+	v &= 0x0000ffff0000ffff            //
+	return (v * (10000<<32 + 1)) >> 32 // the 8 digits
+}
+
 // eightDigits parses the 8 bytes at the start of b, which must all be
 // decimal digits, 8 at a time in a uint64 (timestamps have 19).
 func eightDigits(b []byte) (uint64, bool) {
 	v := binary.LittleEndian.Uint64(b) // b[0] in the low byte
-	// A byte is a digit when its high nibble is 3 and adding 6 to it keeps
-	// it so (0x30–0x39, not 0x3a–0x3f).
-	if v&0xf0f0f0f0f0f0f0f0|(v+0x0606060606060606)&0xf0f0f0f0f0f0f0f0>>4 != 0x3333333333333333 {
+	if !digits8(v) {
 		return 0, false
 	}
-	v &= 0x0f0f0f0f0f0f0f0f                  // 8 digits, the first in the low byte
-	v = (v * (10<<8 + 1)) >> 8               // pairs: 10·first + second in each low byte of 16 bits
-	v &= 0x00ff00ff00ff00ff                  //
-	v = (v * (100<<16 + 1)) >> 16            // quads in each low 16 bits of 32
-	v &= 0x0000ffff0000ffff                  //
-	return (v * (10000<<32 + 1)) >> 32, true // the 8 digits
+	return value8(v), true
 }
 
 // tagOffset returns the offset in rec, a line-protocol record whose

@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"errors"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -322,16 +323,27 @@ func TestReferenceAgrees(t *testing.T) {
 	}
 }
 
-// FuzzParseInt64 checks parseInt64 against strconv.ParseInt, which also
+// FuzzParseInt64 checks parseInt64, and nineteenDigits (the arrival time's
+// fast path) where it applies, against strconv.ParseInt, which also
 // accepts a leading '+' where a timestamp may not have one.
 func FuzzParseInt64(f *testing.F) {
 	for _, s := range []string{"0", "-0", "1700000000123456789", "9223372036854775807", "-9223372036854775808",
-		"9223372036854775808", "00000000000000000000001", "12345678", "1234567/", "123456:8", "-", "", "+1", "1 2"} {
+		"9223372036854775808", "00000000000000000000001", "0000000000000000000", "9999999999999999999", "1767225599973303000 x", "12345678", "1234567/", "123456:8", "-", "", "+1", "1 2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got, ok := parseInt64([]byte(s))
 		want, err := strconv.ParseInt(s, 10, 64)
+		if len(s) >= 19 { // the arrival fast path agrees where it applies
+			if v, ok19 := nineteenDigits([]byte(s)); ok19 || len(s) == 19 && s[0] != '-' {
+				w, err19 := strconv.ParseInt(s[:19], 10, 64)
+				ok19 = ok19 && v <= math.MaxInt64
+				require.Equal(t, err19 == nil && !strings.HasPrefix(s, "+"), ok19, s)
+				if ok19 {
+					require.Equal(t, w, int64(v), s)
+				}
+			}
+		}
 		if strings.HasPrefix(s, "+") {
 			require.False(t, ok, s)
 			return

@@ -37,7 +37,9 @@ type lineReader struct {
 	// last read, and stamp is when its line ending (or last byte) arrived.
 	clock func() int64
 	stamp int64
-	raw   []byte // the last line returned, with its line ending
+	// buf[raw0:raw1] is the last line returned, with its line ending
+	// (offsets, not a slice: setting them per line costs no write barrier).
+	raw0, raw1 int
 }
 
 func (lr *lineReader) reset(r io.Reader) {
@@ -54,9 +56,9 @@ func (lr *lineReader) reset(r io.Reader) {
 // next call. At the end of input next returns io.EOF; other read errors are
 // returned as they are, after the complete lines read before them (a partial
 // last line is dropped, except after a timeout, which is returned once). The
-// line's raw bytes, its line ending included, are left in raw.
+// line's raw bytes, its line ending included, are buf[raw0:raw1].
 func (lr *lineReader) next() (line []byte, long bool, err error) {
-	lr.raw = nil
+	lr.raw0, lr.raw1 = 0, 0
 	if lr.skip {
 		if err := lr.discardLine(); err != nil {
 			return nil, false, err
@@ -67,7 +69,7 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 		if i := bytes.IndexByte(lr.buf[lr.start+scanned:lr.end], '\n'); i >= 0 {
 			i += lr.start + scanned
 			line = lr.buf[lr.start:i]
-			lr.raw = lr.buf[lr.start : i+1]
+			lr.raw0, lr.raw1 = lr.start, i+1
 			lr.start = i + 1
 			return lr.bound(trimCR(line))
 		}
@@ -82,7 +84,7 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 				return nil, false, lr.err
 			}
 			line = lr.buf[lr.start:lr.end]
-			lr.raw = line
+			lr.raw0, lr.raw1 = lr.start, lr.end
 			lr.start = lr.end
 			return lr.bound(trimCR(line))
 		}
@@ -91,7 +93,7 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 			// longer than max.
 			lr.skip = true
 			line = lr.buf[lr.start : lr.start+lr.max]
-			lr.raw = line
+			lr.raw0, lr.raw1 = lr.start, lr.start+lr.max
 			lr.start = lr.end
 			return line, true, nil
 		}
@@ -103,7 +105,7 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 // max bytes as its raw bytes.
 func (lr *lineReader) bound(line []byte) ([]byte, bool, error) {
 	if len(line) > lr.max {
-		lr.raw = line[:lr.max]
+		lr.raw1 = lr.raw0 + lr.max
 		return line[:lr.max], true, nil
 	}
 	return line, false, nil
