@@ -218,11 +218,24 @@ func (rt *Runtime) Ingest(ctx context.Context, batch []stream.Sample) error {
 	return nil
 }
 
-// split copies a batch into one part per shard.
+// split copies a batch into one part per shard, each taken from the pool
+// with room for its expected share. With one shard the part is a copy of
+// the batch, made at once.
 func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
 	parts := make([][]stream.Sample, len(rt.shards))
 	n := uint64(len(rt.shards))
 	label := rt.cfg.Engine.SourceLabel
+	if n == 1 {
+		for i := range batch {
+			if batch[i].Series == 0 {
+				batch[i].Series = stream.Hash(batch[i].Name, batch[i].Labels)
+			}
+		}
+		parts[0] = append(rt.getBatch(len(batch)), batch...)
+		return parts
+	}
+	share := len(batch)/int(n) + len(batch)/(4*int(n)) + 16 // a fair share, and some
+	mask := n - 1                                           // h % n, when n is a power of 2
 	for i := range batch {
 		smp := &batch[i]
 		if smp.Series == 0 {
@@ -232,9 +245,12 @@ func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
 		if label != "" {
 			h = xxhash.Sum64String(smp.Labels.Get(label))
 		}
-		s := h % n
+		s := h & mask
+		if n&mask != 0 {
+			s = h % n
+		}
 		if parts[s] == nil {
-			parts[s] = rt.getBatch()
+			parts[s] = rt.getBatch(share)
 		}
 		parts[s] = append(parts[s], *smp)
 	}
@@ -518,12 +534,13 @@ func (rt *Runtime) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 	return metrics.Sources(extra).AppendMetrics(dst)
 }
 
-// getBatch returns an empty batch from the pool.
-func (rt *Runtime) getBatch() []stream.Sample {
-	if b, ok := rt.pool.Get().(*[]stream.Sample); ok {
+// getBatch returns an empty batch with room for n samples, from the pool
+// if the one it holds is large enough.
+func (rt *Runtime) getBatch(n int) []stream.Sample {
+	if b, ok := rt.pool.Get().(*[]stream.Sample); ok && cap(*b) >= n {
 		return (*b)[:0]
 	}
-	return make([]stream.Sample, 0, 256)
+	return make([]stream.Sample, 0, max(n, 256))
 }
 
 // putBatch gives a batch back to the pool, unless it grew large.
