@@ -291,9 +291,11 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 	if smp.Series == 0 {
 		smp.Series = stream.Hash(smp.Name, smp.Labels)
 	}
-	idx, ok := e.lookup(smp)
+	idx, ok := e.st.index.get(smp.Series) // lookup, with its common case inlined
 	if !ok {
-		return
+		if idx, ok = e.create(smp); !ok {
+			return
+		}
 	}
 	if e.dd != nil { // nil with Config.DisableDedup
 		switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
@@ -352,6 +354,12 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 	if idx, ok := e.st.index.get(smp.Series); ok {
 		return idx, true
 	}
+	return e.create(smp)
+}
+
+// create is lookup for a series not in the index (out of line, so that
+// lookup is inlined in the path of every sample).
+func (e *Engine) create(smp *stream.Sample) (uint32, bool) {
 	if origin := smp.Labels.Get(OriginLabel); origin != "" {
 		e.looped(smp, origin)
 		return 0, false
