@@ -196,7 +196,12 @@ func (d *Deduper) Admit(series stream.SeriesID, ts int64, value float64) Verdict
 		d.counts.tooLate++
 		return TooLate
 	}
-	g, off := d.locate(ts)
+	// locate, with its common case written out: ts in the watermark's
+	// generation.
+	g, off := d.top, uint64(ts)-d.topAt+1
+	if o := uint64(ts) - d.topAt; o >= uint64(d.width) || !d.hasWM || !d.topExact || ts < int64(d.topAt) {
+		g, off = d.locate(ts)
+	}
 	v := math.Float64bits(value)
 	if !d.hasWM || ts > d.wm {
 		// Every admitted key has a sample time <= wm, so a key above the
@@ -220,7 +225,7 @@ func (d *Deduper) Admit(series stream.SeriesID, ts int64, value float64) Verdict
 	j := 0
 	if len(gen.t.slots) > 0 {
 		var found bool
-		if j, found = gen.t.find(uint64(series), off); found {
+		if j, found = gen.t.probe(home(hash(uint64(series), off), len(gen.t.slots)), uint64(series), off); found { // find, inlined
 			if gen.t.slots[j].value == v {
 				d.counts.duplicate++
 				return Duplicate

@@ -50,8 +50,13 @@ func home(h uint64, n int) int {
 // slot of its probe run and false. The table must not be full (it never is:
 // at most three quarters).
 func (t *table) find(series, off uint64) (int, bool) {
+	return t.probe(home(hash(series, off), len(t.slots)), series, off)
+}
+
+// probe is find from slot i, the key's home slot (inlined where find is
+// not: Admit calls it for every delivery).
+func (t *table) probe(i int, series, off uint64) (int, bool) {
 	s := t.slots
-	i := home(hash(series, off), len(s))
 	for {
 		e := &s[i]
 		if e.off == off && e.series == series {

@@ -136,6 +136,7 @@ func (e *Engine) BadInputs(input string, n uint64, errs ...error) {
 	}
 	if e.started {
 		b.next = min(b.next, in.deadline())
+		e.disarm()
 	}
 }
 

@@ -227,6 +227,7 @@ func (e *Engine) cohortSample(idx uint32, pos uint32, smp *stream.Sample) {
 	if !cr.started {
 		cr.started, cr.k = true, w
 		e.al.coh.next = min(e.al.coh.next, (cr.k+1)*cr.win+cr.grace)
+		e.disarm()
 	}
 	if w < cr.k {
 		e.stats.local.CohortLate++

@@ -29,6 +29,7 @@ type Engine struct {
 	cfg Config
 
 	now     int64 // engine time, ns
+	due     int64 // before it, advance has nothing to do but move now (see advance)
 	started bool
 	closed  bool
 	horizon int64 // while closing: slots expected after it are not judged
@@ -57,6 +58,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg:   cfg,
+		due:   math.MinInt64,
 		st:    newStore(),
 		al:    newAlerting(cfg.Rules),
 		fleet: fleetgap.New(int64(cfg.OnTimeBudget), int64(cfg.Lateness), lateSlack),
@@ -144,6 +146,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.horizon = e.now
 	e.closed = true
+	e.disarm() // while closing, every advance runs the periodic work
 	e.advance(ctx, e.now+e.late()+lateSlack+e.fleet.Lag()+2*wheelRes)
 	return e.end(ctx)
 }
@@ -170,7 +173,43 @@ func (e *Engine) end(ctx context.Context) error {
 // detector first completes the bins judged by then, then the wheel delivers
 // the judgments due, so that a judgment sees every fleet conclusion reached
 // before its deadline.
+//
+// advance runs for every sample, and before e.due there is nothing to do but
+// move the clock: e.due is the earliest of the deadlines advance checks,
+// taken when it last ran (rearm). Whatever brings one of them earlier
+// between two advances, or starts work that runs at every advance, must
+// call e.disarm.
 func (e *Engine) advance(ctx context.Context, now int64) {
+	if now < e.due {
+		e.now = max(e.now, now)
+		return
+	}
+	e.advanceDue(ctx, now)
+}
+
+// rearm sets e.due to the earliest time at which advance has more to do
+// than move the clock: the start of the wheel's next tick (its loop runs
+// once now passes it), the fleet detector's next bin, the cohort windows,
+// the per-source minute, the bad input episodes and the eviction sweep.
+// While closing, while a feedback loop is open or with an Observer,
+// advance always has work.
+func (e *Engine) rearm() {
+	if e.closed || e.loop.open || e.obs.Observer != nil || !e.started {
+		e.due = math.MinInt64
+		return
+	}
+	w := e.st.wheel.next * wheelRes // as advanceDue computes it
+	if w < math.MaxInt64 {
+		w++ // the wheel's loop runs for now > w
+	}
+	e.due = min(w, e.fleet.Due(), e.al.coh.next, e.src.Next(), e.bad.next, e.st.evict.next)
+}
+
+// disarm makes the next advance do its whole work, and take e.due again.
+func (e *Engine) disarm() { e.due = math.MinInt64 }
+
+// advanceDue is advance past e.due. It takes e.due again when it is done.
+func (e *Engine) advanceDue(ctx context.Context, now int64) {
 	if !e.started {
 		e.started = true
 		e.st.wheel.start(now)
@@ -182,6 +221,7 @@ func (e *Engine) advance(ctx context.Context, now int64) {
 		if now <= math.MaxInt64-sweepEvery {
 			e.st.evict.next = now + sweepEvery
 		}
+		e.rearm()
 		return
 	}
 	if now <= e.now {
@@ -201,7 +241,7 @@ func (e *Engine) advance(ctx context.Context, now int64) {
 		e.settled(ctx)
 	}
 	if now >= e.fleet.Due() {
-		e.advanceFleet(now) // only when a bin completes: advance runs for every sample
+		e.advanceFleet(now) // only when a bin completes
 	}
 	if e.obs.Observer != nil {
 		e.observeBins(now)
@@ -213,10 +253,10 @@ func (e *Engine) advance(ctx context.Context, now int64) {
 	if e.loop.open {
 		e.loopQuiet(now)
 	}
-	// advance runs for every sample: the call only when something is due.
 	if now >= min(e.src.Next(), e.bad.next, e.st.evict.next) || e.closed {
 		e.periodicDue(now, true)
 	}
+	e.rearm()
 }
 
 // periodicDue runs, up to time t, the work done per interval of engine
@@ -251,9 +291,11 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 	if smp.Series == 0 {
 		smp.Series = stream.Hash(smp.Name, smp.Labels)
 	}
-	idx, ok := e.lookup(smp)
+	idx, ok := e.st.index.get(smp.Series) // lookup, with its common case inlined
 	if !ok {
-		return
+		if idx, ok = e.create(smp); !ok {
+			return
+		}
 	}
 	if e.dd != nil { // nil with Config.DisableDedup
 		switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
@@ -312,6 +354,12 @@ func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
 	if idx, ok := e.st.index.get(smp.Series); ok {
 		return idx, true
 	}
+	return e.create(smp)
+}
+
+// create is lookup for a series not in the index (out of line, so that
+// lookup is inlined in the path of every sample).
+func (e *Engine) create(smp *stream.Sample) (uint32, bool) {
 	if origin := smp.Labels.Get(OriginLabel); origin != "" {
 		e.looped(smp, origin)
 		return 0, false

@@ -43,6 +43,7 @@ func (e *Engine) looped(smp *stream.Sample, origin string) {
 		return
 	}
 	*g = loopGuard{open: true, since: g.last, last: g.last, count: 1, origin: origin, name: smp.Name}
+	e.disarm() // every advance checks whether the loop went quiet
 	e.emitLoop(episode.Firing, g.since)
 }
 

@@ -88,6 +88,7 @@ func (e *Engine) Update(ctx context.Context, rs *rules.Ruleset) error {
 		return err
 	}
 	e.update(rs)
+	e.disarm() // the rules' cohort windows may be due earlier
 	return e.end(ctx)
 }
 

@@ -63,6 +63,7 @@ func (e *Engine) skip(to int64) {
 		e.scheduleNext(idx, t)
 	}
 	e.st.wheel.next = max(e.st.wheel.next, e.st.wheel.tickOf(to))
+	e.disarm()
 }
 
 // errSnapshotClosed is the error of a snapshot of a closed engine.

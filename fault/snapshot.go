@@ -138,6 +138,7 @@ func Restore(cfg Config, r io.Reader) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
+	e.disarm() // the deadlines are the snapshot's
 	return e, nil
 }
 
