@@ -365,10 +365,94 @@ func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
 	if d.err != nil {
 		return dst, d.err
 	}
+	// Most lines are in the buffer already and start with a record: they
+	// are taken here, without a call; nextLine takes every other.
+	lr := &d.lines
+	var line []byte
+	if i := bytes.IndexByte(lr.buf[lr.start:lr.end], '\n'); i > 0 && i <= lr.max && !lr.skip {
+		if c := lr.buf[lr.start]; c != '#' && c != ' ' && c != '\t' && c != '\r' {
+			line = trimCR(lr.buf[lr.start : lr.start+i])
+			lr.raw0, lr.raw1 = lr.start, lr.start+i+1
+			lr.start += i + 1
+			d.line++
+			d.stats.Lines++
+		}
+	}
+	if line == nil {
+		var err error
+		if line, err = d.nextLine(); err != nil {
+			return dst, err
+		}
+	}
+	d.stats.Records++
+	d.raw = true
+
+	rec, off, arrival := line, 0, lr.stamp // off: the record's offset in line
+	if d.format == Capture || line[0] == ' ' {
+		var err error
+		if rec, off, arrival, err = d.prefix(line); err != nil {
+			return dst, err
+		}
+	}
+	n := len(dst)
+	var h uint64
+	if d.rep.enabled() {
+		h = d.rep.hash(rec)
+		if e := d.rep.find(h, rec); e != nil {
+			// Unless dated otherwise than before (the precision or the
+			// arrival source changed): parsing then gives the error and
+			// its column.
+			if ts, arr, err := d.dates(e.ts, e.hasTS, arrival); err == nil {
+				if smp := d.rep.entrySamples(e); len(smp) == 1 { // most records: no call to copy a slice
+					dst = append(dst, smp[0])
+					dst[n].Time, dst[n].Arrival = ts, arr
+				} else {
+					dst = append(dst, smp...)
+					for i := n; i < len(dst); i++ { // dated in place: dating a copy of each, then appending it, cost more
+						dst[i].Time, dst[i].Arrival = ts, arr
+					}
+				}
+				d.stats.StringFields += int64(e.strs)
+				d.stats.Samples += int64(len(dst) - n)
+				d.rep.hit()
+				return dst, nil
+			}
+		}
+	}
+	dst, err := d.parse(dst, rec, off, h, arrival)
+	if err != nil {
+		return dst[:n], err
+	}
+	d.stats.Samples += int64(len(dst) - n)
+	return dst, nil
+}
+
+// prefix returns the line-protocol record of a line, its offset in the
+// line and the line's arrival time: for Capture, after the arrival time
+// that starts the line; otherwise after the spaces that may start it.
+func (d *Decoder) prefix(line []byte) (rec []byte, off int, arrival int64, err error) {
+	arrival = d.lines.stamp
+	if d.format == Capture {
+		a, o, err := parseArrival(line)
+		if err != nil {
+			return nil, 0, 0, d.fail(o+1, err)
+		}
+		arrival, off = a, o
+	} else {
+		for off < len(line) && line[off] == ' ' {
+			off++
+		}
+	}
+	return line[off:], off, arrival, nil
+}
+
+// nextLine returns the next record's line for Next, reading as needed and
+// skipping blank and comment lines. A line too long is a bad record.
+func (d *Decoder) nextLine() ([]byte, error) {
 	for {
 		line, long, err := d.lines.next()
 		if err != nil {
-			return dst, err
+			return nil, err
 		}
 		d.line++
 		d.stats.Lines++
@@ -380,63 +464,19 @@ func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
 			d.stats.BlankLines++
 			continue
 		}
-		d.stats.Records++
-		d.raw = true
 		if long {
-			return dst, d.fail(d.maxLine+1, fmt.Errorf("%w: more than %d bytes", ErrLineTooLong, d.maxLine))
+			d.stats.Records++
+			d.raw = true
+			return nil, d.fail(d.maxLine+1, fmt.Errorf("%w: more than %d bytes", ErrLineTooLong, d.maxLine))
 		}
-		n := len(dst)
-		dst, err = d.decode(dst, line)
-		if err != nil {
-			return dst[:n], err
-		}
-		d.stats.Samples += int64(len(dst) - n)
-		return dst, nil
+		return line, nil
 	}
 }
 
-// decode appends the samples of one record to dst. On error, dst may hold
-// some of them past its original length.
-func (d *Decoder) decode(dst []Sample, line []byte) ([]Sample, error) {
-	arrival := d.lines.stamp
-	off := 0 // offset of the line-protocol record in line
-	if d.format == Capture {
-		a, o, err := parseArrival(line)
-		if err != nil {
-			return dst, d.fail(o+1, err)
-		}
-		arrival, off = a, o
-	} else {
-		for off < len(line) && line[off] == ' ' {
-			off++
-		}
-	}
-	rec := line[off:]
-
-	var h uint64
-	if d.rep.enabled() {
-		h = d.rep.hash(rec)
-		if e := d.rep.find(h, rec); e != nil {
-			if ts, arr, err := d.dates(e.ts, e.hasTS, arrival); err == nil {
-				if smp := d.rep.entrySamples(e); len(smp) == 1 { // most records: no call to copy a slice
-					dst = append(dst, smp[0])
-					dst[len(dst)-1].Time, dst[len(dst)-1].Arrival = ts, arr
-				} else {
-					n0 := len(dst)
-					dst = append(dst, smp...)
-					for i := n0; i < len(dst); i++ { // dated in place: dating a copy of each, then appending it, cost more
-						dst[i].Time, dst[i].Arrival = ts, arr
-					}
-				}
-				d.stats.StringFields += int64(e.strs)
-				d.rep.hit()
-				return dst, nil
-			}
-			// Dated otherwise than before (the precision or the arrival
-			// source changed): parsing gives the error and its column.
-		}
-	}
-
+// parse decodes a record not found in the repeat table, whose hash is h
+// (if the table is on): with the simple parser if it can, with
+// line-protocol/v2 otherwise. off is the offset of the record in its line.
+func (d *Decoder) parse(dst []Sample, rec []byte, off int, h uint64, arrival int64) ([]Sample, error) {
 	d.tab.startRecord()
 	d.seq++
 	if !d.noSimple && parseSimple(rec, &d.simple) {
