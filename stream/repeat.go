@@ -144,7 +144,11 @@ func (t *repeatTable) add(h uint64, rec []byte, samples []Sample, ts int64, hasT
 		hasTS: hasTS,
 	}
 	t.recs = append(t.recs, rec...)
-	t.samples = append(t.samples, samples...)
+	if len(samples) == 1 { // most records: no call to copy a slice
+		t.samples = append(t.samples, samples[0])
+	} else {
+		t.samples = append(t.samples, samples...)
+	}
 	e.recEnd, e.smpEnd = int32(len(t.recs)), int32(len(t.samples))
 	t.entries = append(t.entries, e)
 	t.bytes += cost
