@@ -196,10 +196,9 @@ func (d *Deduper) Admit(series stream.SeriesID, ts int64, value float64) Verdict
 		d.counts.tooLate++
 		return TooLate
 	}
-	// locate, with its common case written out: ts in the watermark's
-	// generation.
-	g, off := d.top, uint64(ts)-d.topAt+1
-	if o := uint64(ts) - d.topAt; o >= uint64(d.width) || !d.hasWM || !d.topExact || ts < int64(d.topAt) {
+	g := d.top
+	off, ok := d.inTop(ts) // locate's common case, inlined
+	if !ok {
 		g, off = d.locate(ts)
 	}
 	v := math.Float64bits(value)
@@ -225,7 +224,7 @@ func (d *Deduper) Admit(series stream.SeriesID, ts int64, value float64) Verdict
 	j := 0
 	if len(gen.t.slots) > 0 {
 		var found bool
-		if j, found = gen.t.probe(home(hash(uint64(series), off), len(gen.t.slots)), uint64(series), off); found { // find, inlined
+		if j, found = gen.t.probe(gen.t.home(uint64(series), off), uint64(series), off); found { // find, inlined
 			if gen.t.slots[j].value == v {
 				d.counts.duplicate++
 				return Duplicate
@@ -257,24 +256,32 @@ func (d *Deduper) Warm(series stream.SeriesID, ts int64) {
 // one before it, found without dividing.
 func (d *Deduper) locate(ts int64) (g int64, off uint64) {
 	w := uint64(d.width)
+	if off, ok := d.inTop(ts); ok {
+		return d.top, off
+	}
 	if d.hasWM {
-		// The offset of ts from the start of generation top, in wrapping
-		// arithmetic, which tells a true offset only up to a multiple of
-		// 2^64. ts at or after the start (when the start is an int64)
-		// has a true offset in [0, 2^64): [0, w) is generation top. ts
-		// below the watermark has a true offset below w, at least
-		// -(2^64-1): [-w, 0) is generation top-1. Anything else, near
-		// the ends of int64, is divided.
+		// ts below the watermark has a true offset from the start of
+		// generation top (see inTop) below w, at least -(2^64-1): [-w, 0)
+		// is generation top-1. Anything else, near the ends of int64, is
+		// divided.
 		o := uint64(ts) - d.topAt
-		if o < w && d.topExact && ts >= int64(d.topAt) {
-			return d.top, o + 1
-		}
 		if ts < d.wm && o+w < w && d.top > math.MinInt64 {
 			return d.top - 1, o + w + 1
 		}
 	}
 	g = align.FloorDiv(ts, d.width)
 	return g, uint64(ts) - uint64(g)*w + 1
+}
+
+// inTop returns the offset of ts in generation top, the watermark's, and
+// whether ts falls in it: locate's common case, small enough to inline.
+// The offset from the start of top is taken in wrapping arithmetic, which
+// tells a true offset only up to a multiple of 2^64; ts at or after the
+// start (when the start is an int64) has a true offset in [0, 2^64), and
+// [0, width) is generation top.
+func (d *Deduper) inTop(ts int64) (off uint64, ok bool) {
+	o := uint64(ts) - d.topAt
+	return o + 1, d.hasWM && o < uint64(d.width) && d.topExact && ts >= int64(d.topAt)
 }
 
 // record stores a Fresh key in gen, which is live, at the empty slot j

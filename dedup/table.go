@@ -50,8 +50,11 @@ func home(h uint64, n int) int {
 // slot of its probe run and false. The table must not be full (it never is:
 // at most three quarters).
 func (t *table) find(series, off uint64) (int, bool) {
-	return t.probe(home(hash(series, off), len(t.slots)), series, off)
+	return t.probe(t.home(series, off), series, off)
 }
+
+// home returns the home slot of a key.
+func (t *table) home(series, off uint64) int { return home(hash(series, off), len(t.slots)) }
 
 // probe is find from slot i, the key's home slot (inlined where find is
 // not: Admit calls it for every delivery).
