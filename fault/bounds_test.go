@@ -228,7 +228,7 @@ func TestJumpAheadOfTheLatticeReanchors(t *testing.T) {
 func lostSlotSeries(t *testing.T, e *Engine, id string, rx int64) uint32 {
 	t.Helper()
 	s := smp("m", rx, rx, 1, "id", id)
-	idx, ok := e.lookup(&s)
+	idx, ok := e.create(&s)
 	require.True(t, ok)
 	return idx
 }

@@ -23,7 +23,10 @@ func dueKept(e *Engine) bool {
 }
 
 // TestDueKept: whatever brings a deadline earlier between two samples
-// (bad records, a feedback loop, a skip) leaves e.due no later than it.
+// leaves e.due no later than it: a feedback loop and a skip disarm it; a
+// bad record's deadline is a minute or more away, never before e.due (at
+// most a wheel tick), so BadInputs needs no disarm — which fails here if
+// that ever changes.
 func TestDueKept(t *testing.T) {
 	ctx := context.Background()
 	e, _ := newEngine(t, Config{})
@@ -40,6 +43,9 @@ func TestDueKept(t *testing.T) {
 	feed(base, base+5*time.Minute.Nanoseconds())
 	require.Greater(t, e.due, e.now, "the fast path is taken between deadlines")
 
+	// Mid-tick: a deadline before the next tick would be missed.
+	mid := smp("cpu", e.now, e.now+time.Millisecond.Nanoseconds(), 1, "host", "c")
+	require.NoError(t, e.Process(ctx, []stream.Sample{mid}))
 	e.BadInput("stdin", errors.New("bad line"))
 	require.True(t, dueKept(e), "after a bad record")
 	feed(base+5*time.Minute.Nanoseconds(), base+10*time.Minute.Nanoseconds())

@@ -291,7 +291,7 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 	if smp.Series == 0 {
 		smp.Series = stream.Hash(smp.Name, smp.Labels)
 	}
-	idx, ok := e.st.index.get(smp.Series) // lookup, with its common case inlined
+	idx, ok := e.st.index.get(smp.Series)
 	if !ok {
 		if idx, ok = e.create(smp); !ok {
 			return
@@ -346,19 +346,11 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 	}
 }
 
-// lookup finds or creates the state of the sample's series. A new series
+// create makes the state of a series not in the index: sample looks the
+// index up inline and calls create only for a new series. A new series
 // carrying the engine's provenance label is faultline's own output coming
 // back: it is rejected (see loop.go), and never gets state, so known series
 // pay nothing for the check.
-func (e *Engine) lookup(smp *stream.Sample) (uint32, bool) {
-	if idx, ok := e.st.index.get(smp.Series); ok {
-		return idx, true
-	}
-	return e.create(smp)
-}
-
-// create is lookup for a series not in the index (out of line, so that
-// lookup is inlined in the path of every sample).
 func (e *Engine) create(smp *stream.Sample) (uint32, bool) {
 	if origin := smp.Labels.Get(OriginLabel); origin != "" {
 		e.looped(smp, origin)
@@ -395,7 +387,7 @@ func (e *Engine) create(smp *stream.Sample) (uint32, bool) {
 
 // bindRules points series s (at index idx) at the rules that select it,
 // appended to e.al.ruleIdx, and records the absence threshold its series entry
-// declares, which it returns. New series (lookup), reloads (rebind) and
+// declares, which it returns. New series (create), reloads (rebind) and
 // Restore bind a series this one way.
 func (e *Engine) bindRules(s *series, idx uint32, name string, labels stream.Labels) (rules.SeriesSpec, bool) {
 	e.al.selectBuf = e.cfg.Rules.Select(name, labels, e.al.selectBuf[:0])

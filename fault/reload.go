@@ -19,7 +19,7 @@ import (
 // duplicates pair one-to-one in order; a paired rule is the same rule and
 // keeps its state under its new index. Then, in one pass over the series in
 // index order, it rebuilds everything derived from the rules exactly as
-// lookup and Restore build it for a series: the rules each series selects
+// create and Restore build it for a series: the rules each series selects
 // (and their place in Engine.ruleIdx), its history ring, its cohort
 // memberships and the absence threshold declared for it. That a restored
 // engine builds the same structures from the new rules is what lets a

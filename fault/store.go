@@ -160,7 +160,7 @@ func (e *Engine) appendSeries(w *frame.Writer) {
 	}
 }
 
-// readSeries restores the series as lookup would create them, in the same
+// readSeries restores the series as create would make them, in the same
 // order, so the key arena, the index and the rule lists come out the same,
 // then their saved state.
 func (e *Engine) readSeries(r *frame.Reader) {
@@ -210,7 +210,7 @@ func (e *Engine) readSeries(r *frame.Reader) {
 		s.seen = r.U32()
 		e.bindRules(&s, idx, name, labels)
 		e.st.series = append(e.st.series, s)
-		e.attachRules(idx, labels) // its cohorts and history, as lookup gives them
+		e.attachRules(idx, labels) // its cohorts and history, as create gives them
 		e.st.trackers[i].readFrom(r)
 		for j := range e.st.misses[i] {
 			e.st.misses[i][j] = r.U16()
