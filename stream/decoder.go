@@ -371,9 +371,7 @@ func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
 	var line []byte
 	if i := bytes.IndexByte(lr.buf[lr.start:lr.end], '\n'); i > 0 && i <= lr.max && !lr.skip {
 		if c := lr.buf[lr.start]; c != '#' && c != ' ' && c != '\t' && c != '\r' {
-			line = trimCR(lr.buf[lr.start : lr.start+i])
-			lr.raw0, lr.raw1 = lr.start, lr.start+i+1
-			lr.start += i + 1
+			line = lr.cut(i)
 			d.line++
 			d.stats.Lines++
 		}

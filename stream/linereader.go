@@ -67,11 +67,7 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 	scanned := 0 // bytes of buf[start:end] known to hold no '\n'
 	for {
 		if i := bytes.IndexByte(lr.buf[lr.start+scanned:lr.end], '\n'); i >= 0 {
-			i += lr.start + scanned
-			line = lr.buf[lr.start:i]
-			lr.raw0, lr.raw1 = lr.start, i+1
-			lr.start = i + 1
-			return lr.bound(trimCR(line))
+			return lr.bound(lr.cut(scanned + i))
 		}
 		scanned = lr.end - lr.start
 		if lr.err != nil {
@@ -99,6 +95,15 @@ func (lr *lineReader) next() (line []byte, long bool, err error) {
 		}
 		lr.fill()
 	}
+}
+
+// cut returns the line whose '\n' is i bytes into buf[start:end], without
+// its line ending, and moves past it.
+func (lr *lineReader) cut(i int) []byte {
+	line := lr.buf[lr.start : lr.start+i]
+	lr.raw0, lr.raw1 = lr.start, lr.start+i+1
+	lr.start += i + 1
+	return trimCR(line)
 }
 
 // bound reports a complete line longer than max as long, and its first
