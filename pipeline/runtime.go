@@ -225,12 +225,12 @@ func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
 	parts := make([][]stream.Sample, len(rt.shards))
 	n := uint64(len(rt.shards))
 	label := rt.cfg.Engine.SourceLabel
-	if n == 1 {
-		for i := range batch {
-			if batch[i].Series == 0 {
-				batch[i].Series = stream.Hash(batch[i].Name, batch[i].Labels)
-			}
+	for i := range batch {
+		if batch[i].Series == 0 {
+			batch[i].Series = stream.Hash(batch[i].Name, batch[i].Labels)
 		}
+	}
+	if n == 1 {
 		parts[0] = append(rt.getBatch(len(batch)), batch...)
 		return parts
 	}
@@ -238,9 +238,6 @@ func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
 	mask := n - 1                                           // h % n, when n is a power of 2
 	for i := range batch {
 		smp := &batch[i]
-		if smp.Series == 0 {
-			smp.Series = stream.Hash(smp.Name, smp.Labels)
-		}
 		h := uint64(smp.Series)
 		if label != "" {
 			h = xxhash.Sum64String(smp.Labels.Get(label))
