@@ -14,7 +14,7 @@ const sepByte = 0xff
 
 const (
 	// defaultMaxInterned is the default bound of the intern table, in series.
-	defaultMaxInterned = 1 << 16
+	defaultMaxInterned = 1 << 18
 	// maxMaxInterned caps DecoderOptions.MaxInterned.
 	maxMaxInterned = 1 << 30
 	// internBytesPerSeries sets the intern table's memory budget: it is
