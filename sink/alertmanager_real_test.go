@@ -2,10 +2,8 @@ package sink_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,35 +16,6 @@ import (
 	"github.com/faultline-go/faultline/sink"
 	"github.com/faultline-go/faultline/stream"
 )
-
-// gettable is an alert as GET /api/v2/alerts lists it.
-type gettable struct {
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Status       struct {
-		State string `json:"state"`
-	} `json:"status"`
-}
-
-// listAlerts returns the alerts Alertmanager lists with check=check.
-func listAlerts(t *testing.T, base, check string) []gettable {
-	t.Helper()
-	resp, err := http.Get(base + "/api/v2/alerts")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var all, out []gettable
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&all))
-	for _, a := range all {
-		if a.Labels["check"] == check {
-			out = append(out, a)
-		}
-	}
-	return out
-}
 
 // TestRealAlertmanager is the issue's "in real time, an absence arrives in
 // a real Alertmanager and its resolution ends the alert there".
@@ -71,8 +40,8 @@ func TestRealAlertmanager(t *testing.T) {
 	}
 	require.NoError(t, s.Emit(context.Background(), fire))
 
-	var got []gettable
-	eventually(t, func() bool { got = listAlerts(t, base, check); return len(got) == 1 }, "the absence listed by Alertmanager")
+	var got []testsvc.Alert
+	eventually(t, func() bool { got = testsvc.Alerts(t, base, "check", check); return len(got) == 1 }, "the absence listed by Alertmanager")
 	a := got[0]
 	require.Equal(t, map[string]string{
 		"alertname": "absence", "__name__": "check_latency", "check": check, "region_name": "eu-1", fault.OriginLabel: "collector-1",
@@ -87,7 +56,7 @@ func TestRealAlertmanager(t *testing.T) {
 	resolve := fire
 	resolve.ID, resolve.State, resolve.At = "a1r", fault.StateResolved, time.Now().UnixNano()
 	require.NoError(t, s.Emit(context.Background(), resolve))
-	eventually(t, func() bool { return len(listAlerts(t, base, check)) == 0 }, "the resolution ending the alert in Alertmanager")
+	eventually(t, func() bool { return len(testsvc.Alerts(t, base, "check", check)) == 0 }, "the resolution ending the alert in Alertmanager")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -300,28 +300,3 @@ func requireTyped(t *testing.T, text string) {
 	}
 	require.Positive(t, samples)
 }
-
-// amAlert is an alert as Alertmanager's GET /api/v2/alerts lists it.
-type amAlert struct {
-	Labels map[string]string `json:"labels"`
-	Status struct {
-		State string `json:"state"`
-	} `json:"status"`
-}
-
-// listAlerts returns the alerts Alertmanager lists with host=host.
-func listAlerts(t *testing.T, base, host string) []amAlert {
-	t.Helper()
-	resp, err := http.Get(base + "/api/v2/alerts")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var all, out []amAlert
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&all))
-	for _, a := range all {
-		if a.Labels["host"] == host {
-			out = append(out, a)
-		}
-	}
-	return out
-}

@@ -148,9 +148,9 @@ func TestRunLive(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // cadences learned
 	hb.pause("c", true)
 	eventually(t, 10*time.Second, func() bool { return len(find(p.events(t), "absence", "firing", "host", "c")) == 1 }, "c's absence on stdout")
-	eventually(t, 10*time.Second, func() bool { return len(listAlerts(t, am, "c")) == 1 }, "c's absence in Alertmanager")
-	require.Equal(t, "active", listAlerts(t, am, "c")[0].Status.State)
-	require.Equal(t, "absence", listAlerts(t, am, "c")[0].Labels["alertname"])
+	eventually(t, 10*time.Second, func() bool { return len(testsvc.Alerts(t, am, "host", "c")) == 1 }, "c's absence in Alertmanager")
+	require.Equal(t, "active", testsvc.Alerts(t, am, "host", "c")[0].Status.State)
+	require.Equal(t, "absence", testsvc.Alerts(t, am, "host", "c")[0].Labels["alertname"])
 	// The live report lists the open absence, and its state answers.
 	page := get(t, c, base+"/ui/")
 	require.Contains(t, page, "<!DOCTYPE html>")
@@ -158,7 +158,7 @@ func TestRunLive(t *testing.T) {
 	require.Contains(t, get(t, c, base+"/ui/state.json?v=0"), `"version":`)
 	hb.pause("c", false)
 	eventually(t, 10*time.Second, func() bool { return len(find(p.events(t), "absence", "resolved", "host", "c")) == 1 }, "c's resolution on stdout")
-	eventually(t, 10*time.Second, func() bool { return len(listAlerts(t, am, "c")) == 0 }, "the resolution ending the alert in Alertmanager")
+	eventually(t, 10*time.Second, func() bool { return len(testsvc.Alerts(t, am, "host", "c")) == 0 }, "the resolution ending the alert in Alertmanager")
 	for _, ev := range p.events(t) {
 		require.NotEqual(t, "a", ev.Labels["host"], "a kept reporting: %v", ev)
 		require.NotEqual(t, "b", ev.Labels["host"], "b kept reporting: %v", ev)

@@ -7,6 +7,7 @@ package testsvc
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -139,6 +140,42 @@ func Alertmanager(t testing.TB, cfg string) string {
 		return resp.StatusCode == http.StatusOK
 	})
 	return base
+}
+
+// Alert is an alert as Alertmanager's GET /api/v2/alerts lists it.
+type Alert struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Status       struct {
+		State string `json:"state"`
+	} `json:"status"`
+}
+
+// Alerts returns the alerts the Alertmanager at base lists whose label
+// name is value.
+func Alerts(t testing.TB, base, name, value string) []Alert {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v2/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/api/v2/alerts: %s", base, resp.Status)
+	}
+	var all, out []Alert
+	if err := json.NewDecoder(resp.Body).Decode(&all); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range all {
+		if a.Labels[name] == value {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // buffer is a bytes.Buffer safe for a process and a test to share.
