@@ -478,12 +478,19 @@ func (d *Decoder) nextLine() ([]byte, error) {
 }
 
 // parse decodes a record not found in the repeat table, whose hash is h
-// (if the table is on): with the simple parser if it can, with
+// (if the table is on): as a known tag set's next record if it is one
+// (decodeKnown), else with the simple parser if it can, with
 // line-protocol/v2 otherwise. off is the offset of the record in its line.
 func (d *Decoder) parse(dst []Sample, rec []byte, off int, h uint64, arrival int64) ([]Sample, error) {
 	d.tab.startRecord()
 	d.seq++
-	if !d.noSimple && parseSimple(rec, &d.simple) {
+	if d.noSimple {
+		return d.decodeLP(dst, rec, off, h, arrival)
+	}
+	if dst, ok := d.decodeKnown(dst, rec, h, arrival); ok {
+		return dst, nil
+	}
+	if parseSimple(rec, &d.simple) {
 		n0 := len(dst)
 		if dst, ok := d.decodeSimple(dst, rec, h, arrival); ok {
 			return dst, nil
@@ -541,6 +548,69 @@ func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64
 		d.rep.add(h, rec, dst[n0:], r.ts, r.hasTS, strs)
 	}
 	d.stats.StringFields += strs
+	return dst, true
+}
+
+// decodeKnown decodes the record collectors write most: the next report
+// of a tag set already seen, in the simple subset, with its fields in the
+// order of the set's series. The tag set is found by the bytes before the
+// first space (see internTable.rawSet), which validates them, and each
+// field key is compared with the one its position expects, so neither is
+// scanned byte by byte. Anything else (a field new or out of order, a
+// string field, a record that cannot be dated, a timestamp not as
+// parseSimple reads it) reports false, having appended nothing, and the
+// record is parsed as any other.
+func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64) ([]Sample, bool) {
+	sp := bytes.IndexByte(rec, ' ')
+	if sp <= 0 {
+		return dst, false
+	}
+	set, ok := d.tab.rawSet(rec[:sp])
+	if !ok {
+		return dst, false
+	}
+	ts := &d.tab.setList[set]
+	if ts.escaped {
+		return dst, false
+	}
+	n0 := len(dst)
+	i := sp + 1
+	for k := 0; ; k++ {
+		if k == len(ts.series) {
+			return dst[:n0], false
+		}
+		e := &ts.series[k]
+		j := i + len(e.field)
+		if j >= len(rec) || rec[j] != '=' || string(rec[i:j]) != e.field {
+			return dst[:n0], false
+		}
+		var f simpleField
+		if i, ok = parseSimpleValue(rec, j+1, &f); !ok || f.str {
+			return dst[:n0], false
+		}
+		dst = append(dst, Sample{Name: e.name, Labels: ts.labels, Series: e.id, Value: f.value})
+		if i == len(rec) || rec[i] == ' ' {
+			break
+		}
+		i++ // a ','
+	}
+	var raw int64
+	hasTS := i < len(rec)
+	if hasTS {
+		if raw, ok = parseInt64(rec[i+1:]); !ok {
+			return dst[:n0], false
+		}
+	}
+	t, arr, err := d.dates(raw, hasTS, arrival)
+	if err != nil {
+		return dst[:n0], false
+	}
+	for x := n0; x < len(dst); x++ {
+		dst[x].Time, dst[x].Arrival = t, arr
+	}
+	if d.rep.enabled() {
+		d.rep.add(h, rec, dst[n0:], raw, hasTS, 0)
+	}
 	return dst, true
 }
 

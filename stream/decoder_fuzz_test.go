@@ -286,6 +286,7 @@ func FuzzDecoder(f *testing.F) {
 		"1 m v=1\n1  m v=1\n1\n1 \nx m v=1\n99999999999999999999 m v=1\n1 # c\n",
 		"m v=1e999 1\nm v=NaN 1\nm v=1 9223372036854775808\nm v=1 -\nm v=1 1\rx\n",
 		"m\\ ,t\\,x=\\=y f\\ g=\"a\\\"b\" 1\n\t# tab comment\n\tm v=1 1\n",
+		"c,h=a u=1.5,v=2i 100\nc,h=a u=2.5,v=3i 110\nc,h=a v=3i,u=1 120\nc,h=a u=t\nm a\\ b=1 1\nm c=1 1\nm a b=2 2\n",
 	} {
 		f.Add([]byte(seed), false, uint16(0), uint8(0))
 		f.Add([]byte(seed), true, uint16(0), uint8(0))

@@ -70,6 +70,9 @@ type tagSet struct {
 	measurement string
 	labels      Labels
 	series      []seriesEntry
+	// escaped: a field key of a series is not plain, so it is not written
+	// as it is (see Decoder.decodeKnown).
+	escaped bool
 }
 
 // seriesEntry is one series: a field of a tag set.
@@ -137,7 +140,15 @@ func (t *internTable) tagSet(key []byte, mlen, ntags int) (idx int32, badTag int
 // parseSimple) by its measurement and tags as written, raw, if alias has
 // named it. Such a key holds no sepByte, so it never meets a key tagSet
 // takes, and the records most collectors write skip building that key.
+//
+// raw not yet validated may be passed too (Decoder.decodeKnown): a key
+// tagSet takes always ends with sepByte, so raw not ending with it is
+// found only if alias named it, and is then byte for byte the measurement
+// and tags of a record parseSimple accepted.
 func (t *internTable) rawSet(raw []byte) (int32, bool) {
+	if len(raw) == 0 || raw[len(raw)-1] == sepByte {
+		return -1, false
+	}
 	i, ok := t.sets[string(raw)]
 	return i, ok
 }
@@ -204,6 +215,9 @@ func (t *internTable) add(set int32, ts *tagSet, field []byte) int {
 	name := t.sampleName(ts.measurement, f)
 	if ts.series == nil {
 		ts.series = make([]seriesEntry, 0, 4)
+	}
+	if !plainName(f) {
+		ts.escaped = true
 	}
 	ts.series = append(ts.series, seriesEntry{
 		field: f,

@@ -115,6 +115,17 @@ func parseSimple(rec []byte, r *simpleRecord) bool {
 	return ok
 }
 
+// plainName reports whether s is a name of a simple record: not empty,
+// and plain bytes only.
+func plainName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isPlain(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // plainEnd returns the offset of the first byte at or after i that is not
 // plain.
 func plainEnd(rec []byte, i int) int {
