@@ -557,9 +557,9 @@ func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64
 // first space (see internTable.rawSet), which validates them, and each
 // field key is compared with the one its position expects, so neither is
 // scanned byte by byte. Anything else (a field new or out of order, a
-// string field, a record that cannot be dated, a timestamp not as
-// parseSimple reads it) reports false, having appended nothing, and the
-// record is parsed as any other.
+// string field, a set with a field key that is not plain, a record that
+// cannot be dated, a timestamp not as parseSimple reads it) reports false,
+// having appended nothing, and the record is parsed as any other.
 func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64) ([]Sample, bool) {
 	sp := bytes.IndexByte(rec, ' ')
 	if sp <= 0 {
@@ -570,7 +570,7 @@ func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64)
 		return dst, false
 	}
 	ts := &d.tab.setList[set]
-	if ts.escaped {
+	if ts.oddKeys {
 		return dst, false
 	}
 	n0 := len(dst)

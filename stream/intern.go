@@ -70,9 +70,10 @@ type tagSet struct {
 	measurement string
 	labels      Labels
 	series      []seriesEntry
-	// escaped: a field key of a series is not plain, so it is not written
-	// as it is (see Decoder.decodeKnown).
-	escaped bool
+	// oddKeys: a field key of a series is not plain (escaped in line
+	// protocol, or not ASCII), so Decoder.decodeKnown leaves the set's
+	// records to the parsers.
+	oddKeys bool
 }
 
 // seriesEntry is one series: a field of a tag set.
@@ -217,7 +218,7 @@ func (t *internTable) add(set int32, ts *tagSet, field []byte) int {
 		ts.series = make([]seriesEntry, 0, 4)
 	}
 	if !plainName(f) {
-		ts.escaped = true
+		ts.oddKeys = true
 	}
 	ts.series = append(ts.series, seriesEntry{
 		field: f,
