@@ -171,7 +171,8 @@ func lpCorpus(t *testing.T) [][]byte {
 
 // TestSimpleRecordCorpus runs line-protocol/v2's decoding corpus through
 // parseSimple, line by line as the Decoder cuts lines, and through the
-// Decoder with and without its fast paths.
+// Decoder with and without its fast paths (each input also twice in a row,
+// for the path of a known tag set's next record).
 func TestSimpleRecordCorpus(t *testing.T) {
 	accepted, lines := 0, 0
 	for _, in := range lpCorpus(t) {
@@ -183,6 +184,11 @@ func TestSimpleRecordCorpus(t *testing.T) {
 		}
 		checkFastPathsChangeNothing(t, in, DecoderOptions{}, 0)
 		checkFastPathsChangeNothing(t, in, DecoderOptions{Arrival: func() int64 { return 5 }, Precision: 1000}, 3)
+		// Twice, without the repeat table: the second time, every record
+		// of a tag set the first time named is a known set's next record
+		// (decodeKnown).
+		twice := append(append(bytes.Clone(in), '\n'), in...)
+		checkFastPathsChangeNothing(t, twice, DecoderOptions{MaxRepeats: -1}, 0)
 	}
 	t.Logf("parseSimple took %d of %d lines", accepted, lines)
 	require.Greater(t, accepted, 150, "the fast path is used (most of the corpus is fuzzed junk)")
