@@ -71,6 +71,27 @@ func TestHTTPWriteStampsArrival(t *testing.T) {
 	require.Equal(t, 3.0, value(t, h, "faultline_input_records_total", "input", "http"))
 }
 
+// The decoders' tables are bounded by the input's options: an intern
+// table of 2 series is cleared as a write of 5 series goes, and every
+// record is still taken.
+func TestHTTPDecoderBounds(t *testing.T) {
+	rt := newRecorder()
+	h := input.NewHTTP(rt, input.HTTPOptions{Options: input.Options{MaxInterned: 2}})
+	var body strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&body, "cpu,host=h%d usage=1 %d\n", i, t0.UnixNano())
+	}
+	w := post(h, "/api/v2/write", body.String())
+	require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+	require.Len(t, rt.got(), 5)
+	require.Positive(t, value(t, h, "faultline_input_intern_resets_total", "input", "http"))
+
+	h = input.NewHTTP(newRecorder(), input.HTTPOptions{})
+	w = post(h, "/api/v2/write", body.String())
+	require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+	require.Zero(t, value(t, h, "faultline_input_intern_resets_total", "input", "http"))
+}
+
 // A request with bad lines keeps its good lines and answers 400 naming
 // each bad line by number and column, with its text, as InfluxDB answers
 // a partial write; each bad line goes to BadInput with its position.
