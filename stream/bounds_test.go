@@ -235,4 +235,6 @@ func TestInternHoldsAFleet(t *testing.T) {
 	require.Equal(t, int64(200000), st.Samples)
 	require.Zero(t, st.InternResets)
 	require.Equal(t, int64(100000), st.InternedSeries)
+	// What DecoderOptions.MaxInterned's doc says such series take.
+	require.InDelta(t, 75, float64(d.tab.bytes)/float64(d.tab.nseries), 10, "bytes a series")
 }
