@@ -487,12 +487,13 @@ func (d *Decoder) parse(dst []Sample, rec []byte, off int, h uint64, arrival int
 	if d.noSimple {
 		return d.decodeLP(dst, rec, off, h, arrival)
 	}
-	if dst, ok := d.decodeKnown(dst, rec, h, arrival); ok {
+	dst, set, ok := d.decodeKnown(dst, rec, h, arrival)
+	if ok {
 		return dst, nil
 	}
 	if parseSimple(rec, &d.simple) {
 		n0 := len(dst)
-		if dst, ok := d.decodeSimple(dst, rec, h, arrival); ok {
+		if dst, ok := d.decodeSimple(dst, rec, set, h, arrival); ok {
 			return dst, nil
 		}
 		// Rejected by our rules: parsing again gives the error and its
@@ -503,17 +504,19 @@ func (d *Decoder) parse(dst []Sample, rec []byte, off int, h uint64, arrival int
 	return d.decodeLP(dst, rec, off, h, arrival)
 }
 
-// decodeSimple decodes a record parsed by parseSimple into d.simple. It
-// reports false, having appended nothing, if the record breaks a rule of
-// ours (a reserved or repeated tag, a repeated field) or cannot be dated.
-func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64) ([]Sample, bool) {
+// decodeSimple decodes a record parsed by parseSimple into d.simple. set is
+// the tag set of its measurement and tags as written, which decodeKnown
+// looked up (the bytes before the first space are those of a simple
+// record), or -1 if the table has none yet. It reports false, having
+// appended nothing, if the record breaks a rule of ours (a reserved or
+// repeated tag, a repeated field) or cannot be dated.
+func (d *Decoder) decodeSimple(dst []Sample, rec []byte, set int32, h uint64, arrival int64) ([]Sample, bool) {
 	r := &d.simple
 	raw := rec[:r.mEnd]
 	if len(r.tags) > 0 {
 		raw = rec[:r.tags[len(r.tags)-1].v1]
 	}
-	set, ok := d.tab.rawSet(raw)
-	if !ok {
+	if set < 0 {
 		d.key = append(append(d.key[:0], rec[:r.mEnd]...), sepByte)
 		for _, t := range r.tags {
 			d.key = appendTagKey(d.key, rec[t.k0:t.k1], rec[t.v0:t.v1])
@@ -559,34 +562,35 @@ func (d *Decoder) decodeSimple(dst []Sample, rec []byte, h uint64, arrival int64
 // scanned byte by byte. Anything else (a field new or out of order, a
 // string field, a set with a field key that is not plain, a record that
 // cannot be dated, a timestamp not as parseSimple reads it) reports false,
-// having appended nothing, and the record is parsed as any other.
-func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64) ([]Sample, bool) {
+// having appended nothing, and the record is parsed as any other. It
+// returns the tag set it found, or -1, for decodeSimple.
+func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64) ([]Sample, int32, bool) {
 	sp := bytes.IndexByte(rec, ' ')
 	if sp <= 0 {
-		return dst, false
+		return dst, -1, false
 	}
 	set, ok := d.tab.rawSet(rec[:sp])
 	if !ok {
-		return dst, false
+		return dst, -1, false
 	}
 	ts := &d.tab.setList[set]
 	if ts.oddKeys {
-		return dst, false
+		return dst, set, false
 	}
 	n0 := len(dst)
 	i := sp + 1
 	for k := 0; ; k++ {
 		if k == len(ts.series) {
-			return dst[:n0], false
+			return dst[:n0], set, false
 		}
 		e := &ts.series[k]
 		j := i + len(e.field)
 		if j >= len(rec) || rec[j] != '=' || string(rec[i:j]) != e.field {
-			return dst[:n0], false
+			return dst[:n0], set, false
 		}
 		var f simpleField
 		if i, ok = parseSimpleValue(rec, j+1, &f); !ok || f.str {
-			return dst[:n0], false
+			return dst[:n0], set, false
 		}
 		dst = append(dst, Sample{Name: e.name, Labels: ts.labels, Series: e.id, Value: f.value})
 		if i == len(rec) || rec[i] == ' ' {
@@ -598,12 +602,12 @@ func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64)
 	hasTS := i < len(rec)
 	if hasTS {
 		if raw, ok = parseInt64(rec[i+1:]); !ok {
-			return dst[:n0], false
+			return dst[:n0], set, false
 		}
 	}
 	t, arr, err := d.dates(raw, hasTS, arrival)
 	if err != nil {
-		return dst[:n0], false
+		return dst[:n0], set, false
 	}
 	for x := n0; x < len(dst); x++ {
 		dst[x].Time, dst[x].Arrival = t, arr
@@ -611,7 +615,7 @@ func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64)
 	if d.rep.enabled() {
 		d.rep.add(h, rec, dst[n0:], raw, hasTS, 0)
 	}
-	return dst, true
+	return dst, set, true
 }
 
 // appendTagKey appends a tag to a raw tag-set key (see internTable.tagSet):

@@ -231,7 +231,7 @@ func TestDecodeKnown(t *testing.T) {
 		_, err := d.Next(nil)
 		require.NoError(t, err)
 		d.tab.startRecord()
-		_, ok := d.decodeKnown(nil, []byte(c.rec), 0, 7)
+		_, _, ok := d.decodeKnown(nil, []byte(c.rec), 0, 7)
 		require.Equal(t, c.known, ok, "%q", c.rec)
 
 		res, _ := decodeAll(t, strings.NewReader(input), opts)
@@ -247,7 +247,7 @@ func TestDecodeKnown(t *testing.T) {
 		_, err := d.Next(nil)
 		require.NoError(t, err)
 	}
-	_, ok := d.decodeKnown(nil, []byte("m a b=2 2"), 0, 7)
+	_, _, ok := d.decodeKnown(nil, []byte("m a b=2 2"), 0, 7)
 	require.False(t, ok)
 	res, _ := decodeAll(t, strings.NewReader(input), DecoderOptions{})
 	require.Equal(t, referenceDecode([]byte(input), DecoderOptions{}), outcomes(t, res))
