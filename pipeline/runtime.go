@@ -235,7 +235,7 @@ func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
 		return parts
 	}
 	share := len(batch)/int(n) + len(batch)/(4*int(n)) + 16 // a fair share, and some
-	mask := n - 1                                           // h % n, when n is a power of 2
+	mask, pow2 := n-1, n&(n-1) == 0                         // h & mask is h % n for a power of 2
 	for i := range batch {
 		smp := &batch[i]
 		h := uint64(smp.Series)
@@ -243,7 +243,7 @@ func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
 			h = xxhash.Sum64String(smp.Labels.Get(label))
 		}
 		s := h & mask
-		if n&mask != 0 {
+		if !pow2 {
 			s = h % n
 		}
 		if parts[s] == nil {
