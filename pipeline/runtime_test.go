@@ -442,3 +442,25 @@ func TestRestartKeepsTheMergersGroups(t *testing.T) {
 	require.Equal(t, fired[0].Episode, resolved[0].Episode)
 	require.Equal(t, 3.0, metric(r2.rt, "faultline_runtime_events_merged_total"), "the other shards' resolutions")
 }
+
+// Series are spread over a number of shards that is not a power of 2 too:
+// every shard takes some, and every sample is taken once.
+func TestThreeShardsTakeEverySeries(t *testing.T) {
+	clk := clock.NewFake(t0)
+	r := start(t, pipeline.Config{Shards: 3}, clk)
+	for round := range 2 {
+		now := clk.Now().UnixNano()
+		var batch []stream.Sample
+		for i := range 300 {
+			batch = append(batch, stream.NewSample("cpu", stream.NewLabels("host", "h"+strconv.Itoa(i)), now, float64(round), now))
+		}
+		r.step(t, 10*time.Second, batch...)
+	}
+	var total float64
+	for _, shard := range []string{"0", "1", "2"} {
+		n := metric(r.rt, "faultline_fresh_total", "shard", shard)
+		require.Positive(t, n, "shard %s", shard)
+		total += n
+	}
+	require.Equal(t, 600.0, total)
+}
