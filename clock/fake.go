@@ -29,6 +29,7 @@ func NewFake(t time.Time) *Fake {
 
 type fakeWaiter struct {
 	c      chan time.Time
+	fn     func() // called instead of sending on c (WithTimeout)
 	at     time.Time
 	period time.Duration // 0 for a timer
 	active bool
@@ -124,9 +125,13 @@ func (f *Fake) fire(t time.Time) {
 			break
 		}
 		f.now = next.at
-		select {
-		case next.c <- next.at:
-		default: // the receiver is behind: the tick is dropped
+		if next.fn != nil {
+			next.fn()
+		} else {
+			select {
+			case next.c <- next.at:
+			default: // the receiver is behind: the tick is dropped
+			}
 		}
 		if next.period > 0 {
 			next.at = next.at.Add(next.period)

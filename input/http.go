@@ -2,7 +2,6 @@ package input
 
 import (
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -207,7 +206,7 @@ func (h *HTTP) write(w http.ResponseWriter, r *http.Request, a api) {
 		return
 	}
 	f.dec.SetArrival(func() int64 { return received })
-	ctx, cancel := withTimeout(r.Context(), h.o.Clock, h.busy)
+	ctx, cancel := clock.WithTimeout(r.Context(), h.o.Clock, h.busy)
 	defer cancel()
 	where := r.RemoteAddr
 	var bad []badLine
@@ -414,20 +413,4 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	return n, err
-}
-
-// withTimeout returns a context that ends d after now on clk, or when
-// parent does.
-func withTimeout(parent context.Context, clk clock.Clock, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(parent)
-	t := clk.NewTimer(d)
-	go func() {
-		select {
-		case <-t.C():
-			cancel()
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}()
-	return ctx, cancel
 }

@@ -1,0 +1,46 @@
+package clock
+
+import (
+	"context"
+	"time"
+)
+
+// WithTimeout is context.WithTimeout on c's time: the context ends d from
+// now on c, when parent ends, or when cancel is called. On Real it is
+// context.WithTimeout; on a Fake the deadline is a timer of the Fake
+// (counted by Waiters) that cancels the context when the clock reaches it.
+// Neither starts a goroutine, so it costs next to nothing per call; any
+// other Clock gets a goroutine that waits for its timer.
+//
+// The context's Deadline and Err are those of a context canceled at the
+// deadline (context.Canceled), except on Real, where they are
+// context.WithTimeout's.
+func WithTimeout(parent context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc) {
+	switch c := c.(type) {
+	case realClock:
+		return context.WithTimeout(parent, d)
+	case *Fake:
+		ctx, cancel := context.WithCancel(parent)
+		w := &fakeWaiter{fn: cancel}
+		c.mu.Lock()
+		c.arm(w, d)
+		c.mu.Unlock()
+		return ctx, func() {
+			cancel()
+			c.mu.Lock()
+			c.disarm(w)
+			c.mu.Unlock()
+		}
+	}
+	ctx, cancel := context.WithCancel(parent)
+	t := c.NewTimer(d)
+	go func() {
+		select {
+		case <-t.C():
+			cancel()
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}()
+	return ctx, cancel
+}
