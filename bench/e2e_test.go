@@ -18,6 +18,7 @@ import (
 
 	"github.com/faultline-go/faultline/bench/scenario"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/compact"
 	"github.com/faultline-go/faultline/internal/cputime"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -237,8 +238,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	var fl, nv time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
-		fl += cputime.Of(func() { replay(b, all, dec, buf) })
-		nv += cputime.Of(func() { replayNaive(b, all) })
+		fl += cputime.OfCollected(func() { replay(b, all, dec, buf) })
+		nv += cputime.OfCollected(func() { replayNaive(b, all) })
 	}
 	n := float64(b.N) * float64(lines)
 	b.ReportMetric(n/fl.Seconds(), "rec/cpu-s")
@@ -246,19 +247,21 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(nv.Seconds()/fl.Seconds(), "naive/faultline")
 }
 
-// decodeAll decodes a capture into one slice of samples.
-func decodeAll(b *testing.B, capture []byte) []stream.Sample {
+// decodeAll decodes a capture, keeping its samples without pointers.
+func decodeAll(b *testing.B, capture []byte) *compact.Samples {
 	dec := stream.NewDecoder(bytes.NewReader(capture), stream.DecoderOptions{Format: stream.Capture})
-	var all []stream.Sample
+	var all compact.Samples
+	var buf []stream.Sample
 	for {
 		var err error
-		all, err = dec.Next(all)
+		buf, err = dec.Next(buf[:0])
 		if err == io.EOF {
-			return all
+			return &all
 		}
 		if err != nil {
 			b.Fatal(err)
 		}
+		all.Add(buf...)
 	}
 }
 
@@ -279,16 +282,14 @@ func decodeOnly(b *testing.B, capture []byte, dec *stream.Decoder, buf []stream.
 
 // engineOnly runs decoded samples through a new engine (the defaults), in
 // batches of 4,096, and closes it.
-func engineOnly(b *testing.B, samples []stream.Sample, buf []stream.Sample) {
+func engineOnly(b *testing.B, samples *compact.Samples, buf []stream.Sample) {
 	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(context.Context, fault.Event) error { return nil })})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	for len(samples) > 0 {
-		n := min(len(samples), 4096)
-		buf = append(buf[:0], samples[:n]...)
-		samples = samples[n:]
+	for i := 0; i < samples.Len(); i += 4096 {
+		buf = samples.AppendTo(buf[:0], i, min(i+4096, samples.Len()))
 		if err := eng.Process(ctx, buf); err != nil {
 			b.Fatal(err)
 		}
@@ -315,12 +316,12 @@ func BenchmarkCopies(b *testing.B) {
 	var e2e, decode, engine [2]time.Duration // firsts, all
 	b.ReportAllocs()
 	for b.Loop() {
-		e2e[0] += cputime.Of(func() { replay(b, firsts, dec, buf) })
-		e2e[1] += cputime.Of(func() { replay(b, all, dec, buf) })
-		decode[0] += cputime.Of(func() { decodeOnly(b, firsts, dec, buf) })
-		decode[1] += cputime.Of(func() { decodeOnly(b, all, dec, buf) })
-		engine[0] += cputime.Of(func() { engineOnly(b, sFirsts, buf) })
-		engine[1] += cputime.Of(func() { engineOnly(b, sAll, buf) })
+		e2e[0] += cputime.OfCollected(func() { replay(b, firsts, dec, buf) })
+		e2e[1] += cputime.OfCollected(func() { replay(b, all, dec, buf) })
+		decode[0] += cputime.OfCollected(func() { decodeOnly(b, firsts, dec, buf) })
+		decode[1] += cputime.OfCollected(func() { decodeOnly(b, all, dec, buf) })
+		engine[0] += cputime.OfCollected(func() { engineOnly(b, sFirsts, buf) })
+		engine[1] += cputime.OfCollected(func() { engineOnly(b, sAll, buf) })
 	}
 	report := func(c [2]time.Duration, prefix string) {
 		perUnique := float64(c[0].Nanoseconds()) / float64(b.N*unique)

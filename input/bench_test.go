@@ -13,6 +13,7 @@ import (
 	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/input"
+	"github.com/faultline-go/faultline/internal/compact"
 	"github.com/faultline-go/faultline/internal/cputime"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/stream"
@@ -20,42 +21,30 @@ import (
 
 // benchData is Telegraf-like input: hosts reporting a cpu record of three
 // fields every 10 s, sent in bodies of 1,000 lines as Telegraf batches
-// them, each body received 500 ms after its records' sample time.
-//
-// The decoded records are kept without pointers (compactSample), so that
-// a collection during a phase scans what the phase holds, not 900,000
-// samples the benchmark keeps. Kept as []stream.Sample, they made each
-// collection cost about a third of the engine phase's CPU time (90 ms
-// against 270 ms in one run), paid by whichever phase started one.
+// them, each body received 500 ms after its records' sample time. The
+// decoded records are kept without pointers (compact.Samples): kept as
+// []stream.Sample, they made each collection cost about a third of the
+// engine phase's CPU time (90 ms against 270 ms in one run), paid by
+// whichever phase started one.
 type benchData struct {
 	bodies   []string
 	received []time.Time
-	series   []stream.Sample   // each series' name, labels and identity
-	batches  [][]compactSample // the bodies' records, decoded
+	samples  compact.Samples // the bodies' records, decoded
+	ends     []int           // body i's samples end at ends[i]
 	records  int
-}
-
-// compactSample is a decoded sample without pointers: its series is an
-// index in benchData.series.
-type compactSample struct {
-	series        int32
-	time, arrival int64
-	value         float64
 }
 
 // batch appends body i's samples to dst, as the decoder gave them.
 func (d *benchData) batch(i int, dst []stream.Sample) []stream.Sample {
-	for _, c := range d.batches[i] {
-		smp := d.series[c.series]
-		smp.Time, smp.Arrival, smp.Value = c.time, c.arrival, c.value
-		dst = append(dst, smp)
+	from := 0
+	if i > 0 {
+		from = d.ends[i-1]
 	}
-	return dst
+	return d.samples.AppendTo(dst, from, d.ends[i])
 }
 
 func makeBenchData(hosts, rounds int) *benchData {
 	d := &benchData{}
-	index := map[stream.SeriesID]int32{}
 	const perBody = 1000
 	for r := range rounds {
 		ts := t0.Add(time.Duration(r) * 10 * time.Second)
@@ -77,17 +66,8 @@ func makeBenchData(hosts, rounds int) *benchData {
 					break
 				}
 			}
-			compact := make([]compactSample, len(batch))
-			for j, smp := range batch {
-				ref, ok := index[smp.Series]
-				if !ok {
-					ref = int32(len(d.series))
-					index[smp.Series] = ref
-					d.series = append(d.series, stream.Sample{Name: smp.Name, Labels: smp.Labels, Series: smp.Series})
-				}
-				compact[j] = compactSample{series: ref, time: smp.Time, arrival: smp.Arrival, value: smp.Value}
-			}
-			d.batches = append(d.batches, compact)
+			d.samples.Add(batch...)
+			d.ends = append(d.ends, d.samples.Len())
 		}
 	}
 	return d
@@ -116,7 +96,7 @@ func engineAlone(b *testing.B, d *benchData) cost {
 	ctx := context.Background()
 	batch := make([]stream.Sample, 0, 4096)
 	return measure(func() {
-		for i := range d.batches {
+		for i := range d.bodies {
 			batch = d.batch(i, batch[:0])
 			if err := eng.Process(ctx, batch); err != nil {
 				b.Fatal(err)
