@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -33,8 +32,10 @@ type HTTPOptions struct {
 	// one is answered 413 and counted (limit "body"); the lines read
 	// before the bound was hit are kept. By default 32 MiB.
 	MaxBodyBytes int64
-	// BusyTimeout is how long a write waits for room in the runtime's
-	// queues before it is answered 503 with Retry-After. By default 1s.
+	// BusyTimeout bounds a write that must wait for room in the runtime's
+	// queues: once it is that old (from the start of the write), it is
+	// answered 503 with Retry-After. A write that never waits arms no
+	// timer. By default 1s.
 	BusyTimeout time.Duration
 	// MaxErrors bounds the bad lines a partial-write answer names; the
 	// rest are counted in it. By default 10.
@@ -206,7 +207,7 @@ func (h *HTTP) write(w http.ResponseWriter, r *http.Request, a api) {
 		return
 	}
 	f.dec.SetArrival(func() int64 { return received })
-	ctx, cancel := clock.WithTimeout(r.Context(), h.o.Clock, h.busy)
+	ctx, cancel := newBusyContext(r.Context(), h.o.Clock, h.busy)
 	defer cancel()
 	where := r.RemoteAddr
 	var bad []badLine

@@ -240,8 +240,8 @@ func (b *base) next(f *feed, where string) (*stream.RecordError, error) {
 		clear(f.batch[n:])
 		f.batch, f.sent = f.batch[:n], 0
 	}
-	if err == nil {
-		return nil, nil
+	if err == nil || err == io.EOF { // io.EOF as Next returns it, unwrapped
+		return nil, err
 	}
 	var re *stream.RecordError // escapes: only for an error, not per record
 	if errors.As(err, &re) {
