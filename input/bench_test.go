@@ -20,12 +20,12 @@ import (
 )
 
 // benchData is Telegraf-like input: hosts reporting a cpu record of three
-// fields every 10 s, sent in bodies of 1,000 lines as Telegraf batches
-// them, each body received 500 ms after its records' sample time. The
-// decoded records are kept without pointers (compact.Samples): kept as
-// []stream.Sample, they made each collection cost about a third of the
-// engine phase's CPU time (90 ms against 270 ms in one run), paid by
-// whichever phase started one.
+// fields every 10 s, sent in bodies of perBody lines (1,000 as Telegraf
+// batches them, or a few as small agents send them), each body received
+// 500 ms after its records' sample time. The decoded records are kept
+// without pointers (compact.Samples): kept as []stream.Sample, they made
+// each collection cost about a third of the engine phase's CPU time (90 ms
+// against 270 ms in one run), paid by whichever phase started one.
 type benchData struct {
 	bodies   []string
 	received []time.Time
@@ -43,9 +43,8 @@ func (d *benchData) batch(i int, dst []stream.Sample) []stream.Sample {
 	return d.samples.AppendTo(dst, from, d.ends[i])
 }
 
-func makeBenchData(hosts, rounds int) *benchData {
+func makeBenchData(hosts, rounds, perBody int) *benchData {
 	d := &benchData{}
-	const perBody = 1000
 	for r := range rounds {
 		ts := t0.Add(time.Duration(r) * 10 * time.Second)
 		for first := 0; first < hosts; first += perBody {
@@ -181,7 +180,7 @@ func throughRuntime(b *testing.B, d *benchData, shards int, decoded bool) cost {
 // of all threads (cpu-ns/rec-…), and the ratios the criteria name:
 // http1/engine (CPU), and the speed-up of 2 shards over 1 (wall).
 func BenchmarkHTTPIngest(b *testing.B) {
-	d := makeBenchData(10000, 30)
+	d := makeBenchData(10000, 30, 1000)
 	b.ReportAllocs()
 	var eng, dec, http1, http2, ing1, ing2 cost
 	// A pass before the measured ones: the first phase to run would
@@ -213,4 +212,34 @@ func BenchmarkHTTPIngest(b *testing.B) {
 	b.ReportMetric(float64(http1.wall)/float64(eng.wall), "wall-http1/engine")
 	b.ReportMetric(float64(http1.wall)/float64(http2.wall), "speedup-http-2shards")
 	b.ReportMetric(float64(ing1.wall)/float64(ing2.wall), "speedup-ingest-2shards")
+}
+
+// BenchmarkHTTPSmallWrites is BenchmarkHTTPIngest at one shard for writes
+// of 10 lines, as many small agents send them: 1,000 hosts × 30 rounds in
+// 3,000 requests. It reports the CPU time of a write (cpu-ns/request), that
+// of the writes and of the same records Ingested decoded, each against the
+// engine alone (cpu-http1/engine, cpu-ingest1/engine), and what a write
+// costs beyond decoding and the engine, counted in records of the engine
+// alone (request-overhead/engine-rec).
+func BenchmarkHTTPSmallWrites(b *testing.B) {
+	const lines = 10
+	d := makeBenchData(1000, 30, lines)
+	b.ReportAllocs()
+	var eng, dec, http1, ing1 cost
+	engineAlone(b, d)
+	throughRuntime(b, d, 1, false)
+	for b.Loop() {
+		add := func(c *cost, x cost) { c.cpu += x.cpu }
+		add(&eng, engineAlone(b, d))
+		add(&dec, decodeAlone(d))
+		add(&http1, throughRuntime(b, d, 1, false))
+		add(&ing1, throughRuntime(b, d, 1, true))
+	}
+	b.ReportMetric(float64(ing1.cpu)/float64(eng.cpu), "cpu-ingest1/engine")
+	reqs := float64(b.N) * float64(len(d.bodies))
+	b.ReportMetric(float64(http1.cpu.Nanoseconds())/reqs, "cpu-ns/request")
+	b.ReportMetric(float64(http1.cpu)/float64(eng.cpu), "cpu-http1/engine")
+	perRec := float64(eng.cpu) / (float64(b.N) * float64(d.records))
+	over := float64(http1.cpu-eng.cpu-dec.cpu) / reqs
+	b.ReportMetric(over/perRec, "request-overhead/engine-rec")
 }
