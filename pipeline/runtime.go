@@ -135,6 +135,7 @@ func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 		return fmt.Errorf("pipeline: the rules of checkpoint (%v): %w", rt.cfg.Store, err)
 	}
 	ctx := context.Background()
+	reload := !current.Equal(old)
 	for i, snap := range ck.snapshots {
 		s := rt.newShard(i)
 		eng, err := fault.Restore(rt.engineConfig(old, s), bytes.NewReader(snap))
@@ -143,12 +144,10 @@ func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 		}
 		s.eng = eng
 		rt.shards = append(rt.shards, s)
-		if !current.Equal(old) {
+		if reload {
 			if err := eng.Update(ctx, current); err != nil {
 				return fmt.Errorf("pipeline: applying the current rules to shard %d: %w", i, err)
 			}
-			// What the reload emitted goes out first, when Run starts.
-			s.queue <- work{kind: workFlush}
 		}
 	}
 	grouping, err := RestoreMerger(ck.merger)
@@ -156,11 +155,20 @@ func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 		return fmt.Errorf("pipeline: restoring the merger from %v: %w", rt.cfg.Store, err)
 	}
 	rt.merge.group = grouping
+	// One work item a shard, which a queue of any length holds: the skip
+	// of the downtime, or a flush; either hands the merger first what the
+	// reload emitted, when Run starts.
 	now := rt.cfg.Clock.Now()
-	if d := now.UnixNano() - ck.taken; d > 0 {
-		for _, s := range rt.shards {
+	d := now.UnixNano() - ck.taken
+	for _, s := range rt.shards {
+		switch {
+		case d > 0:
 			s.queue <- work{kind: workSkip, from: ck.taken, to: now.UnixNano()}
+		case reload:
+			s.queue <- work{kind: workFlush}
 		}
+	}
+	if d > 0 {
 		rt.downtime.Store(downtimeEvent(rt.cfg.Engine.Instance, ck.taken, now.UnixNano(), "restart"))
 		rt.ctr.downtimeNs.Add(d)
 	}

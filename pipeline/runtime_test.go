@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -245,11 +246,19 @@ func metric(rt *pipeline.Runtime, name string, labels ...string) float64 {
 // restarts on the same state with the rule file it started with, though
 // the rules were reloaded before it stopped. The hosts that kept reporting
 // raise no absence, one event says the collector was down, from when to
-// when, and nothing of the first run is emitted again.
+// when, and nothing of the first run is emitted again. With a queue of one
+// batch too: the restore once queued two items a shard before Run, and New
+// waited for room forever.
 func TestRestartReportsItsDowntimeOnce(t *testing.T) {
+	for _, queue := range []int{0, 1} { // the default, and the shortest queue
+		t.Run(fmt.Sprintf("queue=%d", queue), func(t *testing.T) { testRestart(t, queue) })
+	}
+}
+
+func testRestart(t *testing.T, queue int) {
 	state := filepath.Join(t.TempDir(), "state")
 	clk := clock.NewFake(t0)
-	cfg := pipeline.Config{Rules: src(t, beat), Shards: 2, State: state}
+	cfg := pipeline.Config{Rules: src(t, beat), Shards: 2, State: state, QueueLen: queue}
 	r := start(t, cfg, clk)
 	for range 20 {
 		now := clk.Now()
