@@ -15,9 +15,9 @@
 #                 another package each side runs its own benchmark code
 #
 # The benchmark files that use only the public API (e2e_test.go,
-# engine_test.go) are copied over A's bench/ directory, with the CPU-time
-# helper they use (internal/cputime), so both sides run the very same
-# benchmark code. Medians, not means: the
+# engine_test.go) are copied over A's bench/ directory, with the helpers
+# they use (internal/cputime, internal/compact), so both sides run the
+# very same benchmark code. Medians, not means: the
 # machine this was written on is shared, and single runs vary by ±30 %.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +45,9 @@ mkdir -p "$tmp/a"
 git archive "$rev" | tar -x -C "$tmp/a"
 if [ "$pkg" = ./bench ]; then
   cp bench/e2e_test.go bench/engine_test.go "$tmp/a/bench/"
-  mkdir -p "$tmp/a/internal/cputime" && cp internal/cputime/cputime.go "$tmp/a/internal/cputime/"
+  mkdir -p "$tmp/a/internal/cputime" "$tmp/a/internal/compact"
+  cp internal/cputime/cputime.go "$tmp/a/internal/cputime/"
+  cp internal/compact/compact.go "$tmp/a/internal/compact/"
 fi
 echo "== A: $(git log -1 --format='%h %s' "$rev")"
 echo "== B: working tree of $(git log -1 --format='%h %s' HEAD)"

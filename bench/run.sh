@@ -27,8 +27,9 @@ step go test -run '^$' -bench 'GapTracking' -benchtime 5x -count 3 ./bench/
 step go test -run '^$' -bench 'AgainstFastcache' -benchtime 20x -count 3 ./dedup/
 # The decoder: copies against unique lines, and against line-protocol/v2.
 step go test -run '^$' -bench 'DecoderB01|DecoderTelegraf' -benchtime 40x -count 3 ./stream/
-# HTTP ingest through the runtime against the engine alone; 1 and 2 shards.
-step go test -run '^$' -bench 'HTTPIngest' -benchtime 2x -count 3 ./input/
+# HTTP ingest through the runtime against the engine alone; 1 and 2 shards;
+# writes of 10 lines.
+step go test -run '^$' -bench 'HTTPIngest|HTTPSmallWrites' -benchtime 2x -count 3 ./input/
 # One shard on one core against two on two.
 step go test -run '^$' -bench 'Cores' -benchtime 2x -count 3 ./pipeline/
 # The engine at a million series, A/B against the base commit.
