@@ -12,9 +12,8 @@ import (
 // Neither starts a goroutine, so it costs next to nothing per call; any
 // other Clock gets a goroutine that waits for its timer.
 //
-// The context's Deadline and Err are those of a context canceled at the
-// deadline (context.Canceled), except on Real, where they are
-// context.WithTimeout's.
+// On Real the context is context.WithTimeout's; on any other Clock it
+// reports no Deadline and, once ended, the Err context.Canceled.
 func WithTimeout(parent context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc) {
 	switch c := c.(type) {
 	case realClock:
