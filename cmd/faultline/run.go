@@ -219,6 +219,7 @@ func serve(ctx context.Context, hup <-chan os.Signal, rt *pipeline.Runtime, ui *
 		if err != nil {
 			log.Error("cannot listen", "err", err)
 			failed <- err
+			close(tcpDone) // nothing to wait for at shutdown
 		} else {
 			if tlsCfg != nil {
 				tln = tls.NewListener(tln, tlsCfg)

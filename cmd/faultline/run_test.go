@@ -377,3 +377,24 @@ func get(t *testing.T, c *http.Client, url string) string {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, b)
 	return string(b)
 }
+
+// faultline run exits 1 when its --tcp address is in use, as the package
+// doc says ("Both exit 1 when they cannot start (… an address in use)").
+// The real-time bound only detects a hang; nothing waits on it otherwise.
+func TestRunExitsWhenTCPAddressInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"run", "--listen", "127.0.0.1:0", "--tcp", busy.Addr().String(), "--shards", "1", "--ui=false"},
+			strings.NewReader(""), &out, &errb)
+	}()
+	select {
+	case code := <-done:
+		require.Equal(t, exitFail, code, errb.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("faultline run did not exit within 20 s of failing to listen on --tcp:\n%s", errb.String())
+	}
+}
