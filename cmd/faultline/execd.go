@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,7 +70,8 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	ran := make(chan error, 1)
 	go func() { ran <- rt.Run(runCtx) }()
 	read := make(chan error, 1)
-	go func() { read <- in.Run(ctx, &passThrough{r: stdin, out: out}) }()
+	pt := &passThrough{r: stdin, out: out}
+	go func() { read <- in.Run(ctx, pt) }()
 
 	code := exitOK
 loop:
@@ -87,7 +89,11 @@ loop:
 			log.Error("the runtime stopped", "err", err)
 			return exitFail
 		case <-ctx.Done():
-			break loop // SIGTERM: the reader may be blocked on stdin; what it read is handed over
+			// SIGTERM: the reader may be blocked on stdin, in the middle of
+			// a line that holds stdout; the line is ended, as at the end of
+			// input, so that the events of the shutdown can be written.
+			pt.end()
+			break loop
 		}
 	}
 	stopRuntime()
@@ -119,11 +125,22 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 type passThrough struct {
 	r      io.Reader
 	out    *lockedWriter
-	locked bool // the last bytes written ended mid-line
+	mu     sync.Mutex // guards locked and ended: end is called by another goroutine
+	locked bool       // the last bytes written ended mid-line
+	ended  bool       // end was called: nothing more is passed through
 }
+
+// errPassThroughEnded ends reading after end: the part of a line read
+// after it is neither passed through nor decoded.
+var errPassThroughEnded = errors.New("standard input no longer read: stopping")
 
 func (p *passThrough) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		return 0, errPassThroughEnded
+	}
 	if n > 0 {
 		if !p.locked {
 			p.out.mu.Lock()
@@ -142,6 +159,18 @@ func (p *passThrough) Read(b []byte) (int, error) {
 		p.unlock()
 	}
 	return n, err
+}
+
+// end ends a line left open on stdout, as the end of input does, and
+// stops passing through, so that stdout is free for the events.
+func (p *passThrough) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.locked {
+		_, _ = p.out.w.Write([]byte{'\n'})
+		p.unlock()
+	}
+	p.ended = true
 }
 
 func (p *passThrough) unlock() {

@@ -310,3 +310,39 @@ func TestExecdAsTelegrafDrivesIt(t *testing.T) {
 	}
 	require.Equal(t, []string{"collector_down/resolved"}, kinds, "the downtime between the runs; db1's disk alert stays open, not repeated")
 }
+
+// faultline execd stops at SIGTERM even when the last read from stdin ended
+// in the middle of a line: the events of the shutdown are written, the
+// open line is ended, and it exits 0.
+func TestExecdStopsMidLine(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	require.NoError(t, os.WriteFile(rules, []byte(`groups:
+  - name: disks
+    rules:
+      - alert: DiskAlmostFull
+        match: disk_used_percent
+        expr: value > 90
+`), 0o644))
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"execd", "--rules", rules, "--shards", "1"}, pr, &out, &errb)
+	}()
+	// One write, as a pipe may deliver it: a whole line that fires the
+	// rule, and the start of the next line.
+	_, err := fmt.Fprintf(pw, "disk,host=a used_percent=97 %d\ndisk,host=b used_perc", time.Now().UnixNano())
+	require.NoError(t, err)
+	eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "used_perc") }, "the partial line passed through")
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	select {
+	case code := <-done:
+		require.Equal(t, exitOK, code, errb.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("faultline execd did not exit within 30 s of SIGTERM; stdout so far:\n%s\nstderr:\n%s", out.String(), errb.String())
+	}
+	require.Contains(t, out.String(), "disk,host=b used_perc\n", "the open line ended")
+	require.Contains(t, out.String(), "faultline_event,", "the shutdown's events written")
+}
