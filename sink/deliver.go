@@ -155,13 +155,26 @@ func (p *poster) post(ctx context.Context, body []byte) error {
 	se := &statusError{URL: p.url, Code: resp.StatusCode, Body: string(bytes.TrimSpace(msg)), Header: resp.Header}
 	switch c := resp.StatusCode; {
 	case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			return &retryAfterError{se, time.Duration(s) * time.Second}
+		if d := retryAfter(resp.Header.Get("Retry-After"), p.clk.Now()); d > 0 {
+			return &retryAfterError{se, d}
 		}
 	case c/100 == 4 && c != http.StatusRequestTimeout:
 		return &permanentError{se}
 	}
 	return se
+}
+
+// retryAfter returns the wait a Retry-After value asks for at now: a
+// number of seconds, or an HTTP-date (RFC 9110 section 10.2.3); 0 when
+// there is none.
+func retryAfter(v string, now time.Time) time.Duration {
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(s, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // appendJSONString appends s as a JSON string, as encoding/json escapes it

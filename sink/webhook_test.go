@@ -261,3 +261,25 @@ func TestWebhookEmitFromManyGoroutines(t *testing.T) {
 	}
 	require.Equal(t, uint64(shards*each), s.Stats().Sent)
 }
+
+// Retry-After may be an HTTP-date (RFC 9110 §10.2.3), as proxies and rate
+// limiters send it: it is honoured like a number of seconds.
+func TestWebhookHonoursRetryAfterDate(t *testing.T) {
+	fc := clock.NewFake(t0)
+	srv := newServer(t)
+	srv.status.Store(http.StatusServiceUnavailable)
+	srv.retryAfter.Store(t0.Add(5 * time.Second).Format(http.TimeFormat))
+	s := sink.NewWebhook(srv.URL, &sink.Options{Clock: fc, Timeout: -1, Retry: sink.Retry{Initial: time.Second, Rand: fixedJitter}})
+	require.NoError(t, s.Emit(context.Background(), events(1)[0]))
+	require.NoError(t, s.Start())
+	srv.next(t)
+	srv.status.Store(http.StatusOK)
+	waitTimers(t, fc, 1)
+	fc.Advance(5*time.Second - time.Nanosecond)
+	srv.none(t)
+	require.Equal(t, 1, fc.Waiters(), "Retry-After 5 s from now outweighs the 750ms backoff")
+	fc.Advance(time.Nanosecond)
+	srv.next(t)
+	require.NoError(t, s.Close(context.Background()))
+	require.Equal(t, uint64(1), s.Stats().Sent)
+}
