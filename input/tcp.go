@@ -46,7 +46,8 @@ func NewTCP(rt Runtime, opts TCPOptions) *TCP {
 
 // Serve accepts connections on ln and reads them until ctx ends; then it
 // closes ln and every connection, waits for their goroutines, and returns
-// nil. It returns ln's error if accepting fails otherwise.
+// nil. If accepting fails otherwise, it closes ln and every connection
+// likewise, and returns the error.
 func (t *TCP) Serve(ctx context.Context, ln net.Listener) error {
 	ll := newLimitListener(ln, t.maxConns, &t.base)
 	var (
@@ -54,14 +55,15 @@ func (t *TCP) Serve(ctx context.Context, ln net.Listener) error {
 		conns = map[net.Conn]struct{}{}
 		wg    sync.WaitGroup
 	)
-	stop := context.AfterFunc(ctx, func() {
+	closeAll := func() {
 		_ = ln.Close()
 		mu.Lock()
 		for c := range conns {
 			_ = c.Close()
 		}
 		mu.Unlock()
-	})
+	}
+	stop := context.AfterFunc(ctx, closeAll)
 	defer stop()
 	defer wg.Wait()
 	for {
@@ -74,6 +76,7 @@ func (t *TCP) Serve(ctx context.Context, ln net.Listener) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
+			closeAll() // else wg.Wait waits for every client to hang up
 			return err
 		}
 		mu.Lock()
