@@ -98,7 +98,7 @@ func (ck *checkpoint) encode() []byte {
 // before it was called has been processed, the engines have been advanced
 // to the wall clock, and their events handed to the sinks (which deliver
 // from their own queues). It waits for the shards' queues; ctx bounds the
-// wait.
+// wait. After Run has returned it returns ErrStopped.
 func (rt *Runtime) Sync(ctx context.Context) error {
 	_, err := rt.pauseAll(ctx, false)
 	return err
@@ -130,43 +130,55 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 // they emitted; with snapshot, the engines' snapshots and the merger's
 // state are taken meanwhile. Then the shards resume.
 func (rt *Runtime) pauseAll(ctx context.Context, snapshot bool) (*checkpoint, error) {
-	rt.pause.Lock()
-	defer rt.pause.Unlock()
+	select {
+	case <-rt.done:
+		return nil, ErrStopped
+	default:
+	}
+	if err := rt.lockPause(ctx); err != nil {
+		return nil, err
+	}
+	defer rt.unlockPause()
 	now := rt.cfg.Clock.Now().UnixNano()
 	replies := make(chan pauseReply, len(rt.shards))
 	resume := make(chan struct{})
 	defer close(resume)
-	for _, input := range rt.bad.unqueued() { // bad records reported before, too
+	inputs := rt.bad.unqueued() // bad records reported before, too
+	for k, input := range inputs {
 		i := xxhash.Sum64String(input) % uint64(len(rt.shards))
 		select {
 		case rt.shards[i].queue <- work{kind: workBadInput, input: input, bad: &rt.bad}:
 		case <-ctx.Done():
-			rt.bad.requeue(input)
+			for _, input := range inputs[k:] { // marked queued, and not
+				rt.bad.requeue(input)
+			}
 			return nil, ctx.Err()
 		}
 	}
-	sent := 0
 	for _, s := range rt.shards {
 		select {
 		case s.queue <- work{kind: workPause, to: now, snapshot: snapshot, paused: replies, resume: resume}:
-			sent++
-		case <-ctx.Done():
-			for range sent {
-				<-replies
-			}
+		case <-ctx.Done(): // the shards that pause resume at once: replies has room for them
 			return nil, ctx.Err()
 		}
 	}
 	ck := &checkpoint{taken: now, snapshots: make([][]byte, len(rt.shards))}
 	var errs []error
 	for range rt.shards {
-		r := <-replies
+		var r pauseReply
+		select {
+		case r = <-replies:
+		case <-ctx.Done(): // the shards that pause later resume at once
+			return nil, ctx.Err()
+		case <-rt.done:
+			return nil, ErrStopped
+		}
 		if r.err != nil {
 			errs = append(errs, fmt.Errorf("shard %d: %w", r.shard, r.err))
 		}
 		ck.snapshots[r.shard] = r.snap
 	}
-	if err := flushMerger(ctx, rt.flush); err != nil {
+	if err := flushMerger(ctx, rt.flush, rt.done); err != nil {
 		// The merger may still be at work: its state is not to be read.
 		return nil, errors.Join(append(errs, err)...)
 	}

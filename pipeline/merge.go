@@ -105,13 +105,16 @@ func (m *merger) run(in <-chan shardOut, flush <-chan chan struct{}) {
 }
 
 // flushMerger asks the merger to release everything it holds and waits
-// until it has, or until ctx ends (then it returns ctx's error).
-func flushMerger(ctx context.Context, flush chan<- chan struct{}) error {
+// until it has, or until ctx ends (then it returns ctx's error) or the
+// runtime stopped (ErrStopped).
+func flushMerger(ctx context.Context, flush chan<- chan struct{}, stopped <-chan struct{}) error {
 	done := make(chan struct{})
 	select {
 	case flush <- done:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stopped:
+		return ErrStopped
 	}
 	select {
 	case <-done:

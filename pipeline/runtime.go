@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -40,7 +39,9 @@ type Runtime struct {
 	merge  *merger
 	outCh  chan shardOut
 	flush  chan chan struct{}
-	pause  sync.Mutex // one pause (checkpoint) at a time
+	pause  chan struct{} // held (a token in it) by one pause or reload at a time
+	done   chan struct{} // closed once Run's shards are gone
+	gen    uint64        // reloads made; guarded by pause
 
 	pool    sync.Pool    // of batches
 	stop    sync.RWMutex // held for reading while a batch is queued; for writing to stop
@@ -49,9 +50,8 @@ type Runtime struct {
 	mu      sync.Mutex   // guards what follows
 	sources []rules.Source
 
-	downtime atomic.Pointer[fault.Event] // the restart's downtime, reported when Run starts
-	extra    []metrics.Source
-	ctr      counters
+	extra []metrics.Source
+	ctr   counters
 }
 
 // counters are the runtime's own counts.
@@ -74,7 +74,8 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	rt := &Runtime{cfg: cfg, sources: cfg.Rules, flush: make(chan chan struct{})}
+	rt := &Runtime{cfg: cfg, sources: cfg.Rules, flush: make(chan chan struct{}),
+		pause: make(chan struct{}, 1), done: make(chan struct{})}
 	ck, err := readCheckpoint(cfg.Store)
 	if err != nil {
 		return nil, err
@@ -157,19 +158,23 @@ func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 	rt.merge.group = grouping
 	// One work item a shard, which a queue of any length holds: the skip
 	// of the downtime, or a flush; either hands the merger first what the
-	// reload emitted, when Run starts.
+	// reload emitted, when Run starts. Shard 0 reports the downtime after
+	// them, in order with what it emits.
 	now := rt.cfg.Clock.Now()
 	d := now.UnixNano() - ck.taken
-	for _, s := range rt.shards {
+	for i, s := range rt.shards {
 		switch {
 		case d > 0:
-			s.queue <- work{kind: workSkip, from: ck.taken, to: now.UnixNano()}
+			w := work{kind: workSkip, from: ck.taken, to: now.UnixNano()}
+			if i == 0 {
+				w.report = downtimeEvent(rt.cfg.Engine.Instance, ck.taken, now.UnixNano(), "restart")
+			}
+			s.queue <- w
 		case reload:
 			s.queue <- work{kind: workFlush}
 		}
 	}
 	if d > 0 {
-		rt.downtime.Store(downtimeEvent(rt.cfg.Engine.Instance, ck.taken, now.UnixNano(), "restart"))
 		rt.ctr.downtimeNs.Add(d)
 	}
 	return nil
@@ -310,8 +315,11 @@ func (rt *Runtime) queueBad(input string) {
 // Reload parses srcs and, if they are valid, makes them the rules of
 // every shard, as fault.Engine.Update does (state carries over for
 // unchanged rules). Invalid rules are refused with every problem and its
-// position, counted, and the old rules stay. Reload waits until every
-// shard has the reload queued.
+// position, counted, and the old rules stay. Reload does not wait for
+// room in the shards' queues: a shard whose queue is full applies the
+// reload before its next work, so that every shard, and every checkpoint,
+// has the same rules. It waits (until ctx ends) for a checkpoint in
+// progress.
 func (rt *Runtime) Reload(ctx context.Context, srcs []rules.Source) error {
 	rs, err := rules.ParseSources(srcs...)
 	if err != nil {
@@ -324,18 +332,50 @@ func (rt *Runtime) Reload(ctx context.Context, srcs []rules.Source) error {
 		}
 		return fmt.Errorf("pipeline: reload refused, the old rules stay: %w", err)
 	}
+	rt.stop.RLock()
+	stopped := rt.stopped
+	rt.stop.RUnlock()
+	if stopped {
+		rt.ctr.reloadErrs.Add(1)
+		return fmt.Errorf("pipeline: reload: %w", ErrStopped)
+	}
+	if err := rt.lockPause(ctx); err != nil {
+		rt.ctr.reloadErrs.Add(1)
+		return fmt.Errorf("pipeline: reload: %w", err)
+	}
+	defer rt.unlockPause()
+	rt.gen++
+	req := &reloadReq{gen: rt.gen, rules: rs}
 	rt.mu.Lock()
 	rt.sources = srcs
 	rt.mu.Unlock()
-	for i := range rt.shards {
-		if err := rt.enqueue(ctx, i, work{kind: workReload, rules: rs}); err != nil {
-			rt.ctr.reloadErrs.Add(1)
-			return fmt.Errorf("pipeline: reload: %w", err)
+	for _, s := range rt.shards {
+		select {
+		case s.queue <- work{kind: workReload, reload: req}:
+		default:
+			s.pending.Store(req) // applied before the shard's next work
 		}
 	}
 	rt.ctr.reloads.Add(1)
 	return nil
 }
+
+// lockPause takes the pause token, waiting until ctx ends.
+func (rt *Runtime) lockPause(ctx context.Context) error {
+	select {
+	case rt.pause <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case rt.pause <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (rt *Runtime) unlockPause() { <-rt.pause }
 
 // deliver hands a merged event to every sink. It runs on the merger's
 // goroutine; sinks never block.
@@ -354,8 +394,13 @@ func (rt *Runtime) deliver(ev fault.Event) {
 // deliver what they hold (for at most Config.Drain). It returns what went wrong
 // in that sequence, nil if nothing did. Run may be called once.
 func (rt *Runtime) Run(ctx context.Context) error {
-	for _, s := range rt.cfg.Sinks {
+	for i, s := range rt.cfg.Sinks {
 		if err := s.Start(); err != nil {
+			closeCtx, cancelClose := context.WithTimeout(context.Background(), rt.cfg.Drain)
+			defer cancelClose()
+			for _, started := range rt.cfg.Sinks[:i] {
+				_ = started.Close(closeCtx)
+			}
 			return fmt.Errorf("pipeline: starting a sink: %w", err)
 		}
 	}
@@ -366,9 +411,6 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		rt.merge.run(rt.outCh, rt.flush)
 		close(mergeDone)
 	}()
-	if ev := rt.downtime.Swap(nil); ev != nil {
-		rt.deliver(*ev) // before anything the engines emit after the restart
-	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, s := range rt.shards {
@@ -386,6 +428,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	}
 	close(stop)
 	wg.Wait()
+	close(rt.done)
 	close(rt.outCh)
 	<-mergeDone
 	rt.release()
@@ -444,14 +487,14 @@ func (rt *Runtime) stalled(ctx context.Context, from, to time.Time) {
 	rt.ctr.stalls.Add(1)
 	rt.ctr.downtimeNs.Add(int64(to.Sub(from)))
 	rt.cfg.Logger.Warn("the runtime stalled: the span is skipped as downtime", "from", from, "to", to)
-	for i := range rt.shards {
-		_ = rt.enqueue(ctx, i, work{kind: workSkip, from: from.UnixNano(), to: to.UnixNano()})
-	}
-	// Through the merger, in order with what the shards emit.
+	// Through shard 0, after its skip: in order with what it emits.
 	ev := downtimeEvent(rt.cfg.Engine.Instance, from.UnixNano(), to.UnixNano(), "stall")
-	select {
-	case rt.outCh <- shardOut{shard: 0, events: []fault.Event{*ev}, mark: math.MinInt64}:
-	case <-ctx.Done():
+	for i := range rt.shards {
+		w := work{kind: workSkip, from: from.UnixNano(), to: to.UnixNano()}
+		if i == 0 {
+			w.report = ev
+		}
+		_ = rt.enqueue(ctx, i, w)
 	}
 }
 

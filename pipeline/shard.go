@@ -26,6 +26,9 @@ type shard struct {
 	pool   *sync.Pool      // of batches
 	log    *slog.Logger
 
+	applied uint64                    // the reload the engine runs (its gen); the shard's goroutine only
+	pending atomic.Pointer[reloadReq] // a reload that found the queue full
+
 	dedup     atomic.Pointer[dedup.Stats] // the deduper's, taken on the shard's goroutine
 	dedupNext int64                       // engine time of the next dedup stats
 
@@ -51,12 +54,21 @@ type work struct {
 	kind     workKind
 	batch    []stream.Sample
 	from, to int64
-	rules    *rules.Ruleset
+	reload   *reloadReq
 	input    string
 	bad      *badQueue
+	report   *fault.Event // a skip's: the downtime event, handed on after the skip's
 	snapshot bool
 	paused   chan<- pauseReply
 	resume   <-chan struct{}
+}
+
+// reloadReq is a reload as the shards apply it: its rules, and its rank
+// among the runtime's reloads, so that a shard never goes back to older
+// rules.
+type reloadReq struct {
+	gen   uint64
+	rules *rules.Ruleset
 }
 
 // pauseReply is a shard's answer to workPause: its engine's snapshot.
@@ -105,6 +117,7 @@ func (s *shard) run(ctx context.Context, stop <-chan struct{}) {
 		case w := <-s.queue:
 			s.do(ctx, w)
 		case now := <-s.tick:
+			s.catchUp(ctx)
 			s.call(ctx, s.eng.Advance(ctx, now))
 			s.dedupStats(now)
 		case <-stop:
@@ -121,15 +134,20 @@ func (s *shard) run(ctx context.Context, stop <-chan struct{}) {
 }
 
 func (s *shard) do(ctx context.Context, w work) {
+	s.catchUp(ctx)
 	switch w.kind {
 	case workBatch:
 		s.batches.Add(1)
 		s.call(ctx, s.eng.Process(ctx, w.batch))
 		putBatch(s.pool, w.batch)
 	case workSkip:
-		s.call(ctx, s.eng.Skip(ctx, w.from, w.to))
+		err := s.eng.Skip(ctx, w.from, w.to)
+		if w.report != nil {
+			s.events = append(s.events, *w.report)
+		}
+		s.call(ctx, err)
 	case workReload:
-		s.call(ctx, s.eng.Update(ctx, w.rules))
+		s.reload(ctx, w.reload)
 	case workBadInput:
 		if n, errs := w.bad.take(w.input); n > 0 {
 			s.eng.BadInputs(w.input, n, errs...)
@@ -145,6 +163,22 @@ func (s *shard) do(ctx context.Context, w work) {
 		w.paused <- r
 		<-w.resume
 	}
+}
+
+// catchUp applies a reload that could not be queued.
+func (s *shard) catchUp(ctx context.Context) {
+	if p := s.pending.Load(); p != nil {
+		s.reload(ctx, p)
+	}
+}
+
+// reload applies r unless the engine runs r or a later reload already.
+func (s *shard) reload(ctx context.Context, r *reloadReq) {
+	if r.gen <= s.applied {
+		return
+	}
+	s.applied = r.gen
+	s.call(ctx, s.eng.Update(ctx, r.rules))
 }
 
 // call hands the events of the call just made to the merger, and counts
