@@ -102,23 +102,36 @@ func TestWebhookRetriesWithExponentialBackoff(t *testing.T) {
 	require.Zero(t, st.DroppedTotal())
 }
 
+// A 429 or 503's Retry-After outweighs the backoff, given in seconds or
+// as an HTTP-date (RFC 9110 §10.2.3), as proxies and rate limiters send it.
 func TestWebhookHonoursRetryAfter(t *testing.T) {
-	fc := clock.NewFake(t0)
-	srv := newServer(t)
-	srv.status.Store(http.StatusTooManyRequests)
-	srv.retryAfter.Store("5")
-	s := sink.NewWebhook(srv.URL, &sink.Options{Clock: fc, Timeout: -1, Retry: sink.Retry{Initial: time.Second, Rand: fixedJitter}})
-	require.NoError(t, s.Emit(context.Background(), events(1)[0]))
-	require.NoError(t, s.Start())
-	srv.next(t)
-	srv.status.Store(http.StatusOK)
-	waitTimers(t, fc, 1)
-	fc.Advance(5*time.Second - time.Nanosecond)
-	require.Equal(t, 1, fc.Waiters(), "Retry-After: 5 outweighs the 750ms backoff")
-	fc.Advance(time.Nanosecond)
-	srv.next(t)
-	require.NoError(t, s.Close(context.Background()))
-	require.Equal(t, uint64(1), s.Stats().Sent)
+	for _, c := range []struct {
+		status int
+		after  string
+	}{
+		{http.StatusTooManyRequests, "5"},
+		{http.StatusServiceUnavailable, t0.Add(5 * time.Second).Format(http.TimeFormat)},
+	} {
+		t.Run(c.after, func(t *testing.T) {
+			fc := clock.NewFake(t0)
+			srv := newServer(t)
+			srv.status.Store(int32(c.status))
+			srv.retryAfter.Store(c.after)
+			s := sink.NewWebhook(srv.URL, &sink.Options{Clock: fc, Timeout: -1, Retry: sink.Retry{Initial: time.Second, Rand: fixedJitter}})
+			require.NoError(t, s.Emit(context.Background(), events(1)[0]))
+			require.NoError(t, s.Start())
+			srv.next(t)
+			srv.status.Store(http.StatusOK)
+			waitTimers(t, fc, 1)
+			fc.Advance(5*time.Second - time.Nanosecond)
+			srv.none(t)
+			require.Equal(t, 1, fc.Waiters(), "Retry-After, 5 s, outweighs the 750ms backoff")
+			fc.Advance(time.Nanosecond)
+			srv.next(t)
+			require.NoError(t, s.Close(context.Background()))
+			require.Equal(t, uint64(1), s.Stats().Sent)
+		})
+	}
 }
 
 func TestWebhookDoesNotRetryARejection(t *testing.T) {
@@ -260,26 +273,4 @@ func TestWebhookEmitFromManyGoroutines(t *testing.T) {
 		require.Equal(t, 1, n, id)
 	}
 	require.Equal(t, uint64(shards*each), s.Stats().Sent)
-}
-
-// Retry-After may be an HTTP-date (RFC 9110 §10.2.3), as proxies and rate
-// limiters send it: it is honoured like a number of seconds.
-func TestWebhookHonoursRetryAfterDate(t *testing.T) {
-	fc := clock.NewFake(t0)
-	srv := newServer(t)
-	srv.status.Store(http.StatusServiceUnavailable)
-	srv.retryAfter.Store(t0.Add(5 * time.Second).Format(http.TimeFormat))
-	s := sink.NewWebhook(srv.URL, &sink.Options{Clock: fc, Timeout: -1, Retry: sink.Retry{Initial: time.Second, Rand: fixedJitter}})
-	require.NoError(t, s.Emit(context.Background(), events(1)[0]))
-	require.NoError(t, s.Start())
-	srv.next(t)
-	srv.status.Store(http.StatusOK)
-	waitTimers(t, fc, 1)
-	fc.Advance(5*time.Second - time.Nanosecond)
-	srv.none(t)
-	require.Equal(t, 1, fc.Waiters(), "Retry-After 5 s from now outweighs the 750ms backoff")
-	fc.Advance(time.Nanosecond)
-	srv.next(t)
-	require.NoError(t, s.Close(context.Background()))
-	require.Equal(t, uint64(1), s.Stats().Sent)
 }
