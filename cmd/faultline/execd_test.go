@@ -346,3 +346,38 @@ func TestExecdStopsMidLine(t *testing.T) {
 	require.Contains(t, out.String(), "disk,host=b used_perc\n", "the open line ended")
 	require.Contains(t, out.String(), "faultline_event,", "the shutdown's events written")
 }
+
+// faultline execd whose stdout has no reader any more (Telegraf died) is
+// not killed by SIGPIPE, which Go delivers for a write to a broken pipe on
+// file descriptor 1: the write fails, and it stops with its last
+// checkpoint.
+func TestExecdOutlivesABrokenStdout(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	cmd := exec.Command(faultlineBinary(t), "execd", "--state", state)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	cmd.Stdout = w
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	require.NoError(t, w.Close())
+	require.NoError(t, r.Close()) // no reader: the next write to stdout breaks
+	_, err = fmt.Fprintf(stdin, "disk,host=a used_percent=50 %d\n", time.Now().UnixNano())
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("execd did not stop within 30 s of its stdout breaking:\n%s", errb.String())
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	require.False(t, ws.Signaled(), "killed by %v:\n%s", ws.Signal(), errb.String())
+	require.Equal(t, exitFail, cmd.ProcessState.ExitCode(), errb.String())
+	require.FileExists(t, state, "the last checkpoint")
+	_ = stdin.Close()
+}

@@ -140,12 +140,17 @@ func (r *reloader) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 }
 
 // signals returns a context that ends at SIGTERM or SIGINT, and a channel
-// of SIGHUPs.
+// of SIGHUPs. It also takes SIGPIPE: without it, a write to standard
+// output once its reader is gone (Telegraf, or the command piped into,
+// died) kills the process before its last checkpoint; with it, the write
+// fails (EPIPE) and is handled as any failed write.
 func signals() (context.Context, <-chan os.Signal, func()) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	return ctx, hup, func() { stop(); signal.Stop(hup) }
+	pipe := make(chan os.Signal, 1) // never read: the signal only has to be taken
+	signal.Notify(pipe, syscall.SIGPIPE)
+	return ctx, hup, func() { stop(); signal.Stop(hup); signal.Stop(pipe) }
 }
 
 // buildInfo is the faultline_build_info gauge.
