@@ -252,3 +252,16 @@ func hostOfShard1(t *testing.T) string {
 		}
 	}
 }
+
+// Samples handed to a runtime that has stopped are refused and counted,
+// with an error that says it stopped.
+func TestIngestAfterStopCountsTheRefusal(t *testing.T) {
+	r := start(t, pipeline.Config{Shards: 2}, clock.NewFake(t0))
+	r.shutdown(t)
+	batch := []stream.Sample{sample("a", t0), sample("b", t0), sample("c", t0)}
+	err := r.rt.Ingest(context.Background(), batch)
+	require.ErrorIs(t, err, pipeline.ErrStopped)
+	require.NotErrorIs(t, err, pipeline.ErrBusy)
+	require.Equal(t, 3.0, metric(r.rt, "faultline_runtime_refused_total"))
+	require.Zero(t, metric(r.rt, "faultline_runtime_samples_total"))
+}

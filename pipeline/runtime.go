@@ -198,14 +198,17 @@ func (rt *Runtime) Shards() int { return len(rt.shards) }
 // Ingest queues samples, each stamped with its arrival time, on their
 // shards, and returns once all are queued. When a shard's queue is full it
 // waits for room until ctx ends; the samples not queued by then are
-// refused, counted, and reported by an error matching ErrBusy. The caller
-// may reuse batch when Ingest returns.
+// refused, counted, and reported by an error matching ErrBusy. Once the
+// runtime has stopped, the samples not queued are refused and counted
+// likewise, and the error matches ErrStopped. The caller may reuse batch
+// when Ingest returns.
 func (rt *Runtime) Ingest(ctx context.Context, batch []stream.Sample) error {
 	if len(batch) == 0 {
 		return nil
 	}
 	parts := rt.split(batch)
 	refused := 0
+	why := ErrBusy
 	for i, part := range parts {
 		if len(part) == 0 {
 			continue
@@ -219,14 +222,14 @@ func (rt *Runtime) Ingest(ctx context.Context, batch []stream.Sample) error {
 			refused += len(part)
 			putBatch(&rt.pool, part)
 			if errors.Is(err, ErrStopped) {
-				return err
+				why = ErrStopped
 			}
 		}
 	}
 	rt.ctr.samples.Add(uint64(len(batch) - refused))
 	if refused > 0 {
 		rt.ctr.refused.Add(uint64(refused))
-		return fmt.Errorf("%w: %d of %d samples refused", ErrBusy, refused, len(batch))
+		return fmt.Errorf("%w: %d of %d samples refused", why, refused, len(batch))
 	}
 	return nil
 }
@@ -537,7 +540,7 @@ func (rt *Runtime) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 	ms := rt.merge.group.Stats()
 	dst = append(dst,
 		metrics.C("faultline_runtime_samples_total", "Samples queued for the shards.", c.samples.Load()),
-		metrics.C("faultline_runtime_refused_total", "Samples refused because the shards' queues stayed full (back-pressure).", c.refused.Load()),
+		metrics.C("faultline_runtime_refused_total", "Samples refused because the shards' queues stayed full (back-pressure) or the runtime had stopped.", c.refused.Load()),
 		metrics.C("faultline_runtime_bad_input_total", "Records reported undecodable by the inputs.", c.badInput.Load()),
 		metrics.C("faultline_runtime_ticks_total", "Ticks that advanced the engines to the wall clock.", c.ticks.Load()),
 		metrics.C("faultline_runtime_stalls_total", "Stalls of the runtime reported as downtime.", c.stalls.Load()),
