@@ -97,8 +97,7 @@ loop:
 		}
 	}
 	stopRuntime()
-	if err := <-ran; err != nil {
-		log.Error("shutdown", "err", err)
+	if stoppedCode(log, <-ran) != exitOK {
 		return exitFail
 	}
 	return code

@@ -19,6 +19,7 @@ import (
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/rules"
+	"github.com/faultline-go/faultline/sink"
 )
 
 // What run and execd share: the runtime's flags, the logger, rule reloads
@@ -151,6 +152,40 @@ func signals() (context.Context, <-chan os.Signal, func()) {
 	pipe := make(chan os.Signal, 1) // never read: the signal only has to be taken
 	signal.Notify(pipe, syscall.SIGPIPE)
 	return ctx, hup, func() { stop(); signal.Stop(hup); signal.Stop(pipe) }
+}
+
+// stoppedCode logs what went wrong in the runtime's shutdown (err, from
+// pipeline.Runtime.Run) and returns the exit code of a stop that was asked
+// for: 0 if all that went wrong is events a sink could not deliver in time
+// (logged here, counted by the sink: the sink's receiver was down, not
+// faultline), 1 for anything else, such as a checkpoint not written.
+func stoppedCode(log *slog.Logger, err error) int {
+	code := exitOK
+	for _, e := range leafErrors(err) {
+		if errors.Is(e, sink.ErrUndelivered) {
+			log.Error("events undelivered at shutdown", "err", e)
+			continue
+		}
+		log.Error("shutdown", "err", e)
+		code = exitFail
+	}
+	return code
+}
+
+// leafErrors returns the errors err joins (errors.Join, nested), or err.
+func leafErrors(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leafErrors(e)...)
+	}
+	return out
 }
 
 // buildInfo is the faultline_build_info gauge.

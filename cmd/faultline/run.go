@@ -283,8 +283,7 @@ loop:
 	stopInputs()
 	<-tcpDone
 	stopRuntime()
-	if err := <-ran; err != nil {
-		log.Error("shutdown", "err", err)
+	if stoppedCode(log, <-ran) != exitOK {
 		return exitFail
 	}
 	log.Info("stopped")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,8 +11,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -26,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/internal/testsvc"
+	"github.com/faultline-go/faultline/sink"
 )
 
 // liveRules: hosts report every half second and are absent after 2 s.
@@ -397,4 +401,21 @@ func TestRunExitsWhenTCPAddressInUse(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("faultline run did not exit within 20 s of failing to listen on --tcp:\n%s", errb.String())
 	}
+}
+
+// A stop that was asked for exits 0 when all that went wrong is events a
+// sink could not deliver (its receiver was down), and 1 when anything
+// else did, such as a checkpoint not written; each is logged.
+func TestStoppedCode(t *testing.T) {
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	undelivered := fmt.Errorf("pipeline: closing a sink: %w", fmt.Errorf("%w: 3 in sink %q", sink.ErrUndelivered, "webhook"))
+	checkpoint := errors.New("pipeline: checkpoint: no space left on device")
+	require.Equal(t, exitOK, stoppedCode(log, nil))
+	require.Empty(t, logged.String())
+	require.Equal(t, exitOK, stoppedCode(log, errors.Join(errors.Join(nil, undelivered), undelivered)))
+	require.Equal(t, 2, strings.Count(logged.String(), "events undelivered at shutdown"))
+	require.Equal(t, exitFail, stoppedCode(log, errors.Join(errors.Join(checkpoint), undelivered)))
+	require.Contains(t, logged.String(), "no space left on device")
+	require.Equal(t, exitFail, stoppedCode(log, checkpoint))
 }
