@@ -135,6 +135,7 @@ func (rt *Runtime) pauseAll(ctx context.Context, snapshot bool) (*checkpoint, er
 		return nil, ErrStopped
 	default:
 	}
+	rt.noticeStall(rt.cfg.Clock.Now()) // before the pause advances the engines across it
 	if err := rt.lockPause(ctx); err != nil {
 		return nil, err
 	}

@@ -86,7 +86,9 @@
 // under those rules, then reloads the current ones (as a SIGHUP reload
 // would), so a reload between checkpoint and restart loses no state. The
 // span between the checkpoint and the restart, and any stall of the
-// runtime longer than Config.StallAfter, is the collector's own downtime:
+// runtime longer than Config.StallAfter (noticed by the ticker or, if one
+// comes first, by a write or a Sync, before it reaches an engine), is the
+// collector's own downtime:
 // one collector_down event reports it, and the engines judge nothing in
 // it (fault.Engine.Skip), so the sources are not blamed for it.
 //

@@ -265,3 +265,29 @@ func TestIngestAfterStopCountsTheRefusal(t *testing.T) {
 	require.Equal(t, 3.0, metric(r.rt, "faultline_runtime_refused_total"))
 	require.Zero(t, metric(r.rt, "faultline_runtime_samples_total"))
 }
+
+// A stall that an input notices before the ticker does (the process was
+// suspended, and a write came in first) is still the runtime's own
+// downtime: the engines skip it before they take the write, and the hosts
+// that report before and after it are not absent.
+func TestStallNoticedByAnInput(t *testing.T) {
+	for range 20 { // the ticker and the input race: either may notice it
+		clk := clock.NewFake(t0)
+		r := start(t, pipeline.Config{Rules: src(t, beat), Shards: 2}, clk)
+		for range 15 {
+			now := clk.Now()
+			r.step(t, time.Second, sample("a", now), sample("b", now))
+		}
+		clk.Advance(40 * time.Second) // suspended: past StallAfter
+		for range 5 {
+			now := clk.Now()
+			r.step(t, time.Second, sample("a", now), sample("b", now))
+		}
+		r.shutdown(t)
+		var kinds []string
+		for _, ev := range r.rec.all() {
+			kinds = append(kinds, string(ev.Kind)+"/"+ev.State.String())
+		}
+		require.Equal(t, []string{"collector_down/resolved"}, kinds, "the stall, and no absence in it")
+	}
+}

@@ -43,6 +43,10 @@ type Runtime struct {
 	done   chan struct{} // closed once Run's shards are gone
 	gen    uint64        // reloads made; guarded by pause
 
+	lastTick atomic.Int64    // UnixNano of the last tick; 0 until Run ticks
+	stallMu  sync.Mutex      // held while a stall noticed is queued (noticeStall)
+	runCtx   context.Context // Run's, for the skips of a stall an input notices; set before lastTick
+
 	pool    sync.Pool    // of batches
 	stop    sync.RWMutex // held for reading while a batch is queued; for writing to stop
 	stopped bool         // guarded by stop
@@ -206,6 +210,7 @@ func (rt *Runtime) Ingest(ctx context.Context, batch []stream.Sample) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	rt.noticeStall(rt.cfg.Clock.Now())
 	parts := rt.split(batch)
 	refused := 0
 	why := ErrBusy
@@ -420,6 +425,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		wg.Go(func() { s.run(inner, stop) })
 	}
 
+	rt.runCtx = inner
 	err := rt.loop(ctx)
 
 	// Shutdown: refuse input, drain, advance, checkpoint, close the sinks.
@@ -451,8 +457,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 func (rt *Runtime) loop(ctx context.Context) error {
 	tick := rt.cfg.Clock.NewTicker(rt.cfg.Tick)
 	defer tick.Stop()
-	last := rt.cfg.Clock.Now()
-	nextCkp := last.Add(rt.cfg.CheckpointEvery)
+	start := rt.cfg.Clock.Now()
+	rt.lastTick.Store(start.UnixNano())
+	nextCkp := start.Add(rt.cfg.CheckpointEvery)
 	for {
 		select {
 		case <-ctx.Done():
@@ -464,10 +471,8 @@ func (rt *Runtime) loop(ctx context.Context) error {
 		for _, input := range rt.bad.unqueued() {
 			rt.queueBad(input)
 		}
-		if gap := now.Sub(last); gap > rt.cfg.StallAfter {
-			rt.stalled(ctx, last, now)
-		}
-		last = now
+		rt.noticeStall(now)
+		storeMax(&rt.lastTick, now.UnixNano())
 		// One tick behind the clock: data stamped just before the tick may
 		// still be on its way to a queue, and must not arrive behind the
 		// engine's clock.
@@ -481,6 +486,34 @@ func (rt *Runtime) loop(ctx context.Context) error {
 			}
 			nextCkp = now.Add(rt.cfg.CheckpointEvery)
 		}
+	}
+}
+
+// noticeStall takes the span since the last tick for the runtime's own
+// downtime (a stall: the process was suspended, or starved) when it is
+// longer than Config.StallAfter. The ticker notices it at its next tick;
+// an input's Ingest or a Sync that comes first notices it before handing
+// anything to the shards, so that no engine judges the span before it
+// skips it. Whoever notices it first queues the skips, holding stallMu;
+// the others find it taken care of.
+func (rt *Runtime) noticeStall(now time.Time) {
+	n := now.UnixNano()
+	if last := rt.lastTick.Load(); last == 0 || n-last <= int64(rt.cfg.StallAfter) {
+		return
+	}
+	rt.stallMu.Lock()
+	defer rt.stallMu.Unlock()
+	last := rt.lastTick.Load()
+	if n-last <= int64(rt.cfg.StallAfter) {
+		return
+	}
+	rt.stalled(rt.runCtx, time.Unix(0, last), now)
+	rt.lastTick.Store(n) // after the skips are queued
+}
+
+// storeMax stores n in a unless a holds more already.
+func storeMax(a *atomic.Int64, n int64) {
+	for last := a.Load(); n > last && !a.CompareAndSwap(last, n); last = a.Load() {
 	}
 }
 
