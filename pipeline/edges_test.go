@@ -264,6 +264,9 @@ func TestIngestAfterStopCountsTheRefusal(t *testing.T) {
 	require.NotErrorIs(t, err, pipeline.ErrBusy)
 	require.Equal(t, 3.0, metric(r.rt, "faultline_runtime_refused_total"))
 	require.Zero(t, metric(r.rt, "faultline_runtime_samples_total"))
+	r.clk.Advance(time.Hour) // a stopped runtime does not tick: no stall
+	require.ErrorIs(t, r.rt.Ingest(context.Background(), batch), pipeline.ErrStopped)
+	require.Zero(t, metric(r.rt, "faultline_runtime_stalls_total"))
 }
 
 // A stall that an input notices before the ticker does (the process was

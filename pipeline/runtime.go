@@ -435,6 +435,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if cerr := rt.checkpoint(inner); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
+	rt.lastTick.Store(0) // no tick any more: time passing is no stall
 	close(stop)
 	wg.Wait()
 	close(rt.done)
