@@ -505,7 +505,7 @@ func (rt *Runtime) noticeStall(now time.Time) {
 	rt.stallMu.Lock()
 	defer rt.stallMu.Unlock()
 	last := rt.lastTick.Load()
-	if n-last <= int64(rt.cfg.StallAfter) {
+	if last == 0 || n-last <= int64(rt.cfg.StallAfter) { // stopped, or taken care of
 		return
 	}
 	rt.stalled(rt.runCtx, time.Unix(0, last), now)
