@@ -86,9 +86,10 @@
 // under those rules, then reloads the current ones (as a SIGHUP reload
 // would), so a reload between checkpoint and restart loses no state. The
 // span between the checkpoint and the restart, and any stall of the
-// runtime longer than Config.StallAfter (noticed by the ticker or, if one
-// comes first, by a write or a Sync, before it reaches an engine), is the
-// collector's own downtime:
+// runtime longer than Config.StallAfter (a span in which nothing read its
+// clock: no tick, no write, no Sync; noticed by whichever comes first
+// after it, before anything reaches an engine), is the collector's own
+// downtime:
 // one collector_down event reports it, and the engines judge nothing in
 // it (fault.Engine.Skip), so the sources are not blamed for it.
 //

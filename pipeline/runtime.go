@@ -43,9 +43,9 @@ type Runtime struct {
 	done   chan struct{} // closed once Run's shards are gone
 	gen    uint64        // reloads made; guarded by pause
 
-	lastTick atomic.Int64    // UnixNano of the last tick; 0 until Run ticks
+	lastSeen atomic.Int64    // UnixNano of the latest clock reading (noticeStall); 0 unless Run runs
 	stallMu  sync.Mutex      // held while a stall noticed is queued (noticeStall)
-	runCtx   context.Context // Run's, for the skips of a stall an input notices; set before lastTick
+	runCtx   context.Context // Run's, for the skips of a stall an input notices; set before lastSeen
 
 	pool    sync.Pool    // of batches
 	stop    sync.RWMutex // held for reading while a batch is queued; for writing to stop
@@ -435,7 +435,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if cerr := rt.checkpoint(inner); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
-	rt.lastTick.Store(0) // no tick any more: time passing is no stall
+	rt.lastSeen.Store(0) // no tick any more: time passing is no stall
 	close(stop)
 	wg.Wait()
 	close(rt.done)
@@ -459,7 +459,7 @@ func (rt *Runtime) loop(ctx context.Context) error {
 	tick := rt.cfg.Clock.NewTicker(rt.cfg.Tick)
 	defer tick.Stop()
 	start := rt.cfg.Clock.Now()
-	rt.lastTick.Store(start.UnixNano())
+	rt.lastSeen.Store(start.UnixNano())
 	nextCkp := start.Add(rt.cfg.CheckpointEvery)
 	for {
 		select {
@@ -473,7 +473,6 @@ func (rt *Runtime) loop(ctx context.Context) error {
 			rt.queueBad(input)
 		}
 		rt.noticeStall(now)
-		storeMax(&rt.lastTick, now.UnixNano())
 		// One tick behind the clock: data stamped just before the tick may
 		// still be on its way to a queue, and must not arrive behind the
 		// engine's clock.
@@ -490,26 +489,32 @@ func (rt *Runtime) loop(ctx context.Context) error {
 	}
 }
 
-// noticeStall takes the span since the last tick for the runtime's own
-// downtime (a stall: the process was suspended, or starved) when it is
-// longer than Config.StallAfter. The ticker notices it at its next tick;
-// an input's Ingest or a Sync that comes first notices it before handing
-// anything to the shards, so that no engine judges the span before it
-// skips it. Whoever notices it first queues the skips, holding stallMu;
-// the others find it taken care of.
+// noticeStall takes the span since the runtime last read its clock for
+// the runtime's own downtime (a stall: the process was suspended, or
+// starved) when it is longer than Config.StallAfter. The ticker reads the
+// clock at each tick, and so do Ingest and Sync before they hand anything
+// to the shards: whichever reads it first after a stall notices it, before
+// any engine can judge the span, and queues the skips, holding stallMu;
+// the others find it taken care of. A runtime whose ticker falls behind
+// while writes come in is not stalled: the writes move its engines on.
 func (rt *Runtime) noticeStall(now time.Time) {
 	n := now.UnixNano()
-	if last := rt.lastTick.Load(); last == 0 || n-last <= int64(rt.cfg.StallAfter) {
+	last := rt.lastSeen.Load()
+	if last == 0 {
+		return // Run does not run
+	}
+	if n-last <= int64(rt.cfg.StallAfter) {
+		storeMax(&rt.lastSeen, n)
 		return
 	}
 	rt.stallMu.Lock()
 	defer rt.stallMu.Unlock()
-	last := rt.lastTick.Load()
+	last = rt.lastSeen.Load()
 	if last == 0 || n-last <= int64(rt.cfg.StallAfter) { // stopped, or taken care of
 		return
 	}
 	rt.stalled(rt.runCtx, time.Unix(0, last), now)
-	rt.lastTick.Store(n) // after the skips are queued
+	rt.lastSeen.Store(n) // after the skips are queued
 }
 
 // storeMax stores n in a unless a holds more already.
