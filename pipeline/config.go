@@ -68,8 +68,9 @@ type Config struct {
 	// Tick is how often the engines are advanced to the wall clock without
 	// data. By default 250ms, the engine's own resolution.
 	Tick time.Duration
-	// StallAfter is how late a tick may come before the span is taken for
-	// a stall of the runtime itself, reported as downtime. By default 30s.
+	// StallAfter is how long the runtime may go without reading its clock
+	// (no tick, no write, no Sync) before the span is taken for a stall of
+	// the runtime itself, reported as downtime. By default 30s.
 	StallAfter time.Duration
 	// State is the checkpoint file (a FileStore). By default none:
 	// nothing survives a restart, unless Store is set.
