@@ -21,7 +21,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/contrib/mqtt"
+	"github.com/faultline-go/faultline/pipeline"
 )
 
 // passwordFile writes a Mosquitto password file with mosquitto_passwd.
@@ -163,4 +165,34 @@ func writeCerts(t *testing.T, dir string) (string, string, string) {
 		return p
 	}
 	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server.key", "EC PRIVATE KEY", keyDER)
+}
+
+// The package doc's own setup: the runtime runs (so it has started the
+// Publisher) and the client's password is wrong. Run must end at once with
+// ErrRefused, not wait Drain for a Publisher that only the runtime's
+// shutdown closes. The client's clock is virtual and never advanced: a
+// wait for Drain never ends.
+func TestRefusedEndsRunAtOnceWithTheRuntimeRunning(t *testing.T) {
+	b := startBroker(t, brokerOpts{passwordFile: passwordFile(t, "collector", "s3cret")})
+	clk := clock.NewFake(t0)
+	c, err := mqtt.New(mqtt.Config{Broker: b.url(), ClientID: "auth", Username: "collector", Password: "wrong",
+		Backoff: backoff, Clock: clk})
+	require.NoError(t, err)
+	rt, err := pipeline.New(pipeline.Config{Sinks: []pipeline.Sink{c.Publisher()}, Clock: clk, Drain: time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	rtDone := make(chan error, 1)
+	go func() { rtDone <- rt.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-rtDone })
+	// The runtime has started its sinks once it answers a Sync.
+	require.NoError(t, rt.Sync(ctx))
+
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, rt) }()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, mqtt.ErrRefused)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not end on a refused connection: it waits Drain for the Publisher, which the running runtime never closes")
+	}
 }

@@ -145,7 +145,10 @@ func (c *Client) Run(ctx context.Context, rt *pipeline.Runtime) error {
 	}
 	c.stopping.Store(true)
 	cancel()
-	if c.pub.wasStarted() {
+	// Only a runtime that is shutting down (Run's context ended) closes
+	// the Publisher: on a refusal it goes on running, and waiting Drain
+	// for it would delay the error that should end Run at once.
+	if ctx.Err() != nil && c.pub.wasStarted() {
 		t := c.s.Clock.NewTimer(c.s.Drain)
 		select {
 		case <-c.pub.closed:
