@@ -16,6 +16,7 @@
 package faultprom
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -67,14 +68,51 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	prometheus.DescribeByCollect(c, ch)
 }
 
-// Collect sends the source's metrics as constant metrics.
+// Collect sends the source's metrics as constant metrics. One name may
+// come with several sets of label names (the sinks of one runtime label
+// their metrics differently: contrib/mqtt's Publisher adds client) and
+// several help texts: a Prometheus metric family has one help and its
+// descriptor one set of label names, so each name gets the union of its
+// label names (a label a metric lacks is empty, which Prometheus reads as
+// absent) and its first help.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	var values []string
-	for _, m := range c.src.AppendMetrics(nil) {
-		desc := c.desc(&m)
-		values = values[:0]
+	ms := c.src.AppendMetrics(nil)
+	type family struct {
+		help  string
+		names []string
+	}
+	fams := map[string]*family{}
+	for i := range ms {
+		m := &ms[i]
+		f := fams[m.Name]
+		if f == nil {
+			f = &family{help: m.Help}
+			fams[m.Name] = f
+		}
 		for _, l := range m.Labels {
-			values = append(values, l.Value)
+			if !slices.Contains(f.names, l.Name) {
+				f.names = append(f.names, l.Name)
+			}
+		}
+	}
+	for _, f := range fams {
+		slices.Sort(f.names)
+	}
+	var values []string
+	for i := range ms {
+		m := &ms[i]
+		f := fams[m.Name]
+		desc := c.desc(m.Name, f.help, f.names)
+		values = values[:0]
+		for _, name := range f.names {
+			v := ""
+			for _, l := range m.Labels {
+				if l.Name == name {
+					v = l.Value
+					break
+				}
+			}
+			values = append(values, v)
 		}
 		vt := prometheus.CounterValue
 		if m.Kind == metrics.Gauge {
@@ -88,24 +126,22 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// desc returns the descriptor of m's name, help and label names.
-func (c *Collector) desc(m *metrics.Metric) *prometheus.Desc {
+// desc returns the descriptor of a name, help and label names.
+func (c *Collector) desc(name, help string, labels []string) *prometheus.Desc {
 	var key strings.Builder
-	key.WriteString(m.Name)
-	for _, l := range m.Labels {
+	key.WriteString(name)
+	key.WriteByte(0)
+	key.WriteString(help)
+	for _, l := range labels {
 		key.WriteByte(0)
-		key.WriteString(l.Name)
+		key.WriteString(l)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if d, ok := c.descs[key.String()]; ok {
 		return d
 	}
-	names := make([]string, len(m.Labels))
-	for i, l := range m.Labels {
-		names[i] = l.Name
-	}
-	d := prometheus.NewDesc(m.Name, m.Help, names, c.constL)
+	d := prometheus.NewDesc(name, help, slices.Clone(labels), c.constL)
 	c.descs[key.String()] = d
 	return d
 }

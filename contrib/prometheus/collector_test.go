@@ -2,6 +2,7 @@ package faultprom_test
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/clock"
+	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/pipeline"
+	"github.com/faultline-go/faultline/sink"
 	"github.com/faultline-go/faultline/stream"
 
 	faultprom "github.com/faultline-go/faultline/contrib/prometheus"
@@ -101,4 +104,32 @@ func TestUncheckedCollector(t *testing.T) {
 	extra = true
 	_, err = checked.Gather()
 	require.Error(t, err, "a checked collector holds its source to what it described")
+}
+
+// clientSink is a sink whose metrics are labelled sink and client, as
+// contrib/mqtt's Publisher's are (faultline_sink_*{sink="mqtt",client=...}).
+type clientSink struct{}
+
+func (clientSink) Emit(context.Context, fault.Event) error { return nil }
+func (clientSink) Start() error                            { return nil }
+func (clientSink) Close(context.Context) error             { return nil }
+func (clientSink) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
+	return append(dst,
+		metrics.C("faultline_sink_events_total", "Events given to the sink.", 0).With("sink", "mqtt").With("client", "faultline-1"),
+		metrics.G("faultline_sink_queued", "Events (alerts) waiting for delivery or in flight.", 0).With("sink", "mqtt").With("client", "faultline-1"),
+	)
+}
+
+// A runtime with two sinks, one of package sink and one labelled client
+// as the MQTT Publisher is (the mqtt package doc's setup plus a JSON-lines
+// log): the same metric names come with two sets of label names. The
+// Collector must still register and be gathered.
+func TestCollectorOfARuntimeWithSinksLabelledApart(t *testing.T) {
+	rt, err := pipeline.New(pipeline.Config{Shards: 1, Clock: clock.NewFake(time.Unix(1767225600, 0)),
+		Sinks: []pipeline.Sink{sink.NewJSONLines(io.Discard, nil), clientSink{}}})
+	require.NoError(t, err)
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(faultprom.NewCollector(rt, nil)))
+	_, err = testutil.GatherAndCount(reg)
+	require.NoError(t, err)
 }
