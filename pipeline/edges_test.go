@@ -148,6 +148,13 @@ func TestRunThatCannotStartASinkClosesTheOthers(t *testing.T) {
 	require.ErrorContains(t, rt.Run(context.Background()), "cannot start")
 	require.True(t, first.started)
 	require.True(t, first.closed, "the sink started before the failure is closed (its goroutine stopped)")
+	// The runtime is stopped: its callers are told so, not kept waiting.
+	within(t, func() error { return rt.Ingest(context.Background(), []stream.Sample{sample("a", t0)}) }, func(err error) {
+		require.ErrorIs(t, err, pipeline.ErrStopped)
+	})
+	within(t, func() error { return rt.Sync(context.Background()) }, func(err error) {
+		require.ErrorIs(t, err, pipeline.ErrStopped)
+	})
 }
 
 // The downtime event of a stall is delivered in time order with what the

@@ -409,6 +409,13 @@ func (rt *Runtime) Run(ctx context.Context) error {
 			for _, started := range rt.cfg.Sinks[:i] {
 				_ = started.Close(closeCtx)
 			}
+			// Stopped, as after a shutdown: Ingest and Sync say so instead
+			// of waiting for shards that will never run.
+			rt.stop.Lock()
+			rt.stopped = true
+			rt.stop.Unlock()
+			close(rt.done)
+			rt.release()
 			return fmt.Errorf("pipeline: starting a sink: %w", err)
 		}
 	}
