@@ -166,20 +166,18 @@ func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 	// them, in order with what it emits.
 	now := rt.cfg.Clock.Now()
 	d := now.UnixNano() - ck.taken
+	var downtime *fault.Event
+	if d > 0 {
+		downtime = downtimeEvent(rt.cfg.Engine.Instance, ck.taken, now.UnixNano(), "restart")
+		rt.ctr.downtimeNs.Add(d)
+	}
 	for i, s := range rt.shards {
 		switch {
 		case d > 0:
-			w := work{kind: workSkip, from: ck.taken, to: now.UnixNano()}
-			if i == 0 {
-				w.report = downtimeEvent(rt.cfg.Engine.Instance, ck.taken, now.UnixNano(), "restart")
-			}
-			s.queue <- w
+			s.queue <- skipWork(i, ck.taken, now.UnixNano(), downtime)
 		case reload:
 			s.queue <- work{kind: workFlush}
 		}
-	}
-	if d > 0 {
-		rt.ctr.downtimeNs.Add(d)
 	}
 	return nil
 }
@@ -404,16 +402,10 @@ func (rt *Runtime) deliver(ev fault.Event) {
 func (rt *Runtime) Run(ctx context.Context) error {
 	for i, s := range rt.cfg.Sinks {
 		if err := s.Start(); err != nil {
-			closeCtx, cancelClose := context.WithTimeout(context.Background(), rt.cfg.Drain)
-			defer cancelClose()
-			for _, started := range rt.cfg.Sinks[:i] {
-				_ = started.Close(closeCtx)
-			}
+			_ = closeSinks(rt.cfg.Sinks[:i], rt.cfg.Drain)
 			// Stopped, as after a shutdown: Ingest and Sync say so instead
 			// of waiting for shards that will never run.
-			rt.stop.Lock()
-			rt.stopped = true
-			rt.stop.Unlock()
+			rt.refuseInput()
 			close(rt.done)
 			rt.release()
 			return fmt.Errorf("pipeline: starting a sink: %w", err)
@@ -436,9 +428,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	err := rt.loop(ctx)
 
 	// Shutdown: refuse input, drain, advance, checkpoint, close the sinks.
-	rt.stop.Lock()
-	rt.stopped = true
-	rt.stop.Unlock()
+	rt.refuseInput()
 	if cerr := rt.checkpoint(inner); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -449,10 +439,28 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	close(rt.outCh)
 	<-mergeDone
 	rt.release()
-	closeCtx, cancelClose := context.WithTimeout(context.Background(), rt.cfg.Drain)
-	defer cancelClose()
-	for _, s := range rt.cfg.Sinks {
-		if cerr := s.Close(closeCtx); cerr != nil {
+	if cerr := closeSinks(rt.cfg.Sinks, rt.cfg.Drain); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}
+
+// refuseInput marks the runtime stopped: Ingest refuses samples
+// (ErrStopped) from then on.
+func (rt *Runtime) refuseInput() {
+	rt.stop.Lock()
+	rt.stopped = true
+	rt.stop.Unlock()
+}
+
+// closeSinks closes sinks, letting them deliver what they hold for at
+// most drain, and joins their errors.
+func closeSinks(sinks []Sink, drain time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	var err error
+	for _, s := range sinks {
+		if cerr := s.Close(ctx); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("pipeline: closing a sink: %w", cerr))
 		}
 	}
@@ -520,7 +528,7 @@ func (rt *Runtime) noticeStall(now time.Time) {
 	if last == 0 || n-last <= int64(rt.cfg.StallAfter) { // stopped, or taken care of
 		return
 	}
-	rt.stalled(rt.runCtx, time.Unix(0, last), now)
+	rt.stalled(time.Unix(0, last), now)
 	rt.lastSeen.Store(n) // after the skips are queued
 }
 
@@ -532,19 +540,24 @@ func storeMax(a *atomic.Int64, n int64) {
 
 // stalled reports a stall of the runtime from from to to: every engine
 // skips it, and one collector_down event says so.
-func (rt *Runtime) stalled(ctx context.Context, from, to time.Time) {
+func (rt *Runtime) stalled(from, to time.Time) {
 	rt.ctr.stalls.Add(1)
 	rt.ctr.downtimeNs.Add(int64(to.Sub(from)))
 	rt.cfg.Logger.Warn("the runtime stalled: the span is skipped as downtime", "from", from, "to", to)
-	// Through shard 0, after its skip: in order with what it emits.
 	ev := downtimeEvent(rt.cfg.Engine.Instance, from.UnixNano(), to.UnixNano(), "stall")
 	for i := range rt.shards {
-		w := work{kind: workSkip, from: from.UnixNano(), to: to.UnixNano()}
-		if i == 0 {
-			w.report = ev
-		}
-		_ = rt.enqueue(ctx, i, w)
+		_ = rt.enqueue(rt.runCtx, i, skipWork(i, from.UnixNano(), to.UnixNano(), ev))
 	}
+}
+
+// skipWork is shard i's work item for a downtime from from to to, reported
+// by ev: shard 0 hands ev on after its skip, in order with what it emits.
+func skipWork(i int, from, to int64, ev *fault.Event) work {
+	w := work{kind: workSkip, from: from, to: to}
+	if i == 0 {
+		w.report = ev
+	}
+	return w
 }
 
 // downtimeEvent is the one event that reports a downtime of the host.
