@@ -153,9 +153,8 @@ func (p *passThrough) Read(b []byte) (int, error) {
 			p.unlock()
 		}
 	}
-	if err != nil && p.locked {
-		_, _ = p.out.w.Write([]byte{'\n'})
-		p.unlock()
+	if err != nil {
+		p.endLine()
 	}
 	return n, err
 }
@@ -165,11 +164,16 @@ func (p *passThrough) Read(b []byte) (int, error) {
 func (p *passThrough) end() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.endLine()
+	p.ended = true
+}
+
+// endLine ends a line left open on stdout with a newline (with p.mu held).
+func (p *passThrough) endLine() {
 	if p.locked {
 		_, _ = p.out.w.Write([]byte{'\n'})
 		p.unlock()
 	}
-	p.ended = true
 }
 
 func (p *passThrough) unlock() {
