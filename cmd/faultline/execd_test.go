@@ -315,15 +315,13 @@ func TestExecdAsTelegrafDrivesIt(t *testing.T) {
 // in the middle of a line: the events of the shutdown are written, the
 // open line is ended, and it exits 0.
 func TestExecdStopsMidLine(t *testing.T) {
-	dir := t.TempDir()
-	rules := filepath.Join(dir, "rules.yaml")
-	require.NoError(t, os.WriteFile(rules, []byte(`groups:
+	rules := writeRules(t, "rules.yaml", `groups:
   - name: disks
     rules:
       - alert: DiskAlmostFull
         match: disk_used_percent
         expr: value > 90
-`), 0o644))
+`)
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	var out, errb syncBuffer
