@@ -187,7 +187,9 @@ func (e *Engine) readState(r *frame.Reader) error {
 	}
 	e.now = r.I64()
 	e.started = r.Bool()
-	e.closed = r.Bool()
+	if r.Bool() { // AppendSnapshot refuses a closed engine: no snapshot says closed
+		r.Fail("the state of a closed engine")
+	}
 	e.horizon = r.I64()
 	e.readEvict(r)
 	e.readSeries(r)
