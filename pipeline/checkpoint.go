@@ -105,8 +105,10 @@ func (rt *Runtime) Sync(ctx context.Context) error {
 }
 
 // checkpoint pauses the shards as Sync does, takes their snapshots and,
-// with Config.State, writes the checkpoint.
-func (rt *Runtime) checkpoint(ctx context.Context) error {
+// with Config.State, writes the checkpoint, within limit if it is not 0:
+// the last checkpoint, at shutdown, must not wait for ever on a Store that
+// hangs (the pause is bounded by the queues already).
+func (rt *Runtime) checkpoint(ctx context.Context, limit time.Duration) error {
 	ck, err := rt.pauseAll(ctx, rt.cfg.Store != nil)
 	if rt.cfg.Store == nil {
 		return err
@@ -114,6 +116,11 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 	if err != nil {
 		rt.ctr.checkpointErrs.Add(1)
 		return fmt.Errorf("pipeline: checkpoint: %w", err)
+	}
+	if limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
 	}
 	start := time.Now() // how long the write takes, for the log only
 	if err := rt.cfg.Store.Save(ctx, ck.encode()); err != nil {

@@ -81,8 +81,10 @@ type Config struct {
 	Store Store
 	// CheckpointEvery is how often a checkpoint is taken. By default 1m.
 	CheckpointEvery time.Duration
-	// Drain is how long the sinks may take, at shutdown, to deliver what
-	// they hold; what they cannot is counted by them. By default 10s.
+	// Drain bounds the two waits of a shutdown, each in real time: the
+	// last checkpoint's Save (one that takes longer fails and is counted),
+	// then the sinks' delivery of what they hold (what they cannot deliver
+	// is counted by them). By default 10s.
 	Drain time.Duration
 	// Clock is the wall clock. By default the system's.
 	Clock clock.Clock

@@ -301,3 +301,27 @@ func TestStallNoticedByAnInput(t *testing.T) {
 		require.Equal(t, []string{"collector_down/resolved"}, kinds, "the stall, and no absence in it")
 	}
 }
+
+// hangingStore is a Store whose Save waits until its context ends.
+type hangingStore struct{ saves chan struct{} }
+
+func (hangingStore) Load(context.Context) ([]byte, error) { return nil, nil }
+
+func (s hangingStore) Save(ctx context.Context, _ []byte) error {
+	s.saves <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A Store that hangs at shutdown does not keep Run from returning: the
+// last checkpoint's write is bounded by Config.Drain, fails, and is
+// counted.
+func TestShutdownIsBoundedByAHangingStore(t *testing.T) {
+	store := hangingStore{saves: make(chan struct{}, 1)}
+	r := start(t, pipeline.Config{Shards: 2, Store: store, Drain: 50 * time.Millisecond}, clock.NewFake(t0))
+	within(t, r.end, func(err error) {
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+	require.Len(t, store.saves, 1)
+	require.Equal(t, 1.0, metric(r.rt, "faultline_runtime_checkpoint_errors_total"))
+}

@@ -429,7 +429,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 
 	// Shutdown: refuse input, drain, advance, checkpoint, close the sinks.
 	rt.refuseInput()
-	if cerr := rt.checkpoint(inner); cerr != nil {
+	if cerr := rt.checkpoint(inner, rt.cfg.Drain); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	rt.lastSeen.Store(0) // no tick any more: time passing is no stall
@@ -496,7 +496,7 @@ func (rt *Runtime) loop(ctx context.Context) error {
 			s.ticked(at)
 		}
 		if rt.cfg.Store != nil && !now.Before(nextCkp) {
-			if err := rt.checkpoint(ctx); err != nil {
+			if err := rt.checkpoint(ctx, 0); err != nil {
 				rt.cfg.Logger.Error("checkpoint failed", "err", err)
 			}
 			nextCkp = now.Add(rt.cfg.CheckpointEvery)
