@@ -14,6 +14,9 @@ import (
 // then flushed if the writer has a Flush() error method (a bufio.Writer).
 // A failed write is retried from where it stopped, so a line is never
 // written twice in part; a blocked write holds up Close until it returns.
+// A bufio.Writer keeps its first error and fails every later call: its
+// retries cannot succeed, so give a writer that recovers (an *os.File)
+// where write errors may pass.
 type JSONLines struct {
 	q *queue
 }
