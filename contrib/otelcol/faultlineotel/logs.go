@@ -146,7 +146,8 @@ var (
 // batch the consumer refuses is dropped, counted, reason rejected (the
 // collector's exporters queue and retry on their own). Close delivers
 // what is queued until its context ends; what is left, and the batch in
-// flight then, is counted, reason undelivered. Events = sent + dropped + queued.
+// flight then, is counted, reason undelivered. Events = sent + dropped +
+// queued, where queued counts the batch in flight too, as package sink does.
 type LogsSink struct {
 	next     consumer.Logs
 	name     string
@@ -157,6 +158,7 @@ type LogsSink struct {
 
 	mu      sync.Mutex
 	queue   []fault.Event
+	flying  int // events of the batch the consumer holds
 	started bool
 	closed  bool
 	wake    chan struct{}
@@ -255,19 +257,34 @@ func (s *LogsSink) deliver() {
 		if len(s.queue) == 0 {
 			s.queue = nil // let the backing array go
 		}
+		s.flying = n
 		s.mu.Unlock()
 		ld := plog.NewLogs()
 		AppendLogs(ld, batch, s.instance, s.clk.Now())
-		if err := s.next.ConsumeLogs(s.ctx, ld); err != nil {
-			if s.ctx.Err() != nil { // Close gave up on it
-				s.dropped[2].Add(uint64(n))
-				return
-			}
-			s.dropped[1].Add(uint64(n))
-			s.log.Error("the logs pipeline refused faultline's events", "sink", s.name, "events", n, "err", err)
-			continue
+		err := s.next.ConsumeLogs(s.ctx, ld)
+		s.settle(n, err)
+		if err != nil && s.ctx.Err() != nil { // Close gave up on it
+			return
 		}
+	}
+}
+
+// settle counts the batch of n events the consumer returned err for: sent,
+// refused, or undelivered when Close gave up on it. The batch stops
+// counting as queued in the same step, so that a reader of the metrics
+// never sees it in neither.
+func (s *LogsSink) settle(n int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flying = 0
+	switch {
+	case err == nil:
 		s.sent.Add(uint64(n))
+	case s.ctx.Err() != nil:
+		s.dropped[2].Add(uint64(n))
+	default:
+		s.dropped[1].Add(uint64(n))
+		s.log.Error("the logs pipeline refused faultline's events", "sink", s.name, "events", n, "err", err)
 	}
 }
 
@@ -309,7 +326,7 @@ func (s *LogsSink) Close(ctx context.Context) error {
 // AppendMetrics appends the sink's metrics, named as package sink's.
 func (s *LogsSink) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 	s.mu.Lock()
-	queued := len(s.queue)
+	queued := len(s.queue) + s.flying
 	s.mu.Unlock()
 	dst = append(dst,
 		metrics.C("faultline_sink_events_total", "Events given to the sink.", s.events.Load()).With("sink", s.name),

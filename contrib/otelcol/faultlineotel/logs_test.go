@@ -164,7 +164,7 @@ func TestLogsSinkBoundsAndCounts(t *testing.T) {
 	}
 	require.NoError(t, s.Emit(context.Background(), ev(0)))
 	require.Eventually(t, func() bool { next.mu.Lock(); defer next.mu.Unlock(); return next.calls == 1 }, 5*time.Second, time.Millisecond)
-	// Event 0 is in flight; the queue holds 4.
+	// Event 0 is in flight; the queue holds 4; both count as queued.
 	for i := 1; i <= 4; i++ {
 		require.NoError(t, s.Emit(context.Background(), ev(i)))
 	}
@@ -172,7 +172,8 @@ func TestLogsSinkBoundsAndCounts(t *testing.T) {
 	c := sinkCounts(s)
 	require.Equal(t, 6.0, c["faultline_sink_events_total"])
 	require.Equal(t, 1.0, c["faultline_sink_dropped_total/queue_full"])
-	require.Equal(t, 4.0, c["faultline_sink_queued"])
+	require.Equal(t, 5.0, c["faultline_sink_queued"], "the 4 queued and the one in flight")
+	require.Equal(t, c["faultline_sink_events_total"], c["faultline_sink_sent_total"]+c["faultline_sink_dropped_total/queue_full"]+c["faultline_sink_queued"])
 
 	close(next.release) // deliver
 	require.NoError(t, s.Close(context.Background()))
