@@ -222,6 +222,16 @@ func (p *Publisher) loop(ctx context.Context) {
 	}
 }
 
+// isDone reports whether tok has completed.
+func isDone(tok paho.Token) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // outgoing is one event to publish.
 type outgoing struct {
 	topic   string
@@ -264,7 +274,7 @@ func (p *Publisher) deliver(ctx context.Context, out []outgoing) bool {
 		var firstErr error
 		t := p.c.s.Clock.NewTimer(p.o.Timeout)
 		timedOut := false
-		for _, o := range out {
+		for i, o := range out {
 			var err error
 			if !timedOut {
 				select {
@@ -273,6 +283,16 @@ func (p *Publisher) deliver(ctx context.Context, out []outgoing) bool {
 					timedOut = true // the remaining publishes are judged at once
 				case <-ctx.Done():
 					t.Stop()
+					// What the broker acknowledged is sent, whatever Close
+					// then counts as undelivered: the judged ones not
+					// failed, and those not judged yet that are done.
+					acked := i - len(failed)
+					for _, r := range out[i:] {
+						if isDone(r.tok) && r.tok.Error() == nil {
+							acked++
+						}
+					}
+					p.account(acked, true, 0)
 					return false
 				}
 			}

@@ -1,11 +1,13 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/contrib/mqtt"
@@ -83,4 +85,65 @@ func TestPublisherTopicsAndOrigin(t *testing.T) {
 	st := p.Stats()
 	require.Equal(t, uint64(2), st.Sent)
 	require.Zero(t, st.DroppedTotal())
+}
+
+// lostAck is a paho client whose publishes of a payload holding lose are
+// never acknowledged (the message and its PUBACK went astray).
+type lostAck struct {
+	paho.Client
+	lose []byte
+}
+
+func (l lostAck) Publish(topic string, qos byte, retained bool, payload any) paho.Token {
+	if b, _ := payload.([]byte); bytes.Contains(b, l.lose) {
+		return pendingToken{make(chan struct{})}
+	}
+	return l.Client.Publish(topic, qos, retained, payload)
+}
+
+// pendingToken is a token that never completes.
+type pendingToken struct{ done chan struct{} }
+
+func (t pendingToken) Wait() bool { <-t.done; return true }
+func (t pendingToken) WaitTimeout(d time.Duration) bool {
+	select {
+	case <-t.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+func (t pendingToken) Done() <-chan struct{} { return t.done }
+func (pendingToken) Error() error            { return nil }
+
+// When Close gives up while the publisher waits for an acknowledgement,
+// the events of the batch that the broker did acknowledge are sent, and
+// only the one still waiting is undelivered.
+func TestPublisherCloseCountsWhatWasAcknowledged(t *testing.T) {
+	b := startBroker(t, brokerOpts{})
+	bus := dial(t, b.url(), "observer", true, "ops/#")
+	c, err := mqtt.New(mqtt.Config{Broker: b.url(), ClientID: "pub", Backoff: backoff,
+		Publish: mqtt.Publish{EventsTopic: "ops/faults/"}})
+	require.NoError(t, err)
+	mqtt.WrapPaho(c, func(pc paho.Client) paho.Client { return lostAck{pc, []byte(`"id":"b"`)} })
+	p := c.Publisher()
+	for _, id := range []string{"a", "b", "c"} {
+		require.NoError(t, p.Emit(context.Background(), event(fault.KindAbsence, id, nil)))
+	}
+	require.NoError(t, p.Start())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, nil) }()
+	waitFor(t, 10*time.Second, func() bool { return len(bus.received()) == 2 }, "a and c on the bus")
+	cctx, ccancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer ccancel()
+	err = p.Close(cctx)
+	require.ErrorIs(t, err, sink.ErrUndelivered)
+	require.ErrorContains(t, err, "1 in sink")
+	cancel()
+	require.NoError(t, <-done)
+	st := p.Stats()
+	require.Equal(t, uint64(2), st.Sent, "a and c were acknowledged")
+	require.Equal(t, uint64(1), st.Dropped[sink.ReasonUndelivered])
+	require.Equal(t, st.Events, st.Sent+st.DroppedTotal()+uint64(st.Queued))
 }
