@@ -1,8 +1,10 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -324,4 +326,15 @@ func TestShutdownIsBoundedByAHangingStore(t *testing.T) {
 	})
 	require.Len(t, store.saves, 1)
 	require.Equal(t, 1.0, metric(r.rt, "faultline_runtime_checkpoint_errors_total"))
+}
+
+// A reload that cannot be applied (the runtime stopped) is counted and
+// logged, as an invalid one is: a SIGHUP has no one else to tell.
+func TestUnappliedReloadIsLogged(t *testing.T) {
+	var log bytes.Buffer
+	r := start(t, pipeline.Config{Rules: src(t, beat), Shards: 2, Logger: slog.New(slog.NewTextHandler(&log, nil))}, clock.NewFake(t0))
+	r.shutdown(t)
+	require.ErrorIs(t, r.rt.Reload(context.Background(), src(t, beat)), pipeline.ErrStopped)
+	require.Equal(t, 1.0, metric(r.rt, "faultline_runtime_reload_errors_total"))
+	require.Contains(t, log.String(), "reload not applied: the old rules stay")
 }

@@ -321,7 +321,8 @@ func (rt *Runtime) queueBad(input string) {
 // Reload parses srcs and, if they are valid, makes them the rules of
 // every shard, as fault.Engine.Update does (state carries over for
 // unchanged rules). Invalid rules are refused with every problem and its
-// position, counted, and the old rules stay. Reload does not wait for
+// position, counted, and the old rules stay; so is a reload that cannot
+// be applied (the runtime stopped, ctx ended). Reload does not wait for
 // room in the shards' queues: a shard whose queue is full applies the
 // reload before its next work, so that every shard, and every checkpoint,
 // has the same rules. It waits (until ctx ends) for a checkpoint in
@@ -343,10 +344,12 @@ func (rt *Runtime) Reload(ctx context.Context, srcs []rules.Source) error {
 	rt.stop.RUnlock()
 	if stopped {
 		rt.ctr.reloadErrs.Add(1)
+		rt.cfg.Logger.Error("reload not applied: the old rules stay", "err", ErrStopped)
 		return fmt.Errorf("pipeline: reload: %w", ErrStopped)
 	}
 	if err := rt.lockPause(ctx); err != nil {
 		rt.ctr.reloadErrs.Add(1)
+		rt.cfg.Logger.Error("reload not applied: the old rules stay", "err", err)
 		return fmt.Errorf("pipeline: reload: %w", err)
 	}
 	defer rt.unlockPause()
