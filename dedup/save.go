@@ -200,8 +200,12 @@ func (d *Deduper) decode(raw []byte) error {
 			continue // live, but no key has come yet
 		}
 		words := (size + 63) / 64
-		// Checked against the bytes left before anything is allocated.
-		if size > uint64(d.maxSlots) || n > uint64(limit(int(size))) || n >= size ||
+		// Checked against the bytes left before anything is allocated. A
+		// table smaller than New makes (minSlots, or the bound if lower)
+		// could hold no key once grown, and insert would find none to
+		// evict.
+		if size > uint64(d.maxSlots) || size < uint64(min(minSlots, d.maxSlots)) ||
+			n > uint64(limit(int(size))) || n >= size ||
 			words*8+n*entryBytes > uint64(r.Len()) {
 			return fmt.Errorf("generation %d: %d keys in %d slots do not fit", gen.gen, n, size)
 		}

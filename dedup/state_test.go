@@ -51,3 +51,26 @@ func TestStateRoundTrip(t *testing.T) {
 	_, err = LoadState(append(st[:len(st):len(st)], 0), cfg)
 	require.ErrorIs(t, err, ErrBadSnapshot)
 }
+
+// TestLoadStateRefusesTinyTable: a live generation's table smaller than
+// any Deduper makes is refused as a bad snapshot. A table of one slot was
+// accepted, and the first key admitted into it grew it to two slots,
+// which hold no key (three quarters of two is none), so insert looked
+// for a key to evict in an empty table and never returned.
+func TestLoadStateRefusesTinyTable(t *testing.T) {
+	cfg := Config{Window: time.Minute}
+	d := newTest(t, cfg)
+	require.Equal(t, Fresh, d.Admit(1, 0, 1))
+	for _, size := range []int{1, 2, 3, minSlots - 1} {
+		for i := range d.gens {
+			if gen := &d.gens[i]; gen.live && gen.gen == 0 {
+				gen.t = table{slots: make([]entry, size)}
+			}
+		}
+		st, err := d.AppendState(nil)
+		require.NoError(t, err)
+		_, err = LoadState(st, cfg)
+		require.ErrorIs(t, err, ErrBadSnapshot, "a table of %d slots", size)
+		require.ErrorContains(t, err, "do not fit")
+	}
+}

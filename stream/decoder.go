@@ -70,7 +70,8 @@ type DecoderOptions struct {
 	// decoder calls it after each read from its input that returns data,
 	// and a record arrives at what it returned for the read that brought
 	// the end of its line. For a request body received at one time, return
-	// that time. It is called from Next, on Next's goroutine. By default a
+	// that time. It is called from Next, on Next's goroutine (and by
+	// SetArrival, for lines read before it). By default a
 	// LineProtocol record arrives at its sample time. Capture ignores it.
 	Arrival func() int64
 
@@ -308,8 +309,14 @@ func (d *Decoder) SetPrecision(p time.Duration) error {
 // SetArrival sets the function that dates the records read from now on, as
 // DecoderOptions.Arrival does (nil: none). A receiver calls it after Reset
 // for each request body, with a function that returns when the request was
-// received.
-func (d *Decoder) SetArrival(arrival func() int64) { d.lines.clock = arrival }
+// received. If the decoder had no function, SetArrival calls the new one
+// for the lines it has read but not yet decoded: they arrive now.
+func (d *Decoder) SetArrival(arrival func() int64) {
+	if arrival != nil && d.lines.clock == nil && d.lines.start < d.lines.end {
+		d.lines.stamp = arrival()
+	}
+	d.lines.clock = arrival
+}
 
 // ParsePrecision returns the timestamp unit named by the precision
 // parameter of an InfluxDB write request: "ns", "us", "ms" or "s" (API v2)

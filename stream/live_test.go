@@ -187,6 +187,42 @@ func TestDecoderArrivalClock(t *testing.T) {
 	require.Equal(t, []Sample{sample("m_v", 5, 10, 1), sample("m_v", 20, 20, 2)}, got)
 }
 
+// TestSetArrivalDatesBufferedRecords: records a decoder without a clock
+// had already read into its buffer when SetArrival gave it one are dated
+// by that clock, not by a stale or zero arrival time: they took Unix time
+// 0, as their sample time too when they had no timestamp.
+func TestSetArrivalDatesBufferedRecords(t *testing.T) {
+	const input = "a v=1 5\nb v=2\nc v=3 9\n"
+	for _, stale := range []bool{false, true} {
+		d := NewDecoder(strings.NewReader(input), DecoderOptions{})
+		if stale { // the time a clock gave for an earlier input
+			d = NewDecoder(strings.NewReader("x v=1\n"), DecoderOptions{Arrival: func() int64 { return 3 }})
+			_, err := d.Next(nil)
+			require.NoError(t, err)
+			d.Reset(strings.NewReader(input))
+			d.SetArrival(nil)
+		}
+		got, err := d.Next(nil) // reads all three lines
+		require.NoError(t, err)
+		d.SetArrival(func() int64 { return 7 })
+		for range 2 {
+			got, err = d.Next(got)
+			require.NoError(t, err)
+		}
+		require.Equal(t, []Sample{sample("a_v", 5, 5, 1), sample("b_v", 7, 7, 2), sample("c_v", 9, 7, 3)}, got)
+	}
+
+	// A clock replaced by another: lines already read keep the time the
+	// first gave for the read that brought them.
+	d := NewDecoder(strings.NewReader("a v=1\nb v=2\n"), DecoderOptions{Arrival: func() int64 { return 4 }})
+	got, err := d.Next(nil)
+	require.NoError(t, err)
+	d.SetArrival(func() int64 { return 7 })
+	got, err = d.Next(got)
+	require.NoError(t, err)
+	require.Equal(t, []Sample{sample("a_v", 4, 4, 1), sample("b_v", 4, 4, 2)}, got)
+}
+
 // timeoutErr is a timeout as net.Conn read deadlines give, or not.
 type timeoutErr struct{ timeout bool }
 
