@@ -51,6 +51,11 @@ type Options struct {
 	// hold the series of the requests it decodes, so an input's tables can
 	// take that many times the bound.
 	MaxInterned int
+	// Precision is the unit of the line-protocol timestamps of the stream
+	// inputs (TCP, Reader), as stream.DecoderOptions.Precision: by default
+	// nanoseconds, what Telegraf's serializer writes. HTTP ignores it:
+	// each request names its own (the precision parameter).
+	Precision time.Duration
 	// Clock times the waits for the runtime (HTTPOptions.BusyTimeout).
 	// Arrivals are dated by Runtime.Now. By default the system's clock.
 	Clock clock.Clock
@@ -192,7 +197,7 @@ func (b *base) getFeed(r io.Reader) *feed {
 		return f
 	default:
 	}
-	return &feed{dec: stream.NewDecoder(r, stream.DecoderOptions{MaxLineBytes: b.o.MaxLineBytes, MaxRepeats: b.o.MaxRepeats, MaxInterned: b.o.MaxInterned})}
+	return &feed{dec: stream.NewDecoder(r, stream.DecoderOptions{MaxLineBytes: b.o.MaxLineBytes, MaxRepeats: b.o.MaxRepeats, MaxInterned: b.o.MaxInterned, Precision: b.o.Precision})}
 }
 
 // putFeed counts what f decoded and keeps it for reuse, unless enough are

@@ -159,3 +159,17 @@ func TestTCPPushesBackPerConnection(t *testing.T) {
 	eventually(t, func() bool { return len(rt.got()) == 1 }, "the fast client's sample")
 	require.Equal(t, "fast", rt.got()[0].Labels.Get("host"))
 }
+
+// Options.Precision dates a stream's records in its unit; the records are
+// the same samples as in nanoseconds.
+func TestReaderPrecision(t *testing.T) {
+	rt := newRecorder()
+	r := input.NewReader(rt, input.Options{Precision: time.Second})
+	rt.set(t0.Add(3 * time.Second))
+	in := "up,host=a value=1 1767225601\nup,host=a value=2 1767225602000000000\n"
+	require.NoError(t, r.Run(context.Background(), strings.NewReader(in)))
+	require.Len(t, rt.got(), 1, "a nanosecond timestamp read in seconds is out of range")
+	requireSample(t, rt.got()[0], "up", sec(1), sec(3), 1)
+	require.Len(t, rt.badInputs(), 1)
+	require.Contains(t, rt.badInputs()[0], `stdin: record 2, column 19: stream: invalid timestamp "1767225602000000000": out of range at precision 1s`)
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/faultline-go/faultline/input"
 	"github.com/faultline-go/faultline/pipeline"
@@ -60,7 +61,7 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return exitFail
 	}
 	rl := &reloader{rt: rt, files: lf.ruleFiles, log: log}
-	in := input.NewReader(rt, input.Options{MaxLineBytes: *maxLine, Logger: log})
+	in := input.NewReader(rt, input.Options{MaxLineBytes: *maxLine, Precision: time.Duration(lf.precision), Logger: log})
 	rt.AddMetrics(in)
 
 	ctx, hup, stopSignals := signals()

@@ -39,6 +39,7 @@ type liveFlags struct {
 	window      *time.Duration
 	logLevel    *string
 	logFormat   *string
+	precision   precisionFlag
 }
 
 func addLiveFlags(fs *flag.FlagSet, defaultLevel string) *liveFlags {
@@ -56,6 +57,7 @@ func addLiveFlags(fs *flag.FlagSet, defaultLevel string) *liveFlags {
 		logFormat:   fs.String("log-format", "text", "log format: text or json"),
 	}
 	fs.Var(&f.ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
+	fs.Var(&f.precision, "precision", "`unit` of the line-protocol timestamps read from a stream (TCP, standard input): ns, us, ms, s, m or h; HTTP writes name theirs in the request")
 	return f
 }
 

@@ -239,3 +239,38 @@ groups:
 	require.Contains(t, lines[1], `"at":"2026-01-01T00:05:30.000000000Z"`)
 	require.Contains(t, lines[1], `"labels":{"__name__":"temp","faultline_origin":"faultline","room":"a"}`)
 }
+
+// replay --precision reads timestamps in its unit: the same records in
+// seconds give the same events as in nanoseconds. A unit it does not know
+// is a usage error.
+func TestReplayPrecision(t *testing.T) {
+	var ns, s strings.Builder
+	for i := int64(0); i < 600; i += 10 {
+		if i == 300 {
+			continue // an absence
+		}
+		fmt.Fprintf(&ns, "temp,room=a value=%d %d\n", 80+i/10, t0+i*1e9)
+		fmt.Fprintf(&s, "temp,room=a value=%d %d\n", 80+i/10, t0/1e9+i)
+	}
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesPath, []byte(`
+groups:
+  - name: g
+    rules:
+      - alert: Hot
+        match: temp
+        expr: value > 100
+        for: 2m
+`), 0o644))
+	code, want, stderr := runCLI(t, ns.String(), "replay", "--rules", rulesPath, "-")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, want, `"state":"firing"`)
+	code, got, stderr := runCLI(t, s.String(), "replay", "--precision", "s", "--rules", rulesPath, "-")
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, want, got)
+	for _, cmd := range []string{"replay", "run", "execd"} {
+		code, _, stderr = runCLI(t, "", cmd, "--precision", "sec")
+		require.Equal(t, exitUsage, code, cmd)
+		require.Contains(t, stderr, `unknown precision "sec"`, cmd)
+	}
+}

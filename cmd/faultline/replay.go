@@ -30,6 +30,26 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
+// precisionFlag is a timestamp unit flag, named as InfluxDB's precision
+// parameters name it (stream.ParsePrecision).
+type precisionFlag time.Duration
+
+func (p *precisionFlag) String() string {
+	if *p == 0 {
+		return "ns"
+	}
+	return time.Duration(*p).String()
+}
+
+func (p *precisionFlag) Set(s string) error {
+	d, err := stream.ParsePrecision(s)
+	if err != nil {
+		return err
+	}
+	*p = precisionFlag(d)
+	return nil
+}
+
 // replay runs records through the engine: JSON Lines events on stdout, a
 // summary on stderr.
 func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -50,6 +70,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		reportTo  = fs.String("report", "", "write an HTML report to `FILE.html` at the end: for each fleet periodic gap its miss rate by phase and a phase × time heatmap, a timeline, delivery over time and the affected series (one self-contained file)")
 		explain   = fs.String("explain", "", "explain on stderr every rule evaluation of the series this `selector` matches (as 'disk_used_ratio{host=\"a\"}'): each condition's value, the alert's state before and after, the events caused")
 	)
+	var precision precisionFlag
+	fs.Var(&precision, "precision", "`unit` of the input's line-protocol timestamps: ns, us, ms, s, m or h (capture arrival times are always ns)")
 	fs.Var(&ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]\n\nflags:\n")
@@ -222,7 +244,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "faultline replay: %v\n", err)
 			return exitFail
 		}
-		dec := stream.NewDecoder(r, stream.DecoderOptions{Format: format})
+		dec := stream.NewDecoder(r, stream.DecoderOptions{Format: format, Precision: time.Duration(precision)})
 		for {
 			before := len(buf)
 			buf, err = dec.Next(buf)

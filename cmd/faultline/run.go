@@ -225,7 +225,7 @@ func serve(ctx context.Context, hup <-chan os.Signal, rt *pipeline.Runtime, ui *
 				tln = tls.NewListener(tln, tlsCfg)
 			}
 			t := input.NewTCP(rt, input.TCPOptions{
-				Options:  input.Options{MaxLineBytes: *sf.maxLine, Logger: log},
+				Options:  input.Options{MaxLineBytes: *sf.maxLine, Precision: time.Duration(lf.precision), Logger: log},
 				MaxConns: *sf.maxConns, IdleTimeout: *sf.tcpIdle,
 			})
 			rt.AddMetrics(t)
@@ -241,7 +241,7 @@ func serve(ctx context.Context, hup <-chan os.Signal, rt *pipeline.Runtime, ui *
 		close(tcpDone)
 	}
 	if *sf.stdin {
-		r := input.NewReader(rt, input.Options{MaxLineBytes: *sf.maxLine, Logger: log})
+		r := input.NewReader(rt, input.Options{MaxLineBytes: *sf.maxLine, Precision: time.Duration(lf.precision), Logger: log})
 		rt.AddMetrics(r)
 		go func() {
 			err := r.Run(inputs, stdin)
