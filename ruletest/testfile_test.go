@@ -3,6 +3,7 @@ package ruletest
 import (
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -183,7 +184,7 @@ tests:
 	_, err = ParseFile("r.yaml", []byte("tests: []\n"))
 	require.ErrorContains(t, err, `r.yaml:1:1: missing field "rule_files"`)
 	_, err = ParseFile("big.yaml", []byte("rule_files: [r]\ntests:\n  - input_series: [{series: x, values: '1x600000'}, {series: y, values: '1x600000'}]\n    transition_test: [{exp_transitions: []}]\n"))
-	require.ErrorContains(t, err, "big.yaml:3:5: input_series: 1200002 steps in all, more than the 1000000 a test may have")
+	require.EqualError(t, err, `big.yaml:3:74: values: invalid series values "1x600000": more than 1000000 steps in all`)
 }
 
 // FuzzParseTestFile: no input panics; an invalid file gives a non-empty
@@ -229,4 +230,22 @@ func FuzzParseTestFile(f *testing.F) {
 			require.LessOrEqual(t, steps, MaxSteps)
 		}
 	})
+}
+
+// TestStepBoundHoldsWhileExpanding: MaxSteps is there so that a short
+// notation cannot expand into gigabytes, but it was checked only once every
+// series of a test had been expanded: a 400-byte file of one series
+// '1x999999' and 20 aliases of it allocated 21 million steps (over 300 MB)
+// before being refused. The bound now holds while expanding, and the
+// problem of the aliased node is reported once.
+func TestStepBoundHoldsWhileExpanding(t *testing.T) {
+	src := "rule_files: [r.yaml]\ntests:\n  - input_series:\n      - &s {series: x, values: '1x999999'}\n" +
+		strings.Repeat("      - *s\n", 20) +
+		"    transition_test: [{exp_transitions: []}]\n"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := ParseFile("bomb.yaml", []byte(src))
+	runtime.ReadMemStats(&after)
+	require.EqualError(t, err, `bomb.yaml:4:33: values: invalid series values "1x999999": more than 1000000 steps in all`)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(128<<20), "bytes allocated to refuse the file")
 }
