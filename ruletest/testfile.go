@@ -346,7 +346,7 @@ func (p *fileParser) timestamp(f yamlfile.Field) int64 {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		p.Reportf(f.Val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", rules.ErrType, s)
+		p.Reportf(f.Val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", rules.ErrValue, s)
 		return 0
 	}
 	return t.UnixNano()
@@ -474,8 +474,15 @@ func runeIndexOf(s, tok string, from int) int {
 	return from
 }
 
-// errSeriesValue is the cause of series notation errors.
-var errSeriesValue = errors.New("invalid series values")
+// errSeriesValue is the cause of series notation errors: a rules.ErrValue.
+var errSeriesValue error = valueError("invalid series values")
+
+// valueError is a rules.ErrValue with its own text.
+type valueError string
+
+func (e valueError) Error() string { return string(e) }
+
+func (e valueError) Unwrap() error { return rules.ErrValue }
 
 // expandToken expands one token of the series notation, calling emit for
 // each step, at most room of them (of limit in all). It returns the token's
@@ -565,7 +572,7 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 		if s, ok := p.Str(f); ok {
 			c, err := strconv.Atoi(s)
 			if err != nil || c < 1 || c > MaxCopies {
-				p.Reportf(f.Val, "%w: copies %q: want a whole number from 1 to %d", rules.ErrType, s, MaxCopies)
+				p.Reportf(f.Val, "%w: copies %q: want a whole number from 1 to %d", rules.ErrValue, s, MaxCopies)
 			} else {
 				d.Copies = c
 			}
