@@ -59,7 +59,10 @@
 //     the series' labels ({{ $labels.instance }}, a missing label is empty),
 //     $value the sample value. Besides text/template's builtins they may
 //     call humanize, humanizePercentage, humanizeDuration, toUpper and
-//     toLower. See Rule.ExpandAnnotations.
+//     toLower. An expansion that would write more than 64 KiB fails
+//     (ErrTemplate), as Prometheus' templates do not: templates range
+//     over integers, so {{ range 50000000 }}...{{ end }} would otherwise
+//     build gigabytes on every event. See Rule.ExpandAnnotations.
 //   - cohort: makes the rule a cohort rule (see "Cohort rules" below):
 //     {by: [label, ...], window: duration}.
 //

@@ -327,3 +327,33 @@ func TestConcurrentEval(t *testing.T) {
 		require.Equal(t, [4]int{245, 500, 500, 495}, results[g])
 	}
 }
+
+// TestExpandAnnotationsIsBounded: Go 1.22's templates range over integers,
+// so a one-line annotation could build gigabytes on every event
+// ({{ range 50000000 }}xxxxxxxxxx{{ end }} took 30 s and 3 GB per event in
+// replay). An expansion stops at maxTemplateBytes with an error, as an
+// expression's strings stop at their budget.
+func TestExpandAnnotationsIsBounded(t *testing.T) {
+	rs, err := Parse("a.yaml", []byte(`groups:
+- name: g
+  rules:
+  - alert: A
+    expr: value > 1
+    labels:
+      big: '{{ range 200000 }}xxxxxxxxxx{{ end }}'
+    annotations:
+      big: '{{ range 200000 }}xxxxxxxxxx{{ end }}'
+      fits: '{{ range 6553 }}xxxxxxxxxx{{ end }}'
+`))
+	require.NoError(t, err)
+	r := rs.Rule(0)
+	got, err := r.ExpandAnnotations(nil, 2)
+	require.ErrorIs(t, err, ErrTemplate)
+	require.Contains(t, err.Error(), `annotation "big"`)
+	require.True(t, strings.HasPrefix(got[0].Value, "<error expanding template: "))
+	require.Less(t, len(got[0].Value), 1000)
+	require.Len(t, got[1].Value, 65530)
+	ls, err := r.ExpandLabels(nil, 2)
+	require.ErrorIs(t, err, ErrTemplate)
+	require.Less(t, len(ls[0].Value), 1000)
+}

@@ -35,6 +35,27 @@ var templateFuncs = template.FuncMap{
 	"toLower":            strings.ToLower,
 }
 
+// maxTemplateBytes bounds what one expansion of a label or annotation
+// template writes, as maxStringBytes bounds the strings of an expression:
+// templates range over integers ({{ range 50000000 }}), so without a bound
+// one line of a rule file could build gigabytes on every event.
+const maxTemplateBytes = 64 << 10
+
+// errTemplateTooLong stops an expansion that would write more than
+// maxTemplateBytes.
+var errTemplateTooLong = fmt.Errorf("expands to more than %d bytes", maxTemplateBytes)
+
+// boundedBuilder is a strings.Builder that refuses to grow past
+// maxTemplateBytes.
+type boundedBuilder struct{ strings.Builder }
+
+func (b *boundedBuilder) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > maxTemplateBytes {
+		return 0, errTemplateTooLong
+	}
+	return b.Builder.Write(p)
+}
+
 // templateError is a template parse error at a line of the annotation text.
 type templateError struct {
 	line int // 1-based line in the template text
@@ -72,9 +93,10 @@ func parseTemplate(name, text string) (*template.Template, error) {
 // sorted by name. Templates see $labels (the labels, as a map: a missing
 // label reads as "") and $value.
 //
-// If a template fails, its annotation holds the error text (as Prometheus
-// does) and the returned error, which wraps ErrTemplate, says which one;
-// the other annotations are expanded regardless.
+// If a template fails, or would expand to more than 64 KiB, its annotation
+// holds the error text (as Prometheus does) and the returned error, which
+// wraps ErrTemplate, says which one; the other annotations are expanded
+// regardless.
 func (r *Rule) ExpandAnnotations(labels stream.Labels, value float64) (stream.Labels, error) {
 	if len(r.Annotations) == 0 {
 		return nil, nil
@@ -91,7 +113,7 @@ func (r *Rule) expand(texts stream.Labels, templates []*template.Template, what 
 	}
 	out := make(stream.Labels, len(texts))
 	var errs []error
-	var b strings.Builder
+	var b boundedBuilder
 	for i, a := range texts {
 		out[i].Name = a.Name
 		if i >= len(templates) || templates[i] == nil {

@@ -70,6 +70,9 @@
 //     merely ending, unless a test looks past their end.
 //   - No data is not a recovery: where Prometheus resolves an alert whose
 //     series went stale, faultline keeps it (absence reports the silence).
+//   - A test fails, as promtool's do, when a rule fails to evaluate (or to
+//     expand its labels or annotations): the failure gives the count of
+//     the engine's EvalErrors and each rule's first error, with its time.
 //
 // This package holds the test runner; it must not know how the engine works
 // inside: it drives fault.Engine through its public API only.
@@ -80,6 +83,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -184,6 +188,9 @@ type runner struct {
 	cfg        fault.Config
 	events     []fault.Event
 	failures   []string
+
+	now      int64    // engine time of the call in progress
+	evalLogs []string // the engine's diagnostics, each once, with their time
 }
 
 func (r *runner) failf(line, col int, format string, args ...any) {
@@ -200,6 +207,11 @@ func (r *runner) run(ctx context.Context) error {
 		r.events = append(r.events, ev)
 		return nil
 	})
+	next := slog.DiscardHandler
+	if r.cfg.Logger != nil {
+		next = r.cfg.Logger.Handler()
+	}
+	r.cfg.Logger = slog.New(&diagnostics{next: next, r: r})
 	e, err := fault.New(r.cfg)
 	if err != nil {
 		return err
@@ -217,6 +229,7 @@ func (r *runner) run(ctx context.Context) error {
 		for n < len(deliveries) && deliveries[n].Arrival == at {
 			n++
 		}
+		r.now = at
 		if err := e.Process(ctx, deliveries[:n]); err != nil {
 			return err
 		}
@@ -230,12 +243,79 @@ func (r *runner) run(ctx context.Context) error {
 			}
 		}
 	}
+	r.now = end
 	if err := e.Advance(ctx, end); err != nil {
 		return err
 	}
 	r.checkAlerts()
 	r.checkTransitions()
+	r.checkEvalErrors(e.Stats().EvalErrors)
 	return nil
+}
+
+// checkEvalErrors fails the test if a rule failed to evaluate (or to
+// expand its labels or annotations), as promtool does: such a rule cannot
+// fire, so assertions that it does not would pass.
+func (r *runner) checkEvalErrors(n uint64) {
+	if n == 0 {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d rule evaluation errors", n)
+	for _, l := range r.evalLogs {
+		b.WriteString("\n  ")
+		b.WriteString(l)
+	}
+	r.failf(r.g.Line, r.g.Col, "%s", b.String())
+}
+
+// diagnostics is the engine's Logger during a test: it keeps each
+// diagnostic (a rule's evaluation error, logged once per rule by each
+// engine) once, with the test time it came at, and passes it on.
+type diagnostics struct {
+	next  slog.Handler
+	r     *runner
+	attrs []slog.Attr
+}
+
+func (d *diagnostics) Enabled(ctx context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (d *diagnostics) Handle(ctx context.Context, rec slog.Record) error {
+	// The message and its error, which names the rule's file:line:col;
+	// without one, the message and its attributes.
+	var cause error
+	var b strings.Builder
+	b.WriteString(rec.Message)
+	attr := func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && cause == nil {
+			cause = err
+		}
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range d.attrs {
+		attr(a)
+	}
+	rec.Attrs(attr)
+	msg := b.String()
+	if cause != nil {
+		msg = rec.Message + ": " + cause.Error()
+	}
+	if !slices.ContainsFunc(d.r.evalLogs, func(l string) bool { return strings.HasSuffix(l, ": "+msg) }) {
+		d.r.evalLogs = append(d.r.evalLogs, "at "+fmtOffset(d.r.now-d.r.g.Start)+": "+msg)
+	}
+	if d.next.Enabled(ctx, rec.Level) {
+		return d.next.Handle(ctx, rec)
+	}
+	return nil
+}
+
+func (d *diagnostics) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &diagnostics{next: d.next.WithAttrs(attrs), r: d.r, attrs: append(slices.Clip(d.attrs), attrs...)}
+}
+
+func (d *diagnostics) WithGroup(name string) slog.Handler {
+	return &diagnostics{next: d.next.WithGroup(name), r: d.r, attrs: d.attrs}
 }
 
 // pause is a restart or a reload of the engine, at engine time at.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,4 +157,42 @@ func TestReloadChangesNothing(t *testing.T) {
 		some = append(some, all[i])
 	}
 	require.Equal(t, base, run(some, all), "reloads and restarts together")
+}
+
+// TestEvaluationErrorsFailTheTest: a rule whose expression fails at
+// evaluation time (int of a label that is not a number) never fires, so
+// a test expecting nothing to fire would pass on a rule that cannot work.
+// As promtool, the test fails instead, naming the rule, the time and the
+// error.
+func TestEvaluationErrorsFailTheTest(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
+  - name: g
+    rules:
+      - alert: BadCode
+        match: http_errors
+        expr: int(labels.code) >= 500
+`), 0o644))
+	tf := filepath.Join(dir, "t.yaml")
+	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+tests:
+  - name: never fires
+    input_series:
+      - series: 'http_errors{code="oops"}'
+        values: '1x3'
+    delivery: {restart_at: [1m]}
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: BadCode
+`), 0o644))
+	res, err := RunFile(context.Background(), tf, fault.Config{})
+	require.NoError(t, err)
+	require.True(t, res.Failed(), "a test whose rule failed to evaluate passed")
+	require.Len(t, res.Tests[0].Failures, 1)
+	msg := res.Tests[0].Failures[0]
+	require.True(t, strings.HasPrefix(msg, tf+`:3:5: test "never fires": 4 rule evaluation errors`), msg)
+	require.Contains(t, msg, "at 0s")
+	require.Contains(t, msg, "BadCode")
+	require.Contains(t, msg, "oops")
+	require.Equal(t, 1, strings.Count(msg, "\n"), "the same error, logged again by the restored engine, is shown once: %s", msg)
 }

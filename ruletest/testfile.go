@@ -188,6 +188,8 @@ func ParseFile(file string, src []byte) (*File, error) {
 		slices.SortStableFunc(p.errs, func(a, b *rules.Error) int {
 			return cmp.Or(a.Line-b.Line, a.Col-b.Col)
 		})
+		// A node reached through many aliases reports its problem once.
+		p.errs = slices.CompactFunc(p.errs, func(a, b *rules.Error) bool { return a.Error() == b.Error() })
 		return nil, p.errs
 	}
 	return tf, nil
@@ -300,17 +302,15 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *Test {
 	if f, ok := fields["start_timestamp"]; ok {
 		g.Start = p.timestamp(f)
 	}
-	steps := 0
+	steps := 0 // expanded so far, by the series that failed too
 	if f, ok := fields["input_series"]; ok {
 		for _, s := range p.List(f.Val, "input_series") {
-			if in, ok := p.inputSeries(s); ok {
-				steps += len(in.Values)
+			in, n, ok := p.inputSeries(s, MaxSteps-steps)
+			steps += n
+			if ok {
 				g.Series = append(g.Series, in)
 			}
 		}
-	}
-	if steps > MaxSteps {
-		p.Reportf(fields["input_series"].Key, "input_series: %d steps in all, more than the %d a test may have", steps, MaxSteps)
 	}
 	if f, ok := fields["delivery"]; ok {
 		g.Delivery = p.delivery(f.Val)
@@ -346,17 +346,20 @@ func (p *fileParser) timestamp(f yamlfile.Field) int64 {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		p.Reportf(f.Val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", rules.ErrType, s)
+		p.Reportf(f.Val, "%w: start_timestamp %q: want Unix seconds or an RFC 3339 time", rules.ErrValue, s)
 		return 0
 	}
 	return t.UnixNano()
 }
 
-func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
+// inputSeries reads an input series whose values may expand to at most
+// room steps (what is left of the test's MaxSteps), and returns how many
+// steps it expanded, even when it fails.
+func (p *fileParser) inputSeries(n *yaml.Node, room int) (InputSeries, int, bool) {
 	in := InputSeries{Line: n.Line, Col: n.Column}
 	fields, ok := p.Fields(n, "an input series", testSeriesFields)
 	if !ok {
-		return in, false
+		return in, 0, false
 	}
 	good := true
 	if s, ok := p.Required(fields, "series", n); ok {
@@ -371,18 +374,19 @@ func (p *fileParser) inputSeries(n *yaml.Node) (InputSeries, bool) {
 	} else {
 		good = false
 	}
+	steps := 0
 	if s, ok := p.Required(fields, "values", n); ok {
-		vals, off, err := ParseSeriesValues(s, MaxSteps)
+		vals, expanded, off, err := parseSeriesValues(s, room, MaxSteps)
 		if err != nil {
 			line, col := p.ValuePos(fields["values"].Val, off)
 			p.Report(line, col, err)
 			good = false
 		}
-		in.Values = vals
+		in.Values, steps = vals, expanded
 	} else {
 		good = false
 	}
-	return in, good
+	return in, steps, good
 }
 
 // parseSeriesNotation reads 'name{a="1", b="2"}': a selector whose matchers
@@ -434,20 +438,27 @@ func parseSeriesNotation(s string) (string, stream.Labels, int, error) {
 // separated by spaces: '1+1x3 _ 5x2 stale' is 1 2 3 4 _ 5 5 5 stale. On
 // error it returns the rune offset of the offending token.
 func ParseSeriesValues(s string, limit int) ([]SeriesValue, int, error) {
+	out, _, off, err := parseSeriesValues(s, limit, limit)
+	return out, off, err
+}
+
+// parseSeriesValues is ParseSeriesValues with room steps left of limit in
+// all. It also returns how many steps it expanded, even when it fails.
+func parseSeriesValues(s string, room, limit int) ([]SeriesValue, int, int, error) {
 	var out []SeriesValue
 	off := 0 // rune offset of the current token
 	for tok := range strings.FieldsSeq(s) {
 		off = runeIndexOf(s, tok, off)
-		n, err := expandToken(tok, limit-len(out), limit, func(v SeriesValue) { out = append(out, v) })
+		n, err := expandToken(tok, room-len(out), limit, func(v SeriesValue) { out = append(out, v) })
 		if err != nil {
-			return nil, off, fmt.Errorf("values: %w", err)
+			return nil, len(out), off, fmt.Errorf("values: %w", err)
 		}
 		off += n
 	}
 	if len(out) == 0 {
-		return nil, 0, fmt.Errorf("values: %w: no values", rules.ErrMissing)
+		return nil, 0, 0, fmt.Errorf("values: %w: no values", rules.ErrMissing)
 	}
-	return out, 0, nil
+	return out, len(out), 0, nil
 }
 
 // runeIndexOf returns the rune offset of tok in s at or after rune offset
@@ -463,8 +474,15 @@ func runeIndexOf(s, tok string, from int) int {
 	return from
 }
 
-// errSeriesValue is the cause of series notation errors.
-var errSeriesValue = errors.New("invalid series values")
+// errSeriesValue is the cause of series notation errors: a rules.ErrValue.
+var errSeriesValue error = valueError("invalid series values")
+
+// valueError is a rules.ErrValue with its own text.
+type valueError string
+
+func (e valueError) Error() string { return string(e) }
+
+func (e valueError) Unwrap() error { return rules.ErrValue }
 
 // expandToken expands one token of the series notation, calling emit for
 // each step, at most room of them (of limit in all). It returns the token's
@@ -493,7 +511,7 @@ func expandToken(tok string, room, limit int, emit func(SeriesValue)) (int, erro
 			count = n // _xn is n steps, as in promtool
 		}
 		if count > room {
-			return 0, fmt.Errorf("%w %q: more than %d steps", errSeriesValue, tok, limit)
+			return 0, fmt.Errorf("%w %q: more than %d steps in all", errSeriesValue, tok, limit)
 		}
 		for range count {
 			emit(SeriesValue{Omitted: true, Stale: base == "stale"})
@@ -517,7 +535,7 @@ func expandToken(tok string, room, limit int, emit func(SeriesValue)) (int, erro
 		return 0, fmt.Errorf("%w %q: want a, a+bxn, a-bxn, axn, _, _xn or stale", errSeriesValue, tok)
 	}
 	if n+1 > room {
-		return 0, fmt.Errorf("%w %q: more than %d steps", errSeriesValue, tok, limit)
+		return 0, fmt.Errorf("%w %q: more than %d steps in all", errSeriesValue, tok, limit)
 	}
 	for i := range n + 1 {
 		emit(SeriesValue{Value: a + float64(i)*b})
@@ -554,7 +572,7 @@ func (p *fileParser) delivery(n *yaml.Node) Delivery {
 		if s, ok := p.Str(f); ok {
 			c, err := strconv.Atoi(s)
 			if err != nil || c < 1 || c > MaxCopies {
-				p.Reportf(f.Val, "%w: copies %q: want a whole number from 1 to %d", rules.ErrType, s, MaxCopies)
+				p.Reportf(f.Val, "%w: copies %q: want a whole number from 1 to %d", rules.ErrValue, s, MaxCopies)
 			} else {
 				d.Copies = c
 			}

@@ -3,6 +3,7 @@ package ruletest
 import (
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -169,7 +170,7 @@ tests:
 		`t.yaml:5:21: series: invalid selector: job=~"a.*": a series has labels, not matchers: use =`,
 		`t.yaml:6:22: values: invalid series values "three": want a, a+bxn, a-bxn, axn, _, _xn or stale`,
 		`t.yaml:7:18: series: invalid selector: "{job=\"x\"}" has no metric name`,
-		`t.yaml:10:15: wrong type: copies "0": want a whole number from 1 to 100`,
+		`t.yaml:10:15: invalid value: copies "0": want a whole number from 1 to 100`,
 		`t.yaml:11:14: missing field "by"`,
 		`t.yaml:13:9: missing field "eval_time"`,
 		`t.yaml:16:27: missing field "state"`,
@@ -183,7 +184,7 @@ tests:
 	_, err = ParseFile("r.yaml", []byte("tests: []\n"))
 	require.ErrorContains(t, err, `r.yaml:1:1: missing field "rule_files"`)
 	_, err = ParseFile("big.yaml", []byte("rule_files: [r]\ntests:\n  - input_series: [{series: x, values: '1x600000'}, {series: y, values: '1x600000'}]\n    transition_test: [{exp_transitions: []}]\n"))
-	require.ErrorContains(t, err, "big.yaml:3:5: input_series: 1200002 steps in all, more than the 1000000 a test may have")
+	require.EqualError(t, err, `big.yaml:3:74: values: invalid series values "1x600000": more than 1000000 steps in all`)
 }
 
 // FuzzParseTestFile: no input panics; an invalid file gives a non-empty
@@ -229,4 +230,41 @@ func FuzzParseTestFile(f *testing.F) {
 			require.LessOrEqual(t, steps, MaxSteps)
 		}
 	})
+}
+
+// TestStepBoundHoldsWhileExpanding: MaxSteps is there so that a short
+// notation cannot expand into gigabytes, but it was checked only once every
+// series of a test had been expanded: a 400-byte file of one series
+// '1x999999' and 20 aliases of it allocated 21 million steps (over 300 MB)
+// before being refused. The bound now holds while expanding, and the
+// problem of the aliased node is reported once.
+func TestStepBoundHoldsWhileExpanding(t *testing.T) {
+	src := "rule_files: [r.yaml]\ntests:\n  - input_series:\n      - &s {series: x, values: '1x999999'}\n" +
+		strings.Repeat("      - *s\n", 20) +
+		"    transition_test: [{exp_transitions: []}]\n"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := ParseFile("bomb.yaml", []byte(src))
+	runtime.ReadMemStats(&after)
+	require.EqualError(t, err, `bomb.yaml:4:33: values: invalid series values "1x999999": more than 1000000 steps in all`)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(128<<20), "bytes allocated to refuse the file")
+}
+
+// TestErrorCausesAreRules: ParseFile's errors wrap rules' causes, so a Go
+// program can tell them apart with errors.Is: a value out of its range or
+// of the wrong form is rules.ErrValue (rules.ErrType is a node of the wrong
+// YAML kind). Series values wrapped a cause of this package's own, and
+// copies and start_timestamp wrapped ErrType.
+func TestErrorCausesAreRules(t *testing.T) {
+	for src, want := range map[string]error{
+		"values: '1 abc'":                             rules.ErrValue,
+		"values: '1x2000000'":                         rules.ErrValue,
+		"values: '1'\n    delivery: {copies: 0}":      rules.ErrValue,
+		"values: '1'\n    start_timestamp: yesterday": rules.ErrValue,
+	} {
+		_, err := ParseFile("t.yaml", []byte("rule_files: [r.yaml]\ntests:\n  - input_series:\n      - series: x\n        "+src+"\n    transition_test: [{exp_transitions: []}]\n"))
+		var errs rules.Errors
+		require.True(t, errors.As(err, &errs) && len(errs) == 1, "%s: %v", src, err)
+		require.ErrorIs(t, errs[0], want, src)
+	}
 }
