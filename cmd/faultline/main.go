@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -90,7 +91,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // on; when it does not, code is its exit code: 0 when asked for help, 2
 // for bad flags (the flag package has said why).
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	switch err := fs.Parse(args); {
+	switch err := fs.Parse(flagsFirst(fs, args)); {
 	case err == nil:
 		return exitOK, true
 	case errors.Is(err, flag.ErrHelp):
@@ -98,6 +99,45 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	default:
 		return exitUsage, false
 	}
+}
+
+// flagsFirst returns args with the flags moved before the other
+// arguments, so that flags may follow file names, as promtool's do
+// ("faultline check rules.yaml --lint=none"). "--" ends the flags, and "-"
+// (standard input) is an argument. A flag's value is the next argument
+// unless the flag is boolean or written with "="; flags fs does not know
+// are left for Parse to report.
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			rest = append(rest, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 == len(args) {
+			return flags // Parse says the value is missing
+		}
+		flags = append(flags, args[i+1])
+		i++
+	}
+	return append(append(flags, "--"), rest...)
 }
 
 // noArgs reports whether a command that takes only flags was given

@@ -274,3 +274,30 @@ groups:
 		require.Contains(t, stderr, `unknown precision "sec"`, cmd)
 	}
 }
+
+// Flags may follow the file names, as promtool's do; "--" ends the flags.
+func TestFlagsAfterArguments(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "", "check", "testdata/good.yaml", "--lint=none")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "testdata/good.yaml: ok (1 rules)")
+	code, stdout, stderr = runCLI(t, "", "check", "testdata/good.yaml", "--lint", "none")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "testdata/good.yaml: ok (1 rules)")
+
+	code, _, stderr = runCLI(t, "", "check", "testdata/good.yaml", "--lint")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "flag needs an argument: -lint")
+
+	code, _, stderr = runCLI(t, "", "check", "--", "--lint=none")
+	require.Equal(t, exitFail, code, "after --, a file name")
+	require.Contains(t, stderr, "--lint=none")
+
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesPath, []byte(thresholdRules), 0o644))
+	capture := writeCapture(t, fleetCapture(1), nil)
+	code, want, stderr := runCLI(t, "", "replay", "--capture", "--rules", rulesPath, capture)
+	require.Equal(t, exitOK, code, stderr)
+	code, got, stderr := runCLI(t, "", "replay", capture, "--capture", "--rules", rulesPath)
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, want, got)
+}
