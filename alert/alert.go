@@ -409,7 +409,7 @@ func (s *State) eval(t int64, o Outcome, r *Rule) {
 			return
 		}
 		s.level, s.misses = lvl, 0
-		if t-s.since >= int64(r.For) {
+		if passed(t, s.since, r.For) {
 			s.phase = Firing
 		}
 	case Firing:
@@ -427,12 +427,21 @@ func (s *State) eval(t int64, o Outcome, r *Rule) {
 				s.flags |= flagKeep
 				s.keepSince = t
 			}
-			if t-s.keepSince < int64(r.KeepFiringFor) {
+			if !passed(t, s.keepSince, r.KeepFiringFor) {
 				return
 			}
 		}
 		s.close()
 	}
+}
+
+// passed reports whether t − from ≥ d, computed exactly for any t and
+// from: t − from may be past the int64 range.
+func passed(t, from int64, d time.Duration) bool {
+	if t >= from {
+		return uint64(t)-uint64(from) >= uint64(max(d, 0)) // no wrap for t ≥ from
+	}
+	return d < 0 && uint64(from)-uint64(t) <= uint64(-d)
 }
 
 // noData applies the rule's no-data policy and reports whether it was an

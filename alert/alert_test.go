@@ -123,6 +123,30 @@ func TestPrometheusForAndKeepFiringFor(t *testing.T) {
 	}
 }
 
+// TestForAndKeepFiringForAcrossTheInt64Range: for and keep_firing_for
+// compare t − since with the duration exactly, whatever the two times: an
+// episode that began at a (bogus) time near math.MinInt64 fires, or stops
+// keeping firing, at an evaluation near math.MaxInt64. t − since wrapped to
+// a negative duration there, so the alert stayed pending, or kept firing,
+// for ever.
+func TestForAndKeepFiringForAcrossTheInt64Range(t *testing.T) {
+	const lo, hi = math.MinInt64 + 1, math.MaxInt64 - 1
+	step := func(s *State, r *Rule, at int64, level int) []Transition {
+		return s.Step(at, Outcome{Level: level, Reset: true}, r, nil)
+	}
+
+	r := Rule{For: time.Minute}
+	var s State
+	require.Equal(t, []Transition{{Kind: KindPending, Level: 1, Since: lo}}, step(&s, &r, lo, 1))
+	require.Equal(t, []Transition{{Kind: KindFiring, Level: 1, Since: lo}}, step(&s, &r, hi, 1), "for has passed")
+
+	r = Rule{KeepFiringFor: time.Minute}
+	s = State{}
+	require.Equal(t, []Transition{{Kind: KindFiring, Level: 1, Since: lo}}, step(&s, &r, lo, 1))
+	require.Empty(t, step(&s, &r, lo+1, 0), "keep_firing_for starts")
+	require.Equal(t, []Transition{{Kind: KindResolved, Level: 1, Since: lo}}, step(&s, &r, hi, 0), "keep_firing_for has passed")
+}
+
 // TestForTolerance checks that a pending alert survives ForTolerance
 // consecutive evaluations without the condition, keeps its for clock, and
 // never fires on one of them.

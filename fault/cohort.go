@@ -226,7 +226,8 @@ func (e *Engine) cohortSample(idx uint32, pos uint32, smp *stream.Sample) {
 	w := align.FloorDiv(smp.Time, cr.win)
 	if !cr.started {
 		cr.started, cr.k = true, w
-		e.al.coh.next = min(e.al.coh.next, (cr.k+1)*cr.win+cr.grace)
+		d, _ := cr.due(cr.k)
+		e.al.coh.next = min(e.al.coh.next, d)
 		e.disarm()
 	}
 	if w < cr.k {
@@ -265,7 +266,10 @@ func (e *Engine) cohortsDue(now int64) {
 		if !cr.started {
 			continue
 		}
-		for now >= (cr.k+1)*cr.win+cr.grace {
+		for {
+			if d, ok := cr.due(cr.k); !ok || now < d {
+				break
+			}
 			if e.closed && (cr.k+1)*cr.win > e.horizon {
 				break // the input ended within the window: it is not complete
 			}
@@ -276,9 +280,20 @@ func (e *Engine) cohortsDue(now int64) {
 			}
 			e.judgeWindow(cr)
 		}
-		next = min(next, (cr.k+1)*cr.win+cr.grace)
+		d, _ := cr.due(cr.k)
+		next = min(next, d)
 	}
 	e.al.coh.next = next
+}
+
+// due returns when window k is judged, its end plus the grace, and false
+// when that falls past the int64 range: such a window never ends, and
+// math.MaxInt64 is returned.
+func (cr *cohortRule) due(k int64) (int64, bool) {
+	if k >= (math.MaxInt64-cr.grace)/cr.win { // (k+1)·win + grace > math.MaxInt64
+		return math.MaxInt64, false
+	}
+	return (k+1)*cr.win + cr.grace, true
 }
 
 // empty reports whether window slot p holds no sample.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -221,4 +222,42 @@ func cohortKinds(r *recorder) []string {
 		}
 	}
 	return out
+}
+
+// TestCohortWindowsAtTheEndOfTime: cohort windows near the end of the
+// int64 range. A window whose judgment (its end plus the grace) would fall
+// past that range never ends: it is not due before the clock reaches it,
+// and Advance to the end of time returns, with or without such a window
+// open. The judgment time wrapped to a negative time: the window was due
+// at once, and cohortsDue looped for ever at Advance(math.MaxInt64).
+func TestCohortWindowsAtTheEndOfTime(t *testing.T) {
+	rs := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Busy, match: x, cohort: {by: [c], window: 1d}, expr: 'cohort.samples >= 1'}
+`)
+	// A replay whose last records carry bogus timestamps near the end of
+	// time (arrival = sample time), within MaxArrivalLag of it.
+	e, rec := newEngine(t, Config{Rules: rs})
+	for i := range 3 {
+		ts := int64(math.MaxInt64) - int64(2*time.Hour) + int64(i)*int64(10*time.Second)
+		process(t, e, smp("x", ts, ts, 1, "c", "a"))
+	}
+	require.Zero(t, e.Stats().BadArrival)
+	require.Empty(t, rec.kinds(), "the window has not ended: nothing is judged")
+	require.GreaterOrEqual(t, e.al.coh.next, e.Now(), "the open window is not due before the clock reaches its end")
+	require.NoError(t, e.Advance(t.Context(), math.MaxInt64))
+	require.NoError(t, e.Close(t.Context()))
+	for _, ev := range rec.events {
+		require.NotEqual(t, KindCohort, ev.Kind, "a window that never ends is not judged")
+	}
+
+	// An ordinary stream, then the host advances to the end of time: the
+	// windows that end are judged, and Advance returns.
+	e, rec = newEngine(t, Config{Rules: rs})
+	for i := range 3 {
+		process(t, e, smp("x", sec(float64(10*i)), sec(float64(10*i)), 1, "c", "a"))
+	}
+	require.NoError(t, e.Advance(t.Context(), math.MaxInt64))
+	require.Len(t, rec.only(KindCohort, StateFiring), 1, "the window of the samples is judged")
 }

@@ -35,7 +35,10 @@
 // state changes that caused them have settled: at the end of the call, or,
 // in a call that emits more than 4,096, between two samples or two ticks
 // of the clock. A sink may therefore read the engine's Stats or take a
-// Snapshot; it must not call Process, Advance, Close or Update. Event
+// Snapshot; it must not call Process, Advance, Close or Update. A
+// Snapshot the sink takes holds the events of the call it has not been
+// given yet, since the state already reports them: the restored engine
+// gives them to its sink first, at the end of its next call. Event
 // times are deadlines, not the moment the engine noticed: an absence is at
 // the lateness deadline of the slot that completed it, so the way input is
 // cut into batches changes nothing.

@@ -2,10 +2,12 @@ package fault
 
 import (
 	"context"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/faultline-go/faultline/internal/episode"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/stream"
 )
 
@@ -20,10 +22,14 @@ import (
 // the sink at the next point where the state has settled.
 const flushEvents = 4096
 
-// outbox holds the events queued for the sink.
+// outbox holds the events queued for the sink. While flush hands them
+// out, events[:sent] have been given to the sink; a Snapshot the sink takes
+// then keeps the rest (appendOutbox), since the state it holds already
+// reports them.
 type outbox struct {
 	sink   Sink
 	events []Event
+	sent   int
 	err    error // the first error the sink returned in this call
 }
 
@@ -74,8 +80,9 @@ func (e *Engine) emitTransition(tr episode.Transition, labels stream.Labels, sub
 func (e *Engine) flush(ctx context.Context) {
 	o := &e.out
 	if o.sink != nil {
-		for i := range o.events {
-			if err := o.sink.Emit(ctx, o.events[i]); err != nil {
+		for o.sent < len(o.events) {
+			o.sent++
+			if err := o.sink.Emit(ctx, o.events[o.sent-1]); err != nil {
 				e.stats.local.SinkErrors++
 				if o.err == nil {
 					o.err = err
@@ -84,7 +91,73 @@ func (e *Engine) flush(ctx context.Context) {
 		}
 	}
 	clear(o.events)
-	o.events = o.events[:0]
+	o.events, o.sent = o.events[:0], 0
+}
+
+// appendTo appends the events queued and not yet given to the sink:
+// none unless the sink takes the snapshot. It appends nothing when there
+// are none, so a snapshot taken between two calls is unchanged by it.
+func (o *outbox) appendTo(w *frame.Writer) {
+	queued := o.events[o.sent:]
+	if len(queued) == 0 {
+		return
+	}
+	w.Uv(uint64(len(queued)))
+	for i := range queued {
+		ev := &queued[i]
+		w.Str(ev.ID)
+		w.Str(ev.Episode)
+		w.Str(string(ev.Kind))
+		w.Str(ev.Rule)
+		w.U8(uint8(ev.State))
+		w.I64(ev.At)
+		w.I64(ev.Since)
+		w.U64(uint64(ev.Series))
+		putLabels(w, ev.Labels)
+		putLabels(w, ev.Annotations)
+		w.F64(ev.Value)
+		w.Str(ev.InhibitedBy)
+		w.Bool(ev.Gap != nil)
+		if g := ev.Gap; g != nil {
+			w.I64(int64(g.Period))
+			w.I64(int64(g.PhaseStart))
+			w.I64(int64(g.PhaseEnd))
+			w.Uv(uint64(g.Series))
+			w.F64(g.LateFraction)
+		}
+	}
+}
+
+// readFrom reads what appendTo wrote, if anything is left in r: the
+// restored engine gives these events to its sink first, at the end of its
+// next call.
+func (o *outbox) readFrom(r *frame.Reader) {
+	if r.Err() != nil || r.Len() == 0 {
+		return
+	}
+	n := r.Count(4*1 + 1 + 3*8 + 2 + 8 + 1 + 1)
+	if n == 0 && r.Err() == nil {
+		r.Fail("an empty event queue")
+		return
+	}
+	for range n {
+		ev := Event{ID: r.Str(), Episode: r.Str(), Kind: Kind(r.Str()), Rule: r.Str(), State: State(r.U8()),
+			At: r.I64(), Since: r.I64(), Series: stream.SeriesID(r.U64())}
+		ev.Labels, ev.Annotations = readLabels(r), readLabels(r)
+		ev.Value, ev.InhibitedBy = r.F64(), r.Str()
+		if r.Bool() {
+			ev.Gap = &Gap{Period: time.Duration(r.I64()), PhaseStart: time.Duration(r.I64()), PhaseEnd: time.Duration(r.I64()),
+				Series: int(min(r.Uv(), math.MaxInt32)), LateFraction: r.F64()}
+		}
+		if r.Err() != nil {
+			return
+		}
+		if ev.State < StatePending || ev.State > StateResolved {
+			r.Fail("queued event %s in state %d", ev.ID, ev.State)
+			return
+		}
+		o.events = append(o.events, ev)
+	}
 }
 
 // settled flushes the queue if it is long: called where the state has

@@ -3,6 +3,7 @@ package fault
 import (
 	"context"
 	"fmt"
+	"math"
 )
 
 // Skip tells the engine that its host was down, receiving nothing, from
@@ -14,7 +15,8 @@ import (
 // timed afresh from to: a series that sends nothing after to goes absent
 // its absence threshold after to, whether it fell silent before from or
 // during the downtime (nobody can tell which). Absences already open stay
-// open. Stats.SlotsSkipped counts the slots skipped.
+// open. The downtime does not count towards SeriesTTL either: no series
+// is evicted for it. Stats.SlotsSkipped counts the slots skipped.
 //
 // Skip emits nothing about the downtime itself: the host reports it once,
 // however many engines it runs (see package pipeline). Its errors are
@@ -37,12 +39,19 @@ func (e *Engine) Skip(ctx context.Context, from, to int64) error {
 
 // skip moves every series' judgments past the slots whose on-time deadline
 // falls before to, starts its silence timer at to, and reschedules it; the
-// wheel resumes at to.
+// wheel resumes at to. Every series' last fresh sample moves on by the
+// downtime, so that its eviction (evict.go) does not count it.
 func (e *Engine) skip(to int64) {
+	down := (uint64(to) - uint64(e.now)) / uint64(seenUnit) // to > e.now
 	for i := range e.st.trackers {
 		idx := uint32(i)
 		t := &e.st.trackers[i]
-		if e.free(idx) || t.absent() {
+		if e.free(idx) {
+			continue
+		}
+		s := &e.st.series[i]
+		s.seen = uint32(min(uint64(s.seen)+down, math.MaxUint32))
+		if t.absent() {
 			continue
 		}
 		if !t.lattice() {

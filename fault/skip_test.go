@@ -60,3 +60,31 @@ func TestSkipAfterCloseIsRefused(t *testing.T) {
 	require.NoError(t, e.Close(context.Background()))
 	require.ErrorIs(t, e.Skip(context.Background(), sec(0), sec(10)), ErrClosed)
 }
+
+// TestSkipDoesNotEvictForTheDowntime: a host down for longer than
+// SeriesTTL. Its series reported until it went down and report again
+// after: the downtime was the host's silence, not theirs, so it must not
+// evict them. Evicting them would resolve their firing alerts
+// (reason="evicted") and fire them again as new episodes on their next
+// samples: a page storm on every long restart.
+func TestSkipDoesNotEvictForTheDowntime(t *testing.T) {
+	rs := parseRules(t, `
+groups:
+  - name: g
+    rules:
+      - {alert: Hot, expr: 'value > 10'}
+`)
+	e, rec := newEngine(t, Config{Rules: rs, SeriesTTL: time.Hour})
+	ctx := context.Background()
+	for i := range 10 {
+		process(t, e, smp("m", sec(float64(10*i)), sec(float64(10*i)+0.1), 20, "id", "a"))
+	}
+	require.Equal(t, []string{"threshold/Hot/firing"}, rec.kinds())
+	require.NoError(t, e.Skip(ctx, sec(100), sec(100+7200)))
+	for i := range 10 {
+		s := 100 + 7200 + float64(10*i)
+		process(t, e, smp("m", sec(s), sec(s+0.1), 20, "id", "a"))
+	}
+	require.Equal(t, []string{"threshold/Hot/firing"}, rec.kinds(), "one episode, never evicted")
+	require.Zero(t, e.Stats().SeriesEvicted)
+}

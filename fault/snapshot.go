@@ -26,7 +26,9 @@ import (
 // ErrBadSnapshot; Restore never returns a half-restored engine, and never
 // panics on bad input. Snapshots of another version are refused as such:
 // version 3 came before the engine was split into components, version 4
-// before the ingest lag detector learned each source's jitter.
+// before the ingest lag detector learned each source's jitter. The last
+// section, the events queued for the sink and not given to it yet, is
+// there only in a snapshot the sink takes (see the package doc).
 
 // Errors of Restore, matchable with errors.Is.
 var (
@@ -177,6 +179,7 @@ func (e *Engine) appendState(w *frame.Writer) error {
 		}
 		w.Bytes(ds)
 	}
+	e.out.appendTo(w)
 	return nil
 }
 
@@ -218,6 +221,7 @@ func (e *Engine) readState(r *frame.Reader) error {
 	if hasDedup {
 		ds = r.Bytes()
 	}
+	e.out.readFrom(r)
 	if err := r.Done(); err != nil {
 		return err
 	}
