@@ -46,7 +46,10 @@ type AlertmanagerOptions struct {
 //     sent, and an episode resolved without having fired is never sent.
 //   - Labels are the event's (the series' labels with __name__, the
 //     rule's labels, faultline_origin) plus alertname: the rule's name, or
-//     the built-in detector's (absence, periodic_gap, …). Label names
+//     the built-in detector's (absence, periodic_gap, …), and for a
+//     rule's flapping episode faultline_kind="flapping": it has the labels
+//     of the rule's alert on the series, and is an alert of its own, whose
+//     end leaves that one as it is. Label names
 //     Alertmanager refuses are rewritten (each invalid character becomes
 //     _); labels with an empty value are left out.
 //   - Annotations are the event's (the rule's, expanded), plus a summary
@@ -517,8 +520,11 @@ type pair struct{ name, value string }
 // labelSet returns ev's alert labels as a JSON object, sorted by name.
 func (a *Alertmanager) labelSet(ev *fault.Event) string {
 	ps := append(a.pairs[:0], pair{"alertname", cmp.Or(ev.Rule, string(ev.Kind))})
+	if ev.Kind == fault.KindFlapping {
+		ps = append(ps, pair{"faultline_kind", string(ev.Kind)})
+	}
 	for _, l := range ev.Labels {
-		if l.Value != "" && l.Name != "alertname" {
+		if l.Value != "" && l.Name != "alertname" && (l.Name != "faultline_kind" || ev.Kind != fault.KindFlapping) {
 			ps = append(ps, pair{labelName(l.Name), l.Value})
 		}
 	}

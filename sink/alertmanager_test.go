@@ -415,3 +415,47 @@ func TestAlertmanagerEndsAtFollowsTheLongerInterval(t *testing.T) {
 	fc.Advance(30 * time.Second)
 	require.Equal(t, t0.Add(30*time.Second+8*time.Minute), alertsOf(t, srv.next(t))[0].EndsAt, "re-sent every 30s")
 }
+
+// A rule's flapping episode has the labels of the rule's alert on the
+// series: it is its own alert (label faultline_kind="flapping"), and its
+// end does not resolve the alert, which is still firing.
+func TestAlertmanagerFlappingIsItsOwnAlert(t *testing.T) {
+	s, srv, fc := newAM(t, sink.AlertmanagerOptions{})
+	ctx := context.Background()
+	hot := fault.Event{
+		ID: "f", Episode: "ep1", Kind: fault.KindThreshold, Rule: "Hot", State: fault.StateFiring,
+		At: t0.UnixNano(), Labels: stream.NewLabels("room", "a"), Value: 101,
+	}
+	require.NoError(t, s.Emit(ctx, hot))
+	require.Len(t, alertsOf(t, srv.next(t)), 1)
+
+	fc.Advance(10 * time.Second)
+	flap := hot
+	flap.ID, flap.Episode, flap.Kind, flap.At = "p", "ep2", fault.KindFlapping, fc.Now().UnixNano()
+	require.NoError(t, s.Emit(ctx, flap))
+	as := alertsOf(t, srv.next(t))
+	require.Len(t, as, 1)
+	require.Equal(t, map[string]string{"alertname": "Hot", "room": "a", "faultline_kind": "flapping"}, as[0].Labels)
+
+	fc.Advance(10 * time.Second)
+	end := flap
+	end.ID, end.State, end.At = "e", fault.StateResolved, fc.Now().UnixNano()
+	require.NoError(t, s.Emit(ctx, end))
+	as = alertsOf(t, srv.next(t))
+	require.Len(t, as, 1)
+	require.Equal(t, "flapping", as[0].Labels["faultline_kind"])
+	require.Equal(t, fc.Now(), as[0].EndsAt, "the flapping alert ends")
+
+	// At the next re-send, the rule's alert is still firing.
+	fc.Advance(time.Minute)
+	var hotNow *posted
+	for hotNow == nil {
+		for _, a := range alertsOf(t, srv.next(t)) {
+			if a.Labels["faultline_kind"] == "" {
+				hotNow = &a
+			}
+		}
+	}
+	require.Equal(t, "Hot", hotNow.Labels["alertname"])
+	require.True(t, hotNow.EndsAt.After(fc.Now()), "still firing: endsAt %v", hotNow.EndsAt)
+}
