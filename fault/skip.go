@@ -16,7 +16,8 @@ import (
 // its absence threshold after to, whether it fell silent before from or
 // during the downtime (nobody can tell which). Absences already open stay
 // open. The downtime does not count towards SeriesTTL either: no series
-// is evicted for it. Stats.SlotsSkipped counts the slots skipped.
+// is evicted for it; nor are its minutes judged by the duplicate storm and
+// ingest lag detectors: an open storm stays open. Stats.SlotsSkipped counts the slots skipped.
 //
 // Skip emits nothing about the downtime itself: the host reports it once,
 // however many engines it runs (see package pipeline). Its errors are
@@ -40,8 +41,10 @@ func (e *Engine) Skip(ctx context.Context, from, to int64) error {
 // skip moves every series' judgments past the slots whose on-time deadline
 // falls before to, starts its silence timer at to, and reschedules it; the
 // wheel resumes at to. Every series' last fresh sample moves on by the
-// downtime, so that its eviction (evict.go) does not count it.
+// downtime, so that its eviction (evict.go) does not count it, and the
+// per-source detectors do not judge its minutes.
 func (e *Engine) skip(to int64) {
+	e.src.Skip(to)
 	down := (uint64(to) - uint64(e.now)) / uint64(seenUnit) // to > e.now
 	for i := range e.st.trackers {
 		idx := uint32(i)

@@ -2,6 +2,8 @@ package fault
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -87,4 +89,41 @@ groups:
 	}
 	require.Equal(t, []string{"threshold/Hot/firing"}, rec.kinds(), "one episode, never evicted")
 	require.Zero(t, e.Stats().SeriesEvicted)
+}
+
+// A duplicate storm open when the host goes down is still open after it
+// comes back: the downtime's minutes are not calm minutes. (They were, and
+// a downtime of five minutes resolved the storm, which fired again as a
+// new episode once the host was back.)
+func TestSkipKeepsADuplicateStormOpen(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	storm, stormEnd := sec(20*60), sec(45*60)
+	down, up := sec(30*60), sec(40*60)
+	g := hostStream{
+		hosts: []string{"h0", "h1", "h2"}, series: 50, rng: rng,
+		copies: func(h int, ts, first int64) int {
+			if h == 1 && first >= storm && first < stormEnd {
+				return 61
+			}
+			return 3 + rng.IntN(3)
+		},
+	}
+	in := g.deliveries(sec(0), sec(60*60))
+	e, rec := newEngine(t, Config{SourceLabel: "host"})
+	ctx := context.Background()
+	in = feedUntil(t, e, in, down)
+	require.NoError(t, e.Skip(ctx, down, up))
+	for len(in) > 0 && in[0].Arrival < up {
+		in = in[1:] // nothing arrived while the host was down
+	}
+	feedUntil(t, e, in, math.MaxInt64)
+	require.NoError(t, e.Close(ctx))
+
+	storms := perSource(rec.events)
+	require.Len(t, storms, 2, "one episode: %v", rec.kinds())
+	fire, res := storms[0], storms[1]
+	require.Equal(t, StateFiring, fire.State)
+	require.Equal(t, StateResolved, res.State)
+	require.Equal(t, fire.Episode, res.Episode)
+	require.Equal(t, stormEnd+5*minute, res.At, "the end of the fifth calm minute after the storm")
 }

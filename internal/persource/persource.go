@@ -255,6 +255,22 @@ func New(maxSources int) Detector {
 // Start sets the minute being counted to the one holding now.
 func (d *Detector) Start(now int64) { d.setMinute(align.FloorDiv(now, Minute)) }
 
+// Skip resumes counting at the minute of to, after a downtime of the
+// host: the minute being counted is dropped and the minutes up to to are
+// not judged, so that they are neither calm (an open storm stays open)
+// nor storm minutes, and no normal learns from them.
+func (d *Detector) Skip(to int64) {
+	m := align.FloorDiv(to, Minute)
+	if m <= d.minute {
+		return
+	}
+	for i := range d.list {
+		s := &d.list[i]
+		s.fresh, s.redelivered, s.lags = 0, 0, lagHist{}
+	}
+	d.setMinute(m)
+}
+
 // Next returns when the minute being counted ends.
 func (d *Detector) Next() int64 { return d.next }
 
