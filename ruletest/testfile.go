@@ -38,6 +38,9 @@ const (
 	// MaxSteps bounds the steps (samples and omitted samples) of the
 	// input series of one test, all series together.
 	MaxSteps = 1_000_000
+	// MaxFileSteps bounds the steps of all the tests of a file, so that
+	// YAML aliases of one test cannot multiply MaxSteps.
+	MaxFileSteps = 5 * MaxSteps
 	// MaxCopies bounds Delivery.Copies.
 	MaxCopies = 100
 )
@@ -213,8 +216,9 @@ func ReadFile(path string) (*File, error) {
 // YAML structure; the fileParser, what the fields mean.
 type fileParser struct {
 	*yamlfile.Decoder
-	file string
-	errs rules.Errors
+	file  string
+	errs  rules.Errors
+	steps int // expanded by the tests read so far (MaxFileSteps)
 }
 
 func newFileParser(file string, src []byte) *fileParser {
@@ -305,8 +309,13 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *Test {
 	steps := 0 // expanded so far, by the series that failed too
 	if f, ok := fields["input_series"]; ok {
 		for _, s := range p.List(f.Val, "input_series") {
-			in, n, ok := p.inputSeries(s, MaxSteps-steps)
+			room, limit := MaxSteps-steps, MaxSteps
+			if left := MaxFileSteps - p.steps; left < room {
+				room, limit = left, MaxFileSteps
+			}
+			in, n, ok := p.inputSeries(s, room, limit)
 			steps += n
+			p.steps += n
 			if ok {
 				g.Series = append(g.Series, in)
 			}
@@ -353,9 +362,10 @@ func (p *fileParser) timestamp(f yamlfile.Field) int64 {
 }
 
 // inputSeries reads an input series whose values may expand to at most
-// room steps (what is left of the test's MaxSteps), and returns how many
-// steps it expanded, even when it fails.
-func (p *fileParser) inputSeries(n *yaml.Node, room int) (InputSeries, int, bool) {
+// room steps (what is left of limit: the test's MaxSteps or the file's
+// MaxFileSteps), and returns how many steps it expanded, even when it
+// fails.
+func (p *fileParser) inputSeries(n *yaml.Node, room, limit int) (InputSeries, int, bool) {
 	in := InputSeries{Line: n.Line, Col: n.Column}
 	fields, ok := p.Fields(n, "an input series", testSeriesFields)
 	if !ok {
@@ -376,7 +386,7 @@ func (p *fileParser) inputSeries(n *yaml.Node, room int) (InputSeries, int, bool
 	}
 	steps := 0
 	if s, ok := p.Required(fields, "values", n); ok {
-		vals, expanded, off, err := parseSeriesValues(s, room, MaxSteps)
+		vals, expanded, off, err := parseSeriesValues(s, room, limit)
 		if err != nil {
 			line, col := p.ValuePos(fields["values"].Val, off)
 			p.Report(line, col, err)

@@ -268,3 +268,22 @@ func TestErrorCausesAreRules(t *testing.T) {
 		require.ErrorIs(t, errs[0], want, src)
 	}
 }
+
+// TestFileStepBound: aliases of a whole test cannot multiply MaxSteps, as
+// aliases of a series cannot: a file's tests have MaxFileSteps in all.
+func TestFileStepBound(t *testing.T) {
+	src := "rule_files: [r.yaml]\ntests:\n  - &t\n    input_series: [{series: x, values: '1x999999'}]\n    transition_test: [{exp_transitions: []}]\n" +
+		strings.Repeat("  - *t\n", 9)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := ParseFile("bomb.yaml", []byte(src))
+	runtime.ReadMemStats(&after)
+	require.EqualError(t, err, `bomb.yaml:4:41: values: invalid series values "1x999999": more than 5000000 steps in all`)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(512<<20), "bytes allocated to refuse the file")
+
+	ok := "rule_files: [r.yaml]\ntests:\n  - &t\n    input_series: [{series: x, values: '1x999999'}]\n    transition_test: [{exp_transitions: []}]\n" +
+		strings.Repeat("  - *t\n", 4)
+	f, err := ParseFile("five.yaml", []byte(ok))
+	require.NoError(t, err, "five tests at the test's bound")
+	require.Len(t, f.Tests, 5)
+}
