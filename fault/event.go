@@ -34,6 +34,14 @@ const (
 	KindPeriodicDeliveryLoss Kind = "periodic_delivery_loss" // the fleet loses redundant copies in the same window every period while every sample still arrives: deliveries, not data
 )
 
+// Kinds returns every kind of event the engine raises, in the order of
+// their declaration.
+func Kinds() []Kind {
+	return []Kind{KindThreshold, KindAbsence, KindPeriodicGap, KindSeriesPeriodicGap, KindFeedbackLoop,
+		KindDuplicateStorm, KindIngestLag, KindBadInput, KindFlapping, KindCohort, KindCollectorDown,
+		KindPeriodicDeliveryLoss}
+}
+
 // State is the state an event reports.
 type State uint8
 

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/internal/yamlfile"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
@@ -696,8 +697,16 @@ func (p *fileParser) transitionTest(n *yaml.Node) (TransitionTest, bool) {
 		good = good && ok
 		et.State, ok = p.Required(cf, "state", c)
 		good = good && ok
+		if ok && !slices.Contains([]string{"pending", "firing", "resolved"}, et.State) {
+			p.Reportf(cf["state"].Val, "%w %q: want pending, firing or resolved", rules.ErrValue, et.State)
+			good = false
+		}
 		if f, ok := cf["kind"]; ok {
 			et.Kind, _ = p.Str(f)
+			if !slices.Contains(fault.Kinds(), fault.Kind(et.Kind)) {
+				p.Reportf(f.Val, "%w %q: want one of %v", rules.ErrValue, et.Kind, fault.Kinds())
+				good = false
+			}
 		}
 		if f, ok := cf["exp_labels"]; ok {
 			et.HasLabels = true

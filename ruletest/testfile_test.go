@@ -287,3 +287,20 @@ func TestFileStepBound(t *testing.T) {
 	require.NoError(t, err, "five tests at the test's bound")
 	require.Len(t, f.Tests, 5)
 }
+
+// TestTransitionTypos: a misspelt state or kind of an expected transition
+// is refused when the file is read, with its position, not reported later
+// as a transition that never came.
+func TestTransitionTypos(t *testing.T) {
+	src := "rule_files: [r.yaml]\ntests:\n  - input_series: [{series: x, values: '1'}]\n" +
+		"    transition_test:\n      - exp_transitions:\n          - {at: 1m, state: fireing}\n          - {at: 2m, state: resolved, kind: threshhold}\n"
+	_, err := ParseFile("typo.yaml", []byte(src))
+	var errs rules.Errors
+	require.True(t, errors.As(err, &errs), "%v", err)
+	require.Len(t, errs, 2, "%v", err)
+	require.ErrorIs(t, errs[0], rules.ErrValue)
+	require.Contains(t, errs[0].Error(), `typo.yaml:6:29: `)
+	require.Contains(t, errs[0].Error(), `"fireing": want pending, firing or resolved`)
+	require.Contains(t, errs[1].Error(), `typo.yaml:7:45: `)
+	require.Contains(t, errs[1].Error(), `"threshhold": want one of [threshold absence`)
+}
