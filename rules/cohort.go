@@ -97,7 +97,7 @@ func (p *fileParser) cohort(f yamlfile.Field) (*Cohort, bool) {
 			good = false
 		}
 		if len(items) > maxCohortBy {
-			p.Reportf(b.Val, "%w: a cohort is named by at most %d labels", ErrType, maxCohortBy)
+			p.Reportf(b.Val, "%w: a cohort is named by at most %d labels", ErrValue, maxCohortBy)
 			good = false
 		}
 		for _, it := range items {

@@ -271,6 +271,7 @@ func TestParseSmall(t *testing.T) {
 	bad("groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'labels.job + 1 > 0'}\n", 4, 34, ErrExpr, "invalid operation")
 	bad("groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'labels.job'}\n", 4, 23, ErrNotBool, "it gives string")
 	bad("groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'value > 1', match: ''}\n", 4, 43, ErrSelector, "empty selector")
+	bad("groups:\n- name: g\n  rules:\n  - {alert: A, match: x, cohort: {by: [a, b, c, d, e, f, g, h, i], window: 1m}, expr: 'cohort.avg > 1'}\n", 4, 39, ErrValue, "a cohort is named by at most 8 labels")
 	// Windows line ends.
 	bad("groups:\r\n- name: g\r\n  rules:\r\n  - alert: A\r\n    expr: |\r\n      value > 1\r\n        && foo\r\n", 7, 12, ErrExpr, "unknown name foo")
 	// Where the value cannot be replayed (a tag before it), the value's node.
