@@ -121,42 +121,11 @@ func FuzzDecoderChunks(f *testing.F) {
 		}
 		r = r2
 		d.Reset(r2)
-		got := decodeRest(t, d)
+		got := decodeRest(t, d, true)
 		want := referenceDecode(second, opts)
 		if opts.Arrival != nil {
 			want = referenceArrivals(second, opts, r2.ends)
 		}
 		require.Equal(t, want, outcomes(t, got), "input %q", second)
 	})
-}
-
-// decodeRest decodes to the end of the input, passing over timeouts, and
-// returns the results as decodeAll does.
-func decodeRest(t *testing.T, d *Decoder) []result {
-	t.Helper()
-	var out []result
-	var dst []Sample
-	for range 1 << 20 {
-		var err error
-		dst, err = d.Next(dst[:0])
-		if err == io.EOF {
-			return out
-		}
-		if isTimeout(err) {
-			require.Empty(t, dst)
-			continue
-		}
-		if err != nil {
-			var re *RecordError
-			require.ErrorAs(t, err, &re, "only record errors expected")
-			require.Empty(t, dst)
-			out = append(out, result{err: err})
-			continue
-		}
-		if len(dst) > 0 {
-			out = append(out, result{samples: append([]Sample(nil), dst...)})
-		}
-	}
-	t.Fatal("decoder does not terminate")
-	return nil
 }

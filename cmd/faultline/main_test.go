@@ -214,13 +214,8 @@ func TestReplayReportsBadLinesAndProcessesGoodOnes(t *testing.T) {
 	require.Equal(t, stdout, stdout1)
 }
 
-func TestReplayPlainLineProtocolFromStdin(t *testing.T) {
-	var b strings.Builder
-	for s := 0; s < 600; s += 10 {
-		fmt.Fprintf(&b, "temp,room=a value=%d %d\n", 80+s/10, t0+int64(s)*1e9)
-	}
-	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
-	require.NoError(t, os.WriteFile(rulesPath, []byte(`
+// hotRules fires Hot when temp stays above 100 for 2 minutes.
+const hotRules = `
 groups:
   - name: g
     rules:
@@ -228,7 +223,15 @@ groups:
         match: temp
         expr: value > 100
         for: 2m
-`), 0o644))
+`
+
+func TestReplayPlainLineProtocolFromStdin(t *testing.T) {
+	var b strings.Builder
+	for s := 0; s < 600; s += 10 {
+		fmt.Fprintf(&b, "temp,room=a value=%d %d\n", 80+s/10, t0+int64(s)*1e9)
+	}
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesPath, []byte(hotRules), 0o644))
 	code, stdout, stderr := runCLI(t, b.String(), "replay", "--rules", rulesPath, "-")
 	require.Equal(t, exitOK, code, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
@@ -253,15 +256,7 @@ func TestReplayPrecision(t *testing.T) {
 		fmt.Fprintf(&s, "temp,room=a value=%d %d\n", 80+i/10, t0/1e9+i)
 	}
 	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
-	require.NoError(t, os.WriteFile(rulesPath, []byte(`
-groups:
-  - name: g
-    rules:
-      - alert: Hot
-        match: temp
-        expr: value > 100
-        for: 2m
-`), 0o644))
+	require.NoError(t, os.WriteFile(rulesPath, []byte(hotRules), 0o644))
 	code, want, stderr := runCLI(t, ns.String(), "replay", "--rules", rulesPath, "-")
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, want, `"state":"firing"`)
