@@ -242,12 +242,9 @@ func TestStepBoundHoldsWhileExpanding(t *testing.T) {
 	src := "rule_files: [r.yaml]\ntests:\n  - input_series:\n      - &s {series: x, values: '1x999999'}\n" +
 		strings.Repeat("      - *s\n", 20) +
 		"    transition_test: [{exp_transitions: []}]\n"
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, err := ParseFile("bomb.yaml", []byte(src))
-	runtime.ReadMemStats(&after)
+	allocated, err := parseAllocating("bomb.yaml", src)
 	require.EqualError(t, err, `bomb.yaml:4:33: values: invalid series values "1x999999": more than 1000000 steps in all`)
-	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(128<<20), "bytes allocated to refuse the file")
+	require.Less(t, allocated, uint64(128<<20), "bytes allocated to refuse the file")
 }
 
 // TestErrorCausesAreRules: ParseFile's errors wrap rules' causes, so a Go
@@ -274,12 +271,9 @@ func TestErrorCausesAreRules(t *testing.T) {
 func TestFileStepBound(t *testing.T) {
 	src := "rule_files: [r.yaml]\ntests:\n  - &t\n    input_series: [{series: x, values: '1x999999'}]\n    transition_test: [{exp_transitions: []}]\n" +
 		strings.Repeat("  - *t\n", 9)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, err := ParseFile("bomb.yaml", []byte(src))
-	runtime.ReadMemStats(&after)
+	allocated, err := parseAllocating("bomb.yaml", src)
 	require.EqualError(t, err, `bomb.yaml:4:41: values: invalid series values "1x999999": more than 5000000 steps in all`)
-	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(512<<20), "bytes allocated to refuse the file")
+	require.Less(t, allocated, uint64(512<<20), "bytes allocated to refuse the file")
 
 	ok := "rule_files: [r.yaml]\ntests:\n  - &t\n    input_series: [{series: x, values: '1x999999'}]\n    transition_test: [{exp_transitions: []}]\n" +
 		strings.Repeat("  - *t\n", 4)
@@ -303,4 +297,14 @@ func TestTransitionTypos(t *testing.T) {
 	require.Contains(t, errs[0].Error(), `"fireing": want pending, firing or resolved`)
 	require.Contains(t, errs[1].Error(), `typo.yaml:7:45: `)
 	require.Contains(t, errs[1].Error(), `"threshhold": want one of [threshold absence`)
+}
+
+// parseAllocating parses a test file and returns the bytes allocated
+// meanwhile and ParseFile's error.
+func parseAllocating(name, src string) (uint64, error) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := ParseFile(name, []byte(src))
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc, err
 }
