@@ -27,7 +27,7 @@ import (
 // (engine-records/s ÷ worker-records/s: what the transport costs, as a
 // multiple of the engine).
 //
-//	cd contrib/kafka && go test -run '^$' -bench Worker -benchtime 200x
+//	cd contrib/kafka && go test -run '^$' -bench Worker -benchtime 1000x -count 3
 func BenchmarkWorker(b *testing.B) {
 	const devices = 1000
 	r := newRig(b)
