@@ -388,6 +388,12 @@ func (b *Builder) timelineView(live bool, from, to int64) timelineView {
 		return bv
 	}
 	rows := slices.Clone(t.rows)
+	// A row's id is its place in t.rows, which only grows: the live page
+	// keeps a row open by id across refreshes, whatever the order drawn.
+	ids := make(map[*row]string, len(rows))
+	for i, r := range rows {
+		ids[r] = "row-" + strconv.Itoa(i)
+	}
 	open := func(r *row) bool { return (r.group && r.open > 0) || (!r.group && r.end == 0) }
 	slices.SortStableFunc(rows, func(x, y *row) int {
 		if live && open(x) != open(y) {
@@ -401,8 +407,8 @@ func (b *Builder) timelineView(live bool, from, to int64) timelineView {
 		}
 		return cmp.Compare(x.since, y.since)
 	})
-	for i, r := range rows {
-		rv := rowView{ID: "row-" + strconv.Itoa(i), Kind: label(r.kind), Class: kindClass(r.kind), Open: open(r)}
+	for _, r := range rows {
+		rv := rowView{ID: ids[r], Kind: label(r.kind), Class: kindClass(r.kind), Open: open(r)}
 		if r.group {
 			rv = b.groupRow(r, rv, bar)
 		} else {
