@@ -456,7 +456,7 @@ func singleRow(r *row, v rowView, bar func(int64, int64, int64) barView) rowView
 		default:
 			v.What = "loss burst across the fleet: suspected, waiting for the next period"
 		}
-		if r.gap != nil {
+		if r.gap != nil && !r.gap.evicted {
 			v.Link, v.LinkText = "#gap-"+strconv.Itoa(r.gap.n), "figures"
 		}
 	case fault.KindPeriodicDeliveryLoss:
@@ -519,7 +519,9 @@ func (b *Builder) groupRow(r *row, v rowView, bar func(int64, int64, int64) barV
 	switch {
 	case r.explainer != nil:
 		v.What += fmt.Sprintf(", explained by fleet gap %d (not paged)", r.explainer.n)
-		v.Link, v.LinkText = "#gap-"+strconv.Itoa(r.explainer.n), "figures"
+		if !r.explainer.evicted {
+			v.Link, v.LinkText = "#gap-"+strconv.Itoa(r.explainer.n), "figures"
+		}
 	case r.explainerID != "":
 		v.What += ", explained by event " + r.explainerID + " (not paged)"
 	}
@@ -725,7 +727,9 @@ func (b *Builder) seriesView() seriesView {
 		switch {
 		case r.explainer != nil:
 			sv.Explained = "fleet gap " + strconv.Itoa(r.explainer.n)
-			sv.Link = "#gap-" + strconv.Itoa(r.explainer.n)
+			if !r.explainer.evicted {
+				sv.Link = "#gap-" + strconv.Itoa(r.explainer.n)
+			}
 		case r.explainerID != "":
 			sv.Explained = "event " + r.explainerID
 		}
