@@ -30,7 +30,9 @@ type Clock interface {
 type Timer interface {
 	// C returns the channel the timer sends on.
 	C() <-chan time.Time
-	// Stop prevents the timer from firing; it reports whether it did.
+	// Stop prevents the timer from firing; it reports whether it did. A
+	// value sent but not yet received is dropped and counts as not fired,
+	// as with time.Timer since Go 1.23.
 	Stop() bool
 	// Reset makes the timer fire d from now; it reports whether the timer
 	// was active. As with time.Timer since Go 1.23, no stale value is
@@ -42,7 +44,8 @@ type Timer interface {
 type Ticker interface {
 	// C returns the channel the ticker sends on.
 	C() <-chan time.Time
-	// Stop turns the ticker off.
+	// Stop turns the ticker off; as with time.Ticker since Go 1.23, no
+	// tick is received after it.
 	Stop()
 }
 

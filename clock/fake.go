@@ -177,15 +177,14 @@ func (t fakeTimer) C() <-chan time.Time { return t.w.c }
 func (t fakeTimer) Stop() bool {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
-	drain(t.w.c)
-	return t.f.disarm(t.w)
+	drained := drain(t.w.c)
+	return t.f.disarm(t.w) || drained
 }
 
 func (t fakeTimer) Reset(d time.Duration) bool {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
-	drain(t.w.c)
-	was := t.w.active
+	was := drain(t.w.c) || t.w.active
 	t.f.arm(t.w, d)
 	return was
 }
@@ -200,12 +199,18 @@ func (t fakeTicker) C() <-chan time.Time { return t.w.c }
 func (t fakeTicker) Stop() {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
+	drain(t.w.c)
 	t.f.disarm(t.w)
 }
 
-func drain(c chan time.Time) {
+// drain empties c and reports whether it held a value: a timer whose
+// value nobody received has not fired yet, as with time.Timer since Go
+// 1.23.
+func drain(c chan time.Time) bool {
 	select {
 	case <-c:
+		return true
 	default:
+		return false
 	}
 }

@@ -105,3 +105,47 @@ func TestRealClockTicks(t *testing.T) {
 	<-tm.C()
 	require.False(t, c.Now().IsZero())
 }
+
+// A timer whose value nobody received has not fired yet, as with
+// time.Timer since Go 1.23: Stop and Reset drop the value and report true.
+// The pre-1.23 idiom "if !t.Stop() { <-t.C() }" must then not block on a
+// Fake any more than it does on Real.
+func TestTimerStopReportsAnUnreceivedValue(t *testing.T) {
+	f := clock.NewFake(t0)
+	for _, c := range []struct {
+		name string
+		due  func(clock.Timer) // makes the timer send its value
+		tm   func() clock.Timer
+	}{
+		{"real", func(clock.Timer) {}, func() clock.Timer { return clock.Real().NewTimer(0) }},
+		{"fake", func(clock.Timer) { f.Advance(time.Second) }, func() clock.Timer { return f.NewTimer(time.Second) }},
+	} {
+		tm := c.tm()
+		c.due(tm)
+		require.True(t, tm.Stop(), "%s: Stop drops the value nobody received", c.name)
+		_, ok := recv(tm.C())
+		require.False(t, ok, c.name)
+
+		tm = c.tm()
+		c.due(tm)
+		require.True(t, tm.Reset(time.Hour), "%s: Reset drops the value nobody received", c.name)
+		_, ok = recv(tm.C())
+		require.False(t, ok, c.name)
+		require.True(t, tm.Stop(), c.name)
+	}
+}
+
+// As with time.Ticker since Go 1.23, no tick sent before Stop is received
+// after it.
+func TestTickerStopDropsAnUnreceivedTick(t *testing.T) {
+	f := clock.NewFake(t0)
+	real := clock.Real().NewTicker(time.Nanosecond)
+	<-real.C()
+	fake := f.NewTicker(time.Second)
+	f.Advance(time.Second)
+	for name, tk := range map[string]clock.Ticker{"real": real, "fake": fake} {
+		tk.Stop()
+		_, ok := recv(tk.C())
+		require.False(t, ok, "%s: a tick after Stop", name)
+	}
+}

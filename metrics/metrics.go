@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind says how a metric's value behaves.
@@ -101,7 +102,8 @@ func (m Metric) With(name, value string) Metric {
 // WriteText writes ms in the Prometheus text exposition format (version
 // 0.0.4), with a HELP and a TYPE line before each name's first sample.
 // Samples of one name are written together, in the order of their first
-// appearance, whatever the order of ms; ms itself is not changed.
+// appearance, whatever the order of ms; ms itself is not changed. Bytes of
+// a help text or label value that are not UTF-8 are written as U+FFFD.
 func WriteText(w io.Writer, ms []Metric) error {
 	order := make([]int, len(ms))
 	first := make(map[string]int, len(ms))
@@ -155,8 +157,12 @@ func WriteText(w io.Writer, ms []Metric) error {
 }
 
 // appendEscaped escapes a help text (backslash, newline) or a label value
-// (also the double quote).
+// (also the double quote). The format is UTF-8: each run of bytes that is
+// not becomes U+FFFD, or Prometheus would refuse the whole exposition.
 func appendEscaped(dst []byte, s string, quote bool) []byte {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '\\':

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -61,4 +62,20 @@ func ExampleWriteText() {
 	// # HELP faultline_series Series tracked now.
 	// # TYPE faultline_series gauge
 	// faultline_series 7
+}
+
+// The text format is UTF-8: Prometheus's parser refuses a label value
+// that is not ("invalid label value"), and with it the whole scrape. A
+// byte that is not UTF-8 is written as U+FFFD.
+func TestWriteTextInvalidUTF8(t *testing.T) {
+	ms := []metrics.Metric{
+		metrics.G("a", "Help \xff.", 1).With("client", "ab\xffc\xe2\x82"),
+		metrics.G("a", "Help \xff.", 2).With("client", "é\"\\\n"),
+	}
+	var b strings.Builder
+	require.NoError(t, metrics.WriteText(&b, ms))
+	require.True(t, utf8.ValidString(b.String()), "%q", b.String())
+	require.Equal(t, "# HELP a Help \uFFFD.\n# TYPE a gauge\n"+
+		"a{client=\"ab\uFFFDc\uFFFD\"} 1\n"+
+		"a{client=\"é\\\"\\\\\\n\"} 2\n", b.String())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -328,4 +329,40 @@ func TestTimelineKinds(t *testing.T) {
 		kinds = append(kinds, r.Kind)
 	}
 	require.Equal(t, []string{"cohort", "ingest lag", "threshold", "feedback loop", "bad input", "duplicate storm", "collector down"}, kinds)
+}
+
+// TestNoLinkToAGapNotDrawn: once a resolved fleet gap gives its figures'
+// place to a newer one (MaxGaps), no row links to the figures it no longer
+// has: every link of the page leads to an element of the page.
+func TestNoLinkToAGapNotDrawn(t *testing.T) {
+	b, err := New(Options{MaxGaps: 1})
+	require.NoError(t, err)
+	ctx := context.Background()
+	t0 := scenario.Origin
+	minute := int64(time.Minute)
+	emit := func(ev fault.Event) { require.NoError(t, b.Emit(ctx, ev)) }
+	firing, first := gapEvents(t0+10*minute, t0+40*minute)
+	emit(first[0])
+	emit(first[1])
+	emit(seriesEvent(fault.KindAbsence, "absence", 1, fault.StateFiring, t0+10*minute, t0+15*minute, firing))
+	emit(first[2])
+	_, second := gapEvents(t0+60*minute, 0)
+	emit(second[0])
+	emit(second[1])
+
+	var buf bytes.Buffer
+	require.NoError(t, b.WriteHTML(&buf))
+	page := buf.String()
+	require.Contains(t, page, `id="gap-2"`)
+	require.NotContains(t, page, `id="gap-1"`, "the first gap's figures gave way")
+	links := regexp.MustCompile(`href="#([^"]*)"`).FindAllStringSubmatch(page, -1)
+	require.NotEmpty(t, links)
+	var nowhere []string
+	for _, l := range links {
+		if !strings.Contains(page, `id="`+l[1]+`"`) {
+			nowhere = append(nowhere, l[1])
+		}
+	}
+	require.Empty(t, nowhere, "links to elements the page does not hold")
+	require.Contains(t, html.UnescapeString(page), "1 absence, explained by fleet gap 1 (not paged)", "still said, without the link")
 }

@@ -55,6 +55,8 @@
 //     counted only.
 //   - Affected series: Options.MaxSeries rows (by default 1,000); further
 //     series are counted.
+//   - Text: a label set, a summary or a source's name is kept to its first
+//     256 bytes, cut with "…".
 //
 // With the defaults, a page stays under 5 MiB whatever the input.
 package report

@@ -29,6 +29,7 @@ type gapEpisode struct {
 	end      int64 // resolved at; 0: open
 	gap      fault.Gap
 	fig      *figure // kept once the bins of its span have all arrived
+	evicted  bool    // its figures gave way to a newer gap's: nothing links to them
 }
 
 // span is the engine time the gap's heatmap covers: the episode and a
@@ -105,6 +106,7 @@ func (t *gapTable) evict() bool {
 			t.list = append(t.list[:i], t.list[i+1:]...)
 			delete(t.byEpisode, g.episode)
 			delete(t.byID, g.firingID)
+			g.evicted = true
 			t.dropped++
 			return true
 		}

@@ -244,5 +244,5 @@ func sourceName(m fault.SourceMinute) string {
 	case m.Source == "":
 		return "(all input)"
 	}
-	return m.Source
+	return clip(m.Source)
 }

@@ -112,3 +112,36 @@ func TestReportStaysSmall(t *testing.T) {
 	require.Contains(t, page, "and 9000 more series")
 	require.Contains(t, page, "The ingest lag of 4088 sources beyond the first 8")
 }
+
+// TestLongLabelsStaySmall: what the Builder keeps of a label set, a
+// summary or a source's name is bounded whatever its length (a line of
+// line protocol may hold a megabyte), so that the page still stays under
+// 5 MiB; what it shows begins as the value does.
+func TestLongLabelsStaySmall(t *testing.T) {
+	b, err := report.New(report.Options{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	t0 := scenario.Origin
+	long := strings.Repeat("é", 32<<10) // 64 KiB
+	for i := range 1000 {
+		labels := stream.NewLabels("__name__", "check_up", "check", fmt.Sprintf("c%06d", i), "note", long, fault.OriginLabel, "faultline")
+		id := stream.Hash("check_up", labels)
+		for _, k := range []fault.Kind{fault.KindAbsence, fault.KindThreshold} {
+			eid, ep := fault.EventIDs(k, "rule", uint64(id), t0, fault.StateFiring)
+			require.NoError(t, b.Emit(ctx, fault.Event{ID: eid, Episode: ep, Kind: k, Rule: "rule", State: fault.StateFiring, Since: t0, At: t0,
+				Series: id, Labels: labels, Value: 1}))
+		}
+		if i < 300 { // per-source rows, with a long summary
+			eid, ep := fault.EventIDs(fault.KindIngestLag, "ingest_lag", uint64(i), t0, fault.StateFiring)
+			require.NoError(t, b.Emit(ctx, fault.Event{ID: eid, Episode: ep, Kind: fault.KindIngestLag, Rule: "ingest_lag", State: fault.StateFiring, Since: t0, At: t0,
+				Labels: stream.NewLabels("host", fmt.Sprintf("h%d", i)+long), Annotations: stream.NewLabels("summary", long), Value: 1}))
+		}
+		b.SourceMinute(fault.SourceMinute{Source: fmt.Sprintf("h%d", i) + long, Start: t0, Fresh: 1, Lag: time.Second})
+	}
+	var buf bytes.Buffer
+	require.NoError(t, b.WriteHTML(&buf))
+	t.Logf("report: %d bytes", buf.Len())
+	require.LessOrEqual(t, buf.Len(), 5<<20)
+	require.Contains(t, buf.String(), "c000999")
+	require.Contains(t, buf.String(), "éééé")
+}

@@ -3,6 +3,7 @@ package report
 import (
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/stream"
@@ -250,6 +251,23 @@ func (t *timeline) update(ev *fault.Event, ref epRef) {
 	}
 }
 
+// maxText bounds, in bytes, what the Builder keeps of a label set, a
+// summary or a source's name: a line of line protocol may hold a megabyte.
+const maxText = 256
+
+// clip returns s cut to at most maxText bytes, at a character's start,
+// with "…" when cut.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	i := maxText - len("…")
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
 // subject formats an event's labels without the engine's origin label.
 func subject(ls stream.Labels) string {
 	var b strings.Builder
@@ -265,7 +283,7 @@ func subject(ls stream.Labels) string {
 		b.WriteString(l.Value)
 		b.WriteByte('"')
 	}
-	return b.String()
+	return clip(b.String())
 }
 
 // seriesName formats a series' labels as name{labels}, without the
@@ -278,21 +296,21 @@ func seriesName(ls stream.Labels) string {
 			rest = append(rest, l)
 		}
 	}
-	return name + rest.String()
+	return clip(name + rest.String())
 }
 
 // summary is what an event's annotations say in a line: its summary, or
 // its close reason.
 func summary(ev *fault.Event) string {
 	if s := ev.Annotations.Get("summary"); s != "" {
-		return s
+		return clip(s)
 	}
 	if s := ev.Annotations.Get("reason"); s != "" {
-		return "closed: " + s
+		return clip("closed: " + s)
 	}
 	if s := ev.Annotations.Get("bad_records"); s != "" {
 		line, _, _ := strings.Cut(ev.Annotations.Get("examples"), "\n")
-		return s + " bad records so far; first: " + line
+		return clip(s + " bad records so far; first: " + line)
 	}
 	return ""
 }

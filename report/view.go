@@ -388,6 +388,12 @@ func (b *Builder) timelineView(live bool, from, to int64) timelineView {
 		return bv
 	}
 	rows := slices.Clone(t.rows)
+	// A row's id is its place in t.rows, which only grows: the live page
+	// keeps a row open by id across refreshes, whatever the order drawn.
+	ids := make(map[*row]string, len(rows))
+	for i, r := range rows {
+		ids[r] = "row-" + strconv.Itoa(i)
+	}
 	open := func(r *row) bool { return (r.group && r.open > 0) || (!r.group && r.end == 0) }
 	slices.SortStableFunc(rows, func(x, y *row) int {
 		if live && open(x) != open(y) {
@@ -401,8 +407,8 @@ func (b *Builder) timelineView(live bool, from, to int64) timelineView {
 		}
 		return cmp.Compare(x.since, y.since)
 	})
-	for i, r := range rows {
-		rv := rowView{ID: "row-" + strconv.Itoa(i), Kind: label(r.kind), Class: kindClass(r.kind), Open: open(r)}
+	for _, r := range rows {
+		rv := rowView{ID: ids[r], Kind: label(r.kind), Class: kindClass(r.kind), Open: open(r)}
 		if r.group {
 			rv = b.groupRow(r, rv, bar)
 		} else {
@@ -450,7 +456,7 @@ func singleRow(r *row, v rowView, bar func(int64, int64, int64) barView) rowView
 		default:
 			v.What = "loss burst across the fleet: suspected, waiting for the next period"
 		}
-		if r.gap != nil {
+		if r.gap != nil && !r.gap.evicted {
 			v.Link, v.LinkText = "#gap-"+strconv.Itoa(r.gap.n), "figures"
 		}
 	case fault.KindPeriodicDeliveryLoss:
@@ -513,7 +519,9 @@ func (b *Builder) groupRow(r *row, v rowView, bar func(int64, int64, int64) barV
 	switch {
 	case r.explainer != nil:
 		v.What += fmt.Sprintf(", explained by fleet gap %d (not paged)", r.explainer.n)
-		v.Link, v.LinkText = "#gap-"+strconv.Itoa(r.explainer.n), "figures"
+		if !r.explainer.evicted {
+			v.Link, v.LinkText = "#gap-"+strconv.Itoa(r.explainer.n), "figures"
+		}
 	case r.explainerID != "":
 		v.What += ", explained by event " + r.explainerID + " (not paged)"
 	}
@@ -719,7 +727,9 @@ func (b *Builder) seriesView() seriesView {
 		switch {
 		case r.explainer != nil:
 			sv.Explained = "fleet gap " + strconv.Itoa(r.explainer.n)
-			sv.Link = "#gap-" + strconv.Itoa(r.explainer.n)
+			if !r.explainer.evicted {
+				sv.Link = "#gap-" + strconv.Itoa(r.explainer.n)
+			}
 		case r.explainerID != "":
 			sv.Explained = "event " + r.explainerID
 		}
