@@ -43,6 +43,8 @@ func TestWithTimeoutOnFake(t *testing.T) {
 	defer cancel()
 	stop()
 	require.True(t, ended(ctx), "ends with its parent")
+	require.Eventually(t, func() bool { return f.Waiters() == 0 }, 10*time.Second, time.Millisecond,
+		"its timer stops counting in Waiters when the parent ends, before cancel")
 
 	ctx, cancel = clock.WithTimeout(context.Background(), f, 0)
 	defer cancel()

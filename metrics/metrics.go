@@ -90,12 +90,19 @@ func G(name, help string, v float64) Metric {
 	return Metric{Name: name, Help: help, Kind: Gauge, Value: v}
 }
 
-// With returns m with one more label, kept sorted by name.
+// With returns m with the label name set to value: one more label, kept
+// sorted by name, or a new value for a label m has (a label name given
+// twice would make the exposition invalid). m's labels are not changed.
 func (m Metric) With(name, value string) Metric {
 	ls := make([]Label, 0, len(m.Labels)+1)
 	ls = append(ls, m.Labels...)
-	i, _ := slices.BinarySearchFunc(ls, name, func(l Label, n string) int { return strings.Compare(l.Name, n) })
-	m.Labels = slices.Insert(ls, i, Label{name, value})
+	i, found := slices.BinarySearchFunc(ls, name, func(l Label, n string) int { return strings.Compare(l.Name, n) })
+	if found {
+		ls[i].Value = value
+	} else {
+		ls = slices.Insert(ls, i, Label{name, value})
+	}
+	m.Labels = ls
 	return m
 }
 

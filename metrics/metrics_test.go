@@ -79,3 +79,15 @@ func TestWriteTextInvalidUTF8(t *testing.T) {
 		"a{client=\"ab\uFFFDc\uFFFD\"} 1\n"+
 		"a{client=\"é\\\"\\\\\\n\"} 2\n", b.String())
 }
+
+// With sets a label: a name m has already gets the new value, not a second
+// label, which would make the exposition invalid; m is left as it was.
+func TestWithSetsALabel(t *testing.T) {
+	m := metrics.C("x_total", "X.", 1).With("b", "1").With("a", "2")
+	n := m.With("b", "3")
+	require.Equal(t, []metrics.Label{{Name: "a", Value: "2"}, {Name: "b", Value: "3"}}, n.Labels)
+	require.Equal(t, []metrics.Label{{Name: "a", Value: "2"}, {Name: "b", Value: "1"}}, m.Labels)
+	var b strings.Builder
+	require.NoError(t, metrics.WriteText(&b, []metrics.Metric{n}))
+	require.Contains(t, b.String(), "x_total{a=\"2\",b=\"3\"} 1\n")
+}
