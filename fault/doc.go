@@ -30,7 +30,12 @@
 // # Events
 //
 // Every state transition of an episode (pending, firing, resolved) is one
-// Event. Events reach the Sink in the order the transitions happened, from
+// Event. Events reach the Sink in the order the engine judged the
+// transitions, which is time order to within one tick of its clock
+// (250 ms): the series due in one tick are judged one after another, and
+// what falls due in the last tick before a call's time is judged at the
+// next call (package pipeline holds events half a second to hand them on
+// in strict time order). They reach it from
 // the goroutine that called Process, Advance, Close or Update, once the
 // state changes that caused them have settled: at the end of the call, or,
 // in a call that emits more than 4,096, between two samples or two ticks

@@ -13,7 +13,10 @@
 // shard is a goroutine that owns one engine and feeds it its queue in
 // order; a ticker advances every engine to the wall clock, so silence is
 // judged without data. The shards' events meet in one merger, which
-// orders them by time and hands them to every sink, once per runtime.
+// orders them by time and hands them to every sink, once per runtime: it
+// holds an event until every shard's clock is half a second past it (an
+// engine's events are in time order only to within a tick of its clock),
+// and hands on all it holds at a Sync or a checkpoint.
 //
 // # Bounds and back-pressure
 //

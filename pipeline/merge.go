@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"slices"
 
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/internal/fleetgap"
@@ -34,17 +36,28 @@ func newMerger(shards int, deliver func(fault.Event)) *merger {
 	return m
 }
 
-// add takes a shard's output and releases what is due.
+// add takes a shard's output and releases what is due. A shard's events
+// come in time order only to within a tick of its engine's clock (see
+// fault's package doc): its queue is kept sorted by time (stably: events
+// of one time keep the order they were emitted in).
 func (m *merger) add(o shardOut) {
-	m.queues[o.shard] = append(m.queues[o.shard], o.events...)
+	q := append(m.queues[o.shard], o.events...)
+	if n := len(q) - len(o.events); len(o.events) > 0 && (n > 0 && o.events[0].At < q[n-1].At || !slices.IsSortedFunc(o.events, byAt)) {
+		slices.SortStableFunc(q, byAt)
+	}
+	m.queues[o.shard] = q
 	m.marks[o.shard] = max(m.marks[o.shard], o.mark)
 	m.release(false)
 }
 
+// byAt orders events by time.
+func byAt(a, b fault.Event) int { return cmp.Compare(a.At, b.At) }
+
 // release hands on, in order, every queued event that no shard can precede
 // any more; with all, every queued event (the shards are paused or done).
 // The next event is the earliest head of a shard queue (ties: the lower
-// shard); it is due when every other shard's clock is past it.
+// shard); it is due when every shard's clock, its own too, is markSlack
+// past it.
 func (m *merger) release(all bool) {
 	for {
 		next := -1
@@ -58,8 +71,8 @@ func (m *merger) release(all bool) {
 		}
 		ev := m.queues[next][0]
 		if !all {
-			for s, mark := range m.marks {
-				if s != next && (mark == math.MinInt64 || ev.At > mark-int64(markSlack)) {
+			for _, mark := range m.marks {
+				if mark == math.MinInt64 || ev.At > mark-int64(markSlack) {
 					return
 				}
 			}
