@@ -220,7 +220,7 @@ func (c *Client) permanent(err error) error {
 
 // onConnect subscribes (again: a session the broker lost has none) and
 // wakes the publisher. paho calls it on its own goroutine.
-func (c *Client) onConnect(pc paho.Client) {
+func (c *Client) onConnect(paho.Client) {
 	c.ctr.connects.Add(1)
 	c.ctr.connected.Store(true)
 	c.s.Logger.Info("mqtt: connected", "broker", c.s.Broker, "client", c.s.ClientID)
@@ -235,21 +235,46 @@ func (c *Client) onConnect(pc paho.Client) {
 	for _, s := range c.s.subs {
 		filters[s.Filter] = 1
 	}
-	tok := pc.SubscribeMultiple(filters, nil)
-	if !tok.WaitTimeout(c.s.ConnectTimeout) || tok.Error() != nil {
-		c.ctr.subscribeErr.Add(1)
-		c.s.Logger.Warn("mqtt: subscribing failed; it is tried again at the next connection", "err", tok.Error())
-		return
-	}
-	st, _ := tok.(*paho.SubscribeToken)
-	for f, q := range st.Result() {
-		if q == 0x80 { // SUBACK failure
-			c.ctr.subscribeErr.Add(1)
-			c.fail(fmt.Errorf("%w: subscribing to %q as client %q", ErrRefused, f, c.s.ClientID))
+	// A subscription that fails, or that the broker does not acknowledge
+	// within ConnectTimeout, is tried again after a backoff while this
+	// connection lasts: connected without it, the client would receive
+	// nothing. (paho runs this on a goroutine of its own.) The next
+	// connection subscribes anew.
+	conn := c.ctr.connects.Load()
+	for attempt := 1; ; attempt++ {
+		tok := c.pc.SubscribeMultiple(filters, nil)
+		if tok.WaitTimeout(c.s.ConnectTimeout) && tok.Error() == nil {
+			st, _ := tok.(*paho.SubscribeToken)
+			if st != nil {
+				for f, q := range st.Result() {
+					if q == 0x80 { // SUBACK failure
+						c.ctr.subscribeErr.Add(1)
+						c.fail(fmt.Errorf("%w: subscribing to %q as client %q", ErrRefused, f, c.s.ClientID))
+						return
+					}
+				}
+			}
+			c.ctr.subscribed.Add(1)
 			return
 		}
+		c.ctr.subscribeErr.Add(1)
+		d := backoff(&c.s.Backoff, attempt)
+		err := tok.Error()
+		if err == nil {
+			err = fmt.Errorf("no acknowledgement within %v", c.s.ConnectTimeout)
+		}
+		c.s.Logger.Warn("mqtt: subscribing failed; trying again", "in", d, "err", err)
+		t := c.s.Clock.NewTimer(d)
+		select {
+		case <-t.C():
+		case <-c.ingestCtx.Done():
+			t.Stop()
+			return
+		}
+		if c.ctr.connects.Load() != conn || !c.pc.IsConnectionOpen() {
+			return // lost: the next connection subscribes
+		}
 	}
-	c.ctr.subscribed.Add(1)
 }
 
 func (c *Client) onLost(_ paho.Client, err error) {

@@ -36,7 +36,10 @@ type Config struct {
 	TLS TLS
 	// KeepAlive is the MQTT keep-alive interval. By default 30s.
 	KeepAlive time.Duration
-	// ConnectTimeout bounds one connection attempt, handshake included.
+	// ConnectTimeout bounds one connection attempt, handshake included,
+	// and the wait for the broker to acknowledge the subscriptions: one it
+	// does not acknowledge in time is tried again after Backoff, on the
+	// same connection (counted in SubscribeErrs).
 	// By default 10s.
 	ConnectTimeout time.Duration
 	// Backoff says how long to wait between connection attempts: the first

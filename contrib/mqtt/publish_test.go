@@ -3,15 +3,19 @@ package mqtt_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
+	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/contrib/mqtt"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/sink"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -146,4 +150,46 @@ func TestPublisherCloseCountsWhatWasAcknowledged(t *testing.T) {
 	require.Equal(t, uint64(2), st.Sent, "a and c were acknowledged")
 	require.Equal(t, uint64(1), st.Dropped[sink.ReasonUndelivered])
 	require.Equal(t, st.Events, st.Sent+st.DroppedTotal()+uint64(st.Queued))
+}
+
+// lostSubAck is a paho client whose first subscription is never
+// acknowledged (the SUBACK went astray); the next ones go to the broker.
+type lostSubAck struct {
+	paho.Client
+	calls *atomic.Int32
+}
+
+func (l lostSubAck) SubscribeMultiple(filters map[string]byte, cb paho.MessageHandler) paho.Token {
+	if l.calls.Add(1) == 1 {
+		return pendingToken{make(chan struct{})}
+	}
+	return l.Client.SubscribeMultiple(filters, cb)
+}
+
+// A subscription the broker does not acknowledge in time is tried again
+// while the connection lasts: the client would otherwise stay connected
+// and receive nothing until the connection dropped.
+func TestUnacknowledgedSubscriptionIsTriedAgain(t *testing.T) {
+	b := startBroker(t, brokerOpts{})
+	c, err := mqtt.New(mqtt.Config{Broker: b.url(), ClientID: "sub", Backoff: backoff, ConnectTimeout: 300 * time.Millisecond,
+		Subscriptions: []mqtt.Subscription{{Filter: "lp/#", Format: mqtt.LineProtocol}}})
+	require.NoError(t, err)
+	calls := &atomic.Int32{}
+	mqtt.WrapPaho(c, func(pc paho.Client) paho.Client { return lostSubAck{pc, calls} })
+	rt, err := pipeline.New(pipeline.Config{Clock: clock.NewFake(t0)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	rtDone, cDone := make(chan error, 1), make(chan error, 1)
+	go func() { rtDone <- rt.Run(ctx) }()
+	go func() { cDone <- c.Run(ctx, rt) }()
+	waitFor(t, 10*time.Second, func() bool { return c.Stats().Subscribed > 0 }, "subscribed on the second attempt")
+	st := c.Stats()
+	require.EqualValues(t, 1, st.SubscribeErrs)
+	require.EqualValues(t, 1, st.Connects, "on the same connection")
+	require.EqualValues(t, 2, calls.Load())
+	dial(t, b.url(), "device", true).publish("lp/a", 1, fmt.Sprintf("up,host=a value=1 %d", t0.UnixNano()))
+	waitFor(t, 10*time.Second, func() bool { return c.Stats().Samples == 1 }, "the data comes in")
+	cancel()
+	require.NoError(t, <-cDone)
+	require.NoError(t, <-rtDone)
 }
