@@ -542,14 +542,22 @@ func storeMax(a *atomic.Int64, n int64) {
 }
 
 // stalled reports a stall of the runtime from from to to: every engine
-// skips it, and one collector_down event says so.
+// skips it, and one collector_down event says so. The skips are queued
+// even once the runtime refuses input: a stall noticed by the last
+// checkpoint, or by a write that races the shutdown, must be skipped
+// before the last checkpoint advances the engines across it (the shards
+// run until their queues are empty, and a skip queued after they are
+// gone waits until Run returns).
 func (rt *Runtime) stalled(from, to time.Time) {
 	rt.ctr.stalls.Add(1)
 	rt.ctr.downtimeNs.Add(int64(to.Sub(from)))
 	rt.cfg.Logger.Warn("the runtime stalled: the span is skipped as downtime", "from", from, "to", to)
 	ev := downtimeEvent(rt.cfg.Engine.Instance, from.UnixNano(), to.UnixNano(), "stall")
-	for i := range rt.shards {
-		_ = rt.enqueue(rt.runCtx, i, skipWork(i, from.UnixNano(), to.UnixNano(), ev))
+	for i, s := range rt.shards {
+		select {
+		case s.queue <- skipWork(i, from.UnixNano(), to.UnixNano(), ev):
+		case <-rt.runCtx.Done():
+		}
 	}
 }
 
