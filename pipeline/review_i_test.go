@@ -62,3 +62,42 @@ func TestStallNoticedAtShutdownIsSkipped(t *testing.T) {
 	require.Equal(t, []string{"collector_down/resolved"}, kinds, "the stall, and no absence in it")
 	require.Equal(t, 1.0, metric(rt, "faultline_runtime_stalls_total"))
 }
+
+// A Sync that comes while the runtime shuts down returns (nil, or
+// ErrStopped), and so does Run: a pause queued once some shards had gone
+// waited for their answer for ever, while the shards that took it waited
+// for it to end, and Run for them. The race is one of goroutines, not of
+// time: the loop hits it in nearly every round (the bound of 5 s only
+// turns the hang into a failure).
+func TestSyncDuringShutdownReturns(t *testing.T) {
+	for range 20 {
+		rt, err := pipeline.New(pipeline.Config{Shards: 4, Clock: clock.NewFake(t0)})
+		require.NoError(t, err)
+		ctx, stop := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- rt.Run(ctx) }()
+		synced := make(chan error, 1)
+		go func() {
+			for {
+				if err := rt.Sync(context.Background()); err != nil {
+					synced <- err
+					return
+				}
+			}
+		}()
+		require.NoError(t, rt.Sync(context.Background()))
+		stop()
+		select {
+		case err := <-ran:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return within 5 s of its context's end: a Sync holds the shards")
+		}
+		select {
+		case err := <-synced:
+			require.ErrorIs(t, err, pipeline.ErrStopped)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Sync did not return within 5 s of Run")
+		}
+	}
+}

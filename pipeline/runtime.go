@@ -369,7 +369,8 @@ func (rt *Runtime) Reload(ctx context.Context, srcs []rules.Source) error {
 	return nil
 }
 
-// lockPause takes the pause token, waiting until ctx ends.
+// lockPause takes the pause token, waiting until ctx ends or the runtime
+// has stopped (ErrStopped: Run keeps the token once it shuts down).
 func (rt *Runtime) lockPause(ctx context.Context) error {
 	select {
 	case rt.pause <- struct{}{}:
@@ -381,6 +382,8 @@ func (rt *Runtime) lockPause(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-rt.done:
+		return ErrStopped
 	}
 }
 
@@ -435,6 +438,11 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if cerr := rt.checkpoint(inner, rt.cfg.Drain); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
+	// The pause token is kept from now on: a pause queued once a shard has
+	// gone would wait for its answer for ever, and the shards that took it
+	// would wait for it to end. Syncs and reloads that wait for the token
+	// get ErrStopped once the shards are gone.
+	_ = rt.lockPause(inner)
 	rt.lastSeen.Store(0) // no tick any more: time passing is no stall
 	close(stop)
 	wg.Wait()
