@@ -98,7 +98,7 @@ func (ck *checkpoint) encode() []byte {
 // before it was called has been processed, the engines have been advanced
 // to the wall clock, and their events handed to the sinks (which deliver
 // from their own queues). It waits for the shards' queues; ctx bounds the
-// wait. After Run has returned it returns ErrStopped.
+// wait. Once Run has taken its last checkpoint it returns ErrStopped.
 func (rt *Runtime) Sync(ctx context.Context) error {
 	_, err := rt.pauseAll(ctx, false)
 	return err

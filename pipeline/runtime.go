@@ -369,7 +369,8 @@ func (rt *Runtime) Reload(ctx context.Context, srcs []rules.Source) error {
 	return nil
 }
 
-// lockPause takes the pause token, waiting until ctx ends.
+// lockPause takes the pause token, waiting until ctx ends or the runtime
+// has stopped (ErrStopped: Run keeps the token once it shuts down).
 func (rt *Runtime) lockPause(ctx context.Context) error {
 	select {
 	case rt.pause <- struct{}{}:
@@ -381,6 +382,8 @@ func (rt *Runtime) lockPause(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-rt.done:
+		return ErrStopped
 	}
 }
 
@@ -435,6 +438,11 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if cerr := rt.checkpoint(inner, rt.cfg.Drain); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
+	// The pause token is kept from now on: a pause queued once a shard has
+	// gone would wait for its answer for ever, and the shards that took it
+	// would wait for it to end. Syncs and reloads that wait for the token
+	// get ErrStopped once the shards are gone.
+	_ = rt.lockPause(inner)
 	rt.lastSeen.Store(0) // no tick any more: time passing is no stall
 	close(stop)
 	wg.Wait()
@@ -542,14 +550,22 @@ func storeMax(a *atomic.Int64, n int64) {
 }
 
 // stalled reports a stall of the runtime from from to to: every engine
-// skips it, and one collector_down event says so.
+// skips it, and one collector_down event says so. The skips are queued
+// even once the runtime refuses input: a stall noticed by the last
+// checkpoint, or by a write that races the shutdown, must be skipped
+// before the last checkpoint advances the engines across it (the shards
+// run until their queues are empty, and a skip queued after they are
+// gone waits until Run returns).
 func (rt *Runtime) stalled(from, to time.Time) {
 	rt.ctr.stalls.Add(1)
 	rt.ctr.downtimeNs.Add(int64(to.Sub(from)))
 	rt.cfg.Logger.Warn("the runtime stalled: the span is skipped as downtime", "from", from, "to", to)
 	ev := downtimeEvent(rt.cfg.Engine.Instance, from.UnixNano(), to.UnixNano(), "stall")
-	for i := range rt.shards {
-		_ = rt.enqueue(rt.runCtx, i, skipWork(i, from.UnixNano(), to.UnixNano(), ev))
+	for i, s := range rt.shards {
+		select {
+		case s.queue <- skipWork(i, from.UnixNano(), to.UnixNano(), ev):
+		case <-rt.runCtx.Done():
+		}
 	}
 }
 

@@ -1,0 +1,103 @@
+package pipeline_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faultline-go/faultline/clock"
+	"github.com/faultline-go/faultline/pipeline"
+	"github.com/faultline-go/faultline/stream"
+)
+
+// suspendingClock is a fake clock on which the process is suspended for
+// d when the runtime's ticker stops: between the end of Run's loop and its
+// last checkpoint.
+type suspendingClock struct {
+	*clock.Fake
+	d time.Duration
+}
+
+func (c suspendingClock) NewTicker(d time.Duration) clock.Ticker {
+	return suspendingTicker{c.Fake.NewTicker(d), c}
+}
+
+type suspendingTicker struct {
+	clock.Ticker
+	c suspendingClock
+}
+
+func (t suspendingTicker) Stop() {
+	t.Ticker.Stop()
+	t.c.Advance(t.c.d)
+}
+
+// A stall noticed once the runtime refuses input (by the last checkpoint,
+// or by a write that races the shutdown) is still the runtime's own
+// downtime: the engines skip it and one collector_down reports it; the
+// hosts that reported up to the stall are not absent in it.
+func TestStallNoticedAtShutdownIsSkipped(t *testing.T) {
+	fc := clock.NewFake(t0)
+	rec := &recorder{}
+	rt, err := pipeline.New(pipeline.Config{Rules: src(t, beat), Shards: 2, Clock: suspendingClock{fc, 40 * time.Second},
+		Sinks: []pipeline.Sink{rec}})
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	for range 15 {
+		now := fc.Now()
+		require.NoError(t, rt.Ingest(context.Background(), []stream.Sample{sample("a", now), sample("b", now)}))
+		fc.Advance(time.Second)
+		require.NoError(t, rt.Sync(context.Background()))
+	}
+	stop()
+	require.NoError(t, <-done)
+	var kinds []string
+	for _, ev := range rec.all() {
+		kinds = append(kinds, string(ev.Kind)+"/"+ev.State.String())
+	}
+	require.Equal(t, []string{"collector_down/resolved"}, kinds, "the stall, and no absence in it")
+	require.Equal(t, 1.0, metric(rt, "faultline_runtime_stalls_total"))
+}
+
+// A Sync that comes while the runtime shuts down returns (nil, or
+// ErrStopped), and so does Run: a pause queued once some shards had gone
+// waited for their answer for ever, while the shards that took it waited
+// for it to end, and Run for them. The race is one of goroutines, not of
+// time: the loop hits it in nearly every round (the bound of 5 s only
+// turns the hang into a failure).
+func TestSyncDuringShutdownReturns(t *testing.T) {
+	for range 20 {
+		rt, err := pipeline.New(pipeline.Config{Shards: 4, Clock: clock.NewFake(t0)})
+		require.NoError(t, err)
+		ctx, stop := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- rt.Run(ctx) }()
+		synced := make(chan error, 1)
+		go func() {
+			for {
+				if err := rt.Sync(context.Background()); err != nil {
+					synced <- err
+					return
+				}
+			}
+		}()
+		require.NoError(t, rt.Sync(context.Background()))
+		stop()
+		select {
+		case err := <-ran:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return within 5 s of its context's end: a Sync holds the shards")
+		}
+		select {
+		case err := <-synced:
+			require.ErrorIs(t, err, pipeline.ErrStopped)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Sync did not return within 5 s of Run")
+		}
+	}
+}
