@@ -540,12 +540,13 @@ func (rt *Runtime) noticeStall(now time.Time) {
 		return
 	}
 	rt.stalled(time.Unix(0, last), now)
-	rt.lastSeen.Store(n) // after the skips are queued
+	rt.lastSeen.CompareAndSwap(last, n) // after the skips are queued; not over Run's 0
 }
 
-// storeMax stores n in a unless a holds more already.
+// storeMax stores n in a unless a holds more already, or 0: once Run has
+// stored 0 (it stopped), no reading of the clock makes it a stall again.
 func storeMax(a *atomic.Int64, n int64) {
-	for last := a.Load(); n > last && !a.CompareAndSwap(last, n); last = a.Load() {
+	for last := a.Load(); last != 0 && n > last && !a.CompareAndSwap(last, n); last = a.Load() {
 	}
 }
 
