@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,4 +101,56 @@ func TestSyncDuringShutdownReturns(t *testing.T) {
 			t.Fatal("Sync did not return within 5 s of Run")
 		}
 	}
+}
+
+// gatedStore is a Store whose Save says it is saving, then waits until
+// release is closed.
+type gatedStore struct{ saving, release chan struct{} }
+
+func (gatedStore) Load(context.Context) ([]byte, error) { return nil, nil }
+
+func (s gatedStore) Save(context.Context, []byte) error {
+	select {
+	case s.saving <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return nil
+}
+
+// A periodic checkpoint whose write takes longer than StallAfter is no
+// stall: the runtime was writing, not suspended. Hosts that fell silent
+// meanwhile are absent at their deadlines, not skipped as downtime.
+func TestSlowCheckpointIsNoStall(t *testing.T) {
+	fc := clock.NewFake(t0)
+	store := gatedStore{saving: make(chan struct{}, 1), release: make(chan struct{})}
+	r := start(t, pipeline.Config{Rules: src(t, beat), Shards: 2, Store: store, CheckpointEvery: 5 * time.Second}, fc)
+	var once sync.Once
+	release := func() { once.Do(func() { close(store.release) }) }
+	t.Cleanup(release) // before the runtime's shutdown, whose checkpoint writes too
+	// a and b report every second until the first checkpoint starts to
+	// write (no Sync meanwhile: the checkpoint holds the pause token while
+	// it writes).
+	deadline := time.After(10 * time.Second)
+	for saving := false; !saving; {
+		require.NoError(t, r.rt.Ingest(context.Background(), []stream.Sample{sample("a", fc.Now()), sample("b", fc.Now())}))
+		fc.Advance(time.Second)
+		select {
+		case <-store.saving:
+			saving = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no checkpoint")
+		}
+	}
+	fc.Advance(40 * time.Second) // the write takes 40 s; nothing comes in
+	release()
+	require.Eventually(t, func() bool { return metric(r.rt, "faultline_runtime_checkpoints_total") >= 1 }, 5*time.Second, time.Millisecond)
+	r.step(t, time.Second)
+	require.Zero(t, metric(r.rt, "faultline_runtime_stalls_total"))
+	var kinds []string
+	for _, ev := range r.rec.all() {
+		kinds = append(kinds, string(ev.Kind)+"/"+ev.State.String())
+	}
+	require.Equal(t, []string{"absence/firing", "absence/firing"}, kinds)
 }
