@@ -14,8 +14,12 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 	t := &e.st.trackers[idx]
 	if t.absent() {
 		// Only a sample newer than what was judged missing ends the
-		// silence; a replayed old one changes nothing.
-		if t.lattice() && t.slotOf(smp.Time) < int64(t.nextK) || !t.lattice() && smp.Time <= e.st.series[idx].lastTs {
+		// silence; a replayed old one changes nothing. What was judged
+		// missing comes after the newest sample, whatever the lattice
+		// (one restarted on odd arrivals may not have judged the newest
+		// sample's slot): an older one, which leaves the absence's since
+		// as it is, ending it would open the next under the same IDs.
+		if smp.Time <= e.st.series[idx].lastTs || t.lattice() && t.slotOf(smp.Time) < int64(t.nextK) {
 			e.stats.local.AfterLateness++
 			return
 		}
