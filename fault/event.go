@@ -184,7 +184,7 @@ func eventIDs(kind Kind, rule string, subject uint64, since int64, state State, 
 // eventIDs' IDs.
 func eventIDsAt(kind Kind, rule string, subject uint64, since int64, state State, refired bool, level int, t int64) (id, episode string) {
 	if kind == KindPeriodicGap || kind == KindPeriodicDeliveryLoss {
-		since = nearestMinute(since)
+		since = align.NearestMinute(since)
 	}
 	var d xxhash.Digest
 	d.Reset()
@@ -232,17 +232,6 @@ func StateID(episode string, state State) string {
 		ep = xxhash.Sum64String(episode)
 	}
 	return stateID(ep, state, false, 0, 0)
-}
-
-// nearestMinute rounds a fleet gap's start to the nearest whole minute
-// (from the Unix epoch) for its IDs. Its start is where the detector first
-// saw the outage's loss, which the arrivals' jitter moves by a bin or two
-// between replicas; rounded, they agree unless the outage began within
-// that jitter of half past a minute. A gap set off by a clock (cron,
-// a timer on the minute) begins near the minute, far from the half.
-func nearestMinute(t int64) int64 {
-	const m = int64(time.Minute)
-	return align.FloorDiv(t+m/2, m) * m
 }
 
 func putUint64(b []byte, v uint64) {

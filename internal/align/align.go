@@ -23,3 +23,15 @@ func FloorMod(a, b int64) int64 {
 	}
 	return m
 }
+
+// NearestMinute rounds a fleet gap's start to the nearest whole minute
+// (from the Unix epoch) for its IDs (package fault). Its start is where
+// the detector first saw the outage's loss, which the arrivals' jitter
+// moves by a bin or two between replicas; rounded, they agree unless the
+// outage began within that jitter of half past a minute. A gap set off by
+// a clock (cron, a timer on the minute) begins near the minute, far from
+// the half.
+func NearestMinute(t int64) int64 {
+	const m = int64(60e9)
+	return FloorDiv(t+m/2, m) * m
+}

@@ -847,7 +847,8 @@ func circularMedian(ts []int64, p int64) int64 {
 
 // promote turns the pending episode into a gap of period p with the phase
 // window [start, end) (ns into the period), or opens a new one. It returns
-// nil when an open firing episode already names the same gap, or when too
+// nil when an open firing episode already names the same gap (or began in
+// the same minute, see sameStart), or when too
 // few series miss slots in the window.
 //
 // The floor. The false-alarm bounds of the tracks and folds (each under
@@ -867,7 +868,7 @@ func circularMedian(ts []int64, p int64) int64 {
 // late fraction saying that nothing was lost.
 func (f *Detector) promote(since, p, start, end, at int64) *Episode {
 	for _, ep := range f.episodes {
-		if ep.state == episode.Firing && ep.sameGap(p, start, end, at) {
+		if ep.state == episode.Firing && (ep.sameGap(p, start, end, at) || ep.sameStart(since)) {
 			return nil
 		}
 	}
@@ -1055,6 +1056,17 @@ func (ep *Episode) sameGap(p, start, end, at int64) bool {
 	d := align.FloorMod(a-b, small)
 	d = min(d, small-d)
 	return d <= max(end-start, ep.phaseEnd-ep.phaseStart)+2*windowSlack
+}
+
+// sameStart reports whether the episode began in the minute a gap that
+// began at since would be dated to: its events' IDs, derived from the
+// start to the minute (align.NearestMinute), would be the other's. Two
+// such gaps at periods that neither divides are one loss found twice from
+// the same bursts (the first found stands for it), or two losses that
+// began in the same minute, whose events a consumer that deduplicates by
+// ID could not tell apart: the second is not reported.
+func (ep *Episode) sameStart(since int64) bool {
+	return align.NearestMinute(ep.since) == align.NearestMinute(since)
 }
 
 // windowCounts sums the bins of occurrence n's window.
