@@ -123,12 +123,14 @@ func (rt *Runtime) checkpoint(ctx context.Context, limit time.Duration) error {
 		defer cancel()
 	}
 	start := time.Now() // how long the write takes, for the log only
+	// The write is the runtime's own work, on the ticker's goroutine:
+	// however long it takes, the runtime is not stalled. Inputs that come
+	// meanwhile move the engines on; without them, the next tick judges
+	// the span as it is.
+	rt.writing.Store(true)
 	err = rt.cfg.Store.Save(ctx, ck.encode())
-	// The write was the runtime's own work, on the ticker's goroutine:
-	// however long it took, the runtime was not stalled (a write that
-	// came meanwhile moved the engines on; without one, the next tick
-	// judges the span as it is).
 	storeMax(&rt.lastSeen, rt.cfg.Clock.Now().UnixNano())
+	rt.writing.Store(false)
 	if err != nil {
 		rt.ctr.checkpointErrs.Add(1)
 		return fmt.Errorf("pipeline: checkpoint: %w", err)

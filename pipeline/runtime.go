@@ -44,6 +44,7 @@ type Runtime struct {
 	gen    uint64        // reloads made; guarded by pause
 
 	lastSeen atomic.Int64    // UnixNano of the latest clock reading (noticeStall); 0 unless Run runs
+	writing  atomic.Bool     // a checkpoint is being written: time passing is no stall
 	stallMu  sync.Mutex      // held while a stall noticed is queued (noticeStall)
 	runCtx   context.Context // Run's, for the skips of a stall an input notices; set before lastSeen
 
@@ -522,14 +523,15 @@ func (rt *Runtime) loop(ctx context.Context) error {
 // to the shards: whichever reads it first after a stall notices it, before
 // any engine can judge the span, and queues the skips, holding stallMu;
 // the others find it taken care of. A runtime whose ticker falls behind
-// while writes come in is not stalled: the writes move its engines on.
+// while writes come in is not stalled: the writes move its engines on;
+// nor is one whose ticker is writing a checkpoint, however long it takes.
 func (rt *Runtime) noticeStall(now time.Time) {
 	n := now.UnixNano()
 	last := rt.lastSeen.Load()
 	if last == 0 {
 		return // Run does not run
 	}
-	if n-last <= int64(rt.cfg.StallAfter) {
+	if n-last <= int64(rt.cfg.StallAfter) || rt.writing.Load() {
 		storeMax(&rt.lastSeen, n)
 		return
 	}
