@@ -88,7 +88,8 @@
 // rule files' text the state was taken under. At start it restores them
 // under those rules, then reloads the current ones (as a SIGHUP reload
 // would), so a reload between checkpoint and restart loses no state. The
-// span between the checkpoint and the restart, and any stall of the
+// span between the checkpoint and Run's start (New restores, Run starts
+// the engines: nothing runs in between), and any stall of the
 // runtime longer than Config.StallAfter (a span in which nothing read its
 // clock: no tick, no write, no Sync; noticed by whichever comes first
 // after it, before anything reaches an engine), is the collector's own

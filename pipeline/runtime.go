@@ -45,6 +45,7 @@ type Runtime struct {
 
 	lastSeen atomic.Int64    // UnixNano of the latest clock reading (noticeStall); 0 unless Run runs
 	writing  atomic.Bool     // a checkpoint is being written: time passing is no stall
+	runStart atomic.Int64    // when Run started: where a restart's skip ends
 	stallMu  sync.Mutex      // held while a stall noticed is queued (noticeStall)
 	runCtx   context.Context // Run's, for the skips of a stall an input notices; set before lastSeen
 
@@ -133,8 +134,8 @@ func (rt *Runtime) engineConfig(rs *rules.Ruleset, s *shard) fault.Config {
 
 // restore builds the shards from a checkpoint: each engine under the rules
 // the checkpoint was taken under, then the current rules applied as a
-// reload would; the downtime since the checkpoint is skipped and reported
-// when Run starts.
+// reload would; the downtime from the checkpoint to Run's start is
+// skipped and reported when Run starts.
 func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 	old, err := rules.ParseSources(ck.sources...)
 	if err != nil {
@@ -162,23 +163,19 @@ func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 	}
 	rt.merge.group = grouping
 	// One work item a shard, which a queue of any length holds: the skip
-	// of the downtime, or a flush; either hands the merger first what the
-	// reload emitted, when Run starts. Shard 0 reports the downtime after
-	// them, in order with what it emits.
-	now := rt.cfg.Clock.Now()
-	d := now.UnixNano() - ck.taken
-	var downtime *fault.Event
-	if d > 0 {
-		downtime = downtimeEvent(rt.cfg.Engine.Instance, ck.taken, now.UnixNano(), "restart")
-		rt.ctr.downtimeNs.Add(d)
-	}
+	// of the downtime, from the checkpoint to when Run starts (the time
+	// between New and Run is downtime too: nothing ran), or without one a
+	// flush; either hands the merger first what the reload emitted. Shard
+	// 0 reports the downtime after them, in order with what it emits.
 	for i, s := range rt.shards {
-		switch {
-		case d > 0:
-			s.queue <- skipWork(i, ck.taken, now.UnixNano(), downtime)
-		case reload:
-			s.queue <- work{kind: workFlush}
+		w := work{kind: workSkip, from: ck.taken, runStart: &rt.runStart}
+		if i == 0 {
+			w.reportSince = func(from, to int64) *fault.Event {
+				rt.ctr.downtimeNs.Add(to - from)
+				return downtimeEvent(rt.cfg.Engine.Instance, from, to, "restart")
+			}
 		}
+		s.queue <- w
 	}
 	return nil
 }
@@ -427,6 +424,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	}()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	rt.runStart.Store(rt.cfg.Clock.Now().UnixNano()) // before the shards run a restart's skip
 	for _, s := range rt.shards {
 		wg.Go(func() { s.run(inner, stop) })
 	}

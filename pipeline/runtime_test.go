@@ -79,6 +79,9 @@ func start(t *testing.T, cfg pipeline.Config, clk *clock.Fake) *running {
 	r := &running{rt: rt, clk: clk, rec: rec, stop: cancel, done: make(chan error, 1)}
 	go func() { r.done <- rt.Run(ctx) }()
 	t.Cleanup(func() { r.shutdown(t) })
+	// Run runs once a Sync returns (or it has stopped): a restart's
+	// downtime lasts until Run starts, so the clock must not move before.
+	_ = rt.Sync(context.Background())
 	return r
 }
 

@@ -58,6 +58,11 @@ type work struct {
 	input    string
 	bad      *badQueue
 	report   *fault.Event // a skip's: the downtime event, handed on after the skip's
+	// A restart's skip (see Runtime.restore) ends when Run started, which
+	// runStart holds once the shards run; report builds its downtime
+	// event then (shard 0's only).
+	runStart    *atomic.Int64
+	reportSince func(from, to int64) *fault.Event
 	snapshot bool
 	paused   chan<- pauseReply
 	resume   <-chan struct{}
@@ -141,9 +146,19 @@ func (s *shard) do(ctx context.Context, w work) {
 		s.call(ctx, s.eng.Process(ctx, w.batch))
 		putBatch(s.pool, w.batch)
 	case workSkip:
-		err := s.eng.Skip(ctx, w.from, w.to)
-		if w.report != nil {
-			s.events = append(s.events, *w.report)
+		to, report := w.to, w.report
+		if w.runStart != nil {
+			if to = w.runStart.Load(); to <= w.from {
+				s.call(ctx, nil) // no downtime: what the restore's reload emitted
+				break
+			}
+			if w.reportSince != nil {
+				report = w.reportSince(w.from, to)
+			}
+		}
+		err := s.eng.Skip(ctx, w.from, to)
+		if report != nil {
+			s.events = append(s.events, *report)
 		}
 		s.call(ctx, err)
 	case workReload:

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/clock"
+	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/stream"
 )
@@ -153,4 +155,45 @@ func TestSlowCheckpointIsNoStall(t *testing.T) {
 		kinds = append(kinds, string(ev.Kind)+"/"+ev.State.String())
 	}
 	require.Equal(t, []string{"absence/firing", "absence/firing"}, kinds)
+}
+
+// The time between New, which restores a checkpoint, and Run is downtime
+// too: nothing runs in between. One collector_down reports the span from
+// the checkpoint to Run's start, and the hosts that report after Run are
+// not absent in it.
+func TestRestartDowntimeLastsUntilRun(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	clk := clock.NewFake(t0)
+	cfg := pipeline.Config{Rules: src(t, beat), Shards: 2, State: state}
+	r := start(t, cfg, clk)
+	for range 20 {
+		r.step(t, time.Second, sample("a", clk.Now()), sample("b", clk.Now()))
+	}
+	r.shutdown(t)
+	stopped := clk.Now()
+
+	clk.Advance(5 * time.Second)
+	rec := &recorder{}
+	cfg.Clock, cfg.Sinks = clk, []pipeline.Sink{rec}
+	rt, err := pipeline.New(cfg)
+	require.NoError(t, err)
+	clk.Advance(40 * time.Second) // New long before Run, as an embedder may
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	require.NoError(t, rt.Sync(context.Background())) // Run has started
+	for range 15 {
+		now := clk.Now()
+		require.NoError(t, rt.Ingest(context.Background(), []stream.Sample{sample("a", now), sample("b", now)}))
+		clk.Advance(time.Second)
+		require.NoError(t, rt.Sync(context.Background()))
+	}
+	stop()
+	require.NoError(t, <-done)
+	got := rec.all()
+	require.Len(t, got, 1, "only the downtime: %v", got)
+	require.Equal(t, fault.KindCollectorDown, got[0].Kind)
+	require.Equal(t, stopped.UnixNano(), got[0].Since)
+	require.Equal(t, stopped.Add(45*time.Second).UnixNano(), got[0].At, "until Run started")
+	require.InDelta(t, 45, got[0].Value, 0.001)
 }

@@ -54,6 +54,9 @@ func start(t *testing.T, cfg *Config, clk *clock.Fake, logs *consumertest.LogsSi
 	r := &running{c: c.(*logsConnector), logs: logs, clk: clk}
 	require.NoError(t, c.Start(context.Background(), h))
 	t.Cleanup(func() { r.stop(t) })
+	// The runtime runs once its first Sync returns: a restart's downtime
+	// lasts until then, so the clock must not move before.
+	_ = r.c.Sync(context.Background())
 	return r
 }
 
