@@ -59,13 +59,13 @@ type work struct {
 	bad      *badQueue
 	report   *fault.Event // a skip's: the downtime event, handed on after the skip's
 	// A restart's skip (see Runtime.restore) ends when Run started, which
-	// runStart holds once the shards run; report builds its downtime
+	// runStart holds once the shards run; reportSince builds its downtime
 	// event then (shard 0's only).
 	runStart    *atomic.Int64
 	reportSince func(from, to int64) *fault.Event
-	snapshot bool
-	paused   chan<- pauseReply
-	resume   <-chan struct{}
+	snapshot    bool
+	paused      chan<- pauseReply
+	resume      <-chan struct{}
 }
 
 // reloadReq is a reload as the shards apply it: its rules, and its rank
