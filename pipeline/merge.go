@@ -41,8 +41,9 @@ func newMerger(shards int, deliver func(fault.Event)) *merger {
 // fault's package doc): its queue is kept sorted by time (stably: events
 // of one time keep the order they were emitted in).
 func (m *merger) add(o shardOut) {
+	n := len(m.queues[o.shard])
 	q := append(m.queues[o.shard], o.events...)
-	if n := len(q) - len(o.events); len(o.events) > 0 && (n > 0 && o.events[0].At < q[n-1].At || !slices.IsSortedFunc(o.events, byAt)) {
+	if !slices.IsSortedFunc(q[max(n-1, 0):], byAt) { // the new events, after the last one held
 		slices.SortStableFunc(q, byAt)
 	}
 	m.queues[o.shard] = q

@@ -170,7 +170,7 @@ func (rt *Runtime) restore(ck *checkpoint, current *rules.Ruleset) error {
 	for i, s := range rt.shards {
 		w := work{kind: workSkip, from: ck.taken, runStart: &rt.runStart}
 		if i == 0 {
-			w.reportSince = func(from, to int64) *fault.Event {
+			w.report = func(from, to int64) *fault.Event {
 				rt.ctr.downtimeNs.Add(to - from)
 				return downtimeEvent(rt.cfg.Engine.Instance, from, to, "restart")
 			}
@@ -575,7 +575,7 @@ func (rt *Runtime) stalled(from, to time.Time) {
 func skipWork(i int, from, to int64, ev *fault.Event) work {
 	w := work{kind: workSkip, from: from, to: to}
 	if i == 0 {
-		w.report = ev
+		w.report = func(int64, int64) *fault.Event { return ev }
 	}
 	return w
 }

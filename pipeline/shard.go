@@ -57,15 +57,14 @@ type work struct {
 	reload   *reloadReq
 	input    string
 	bad      *badQueue
-	report   *fault.Event // a skip's: the downtime event, handed on after the skip's
-	// A restart's skip (see Runtime.restore) ends when Run started, which
-	// runStart holds once the shards run; reportSince builds its downtime
-	// event then (shard 0's only).
-	runStart    *atomic.Int64
-	reportSince func(from, to int64) *fault.Event
-	snapshot    bool
-	paused      chan<- pauseReply
-	resume      <-chan struct{}
+	// A skip's downtime event (shard 0's only), handed on after the
+	// skip's, for the span skipped; a restart's skip (Runtime.restore)
+	// ends when Run started, which runStart holds once the shards run.
+	report   func(from, to int64) *fault.Event
+	runStart *atomic.Int64
+	snapshot bool
+	paused   chan<- pauseReply
+	resume   <-chan struct{}
 }
 
 // reloadReq is a reload as the shards apply it: its rules, and its rank
@@ -146,19 +145,16 @@ func (s *shard) do(ctx context.Context, w work) {
 		s.call(ctx, s.eng.Process(ctx, w.batch))
 		putBatch(s.pool, w.batch)
 	case workSkip:
-		to, report := w.to, w.report
+		to := w.to
 		if w.runStart != nil {
 			if to = w.runStart.Load(); to <= w.from {
 				s.call(ctx, nil) // no downtime: what the restore's reload emitted
 				break
 			}
-			if w.reportSince != nil {
-				report = w.reportSince(w.from, to)
-			}
 		}
 		err := s.eng.Skip(ctx, w.from, to)
-		if report != nil {
-			s.events = append(s.events, *report)
+		if w.report != nil {
+			s.events = append(s.events, *w.report(w.from, to))
 		}
 		s.call(ctx, err)
 	case workReload:
