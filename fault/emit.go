@@ -24,7 +24,7 @@ const flushEvents = 4096
 
 // outbox holds the events queued for the sink. While flush hands them
 // out, events[:sent] have been given to the sink; a Snapshot the sink takes
-// then keeps the rest (appendOutbox), since the state it holds already
+// then keeps the rest (appendTo), since the state it holds already
 // reports them.
 type outbox struct {
 	sink   Sink

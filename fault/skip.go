@@ -17,7 +17,8 @@ import (
 // during the downtime (nobody can tell which). Absences already open stay
 // open. The downtime does not count towards SeriesTTL either: no series
 // is evicted for it; nor are its minutes judged by the duplicate storm and
-// ingest lag detectors: an open storm stays open. Stats.SlotsSkipped counts the slots skipped.
+// ingest lag detectors: an open storm stays open. Stats.SlotsSkipped
+// counts the slots skipped.
 //
 // Skip emits nothing about the downtime itself: the host reports it once,
 // however many engines it runs (see package pipeline). Its errors are

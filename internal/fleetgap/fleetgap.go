@@ -848,8 +848,8 @@ func circularMedian(ts []int64, p int64) int64 {
 // promote turns the pending episode into a gap of period p with the phase
 // window [start, end) (ns into the period), or opens a new one. It returns
 // nil when an open firing episode already names the same gap (or began in
-// the same minute, see sameStart), or when too
-// few series miss slots in the window.
+// the same minute, see sameStart), or when too few series miss slots in
+// the window.
 //
 // The floor. The false-alarm bounds of the tracks and folds (each under
 // 0.01 a day) assume that a window's misses are new evidence every period.
