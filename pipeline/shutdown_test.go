@@ -50,12 +50,7 @@ func TestStallNoticedAtShutdownIsSkipped(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
-	for range 15 {
-		now := fc.Now()
-		require.NoError(t, rt.Ingest(context.Background(), []stream.Sample{sample("a", now), sample("b", now)}))
-		fc.Advance(time.Second)
-		require.NoError(t, rt.Sync(context.Background()))
-	}
+	reportEverySecond(t, rt, fc, 15)
 	stop()
 	require.NoError(t, <-done)
 	var kinds []string
@@ -182,12 +177,7 @@ func TestRestartDowntimeLastsUntilRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
 	require.NoError(t, rt.Sync(context.Background())) // Run has started
-	for range 15 {
-		now := clk.Now()
-		require.NoError(t, rt.Ingest(context.Background(), []stream.Sample{sample("a", now), sample("b", now)}))
-		clk.Advance(time.Second)
-		require.NoError(t, rt.Sync(context.Background()))
-	}
+	reportEverySecond(t, rt, clk, 15)
 	stop()
 	require.NoError(t, <-done)
 	got := rec.all()
@@ -196,4 +186,16 @@ func TestRestartDowntimeLastsUntilRun(t *testing.T) {
 	require.Equal(t, stopped.UnixNano(), got[0].Since)
 	require.Equal(t, stopped.Add(45*time.Second).UnixNano(), got[0].At, "until Run started")
 	require.InDelta(t, 45, got[0].Value, 0.001)
+}
+
+// reportEverySecond has hosts a and b report to rt n times, a second apart
+// on clk, and waits after each report until rt has judged up to then.
+func reportEverySecond(t *testing.T, rt *pipeline.Runtime, clk *clock.Fake, n int) {
+	t.Helper()
+	for range n {
+		now := clk.Now()
+		require.NoError(t, rt.Ingest(context.Background(), []stream.Sample{sample("a", now), sample("b", now)}))
+		clk.Advance(time.Second)
+		require.NoError(t, rt.Sync(context.Background()))
+	}
 }
