@@ -533,6 +533,7 @@ func (d *Decoder) decodeSimple(dst []Sample, rec []byte, set int32, h uint64, ar
 			return dst, false
 		}
 		d.tab.alias(raw, set)
+		d.tab.follow(set)
 	}
 	ts, arrival, err := d.dates(r.ts, r.hasTS, arrival)
 	if err != nil {
@@ -576,7 +577,7 @@ func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64)
 	if sp <= 0 {
 		return dst, -1, false
 	}
-	set, ok := d.tab.rawSet(rec[:sp])
+	set, ok := d.tab.rawSetAfter(rec[:sp])
 	if !ok {
 		return dst, -1, false
 	}

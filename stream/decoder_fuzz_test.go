@@ -287,6 +287,9 @@ func FuzzDecoder(f *testing.F) {
 		"m v=1e999 1\nm v=NaN 1\nm v=1 9223372036854775808\nm v=1 -\nm v=1 1\rx\n",
 		"m\\ ,t\\,x=\\=y f\\ g=\"a\\\"b\" 1\n\t# tab comment\n\tm v=1 1\n",
 		"c,h=a u=1.5,v=2i 100\nc,h=a u=2.5,v=3i 110\nc,h=a v=3i,u=1 120\nc,h=a u=t\nm a\\ b=1 1\nm c=1 1\nm a b=2 2\n",
+		// Tag sets in the order of the last batch, then in another, with a
+		// set written two ways (internTable.rawSetAfter's guesses).
+		"a,h=1 v=1 1\nb,h=2 v=1 1\nc v=1 1\na,h=1 v=2 2\nb,h=2 v=2 2\nc v=2 2\nb,h=2 v=3 3\na,h=1 v=3 3\nc v=3 3\na,h=1 v=4 4\nd,x=1,y=2 v=1 4\nd,y=2,x=1 v=2 5\nb,h=2 v=4 4\n",
 	} {
 		f.Add([]byte(seed), false, uint16(0), uint8(0))
 		f.Add([]byte(seed), true, uint16(0), uint8(0))
