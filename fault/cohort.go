@@ -30,6 +30,15 @@ import (
 // data is not a recovery. At Close, windows that end after the last
 // arrival are not judged: the end of input is not a quiet window.
 //
+// A cohort whose series have all been evicted (evict.go) will never
+// report again, so its open episode resolves, annotated reason="evicted"
+// (EvictedReason), Value NaN: at the eviction of its last series, or, if
+// samples of the cohort are still in windows to judge (a SeriesTTL
+// shorter than the window), at the judgment of the last of those windows.
+// Downstream the episode would otherwise stay open for ever. A series of
+// the cohort that comes later is counted in the cohort again, and its
+// episode is a new one.
+//
 // Episodes run as for threshold rules, in window time: a condition that
 // starts to hold opens a pending episode (firing without `for`) whose
 // Since is the end of the window; it fires at the first window ending at
@@ -104,6 +113,7 @@ type cohort struct {
 	acc    [2]cohortAcc  // windows k and k+1, by parity
 	state  State         // of its episode; 0 when none is open
 	since  int64
+	live   int // series that are members (derived: Restore and Update rejoin them)
 }
 
 // cohortRule is the state of one cohort rule.
@@ -209,6 +219,9 @@ func (e *Engine) joinCohort(c uint32, labels stream.Labels) uint32 {
 			cr.cohorts = append(cr.cohorts, cohort{labels: ls, id: xxhash.Sum64String(key)})
 			e.stats.local.Cohorts++
 		}
+	}
+	if ci != noCohort {
+		cr.cohorts[ci].live++
 	}
 	e.al.coh.members = append(e.al.coh.members, cohortMember{rule: c, cohort: ci})
 	return uint32(len(e.al.coh.members))
@@ -369,8 +382,33 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 	cr.over[p] = cohortAcc{}
 	for i := range cr.cohorts {
 		cr.cohorts[i].acc[p] = cohortAcc{}
+		e.endGoneCohort(cr, &cr.cohorts[i], at)
 	}
 	cr.k++
+}
+
+// leaveCohort takes the evicted series whose membership is m out of its
+// cohort at engine time at, and ends the cohort's episode if it was the
+// last.
+func (e *Engine) leaveCohort(m *cohortMember, at int64) {
+	if m.cohort == noCohort {
+		return
+	}
+	cr := &e.al.coh.rules[m.rule]
+	c := &cr.cohorts[m.cohort]
+	c.live--
+	e.endGoneCohort(cr, c, at)
+}
+
+// endGoneCohort resolves the open episode of cohort c at time at, as
+// evicted, when it has no series left and no sample in a window still to
+// judge: nothing could ever resolve it.
+func (e *Engine) endGoneCohort(cr *cohortRule, c *cohort, at int64) {
+	if c.state == 0 || c.live > 0 || c.acc[0].samples > 0 || c.acc[1].samples > 0 {
+		return
+	}
+	c.state = 0
+	e.emitCohort(e.al.rules[cr.ri], c, StateResolved, at, math.NaN(), EvictedReason)
 }
 
 // emitCohort emits an event about a cohort, for reason if it is closed

@@ -31,7 +31,8 @@ import (
 // Open episodes of an evicted series are closed, each with a resolved
 // event annotated reason="evicted" (EvictedReason), at the sweep's time:
 // an absence that still fires, a rule alert shown pending or firing (and
-// its flapping), a series periodic gap. Downstream (Alertmanager, an
+// its flapping), a series periodic gap, and the episode of a cohort left
+// with no series (see Cohort rules). Downstream (Alertmanager, an
 // incident tool) an episode left open would stay open for ever, since
 // nothing will ever resolve it; the annotation tells an SRE it ended
 // because faultline stopped watching the series, not because it came
@@ -267,7 +268,13 @@ func (e *Engine) evictSeries(idx uint32, at int64) {
 		*h = history{}
 	}
 	if len(e.al.coh.aux) > 0 {
-		clear(e.al.coh.aux[s.rulesOff : s.rulesOff+uint32(s.rulesN)])
+		aux := e.al.coh.aux[s.rulesOff : s.rulesOff+uint32(s.rulesN)]
+		for _, m := range aux {
+			if m != 0 {
+				e.leaveCohort(&e.al.coh.members[m-1], at)
+			}
+		}
+		clear(aux)
 	}
 	e.st.index.del(s.id)
 	*s = series{}

@@ -3,6 +3,7 @@ package fault
 import (
 	"bytes"
 	"context"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
@@ -380,9 +381,14 @@ func TestSnapshotMidPassContinuesExactly(t *testing.T) {
 }
 
 // requireSameSeriesState checks that r holds, slot by slot, the series,
-// histories and cohort memberships of e.
+// histories and cohort memberships of e, and the cohorts' series counts.
 func requireSameSeriesState(t *testing.T, e, r *Engine) {
 	t.Helper()
+	for i := range e.al.coh.rules {
+		for j := range e.al.coh.rules[i].cohorts {
+			require.Equal(t, e.al.coh.rules[i].cohorts[j].live, r.al.coh.rules[i].cohorts[j].live, "cohort rule %d, cohort %d: series", i, j)
+		}
+	}
 	require.Equal(t, len(e.st.series), len(r.st.series))
 	for i := range e.st.series {
 		es, rs := &e.st.series[i], &r.st.series[i]
@@ -544,4 +550,91 @@ func TestRestoreRefusesBadEvictionState(t *testing.T) {
 		e.evictSeries(2, e.now)
 		e.st.absences[2] = absence{since: 1}
 	})
+}
+
+// TestEvictionResolvesGoneCohorts: a cohort episode whose series are all
+// evicted resolves, annotated reason="evicted": at the eviction of the
+// last of them, or, when that series' samples are still in a window to
+// judge (SeriesTTL shorter than the window), at the judgment of the last
+// such window. A cohort with a series left keeps its episode, and one
+// whose cohort comes back is a new episode. Before, the episode stayed
+// open for ever, since no series of its cohort would ever report again.
+func TestEvictionResolvesGoneCohorts(t *testing.T) {
+	rs := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Hot, match: x, cohort: {by: [zone], window: 1m}, expr: 'cohort.max > 10'}
+`)
+	cohortEvents := func(rec *recorder) []string {
+		var out []string
+		for _, ev := range rec.events {
+			if ev.Kind == KindCohort {
+				out = append(out, ev.Labels.Get("zone")+" "+ev.State.String()+" "+ev.Annotations.Get("reason"))
+			}
+		}
+		return out
+	}
+	e, rec := newEngine(t, Config{Rules: rs, SeriesTTL: 10 * time.Minute})
+	// Zone a: two hot series that stop at 50 s; zone b: two hot series,
+	// one of which stops at 50 s.
+	for i := range 6 {
+		s := sec(float64(10 * i))
+		process(t, e, smp("x", s, s, 20, "zone", "a", "i", "1"), smp("x", s, s, 20, "zone", "a", "i", "2"),
+			smp("x", s, s, 20, "zone", "b", "i", "3"), smp("x", s, s, 20, "zone", "b", "i", "4"))
+	}
+	snapRestored := false
+	for i := 6; i < 180; i++ { // 30 min
+		s := sec(float64(10 * i))
+		process(t, e, smp("x", s, s, 20, "zone", "b", "i", "4"))
+		if i == 60 && !snapRestored { // a restored engine counts the cohorts' series alike
+			snap, err := e.AppendSnapshot(nil)
+			require.NoError(t, err)
+			r, err := Restore(Config{Rules: rs, SeriesTTL: 10 * time.Minute, Sink: rec}, bytes.NewReader(snap))
+			require.NoError(t, err)
+			e, snapRestored = r, true
+		}
+	}
+	// Zone b has a series left: its episode goes on.
+	require.Equal(t, []string{"a firing ", "b firing ", "a resolved evicted"}, cohortEvents(rec))
+	require.EqualValues(t, 3, e.Stats().SeriesEvicted)
+	var gone Event
+	for _, ev := range rec.only(KindCohort, StateResolved) {
+		if ev.Labels.Get("zone") == "a" {
+			gone = ev
+		}
+	}
+	require.Equal(t, rec.only(KindCohort, StateFiring)[0].Episode, gone.Episode)
+	// Its series were last seen at 50 s: evicted a sweep pass after the TTL.
+	require.GreaterOrEqual(t, gone.At, sec(50+600))
+	require.LessOrEqual(t, gone.At, sec(50+600+600/8+1))
+	require.True(t, math.IsNaN(gone.Value))
+
+	// Zone a comes back hot: a new episode.
+	s := sec(1800)
+	process(t, e, smp("x", s, s, 20, "zone", "a", "i", "1"))
+	require.NoError(t, e.Advance(t.Context(), sec(1900)))
+	got := cohortEvents(rec)
+	require.Equal(t, "a firing ", got[len(got)-1])
+	require.NotEqual(t, gone.Episode, rec.events[len(rec.events)-1].Episode)
+
+	// A window longer than the TTL: the series is evicted with its samples
+	// still in the open window, which is judged (and holds) first.
+	rs = parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Hot, match: x, cohort: {by: [zone], window: 10m}, expr: 'cohort.max > 10'}
+`)
+	e, rec = newEngine(t, Config{Rules: rs, SeriesTTL: 5 * time.Minute})
+	for i := range 66 { // 0 to 650 s: windows [0, 600) and [600, 1200)
+		s := sec(float64(10 * i))
+		process(t, e, smp("x", s, s, 20, "zone", "a"))
+	}
+	require.NoError(t, e.Advance(t.Context(), sec(700)))
+	require.Equal(t, []string{"a firing "}, cohortEvents(rec), "[0, 600) judged at 660 s")
+	require.NoError(t, e.Advance(t.Context(), sec(1200)))
+	require.EqualValues(t, 1, e.Stats().SeriesEvicted)
+	require.Equal(t, []string{"a firing "}, cohortEvents(rec), "[600, 1200) holds its samples: not judged yet")
+	require.NoError(t, e.Advance(t.Context(), sec(3000)))
+	require.Equal(t, []string{"a firing ", "a resolved evicted"}, cohortEvents(rec))
+	require.Equal(t, sec(1200+60), rec.only(KindCohort, StateResolved)[0].At, "at the judgment of [600, 1200)")
 }
