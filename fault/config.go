@@ -48,8 +48,9 @@ type Config struct {
 	// MaxSeries bounds the series tracked (see Bounds in the package doc).
 	// By default 4,194,304; at most 2³¹−1.
 	MaxSeries int
-	// SeriesTTL is how long a series may go without a fresh sample before
-	// it is evicted. By default 24h; negative: never.
+	// SeriesTTL is how long a series may go without a delivery (a fresh
+	// sample or a copy) before it is evicted. By default 24h; negative:
+	// never.
 	SeriesTTL time.Duration
 	// MaxAlerts bounds the alert states kept over all rules and series. By
 	// default 1,048,576.

@@ -111,11 +111,13 @@
 //   - MaxSeries: a new series first takes the slot of one past SeriesTTL;
 //     if none, its samples are rejected (Stats.SeriesOverflow) and the
 //     call returns an *OverloadError. Series that go SeriesTTL without a
-//     fresh sample are evicted by an incremental sweep (between SeriesTTL
-//     and 9/8 of it; never while closing): their open episodes resolve
-//     with the annotation reason="evicted", as does the episode of a
-//     cohort left with no series, and one that comes back is a new
-//     series. Keep SeriesTTL above the longest absence threshold.
+//     delivery are evicted by an incremental sweep (between SeriesTTL and
+//     9/8 of it; never while closing): a copy counts, so a series whose
+//     source repeats its last sample stays, its absence firing. Their
+//     open episodes resolve with the annotation reason="evicted", as does
+//     the episode of a cohort left with no series, and one that comes
+//     back is a new series. Keep SeriesTTL above the longest absence
+//     threshold.
 //   - MaxAlerts: an alert that would open past it is not opened and emits
 //     nothing (Stats.AlertOverflow, *OverloadError); about 128 bytes each.
 //   - MaxFutureSkew and MaxArrivalLag reject a sample whose time is far

@@ -297,6 +297,9 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 			return
 		}
 	}
+	// Any delivery keeps the series from eviction, a copy or a sample too
+	// old to judge included: its source still sends it (see evict.go).
+	e.st.series[idx].seen = seenAt(e.now)
 	if e.dd != nil { // nil with Config.DisableDedup
 		switch e.dd.Admit(smp.Series, smp.Time, smp.Value) {
 		case dedup.Duplicate:
@@ -332,7 +335,6 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 		e.stats.local.OutOfOrder++
 		return
 	}
-	s.seen = seenAt(e.now)
 	last := s.lastTs
 	s.lastTs = smp.Time
 	if t := &e.st.trackers[idx]; !t.lattice() && !t.declared() && t.flags&flagFast == 0 {

@@ -15,16 +15,25 @@ import (
 //
 // Series come and go (pods, devices, short-lived jobs); without eviction
 // the engine would fill Config.MaxSeries with the dead and then reject
-// every new series. A series without a fresh sample for Config.SeriesTTL
-// of engine time is forgotten: its slot, its tracker and every side table
-// entry are freed, and the slot is reused by the next new series.
+// every new series. A series of which nothing was delivered for
+// Config.SeriesTTL of engine time is forgotten: its slot, its tracker and
+// every side table entry are freed, and the slot is reused by the next new
+// series.
+//
+// Any delivery counts, not only fresh samples: a series whose source
+// clock froze, so that it delivers copies of its last sample only, is
+// still sent and is not evicted. Its slots are missing all the same (a
+// copy fills no new slot), so its absence fires, and stays firing while
+// the copies come, rather than resolving as evicted and firing again for
+// a new series at the next copy. Once nothing comes, it is evicted a TTL
+// after the last copy.
 //
 // The sweep is incremental: every sweepEvery (1 s) of engine time it
 // looks at the next few slots, round the series array, as many as make a
 // full pass take SeriesTTL/8: its cost is n·8/SeriesTTL slots a second
 // (about 390 at 4,194,304 series and the default 24 h), negligible per
 // sample, and a series is forgotten between SeriesTTL and 9/8 SeriesTTL
-// after its last sample. When MaxSeries is reached, a new series first
+// after its last delivery. When MaxSeries is reached, a new series first
 // looks at up to sweepSlots slots for one past SeriesTTL and takes its
 // place; only if there is none is it rejected.
 //
@@ -93,8 +102,8 @@ func (e *Engine) live() int { return len(e.st.series) - len(e.st.evict.free) }
 // free reports whether slot idx holds no series.
 func (e *Engine) free(idx uint32) bool { return e.st.trackers[idx].flags&flagFree != 0 }
 
-// expired reports whether the series in slot idx has had no fresh sample
-// for the TTL at engine time now.
+// expired reports whether the series in slot idx has had no delivery for
+// the TTL at engine time now.
 func (e *Engine) expired(idx uint32, now int64) bool {
 	ttl := e.ttl()
 	return ttl > 0 && !e.free(idx) && int64(e.st.series[idx].seen)*seenUnit+ttl <= now

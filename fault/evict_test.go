@@ -638,3 +638,55 @@ func TestEvictionResolvesGoneCohorts(t *testing.T) {
 	require.Equal(t, []string{"a firing ", "a resolved evicted"}, cohortEvents(rec))
 	require.Equal(t, sec(1200+60), rec.only(KindCohort, StateResolved)[0].At, "at the judgment of [600, 1200)")
 }
+
+// TestCopiesKeepASeriesFromEviction: a series whose source clock froze
+// delivers copies of its last sample only. Its slots are missing, so its
+// absence fires, and stays firing while the copies come: they are not
+// fresh data. But its source still delivers it, so it is not evicted: the
+// copies (duplicates, and, once the watermark that other series move has
+// left them behind, samples too late to judge) count as deliveries for
+// eviction. Before, the series was evicted a TTL after its last fresh
+// sample although still delivering, its absence resolved as evicted, and
+// the next copy made it a new series that went absent again: an absence
+// that resolved and fired again every TTL. Once the copies stop it is
+// evicted a TTL after the last. With dedup off alike.
+func TestCopiesKeepASeriesFromEviction(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		e, rec := newEngine(t, Config{SeriesTTL: 30 * time.Minute, DisableDedup: disable})
+		frozen := func(i int) stream.Sample {
+			ts := sec(float64(10 * min(i, 9))) // the clock froze at 90 s
+			return smp("m", ts, sec(float64(10*i)), float64(min(i, 9)), "i", "frozen")
+		}
+		for i := range 2 * 60 * 6 { // 2 h
+			at := sec(float64(10 * i))
+			process(t, e, frozen(i), smp("m", at, at, 1, "i", "live"))
+		}
+		st := e.Stats()
+		require.Zero(t, st.SeriesEvicted, "dedup off: %v", disable)
+		require.EqualValues(t, 2, st.Series)
+		if !disable {
+			require.Positive(t, st.Duplicates)
+			require.Positive(t, e.Deduper().Stats().TooLate, "copies behind the watermark")
+		}
+		require.Equal(t, []string{"absence/absence/firing"}, rec.kinds(), "the copies fill no slot; the absence stays open")
+		id := stream.Hash("m", stream.NewLabels("i", "frozen"))
+		require.Equal(t, id, rec.events[0].Series)
+
+		// The last copy came at 7190 s: evicted a TTL later, absence
+		// resolved.
+		require.NoError(t, e.Advance(t.Context(), sec(7190+1800-1)))
+		require.Zero(t, e.Stats().SeriesEvicted)
+		require.NoError(t, e.Advance(t.Context(), sec(7190+1800+1800/8)))
+		require.EqualValues(t, 2, e.Stats().SeriesEvicted, "the frozen series and the live one, silent too")
+		var got []Event
+		for _, ev := range rec.events {
+			if ev.Series == id {
+				got = append(got, ev)
+			}
+		}
+		require.Len(t, got, 2)
+		require.Equal(t, StateResolved, got[1].State)
+		require.Equal(t, EvictedReason, got[1].Annotations.Get("reason"))
+		require.Equal(t, got[0].Episode, got[1].Episode)
+	}
+}

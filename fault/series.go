@@ -21,7 +21,7 @@ type series struct {
 	gapMark  uint32 // the last fleet gap episode this series was counted in
 	src      uint32 // its source (see source.go), resolved when the series is created
 	hist     uint32 // its history (history.go): index in Engine.hists + 1, or 0 for none
-	seen     uint32 // engine time of its last fresh sample (or its creation), in seconds (evict.go)
+	seen     uint32 // engine time of its last delivery, fresh or not, in seconds (evict.go)
 }
 
 // tracker is a series' arrival tracking: its slot lattice, its link in the
