@@ -62,6 +62,32 @@
 // partition lost without a revoke (the session expired) is dropped
 // without writing anything: another member may own it already.
 //
+// Reading the states can fail for a while: the state topic's leader moves,
+// a broker restarts. The worker then tries again, after 250ms, then twice
+// as long each time up to 10s (on Config.Clock), for as long as it runs: it
+// never starts such a partition afresh, since the fresh state's first
+// checkpoint would replace the one it could not read. Meanwhile it
+// processes nothing, its other partitions included (the assignment holds
+// the polls), and logs each failed attempt at error level and counts it
+// (faultline_kafka_state_load_errors_total). The member keeps
+// heartbeating, so it keeps its partitions; a rebalance that begins
+// meanwhile waits for it up to the group's rebalance timeout, after which
+// the group drops the member and gives its partitions to others, which
+// read their states themselves. If Run ends first, the partitions are not
+// taken: nothing is processed, written or committed for them.
+//
+// A state record that is read but cannot be restored (truncated,
+// corrupted, of another version: ErrBadState; or whose rules or snapshot
+// this build refuses) is another case: reading it again cannot help, and
+// refusing it would stop the partition until someone deletes the record.
+// The partition starts afresh from the offset the group committed, the
+// failure is logged at error level and counted
+// (faultline_kafka_state_unreadable_total), and the partition's next
+// checkpoint replaces the record. Its open episodes are forgotten: a fault
+// still present fires again under a new episode, and one that ended is
+// never resolved downstream. A rollback to a build that reads only an
+// older state version loses every partition's state this way.
+//
 // # Exactly what was promised downstream
 //
 // The worker uses franz-go's idempotent producer (its default) and leaves

@@ -55,7 +55,7 @@ func (w *Worker) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_kafka_revoked_total", "Partitions revoked (checkpointed, then dropped).", c.revoked.Load()),
 		metrics.C("faultline_kafka_lost_total", "Partitions lost without a revoke (dropped, nothing written).", c.lost.Load()),
 		metrics.C("faultline_kafka_state_unreadable_total", "State records that could not be restored: the partition started afresh.", c.stateBad.Load()),
-		metrics.C("faultline_kafka_state_load_errors_total", "Assignments whose states could not be read from the state topic.", c.stateLoadErrors.Load()),
+		metrics.C("faultline_kafka_state_load_errors_total", "Failed attempts to read the assigned partitions' states from the state topic (each retried; the partitions wait).", c.stateLoadErrors.Load()),
 		metrics.G("faultline_kafka_handover_skipped_seconds", "Time between the states restored and their assignment, skipped by the engines.", time.Duration(c.handoverNs.Load()).Seconds()),
 		metrics.C("faultline_kafka_overloaded_total", "Engine calls in which a bound refused something (see the engine's counters).", c.overloads.Load()),
 		metrics.C("faultline_kafka_engine_errors_total", "Engine calls that failed otherwise.", c.engineErrors.Load()),

@@ -47,6 +47,8 @@ type Worker struct {
 
 	life    context.Context // the producer's: ends once Run is done
 	endLife context.CancelFunc
+	ending  context.Context // ends with Run's context, or when the worker crashes
+	endRun  atomic.Pointer[context.CancelFunc]
 
 	tickDue    atomic.Bool
 	pollCancel atomic.Pointer[context.CancelFunc]
@@ -151,6 +153,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.life, w.endLife = context.WithCancel(context.Background())
 	defer w.endLife()
+	var endRun context.CancelFunc
+	w.ending, endRun = context.WithCancel(ctx)
+	defer endRun()
+	w.endRun.Store(&endRun)
 	admCl, err := kgo.NewClient(w.conn...)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
@@ -255,6 +261,9 @@ func (w *Worker) crash() {
 	w.crashed.Store(true)
 	if c := w.pollCancel.Load(); c != nil {
 		(*c)()
+	}
+	if c := w.endRun.Load(); c != nil {
+		(*c)() // a wait for states ends
 	}
 }
 
@@ -538,7 +547,8 @@ func (w *Worker) hook(stage string) bool {
 
 // assigned builds the stage of every partition the group assigned, from
 // its state record when there is one (see "State that moves with the
-// partition" in the package doc).
+// partition" in the package doc). It returns once their states are read,
+// however long that takes, or without taking them if Run ends first.
 func (w *Worker) assigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 	if w.crashed.Load() {
 		return
@@ -558,16 +568,13 @@ func (w *Worker) assigned(ctx context.Context, _ *kgo.Client, m map[string][]int
 		return
 	}
 	slices.SortFunc(tps, func(a, b tp) int { return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition)) })
-	var got map[string]loaded
-	var err error
-	for range 3 {
-		if got, err = loadStates(ctx, w.conn, w.adm, w.cfg.StateTopic, want); err == nil {
-			break
-		}
-	}
+	got, err := w.loadAssigned(ctx, want)
 	if err != nil {
-		w.ctr.stateLoadErrors.Add(1)
-		w.cfg.Logger.Error("reading the state topic failed: the partitions start afresh", "err", err)
+		// Run is ending before the states could be read. The partitions
+		// are not taken: nothing is processed, written or committed for
+		// them, and their states stay as they are for their next owner.
+		w.cfg.Logger.Warn("the worker stops before the assigned partitions' states could be read: they are left as they are", "err", err)
+		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -579,6 +586,50 @@ func (w *Worker) assigned(ctx context.Context, _ *kgo.Client, m map[string][]int
 		w.produce(p, p.take())
 		w.ctr.assigned.Add(1)
 		w.cfg.Logger.Info("partition assigned", "topic", t.topic, "partition", t.partition, "next", p.next)
+	}
+}
+
+// The wait between two attempts to read the assigned partitions' states
+// doubles from loadBackoffMin up to loadBackoffMax.
+const (
+	loadBackoffMin = 250 * time.Millisecond
+	loadBackoffMax = 10 * time.Second
+)
+
+// loadAssigned reads the states of the partitions just assigned (want
+// maps state key → state partition), retrying with backoff on
+// Config.Clock for as long as it takes: a state that could not be read
+// must not be replaced by a fresh one. It fails only when Run is ending
+// (its context ended, the client is closing, or the worker crashed). It
+// runs in the group's assignment callback, so meanwhile the worker polls
+// nothing.
+func (w *Worker) loadAssigned(ctx context.Context, want map[string]int32) (map[string]loaded, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.ending, cancel)()
+	wait := loadBackoffMin
+	for attempt := 1; ; attempt++ {
+		got, err := loadStates(ctx, w.conn, w.adm, w.cfg.StateTopic, want)
+		if err == nil {
+			if attempt > 1 {
+				w.cfg.Logger.Info("the assigned partitions' states are read", "attempts", attempt)
+			}
+			return got, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		w.ctr.stateLoadErrors.Add(1)
+		w.cfg.Logger.Error("reading the state topic failed: the assigned partitions wait for their states, and the worker processes nothing meanwhile",
+			"attempt", attempt, "retry_in", wait, "err", err)
+		t := w.cfg.Clock.NewTimer(wait)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		wait = min(2*wait, loadBackoffMax)
 	}
 }
 
