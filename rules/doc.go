@@ -59,10 +59,15 @@
 //     the series' labels ({{ $labels.instance }}, a missing label is empty),
 //     $value the sample value. Besides text/template's builtins they may
 //     call humanize, humanizePercentage, humanizeDuration, toUpper and
-//     toLower. An expansion that would write more than 64 KiB fails
-//     (ErrTemplate), as Prometheus' templates do not: templates range
-//     over integers, so {{ range 50000000 }}...{{ end }} would otherwise
-//     build gigabytes on every event. See Rule.ExpandAnnotations.
+//     toLower. Templates run on every event, so they must run in bounded
+//     time: Parse refuses, at the offending character, a range over
+//     anything but $labels (or .Labels), such as {{ range 1000000000 }},
+//     which loops for seconds writing nothing; a range inside another
+//     range's body; template and block, which can recurse; and declaring
+//     or assigning $labels. So an expansion runs each part of its template
+//     at most once per label of the series. An expansion that would write
+//     more than 64 KiB fails (ErrTemplate), as Prometheus' templates do
+//     not. See Rule.ExpandAnnotations.
 //   - cohort: makes the rule a cohort rule (see "Cohort rules" below):
 //     {by: [label, ...], window: duration}.
 //

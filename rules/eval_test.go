@@ -331,8 +331,10 @@ func TestConcurrentEval(t *testing.T) {
 // TestExpandAnnotationsIsBounded: Go 1.22's templates range over integers,
 // so a one-line annotation could build gigabytes on every event
 // ({{ range 50000000 }}xxxxxxxxxx{{ end }} took 30 s and 3 GB per event in
-// replay). An expansion stops at maxTemplateBytes with an error, as an
-// expression's strings stop at their budget.
+// replay). Ranges are over the series' labels now (see checkTemplate), but
+// what a range writes still grows with the template and the labels. An
+// expansion stops at maxTemplateBytes with an error, as an expression's
+// strings stop at their budget.
 func TestExpandAnnotationsIsBounded(t *testing.T) {
 	rs, err := Parse("a.yaml", []byte(`groups:
 - name: g
@@ -340,20 +342,24 @@ func TestExpandAnnotationsIsBounded(t *testing.T) {
   - alert: A
     expr: value > 1
     labels:
-      big: '{{ range 200000 }}xxxxxxxxxx{{ end }}'
+      big: '{{ range $labels }}xxxxxxxxxxxxxxxxxxxx{{ end }}'
     annotations:
-      big: '{{ range 200000 }}xxxxxxxxxx{{ end }}'
-      fits: '{{ range 6553 }}xxxxxxxxxx{{ end }}'
+      big: '{{ range $labels }}xxxxxxxxxxxxxxxxxxxx{{ end }}'
+      fits: '{{ range $labels }}xxxxxxxxxx{{ end }}'
 `))
 	require.NoError(t, err)
 	r := rs.Rule(0)
-	got, err := r.ExpandAnnotations(nil, 2)
+	labels := make(stream.Labels, 6553)
+	for i := range labels {
+		labels[i] = stream.Label{Name: fmt.Sprintf("l%d", i), Value: "v"}
+	}
+	got, err := r.ExpandAnnotations(labels, 2)
 	require.ErrorIs(t, err, ErrTemplate)
 	require.Contains(t, err.Error(), `annotation "big"`)
 	require.True(t, strings.HasPrefix(got[0].Value, "<error expanding template: "))
 	require.Less(t, len(got[0].Value), 1000)
 	require.Len(t, got[1].Value, 65530)
-	ls, err := r.ExpandLabels(nil, 2)
+	ls, err := r.ExpandLabels(labels, 2)
 	require.ErrorIs(t, err, ErrTemplate)
 	require.Less(t, len(ls[0].Value), 1000)
 }

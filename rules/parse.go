@@ -434,7 +434,7 @@ func (p *fileParser) templates(ls stream.Labels, nodes []*yaml.Node, what string
 			line, col := nodes[i].Line, nodes[i].Column
 			var te *templateError
 			if errors.As(err, &te) {
-				line, col = p.ValuePos(nodes[i], runeOffsetOfLine(a.Value, te.line))
+				line, col = p.ValuePos(nodes[i], te.off)
 			}
 			p.Report(line, col, fmt.Errorf("%s %q: %w", what, a.Name, err))
 			good = false

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"unicode/utf8"
 
 	"github.com/faultline-go/faultline/stream"
@@ -36,9 +37,11 @@ var templateFuncs = template.FuncMap{
 }
 
 // maxTemplateBytes bounds what one expansion of a label or annotation
-// template writes, as maxStringBytes bounds the strings of an expression:
-// templates range over integers ({{ range 50000000 }}), so without a bound
-// one line of a rule file could build gigabytes on every event.
+// template writes, as maxStringBytes bounds the strings of an expression.
+// The time of an expansion is bounded at Parse time, by checkTemplate: a
+// template loops only over the series' labels, without nesting, so it runs
+// each of its parts at most once per label. What a range writes still
+// grows with its body and the labels, hence this bound.
 const maxTemplateBytes = 64 << 10
 
 // errTemplateTooLong stops an expansion that would write more than
@@ -56,36 +59,173 @@ func (b *boundedBuilder) Write(p []byte) (int, error) {
 	return b.Builder.Write(p)
 }
 
-// templateError is a template parse error at a line of the annotation text.
+// templateError is a problem of a template, at a character of its text.
 type templateError struct {
-	line int // 1-based line in the template text
+	off  int // rune offset in the template text
 	msg  string
-	prev error
+	prev error // text/template's error, if it is one
 }
 
 func (e *templateError) Error() string { return ErrTemplate.Error() + ": " + e.msg }
 
-func (e *templateError) Unwrap() []error { return []error{ErrTemplate, e.prev} }
+func (e *templateError) Unwrap() []error {
+	if e.prev == nil {
+		return []error{ErrTemplate}
+	}
+	return []error{ErrTemplate, e.prev}
+}
 
 var templateErrRE = regexp.MustCompile(`^template: [^:]*:(\d+): (.*)$`)
 
-// parseTemplate parses the annotation text for annotation name.
+// parseTemplate parses the annotation text for annotation name, and
+// refuses it if it could run without bound (see checkTemplate).
 func parseTemplate(name, text string) (*template.Template, error) {
 	t, err := template.New(name).
 		Option("missingkey=zero").
 		Funcs(templateFuncs).
 		Parse(templateDefs + text)
 	if err != nil {
-		te := &templateError{line: 1, msg: err.Error(), prev: err}
+		// text/template says the line, not the column.
+		line := 1
+		te := &templateError{msg: err.Error(), prev: err}
 		if m := templateErrRE.FindStringSubmatch(err.Error()); m != nil {
 			if l, convErr := strconv.Atoi(m[1]); convErr == nil {
-				te.line = l
+				line = l
 			}
 			te.msg = m[2]
 		}
+		te.off = runeOffsetOfLine(text, line)
 		return nil, te
 	}
+	if err := checkTemplate(t, text); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// checkTemplate refuses the templates whose execution is not bounded by
+// the size of their text and of the series' labels. text/template cannot
+// be stopped once it runs, and the bound on what an expansion writes
+// (maxTemplateBytes) does not see loops that write nothing, so these are
+// refused at Parse time, at the offending character:
+//
+//   - a range over anything but $labels or .Labels: over an integer
+//     ({{ range 1000000000 }}{{ end }} runs for seconds and writes
+//     nothing) or a value computed by the template;
+//   - a range inside another range's body: over n labels, k nested ranges
+//     loop n^k times (a range in another's else branch runs once);
+//   - template and block: templates that call templates can recurse, each
+//     call doubling the work;
+//   - declaring or assigning $labels, which would make a range over it
+//     range over something else.
+//
+// What remains loops only over the series' labels, once per range node, so
+// an expansion runs each part of the template at most once per label.
+// Every template defined in the text (define) is checked, though none can
+// be called.
+func checkTemplate(t *template.Template, text string) *templateError {
+	g := templateGuard{pos: -1}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			g.walk(tt.Root, false)
+		}
+	}
+	if g.pos < 0 {
+		return nil
+	}
+	return &templateError{off: utf8.RuneCountInString(text[:g.pos-len(templateDefs)]), msg: g.msg}
+}
+
+// templateGuard walks a template's parse tree for checkTemplate, keeping
+// the problem that comes first in the text.
+type templateGuard struct {
+	pos int // byte offset of the first problem in templateDefs+text; -1 if none
+	msg string
+}
+
+func (g *templateGuard) fail(pos parse.Pos, msg string) {
+	if int(pos) < len(templateDefs) {
+		return // templateDefs declares $labels
+	}
+	if g.pos < 0 || int(pos) < g.pos {
+		g.pos, g.msg = int(pos), msg
+	}
+}
+
+// walk checks node n; inRange says whether n is in the body of a range.
+func (g *templateGuard) walk(n parse.Node, inRange bool) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			g.walk(c, inRange)
+		}
+	case *parse.ActionNode:
+		g.pipe(n.Pipe)
+	case *parse.IfNode:
+		g.pipe(n.Pipe)
+		g.walk(n.List, inRange)
+		g.walk(n.ElseList, inRange)
+	case *parse.WithNode:
+		g.pipe(n.Pipe)
+		g.walk(n.List, inRange)
+		g.walk(n.ElseList, inRange)
+	case *parse.RangeNode:
+		if inRange {
+			g.fail(n.Position(), "a range inside a range: ranges do not nest, as k nested ranges over n labels would loop n^k times")
+		}
+		if !isLabelsPipe(n.Pipe) {
+			pos := n.Pipe.Position()
+			if len(n.Pipe.Cmds) > 0 {
+				pos = n.Pipe.Cmds[0].Position()
+			}
+			g.fail(pos, "a range must be over $labels or .Labels: over anything else (an integer, a variable) it could loop without bound")
+		}
+		g.pipe(n.Pipe)
+		g.walk(n.List, true)
+		g.walk(n.ElseList, inRange)
+	case *parse.TemplateNode:
+		g.fail(n.Position(), "template and block are not supported: templates that call templates could recurse without bound")
+	}
+}
+
+// pipe checks the declarations of pipeline p and of those in its
+// arguments.
+func (g *templateGuard) pipe(p *parse.PipeNode) {
+	if p == nil {
+		return
+	}
+	for _, v := range p.Decl {
+		if v.Ident[0] == "$labels" {
+			g.fail(v.Position(), "$labels cannot be declared or assigned: ranges over $labels must be over the series' labels")
+		}
+	}
+	for _, c := range p.Cmds {
+		for _, a := range c.Args {
+			if ch, ok := a.(*parse.ChainNode); ok {
+				a = ch.Node
+			}
+			if sub, ok := a.(*parse.PipeNode); ok {
+				g.pipe(sub)
+			}
+		}
+	}
+}
+
+// isLabelsPipe reports whether pipeline p is $labels or .Labels alone.
+func isLabelsPipe(p *parse.PipeNode) bool {
+	if len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	switch a := p.Cmds[0].Args[0].(type) {
+	case *parse.VariableNode:
+		return len(a.Ident) == 1 && a.Ident[0] == "$labels"
+	case *parse.FieldNode:
+		return len(a.Ident) == 1 && a.Ident[0] == "Labels"
+	}
+	return false
 }
 
 // ExpandAnnotations executes the rule's annotation templates for a series
