@@ -419,3 +419,58 @@ func TestMaxAlertsRefusesNewAlertsKeepsTheOpen(t *testing.T) {
 	}
 	require.Equal(t, []string{"a firing", "b firing", "a resolved", "c firing"}, got)
 }
+
+// TestBoundsDoNotOverflow: the arrival and future bounds, the series TTL
+// and the feedback loop's quiet hour compare times with a duration added,
+// which wrapped past math.MaxInt64 and gave the wrong verdict: samples
+// within MaxArrivalLag or MaxFutureSkew of the end of time, and every
+// sample when a bound is set to the largest duration (in effect none),
+// were rejected; such a SeriesTTL evicted every series at the first sweep;
+// a feedback loop near the end of time resolved at once, dated before it
+// began. The comparisons now subtract, in uint64 where the difference may
+// not fit an int64.
+func TestBoundsDoNotOverflow(t *testing.T) {
+	end := int64(math.MaxInt64)
+	minutes := func(m int64) int64 { return m * int64(time.Minute) }
+
+	// Within MaxArrivalLag (1 h) of the end of time, arrival = sample time.
+	e, _ := newEngine(t, Config{})
+	process(t, e, smp("m", end-minutes(30), end-minutes(30), 1, "i", "a"))
+	require.Zero(t, e.Stats().BadArrival, "time + lag wrapped")
+	require.EqualValues(t, 1, e.Stats().Fresh)
+	// The clock there: an old sample arriving now is not ahead of it.
+	process(t, e, smp("m", sec(0), end-minutes(29), 1, "i", "b"))
+	require.Zero(t, e.Stats().BadArrival, "now + lag wrapped")
+	// Within MaxFutureSkew (10 m) of the end of time, a sample time behind
+	// its arrival.
+	process(t, e, smp("m", end-minutes(65), end-minutes(5), 1, "i", "c"))
+	st := e.Stats()
+	require.Zero(t, st.BadArrival)
+	require.Zero(t, st.Future, "arrival + skew wrapped")
+	// And the bounds still hold there.
+	process(t, e, smp("m", end-minutes(4), end-minutes(5), 1, "i", "d")) // 1 m ahead: admitted
+	process(t, e, smp("m", end, end-minutes(11), 1, "i", "e"))           // 11 m ahead: rejected
+	require.EqualValues(t, 1, e.Stats().Future)
+
+	// The largest durations are in effect no bound: ordinary samples pass.
+	huge := time.Duration(math.MaxInt64)
+	e, rec := newEngine(t, Config{MaxArrivalLag: huge, MaxFutureSkew: huge, SeriesTTL: huge})
+	for s := 0.0; s < 600; s += 10 {
+		process(t, e, smp("m", sec(s), sec(s), 1, "i", "a"))
+	}
+	process(t, e, smp("m", sec(0), sec(3*86400), 1, "i", "b"))   // three days late
+	process(t, e, smp("m", sec(9e9), sec(3*86400), 1, "i", "c")) // 285 years ahead
+	st = e.Stats()
+	require.Zero(t, st.BadArrival)
+	require.Zero(t, st.Future)
+	require.Zero(t, st.SeriesEvicted, "seen + TTL wrapped")
+	require.EqualValues(t, 3, st.Series)
+	require.GreaterOrEqual(t, e.firstExpiry(), e.Now(), "no series expires before the end of time")
+	require.Empty(t, rec.only(KindAbsence, StateResolved))
+
+	// A feedback loop within its quiet hour of the end of time stays open.
+	e, rec = newEngine(t, Config{})
+	process(t, e, smp("m", end-minutes(30), end-minutes(30), 1, OriginLabel, "faultline"))
+	require.NoError(t, e.Advance(t.Context(), end-minutes(29)))
+	require.Equal(t, []string{"feedback_loop/feedback_loop/firing"}, rec.kinds(), "last + quiet hour wrapped")
+}

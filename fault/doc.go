@@ -123,7 +123,9 @@
 //   - MaxFutureSkew and MaxArrivalLag reject a sample whose time is far
 //     ahead of its arrival (Stats.Future), or whose arrival is far ahead of
 //     both its time and the engine clock (Stats.BadArrival), before it can
-//     move the deduper's watermark or the engine clock.
+//     move the deduper's watermark or the engine clock. These bounds, and
+//     SeriesTTL, are compared without overflow: they hold near the ends of
+//     the int64 range and at the largest durations alike.
 //   - MaxSources: the series of further sources share one overflow
 //     source, whose events carry SourceOverflowLabel.
 //   - MaxHistory and MaxHistoryPoints: a series' history ring evicts its

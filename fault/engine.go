@@ -89,6 +89,16 @@ func (e *Engine) tau() int64 { return int64(e.cfg.OnTimeBudget) }
 // late returns the lateness allowance L, ns.
 func (e *Engine) late() int64 { return int64(e.cfg.Lateness) }
 
+// moreThan reports whether time a is more than d after time b (a > b+d),
+// for d ≥ 0, without computing b+d, which wraps past math.MaxInt64: a
+// bound near the end of time, or set to the largest duration, would give
+// the wrong verdict. a−b, for a > b, fits a uint64.
+func moreThan(a, b, d int64) bool { return a > b && uint64(a)-uint64(b) > uint64(d) }
+
+// atLeast reports whether time a is at least d after time b (a ≥ b+d), for
+// d ≥ 0, without overflow, as moreThan.
+func atLeast(a, b, d int64) bool { return a >= b && uint64(a)-uint64(b) >= uint64(d) }
+
 // Now returns the engine time in Unix nanoseconds.
 func (e *Engine) Now() int64 { return e.now }
 
@@ -279,12 +289,12 @@ func (e *Engine) sample(ctx context.Context, smp *stream.Sample) {
 	e.stats.local.Samples++
 	// Before the clock has started there is nothing else to compare with:
 	// a first sample arriving long after its own sample time is rejected.
-	if lag := int64(e.cfg.MaxArrivalLag); smp.Arrival > smp.Time+lag && (!e.started || smp.Arrival > e.now+lag) {
+	if lag := int64(e.cfg.MaxArrivalLag); moreThan(smp.Arrival, smp.Time, lag) && (!e.started || moreThan(smp.Arrival, e.now, lag)) {
 		e.stats.local.BadArrival++
 		return
 	}
 	e.advance(ctx, smp.Arrival)
-	if smp.Time > smp.Arrival+int64(e.cfg.MaxFutureSkew) {
+	if moreThan(smp.Time, smp.Arrival, int64(e.cfg.MaxFutureSkew)) {
 		e.stats.local.Future++
 		return
 	}

@@ -106,7 +106,7 @@ func (e *Engine) free(idx uint32) bool { return e.st.trackers[idx].flags&flagFre
 // the TTL at engine time now.
 func (e *Engine) expired(idx uint32, now int64) bool {
 	ttl := e.ttl()
-	return ttl > 0 && !e.free(idx) && int64(e.st.series[idx].seen)*seenUnit+ttl <= now
+	return ttl > 0 && !e.free(idx) && atLeast(now, int64(e.st.series[idx].seen)*seenUnit, ttl)
 }
 
 // sweepDue runs the sweep ticks due by engine time now. It does nothing
@@ -174,7 +174,8 @@ func (e *Engine) skipTicks(k uint64) {
 	e.st.evict.next += int64(k) * sweepEvery
 }
 
-// firstExpiry returns when the first live series expires.
+// firstExpiry returns when the first live series expires, math.MaxInt64
+// if past the int64 range.
 func (e *Engine) firstExpiry() int64 {
 	first := uint32(math.MaxUint32)
 	for i := range e.st.series {
@@ -182,7 +183,8 @@ func (e *Engine) firstExpiry() int64 {
 			first = min(first, e.st.series[i].seen)
 		}
 	}
-	return int64(first)*seenUnit + e.ttl()
+	at := int64(first) * seenUnit
+	return at + min(e.ttl(), math.MaxInt64-at)
 }
 
 // sweep looks at up to n slots from the cursor on and evicts the series past

@@ -48,9 +48,9 @@ func (e *Engine) looped(smp *stream.Sample, origin string) {
 }
 
 // loopQuiet resolves the feedback loop episode once no looped sample has
-// arrived for loopQuietFor.
+// arrived for loopQuietFor (never, if that is past the end of time).
 func (e *Engine) loopQuiet(now int64) {
-	if g := &e.loop; g.open && now >= g.last+loopQuietFor {
+	if g := &e.loop; g.open && atLeast(now, g.last, loopQuietFor) {
 		g.open = false
 		e.emitLoop(episode.Resolved, g.last+loopQuietFor)
 	}
