@@ -41,7 +41,7 @@ func (e *Engine) Skip(ctx context.Context, from, to int64) error {
 
 // skip moves every series' judgments past the slots whose on-time deadline
 // falls before to, starts its silence timer at to, and reschedules it; the
-// wheel resumes at to. Every series' last fresh sample moves on by the
+// wheel resumes at to. Every series' last delivery moves on by the
 // downtime, so that its eviction (evict.go) does not count it, and the
 // per-source detectors do not judge its minutes.
 func (e *Engine) skip(to int64) {
