@@ -28,6 +28,11 @@ import (
 // a new series at the next copy. Once nothing comes, it is evicted a TTL
 // after the last copy.
 //
+// The time of a series' last delivery is kept in whole seconds in a
+// uint32, whose range ends in 2106 (seenEnd). Engine time past it does not
+// count: a series not expired by then never is. Eviction stops there,
+// rather than evicting every series at each sweep.
+//
 // The sweep is incremental: every sweepEvery (1 s) of engine time it
 // looks at the next few slots, round the series array, as many as make a
 // full pass take SeriesTTL/8: its cost is n·8/SeriesTTL slots a second
@@ -80,10 +85,13 @@ const (
 	compactMin = 4096
 	// seenUnit is the resolution of series.seen: seconds.
 	seenUnit = int64(time.Second)
+	// seenEnd is the end of series.seen's range, 2106-02-07T06:28:15Z:
+	// engine time past it does not count towards eviction.
+	seenEnd = math.MaxUint32 * seenUnit
 )
 
 // seenAt converts engine time to series.seen units: whole seconds since the
-// Unix epoch, clamped to uint32 (until 2106).
+// Unix epoch, clamped to uint32 (until seenEnd).
 func seenAt(now int64) uint32 {
 	return uint32(min(max(now/seenUnit, 0), math.MaxUint32))
 }
@@ -103,10 +111,11 @@ func (e *Engine) live() int { return len(e.st.series) - len(e.st.evict.free) }
 func (e *Engine) free(idx uint32) bool { return e.st.trackers[idx].flags&flagFree != 0 }
 
 // expired reports whether the series in slot idx has had no delivery for
-// the TTL at engine time now.
+// the TTL at engine time now. Time past seenEnd does not count: there the
+// series' last delivery, clamped, would seem a TTL old at every sweep.
 func (e *Engine) expired(idx uint32, now int64) bool {
 	ttl := e.ttl()
-	return ttl > 0 && !e.free(idx) && atLeast(now, int64(e.st.series[idx].seen)*seenUnit, ttl)
+	return ttl > 0 && !e.free(idx) && atLeast(min(now, seenEnd), int64(e.st.series[idx].seen)*seenUnit, ttl)
 }
 
 // sweepDue runs the sweep ticks due by engine time now. It does nothing
@@ -175,7 +184,7 @@ func (e *Engine) skipTicks(k uint64) {
 }
 
 // firstExpiry returns when the first live series expires, math.MaxInt64
-// if past the int64 range.
+// if past seenEnd (never: see expired).
 func (e *Engine) firstExpiry() int64 {
 	first := uint32(math.MaxUint32)
 	for i := range e.st.series {
@@ -184,7 +193,10 @@ func (e *Engine) firstExpiry() int64 {
 		}
 	}
 	at := int64(first) * seenUnit
-	return at + min(e.ttl(), math.MaxInt64-at)
+	if e.ttl() > seenEnd-at {
+		return math.MaxInt64
+	}
+	return at + e.ttl()
 }
 
 // sweep looks at up to n slots from the cursor on and evicts the series past

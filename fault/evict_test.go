@@ -690,3 +690,34 @@ func TestCopiesKeepASeriesFromEviction(t *testing.T) {
 		require.Equal(t, got[0].Episode, got[1].Episode)
 	}
 }
+
+// TestNoEvictionPastSeenRange: series.seen counts seconds in a uint32,
+// clamped at its end (2106-02-07T06:28:15Z). A clock past it plus the TTL
+// evicted every series at each sweep, since the clamped time of its last
+// delivery lay a TTL behind: a series sending every 10 s was evicted
+// and created again at each sample, and never learnt its cadence. Past the
+// end of seen's range eviction stops instead: time there does not count.
+func TestNoEvictionPastSeenRange(t *testing.T) {
+	start := time.Date(2107, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	e, _ := newEngine(t, Config{SeriesTTL: time.Hour})
+	for i := range 60 {
+		ts := start + int64(i)*int64(10*time.Second)
+		process(t, e, smp("m", ts, ts, 1, "i", "a"))
+	}
+	st := e.Stats()
+	require.Zero(t, st.SeriesEvicted)
+	require.EqualValues(t, 1, st.Series)
+	require.True(t, e.st.trackers[0].lattice(), "it learnt its cadence")
+	require.Positive(t, st.SlotsExpected)
+	require.Equal(t, int64(math.MaxInt64), e.firstExpiry(), "no series expires")
+	require.NoError(t, e.Advance(t.Context(), start+int64(48*time.Hour)))
+	require.Zero(t, e.Stats().SeriesEvicted)
+
+	// A series last seen before the end of the range expires as usual.
+	e, _ = newEngine(t, Config{SeriesTTL: time.Hour})
+	last := int64(math.MaxUint32)*seenUnit - int64(2*time.Hour)
+	process(t, e, smp("m", last, last, 1, "i", "a"))
+	require.Equal(t, last+int64(time.Hour), e.firstExpiry())
+	require.NoError(t, e.Advance(t.Context(), start))
+	require.EqualValues(t, 1, e.Stats().SeriesEvicted)
+}
