@@ -44,6 +44,10 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	if !noArgs(fs, stderr) {
 		return exitUsage
 	}
+	// Signals are taken before the slow part of the start, as run takes
+	// them.
+	ctx, hup, stopSignals := signals()
+	defer stopSignals()
 	log, err := lf.logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "faultline execd: %v\n", err)
@@ -64,8 +68,6 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	in := input.NewReader(rt, input.Options{MaxLineBytes: *maxLine, Precision: time.Duration(lf.precision), Logger: log})
 	rt.AddMetrics(in)
 
-	ctx, hup, stopSignals := signals()
-	defer stopSignals()
 	runCtx, stopRuntime := context.WithCancel(context.Background())
 	defer stopRuntime()
 	ran := make(chan error, 1)

@@ -67,6 +67,11 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !noArgs(fs, stderr) {
 		return exitUsage
 	}
+	// Signals are taken before the slow part of the start (the rules, the
+	// checkpoint's restore): a SIGHUP then would kill the process, as
+	// would a SIGTERM without its clean stop.
+	ctx, hup, stopSignals := signals()
+	defer stopSignals()
 	if (*sf.tlsCert == "") != (*sf.tlsKey == "") {
 		fmt.Fprintln(stderr, "faultline run: --tls-cert and --tls-key go together")
 		return exitUsage
@@ -154,8 +159,6 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 
-	ctx, hup, stopSignals := signals()
-	defer stopSignals()
 	return serve(ctx, hup, rt, ui, lf, sf, token, tlsCfg, log, stdin)
 }
 

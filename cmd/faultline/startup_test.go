@@ -1,0 +1,117 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// startupRules is a valid rule file for the startup tests.
+const startupRules = `groups:
+  - name: disks
+    rules:
+      - alert: DiskAlmostFull
+        match: disk_used_percent
+        expr: value > 90
+`
+
+// A signal that comes while run or execd is starting (reading its rules,
+// restoring a large checkpoint) is handled as one that comes later:
+// SIGHUP (systemctl reload) reloads the rules once it runs, SIGTERM stops
+// it cleanly with its checkpoint; neither kills it. Its rule file is a FIFO,
+// so the test knows when the process is reading it: the signal is sent
+// then, and the rules written after it. The real-time bounds only detect a
+// hang or a death.
+func TestSignalDuringStartup(t *testing.T) {
+	bin := faultlineBinary(t)
+	for _, tc := range []struct {
+		cmd string
+		sig syscall.Signal
+	}{
+		{"execd", syscall.SIGHUP},
+		{"execd", syscall.SIGTERM},
+		{"run", syscall.SIGHUP},
+		{"run", syscall.SIGTERM},
+	} {
+		t.Run(tc.cmd+" "+tc.sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			rules := filepath.Join(dir, "rules.yaml")
+			require.NoError(t, syscall.Mkfifo(rules, 0o600))
+			state := filepath.Join(dir, "state")
+			args := []string{tc.cmd, "--rules", rules, "--state", state, "--shards", "1", "--log-level", "info"}
+			if tc.cmd == "run" {
+				args = append(args, "--listen", "127.0.0.1:0", "--ui=false")
+			}
+			cmd := exec.Command(bin, args...)
+			stdin, err := cmd.StdinPipe() // left open: execd runs until a signal
+			require.NoError(t, err)
+			defer stdin.Close()
+			var errb syncBuffer
+			cmd.Stderr = &errb
+			require.NoError(t, cmd.Start())
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			defer func() {
+				select {
+				case <-exited:
+				default:
+					_ = cmd.Process.Kill()
+					<-exited
+				}
+			}()
+
+			// Opening the FIFO to write returns once faultline has opened
+			// it to read its rules.
+			opened := make(chan *os.File, 1)
+			go func() {
+				f, err := os.OpenFile(rules, os.O_WRONLY, 0)
+				if err == nil {
+					opened <- f
+				}
+			}()
+			var fifo *os.File
+			select {
+			case fifo = <-opened:
+			case <-exited:
+				if f, err := os.OpenFile(rules, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+					f.Close() // frees the opener
+				}
+				t.Fatalf("faultline exited before it read its rules:\n%s", errb.String())
+			}
+			// A reload reads a plain file: the FIFO is replaced under the
+			// open descriptor.
+			next := filepath.Join(dir, "next.yaml")
+			require.NoError(t, os.WriteFile(next, []byte(startupRules), 0o644))
+			require.NoError(t, os.Rename(next, rules))
+			require.NoError(t, cmd.Process.Signal(tc.sig))
+			_, err = fifo.WriteString(startupRules)
+			require.NoError(t, err)
+			require.NoError(t, fifo.Close())
+
+			if tc.sig == syscall.SIGHUP {
+				eventually(t, 10*time.Second, func() bool {
+					select {
+					case <-exited:
+						t.Fatalf("faultline %s died of a %v during its startup (%v):\n%s", tc.cmd, tc.sig, cmd.ProcessState, errb.String())
+					default:
+					}
+					return strings.Contains(errb.String(), "rules reloaded")
+				}, "the reload the SIGHUP asked for")
+				require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			}
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				t.Fatalf("faultline %s did not exit within 15 s of SIGTERM:\n%s", tc.cmd, errb.String())
+			}
+			require.Equal(t, exitOK, cmd.ProcessState.ExitCode(), "%v:\n%s", cmd.ProcessState, errb.String())
+			require.FileExists(t, state, "the checkpoint of the shutdown")
+		})
+	}
+}
