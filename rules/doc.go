@@ -67,7 +67,10 @@
 //     or assigning $labels. So an expansion runs each part of its template
 //     at most once per label of the series. An expansion that would write
 //     more than 64 KiB fails (ErrTemplate), as Prometheus' templates do
-//     not. See Rule.ExpandAnnotations.
+//     not, and so does one whose functions (print, printf, js ...) would
+//     build more than 64 KiB of strings: {{ $x = print $x $x }} doubles $x
+//     on every line. printf takes no width or precision from an argument
+//     (%*d): it bounds them before formatting. See Rule.ExpandAnnotations.
 //   - cohort: makes the rule a cohort rule (see "Cohort rules" below):
 //     {by: [label, ...], window: duration}.
 //
@@ -278,6 +281,9 @@
 // proportional to the size of the expression times that of the strings it
 // reads, or, for matches, to the size of its patterns times that of the
 // strings they match. The reasoning is in limits.go.
+//
+// Label and annotation templates are bounded likewise (see annotations
+// above; the reasoning is at maxTemplateBytes in template.go).
 //
 // # Evaluation
 //

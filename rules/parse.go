@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -422,8 +421,8 @@ func (p *fileParser) condition(node *yaml.Node, src string, kind exprKind) (pred
 // templates parses the values of labels or annotations as templates; a
 // label value without "{{" is left plain (nil). It returns nil when none is
 // a template.
-func (p *fileParser) templates(ls stream.Labels, nodes []*yaml.Node, what string) ([]*template.Template, bool) {
-	var out []*template.Template
+func (p *fileParser) templates(ls stream.Labels, nodes []*yaml.Node, what string) ([]*boundedTemplate, bool) {
+	var out []*boundedTemplate
 	good := true
 	for i, a := range ls {
 		if what == "label" && !strings.Contains(a.Value, "{{") {
@@ -441,7 +440,7 @@ func (p *fileParser) templates(ls stream.Labels, nodes []*yaml.Node, what string
 			continue
 		}
 		if out == nil {
-			out = make([]*template.Template, len(ls))
+			out = make([]*boundedTemplate, len(ls))
 		}
 		out[i] = t
 	}

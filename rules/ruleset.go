@@ -3,7 +3,6 @@ package rules
 import (
 	"iter"
 	"slices"
-	"text/template"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -67,12 +66,12 @@ type Rule struct {
 	File      string
 	Line, Col int
 
-	windows        []windowCall         // the windowed calls of Expr, by __window index (one level)
-	history        bool                 // a condition calls windowed functions
-	program        *vm.Program          // compiled Expr; immutable, shared by Evaluators
-	fast           fastPred             // Expr as closures, when it has only fast forms
-	templates      []*template.Template // parallel to Annotations
-	labelTemplates []*template.Template // parallel to Labels; nil for a plain value
+	windows        []windowCall       // the windowed calls of Expr, by __window index (one level)
+	history        bool               // a condition calls windowed functions
+	program        *vm.Program        // compiled Expr; immutable, shared by Evaluators
+	fast           fastPred           // Expr as closures, when it has only fast forms
+	templates      []*boundedTemplate // parallel to Annotations
+	labelTemplates []*boundedTemplate // parallel to Labels; nil for a plain value
 }
 
 // Level is one severity level of a rule.

@@ -3,11 +3,14 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"unicode/utf8"
@@ -20,33 +23,254 @@ import (
 // numbers in template errors are those of the annotation text.
 const templateDefs = "{{$labels := .Labels}}{{$value := .Value}}"
 
-// templateData is what an annotation template executes on.
+// templateData is what an annotation template executes on. It has no
+// methods: templates could call them, outside the bounds of
+// maxTemplateBytes.
 type templateData struct {
 	Labels map[string]string
 	Value  float64
 }
 
-// templateFuncs are the functions annotation templates may call, besides
-// text/template's builtins.
-var templateFuncs = template.FuncMap{
-	"humanize":           humanize,
-	"humanizePercentage": humanizePercentage,
-	"humanizeDuration":   humanizeDuration,
-	"toUpper":            strings.ToUpper,
-	"toLower":            strings.ToLower,
+// boundedTemplate is a parsed label or annotation template. It runs as
+// clones of itself, each with its own templateRun: text/template gives its
+// functions no state of the expansion they serve, so each clone's functions
+// are closures on its run, which counts the strings they build (see
+// maxTemplateBytes).
+type boundedTemplate struct {
+	t    *template.Template // as parsed; cloned, and run by the first run
+	runs sync.Pool          // of *templateRun, one expansion at a time each
 }
 
-// maxTemplateBytes bounds what one expansion of a label or annotation
-// template writes, as maxStringBytes bounds the strings of an expression.
-// The time of an expansion is bounded at Parse time, by checkTemplate: a
-// template loops only over the series' labels, without nesting, so it runs
-// each of its parts at most once per label. What a range writes still
-// grows with its body and the labels, hence this bound.
+// templateRun is one clone of a template and what the expansion it runs
+// has built so far.
+type templateRun struct {
+	t     *template.Template
+	built int   // bytes of strings the functions built in this expansion
+	verbs int   // bytes printf's verbs built in the current call (fmtArg)
+	err   error // why a verb of the current printf call was refused
+}
+
+// execute expands bt for data into w, with a fresh budget.
+func (bt *boundedTemplate) execute(w io.Writer, data *templateData) error {
+	run, _ := bt.runs.Get().(*templateRun)
+	if run == nil {
+		t, err := bt.t.Clone()
+		if err != nil {
+			return err
+		}
+		run = &templateRun{t: t}
+		t.Funcs(run.funcs())
+	}
+	run.built = 0
+	err := run.t.Execute(w, data)
+	bt.runs.Put(run)
+	return err
+}
+
+// funcs returns the functions templates may call, bound to run: besides
+// ours, text/template's builtins that build strings, in versions that
+// charge what they build (the others build nothing: and, or, not, len,
+// index, slice, call, and the comparisons).
+func (run *templateRun) funcs() template.FuncMap {
+	return template.FuncMap{
+		"humanize":           humanize,
+		"humanizePercentage": humanizePercentage,
+		"humanizeDuration":   humanizeDuration,
+		"toUpper":            func(s string) (string, error) { return run.mapString(strings.ToUpper, s) },
+		"toLower":            func(s string) (string, error) { return run.mapString(strings.ToLower, s) },
+		"print":              func(args ...any) (string, error) { return run.print(fmt.Sprint, args) },
+		"println":            func(args ...any) (string, error) { return run.print(fmt.Sprintln, args) },
+		"printf":             run.printf,
+		"html":               func(args ...any) (string, error) { return run.print(template.HTMLEscaper, args) },
+		"js":                 func(args ...any) (string, error) { return run.print(template.JSEscaper, args) },
+		"urlquery":           func(args ...any) (string, error) { return run.print(template.URLQueryEscaper, args) },
+	}
+}
+
+// maxTemplateBytes bounds an expansion of a label or annotation template,
+// as maxStringBytes bounds an evaluation of an expression: it writes at
+// most maxTemplateBytes, and its functions build at most maxTemplateBytes
+// of strings; the write or the call that would go past either fails the
+// expansion (ErrTemplate).
+//
+// Templates are expanded on every event, on the engine's goroutine, and
+// text/template cannot be stopped once it runs, so an expansion must do a
+// bounded amount of work whatever the template. Its loops are bounded at
+// Parse time, by checkTemplate: a template ranges only over the series'
+// labels, ranges do not nest and templates do not call templates, so an
+// expansion runs each part of its template at most once per label. What a
+// part does is bounded by the two budgets: without the first, a range
+// would write its body once per label; without the second, a template
+// could build strings without bound while writing a few digits: printf
+// pads to a million bytes per verb, and {{ $x = print $x $x }} doubles $x
+// on every line. The functions that build strings (print, printf, println,
+// html, js, urlquery, toUpper, toLower) check, before building, that what
+// they read and printf's padding fit in what is left of the second
+// budget, so each builds at most a few times that, and count what they
+// built; humanize and its kin return a few bytes, and the other builtins
+// (comparisons, len, index, slice, and, or, not) build nothing. So an
+// expansion's time, and what it allocates, are proportional to the size of
+// its template times the number of labels of the series, times the length
+// of the strings it reads, the series' or built ones of at most 64 KiB.
 const maxTemplateBytes = 64 << 10
 
 // errTemplateTooLong stops an expansion that would write more than
 // maxTemplateBytes.
 var errTemplateTooLong = fmt.Errorf("expands to more than %d bytes", maxTemplateBytes)
+
+// errTemplateBuilds stops an expansion whose functions build more than
+// maxTemplateBytes of strings.
+var errTemplateBuilds = fmt.Errorf("builds more than %d KiB of strings", maxTemplateBytes>>10)
+
+// charge fails if n more bytes would take the strings built in this
+// expansion past maxTemplateBytes: a function calls it, before building,
+// with a bound on the bytes it reads (its arguments, and printf's
+// padding), so that what it builds is at most a few times that.
+func (run *templateRun) charge(n int) error {
+	if n > maxTemplateBytes-run.built {
+		return errTemplateBuilds
+	}
+	return nil
+}
+
+// add counts s, a string a function built, and fails if the strings built
+// in this expansion are now more than maxTemplateBytes.
+func (run *templateRun) add(s string) (string, error) {
+	run.built += len(s)
+	if run.built > maxTemplateBytes {
+		return "", errTemplateBuilds
+	}
+	return s, nil
+}
+
+// mapString is f(s) (toUpper, toLower), charged. It writes at most 3 bytes
+// per byte (an invalid byte becomes U+FFFD).
+func (run *templateRun) mapString(f func(string) string, s string) (string, error) {
+	if err := run.charge(len(s)); err != nil {
+		return "", err
+	}
+	return run.add(f(s))
+}
+
+// print is f(args...), charged: fmt.Sprint, fmt.Sprintln, or an escaper,
+// which writes at most 6 bytes (js' \u003C) per byte of what fmt.Sprint
+// writes.
+func (run *templateRun) print(f func(...any) string, args []any) (string, error) {
+	n := 1 + len(args) // the spaces and newline of fmt.Sprintln
+	for _, a := range args {
+		m, ok := fmtBound(a, 0)
+		if !ok {
+			return "", fmt.Errorf("cannot print a %T", a)
+		}
+		n += m
+	}
+	if err := run.charge(n); err != nil {
+		return "", err
+	}
+	return run.add(f(args...))
+}
+
+// printf is fmt.Sprintf, charged. A width or precision (up to a million in
+// fmt) pads every key and value of a map, so each argument goes to fmt as
+// a fmtArg, which charges its verb's padding and argument before
+// formatting it. So fmt cannot read a width or precision from an argument
+// (%*d), which printf refuses, and names an extra argument's type fmtArg.
+func (run *templateRun) printf(format string, args ...any) (string, error) {
+	if hasStar(format) {
+		return "", errors.New("a width or precision given by an argument (*) is not supported")
+	}
+	wrapped := make([]any, len(args))
+	for i, a := range args {
+		wrapped[i] = fmtArg{v: a, run: run}
+	}
+	run.verbs, run.err = 0, nil
+	out := fmt.Sprintf(format, wrapped...)
+	if run.err != nil {
+		return "", run.err
+	}
+	// The verbs are counted; the rest is the format's text and fmt's
+	// %!verb(MISSING)-style notes, a few bytes per verb.
+	run.built -= run.verbs
+	return run.add(out)
+}
+
+// hasStar reports whether a directive of format takes its width or
+// precision from an argument (%*d, %.*f, %[2]*[1]d).
+func hasStar(format string) bool {
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		for i++; i < len(format) && strings.IndexByte("+-# 0123456789.[]*", format[i]) >= 0; i++ {
+			if format[i] == '*' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fmtArg is an argument of printf: fmt has it format itself, with the
+// verb, flags, width and precision it was given, once they are charged.
+type fmtArg struct {
+	v   any
+	run *templateRun
+}
+
+// Format implements fmt.Formatter.
+func (a fmtArg) Format(f fmt.State, verb rune) {
+	if a.run.err != nil {
+		return
+	}
+	w, _ := f.Width()
+	p, _ := f.Precision()
+	n, ok := fmtBound(a.v, w+p)
+	if !ok {
+		a.run.err = fmt.Errorf("cannot print a %T", a.v)
+		return
+	}
+	if a.run.err = a.run.charge(n); a.run.err != nil {
+		return
+	}
+	out, err := a.run.add(fmt.Sprintf(fmt.FormatString(f, verb), a.v))
+	if err != nil {
+		a.run.err = err
+		return
+	}
+	a.run.verbs += len(out)
+	_, _ = io.WriteString(f, out)
+}
+
+// fmtBound bounds what fmt reads and pads for v with one verb of width
+// plus precision wp: the bytes of its strings, and wp and a constant for
+// each string and number (%f of 1e308 has 309 digits before the point; a
+// complex number is two floats, each padded). A verb writes at most 6
+// times that (%q writes a byte as \x00, % #x as 0x00 and a space). ok is
+// false for a type a template cannot meet: it has the data's map and
+// pointer, and scalars.
+func fmtBound(v any, wp int) (n int, ok bool) {
+	const scalar = 768
+	switch v := v.(type) {
+	case map[string]string:
+		n = 32 // map[] or map[string]string{}
+		for k, x := range v {
+			n += len(k) + len(x) + 2*wp + 24
+		}
+		return n, true
+	case *templateData:
+		m, _ := fmtBound(v.Labels, wp)
+		return 64 + m + 2*wp + scalar, true
+	}
+	switch r := reflect.ValueOf(v); r.Kind() {
+	case reflect.String:
+		return r.Len() + wp + 8, true
+	case reflect.Invalid, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return 2*wp + scalar, true
+	}
+	return 0, false
+}
 
 // boundedBuilder is a strings.Builder that refuses to grow past
 // maxTemplateBytes.
@@ -79,10 +303,11 @@ var templateErrRE = regexp.MustCompile(`^template: [^:]*:(\d+): (.*)$`)
 
 // parseTemplate parses the annotation text for annotation name, and
 // refuses it if it could run without bound (see checkTemplate).
-func parseTemplate(name, text string) (*template.Template, error) {
+func parseTemplate(name, text string) (*boundedTemplate, error) {
+	run := new(templateRun)
 	t, err := template.New(name).
 		Option("missingkey=zero").
-		Funcs(templateFuncs).
+		Funcs(run.funcs()).
 		Parse(templateDefs + text)
 	if err != nil {
 		// text/template says the line, not the column.
@@ -100,7 +325,10 @@ func parseTemplate(name, text string) (*template.Template, error) {
 	if err := checkTemplate(t, text); err != nil {
 		return nil, err
 	}
-	return t, nil
+	run.t = t
+	bt := &boundedTemplate{t: t}
+	bt.runs.Put(run)
+	return bt, nil
 }
 
 // checkTemplate refuses the templates whose execution is not bounded by
@@ -233,8 +461,9 @@ func isLabelsPipe(p *parse.PipeNode) bool {
 // sorted by name. Templates see $labels (the labels, as a map: a missing
 // label reads as "") and $value.
 //
-// If a template fails, or would expand to more than 64 KiB, its annotation
-// holds the error text (as Prometheus does) and the returned error, which
+// If a template fails, or would expand to more than 64 KiB or build more
+// than 64 KiB of strings (see maxTemplateBytes), its annotation holds the
+// error text (as Prometheus does) and the returned error, which
 // wraps ErrTemplate, says which one; the other annotations are expanded
 // regardless.
 func (r *Rule) ExpandAnnotations(labels stream.Labels, value float64) (stream.Labels, error) {
@@ -246,7 +475,7 @@ func (r *Rule) ExpandAnnotations(labels stream.Labels, value float64) (stream.La
 
 // expand executes templates (parallel to texts; a nil one leaves its text
 // as it is) for a series with the given labels and value.
-func (r *Rule) expand(texts stream.Labels, templates []*template.Template, what string, labels stream.Labels, value float64) (stream.Labels, error) {
+func (r *Rule) expand(texts stream.Labels, templates []*boundedTemplate, what string, labels stream.Labels, value float64) (stream.Labels, error) {
 	data := templateData{Labels: make(map[string]string, len(labels)), Value: value}
 	for _, l := range labels {
 		data.Labels[l.Name] = l.Value
@@ -261,7 +490,7 @@ func (r *Rule) expand(texts stream.Labels, templates []*template.Template, what 
 			continue
 		}
 		b.Reset()
-		if err := templates[i].Execute(&b, &data); err != nil {
+		if err := templates[i].execute(&b, &data); err != nil {
 			err = fmt.Errorf("%s %q: %w: %w", what, a.Name, ErrTemplate, err)
 			errs = append(errs, err)
 			out[i].Value = "<error expanding template: " + err.Error() + ">"

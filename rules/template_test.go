@@ -1,8 +1,13 @@
 package rules
 
 import (
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"text/template"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/faultline-go/faultline/stream"
@@ -84,4 +89,124 @@ func TestParseAcceptsBoundedTemplates(t *testing.T) {
 	got, err = r.ExpandAnnotations(nil, 2)
 	require.NoError(t, err)
 	require.Equal(t, "none|", got[0].Value)
+}
+
+// TestExpandBoundsTheStringsTemplatesBuild: an expansion that writes little
+// could still build strings without bound, through its functions: printf
+// pads to a million bytes per verb, and to as many per label when given
+// $labels; print of a variable into itself quadruples it, js doubles its
+// backslashes, so ten lines of a template could need gigabytes. Each
+// expansion below builds a megabyte or more and writes a few digits: they
+// all succeeded; now the function that would go past maxTemplateBytes of
+// built strings fails the expansion, before building. printf cannot take a
+// width from an argument any more (star), as it has to see the width to
+// bound it.
+func TestExpandBoundsTheStringsTemplatesBuild(t *testing.T) {
+	quadruple := strings.Repeat(`{{ $x = print $x $x $x $x }}`, 8)
+	double := strings.Repeat(`{{ $x = js $x }}`, 20)
+	rs, err := Parse("t.yaml", []byte(`groups:
+- name: g
+  rules:
+  - alert: A
+    expr: value > 1
+    annotations:
+      width: '{{ len (printf "%1000000s" "") }}'
+      star: '{{ len (printf "%*d" 1000000 1) }}'
+      labels: '{{ len (printf "%30000v" $labels) }}'
+      print: '{{ $x := "xxxxxxxxxxxxxxxx" }}`+quadruple+`{{ len $x }}'
+      js: '{{ $x := "\\" }}`+double+`{{ len $x }}'
+      upper: '{{ len (toUpper $labels.big) }}{{ len (toLower $labels.big) }}'
+      html: '{{ len (html $labels.big $labels.big) }}'
+      urlquery: '{{ range $labels }}{{ len (urlquery .) }}{{ end }}'
+`))
+	require.NoError(t, err)
+	labels := stream.NewLabels("a", "1", "big", strings.Repeat("<", 40000), "big2", strings.Repeat(" ", 40000))
+	got, err := rs.Rule(0).ExpandAnnotations(labels, 2)
+	require.ErrorIs(t, err, ErrTemplate)
+	require.Len(t, got, 8)
+	for _, a := range got {
+		require.True(t, strings.HasPrefix(a.Value, "<error expanding template: "), "%s: %s", a.Name, a.Value)
+		if a.Name == "star" {
+			require.Contains(t, a.Value, "(*) is not supported")
+			continue
+		}
+		require.Contains(t, a.Value, "builds more than 64 KiB of strings", a.Name)
+	}
+}
+
+// TestExpandFunctionsAsTextTemplate: the functions that charge what they
+// build (print, printf, println, html, js, urlquery, toUpper, toLower)
+// give what text/template's and the strings package's do.
+func TestExpandFunctionsAsTextTemplate(t *testing.T) {
+	text := `{{ printf "%.1f|%5s|%-3d|%q|%x|%t|%v|%#v|%8.3f|%d|%[1]v|%[2]q|%% *" $value "ab" 7 "q\x00" "hi" true $labels $labels 3.14159 "s" }}` +
+		`{{ print "a" "b" 1 2 $value $labels . }}{{ println "a" 1 }}{{ printf "%s" }}` +
+		`{{ html "<a href='x'>" 1 }}{{ js "<'\"\\" }}{{ urlquery "a b&c" $labels }}` +
+		`{{ toUpper "aßɐ" }}{{ toLower "ÀB" }}{{ range $labels }}{{ printf "%s;" . | toUpper }}{{ end }}`
+	rs, err := Parse("t.yaml", []byte("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: value > 1\n    annotations:\n      a: '"+
+		strings.ReplaceAll(text, "'", "''")+"'\n"))
+	require.NoError(t, err)
+	labels := stream.NewLabels("job", "api", "x", "<y>")
+	got, err := rs.Rule(0).ExpandAnnotations(labels, 2.5)
+	require.NoError(t, err)
+
+	want := new(strings.Builder)
+	ref := template.Must(template.New("a").Option("missingkey=zero").
+		Funcs(template.FuncMap{"toUpper": strings.ToUpper, "toLower": strings.ToLower}).
+		Parse(templateDefs + text))
+	require.NoError(t, ref.Execute(want, &templateData{Labels: map[string]string{"job": "api", "x": "<y>"}, Value: 2.5}))
+	require.Equal(t, want.String(), got[0].Value)
+}
+
+// TestExpandBudgetsAreNotShared: each expansion has its own budget of
+// built strings, even when goroutines expand the same template at once:
+// each expansion here builds 40 KB, which two sharing one budget would
+// exceed.
+func TestExpandBudgetsAreNotShared(t *testing.T) {
+	rs, err := Parse("t.yaml", []byte(`groups:
+- name: g
+  rules:
+  - alert: A
+    expr: value > 1
+    annotations:
+      a: '{{ len (printf "%40000s" $labels.id) }} {{ $labels.id }}'
+`))
+	require.NoError(t, err)
+	r := rs.Rule(0)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				id := strconv.Itoa(g*1000 + i)
+				got, err := r.ExpandAnnotations(stream.NewLabels("id", id), 2)
+				if !assert.NoError(t, err) || !assert.Equal(t, "40000 "+id, got[0].Value) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// FuzzTemplate: whatever the text, parsing a template does not panic, and
+// a template Parse accepts expands within its budgets.
+func FuzzTemplate(f *testing.F) {
+	for _, s := range []string{
+		`{{ range $labels }}{{ . }}{{ end }}`,
+		`{{ range $k, $v := .Labels }}{{ printf "%q=%x" $k $v }}{{ else }}{{ $value }}{{ end }}`,
+		`{{ $x := "ab" }}{{ $x = print $x $x }}{{ js $x | html | urlquery }}{{ toUpper $x }}`,
+		`{{ with $labels }}{{ if eq .job "api" }}{{ len . }}{{ end }}{{ end }}{{ printf "%08.3f" $value }}`,
+		`{{ define "x" }}{{ end }}{{ index $labels "job" | printf "%-10s|" }}{{ slice $labels.job 1 }}`,
+	} {
+		f.Add(s)
+	}
+	labels := stream.NewLabels("job", "api", "instance", "web-1:9100", "q", `"<&>'\`)
+	f.Fuzz(func(t *testing.T, text string) {
+		bt, err := parseTemplate("a", text)
+		if err != nil {
+			return
+		}
+		rule := &Rule{Annotations: stream.Labels{{Name: "a", Value: text}}, templates: []*boundedTemplate{bt}}
+		got, _ := rule.ExpandAnnotations(labels, 2)
+		require.LessOrEqual(t, len(got[0].Value), maxTemplateBytes+1024)
+	})
 }
