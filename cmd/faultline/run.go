@@ -101,7 +101,8 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *sf.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(*sf.tlsCert, *sf.tlsKey)
 		if err != nil {
-			fmt.Fprintf(stderr, "faultline run: %v\n", err)
+			// crypto/tls names neither file ("… in key input").
+			fmt.Fprintf(stderr, "faultline run: --tls-cert %s, --tls-key %s: %v\n", *sf.tlsCert, *sf.tlsKey, err)
 			return exitFail
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}

@@ -115,3 +115,17 @@ func TestSignalDuringStartup(t *testing.T) {
 		})
 	}
 }
+
+// A certificate or key run cannot load is named with its flag: crypto/tls
+// says only "certificate input" or "key input".
+func TestRunNamesTheTLSFilesItCannotLoad(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, _ := selfSigned(t, dir)
+	junk := filepath.Join(dir, "junk.pem")
+	require.NoError(t, os.WriteFile(junk, []byte("junk\n"), 0o600))
+	for _, files := range [][2]string{{junk, key}, {cert, junk}, {cert, cert}} {
+		code, _, stderr := runCLI(t, "", "run", "--listen", "127.0.0.1:0", "--tls-cert", files[0], "--tls-key", files[1])
+		require.Equal(t, exitFail, code, stderr)
+		require.Contains(t, stderr, "faultline run: --tls-cert "+files[0]+", --tls-key "+files[1]+": tls: ")
+	}
+}
