@@ -60,6 +60,11 @@ type AlertmanagerOptions struct {
 //     faultline_series and faultline_late_fraction.
 //   - startsAt is the time the episode fired; generatorURL is
 //     GeneratorURL.
+//   - Times ahead of Clock (an episode of samples from a host whose clock
+//     is fast, which the engine accepts up to fault.Config.MaxFutureSkew)
+//     are sent as Clock's now: Alertmanager refuses an alert that starts
+//     after its endsAt (now + 4 × …, for a firing one), and a resolved
+//     alert whose endsAt is still ahead stays active there until then.
 //   - A firing alert is sent at once, then every ResendInterval, with
 //     endsAt = now + 4 × max(ResendInterval, EvalInterval): if faultline
 //     stops, Alertmanager resolves the alert by itself soon after.
@@ -370,11 +375,13 @@ func (a *Alertmanager) take() int {
 }
 
 // encode encodes the latest state of the alerts in flight, with endsAt of
-// firing ones from now; false when none is left.
+// firing ones from now, and no time after now otherwise; false when none
+// is left.
 func (a *Alertmanager) encode() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ends := fault.FormatTime(a.o.Clock.Now().Add(a.validFor).UnixNano())
+	now := a.o.Clock.Now()
+	ends := fault.FormatTime(now.Add(a.validFor).UnixNano())
 	b := append(a.body[:0], '[')
 	n := 0
 	for i := range a.inflight {
@@ -393,11 +400,13 @@ func (a *Alertmanager) encode() bool {
 		b = append(b, al.labels...)
 		b = append(b, `,"annotations":`...)
 		b = append(b, al.annotations...)
+		// Engine time may be ahead of now (see the type's doc).
+		starts := min(al.startsAt, now.UnixNano())
 		b = append(b, `,"startsAt":"`...)
-		b = append(b, fault.FormatTime(al.startsAt)...)
+		b = append(b, fault.FormatTime(starts)...)
 		b = append(b, `","endsAt":"`...)
 		if al.endsAt != 0 {
-			b = append(b, fault.FormatTime(al.endsAt)...)
+			b = append(b, fault.FormatTime(max(min(al.endsAt, now.UnixNano()), starts))...)
 		} else {
 			b = append(b, ends...)
 		}

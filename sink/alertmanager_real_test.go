@@ -65,3 +65,35 @@ func TestRealAlertmanager(t *testing.T) {
 	require.GreaterOrEqual(t, st.Sent, uint64(2))
 	require.Zero(t, st.DroppedTotal())
 }
+
+// A sample from a host whose clock is fast (the engine accepts such up to
+// fault.Config.MaxFutureSkew, 10m by default) makes an episode fire and
+// resolve ahead of the sink's clock. Alertmanager refuses an alert whose
+// startsAt is after its endsAt (now + 4m for a firing one), with the
+// whole request's 400, and keeps an alert active until its endsAt: the
+// firing alert must arrive, and its resolution must end it.
+func TestRealAlertmanagerTakesEpisodesAheadOfTheClock(t *testing.T) {
+	cfg, err := os.ReadFile(filepath.Join("testdata", "alertmanager.yml"))
+	require.NoError(t, err)
+	base := testsvc.Alertmanager(t, string(cfg))
+	s := sink.NewAlertmanager(base, &sink.AlertmanagerOptions{Options: sink.Options{Name: "real"}})
+	require.NoError(t, s.Start())
+	t.Cleanup(func() { _ = closeNow(s) })
+
+	check := fmt.Sprintf("c%d", time.Now().UnixNano()%1e6)
+	ahead := time.Now().Add(6 * time.Minute)
+	fire := fault.Event{
+		ID: "a1f1", Episode: "a1", Kind: fault.KindThreshold, Rule: "Hot", State: fault.StateFiring,
+		At: ahead.UnixNano(), Labels: stream.NewLabels("check", check, fault.OriginLabel, "collector-1"), Value: 101,
+	}
+	require.NoError(t, s.Emit(context.Background(), fire))
+	eventually(t, func() bool { return len(testsvc.Alerts(t, base, "check", check)) == 1 }, "the alert listed by Alertmanager")
+	require.Zero(t, s.Stats().Dropped[sink.ReasonRejected])
+
+	resolve := fire
+	resolve.ID, resolve.State, resolve.At = "a1r", fault.StateResolved, ahead.Add(time.Minute).UnixNano()
+	require.NoError(t, s.Emit(context.Background(), resolve))
+	eventually(t, func() bool { return len(testsvc.Alerts(t, base, "check", check)) == 0 }, "the resolution ending the alert in Alertmanager")
+	st := s.Stats()
+	require.Zero(t, st.DroppedTotal())
+}

@@ -218,6 +218,7 @@ func TestAlertmanagerNewEpisodeReplacesTheResolvedAlert(t *testing.T) {
 	srv.next(t)
 	require.NoError(t, s.Emit(ctx, event("r1", fault.StateResolved, t0.Add(time.Second), "a")))
 	srv.next(t)
+	fc.Advance(2 * time.Second)
 	again := event("f2", fault.StateFiring, t0.Add(2*time.Second), "a")
 	again.Episode = "ep-a-2"
 	require.NoError(t, s.Emit(ctx, again))
@@ -458,4 +459,28 @@ func TestAlertmanagerFlappingIsItsOwnAlert(t *testing.T) {
 	}
 	require.Equal(t, "Hot", hotNow.Labels["alertname"])
 	require.True(t, hotNow.EndsAt.After(fc.Now()), "still firing: endsAt %v", hotNow.EndsAt)
+}
+
+// An episode of samples ahead of the clock (a host whose clock is fast) is
+// sent with no time after now: Alertmanager refuses startsAt after endsAt,
+// and keeps a resolved alert active until its endsAt.
+func TestAlertmanagerTimesAheadOfTheClockAreSentAsNow(t *testing.T) {
+	s, srv, fc := newAM(t, sink.AlertmanagerOptions{})
+	ctx := context.Background()
+	require.NoError(t, s.Emit(ctx, event("f1", fault.StateFiring, t0.Add(6*time.Minute), "a")))
+	as := alertsOf(t, srv.next(t))
+	require.Equal(t, t0, as[0].StartsAt)
+	require.Equal(t, t0.Add(4*time.Minute), as[0].EndsAt)
+
+	fc.Advance(10 * time.Second)
+	require.NoError(t, s.Emit(ctx, event("r1", fault.StateResolved, t0.Add(7*time.Minute), "a")))
+	as = alertsOf(t, srv.next(t))
+	require.Equal(t, fc.Now(), as[0].StartsAt, "Alertmanager keeps the earliest startsAt it had")
+	require.Equal(t, fc.Now(), as[0].EndsAt, "resolved now, not in 7 minutes")
+
+	// Once the clock has passed them, the event's own times are sent.
+	fc.Advance(8 * time.Minute)
+	as = alertsOf(t, srv.next(t))
+	require.Equal(t, t0.Add(6*time.Minute), as[0].StartsAt)
+	require.Equal(t, t0.Add(7*time.Minute), as[0].EndsAt)
 }
