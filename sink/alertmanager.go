@@ -325,11 +325,35 @@ func (a *Alertmanager) changed(al *amAlert) {
 
 func (a *Alertmanager) queue(al *amAlert) {
 	if !al.queued {
+		// An alert removed while queued leaves its label set in pending
+		// until take passes it: while the loop is held up by an
+		// Alertmanager that is down, alerts that come and go would grow
+		// pending without bound.
+		if len(a.pending) > 2*a.queuedN+a.o.MaxBatch {
+			a.compact()
+		}
 		al.queued = true
 		a.queuedN++
 		a.pending = append(a.pending, al.labels)
 		a.run.notify()
 	}
+}
+
+// compact drops from pending the label sets of alerts that are gone or not
+// queued, and repeats, keeping the order: queuedN are left.
+func (a *Alertmanager) compact() {
+	kept := a.pending[:0]
+	for _, k := range a.pending {
+		if al := a.alerts[k]; al != nil && al.queued {
+			al.queued = false // kept: a later copy of k is not
+			kept = append(kept, k)
+		}
+	}
+	for _, k := range kept {
+		a.alerts[k].queued = true
+	}
+	clear(a.pending[len(kept):])
+	a.pending = kept
 }
 
 // tick re-sends every alert held and forgets resolutions past retention
