@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 
 // liveFlags are the flags of the runtime, its engines and its logs.
 type liveFlags struct {
+	cmd         string // run or execd, for messages
 	ruleFiles   stringList
 	state       *string
 	every       *time.Duration
@@ -44,6 +46,7 @@ type liveFlags struct {
 
 func addLiveFlags(fs *flag.FlagSet, defaultLevel string) *liveFlags {
 	f := &liveFlags{
+		cmd:         fs.Name(),
 		state:       fs.String("state", "", "checkpoint `FILE`: restored at start, written every --checkpoint-every and at shutdown (default: none, nothing survives a restart)"),
 		every:       fs.Duration("checkpoint-every", pipeline.DefaultCheckpointEvery, "time between checkpoints, with --state"),
 		shards:      fs.Int("shards", 0, "engines run in parallel, each on a share of the series (default: one per CPU, or the checkpoint's)"),
@@ -78,7 +81,10 @@ func (f *liveFlags) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 // config returns the runtime's configuration with the rules read, or
-// prints every positioned error in the rules to stderr.
+// prints every positioned error in the rules to stderr. A --state that
+// cannot be written is refused too, as the runtime refuses one it cannot
+// read: found only at the first checkpoint, it would leave a runtime that
+// logs an error a minute and loses its state at the restart.
 func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (pipeline.Config, bool) {
 	srcs, err := rules.ReadSources(f.ruleFiles...)
 	if err == nil {
@@ -87,6 +93,12 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (pipeline.Config,
 	if err != nil {
 		printRuleErrors(stderr, err)
 		return pipeline.Config{}, false
+	}
+	if *f.state != "" {
+		if err := canWriteBeside(*f.state); err != nil {
+			fmt.Fprintf(stderr, "faultline %s: --state %s: a checkpoint cannot be written there: %v\n", f.cmd, *f.state, err)
+			return pipeline.Config{}, false
+		}
 	}
 	return pipeline.Config{
 		Engine: fault.Config{
@@ -103,6 +115,17 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (pipeline.Config,
 		CheckpointEvery: *f.every,
 		Logger:          log,
 	}, true
+}
+
+// canWriteBeside creates and removes a file beside path, as a checkpoint
+// is first written (frame.WriteFile): it fails when a checkpoint would.
+func canWriteBeside(path string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // reloader reloads the rule files into a runtime: what SIGHUP and POST

@@ -25,8 +25,8 @@
 // checkpoints and exits 0. execd is a processor for Telegraf's
 // processors.execd: every line in passes through on stdout, events are
 // added as line protocol. Both exit 1 when they cannot start (invalid
-// rules, an unreadable checkpoint, an address in use) and 2 on a usage
-// error.
+// rules, a checkpoint that cannot be read or written, an address in use)
+// and 2 on a usage error.
 package main
 
 import (

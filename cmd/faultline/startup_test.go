@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,4 +129,32 @@ func TestRunNamesTheTLSFilesItCannotLoad(t *testing.T) {
 		require.Equal(t, exitFail, code, stderr)
 		require.Contains(t, stderr, "faultline run: --tls-cert "+files[0]+", --tls-key "+files[1]+": tls: ")
 	}
+}
+
+// run and execd refuse at start a --state they cannot write a checkpoint
+// to (here its directory is missing), as they refuse one they cannot read:
+// they used to run without one, logging an error a minute, and to lose
+// their state at the restart.
+func TestLiveRefusesAStateItCannotWrite(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "missing", "state")
+	// execd's input stays open: only a refusal at start ends it.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"execd", "--state", state, "--shards", "1"}, pr, &out, &errb) }()
+	select {
+	case code := <-done:
+		require.Equal(t, exitFail, code, errb.String())
+		require.Contains(t, errb.String(), "faultline execd: --state "+state+": ")
+	case <-time.After(10 * time.Second):
+		pw.Close()
+		<-done
+		t.Fatalf("faultline execd started with a --state it cannot write:\n%s", errb.String())
+	}
+	// run is given an address it cannot listen on: if it started, it
+	// would end at once, but on another error.
+	code, _, stderr := runCLI(t, "", "run", "--listen", "127.0.0.1:-1", "--state", state, "--shards", "1", "--ui=false")
+	require.Equal(t, exitFail, code, stderr)
+	require.Contains(t, stderr, "faultline run: --state "+state+": ")
 }
