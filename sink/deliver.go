@@ -106,8 +106,9 @@ func (e *statusError) Error() string {
 }
 
 // post sends body and classifies the answer: nil for 2xx, a
-// permanentError for 4xx other than 408 and 429, a retryAfterError when a
-// 429 or 503 says when to come back, another error otherwise.
+// permanentError for 4xx other than 408 and 429 and for a redirect that
+// the client followed with a GET, a retryAfterError when a 429 or 503 says
+// when to come back, another error otherwise.
 func (p *poster) post(ctx context.Context, body []byte) error {
 	if p.timeout > 0 {
 		rctx, cancel := context.WithCancelCause(ctx)
@@ -148,6 +149,12 @@ func (p *poster) post(ctx context.Context, body []byte) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
 	}()
+	if m := resp.Request.Method; m != http.MethodPost {
+		// The client followed a 301, 302 or 303 with a GET, which does
+		// not carry the body: its answer says nothing of the delivery.
+		// The URL is wrong; sending again would not help.
+		return &permanentError{fmt.Errorf("POST %s: redirected to %s %s, without the body", p.url, m, resp.Request.URL.Redacted())}
+	}
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}

@@ -37,9 +37,10 @@
 // event twice and deduplicates by its ID, which the engine derives from
 // the data. Failed deliveries are retried with exponential backoff and
 // jitter (Retry), forever unless Retry.MaxAttempts says otherwise. An HTTP
-// 4xx answer other than 408 and 429 is not retried: the batch is counted
-// as dropped, reason "rejected". 429 and 503 answers' Retry-After is
-// honoured, up to Retry.Max.
+// 4xx answer other than 408 and 429 is not retried, nor is a redirect
+// that the client follows with a GET (301, 302, 303), which loses the
+// body: the batch is counted as dropped, reason "rejected". 429 and 503
+// answers' Retry-After is honoured, up to Retry.Max.
 //
 // The queue holds Options.QueueSize events. When it is full, Emit drops the
 // oldest queued event (not the batch in flight), counts it (reason

@@ -15,7 +15,8 @@ import (
 //
 // Any 2xx answer delivers the batch. Other answers and transport errors
 // are retried as the package doc says; a batch the receiver rejects (4xx
-// other than 408 and 429) is dropped and counted, reason "rejected".
+// other than 408 and 429) is dropped and counted, reason "rejected", and
+// so is one redirected (301, 302, 303) to a GET, which does not carry it.
 type Webhook struct {
 	q *queue
 }

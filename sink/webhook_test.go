@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -273,4 +275,54 @@ func TestWebhookEmitFromManyGoroutines(t *testing.T) {
 		require.Equal(t, 1, n, id)
 	}
 	require.Equal(t, uint64(shards*each), s.Stats().Sent)
+}
+
+// A redirect the HTTP client follows with a GET (301, 302, 303: a URL
+// moved from http to https, say) delivers nothing, as the body is not
+// sent again: the batch is rejected, not counted as sent. 307 and 308
+// repeat the POST and deliver.
+func TestWebhookRedirectToAGetIsNoDelivery(t *testing.T) {
+	for _, c := range []struct {
+		code      int
+		delivered bool
+	}{
+		{http.StatusMovedPermanently, false},
+		{http.StatusFound, false},
+		{http.StatusSeeOther, false},
+		{http.StatusTemporaryRedirect, true},
+		{http.StatusPermanentRedirect, true},
+	} {
+		t.Run(fmt.Sprint(c.code), func(t *testing.T) {
+			var (
+				mu  sync.Mutex
+				got []string
+			)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				got = append(got, fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, len(body)))
+				mu.Unlock()
+				if r.URL.Path == "/hook" {
+					http.Redirect(w, r, "/moved", c.code)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			s := sink.NewWebhook(srv.URL+"/hook", &sink.Options{Timeout: -1})
+			ev := events(1)[0]
+			require.NoError(t, s.Emit(context.Background(), ev))
+			require.NoError(t, s.Close(context.Background()))
+			n := len(ev.AppendJSON(nil)) + 1
+			st := s.Stats()
+			mu.Lock()
+			defer mu.Unlock()
+			if c.delivered {
+				require.Equal(t, []string{fmt.Sprint("POST /hook ", n), fmt.Sprint("POST /moved ", n)}, got)
+				require.Equal(t, uint64(1), st.Sent)
+				return
+			}
+			require.Equal(t, []string{fmt.Sprint("POST /hook ", n), "GET /moved 0"}, got)
+			require.Zero(t, st.Sent)
+			require.Equal(t, uint64(1), st.Dropped[sink.ReasonRejected])
+		})
+	}
 }
