@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -175,8 +176,10 @@ func (p *poster) post(ctx context.Context, body []byte) error {
 // number of seconds, or an HTTP-date (RFC 9110 section 10.2.3); 0 when
 // there is none.
 func retryAfter(v string, now time.Time) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(s, 0)) * time.Second
+	// Out of range, ParseUint gives its maximum; the product must not
+	// wrap around either.
+	if s, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		return time.Duration(min(s, uint64(math.MaxInt64/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return t.Sub(now)

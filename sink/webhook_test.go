@@ -326,3 +326,28 @@ func TestWebhookRedirectToAGetIsNoDelivery(t *testing.T) {
 		})
 	}
 }
+
+// A Retry-After beyond Retry.Max waits Retry.Max, however large: a number
+// of seconds past the range of time.Duration too.
+func TestWebhookRetryAfterBeyondMaxWaitsMax(t *testing.T) {
+	for _, after := range []string{"3600", "18446744074", "99999999999999999999"} {
+		t.Run(after, func(t *testing.T) {
+			fc := clock.NewFake(t0)
+			srv := newServer(t)
+			srv.status.Store(http.StatusServiceUnavailable)
+			srv.retryAfter.Store(after)
+			s := sink.NewWebhook(srv.URL, &sink.Options{Clock: fc, Timeout: -1, Retry: sink.Retry{Initial: time.Second, Max: time.Minute, Rand: fixedJitter}})
+			require.NoError(t, s.Emit(context.Background(), events(1)[0]))
+			require.NoError(t, s.Start())
+			srv.next(t)
+			srv.status.Store(http.StatusOK)
+			waitTimers(t, fc, 1)
+			fc.Advance(time.Minute - time.Nanosecond)
+			srv.none(t)
+			require.Equal(t, 1, fc.Waiters(), "still waiting: Retry-After outweighs the 750ms backoff")
+			fc.Advance(time.Nanosecond)
+			srv.next(t)
+			require.NoError(t, s.Close(context.Background()))
+		})
+	}
+}
