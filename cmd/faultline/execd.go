@@ -41,7 +41,7 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if !noArgs(fs, stderr) {
+	if !noArgs(fs, stderr) || !lf.inRange(fs, stderr, "max-line") {
 		return exitUsage
 	}
 	// Signals are taken before the slow part of the start, as run takes

@@ -64,6 +64,13 @@ func addLiveFlags(fs *flag.FlagSet, defaultLevel string) *liveFlags {
 	return f
 }
 
+// inRange reports whether the flags of the runtime, and more, which must
+// be above 0, are in range (see inRange), saying on stderr which is not.
+func (f *liveFlags) inRange(fs *flag.FlagSet, stderr io.Writer, more ...string) bool {
+	return inRange(fs, stderr, false, append(more, "checkpoint-every", "on-time-budget", "lateness")...) &&
+		inRange(fs, stderr, true, "shards", "absent-after", "dedup-window")
+}
+
 // logger returns the logger the flags ask for, writing to w.
 func (f *liveFlags) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level

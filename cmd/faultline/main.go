@@ -30,12 +30,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -146,6 +148,36 @@ func noArgs(fs *flag.FlagSet, stderr io.Writer) bool {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "faultline %s: unexpected arguments %q\n", fs.Name(), fs.Args())
 		return false
+	}
+	return true
+}
+
+// inRange reports whether each named flag (an int, an int64 or a
+// duration) is above 0, or at least 0 when zeroOK, saying on stderr which
+// is not. The libraries take 0, and some any value below it, for their
+// default: set explicitly, such a value would be ignored without a word.
+func inRange(fs *flag.FlagSet, stderr io.Writer, zeroOK bool, names ...string) bool {
+	for _, name := range names {
+		f := fs.Lookup(name)
+		var sign int
+		switch v := f.Value.(flag.Getter).Get().(type) {
+		case int:
+			sign = cmp.Compare(v, 0)
+		case int64:
+			sign = cmp.Compare(v, 0)
+		case time.Duration:
+			sign = cmp.Compare(v, 0)
+		default:
+			panic("inRange: --" + name + " is not a number")
+		}
+		switch {
+		case sign < 0 && zeroOK:
+			fmt.Fprintf(stderr, "faultline %s: --%s must be 0 or more, not %v\n", fs.Name(), name, f.Value)
+			return false
+		case sign <= 0 && !zeroOK:
+			fmt.Fprintf(stderr, "faultline %s: --%s must be above 0, not %v\n", fs.Name(), name, f.Value)
+			return false
+		}
 	}
 	return true
 }

@@ -84,6 +84,9 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "faultline replay: --batch must be ≥ 1, --max-errors ≥ 0 and --checkpoint-every > 0")
 		return exitUsage
 	}
+	if !inRange(fs, stderr, false, "on-time-budget", "lateness") {
+		return exitUsage
+	}
 
 	var rs *rules.Ruleset
 	if len(ruleFiles) > 0 {

@@ -64,7 +64,7 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if !noArgs(fs, stderr) {
+	if !noArgs(fs, stderr) || !lf.inRange(fs, stderr, "max-body", "max-line", "max-conns", "busy-timeout", "tcp-idle-timeout") {
 		return exitUsage
 	}
 	// Signals are taken before the slow part of the start (the rules, the

@@ -158,3 +158,43 @@ func TestLiveRefusesAStateItCannotWrite(t *testing.T) {
 	require.Equal(t, exitFail, code, stderr)
 	require.Contains(t, stderr, "faultline run: --state "+state+": ")
 }
+
+// A limit or an interval out of range is a usage error that names its
+// flag. run, execd and replay used to take 0 (and for the inputs' limits
+// any value below 0) for the default without a word: --max-conns 0 was
+// 1,024 connections, --busy-timeout 0 a second, --checkpoint-every 0 a
+// minute, --on-time-budget 0 a second; and they refused a negative
+// --shards, --absent-after or --dedup-window with exit 1 and without the
+// flag's name.
+func TestFlagsOutOfRange(t *testing.T) {
+	for _, tc := range []struct{ cmd, flag, value string }{
+		{"run", "max-body", "0"},
+		{"run", "max-line", "-5"},
+		{"run", "max-conns", "0"},
+		{"run", "busy-timeout", "0s"},
+		{"run", "tcp-idle-timeout", "-1s"},
+		{"run", "checkpoint-every", "0s"},
+		{"run", "on-time-budget", "0s"},
+		{"run", "lateness", "0s"},
+		{"run", "shards", "-1"},
+		{"run", "absent-after", "-1s"},
+		{"run", "dedup-window", "-1s"},
+		{"execd", "max-line", "0"},
+		{"execd", "checkpoint-every", "-1s"},
+		{"execd", "on-time-budget", "0s"},
+		{"execd", "shards", "-1"},
+		{"replay", "on-time-budget", "0s"},
+		{"replay", "lateness", "0s"},
+	} {
+		args := []string{tc.cmd, "--" + tc.flag, tc.value}
+		if tc.cmd == "run" {
+			// An address it cannot listen on ends it at once if it starts.
+			args = append(args, "--listen", "127.0.0.1:-1", "--ui=false")
+		}
+		code, _, stderr := runCLI(t, "", args...)
+		require.Equal(t, exitUsage, code, "%v: %s", args, stderr)
+		require.Contains(t, stderr, "faultline "+tc.cmd+": --"+tc.flag+" must be ", args)
+	}
+	code, _, stderr := runCLI(t, "", "execd", "--shards", "0", "--absent-after", "0s", "--dedup-window", "0s")
+	require.Equal(t, exitOK, code, "0 is their documented default: %s", stderr)
+}
