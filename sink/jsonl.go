@@ -13,7 +13,10 @@ import (
 // command's output format). Each batch is written with one Write call,
 // then flushed if the writer has a Flush() error method (a bufio.Writer).
 // A failed write is retried from where it stopped, so a line is never
-// written twice in part; a blocked write holds up Close until it returns.
+// written twice in part; a batch dropped in the middle of a line
+// (Retry.MaxAttempts spent) leaves that line torn, and the next batch
+// begins with a newline, so that its own lines stay whole. A blocked write
+// holds up Close until it returns.
 // A bufio.Writer keeps its first error and fails every later call: its
 // retries cannot succeed, so give a writer that recovers (an *os.File)
 // where write errors may pass.

@@ -204,3 +204,26 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 var _ fault.Sink = (*sink.JSONLines)(nil)
+
+// A batch dropped after a partial write (disk full, Retry.MaxAttempts
+// spent) leaves part of a line behind; the next batch's first line must
+// not be glued to it, or the event it carries is lost although counted as
+// sent. The torn line is ended, a line of its own, unparsable, and its
+// event counted as dropped.
+func TestJSONLinesBatchAfterATornLineStartsOnALineOfItsOwn(t *testing.T) {
+	w := &flakyWriter{fails: 1}
+	s := sink.NewJSONLines(w, &sink.Options{MaxBatch: 1, Retry: sink.Retry{MaxAttempts: 1}})
+	evs := events(2)
+	for _, ev := range evs {
+		require.NoError(t, s.Emit(context.Background(), ev))
+	}
+	require.NoError(t, s.Close(context.Background()))
+	st := s.Stats()
+	require.Equal(t, uint64(1), st.Dropped[sink.ReasonRetriesExhausted])
+	require.Equal(t, uint64(1), st.Sent)
+	lines := strings.Split(w.String(), "\n")
+	require.Len(t, lines, 3, "%q", w.String())
+	require.False(t, json.Valid([]byte(lines[0])), "the torn line")
+	require.Equal(t, string(evs[1].AppendJSON(nil)), lines[1], "the line of the event sent")
+	require.Empty(t, lines[2])
+}

@@ -121,6 +121,7 @@ type queue struct {
 
 	batch []fault.Event // owned by the delivery loop
 	body  []byte        // owned by the delivery loop
+	torn  bool          // a dropped batch left part of a line written; owned by the loop
 }
 
 func newQueue(o Options) *queue {
@@ -206,7 +207,13 @@ func (q *queue) loop(ctx context.Context) {
 // deliver encodes and sends one batch; false when ctx ended first.
 func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
 	bad := 0
-	q.body = q.encode(q.body[:0], batch, func(i int, err error) {
+	q.body = q.body[:0]
+	if q.torn {
+		// End the torn line first: glued to it, this batch's first line
+		// would be lost too.
+		q.body = append(q.body, '\n')
+	}
+	q.body = q.encode(q.body, batch, func(i int, err error) {
 		bad++
 		q.o.Logger.Warn("sink: event cannot be encoded, dropped", "sink", q.o.Name, "id", batch[i].ID, "err", err)
 	})
@@ -218,13 +225,17 @@ func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
 		return true
 	}
 	off := 0
-	switch deliverWithRetry(ctx, q.o.Clock, &q.o.Retry, q.o.Logger, q.o.Name,
+	out := deliverWithRetry(ctx, q.o.Clock, &q.o.Retry, q.o.Logger, q.o.Name,
 		func(ctx context.Context) error {
 			k, err := q.send(ctx, q.body[off:])
 			off += k
 			return err
 		},
-		func() { q.mu.Lock(); q.st.Retries++; q.mu.Unlock() }) {
+		func() { q.mu.Lock(); q.st.Retries++; q.mu.Unlock() })
+	if off > 0 {
+		q.torn = q.body[off-1] != '\n'
+	}
+	switch out {
 	case delivered:
 		q.account(n, true, 0)
 	case rejected:
