@@ -124,6 +124,39 @@ func decodeAlone(d *benchData) cost {
 	})
 }
 
+// inProcess decodes each body and hands its samples to one engine at
+// once, on one goroutine, as an embedder of stream and fault does: the
+// cost the runtime's HTTP path is compared with. Unlike decode+engine,
+// the sum of two phases measured apart, decoding and the engine share
+// the caches here as they do in the runtime.
+func inProcess(b *testing.B, d *benchData) cost {
+	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(context.Context, fault.Event) error { return nil })})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Deduper().Reset()
+	ctx := context.Background()
+	dec := stream.NewDecoder(nil, stream.DecoderOptions{})
+	batch := make([]stream.Sample, 0, 4096)
+	return measure(func() {
+		for i, body := range d.bodies {
+			at := d.received[i].UnixNano()
+			dec.Reset(strings.NewReader(body))
+			dec.SetArrival(func() int64 { return at })
+			batch = batch[:0]
+			for {
+				var err error
+				if batch, err = dec.Next(batch); err != nil {
+					break
+				}
+			}
+			if err := eng.Process(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // throughRuntime sends the bodies to the HTTP input of a runtime of that
 // many shards (or, with decoded, Ingests the decoded records), and waits
 // until the shards have processed everything.
@@ -174,7 +207,9 @@ func throughRuntime(b *testing.B, d *benchData, shards int, decoded bool) cost {
 // engine alone with that of HTTP writes through the runtime (decoding,
 // stamping, queueing, shards, merger) at 1 and 2 shards, and of the
 // runtime fed decoded records at 1 and 2 shards; the decoder alone is
-// measured too, to tell its share. Each iteration sends
+// measured too, to tell its share, and the same bodies decoded and
+// processed in-process on one goroutine (inProcess), to tell what the
+// runtime adds to what an embedder pays. Each iteration sends
 // 10,000 hosts × 30 rounds of a 3-field cpu record (300,000 records)
 // through each. Reported per record: wall time (ns/rec-…) and CPU time
 // of all threads (cpu-ns/rec-…), and the ratios the criteria name:
@@ -182,7 +217,7 @@ func throughRuntime(b *testing.B, d *benchData, shards int, decoded bool) cost {
 func BenchmarkHTTPIngest(b *testing.B) {
 	d := makeBenchData(10000, 30, 1000)
 	b.ReportAllocs()
-	var eng, dec, http1, http2, ing1, ing2 cost
+	var eng, dec, inproc, http1, http2, ing1, ing2 cost
 	// A pass before the measured ones: the first phase to run would
 	// otherwise pay alone for growing the heap (page faults).
 	engineAlone(b, d)
@@ -191,6 +226,7 @@ func BenchmarkHTTPIngest(b *testing.B) {
 		add := func(c *cost, x cost) { c.wall += x.wall; c.cpu += x.cpu }
 		add(&eng, engineAlone(b, d))
 		add(&dec, decodeAlone(d))
+		add(&inproc, inProcess(b, d))
 		add(&http1, throughRuntime(b, d, 1, false))
 		add(&http2, throughRuntime(b, d, 2, false))
 		add(&ing1, throughRuntime(b, d, 1, true))
@@ -201,14 +237,18 @@ func BenchmarkHTTPIngest(b *testing.B) {
 	for _, m := range []struct {
 		name string
 		c    cost
-	}{{"engine", eng}, {"decode", dec}, {"http-1shard", http1}, {"http-2shards", http2}, {"ingest-1shard", ing1}, {"ingest-2shards", ing2}} {
+	}{{"engine", eng}, {"decode", dec}, {"inproc", inproc}, {"http-1shard", http1}, {"http-2shards", http2}, {"ingest-1shard", ing1}, {"ingest-2shards", ing2}} {
 		b.ReportMetric(per(m.c.wall), "ns/rec-"+m.name)
 		b.ReportMetric(per(m.c.cpu), "cpu-ns/rec-"+m.name)
 	}
 	b.ReportMetric(float64(http1.cpu)/float64(eng.cpu), "cpu-http1/engine")
-	// What the runtime adds to the same job done in-process: bytes decoded
-	// and handed to an engine, as an embedder does.
+	// What the runtime adds to the same job done in-process: against the
+	// decoder's and the engine's costs measured apart, and against bytes
+	// decoded and handed to an engine on one goroutine, as an embedder
+	// does (inproc).
 	b.ReportMetric(float64(http1.cpu)/float64(eng.cpu+dec.cpu), "cpu-http1/decode+engine")
+	b.ReportMetric(float64(inproc.cpu)/float64(eng.cpu), "cpu-inproc/engine")
+	b.ReportMetric(float64(http1.cpu)/float64(inproc.cpu), "cpu-http1/inproc")
 	b.ReportMetric(float64(http1.wall)/float64(eng.wall), "wall-http1/engine")
 	b.ReportMetric(float64(http1.wall)/float64(http2.wall), "speedup-http-2shards")
 	b.ReportMetric(float64(ing1.wall)/float64(ing2.wall), "speedup-ingest-2shards")
