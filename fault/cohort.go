@@ -39,6 +39,17 @@ import (
 // the cohort that comes later is counted in the cohort again, and its
 // episode is a new one.
 //
+// Such a cohort, once its episode is closed and its windows judged, is
+// dead, and its room is reused: a new cohort that finds MaxCohorts taken
+// takes the dead one of lowest index (the dead one keeps its key until
+// then, so a series of its own that comes back first revives it). Without
+// that, a `by` label that churns (pods, nodes, versions) would fill
+// MaxCohorts with cohorts gone long ago, and every new one would overflow
+// for the life of the process. Stats.Cohorts counts the cohorts held, dead
+// ones included. A series that overflowed stays in the overflow, even
+// once a cohort of its own has room; a cohort that comes back is judged
+// afresh, and its next episode is a new one (a later Since, so a new ID).
+//
 // Episodes run as for threshold rules, in window time: a condition that
 // starts to hold opens a pending episode (firing without `for`) whose
 // Since is the end of the window; it fires at the first window ending at
@@ -126,6 +137,11 @@ type cohortRule struct {
 	keys    map[string]uint32 // cohort key → index in cohorts
 	cohorts []cohort
 	over    [2]cohortAcc // series past MaxCohorts
+	// noneDead says that no cohort was dead at the last look for room,
+	// and none has lost its last series or its windows since, so that a
+	// series past MaxCohorts does not look again (derived: false after
+	// Restore, and a look costs only time).
+	noneDead bool
 }
 
 // cohortMember is a series' membership of a cohort rule.
@@ -166,8 +182,10 @@ func (e *Engine) newCohortRule(ri uint32, r *rules.Rule) cohortRule {
 }
 
 // attachRules gives a new series what its rules need besides evaluation:
-// a history if one of them reads it, its cohort in each cohort rule.
-func (e *Engine) attachRules(idx uint32, labels stream.Labels) {
+// a history if one of them reads it, its cohort in each cohort rule. A
+// restored series (restoring) joins the cohort of its key if there is one
+// and none else: readCohorts then puts it in the overflow if it was there.
+func (e *Engine) attachRules(idx uint32, labels stream.Labels, restoring bool) {
 	s := &e.st.series[idx]
 	keep, need := int64(0), false
 	for _, ri := range e.al.ruleIdx[s.rulesOff : s.rulesOff+uint32(s.rulesN)] {
@@ -175,7 +193,7 @@ func (e *Engine) attachRules(idx uint32, labels stream.Labels) {
 		member := uint32(0)
 		if r.Cohort != nil {
 			need = true
-			member = e.joinCohort(e.al.coh.byRule[ri], labels)
+			member = e.joinCohort(e.al.coh.byRule[ri], labels, restoring)
 		} else if r.UsesHistory() {
 			need = true
 			keep = max(keep, int64(r.Window))
@@ -190,41 +208,72 @@ func (e *Engine) attachRules(idx uint32, labels stream.Labels) {
 	}
 }
 
-// joinCohort returns the member index + 1 of a new series in cohort rule
-// c, creating its cohort if there is room.
-func (e *Engine) joinCohort(c uint32, labels stream.Labels) uint32 {
-	cr := &e.al.coh.rules[c]
-	by := e.al.rules[cr.ri].Cohort.By
+// cohortKey returns the key of the cohort of labels under the by labels.
+// The labels of a cohort give its own key.
+func cohortKey(by []string, labels stream.Labels) string {
 	var b strings.Builder
 	for _, name := range by {
 		b.WriteString(labels.Get(name))
 		b.WriteByte(0xff)
 	}
-	key := b.String()
+	return b.String()
+}
+
+// joinCohort returns the member index + 1 of a new series in cohort rule
+// c, creating its cohort if there is room, or reusing a dead one's. A
+// restored series (restoring) creates none.
+func (e *Engine) joinCohort(c uint32, labels stream.Labels, restoring bool) uint32 {
+	cr := &e.al.coh.rules[c]
+	by := e.al.rules[cr.ri].Cohort.By
+	key := cohortKey(by, labels)
 	ci, ok := cr.keys[key]
-	if !ok {
-		if len(cr.cohorts) >= e.cfg.MaxCohorts {
-			ci = noCohort
-			e.stats.local.CohortOverflow++
+	switch {
+	case ok:
+	case restoring:
+		ci = noCohort // its cohort is in the snapshot if it had one
+	case len(cr.cohorts) < e.cfg.MaxCohorts:
+		ci = uint32(len(cr.cohorts))
+		cr.cohorts = append(cr.cohorts, cohort{})
+		e.stats.local.Cohorts++
+	default:
+		if ci = cr.deadCohort(); ci != noCohort {
+			delete(cr.keys, cohortKey(by, cr.cohorts[ci].labels))
 		} else {
-			ci = uint32(len(cr.cohorts))
-			cr.keys[key] = ci
-			var ls stream.Labels
-			for _, name := range by {
-				if v := labels.Get(name); v != "" {
-					ls = append(ls, stream.Label{Name: name, Value: v})
-				}
-			}
-			ls.Sort()
-			cr.cohorts = append(cr.cohorts, cohort{labels: ls, id: xxhash.Sum64String(key)})
-			e.stats.local.Cohorts++
+			e.stats.local.CohortOverflow++
 		}
+	}
+	if !ok && ci != noCohort {
+		cr.keys[key] = ci
+		var ls stream.Labels
+		for _, name := range by {
+			if v := labels.Get(name); v != "" {
+				ls = append(ls, stream.Label{Name: name, Value: v})
+			}
+		}
+		ls.Sort()
+		cr.cohorts[ci] = cohort{labels: ls, id: xxhash.Sum64String(key)}
 	}
 	if ci != noCohort {
 		cr.cohorts[ci].live++
 	}
 	e.al.coh.members = append(e.al.coh.members, cohortMember{rule: c, cohort: ci})
 	return uint32(len(e.al.coh.members))
+}
+
+// deadCohort returns the index of the first dead cohort of cr, one with no
+// series, no open episode and no sample in its windows, whose room a new
+// cohort may take, or noCohort if there is none.
+func (cr *cohortRule) deadCohort() uint32 {
+	if cr.noneDead {
+		return noCohort
+	}
+	for i := range cr.cohorts {
+		if c := &cr.cohorts[i]; c.live == 0 && c.state == 0 && c.acc[0].samples == 0 && c.acc[1].samples == 0 {
+			return uint32(i)
+		}
+	}
+	cr.noneDead = true
+	return noCohort
 }
 
 // cohortSample counts a fresh, newest sample of a series in the cohort rule
@@ -381,8 +430,12 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 	}
 	cr.over[p] = cohortAcc{}
 	for i := range cr.cohorts {
-		cr.cohorts[i].acc[p] = cohortAcc{}
-		e.endGoneCohort(cr, &cr.cohorts[i], at)
+		c := &cr.cohorts[i]
+		c.acc[p] = cohortAcc{}
+		e.endGoneCohort(cr, c, at)
+		if c.live == 0 {
+			cr.noneDead = false // it may be dead now
+		}
 	}
 	cr.k++
 }
@@ -396,7 +449,9 @@ func (e *Engine) leaveCohort(m *cohortMember, at int64) {
 	}
 	cr := &e.al.coh.rules[m.rule]
 	c := &cr.cohorts[m.cohort]
-	c.live--
+	if c.live--; c.live == 0 {
+		cr.noneDead = false // it may be dead now
+	}
 	e.endGoneCohort(cr, c, at)
 }
 
@@ -482,9 +537,12 @@ func readCohortAcc(r *frame.Reader) cohortAcc {
 }
 
 // appendCohorts appends the cohort rules' windows and episodes and each
-// series' last window. The cohorts themselves (their keys and labels) and
-// the series' memberships readSeries rebuilds from the rules, in the order
-// the series came.
+// series' last window and whether it is in the overflow. The cohorts
+// themselves (their keys and labels) appendCohortKeys writes, and
+// readSeries rebuilds the series' memberships from them: a series joins
+// the cohort of its key. That is not enough for one that overflowed and
+// whose cohort took a dead one's room later: it stays in the overflow,
+// and the snapshot says so.
 func (e *Engine) appendCohorts(w *frame.Writer) {
 	c := &e.al.coh
 	w.I64(c.next)
@@ -525,6 +583,7 @@ func (e *Engine) appendCohorts(w *frame.Writer) {
 		for _, m := range e.al.coh.aux[e.st.series[i].rulesOff : e.st.series[i].rulesOff+uint32(e.st.series[i].rulesN)] {
 			if m != 0 {
 				w.I64(c.members[m-1].last)
+				w.Bool(c.members[m-1].cohort == noCohort)
 			}
 		}
 	}
@@ -555,11 +614,25 @@ func (e *Engine) readCohorts(r *frame.Reader) {
 			}
 		}
 	}
-	if n := r.Count(8); r.Err() == nil && n != len(c.members) {
+	if n := r.Count(9); r.Err() == nil && n != len(c.members) {
 		r.Fail("%d cohort members, the series give %d", n, len(c.members))
 		return
 	}
 	for i := range c.members {
-		c.members[i].last = r.I64()
+		m := &c.members[i]
+		m.last = r.I64()
+		over := r.Bool()
+		switch {
+		case r.Err() != nil:
+			return
+		case over && m.cohort != noCohort:
+			cr := &c.rules[m.rule]
+			cr.cohorts[m.cohort].live--
+			cr.noneDead = false
+			m.cohort = noCohort
+		case !over && m.cohort == noCohort:
+			r.Fail("cohort member %d: in a cohort its labels have none", i)
+			return
+		}
 	}
 }

@@ -71,6 +71,11 @@ type Config struct {
 	// default 4,194,304 (64 MiB).
 	MaxHistoryPoints int
 	// MaxCohorts bounds the cohorts of each cohort rule. By default 1,024.
+	// The series of a cohort past it count only towards the others and
+	// the fleet. A cohort whose series were all evicted (SeriesTTL), once
+	// its episode is closed and its windows judged, gives its room to the
+	// next new cohort: the bound is on the cohorts alive, not on all the
+	// values a `by` label ever took.
 	MaxCohorts int
 
 	// Observer receives what the detectors saw, for reports and live

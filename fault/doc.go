@@ -131,7 +131,8 @@
 //   - MaxHistory and MaxHistoryPoints: a series' history ring evicts its
 //     oldest point although still in the window (Stats.HistoryEvicted).
 //   - MaxCohorts: the series of further cohorts count only towards the
-//     others and the fleet (Stats.CohortOverflow).
+//     others and the fleet (Stats.CohortOverflow). A cohort whose series
+//     were all evicted gives its room to the next new one.
 //
 // # Crash-safe state
 //

@@ -392,7 +392,7 @@ func (e *Engine) create(smp *stream.Sample) (uint32, bool) {
 	} else {
 		e.st.add(s, t)
 	}
-	e.attachRules(idx, smp.Labels)
+	e.attachRules(idx, smp.Labels, false)
 	e.stats.local.Series++
 	return idx, true
 }

@@ -393,6 +393,10 @@ func requireSameSeriesState(t *testing.T, e, r *Engine) {
 	for i := range e.st.series {
 		es, rs := &e.st.series[i], &r.st.series[i]
 		require.Equal(t, es.id, rs.id, "slot %d", i)
+		require.Equal(t, e.free(uint32(i)), r.free(uint32(i)), "slot %d: free", i)
+		if e.free(uint32(i)) {
+			continue // nothing else to compare
+		}
 		require.Equal(t, e.seriesRules(uint32(i)), r.seriesRules(uint32(i)))
 		require.Equal(t, es.hist == 0, rs.hist == 0)
 		if es.hist != 0 {
@@ -720,4 +724,168 @@ func TestNoEvictionPastSeenRange(t *testing.T) {
 	require.Equal(t, last+int64(time.Hour), e.firstExpiry())
 	require.NoError(t, e.Advance(t.Context(), start))
 	require.EqualValues(t, 1, e.Stats().SeriesEvicted)
+}
+
+// TestDeadCohortsMakeRoom: a cohort whose series were all evicted, its
+// episode closed and its windows judged, is dead, and its room goes to the
+// next new cohort that needs it. Before, cohorts were never freed: once
+// MaxCohorts distinct values had ever been seen, every new cohort
+// overflowed and was never judged, though none of the old ones was alive.
+// A series that overflowed stays in the overflow when its cohort gets room
+// later; a cohort that comes back is a new episode, with a new ID; an
+// engine snapshotted and restored between the steps (dead cohorts, reused
+// ones, an overflowed series beside its new cohort) continues exactly.
+func TestDeadCohortsMakeRoom(t *testing.T) {
+	rs := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Hot, match: x, cohort: {by: [c], window: 1m}, expr: 'cohort.max > 10'}
+`)
+	cfg := func(sink Sink) Config {
+		return Config{Rules: rs, MaxCohorts: 4, SeriesTTL: 5 * time.Minute, DisableDedup: true, Sink: sink}
+	}
+	// send feeds the series (c, i, value) every 10 s from s to s+50.
+	type ser struct {
+		c, i string
+		v    float64
+	}
+	send := func(e *Engine, s float64, ss ...ser) {
+		for k := range 6 {
+			at := sec(s + float64(10*k))
+			var batch []stream.Sample
+			for _, x := range ss {
+				batch = append(batch, smp("x", at, at, x.v, "c", x.c, "i", x.i))
+			}
+			require.NoError(t, e.Process(context.Background(), batch))
+		}
+	}
+	steps := []func(e *Engine){
+		// Cohorts a (hot), b, c and d fill the room, then go silent and
+		// are evicted.
+		func(e *Engine) { send(e, 0, ser{"a", "1", 20}, ser{"b", "1", 1}, ser{"c", "1", 1}, ser{"d", "1", 1}) },
+		func(e *Engine) {
+			require.NoError(t, e.Advance(context.Background(), sec(1000)))
+			require.EqualValues(t, 4, e.Stats().SeriesEvicted)
+		},
+		// New cohorts e (hot) and f take the room of dead ones.
+		func(e *Engine) { send(e, 1000, ser{"e", "1", 20}, ser{"f", "1", 1}) },
+		func(e *Engine) { require.NoError(t, e.Advance(context.Background(), sec(1200))) },
+		// g and h take the last room; k1 overflows.
+		func(e *Engine) { send(e, 1200, ser{"g", "1", 1}, ser{"h", "1", 1}, ser{"k", "1", 20}) },
+		func(e *Engine) { send(e, 1260, ser{"g", "1", 1}, ser{"h", "1", 1}, ser{"k", "1", 20}) },
+		func(e *Engine) { send(e, 1320, ser{"g", "1", 1}, ser{"h", "1", 1}, ser{"k", "1", 20}) },
+		func(e *Engine) { send(e, 1380, ser{"g", "1", 1}, ser{"h", "1", 1}, ser{"k", "1", 20}) },
+		// e and f are gone: k2 gets a cohort k of its own (k1, hot, stays
+		// in the overflow, so k does not fire), and a comes back hot.
+		func(e *Engine) {
+			send(e, 1440, ser{"g", "1", 1}, ser{"h", "1", 1}, ser{"k", "1", 20}, ser{"k", "2", 1}, ser{"a", "1", 20})
+		},
+		func(e *Engine) {
+			send(e, 1500, ser{"g", "1", 1}, ser{"h", "1", 1}, ser{"k", "1", 20}, ser{"k", "2", 1}, ser{"a", "1", 20})
+		},
+		func(e *Engine) { require.NoError(t, e.Advance(context.Background(), sec(1700))) },
+	}
+	run := func(sink Sink, restoreEach bool) *Engine {
+		e, err := New(cfg(sink))
+		require.NoError(t, err)
+		for _, step := range steps {
+			step(e)
+			if !restoreEach {
+				continue
+			}
+			snap, err := e.AppendSnapshot(nil)
+			require.NoError(t, err)
+			r, err := Restore(cfg(sink), bytes.NewReader(snap))
+			require.NoError(t, err)
+			again, err := r.AppendSnapshot(nil)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
+			require.Equal(t, e.Stats(), r.Stats())
+			require.Equal(t, e.al.coh.rules[0].keys, r.al.coh.rules[0].keys, "cohorts keep their indices")
+			requireSameSeriesState(t, e, r)
+			e = r
+		}
+		return e
+	}
+	rec := &recorder{}
+	e := run(rec, false)
+	var got []string
+	var episodes []string
+	for _, ev := range rec.events {
+		if ev.Kind == KindCohort {
+			got = append(got, ev.Labels.Get("c")+" "+ev.State.String()+" "+ev.Annotations.Get("reason"))
+			if ev.State == StateFiring {
+				episodes = append(episodes, ev.Episode)
+			}
+		}
+	}
+	require.Equal(t, []string{"a firing ", "a resolved evicted", "e firing ", "e resolved evicted", "a firing "}, got)
+	require.NotEqual(t, episodes[0], episodes[2], "a's new episode has a new ID")
+	st := e.Stats()
+	require.EqualValues(t, 1, st.CohortOverflow, "k1 only")
+	require.EqualValues(t, 4, st.Cohorts)
+
+	var want, restored lines
+	ref := run(&want, false)
+	r := run(&restored, true)
+	require.Equal(t, want.out, restored.out, "events")
+	require.Equal(t, ref.Stats(), r.Stats())
+}
+
+// TestSnapshotWithCohortChurnContinuesExactly: cohorts by pod, 32 at most,
+// under a churn of 600 pods (about 40 alive at a time): dead cohorts give
+// their room to new ones (most pods get a cohort, and 10 of the 15 hot ones
+// fire; before, 568 overflowed), and an engine snapshotted
+// and restored at random points emits exactly the events, and ends with
+// exactly the Stats, of one that ran through.
+func TestSnapshotWithCohortChurnContinuesExactly(t *testing.T) {
+	const maxCohorts = 32
+	in := churnInput(600)
+	rs := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: HotPod, cohort: {by: [pod], window: 1m}, expr: 'cohort.max > 90'}
+`)
+	cfg := func(sink Sink) Config {
+		return Config{Rules: rs, MaxCohorts: maxCohorts, SeriesTTL: time.Minute, DisableDedup: true, Sink: sink}
+	}
+	var want lines
+	ref, err := New(cfg(&want))
+	require.NoError(t, err)
+	for _, b := range in {
+		require.NoError(t, ref.Process(context.Background(), b))
+	}
+	require.NoError(t, ref.Close(context.Background()))
+	st := ref.Stats()
+	require.EqualValues(t, maxCohorts, st.Cohorts)
+	require.Positive(t, st.CohortOverflow)
+	require.Less(t, st.CohortOverflow, uint64(200), "most pods get a cohort")
+	require.GreaterOrEqual(t, st.CohortFaults, uint64(10), "hot pods fire long after the first cohorts")
+
+	var got lines
+	e, err := New(cfg(&got))
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(3, 3))
+	snaps := 0
+	for _, b := range in {
+		require.NoError(t, e.Process(context.Background(), b))
+		if rng.IntN(60) != 0 {
+			continue
+		}
+		snap, err := e.AppendSnapshot(nil)
+		require.NoError(t, err)
+		r, err := Restore(cfg(&got), bytes.NewReader(snap))
+		require.NoError(t, err)
+		again, err := r.AppendSnapshot(nil)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
+		require.Equal(t, e.al.coh.rules[0].keys, r.al.coh.rules[0].keys, "cohorts keep their indices")
+		requireSameSeriesState(t, e, r)
+		e = r
+		snaps++
+	}
+	require.NoError(t, e.Close(context.Background()))
+	require.Equal(t, want.out, got.out, "events")
+	require.Equal(t, ref.Stats(), e.Stats(), "stats")
+	require.GreaterOrEqual(t, snaps, 10)
 }

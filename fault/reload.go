@@ -289,5 +289,5 @@ func (e *Engine) rejoin(c uint32, j int32, prevOff uint32, prevSel []uint32, old
 			}
 		}
 	}
-	return e.joinCohort(c, labels)
+	return e.joinCohort(c, labels, false)
 }

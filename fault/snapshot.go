@@ -18,7 +18,7 @@ import (
 // sections. Each component encodes, decodes and checks its own section,
 // beside its state.
 //
-// Format, version 4: a frame (package frame) of magic "FLTSNAP\x00"
+// Format, version 7: a frame (package frame) of magic "FLTSNAP\x00"
 // whose body is the sections in the order of appendState; counts and
 // lengths are uvarints, each checked against the bytes left before
 // anything is allocated for it. A snapshot that is truncated, corrupted,
@@ -26,7 +26,9 @@ import (
 // ErrBadSnapshot; Restore never returns a half-restored engine, and never
 // panics on bad input. Snapshots of another version are refused as such:
 // version 3 came before the engine was split into components, version 4
-// before the ingest lag detector learned each source's jitter. The last
+// before the ingest lag detector learned each source's jitter, version 6
+// before the room of dead cohorts was reused (each series of a cohort rule
+// now says whether it is in the rule's overflow). The last
 // section, the events queued for the sink and not given to it yet, is
 // there only in a snapshot the sink takes (see the package doc).
 
@@ -43,7 +45,7 @@ var (
 
 const (
 	snapMagic   = "FLTSNAP\x00"
-	snapVersion = 6
+	snapVersion = 7
 	// maxSnapshot bounds what Restore reads: 64 GiB.
 	maxSnapshot = 1 << 36
 )

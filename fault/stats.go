@@ -53,7 +53,7 @@ type Stats struct {
 	HistorySeries  uint64 // series keeping a history for windowed rule functions or cohort rules
 	HistoryPoints  uint64 // room for points allocated to those histories (16 bytes each); rings never shrink
 	HistoryEvicted uint64 // points evicted while still inside their window (Config.MaxHistory, MaxHistoryPoints)
-	Cohorts        uint64 // cohorts tracked, over all cohort rules
+	Cohorts        uint64 // cohorts tracked, over all cohort rules (a dead one until its room is reused)
 	CohortOverflow uint64 // series left without a cohort of their own because Config.MaxCohorts was reached
 	CohortLate     uint64 // samples of a cohort rule for a window already judged, left out
 	CohortFaults   uint64 // cohort episodes that fired

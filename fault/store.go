@@ -210,7 +210,7 @@ func (e *Engine) readSeries(r *frame.Reader) {
 		s.seen = r.U32()
 		e.bindRules(&s, idx, name, labels)
 		e.st.series = append(e.st.series, s)
-		e.attachRules(idx, labels) // its cohorts and history, as create gives them
+		e.attachRules(idx, labels, true) // its cohorts and history, as create gives them
 		e.st.trackers[i].readFrom(r)
 		for j := range e.st.misses[i] {
 			e.st.misses[i][j] = r.U16()
