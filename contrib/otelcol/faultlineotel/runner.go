@@ -60,6 +60,7 @@ type Runner struct {
 	pool sync.Pool // of *[]stream.Sample
 
 	mu      sync.Mutex // guards what follows
+	called  bool       // Start was called
 	started bool
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -105,8 +106,17 @@ func (r *Runner) AddSink(s pipeline.Sink) { r.set.Sinks = append(r.set.Sinks, s)
 
 // Start reads the rule files, opens the checkpoint's storage client,
 // builds the runtime (restoring the checkpoint, if any) and runs it. ctx
-// bounds Start only.
+// bounds Start only. It may be called once: a second call, or one after
+// Shutdown, is refused: its runtime would run beside the first one, and
+// Shutdown would stop only the last.
 func (r *Runner) Start(ctx context.Context, host component.Host) error {
+	r.mu.Lock()
+	called := r.called
+	r.called = true
+	r.mu.Unlock()
+	if called {
+		return errors.New("faultline: Start called again: a component runs once")
+	}
 	srcs, err := rules.ReadSources(r.cfg.Rules...)
 	if err != nil {
 		return fmt.Errorf("faultline: %w", err)
