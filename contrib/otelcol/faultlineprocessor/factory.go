@@ -4,10 +4,17 @@
 // events go to the sinks of its configuration (Alertmanager, webhooks).
 // The mapping of metrics to samples, the configuration, state and
 // self-metrics are described in package faultlineotel.
+//
+// A processor listed in several pipelines is one component, with one
+// runtime that evaluates the metrics of all of them (one checkpoint, one
+// instance, one set of sinks). A point that reaches it through two
+// pipelines (a receiver listed in both) is a redelivery: deduplicated and
+// counted as a duplicate.
 package faultlineprocessor
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -41,23 +48,79 @@ type options struct {
 }
 
 func newFactory(o options) processor.Factory {
+	var (
+		mu     sync.Mutex // guards byConf and the refs of its entries
+		byConf = map[*Config]*shared{}
+	)
 	return processor.NewFactory(Type,
 		func() component.Config { return faultlineotel.NewDefaultConfig() },
 		processor.WithMetrics(func(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-			r := faultlineotel.NewRunner(faultlineotel.Settings{
-				ID: set.ID, Kind: component.KindProcessor, Telemetry: set.TelemetrySettings,
-				Config: cfg.(*Config), Clock: o.clk, Sinks: o.sinks,
-			})
-			if o.created != nil {
-				o.created(r)
+			c := cfg.(*Config)
+			mu.Lock()
+			sh := byConf[c]
+			if sh == nil {
+				r := faultlineotel.NewRunner(faultlineotel.Settings{
+					ID: set.ID, Kind: component.KindProcessor, Telemetry: set.TelemetrySettings,
+					Config: c, Clock: o.clk, Sinks: o.sinks,
+				})
+				if o.created != nil {
+					o.created(r)
+				}
+				sh = &shared{r: r}
+				sh.release = func() bool {
+					mu.Lock()
+					defer mu.Unlock()
+					sh.refs--
+					if sh.refs > 0 {
+						return false
+					}
+					delete(byConf, c)
+					return true
+				}
+				byConf[c] = sh
 			}
+			sh.refs++
+			mu.Unlock()
+			var once sync.Once
 			return processorhelper.NewMetrics(ctx, set, cfg, next,
 				func(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
-					return md, r.ConsumeMetrics(ctx, md)
+					return md, sh.r.ConsumeMetrics(ctx, md)
 				},
 				processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-				processorhelper.WithStart(r.Start),
-				processorhelper.WithShutdown(r.Shutdown),
+				processorhelper.WithStart(sh.start),
+				processorhelper.WithShutdown(func(ctx context.Context) error {
+					var err error
+					once.Do(func() { err = sh.shutdown(ctx) })
+					return err
+				}),
 			)
 		}, Stability))
+}
+
+// shared is the runner of the processors of one component: the collector
+// makes a processor for each pipeline that lists the component, all with
+// its Config, and they must share one runtime, as they share its
+// checkpoint, its instance name and its sinks. The first Start starts it;
+// the last Shutdown of the processors made stops it, so that the
+// components before it in every pipeline can still hand it their last
+// metrics.
+type shared struct {
+	r       *faultlineotel.Runner
+	refs    int         // processors made and not shut down; guarded by the factory
+	release func() bool // counts a processor shut down; true for the last
+
+	startOnce sync.Once
+	startErr  error
+}
+
+func (s *shared) start(ctx context.Context, host component.Host) error {
+	s.startOnce.Do(func() { s.startErr = s.r.Start(ctx, host) })
+	return s.startErr
+}
+
+func (s *shared) shutdown(ctx context.Context) error {
+	if !s.release() {
+		return nil
+	}
+	return s.r.Shutdown(ctx)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -26,6 +27,7 @@ import (
 	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/contrib/otelcol/faultlineotel"
 	"github.com/faultline-go/faultline/contrib/otelcol/internal/fixture"
+	"github.com/faultline-go/faultline/contrib/otelcol/internal/memstorage"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/stream"
@@ -246,4 +248,60 @@ groups:
 		got = append(got, ev.Labels.Get("__name__")+ls.String()+" "+strconv.FormatFloat(ev.Value, 'g', -1, 64))
 	}
 	require.ElementsMatch(t, want, got)
+}
+
+// host is a component.Host with the given extensions.
+type host map[component.ID]component.Component
+
+func (h host) GetExtensions() map[component.ID]component.Component { return h }
+
+// A processor listed in two pipelines is one component: the collector
+// makes a processor for each pipeline, with the same ID and the same
+// Config, and they share one runtime, its checkpoint and its events. Two
+// runtimes took turns writing the same checkpoint, and after a restart
+// each restored the last one written: the series of the other pipeline,
+// which it never receives, went absent.
+func TestOneRuntimeForEveryPipeline(t *testing.T) {
+	storageID := component.MustNewID("memory_storage")
+	h := host{storageID: memstorage.New()}
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Rules = []string{writeRules(t, beat)}
+	cfg.Storage = &storageID
+	clk := clock.NewFake(t0)
+	rec := &fixture.Recorder{}
+	var runners []*faultlineotel.Runner
+	f := newFactory(options{clk: clk, sinks: []pipeline.Sink{rec}, created: func(r *faultlineotel.Runner) { runners = append(runners, r) }})
+	run := func(steps int) {
+		var procs []processor.Metrics
+		for range 2 { // two pipelines
+			p, err := f.CreateMetrics(context.Background(), processortest.NewNopSettings(Type), cfg, new(consumertest.MetricsSink))
+			require.NoError(t, err)
+			require.NoError(t, p.Start(context.Background(), h))
+			procs = append(procs, p)
+		}
+		r := runners[len(runners)-1]
+		_ = r.Sync(context.Background()) // the runtime runs: a restart's downtime ends
+		for range steps {
+			require.NoError(t, procs[0].ConsumeMetrics(context.Background(), fixture.Up(clk.Now(), "a1", "a2")))
+			require.NoError(t, procs[1].ConsumeMetrics(context.Background(), fixture.Up(clk.Now(), "b1", "b2")))
+			clk.Advance(time.Second)
+			require.NoError(t, r.Sync(context.Background()))
+		}
+		for _, p := range procs {
+			require.NoError(t, p.Shutdown(context.Background()))
+		}
+	}
+	run(20)
+	require.Len(t, runners, 1, "one runtime for both pipelines")
+	clk.Advance(10 * time.Second)
+	run(30)
+	require.Len(t, runners, 2, "a runtime for each run")
+	require.Empty(t, rec.Of(fault.KindAbsence, fault.StateFiring), "%v", rec.All())
+	downs := 0
+	for _, ev := range rec.All() {
+		if ev.Kind == fault.KindCollectorDown {
+			downs++
+		}
+	}
+	require.Equal(t, 1, downs, "one restart, one event: %v", rec.All())
 }
