@@ -130,7 +130,7 @@ type RuntimeConfig struct {
 	// see all of the input (with several shards, each sees its share; see
 	// package pipeline). 0 means the number of CPUs, or the checkpoint's
 	// when one is restored. A checkpoint can only be restored with the
-	// shard count it was taken with.
+	// shard count it was taken with. At most 1024.
 	Shards int `mapstructure:"shards"`
 	// QueueLen bounds each shard's queue, in batches. By default 64.
 	QueueLen int `mapstructure:"queue_len"`
@@ -195,6 +195,10 @@ const (
 	DefaultShards         = 1
 )
 
+// maxShards is the most shards the runtime takes (pipeline.New refuses
+// more).
+const maxShards = 1024
+
 // DefaultResourceAttributes are the resource attributes that become
 // labels by default.
 var DefaultResourceAttributes = []string{"service.name", "service.namespace", "service.instance.id", "host.name"}
@@ -246,6 +250,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("resource_attributes[%d]: empty", i))
 		}
 	}
+	engineErrs := len(errs)
 	neg("dedup::window", c.Dedup.Window)
 	negInt("dedup::max_bytes", c.Dedup.MaxBytes)
 	e := &c.Engine
@@ -263,8 +268,19 @@ func (c *Config) Validate() error {
 	if late < budget {
 		errs = append(errs, fmt.Errorf("engine::lateness %v is shorter than engine::on_time_budget %v", late, budget))
 	}
+	if len(errs) == engineErrs {
+		// The engine's own bounds (max_series, max_sources,
+		// dedup::max_bytes), which Start would meet. It allocates little:
+		// its tables grow as series come.
+		if _, err := fault.New(c.engineConfig("")); err != nil {
+			errs = append(errs, fmt.Errorf("engine: %w", err))
+		}
+	}
 	r := &c.Runtime
 	negInt("runtime::shards", r.Shards)
+	if r.Shards > maxShards {
+		errs = append(errs, fmt.Errorf("runtime::shards: %d is more than %d", r.Shards, maxShards))
+	}
 	negInt("runtime::queue_len", r.QueueLen)
 	neg("runtime::tick", r.Tick)
 	neg("runtime::stall_after", r.StallAfter)

@@ -1,6 +1,7 @@
 package faultlineotel_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -121,4 +122,25 @@ func TestPackageDocExampleDecodes(t *testing.T) {
 	require.Equal(t, 24*time.Hour, cfg.Engine.SeriesTTL)
 	cfg.Rules = nil // not on this machine
 	require.NoError(t, cfg.Validate())
+}
+
+// What Start would refuse, Validate refuses: the runtime's and the
+// engine's own bounds, so that "otelcol validate" finds them and the
+// collector does not fail at start on a configuration it accepted.
+func TestValidateRefusesWhatStartRefuses(t *testing.T) {
+	for want, set := range map[string]func(*faultlineotel.Config){
+		"runtime::shards: 2000 is more than 1024": func(c *faultlineotel.Config) { c.Runtime.Shards = 2000 },
+		"MaxSources 2097152 is above the limit":   func(c *faultlineotel.Config) { c.Engine.MaxSources = 2 << 20 },
+		"MaxSeries 4294967296 is above the limit": func(c *faultlineotel.Config) { c.Engine.MaxSeries = 1 << 32 },
+		"MaxBytes 2199023255552 is too large":     func(c *faultlineotel.Config) { c.Dedup.MaxBytes = 1 << 41 },
+	} {
+		cfg := faultlineotel.NewDefaultConfig()
+		set(cfg)
+		err := cfg.Validate()
+		require.Error(t, err, want)
+		require.Contains(t, err.Error(), want)
+		r := faultlineotel.NewRunner(faultlineotel.Settings{ID: component.MustNewID("faultline"), Kind: component.KindProcessor,
+			Telemetry: componenttest.NewNopTelemetrySettings(), Config: cfg})
+		require.Error(t, r.Start(context.Background(), componenttest.NewNopHost()), "Start refuses it too")
+	}
 }
