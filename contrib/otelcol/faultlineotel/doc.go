@@ -26,14 +26,14 @@
 //	Empty                     nothing (faultline_otelcol_empty_metrics_total)
 //
 // A point flagged no_recorded_value (a staleness marker: no delivery)
-// gives nothing and is counted. A point without a timestamp, a number
-// point without a value, and a point whose labels exceed
-// Config.MaxLabels or Config.MaxLabelBytes are refused: counted by reason
-// (faultline_otelcol_points_skipped_total) and handed, as a *PointError
-// with its position in the batch, to the runtime's BadInput, which
-// coalesces them into one bad_input event a minute. NaN and infinite
-// values are kept (a delivery; every comparison with NaN is false), NaN
-// counted.
+// gives nothing and is counted. A point of a metric without a name, a
+// point without a timestamp, a number point without a value, and a point
+// whose labels exceed Config.MaxLabels or Config.MaxLabelBytes are
+// refused: counted by reason (faultline_otelcol_points_skipped_total)
+// and handed, as a *PointError with its position in the batch, to the
+// runtime's BadInput, which coalesces them into one bad_input event a
+// minute. NaN and infinite values are kept (a delivery; every comparison
+// with NaN is false), NaN counted.
 //
 // Names: the metric name with every byte but ASCII letters, digits, _ and
 // : replaced by _, and _ before a leading digit (MetricName). No unit or

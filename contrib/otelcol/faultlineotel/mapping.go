@@ -26,6 +26,7 @@ var (
 	ErrNoValue        = errors.New("number point without a value")
 	ErrTooManyLabels  = errors.New("too many labels")
 	ErrLabelsTooLarge = errors.New("labels too large")
+	ErrNoName         = errors.New("metric without a name")
 )
 
 // PointError is a data point a Mapper refused, with its position in the
@@ -52,10 +53,11 @@ const (
 	reasonNoValue
 	reasonTooManyLabels
 	reasonLabelsTooLarge
+	reasonNoName
 	nReasons
 )
 
-var reasonNames = [nReasons]string{"no_recorded_value", "no_timestamp", "no_value", "too_many_labels", "labels_too_large"}
+var reasonNames = [nReasons]string{"no_recorded_value", "no_timestamp", "no_value", "too_many_labels", "labels_too_large", "no_name"}
 
 // Mapper turns OTLP metrics into faultline samples, as the package doc
 // says. It keeps no state but its counters, and is safe for concurrent
@@ -173,6 +175,10 @@ func (b *batch) resource(attrs pcommon.Map) {
 // metric maps the points of one metric.
 func (b *batch) metric(m pmetric.Metric) {
 	b.pos.Name = m.Name()
+	if m.Name() == "" {
+		b.nameless(m)
+		return
+	}
 	name := MetricName(m.Name())
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
@@ -229,6 +235,31 @@ func (b *batch) metric(m pmetric.Metric) {
 		}
 	default: // pmetric.MetricTypeEmpty: a metric without data
 		b.m.emptyMetrics.Add(1)
+	}
+}
+
+// nameless refuses every point of a metric without a name: OTLP requires
+// one, and the samples of every nameless metric would share one name.
+func (b *batch) nameless(m pmetric.Metric) {
+	var n int
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		n = m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		n = m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		n = m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		n = m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		n = m.Summary().DataPoints().Len()
+	default:
+		b.m.emptyMetrics.Add(1)
+	}
+	for i := range n {
+		b.pos.Point = i
+		b.m.points.Add(1)
+		b.refuse(reasonNoName, ErrNoName)
 	}
 }
 

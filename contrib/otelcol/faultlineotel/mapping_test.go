@@ -232,3 +232,41 @@ func TestBadData(t *testing.T) {
 		require.Equal(t, n, counter(m, "faultline_otelcol_points_skipped_total", "reason", reason), reason)
 	}
 }
+
+// A metric without a name (OTLP requires one) gives no sample: its points
+// are refused and reported. They were named "_", where every nameless
+// metric of every source met as one series.
+func TestMetricWithoutNameIsRefused(t *testing.T) {
+	m := faultlineotel.NewMapper(faultlineotel.NewDefaultConfig())
+	md, ms := newMetrics(t, nil)
+	for range 2 { // two nameless metrics: a gauge of two points and a histogram
+		g := ms.AppendEmpty().SetEmptyGauge().DataPoints()
+		for v := range 2 {
+			p := g.AppendEmpty()
+			p.SetTimestamp(ts(0))
+			p.SetIntValue(int64(v))
+		}
+	}
+	h := ms.At(1)
+	h.SetEmptyHistogram().DataPoints().AppendEmpty().SetTimestamp(ts(0))
+	named := ms.AppendEmpty()
+	named.SetName("up")
+	p := named.SetEmptyGauge().DataPoints().AppendEmpty()
+	p.SetTimestamp(ts(0))
+	p.SetIntValue(1)
+
+	got, bad := mapAll(t, m, md)
+	require.Equal(t, []string{`up{} 1 @0s`}, formatAll(got))
+	var where []string
+	for _, pe := range bad {
+		require.ErrorIs(t, pe, faultlineotel.ErrNoName)
+		where = append(where, pe.Error())
+	}
+	require.Equal(t, []string{
+		`resource 0, scope 0, metric 0 "", point 0: metric without a name`,
+		`resource 0, scope 0, metric 0 "", point 1: metric without a name`,
+		`resource 0, scope 0, metric 1 "", point 0: metric without a name`,
+	}, where)
+	require.Equal(t, 3.0, counter(m, "faultline_otelcol_points_skipped_total", "reason", "no_name"))
+	require.Equal(t, 4.0, counter(m, "faultline_otelcol_points_total"))
+}
