@@ -59,7 +59,7 @@ type Client struct {
 type clientCounters struct {
 	messages, redelivered, samples, badMessages, badRecords, own    atomic.Uint64
 	unmatched, unacked, connects, lost, connectErrors, subscribeErr atomic.Uint64
-	subscribed                                                      atomic.Uint64
+	subscribed, retained                                            atomic.Uint64
 	connected                                                       atomic.Bool
 }
 
@@ -323,6 +323,16 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 		c.ctr.unacked.Add(1) // the broker keeps it for the session
 		return
 	}
+	if m.Retained() {
+		// Sent because a subscription was made (on every connection):
+		// the last message on its topic, published maybe long ago. Its
+		// live copy, if it was published while subscribed, came without
+		// the flag; dated by its arrival it would make a dead source
+		// look alive at every connection.
+		c.ctr.retained.Add(1)
+		m.Ack()
+		return
+	}
 	topic := m.Topic()
 	sub := c.route(topic)
 	if sub == nil {
@@ -400,6 +410,7 @@ type Stats struct {
 	BadRecords    uint64 // records that could not be decoded (each told to the runtime's BadInput)
 	Own           uint64 // messages whose samples carry OriginLabel: faultline's output come back
 	Unmatched     uint64 // messages on topics no subscription matches (left in a resumed session), dropped
+	Retained      uint64 // retained messages the broker sent for a subscription, not deliveries: dropped
 	Unacked       uint64 // messages left unacknowledged because Run was ending: the broker keeps them
 	Connects      uint64 // connections made, reconnections included
 	Lost          uint64 // connections lost
@@ -415,7 +426,7 @@ func (c *Client) Stats() Stats {
 	return Stats{
 		Messages: k.messages.Load(), Redelivered: k.redelivered.Load(), Samples: k.samples.Load(),
 		BadMessages: k.badMessages.Load(), BadRecords: k.badRecords.Load(), Own: k.own.Load(),
-		Unmatched: k.unmatched.Load(), Unacked: k.unacked.Load(), Connects: k.connects.Load(),
+		Unmatched: k.unmatched.Load(), Retained: k.retained.Load(), Unacked: k.unacked.Load(), Connects: k.connects.Load(),
 		Lost: k.lost.Load(), ConnectErrs: k.connectErrors.Load(), SubscribeErrs: k.subscribeErr.Load(),
 		Subscribed: k.subscribed.Load(), Connected: k.connected.Load(),
 	}
@@ -437,6 +448,7 @@ func (c *Client) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_mqtt_bad_records_total", "Records of MQTT messages that could not be decoded.", s.BadRecords),
 		metrics.C("faultline_mqtt_own_messages_total", "MQTT messages carrying faultline's own output (rejected by the loop guard).", s.Own),
 		metrics.C("faultline_mqtt_unmatched_total", "MQTT messages on topics no subscription matches, dropped.", s.Unmatched),
+		metrics.C("faultline_mqtt_retained_total", "Retained MQTT messages sent for a subscription, not deliveries: dropped.", s.Retained),
 		metrics.C("faultline_mqtt_unacked_total", "MQTT messages left unacknowledged at shutdown, kept by the broker.", s.Unacked),
 		metrics.C("faultline_mqtt_connects_total", "MQTT connections made, reconnections included.", s.Connects),
 		metrics.C("faultline_mqtt_connections_lost_total", "MQTT connections lost.", s.Lost),

@@ -28,6 +28,14 @@
 // time field); a payload without one is dated by its arrival, and a
 // redelivery of it is a new sample.
 //
+// A retained message, which the broker sends when a subscription is made
+// (so on every connection) as the last message published on its topic,
+// however long ago, is acknowledged and dropped (counted: Stats.Retained):
+// it is no delivery. Dated by its arrival, it would make a source that
+// died look alive again at every connection. A message published while
+// the client is subscribed, retained or not, comes without the flag and
+// is taken.
+//
 // Messages are handled one at a time, in order, on paho's goroutine: each
 // is stamped with its arrival time (Runtime.Now, the runtime's clock),
 // decoded, and queued with Runtime.Ingest. While the runtime's queues are
