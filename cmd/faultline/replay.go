@@ -112,6 +112,11 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if in == "-" {
 			continue
 		}
+		// A named pipe is not opened here: closing it would end its
+		// writer's stream before it is read.
+		if fi, err := os.Stat(in); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+			continue
+		}
 		f, err := os.Open(in)
 		if err != nil {
 			fmt.Fprintf(stderr, "faultline replay: %v\n", err)

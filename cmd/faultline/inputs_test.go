@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// replay reads a named pipe (mkfifo) given as an input. The check that
+// every input can be opened, made before any output, must not open and
+// close it: that ended the writer's stream (EPIPE, or its records lost
+// with the pipe, and replay waiting for a writer that never came). The
+// real-time bound only detects that wait.
+func TestReplayReadsANamedPipe(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "capture.lp")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	var b strings.Builder
+	for s := range 10 {
+		fmt.Fprintf(&b, "temp,room=a value=%d %d\n", 20+s, t0+int64(s)*10e9)
+	}
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"replay", fifo}, strings.NewReader(""), &out, &errb) }()
+	// The writer, as a shell's `cat capture.lp > fifo`: open, write, close.
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, werr := w.WriteString(b.String())
+	require.NoError(t, w.Close())
+	select {
+	case code := <-done:
+		require.NoError(t, werr, "the writer's stream was cut")
+		require.Equal(t, exitOK, code, errb.String())
+	case <-time.After(10 * time.Second):
+		// Free replay from its wait for a writer.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatalf("replay waited for a writer of the pipe it had read (write error: %v):\n%s", werr, errb.String())
+	}
+	require.Contains(t, errb.String(), "records 10, samples 10", "every record read")
+}
