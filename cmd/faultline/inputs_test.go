@@ -46,3 +46,17 @@ func TestReplayReadsANamedPipe(t *testing.T) {
 	}
 	require.Contains(t, errb.String(), "records 10, samples 10", "every record read")
 }
+
+// replay refuses a directory among its inputs before it reads any, as it
+// refuses a missing file. Opening a directory succeeds, so the check let it
+// pass: replay failed at its read, once the inputs before it had been read
+// and their bad records reported.
+func TestReplayRefusesADirectoryBeforeReading(t *testing.T) {
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first.lp")
+	require.NoError(t, os.WriteFile(first, []byte("temp,room=a value=oops 1\n"), 0o644))
+	code, stdout, stderr := runCLI(t, "", "replay", first, dir)
+	require.Equal(t, exitFail, code, stderr)
+	require.Empty(t, stdout)
+	require.Equal(t, "faultline replay: "+dir+": is a directory\n", stderr)
+}

@@ -113,9 +113,15 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			continue
 		}
 		// A named pipe is not opened here: closing it would end its
-		// writer's stream before it is read.
-		if fi, err := os.Stat(in); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+		// writer's stream before it is read. A directory opens, and fails
+		// only at its read.
+		fi, err := os.Stat(in)
+		switch {
+		case err == nil && fi.Mode()&os.ModeNamedPipe != 0:
 			continue
+		case err == nil && fi.IsDir():
+			fmt.Fprintf(stderr, "faultline replay: %s: is a directory\n", in)
+			return exitFail
 		}
 		f, err := os.Open(in)
 		if err != nil {
