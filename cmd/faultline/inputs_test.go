@@ -60,3 +60,19 @@ func TestReplayRefusesADirectoryBeforeReading(t *testing.T) {
 	require.Empty(t, stdout)
 	require.Equal(t, "faultline replay: "+dir+": is a directory\n", stderr)
 }
+
+// replay refuses, before it reads anything, a --report or a --state it
+// could not write (here their directory is missing). It used to find out
+// at the end for the report, after a whole replay's events, and at the
+// first checkpoint for the state, or never if none was due.
+func TestReplayRefusesOutputsItCannotWrite(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	const input = "temp,room=a value=oops 1\n" // a bad record: one bad_input event
+	for _, flag := range []string{"--report", "--state"} {
+		path := filepath.Join(missing, "out")
+		code, stdout, stderr := runCLI(t, input, "replay", flag, path, "-")
+		require.Equal(t, exitFail, code, "%s: %s", flag, stderr)
+		require.Empty(t, stdout, flag)
+		require.True(t, strings.HasPrefix(stderr, "faultline replay: "+flag+" "+path+": "), "%s: %s", flag, stderr)
+	}
+}

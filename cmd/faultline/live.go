@@ -125,7 +125,8 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (pipeline.Config,
 }
 
 // canWriteBeside creates and removes a file beside path, as a checkpoint
-// is first written (frame.WriteFile): it fails when a checkpoint would.
+// (frame.WriteFile) or replay's report is first written: it fails when
+// they would for want of the directory or its permissions.
 func canWriteBeside(path string) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
 	if err != nil {

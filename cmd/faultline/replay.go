@@ -130,6 +130,17 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		f.Close()
 	}
+	// Nor does it read before it knows its outputs can be written: the
+	// report is written at the end, the first checkpoint after a while.
+	for _, o := range [...]struct{ flag, path string }{{"--report", *reportTo}, {"--state", *state}} {
+		if o.path == "" {
+			continue
+		}
+		if err := canWriteBeside(o.path); err != nil {
+			fmt.Fprintf(stderr, "faultline replay: %s %s: cannot be written there: %v\n", o.flag, o.path, err)
+			return exitFail
+		}
+	}
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	sum := newSummary()

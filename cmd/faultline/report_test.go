@@ -34,7 +34,8 @@ func TestReplayReport(t *testing.T) {
 	require.Contains(t, string(page), `class="window"`)
 	require.Contains(t, string(page), "explained by fleet gap 1 (not paged)")
 
-	code, _, stderr = runCLI(t, "", "replay", "--capture", "--report", filepath.Join(dir, "missing", "report.html"), capture)
+	missing := filepath.Join(dir, "missing", "report.html")
+	code, _, stderr = runCLI(t, "", "replay", "--capture", "--report", missing, capture)
 	require.Equal(t, exitFail, code)
-	require.Contains(t, stderr, "faultline replay: --report:")
+	require.Contains(t, stderr, "faultline replay: --report "+missing+": ")
 }
