@@ -140,13 +140,19 @@ type amInflight struct {
 	version uint64 // the version sent; 0 when the alert was gone
 }
 
+// amEndpoint is the path, under Alertmanager's base URL, that alerts are
+// posted to.
+const amEndpoint = "/api/v2/alerts"
+
 var (
 	_ fault.Sink     = (*Alertmanager)(nil)
 	_ metrics.Source = (*Alertmanager)(nil)
 )
 
 // NewAlertmanager returns a sink sending to the Alertmanager at url, its
-// base URL (http://host:9093, with the route prefix if it has one).
+// base URL (http://host:9093, with the route prefix if it has one) or the
+// endpoint it posts to (http://host:9093/api/v2/alerts), as operators
+// copy one or the other.
 func NewAlertmanager(url string, opts *AlertmanagerOptions) *Alertmanager {
 	var o AlertmanagerOptions
 	if opts != nil {
@@ -165,7 +171,7 @@ func NewAlertmanager(url string, opts *AlertmanagerOptions) *Alertmanager {
 	return &Alertmanager{
 		o: o,
 		p: poster{
-			url:         strings.TrimSuffix(url, "/") + "/api/v2/alerts",
+			url:         strings.TrimSuffix(strings.TrimSuffix(url, "/"), amEndpoint) + amEndpoint,
 			contentType: "application/json",
 			client:      o.Client, header: o.Header, timeout: o.Timeout, clk: o.Clock,
 		},

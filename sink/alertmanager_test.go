@@ -385,6 +385,27 @@ func TestAlertmanagerCloseWithoutStartSendsWhatIsQueued(t *testing.T) {
 	require.Len(t, alertsOf(t, srv.next(t)), 1)
 }
 
+// TestAlertmanagerURLWithItsEndpoint: an operator may give the API's
+// endpoint rather than Alertmanager's base URL; both post to the one
+// endpoint, after the route prefix if there is one.
+func TestAlertmanagerURLWithItsEndpoint(t *testing.T) {
+	srv := newServer(t)
+	for url, path := range map[string]string{
+		"":                     "/api/v2/alerts",
+		"/":                    "/api/v2/alerts",
+		"/api/v2/alerts":       "/api/v2/alerts",
+		"/api/v2/alerts/":      "/api/v2/alerts",
+		"/am":                  "/am/api/v2/alerts",
+		"/am/api/v2/alerts":    "/am/api/v2/alerts",
+		"/api/v2/alerts/extra": "/api/v2/alerts/extra/api/v2/alerts",
+	} {
+		s := sink.NewAlertmanager(srv.URL+url, &sink.AlertmanagerOptions{Options: sink.Options{Clock: clock.NewFake(t0)}})
+		require.NoError(t, s.Emit(context.Background(), events(1)[0]))
+		require.NoError(t, s.Close(context.Background()))
+		require.Equal(t, path, srv.next(t).path, "URL %q", url)
+	}
+}
+
 func TestSinkMetrics(t *testing.T) {
 	s, _, _ := newAM(t, sink.AlertmanagerOptions{Options: sink.Options{Name: "am-eu"}})
 	require.NoError(t, s.Emit(context.Background(), events(1)[0]))

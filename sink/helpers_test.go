@@ -73,6 +73,7 @@ func eventually(t *testing.T, cond func() bool, what string) {
 type request struct {
 	header http.Header
 	body   []byte
+	path   string
 }
 
 // server is an HTTP receiver whose answers a test sets.
@@ -101,7 +102,7 @@ func newServer(t *testing.T) *server {
 		// The answer is fixed before the test sees the request, so a test
 		// that changes it after next() changes the next answer.
 		status, ra := int(s.status.Load()), s.retryAfter.Load().(string)
-		s.reqs <- request{r.Header.Clone(), body}
+		s.reqs <- request{r.Header.Clone(), body, r.URL.Path}
 		if ra != "" {
 			w.Header().Set("Retry-After", ra)
 		}
