@@ -257,7 +257,9 @@ func (p *fileParser) selector(fields map[string]yamlfile.Field, name string) (*r
 func (p *fileParser) testFile(tf *File) {
 	root := p.Document("a test file")
 	if root == nil {
-		p.Report(1, 0, fmt.Errorf("%w %q: the test file is empty", rules.ErrMissing, "tests"))
+		if len(p.errs) == 0 { // not YAML (reported) is not empty
+			p.Report(1, 0, fmt.Errorf("%w %q: the test file is empty", rules.ErrMissing, "tests"))
+		}
 		return
 	}
 	fields, ok := p.Fields(root, "the test file", testTopFields)

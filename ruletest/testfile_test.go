@@ -181,6 +181,9 @@ tests:
 
 	_, err = ParseFile("e.yaml", nil)
 	require.ErrorContains(t, err, `e.yaml:1: missing field "tests"`)
+	// A file that is not YAML is not said to be empty as well.
+	_, err = ParseFile("s.yaml", []byte("rule_files: [r.yaml]\n  bad: : x\n"))
+	require.EqualError(t, err, `s.yaml:2: YAML syntax error: did not find expected key`)
 	_, err = ParseFile("r.yaml", []byte("tests: []\n"))
 	require.ErrorContains(t, err, `r.yaml:1:1: missing field "rule_files"`)
 	_, err = ParseFile("big.yaml", []byte("rule_files: [r]\ntests:\n  - input_series: [{series: x, values: '1x600000'}, {series: y, values: '1x600000'}]\n    transition_test: [{exp_transitions: []}]\n"))
