@@ -53,7 +53,8 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "faultline execd: %v\n", err)
 		return exitUsage
 	}
-	cfg, ok := lf.config(log, stderr)
+	cfg, unlock, ok := lf.config(log, stderr)
+	defer unlock()
 	if !ok {
 		return exitFail
 	}

@@ -47,7 +47,7 @@ type liveFlags struct {
 func addLiveFlags(fs *flag.FlagSet, defaultLevel string) *liveFlags {
 	f := &liveFlags{
 		cmd:         fs.Name(),
-		state:       fs.String("state", "", "checkpoint `FILE`: restored at start, written every --checkpoint-every and at shutdown (default: none, nothing survives a restart)"),
+		state:       fs.String("state", "", "checkpoint `FILE`: restored at start, written every --checkpoint-every and at shutdown (default: none, nothing survives a restart); locked while in use (FILE.lock): another process on it refuses to start"),
 		every:       fs.Duration("checkpoint-every", pipeline.DefaultCheckpointEvery, "time between checkpoints, with --state"),
 		shards:      fs.Int("shards", 0, "engines run in parallel, each on a share of the series (default: one per CPU, or the checkpoint's)"),
 		instance:    fs.String("instance", "", "this faultline's name in every event's faultline_origin label (default faultline)"),
@@ -88,23 +88,32 @@ func (f *liveFlags) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 // config returns the runtime's configuration with the rules read, or
-// prints every positioned error in the rules to stderr. A --state that
+// prints every positioned error in the rules to stderr. The --state is
+// locked (see statelock.go) until unlock, which the caller defers whether
+// ok or not: one in use by another process is refused. A --state that
 // cannot be written is refused too, as the runtime refuses one it cannot
 // read: found only at the first checkpoint, it would leave a runtime that
 // logs an error a minute and loses its state at the restart.
-func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (pipeline.Config, bool) {
+func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (cfg pipeline.Config, unlock func(), ok bool) {
+	unlock = func() {}
 	srcs, err := rules.ReadSources(f.ruleFiles...)
 	if err == nil {
 		_, err = rules.ParseSources(srcs...)
 	}
 	if err != nil {
 		printRuleErrors(stderr, err)
-		return pipeline.Config{}, false
+		return pipeline.Config{}, unlock, false
 	}
 	if *f.state != "" {
+		lock, err := lockState(*f.state)
+		if err != nil {
+			fmt.Fprintf(stderr, "faultline %s: --state %s: %v\n", f.cmd, *f.state, err)
+			return pipeline.Config{}, unlock, false
+		}
+		unlock = lock.unlock
 		if err := canWriteBeside(*f.state); err != nil {
 			fmt.Fprintf(stderr, "faultline %s: --state %s: a checkpoint cannot be written there: %v\n", f.cmd, *f.state, err)
-			return pipeline.Config{}, false
+			return pipeline.Config{}, unlock, false
 		}
 	}
 	return pipeline.Config{
@@ -121,7 +130,7 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (pipeline.Config,
 		State:           *f.state,
 		CheckpointEvery: *f.every,
 		Logger:          log,
-	}, true
+	}, unlock, true
 }
 
 // canWriteBeside creates and removes a file beside path, as a checkpoint

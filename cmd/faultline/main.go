@@ -25,8 +25,19 @@
 // checkpoints and exits 0. execd is a processor for Telegraf's
 // processors.execd: every line in passes through on stdout, events are
 // added as line protocol. Both exit 1 when they cannot start (invalid
-// rules, a checkpoint that cannot be read or written, an address in use)
-// and 2 on a usage error.
+// rules, a checkpoint that cannot be read or written, an address in use,
+// a --state in use) and 2 on a usage error.
+//
+// A --state (of run, execd or replay) is used by one process at a time:
+// each holds an exclusive flock(2) on FILE.lock, beside it, for its life,
+// and writes its PID there. A second process on the same state (Telegraf
+// restarting execd while the old one still stops, a manual run beside the
+// service's) refuses to start, exit 1, naming the state, the lock file and
+// the PID that holds it, instead of overwriting the first's checkpoints.
+// The system releases the lock when its process ends, even by SIGKILL, so
+// no stale lock is left; the lock file stays, and must not be removed
+// while a process may hold it. Where package syscall has no flock
+// (Windows, AIX, Solaris), the state is not locked.
 package main
 
 import (

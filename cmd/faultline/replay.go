@@ -64,7 +64,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		lateness  = fs.Duration("lateness", fault.DefaultLateness, "L: how long a slot may stay empty before it is judged lost")
 		window    = fs.Duration("dedup-window", 0, "dedup window in sample time (0: dedup's default)")
 		absent    = fs.Duration("absent-after", 0, "absence threshold for series the rules don't declare (0: five slots, at least 2m)")
-		state     = fs.String("state", "", "checkpoint `FILE`: resume from it if it exists (the records it covers are skipped, and must be the same: another input is refused), and checkpoint to it atomically every --checkpoint-every of engine time")
+		state     = fs.String("state", "", "checkpoint `FILE`: resume from it if it exists (the records it covers are skipped, and must be the same: another input is refused), and checkpoint to it atomically every --checkpoint-every of engine time; locked while in use (FILE.lock): another process on it refuses to start")
 		every     = fs.Duration("checkpoint-every", 60*time.Second, "engine (arrival) time between checkpoints, with --state")
 		source    = fs.String("source-label", "", "label naming each sample's source (host, agent, collector) for the duplicate_storm and ingest_lag detectors (default: the input is one source)")
 		reportTo  = fs.String("report", "", "write an HTML report to `FILE.html` at the end: for each fleet periodic gap its miss rate by phase and a phase × time heatmap, a timeline, delivery over time and the affected series (one self-contained file)")
@@ -129,6 +129,16 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		f.Close()
+	}
+	// Nor before it holds the state's lock (see statelock.go): another
+	// process on it would checkpoint over its checkpoints.
+	if *state != "" {
+		lock, err := lockState(*state)
+		if err != nil {
+			fmt.Fprintf(stderr, "faultline replay: --state %s: %v\n", *state, err)
+			return exitFail
+		}
+		defer lock.unlock()
 	}
 	// Nor does it read before it knows its outputs can be written: the
 	// report is written at the end, the first checkpoint after a while.

@@ -107,7 +107,8 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	cfg, ok := lf.config(log, stderr)
+	cfg, unlock, ok := lf.config(log, stderr)
+	defer unlock()
 	if !ok {
 		return exitFail
 	}
