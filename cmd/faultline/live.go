@@ -111,6 +111,13 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (cfg pipeline.Con
 			return pipeline.Config{}, unlock, false
 		}
 		unlock = lock.unlock
+		removed, err := lock.removeTemps(*f.state)
+		for _, p := range removed {
+			log.Info("removed the temporary file of a checkpoint write that was killed", "file", p)
+		}
+		if err != nil {
+			log.Warn("cannot remove the temporary files of checkpoint writes that were killed", "err", err)
+		}
 		if err := canWriteBeside(*f.state); err != nil {
 			fmt.Fprintf(stderr, "faultline %s: --state %s: a checkpoint cannot be written there: %v\n", f.cmd, *f.state, err)
 			return pipeline.Config{}, unlock, false
@@ -137,7 +144,7 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (cfg pipeline.Con
 // (frame.WriteFile) or replay's report is first written: it fails when
 // they would for want of the directory or its permissions.
 func canWriteBeside(path string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,10 @@
 // the PID that holds it, instead of overwriting the first's checkpoints.
 // The system releases the lock when its process ends, even by SIGKILL, so
 // no stale lock is left; the lock file stays, and must not be removed
-// while a process may hold it. Where package syscall has no flock
-// (Windows, AIX, Solaris), the state is not locked.
+// while a process may hold it. Holding the lock, the process removes the
+// temporary files (FILE.tmp-NUMBER) that checkpoint writes killed before
+// their rename left beside the state. Where package syscall has no flock
+// (Windows, AIX, Solaris), the state is not locked, and those files stay.
 package main
 
 import (

@@ -131,7 +131,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		f.Close()
 	}
 	// Nor before it holds the state's lock (see statelock.go): another
-	// process on it would checkpoint over its checkpoints.
+	// process on it would checkpoint over its checkpoints. Holding it, it
+	// removes the temporary files of killed checkpoint writes.
 	if *state != "" {
 		lock, err := lockState(*state)
 		if err != nil {
@@ -139,6 +140,11 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		defer lock.unlock()
+		// Silently: stderr holds the summary. What cannot be removed is
+		// said, and left.
+		if _, err := lock.removeTemps(*state); err != nil {
+			fmt.Fprintf(stderr, "faultline replay: --state %s: leftover temporary files: %v\n", *state, err)
+		}
 	}
 	// Nor does it read before it knows its outputs can be written: the
 	// report is written at the end, the first checkpoint after a while.

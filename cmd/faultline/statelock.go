@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/faultline-go/faultline/internal/frame"
 )
 
 // One process at a time on a --state: run, execd and replay hold, for
@@ -25,6 +27,12 @@ import (
 // the system has no flock (Windows, others), nothing is locked
 // (stateLocking is false) and running two processes on one state is the
 // operator's mistake to avoid.
+//
+// Holding the lock, a process knows that no checkpoint of its state is
+// being written, and removes at start the temporary files that writes
+// killed before their rename left beside it (frame.RemoveTemps): each
+// crash at the wrong time would otherwise leak one, as large as a
+// checkpoint. Where nothing is locked, they stay.
 
 // stateLock is a held lock on a state; its zero value holds nothing.
 type stateLock struct {
@@ -81,4 +89,14 @@ func (l *stateLock) unlock() {
 		l.f.Close()
 		l.f = nil
 	}
+}
+
+// removeTemps removes the temporary files of the checkpoint writes to path
+// that were killed (frame.RemoveTemps), and returns them; only while the
+// lock is held, that is, nothing where the system has no lock.
+func (l *stateLock) removeTemps(path string) ([]string, error) {
+	if l.f == nil {
+		return nil, nil
+	}
+	return frame.RemoveTemps(path)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -96,4 +97,49 @@ func TestStateLockDiesWithItsProcess(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	code, stderr = inCommand(t, "", "execd", "--state", state, "--shards", "1")
 	require.Equal(t, exitOK, code, stderr)
+}
+
+// A checkpoint write killed between its temporary file's creation and its
+// rename leaves that file (STATE.tmp-NUMBER, frame.WriteFile's) beside the
+// state, possibly as large as a checkpoint. run, execd and replay, once
+// they hold the state's lock (so that no write of another process is under
+// way), remove those of their state at start, and nothing else: not the
+// temporary files of other states, nor files that only look like them.
+func TestStartRemovesLeftoverCheckpointTemps(t *testing.T) {
+	leftovers := []string{"state.tmp-1234567890", "state.tmp-7"}
+	others := []string{
+		"state.tmp-", "state.tmp-12x", "state.tmp-1.bak", "state.tmp--1",
+		"other.tmp-1", "xstate.tmp-1", "state2.tmp-1", ".state.123", "state.lock.tmp-1",
+	}
+	for _, cmd := range []string{"execd", "replay", "run"} {
+		t.Run(cmd, func(t *testing.T) {
+			dir := t.TempDir()
+			state := filepath.Join(dir, "state")
+			for _, name := range append(append([]string{}, leftovers...), others...) {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("checkpoint being written"), 0o600))
+			}
+			// A directory of that name is not a temporary file.
+			require.NoError(t, os.Mkdir(filepath.Join(dir, "state.tmp-99"), 0o755))
+			others := append(others, "state.tmp-99")
+
+			switch cmd {
+			case "run":
+				p := start(t, "run", "--listen", "127.0.0.1:0", "--ui=false", "--state", state, "--shards", "1")
+				p.stop(t)
+			case "execd":
+				code, stderr := inCommand(t, "", "execd", "--state", state, "--shards", "1")
+				require.Equal(t, exitOK, code, stderr)
+			default:
+				code, stderr := inCommand(t, "", "replay", "--state", state)
+				require.Equal(t, exitOK, code, stderr)
+			}
+			for _, name := range leftovers {
+				require.NoFileExists(t, filepath.Join(dir, name), "a leftover of a killed checkpoint write")
+			}
+			for _, name := range others {
+				_, err := os.Stat(filepath.Join(dir, name))
+				require.NoError(t, err, "%s is not this state's temporary file", name)
+			}
+		})
+	}
 }

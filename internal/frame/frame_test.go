@@ -103,6 +103,46 @@ func TestWriteFile(t *testing.T) {
 	require.Error(t, frame.WriteFile(filepath.Join(dir, "missing", "x"), nil))
 }
 
+// RemoveTemps removes what a WriteFile killed before its rename leaves
+// (a regular file named as os.CreateTemp names WriteFile's: the file's
+// name, ".tmp-", its number), and nothing else: not the file, not the
+// temporary files of other files, not names that only look alike. A "*"
+// in the file's name is part of it, not where the number goes.
+func TestRemoveTemps(t *testing.T) {
+	for _, name := range []string{"state", "st*ate"} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, name)
+		require.NoError(t, frame.WriteFile(p, []byte("checkpoint")))
+		var leftovers []string
+		for range 2 {
+			f, err := os.CreateTemp(dir, name+".tmp-*") // as WriteFile creates them
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+			leftovers = append(leftovers, f.Name())
+		}
+		keep := []string{name, name + ".tmp-", name + ".tmp-1x", name + ".tmp-1.bak", name + ".tmp--1",
+			"x" + name + ".tmp-1", name + "2.tmp-1", name + ".lock", "other.tmp-1"}
+		for _, k := range keep[1:] {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, k), nil, 0o600))
+		}
+		require.NoError(t, os.Mkdir(filepath.Join(dir, name+".tmp-9"), 0o755)) // not a regular file
+		keep = append(keep, name+".tmp-9")
+
+		removed, err := frame.RemoveTemps(p)
+		require.NoError(t, err)
+		require.ElementsMatch(t, leftovers, removed, name)
+		var left []string
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, e := range entries {
+			left = append(left, e.Name())
+		}
+		require.ElementsMatch(t, keep, left, name)
+	}
+	_, err := frame.RemoveTemps(filepath.Join(t.TempDir(), "missing", "state"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
 func TestOwnEncoders(t *testing.T) {
 	w := frame.NewWriter([]byte("x"))
 	w.Append(func(dst []byte) []byte { return append(dst, 'a', 'b') })
