@@ -93,13 +93,15 @@ loop:
 			log.Error("the runtime stopped", "err", err)
 			return exitFail
 		case <-ctx.Done():
-			// SIGTERM: the reader may be blocked on stdin, in the middle of
-			// a line that holds stdout; the line is ended, as at the end of
-			// input, so that the events of the shutdown can be written.
-			pt.end()
 			break loop
 		}
 	}
+	// The reader may be blocked on stdin, or have stopped (a SIGTERM that
+	// ended its wait for room in the runtime, which select may take as
+	// the end of reading), in the middle of a line that holds stdout: the
+	// line is ended, as at the end of input, so that the events of the
+	// shutdown can be written.
+	pt.end()
 	stopRuntime()
 	if stoppedCode(log, <-ran) != exitOK {
 		return exitFail
