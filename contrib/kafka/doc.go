@@ -144,7 +144,8 @@
 // Config.MaxFetchBytes what the client buffers per fetch;
 // Config.MaxPendingEvents the records produced and not yet acknowledged
 // (past it producing waits, and so does consuming: the brokers keep the
-// backlog); Config.MaxSnapshot a state record (a larger one is not
+// backlog; once Run's context has ended, 30 s at most, see Run);
+// Config.MaxSnapshot a state record (a larger one is not
 // written, and the partition's offsets are not committed until it fits).
 // The fleet stage holds at most 1,024 open groups of at most 4,096
 // members each (further members pass unmerged), and remembers 4,096 links

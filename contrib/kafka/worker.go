@@ -45,8 +45,10 @@ type Worker struct {
 	nextCkp int64
 	stateN  int32 // partitions of the state topic
 
-	life    context.Context // the producer's: ends once Run is done
+	life    context.Context // the engines': ends once Run is done
 	endLife context.CancelFunc
+	sending context.Context // the producer's: ends drain after Run's context, or once Run is done
+	drain   time.Duration   // how long Run may take to stop once its context ends
 	ending  context.Context // ends with Run's context, or when the worker crashes
 	endRun  atomic.Pointer[context.CancelFunc]
 
@@ -100,7 +102,7 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, rs: rs, parts: map[tp]*partition{}}
+	w := &Worker{cfg: cfg, rs: rs, parts: map[tp]*partition{}, drain: drainTimeout}
 	w.conn = append(conn, cfg.Options...)
 	stateMax := int32(cfg.MaxSnapshot + stateOverhead)
 	w.opts = append(slices.Clone(conn),
@@ -142,17 +144,30 @@ func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 	return p.def.ForTopic(topic)
 }
 
+// drainTimeout bounds how long Run takes to stop once its context ends.
+const drainTimeout = 30 * time.Second
+
 // Run joins the group and processes what it is assigned until ctx ends;
 // then it checkpoints every partition it holds (its events acknowledged,
 // its state written, its offsets committed) and leaves the group. It
 // returns what went wrong in that sequence, nil if nothing did. Run may
 // be called once.
+//
+// Once ctx ends, Run stops within 30 s whatever the brokers do: producing
+// that waits for room (Config.MaxPendingEvents records not acknowledged)
+// and the last checkpoint give up then. A checkpoint that gives up writes
+// no state and commits no offset, so the partitions' next owners
+// re-process their input since their last states.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("kafka: Run may be called once")
 	}
 	w.life, w.endLife = context.WithCancel(context.Background())
 	defer w.endLife()
+	var stopSending context.CancelFunc
+	w.sending, stopSending = context.WithCancel(context.Background())
+	defer stopSending()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(w.drain, stopSending) })()
 	var endRun context.CancelFunc
 	w.ending, endRun = context.WithCancel(ctx)
 	defer endRun()
@@ -214,7 +229,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.releaseAll()
 		return errCrashed
 	}
-	drain, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	drain, cancel := context.WithTimeout(w.sending, w.drain)
 	defer cancel()
 	w.mu.Lock()
 	now := w.cfg.Clock.Now().UnixNano()
@@ -356,15 +371,18 @@ func (w *Worker) produce(p *partition, evs []fault.Event) {
 	}
 }
 
-// send produces a record; one refused is kept and sent again.
+// send produces a record; one refused is kept and sent again. Producing
+// waits for room at most until the drain after Run's context ends.
 func (w *Worker) send(rec *kgo.Record) {
-	w.cl.Produce(w.life, rec, func(r *kgo.Record, err error) {
+	w.cl.Produce(w.sending, rec, func(r *kgo.Record, err error) {
 		if err == nil {
 			w.ctr.acked.Add(1)
 			return
 		}
 		w.ctr.produceErrors.Add(1)
-		w.cfg.Logger.Warn("produce failed; the record is sent again", "topic", r.Topic, "err", err)
+		if w.sending.Err() == nil { // not each of the records given up at the drain's end
+			w.cfg.Logger.Warn("produce failed; the record is sent again", "topic", r.Topic, "err", err)
+		}
 		w.failMu.Lock()
 		w.failed = append(w.failed, r)
 		w.failMu.Unlock()
