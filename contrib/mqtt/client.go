@@ -89,7 +89,12 @@ func New(cfg Config) (*Client, error) {
 		SetAutoReconnect(true). // paho reconnects, with backoff up to Backoff.Max
 		SetMaxReconnectInterval(s.Backoff.Max).
 		SetResumeSubs(false). // subscribed again on every connect
-		SetMaxResumePubInFlight(s.Publish.MaxInflight).
+		// Not SetMaxResumePubInFlight: the Publisher keeps at most
+		// Publish.MaxInflight events unacknowledged, so paho's store never
+		// holds more to resume; and with it paho (v1.5.1) starts a
+		// goroutine in each resume that reads its stop channel while the
+		// next reconnection replaces it, a data race on every quick
+		// reconnection.
 		SetOrderMatters(true).    // one message at a time, in order, from one goroutine
 		SetAutoAckDisabled(true). // acknowledged once the runtime has the samples
 		SetDefaultPublishHandler(c.onMessage).
