@@ -84,13 +84,34 @@ func measure(f func()) cost {
 	return cost{time.Since(w), cputime.Process() - c}
 }
 
-// engineAlone processes the decoded records with one engine, in the
-// bodies' batches: the engine's own cost.
-func engineAlone(b *testing.B, d *benchData) cost {
+// newEngine returns an engine with the defaults and a sink that discards.
+// Its deduper's memory, held off the Go heap, is for the caller to Reset.
+func newEngine(b *testing.B) *fault.Engine {
 	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(context.Context, fault.Event) error { return nil })})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return eng
+}
+
+// decodeBody decodes body i with dec, as the HTTP input does, and appends
+// its samples to dst.
+func decodeBody(dec *stream.Decoder, d *benchData, i int, dst []stream.Sample) []stream.Sample {
+	at := d.received[i].UnixNano()
+	dec.Reset(strings.NewReader(d.bodies[i]))
+	dec.SetArrival(func() int64 { return at })
+	for {
+		var err error
+		if dst, err = dec.Next(dst); err != nil {
+			return dst
+		}
+	}
+}
+
+// engineAlone processes the decoded records with one engine, in the
+// bodies' batches: the engine's own cost.
+func engineAlone(b *testing.B, d *benchData) cost {
+	eng := newEngine(b)
 	defer eng.Deduper().Reset()
 	ctx := context.Background()
 	batch := make([]stream.Sample, 0, 4096)
@@ -110,16 +131,8 @@ func decodeAlone(d *benchData) cost {
 	dec := stream.NewDecoder(nil, stream.DecoderOptions{})
 	batch := make([]stream.Sample, 0, 4096)
 	return measure(func() {
-		for i, body := range d.bodies {
-			at := d.received[i].UnixNano()
-			dec.Reset(strings.NewReader(body))
-			dec.SetArrival(func() int64 { return at })
-			for {
-				var err error
-				if batch, err = dec.Next(batch[:0]); err != nil {
-					break
-				}
-			}
+		for i := range d.bodies {
+			batch = decodeBody(dec, d, i, batch[:0])
 		}
 	})
 }
@@ -130,26 +143,14 @@ func decodeAlone(d *benchData) cost {
 // the sum of two phases measured apart, decoding and the engine share
 // the caches here as they do in the runtime.
 func inProcess(b *testing.B, d *benchData) cost {
-	eng, err := fault.New(fault.Config{Sink: fault.SinkFunc(func(context.Context, fault.Event) error { return nil })})
-	if err != nil {
-		b.Fatal(err)
-	}
+	eng := newEngine(b)
 	defer eng.Deduper().Reset()
 	ctx := context.Background()
 	dec := stream.NewDecoder(nil, stream.DecoderOptions{})
 	batch := make([]stream.Sample, 0, 4096)
 	return measure(func() {
-		for i, body := range d.bodies {
-			at := d.received[i].UnixNano()
-			dec.Reset(strings.NewReader(body))
-			dec.SetArrival(func() int64 { return at })
-			batch = batch[:0]
-			for {
-				var err error
-				if batch, err = dec.Next(batch); err != nil {
-					break
-				}
-			}
+		for i := range d.bodies {
+			batch = decodeBody(dec, d, i, batch[:0])
 			if err := eng.Process(ctx, batch); err != nil {
 				b.Fatal(err)
 			}
