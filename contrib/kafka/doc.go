@@ -37,7 +37,14 @@
 // with one arrival time: the worker's clock when it takes the poll from
 // the client. The record's own timestamp says how late the brokers
 // delivered it (faultline_kafka_delivery_lag_seconds). A ticker advances
-// every engine to the clock, so that silence is judged without data.
+// every engine to the clock, so that silence is judged without data. A
+// span longer than 30 s in which the worker did not poll (a checkpoint
+// waiting for the brokers, an assignment waiting for its states, a
+// starved process) is the worker's own downtime, not the sources': their
+// records waited in the brokers. Each engine skips it (fault.Engine.Skip,
+// as for a handover, below) before anything judges the series across it;
+// it is logged and counted (faultline_kafka_stalls_total), and a series
+// silent meanwhile goes absent its threshold after the stall.
 // Lines that cannot be decoded are the engine's bad input, named
 // topic/partition, each with a *RecordError giving its offset, line and
 // column.

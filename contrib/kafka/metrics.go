@@ -15,8 +15,8 @@ type counters struct {
 	checkpoints, checkpointErrors, statesWritten, stateTooLarge, commits atomic.Uint64
 	commitsRefused                                                       atomic.Uint64
 	assigned, revoked, lost, restored, stateBad, stateLoadErrors         atomic.Uint64
-	overloads, engineErrors                                              atomic.Uint64
-	handoverNs, lagNs, stateBytes                                        atomic.Int64
+	overloads, engineErrors, stalls                                      atomic.Uint64
+	handoverNs, lagNs, stateBytes, stallNs                               atomic.Int64
 }
 
 var _ metrics.Source = (*Worker)(nil)
@@ -57,6 +57,8 @@ func (w *Worker) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_kafka_state_unreadable_total", "State records that could not be restored: the partition started afresh.", c.stateBad.Load()),
 		metrics.C("faultline_kafka_state_load_errors_total", "Failed attempts to read the assigned partitions' states from the state topic (each retried; the partitions wait).", c.stateLoadErrors.Load()),
 		metrics.G("faultline_kafka_handover_skipped_seconds", "Time between the states restored and their assignment, skipped by the engines.", time.Duration(c.handoverNs.Load()).Seconds()),
+		metrics.C("faultline_kafka_stalls_total", "Spans longer than 30 s in which the worker did not poll, skipped by the engines as its own downtime.", c.stalls.Load()),
+		metrics.G("faultline_kafka_stall_skipped_seconds", "Time the worker did not poll in those spans, skipped by the engines.", time.Duration(c.stallNs.Load()).Seconds()),
 		metrics.C("faultline_kafka_overloaded_total", "Engine calls in which a bound refused something (see the engine's counters).", c.overloads.Load()),
 		metrics.C("faultline_kafka_engine_errors_total", "Engine calls that failed otherwise.", c.engineErrors.Load()),
 	)

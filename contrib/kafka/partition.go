@@ -50,6 +50,7 @@ type partition struct {
 
 	next  int64 // the next offset to process; -1 before the first record
 	epoch int32 // the leader epoch of the record before next
+	seen  int64 // the worker's clock when it last polled holding the partition (noticeStall)
 
 	events []fault.Event // emitted by the call in progress
 	now    int64         // arrival of the records being decoded

@@ -300,6 +300,7 @@ func (w *Worker) handle(fs kgo.Fetches) {
 	now := w.cfg.Clock.Now().UnixNano()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.noticeStall(now)
 	recs := map[*partition][]*kgo.Record{}
 	var lag int64
 	fs.EachPartition(func(f kgo.FetchTopicPartition) {
@@ -427,6 +428,7 @@ func (w *Worker) tick(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.ctr.ticks.Add(1)
+	w.noticeStall(now)
 	for _, p := range w.sortedParts(nil) {
 		evs, err := p.advance(w.life, now)
 		w.engineErr(p, err)
@@ -441,6 +443,38 @@ func (w *Worker) tick(ctx context.Context) {
 	}
 }
 
+// stallAfter is how long the worker may go without polling before the
+// span is taken for its own downtime (see noticeStall): pipeline's default.
+const stallAfter = pipeline.DefaultStallAfter
+
+// noticeStall takes a span longer than stallAfter in which the worker did
+// not poll (a checkpoint waiting for the brokers, an assignment waiting
+// for its states, a starved process) for the worker's own downtime: the
+// input of its partitions waited in the brokers, and arrives now, late
+// only by the worker's fault. Each engine skips the span (as a handover
+// is skipped), before anything advances it across the span and judges the
+// series that delivered to the brokers in it lost. It is called, w.mu
+// held, whenever the worker polls or advances its engines; a partition
+// counts from its assignment.
+func (w *Worker) noticeStall(now int64) {
+	var longest int64
+	for _, p := range w.sortedParts(nil) {
+		from := p.seen
+		p.seen = max(from, now)
+		if p.kind != stageEngine || now-from <= int64(stallAfter) {
+			continue
+		}
+		longest = max(longest, now-from)
+		w.engineErr(p, p.eng.Skip(w.life, from, now))
+		w.produce(p, p.take())
+	}
+	if longest > 0 {
+		w.ctr.stalls.Add(1)
+		w.ctr.stallNs.Add(longest)
+		w.cfg.Logger.Warn("the worker did not poll for a while: its engines skip the span, as a handover", "stalled", timeDuration(longest))
+	}
+}
+
 // checkpoint makes the partitions' progress durable, in the order that
 // keeps every promise downstream: first every event they emitted is
 // acknowledged; then their states, which cover the input up to their next
@@ -451,6 +485,7 @@ func (w *Worker) checkpoint(ctx context.Context, parts []*partition, now int64) 
 	if len(parts) == 0 || w.crashed.Load() {
 		return nil
 	}
+	w.noticeStall(now)
 	for _, p := range parts {
 		evs, err := p.advance(w.life, now)
 		w.engineErr(p, err)
@@ -655,7 +690,7 @@ func (w *Worker) loadAssigned(ctx context.Context, want map[string]int32) (map[s
 // afresh without one (or when it cannot be read or restored).
 func (w *Worker) open(t tp, raw []byte, now int64) *partition {
 	p := &partition{topic: t.topic, id: t.partition, kind: stageEngine, next: -1, epoch: -1,
-		input: t.topic + "/" + strconv.Itoa(int(t.partition))}
+		input: t.topic + "/" + strconv.Itoa(int(t.partition)), seen: now}
 	if t.topic == w.cfg.FleetTopic {
 		p.kind = stageFleet
 	}
