@@ -63,12 +63,13 @@ func TestStopWhileTheEventsTopicIsDown(t *testing.T) {
 	r.balanced(ts, rn.w)
 	r.refuseProduce(ts.events)
 
-	// Two devices run hot: four events (pending, then firing, each), the
+	// Two devices run hot for 40 s, all taken before the first
+	// checkpoint is due: four events (pending, then firing, each), the
 	// second of which waits for room.
+	r.clock.Set(t0.Add(25 * time.Second))
 	end := map[int32]int64{}
 	for s := time.Duration(0); s <= 40*time.Second; s += 10 * time.Second {
 		at := t0.Add(s)
-		r.clock.Set(at)
 		r.produce([]*kgo.Record{{Topic: ts.in, Partition: 0, Key: []byte("d00"),
 			Value: fmt.Appendf(nil, "temp,device=d00 value=95 %d\ntemp,device=d01 value=95 %d", at.UnixNano(), at.UnixNano())}}, end)
 	}
