@@ -61,13 +61,17 @@
 // group assigns a partition, its state record is read back before its
 // first record is processed: the engine is restored (under the rules it
 // was taken under, then the current ones, as a reload would), and
-// consumption starts at the state's offset whatever the group committed;
-// a record before it that is fetched anyway is skipped and counted. The
-// span between the state's time and the assignment is the partition's
-// handover: the engine skips it (fault.Engine.Skip), as package pipeline
-// skips a restart's downtime, so a move never raises an absence storm. A
-// partition lost without a revoke (the session expired) is dropped
-// without writing anything: another member may own it already.
+// consumption starts at the state's offset whatever the group committed.
+// A record before it means that the log no longer holds that offset (the
+// topic was created again, or its log truncated): the partition goes on
+// from that record, logged at error level and counted
+// (faultline_kafka_offset_rewinds_total), rather than skip the new log
+// until it grows past the old one's end. The span between the state's
+// time and the assignment is the partition's handover: the engine skips
+// it (fault.Engine.Skip), as package pipeline skips a restart's downtime,
+// so a move never raises an absence storm. A partition lost without a
+// revoke (the session expired) is dropped without writing anything:
+// another member may own it already.
 //
 // Reading the states can fail for a while: the state topic's leader moves,
 // a broker restarts. The worker then tries again, after 250ms, then twice

@@ -70,7 +70,7 @@ func (w *Worker) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		from := len(dst)
 		dst = append(dst,
 			metrics.C("faultline_kafka_records_total", "Records processed.", p.ctr.records.Load()),
-			metrics.C("faultline_kafka_records_skipped_total", "Records before the offset the partition's state covers, skipped.", p.ctr.skipped.Load()),
+			metrics.C("faultline_kafka_offset_rewinds_total", "Records before the offset the partition's state covers: its log was created again or truncated, and processing went on from them.", p.ctr.rewinds.Load()),
 		)
 		switch p.kind {
 		case stageEngine:

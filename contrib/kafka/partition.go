@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 
@@ -43,6 +44,7 @@ type partition struct {
 	id    int32
 	kind  stageKind
 	input string // topic/partition, the engine's name for its bad input
+	log   *slog.Logger
 
 	eng   *fault.Engine
 	fleet *pipeline.Merger // the fleet stage's
@@ -62,7 +64,7 @@ type partition struct {
 }
 
 type partCounters struct {
-	records, samples, badRecords, skipped, fleetBad atomic.Uint64
+	records, samples, badRecords, rewinds, fleetBad atomic.Uint64
 }
 
 // Emit collects the engine's events.
@@ -89,16 +91,24 @@ func (p *partition) newDecoder(precision int64) {
 }
 
 // process runs the partition's records, all arrived at now, through its
-// stage, and returns the events it emitted. Records before the offset its
-// state covers were in the state already: they are skipped and counted.
+// stage, and returns the events it emitted.
+//
+// The client fetches from the offset the partition's state covers and
+// never returns a record before where it fetches, so a record before it
+// means that the log no longer holds that offset: the topic was deleted
+// and created again, or its log truncated (an unclean leader election).
+// The records now at those offsets were never processed: the stage goes
+// on from them rather than skip the new log until it grows past the old
+// one's end. The rewind is logged and counted.
 func (p *partition) process(ctx context.Context, recs []*kgo.Record, now int64) ([]fault.Event, error) {
 	p.now = now
 	var errs []error
 	p.batch = p.batch[:0]
 	for _, rec := range recs {
 		if rec.Offset < p.next {
-			p.ctr.skipped.Add(1)
-			continue
+			p.ctr.rewinds.Add(1)
+			p.log.Error("the partition's log no longer holds the offset its state covers (the topic was created again, or its log truncated): processing goes on from its records",
+				"topic", p.topic, "partition", p.id, "offset", rec.Offset, "state_offset", p.next)
 		}
 		p.next, p.epoch = rec.Offset+1, rec.LeaderEpoch
 		p.ctr.records.Add(1)

@@ -690,7 +690,7 @@ func (w *Worker) loadAssigned(ctx context.Context, want map[string]int32) (map[s
 // afresh without one (or when it cannot be read or restored).
 func (w *Worker) open(t tp, raw []byte, now int64) *partition {
 	p := &partition{topic: t.topic, id: t.partition, kind: stageEngine, next: -1, epoch: -1,
-		input: t.topic + "/" + strconv.Itoa(int(t.partition)), seen: now}
+		input: t.topic + "/" + strconv.Itoa(int(t.partition)), seen: now, log: w.cfg.Logger}
 	if t.topic == w.cfg.FleetTopic {
 		p.kind = stageFleet
 	}
