@@ -151,12 +151,16 @@ func (p *partition) decode(rec *kgo.Record) {
 }
 
 // fleetRecord runs a member event through the fleet stage. Its key names
-// the input partition that emitted it.
+// the input partition that emitted it. A record that is not such an event
+// (written by another program or version) is counted, logged with its
+// offset, and skipped.
 func (p *partition) fleetRecord(rec *kgo.Record) {
 	src, err := strconv.ParseInt(string(rec.Key), 10, 32)
 	ev, perr := ParseEvent(rec.Value)
 	if err != nil || perr != nil {
 		p.ctr.fleetBad.Add(1) // not ours: nothing to merge
+		p.log.Warn("a record of the fleet topic is not a partition's event: skipped",
+			"topic", p.topic, "partition", p.id, "offset", rec.Offset, "err", errors.Join(err, perr))
 		return
 	}
 	p.events = p.fleet.Add(p.events, int32(src), ev)
