@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,4 +93,68 @@ func TestStopWhileTheEventsTopicIsDown(t *testing.T) {
 	require.NoError(t, err)
 	_, ok := committed.Lookup(ts.in, 0)
 	require.False(t, ok, "no offset committed for events not acknowledged")
+}
+
+// TestStopWhileARevokeWaitsForTheBrokers stops a worker while the group
+// takes one of its partitions away and its revoke's checkpoint waits for
+// events the brokers do not answer (the events topic's leader hangs: the
+// client cannot give up records it has sent). Run must still return,
+// with no state written and no offset committed. The revoke's checkpoint
+// used to wait on the client's context, which ends only once the client
+// is closed, that is once Run is done: the worker never stopped.
+func TestStopWhileARevokeWaitsForTheBrokers(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ts := r.topics("revoking", 2)
+	rn := r.start(r.config(ts, "revoking", "w1", deviceRules), func(w *Worker) { w.drain = 200 * time.Millisecond })
+	r.balanced(ts, rn.w)
+	var held atomic.Bool
+	release := make(chan struct{})
+	defer close(release)
+	r.holdProduce(ts.events, &held, release)
+
+	// A device on each partition runs hot, all before the first
+	// checkpoint is due: events that are never acknowledged.
+	r.clock.Set(t0.Add(25 * time.Second))
+	end := map[int32]int64{}
+	for p := range int32(2) {
+		dev := fmt.Sprintf("d%02d", p)
+		r.produce([]*kgo.Record{{Topic: ts.in, Partition: p, Key: []byte(dev),
+			Value: fmt.Appendf(nil, "temp,device=%s value=95 %d", dev, t0.UnixNano())}}, end)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for metric(rn.w, "faultline_kafka_events_total") < 2 {
+		require.True(t, time.Now().Before(deadline), "no event produced")
+		time.Sleep(time.Millisecond)
+	}
+
+	// A second worker joins: the group revokes a partition of the first,
+	// whose checkpoint waits for the events, holding the worker's lock.
+	r.start(r.config(ts, "revoking", "w2", deviceRules))
+	deadline = time.Now().Add(20 * time.Second)
+	for held := 0; held < 200; time.Sleep(time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no revoke began")
+		if rn.w.mu.TryLock() {
+			rn.w.mu.Unlock()
+			held = 0
+			continue
+		}
+		held++
+	}
+	rn.cancel()
+	select {
+	case err := <-rn.done:
+		require.ErrorContains(t, err, "kafka: checkpoint")
+	case <-time.After(20 * time.Second):
+		rn.done = nil // a Run that does not return cannot be stopped
+		t.Fatal("Run did not return once its context ended: the revoke waits for the brokers")
+	}
+	rn.done = nil
+	require.Zero(t, metric(rn.w, "faultline_kafka_states_written_total"))
+	committed, err := r.adm.FetchOffsets(context.Background(), "revoking")
+	require.NoError(t, err)
+	for p := range int32(2) {
+		_, ok := committed.Lookup(ts.in, p)
+		require.False(t, ok, "no offset committed for events not acknowledged")
+	}
 }

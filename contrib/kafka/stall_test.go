@@ -30,10 +30,10 @@ func (d steady) arriving(topic string, from, to time.Time) []*kgo.Record {
 	return out
 }
 
-// holdStateWrites holds every produce request to the state topic until
-// release is closed, and sets held at the first: a state topic whose
-// brokers take minutes to acknowledge.
-func (r *rig) holdStateWrites(topic string, held *atomic.Bool, release <-chan struct{}) {
+// holdProduce holds every produce request to topic until release is
+// closed, and sets held at the first: a topic whose brokers take minutes
+// to acknowledge.
+func (r *rig) holdProduce(topic string, held *atomic.Bool, release <-chan struct{}) {
 	r.t.Helper()
 	tds, err := r.adm.ListTopics(context.Background(), topic)
 	require.NoError(r.t, err)
@@ -71,7 +71,7 @@ func TestStallIsNoAbsence(t *testing.T) {
 
 	var held atomic.Bool
 	release := make(chan struct{})
-	r.holdStateWrites(ts.state, &held, release)
+	r.holdProduce(ts.state, &held, release)
 	end := s.deps[0].end
 	step := func() {
 		now := r.clock.Now()

@@ -154,8 +154,8 @@ const drainTimeout = 30 * time.Second
 // be called once.
 //
 // Once ctx ends, Run stops within 30 s whatever the brokers do: producing
-// that waits for room (Config.MaxPendingEvents records not acknowledged)
-// and the last checkpoint give up then. A checkpoint that gives up writes
+// that waits for room (Config.MaxPendingEvents records not acknowledged),
+// a revoke's checkpoint and the last checkpoint give up then. A checkpoint that gives up writes
 // no state and commits no offset, so the partitions' next owners
 // re-process their input since their last states.
 func (w *Worker) Run(ctx context.Context) error {
@@ -785,11 +785,15 @@ func (w *Worker) adjustOffsets(_ context.Context, offsets map[string]map[int32]k
 }
 
 // revoked checkpoints the partitions the group takes away, then drops
-// them.
+// them. The checkpoint gives up with the producer, drain after Run's
+// context ends: the client's context ends only once Run is done.
 func (w *Worker) revoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 	if w.crashed.Load() {
 		return
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.sending, cancel)()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	parts := w.sortedParts(m)
