@@ -79,7 +79,8 @@
 // never starts such a partition afresh, since the fresh state's first
 // checkpoint would replace the one it could not read. Meanwhile it
 // processes nothing, its other partitions included (the assignment holds
-// the polls), and logs each failed attempt at error level and counts it
+// the polls; their engines then skip the wait as a stall, above), and
+// logs each failed attempt at error level and counts it
 // (faultline_kafka_state_load_errors_total). The member keeps
 // heartbeating, so it keeps its partitions; a rebalance that begins
 // meanwhile waits for it up to the group's rebalance timeout, after which
