@@ -13,6 +13,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/rules"
@@ -424,13 +425,20 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	}()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	rt.runStart.Store(rt.cfg.Clock.Now().UnixNano()) // before the shards run a restart's skip
+	// The ticker and the clock reading that stalls are measured from are
+	// set before the shards run: once they run, a Sync returns and inputs
+	// move the engines on, and a stall before the loop's first tick must
+	// not pass unnoticed (runCtx, which stalled uses, is set before).
+	start := rt.cfg.Clock.Now()
+	tick := rt.cfg.Clock.NewTicker(rt.cfg.Tick)
+	rt.runCtx = inner
+	rt.runStart.Store(start.UnixNano()) // before the shards run a restart's skip
+	rt.lastSeen.Store(start.UnixNano())
 	for _, s := range rt.shards {
 		wg.Go(func() { s.run(inner, stop) })
 	}
 
-	rt.runCtx = inner
-	err := rt.loop(ctx)
+	err := rt.loop(ctx, tick, start)
 
 	// Shutdown: refuse input, drain, advance, checkpoint, close the sinks.
 	rt.refuseInput()
@@ -480,11 +488,8 @@ func closeSinks(sinks []Sink, drain time.Duration) error {
 // loop ticks the engines and takes the periodic checkpoints until ctx
 // ends. A tick much later than due means the runtime itself stalled: the
 // span is skipped and reported as downtime.
-func (rt *Runtime) loop(ctx context.Context) error {
-	tick := rt.cfg.Clock.NewTicker(rt.cfg.Tick)
+func (rt *Runtime) loop(ctx context.Context, tick clock.Ticker, start time.Time) error {
 	defer tick.Stop()
-	start := rt.cfg.Clock.Now()
-	rt.lastSeen.Store(start.UnixNano())
 	nextCkp := start.Add(rt.cfg.CheckpointEvery)
 	for {
 		select {

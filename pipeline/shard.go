@@ -108,7 +108,9 @@ func (s *shard) ticked(now int64) {
 
 // run feeds the engine until stop is closed and the queue is empty. Queued
 // work goes before ticks, so that a tick never moves the clock past data
-// stamped before it.
+// stamped before it, nor past a stall's skip queued before it: a tick
+// taken when work came too (select picks either) first lets the queue
+// run dry.
 func (s *shard) run(ctx context.Context, stop <-chan struct{}) {
 	for {
 		select {
@@ -121,18 +123,25 @@ func (s *shard) run(ctx context.Context, stop <-chan struct{}) {
 		case w := <-s.queue:
 			s.do(ctx, w)
 		case now := <-s.tick:
+			s.drain(ctx)
 			s.catchUp(ctx)
 			s.call(ctx, s.eng.Advance(ctx, now))
 			s.dedupStats(now)
 		case <-stop:
-			for {
-				select {
-				case w := <-s.queue:
-					s.do(ctx, w)
-				default:
-					return
-				}
-			}
+			s.drain(ctx)
+			return
+		}
+	}
+}
+
+// drain does the work queued, until the queue is empty.
+func (s *shard) drain(ctx context.Context) {
+	for {
+		select {
+		case w := <-s.queue:
+			s.do(ctx, w)
+		default:
+			return
 		}
 	}
 }
