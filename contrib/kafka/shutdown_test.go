@@ -79,20 +79,7 @@ func TestStopWhileTheEventsTopicIsDown(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "no event produced")
 		time.Sleep(time.Millisecond)
 	}
-	rn.cancel()
-	select {
-	case err := <-rn.done:
-		require.ErrorContains(t, err, "kafka: checkpoint")
-	case <-time.After(20 * time.Second):
-		rn.done = nil // a Run that does not return cannot be stopped
-		t.Fatal("Run did not return once its context ended: producing waits for the brokers")
-	}
-	rn.done = nil
-	require.Zero(t, metric(rn.w, "faultline_kafka_states_written_total"))
-	committed, err := r.adm.FetchOffsets(context.Background(), "down")
-	require.NoError(t, err)
-	_, ok := committed.Lookup(ts.in, 0)
-	require.False(t, ok, "no offset committed for events not acknowledged")
+	stopsWithoutCheckpoint(t, r, rn, ts, "down", 1, "producing waits for the brokers")
 }
 
 // TestStopWhileARevokeWaitsForTheBrokers stops a worker while the group
@@ -141,19 +128,28 @@ func TestStopWhileARevokeWaitsForTheBrokers(t *testing.T) {
 		}
 		held++
 	}
+	stopsWithoutCheckpoint(t, r, rn, ts, "revoking", 2, "the revoke waits for the brokers")
+}
+
+// stopsWithoutCheckpoint cancels rn's Run and requires that it returns
+// within 20 s, with a failed checkpoint, no state written and no offset
+// committed in group for the first partitions of ts's input topic (why
+// says what would keep it from returning).
+func stopsWithoutCheckpoint(t *testing.T, r *rig, rn *runner, ts topics, group string, partitions int32, why string) {
+	t.Helper()
 	rn.cancel()
 	select {
 	case err := <-rn.done:
 		require.ErrorContains(t, err, "kafka: checkpoint")
 	case <-time.After(20 * time.Second):
 		rn.done = nil // a Run that does not return cannot be stopped
-		t.Fatal("Run did not return once its context ended: the revoke waits for the brokers")
+		t.Fatal("Run did not return once its context ended: " + why)
 	}
 	rn.done = nil
 	require.Zero(t, metric(rn.w, "faultline_kafka_states_written_total"))
-	committed, err := r.adm.FetchOffsets(context.Background(), "revoking")
+	committed, err := r.adm.FetchOffsets(context.Background(), group)
 	require.NoError(t, err)
-	for p := range int32(2) {
+	for p := range partitions {
 		_, ok := committed.Lookup(ts.in, p)
 		require.False(t, ok, "no offset committed for events not acknowledged")
 	}
