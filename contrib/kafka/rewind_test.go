@@ -62,14 +62,7 @@ func TestRecreatedInputIsNotSkipped(t *testing.T) {
 	require.Equal(t, 1.0, metric(w2.w, "faultline_kafka_offset_rewinds_total", "topic", ts.in), "the rewind counted")
 	r.settle(ts, w2.w)
 	w2.stop(t)
-	var resolved []fault.Event
-	for _, rec := range r.events(ts.events) {
-		ev, err := ParseEvent(rec.value)
-		require.NoError(t, err)
-		if ev.Kind == fault.KindThreshold && ev.State == fault.StateResolved {
-			resolved = append(resolved, ev)
-		}
-	}
+	resolved := thresholdEvents(t, r, ts, fault.StateResolved)
 	require.Len(t, resolved, 1, "the alert left firing resolves")
 	require.Equal(t, firing.Episode, resolved[0].Episode)
 }

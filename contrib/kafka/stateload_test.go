@@ -97,16 +97,24 @@ func hotDevice(t *testing.T, r *rig, ts topics, group string) (int64, fault.Even
 	}
 	r.settle(ts, w1.w)
 	w1.stop(t)
-	var firing []fault.Event
+	firing := thresholdEvents(t, r, ts, fault.StateFiring)
+	require.Len(t, firing, 1, "d00 ran hot")
+	return end[0], firing[0]
+}
+
+// thresholdEvents returns the threshold events of state in ts's events
+// topic.
+func thresholdEvents(t *testing.T, r *rig, ts topics, state fault.State) []fault.Event {
+	t.Helper()
+	var evs []fault.Event
 	for _, rec := range r.events(ts.events) {
 		ev, err := ParseEvent(rec.value)
 		require.NoError(t, err)
-		if ev.Kind == fault.KindThreshold && ev.State == fault.StateFiring {
-			firing = append(firing, ev)
+		if ev.Kind == fault.KindThreshold && ev.State == state {
+			evs = append(evs, ev)
 		}
 	}
-	require.Len(t, firing, 1, "d00 ran hot")
-	return end[0], firing[0]
+	return evs
 }
 
 // TestStateReadFailure hands a partition over while its state record
@@ -157,14 +165,7 @@ func TestStateReadFailure(t *testing.T) {
 		}
 		r.settle(ts, w2.w)
 		w2.stop(t)
-		var resolved []fault.Event
-		for _, rec := range r.events(ts.events) {
-			ev, err := ParseEvent(rec.value)
-			require.NoError(t, err)
-			if ev.Kind == fault.KindThreshold && ev.State == fault.StateResolved {
-				resolved = append(resolved, ev)
-			}
-		}
+		resolved := thresholdEvents(t, r, ts, fault.StateResolved)
 		require.Len(t, resolved, 1, "the alert left firing resolves")
 		require.Equal(t, firing.Episode, resolved[0].Episode)
 
