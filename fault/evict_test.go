@@ -288,17 +288,7 @@ func TestSnapshotMidSweepContinuesExactly(t *testing.T) {
 		if len(e.st.evict.free) > 0 {
 			withFree++
 		}
-		snap, err := e.AppendSnapshot(nil)
-		require.NoError(t, err)
-		r, err := Restore(cfg(&got), bytes.NewReader(snap))
-		require.NoError(t, err)
-		again, err := r.AppendSnapshot(nil)
-		require.NoError(t, err)
-		require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
-		require.Equal(t, e.Stats(), r.Stats())
-		require.Equal(t, e.al.coh.rules[0].keys, r.al.coh.rules[0].keys, "cohorts keep their indices")
-		requireSameSeriesState(t, e, r)
-		e = r
+		e = restoredAlike(t, e, cfg(&got))
 		snaps++
 	}
 	require.NoError(t, e.Close(context.Background()))
@@ -793,17 +783,7 @@ func TestDeadCohortsMakeRoom(t *testing.T) {
 			if !restoreEach {
 				continue
 			}
-			snap, err := e.AppendSnapshot(nil)
-			require.NoError(t, err)
-			r, err := Restore(cfg(sink), bytes.NewReader(snap))
-			require.NoError(t, err)
-			again, err := r.AppendSnapshot(nil)
-			require.NoError(t, err)
-			require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
-			require.Equal(t, e.Stats(), r.Stats())
-			require.Equal(t, e.al.coh.rules[0].keys, r.al.coh.rules[0].keys, "cohorts keep their indices")
-			requireSameSeriesState(t, e, r)
-			e = r
+			e = restoredAlike(t, e, cfg(sink))
 		}
 		return e
 	}
@@ -888,4 +868,21 @@ func TestSnapshotWithCohortChurnContinuesExactly(t *testing.T) {
 	require.Equal(t, want.out, got.out, "events")
 	require.Equal(t, ref.Stats(), e.Stats(), "stats")
 	require.GreaterOrEqual(t, snaps, 10)
+}
+
+// restoredAlike restores a snapshot of e under cfg and requires the copy to
+// be e's: the same snapshot again, Stats, cohort indices and series state.
+func restoredAlike(t *testing.T, e *Engine, cfg Config) *Engine {
+	t.Helper()
+	snap, err := e.AppendSnapshot(nil)
+	require.NoError(t, err)
+	r, err := Restore(cfg, bytes.NewReader(snap))
+	require.NoError(t, err)
+	again, err := r.AppendSnapshot(nil)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(snap, again), "snapshot → restore → snapshot is byte-identical")
+	require.Equal(t, e.Stats(), r.Stats())
+	require.Equal(t, e.al.coh.rules[0].keys, r.al.coh.rules[0].keys, "cohorts keep their indices")
+	requireSameSeriesState(t, e, r)
+	return r
 }
