@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/rules"
@@ -118,7 +118,7 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (cfg pipeline.Con
 		if err != nil {
 			log.Warn("cannot remove the temporary files of checkpoint writes that were killed", "err", err)
 		}
-		if err := canWriteBeside(*f.state); err != nil {
+		if err := frame.CanWrite(*f.state); err != nil {
 			fmt.Fprintf(stderr, "faultline %s: --state %s: a checkpoint cannot be written there: %v\n", f.cmd, *f.state, err)
 			return pipeline.Config{}, unlock, false
 		}
@@ -138,18 +138,6 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (cfg pipeline.Con
 		CheckpointEvery: *f.every,
 		Logger:          log,
 	}, unlock, true
-}
-
-// canWriteBeside creates and removes a file beside path, as a checkpoint
-// (frame.WriteFile) or replay's report is first written: it fails when
-// they would for want of the directory or its permissions.
-func canWriteBeside(path string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	f.Close()
-	return os.Remove(f.Name())
 }
 
 // reloader reloads the rule files into a runtime: what SIGHUP and POST

@@ -19,6 +19,7 @@ import (
 
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/report"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
@@ -152,7 +153,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if o.path == "" {
 			continue
 		}
-		if err := canWriteBeside(o.path); err != nil {
+		if err := frame.CanWrite(o.path); err != nil {
 			fmt.Fprintf(stderr, "faultline replay: %s %s: cannot be written there: %v\n", o.flag, o.path, err)
 			return exitFail
 		}

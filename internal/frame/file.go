@@ -20,9 +20,7 @@ const tempInfix = ".tmp-"
 // RemoveTemps removes those.
 func WriteFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	// The "*" marks where CreateTemp puts its number, so that a "*" in
-	// path's name is not taken for it.
-	f, err := os.CreateTemp(dir, filepath.Base(path)+tempInfix+"*")
+	f, err := createTemp(path)
 	if err != nil {
 		return err
 	}
@@ -42,6 +40,25 @@ func WriteFile(path string, data []byte) error {
 		return err
 	}
 	return SyncDir(dir)
+}
+
+// CanWrite creates and removes a temporary file beside path, named as
+// WriteFile names its own: it fails when WriteFile would, for want of the
+// directory or its permissions, before any data is at stake.
+func CanWrite(path string) error {
+	f, err := createTemp(path)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// createTemp creates WriteFile's temporary file for path. The "*" marks
+// where CreateTemp puts its number, so that a "*" in path's name is not
+// taken for it.
+func createTemp(path string) (*os.File, error) {
+	return os.CreateTemp(filepath.Dir(path), filepath.Base(path)+tempInfix+"*")
 }
 
 // RemoveTemps removes the temporary files that WriteFile, killed before
