@@ -101,6 +101,9 @@ type DecoderOptions struct {
 	// being parsed. Copies are still returned: telling a duplicate from a
 	// conflict is for dedup. When it holds MaxRepeats records, or about
 	// MaxRepeats×512 bytes, it is cleared (DecodeStats.RepeatResets).
+	// A table that filled up with fewer hits than one per 64 records
+	// looks up only one record in 16 until it finds one again, so that a
+	// stream without copies pays next to nothing for it.
 	// A record takes twice its bytes and about 72 bytes a sample; one that
 	// would take more than 16 KiB is not remembered. The table's arrays
 	// grow as it fills. By default it is 1024 (at most 512 KiB, enough
@@ -247,6 +250,7 @@ type Decoder struct {
 
 	tab      internTable
 	rep      repeatTable
+	look     bool  // the record being decoded was looked up in rep: add it
 	seq      int64 // numbers each parse of a record, for internTable.lookup
 	simple   simpleRecord
 	noSimple bool   // tests: parse every record with the line-protocol parser
@@ -407,7 +411,7 @@ func (d *Decoder) Next(dst []Sample) ([]Sample, error) {
 	}
 	n := len(dst)
 	var h uint64
-	if d.rep.enabled() {
+	if d.look = d.rep.look(); d.look {
 		h = d.rep.hash(rec)
 		if e := d.rep.find(h, rec); e != nil {
 			// Unless dated otherwise than before (the precision or the
@@ -485,7 +489,7 @@ func (d *Decoder) nextLine() ([]byte, error) {
 }
 
 // parse decodes a record not found in the repeat table, whose hash is h
-// (if the table is on): as a known tag set's next record if it is one
+// (if it was looked up, d.look): as a known tag set's next record if it is one
 // (decodeKnown), else with the simple parser if it can, with
 // line-protocol/v2 otherwise. off is the offset of the record in its line.
 func (d *Decoder) parse(dst []Sample, rec []byte, off int, h uint64, arrival int64) ([]Sample, error) {
@@ -555,7 +559,7 @@ func (d *Decoder) decodeSimple(dst []Sample, rec []byte, set int32, h uint64, ar
 		hint = next
 		dst = append(dst, Sample{Name: e.name, Labels: labels, Series: e.id, Time: ts, Value: f.value, Arrival: arrival})
 	}
-	if d.rep.enabled() {
+	if d.look {
 		d.rep.add(h, rec, dst[n0:], r.ts, r.hasTS, strs)
 	}
 	d.stats.StringFields += strs
@@ -620,7 +624,7 @@ func (d *Decoder) decodeKnown(dst []Sample, rec []byte, h uint64, arrival int64)
 	for x := n0; x < len(dst); x++ {
 		dst[x].Time, dst[x].Arrival = t, arr
 	}
-	if d.rep.enabled() {
+	if d.look {
 		d.rep.add(h, rec, dst[n0:], raw, hasTS, 0)
 	}
 	return dst, set, true
@@ -733,7 +737,7 @@ func (d *Decoder) decodeLP(dst []Sample, rec []byte, off int, h uint64, arrival 
 	case err != nil:
 		return dst, d.fail(end+1, err)
 	}
-	if d.rep.enabled() {
+	if d.look {
 		d.rep.add(h, rec, dst[n0:], raw, tb != nil, strs)
 	}
 	for i := n0; i < len(dst); i++ {

@@ -206,7 +206,7 @@ func TestRepeatTableBounds(t *testing.T) {
 	d := NewDecoder(strings.NewReader(""), DecoderOptions{MaxRepeats: 1 << 40})
 	require.Equal(t, maxMaxRepeats, d.rep.maxEntries)
 	require.Equal(t, defaultMaxRepeats, NewDecoder(nil, DecoderOptions{}).rep.maxEntries)
-	require.False(t, NewDecoder(nil, DecoderOptions{MaxRepeats: -1}).rep.enabled())
+	require.False(t, NewDecoder(nil, DecoderOptions{MaxRepeats: -1}).rep.look())
 }
 
 // TestRepeatTableSteadyStateAllocs checks that records never seen before
@@ -266,8 +266,8 @@ func FuzzDecoderRepeats(f *testing.F) {
 }
 
 // TestRepeatTableSparse: a table that filled up without finding copies
-// remembers only one record in sparseEvery, and the first copy it finds
-// turns it back to remembering every record.
+// looks up and remembers only one record in sparseEvery, and the first
+// copy it finds turns it back to remembering every record.
 func TestRepeatTableSparse(t *testing.T) {
 	var in bytes.Buffer
 	rec := func(i int) { fmt.Fprintf(&in, "m,host=h%d v=%d 1700000000000000000\n", i, i) }
@@ -283,12 +283,18 @@ func TestRepeatTableSparse(t *testing.T) {
 	}
 	require.True(t, d.rep.sparse, "64 records without a copy")
 	require.Equal(t, 1, d.rep.len())
-	for i := 100; i < 100+2*sparseEvery; i++ {
+	for range sparseEvery {
+		rec(100) // the first is remembered, its copies are not looked up
+		next()
+	}
+	require.Zero(t, d.Stats().RepeatHits, "%d records in %d are not looked up", sparseEvery-1, sparseEvery)
+	require.Equal(t, 2, d.rep.len())
+	for i := 101; i < 101+2*sparseEvery; i++ {
 		rec(i)
 		next()
 	}
-	require.Equal(t, 3, d.rep.len(), "one record in %d", sparseEvery)
-	for i := 100; i < 100+2*sparseEvery; i++ {
+	require.Equal(t, 4, d.rep.len(), "one record in %d", sparseEvery)
+	for i := 101; i < 101+2*sparseEvery; i++ {
 		rec(i) // copies: the remembered one is found
 		next()
 	}
