@@ -49,9 +49,9 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		maxBody:      fs.Int64("max-body", input.DefaultMaxBodyBytes, "bytes a write request's body may hold, before and after gzip"),
 		maxLine:      fs.Int("max-line", input.DefaultMaxLineBytes, "bytes one line may hold"),
 		maxConns:     fs.Int("max-conns", input.DefaultMaxConns, "connections open at once, per listener"),
-		readTimeout:  fs.Duration("read-timeout", 30*time.Second, "time to read a whole request, body included"),
-		writeTimeout: fs.Duration("write-timeout", 30*time.Second, "time to handle a request and write its answer"),
-		idleTimeout:  fs.Duration("idle-timeout", 2*time.Minute, "time a kept-alive HTTP connection may wait for its next request"),
+		readTimeout:  fs.Duration("read-timeout", 30*time.Second, "time to read a whole request, body included; must be above 0 (no timeout would let a client that sends slowly hold its connection for ever)"),
+		writeTimeout: fs.Duration("write-timeout", 30*time.Second, "time to handle a request and write its answer; must be above 0, as --read-timeout"),
+		idleTimeout:  fs.Duration("idle-timeout", 2*time.Minute, "time a kept-alive HTTP connection may wait for its next request; must be above 0, as --read-timeout"),
 		tcpIdle:      fs.Duration("tcp-idle-timeout", input.DefaultIdleTimeout, "time a TCP connection may send nothing before it is closed"),
 		busy:         fs.Duration("busy-timeout", input.DefaultBusyTimeout, "time a write waits for room in the runtime's queues before a 503"),
 	}
@@ -64,7 +64,9 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if !noArgs(fs, stderr) || !lf.inRange(fs, stderr, "max-body", "max-line", "max-conns", "busy-timeout", "tcp-idle-timeout") {
+	if !noArgs(fs, stderr) || !lf.inRange(fs, stderr, "max-body", "max-line", "max-conns", "busy-timeout", "tcp-idle-timeout",
+		// 0 would be no timeout to net/http: a connection held for ever.
+		"read-timeout", "write-timeout", "idle-timeout") {
 		return exitUsage
 	}
 	// Signals are taken before the slow part of the start (the rules, the

@@ -165,7 +165,9 @@ func TestLiveRefusesAStateItCannotWrite(t *testing.T) {
 // 1,024 connections, --busy-timeout 0 a second, --checkpoint-every 0 a
 // minute, --on-time-budget 0 a second; and they refused a negative
 // --shards, --absent-after or --dedup-window with exit 1 and without the
-// flag's name.
+// flag's name. --read-timeout, --write-timeout and --idle-timeout 0 (or
+// below) used to lift the HTTP server's bound altogether: a client sending
+// a byte a minute held its connection, one of --max-conns, for ever.
 func TestFlagsOutOfRange(t *testing.T) {
 	for _, tc := range []struct{ cmd, flag, value string }{
 		{"run", "max-body", "0"},
@@ -173,6 +175,9 @@ func TestFlagsOutOfRange(t *testing.T) {
 		{"run", "max-conns", "0"},
 		{"run", "busy-timeout", "0s"},
 		{"run", "tcp-idle-timeout", "-1s"},
+		{"run", "read-timeout", "0s"},
+		{"run", "write-timeout", "0s"},
+		{"run", "idle-timeout", "-1s"},
 		{"run", "checkpoint-every", "0s"},
 		{"run", "on-time-budget", "0s"},
 		{"run", "lateness", "0s"},
