@@ -479,6 +479,7 @@ func (a *Alertmanager) loop(ctx context.Context) {
 	tk := a.o.Clock.NewTicker(a.o.ResendInterval)
 	defer tk.Stop()
 	for {
+		closing := a.run.isClosing() // before take: see queue.loop
 		if a.take() > 0 {
 			out := deliverWithRetry(ctx, a.o.Clock, &a.o.Retry, a.o.Logger, a.o.Name,
 				func(ctx context.Context) error {
@@ -494,7 +495,8 @@ func (a *Alertmanager) loop(ctx context.Context) {
 			a.settle(out)
 			continue
 		}
-		if a.run.isClosing() {
+		a.run.idled()
+		if closing {
 			return
 		}
 		select {

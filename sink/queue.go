@@ -21,6 +21,10 @@ type runner struct {
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
+
+	// idle, when set (by tests), is called by the goroutine when it found
+	// nothing to send, before it decides to return or wait.
+	idle func()
 }
 
 func newRunner() runner {
@@ -77,6 +81,13 @@ func (r *runner) notify() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+}
+
+// idled calls the idle hook, if any.
+func (r *runner) idled() {
+	if r.idle != nil {
+		r.idle()
 	}
 }
 
@@ -185,9 +196,15 @@ func (q *queue) account(n int, delivered bool, r Reason) {
 // empty after Close, or ctx ends.
 func (q *queue) loop(ctx context.Context) {
 	for {
+		// Close seals the sink before it signals: once closing is seen,
+		// every event is queued, and an empty take means nothing is left.
+		// Looked at after take, closing could hide an event emitted just
+		// before it.
+		closing := q.run.isClosing()
 		batch := q.take()
 		if len(batch) == 0 {
-			if q.run.isClosing() {
+			q.run.idled()
+			if closing {
 				return
 			}
 			select {
