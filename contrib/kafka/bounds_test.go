@@ -87,21 +87,8 @@ func TestCommitRefusedByTheGroupIsNoFailure(t *testing.T) {
 	r.balanced(ts, rn.w)
 	refused := make(chan struct{})
 	r.c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		oc := req.(*kmsg.OffsetCommitRequest)
-		resp := oc.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, rt := range oc.Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.IllegalGeneration.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
 		close(refused)
-		return resp, nil, true
+		return errorResponse(req, kerr.IllegalGeneration), nil, true
 	})
 
 	end := map[int32]int64{}

@@ -34,19 +34,7 @@ func (r *rig) failStateReads(topic string, n int32) *atomic.Int32 {
 			return nil, nil, false
 		}
 		left.Add(-1)
-		resp := lo.ResponseKind().(*kmsg.ListOffsetsResponse)
-		for _, rt := range lo.Topics {
-			st := kmsg.NewListOffsetsResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewListOffsetsResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.UnknownServerError.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return errorResponse(lo, kerr.UnknownServerError), nil, true
 	})
 	return left
 }
