@@ -519,7 +519,7 @@ func (a *Alertmanager) Start() error { return a.run.start(a.loop) }
 func (a *Alertmanager) Close(ctx context.Context) error {
 	return a.run.close(ctx, a.loop,
 		func() { a.mu.Lock(); a.closed = true; a.mu.Unlock() },
-		func(ctx context.Context) error {
+		func(ctx context.Context, _ bool) error { // never stuck: requests end with their context
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			left := 0
@@ -530,7 +530,7 @@ func (a *Alertmanager) Close(ctx context.Context) error {
 			}
 			a.st.Dropped[ReasonUndelivered] += uint64(left)
 			a.queuedN, a.inflight = 0, nil
-			return undelivered(ctx, a.o.Name, left)
+			return undelivered(ctx, a.o.Name, left, 0)
 		})
 }
 

@@ -24,7 +24,8 @@
 //   - Close(ctx) stops accepting events (Emit then returns ErrClosed and
 //     counts the event as dropped, reason "closed"), delivers what is queued
 //     (with retries) until the queue is empty or ctx ends, then waits for
-//     the goroutine. What could not be delivered by then is counted (reason
+//     the goroutine (not for a write to an io.Writer that blocks past ctx:
+//     see JSONLines). What could not be delivered by then is counted (reason
 //     "undelivered") and reported in Close's error, which wraps
 //     ErrUndelivered. Close is idempotent (later calls return the first
 //     one's result) and is safe without Start: it then delivers the queue

@@ -15,8 +15,12 @@ import (
 // A failed write is retried from where it stopped, so a line is never
 // written twice in part; a batch dropped in the middle of a line
 // (Retry.MaxAttempts spent) leaves that line torn, and the next batch
-// begins with a newline, so that its own lines stay whole. A blocked write
-// holds up Close until it returns.
+// begins with a newline, so that its own lines stay whole. A write cannot
+// be canceled: one that blocks (a stdout nobody reads) holds up Close
+// until Close's context ends, no longer. Close then returns without
+// waiting for it and counts its events as undelivered, with the queued
+// ones, and its error says how many were in the write; if the write
+// returns later, nothing more is written and no count changes.
 // A bufio.Writer keeps its first error and fails every later call: its
 // retries cannot succeed, so give a writer that recovers (an *os.File)
 // where write errors may pass.
@@ -35,6 +39,7 @@ func NewJSONLines(w io.Writer, opts *Options) *JSONLines {
 	q := newQueue(o)
 	q.encode = appendJSONLines
 	q.send = writeTo(w)
+	q.sendBlocks = true
 	return &JSONLines{q}
 }
 

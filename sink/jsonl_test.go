@@ -227,3 +227,37 @@ func TestJSONLinesBatchAfterATornLineStartsOnALineOfItsOwn(t *testing.T) {
 	require.Equal(t, string(evs[1].AppendJSON(nil)), lines[1], "the line of the event sent")
 	require.Empty(t, lines[2])
 }
+
+// A write that never returns (a stdout nobody reads) holds up Close only
+// until Close's context ends: Close then returns, counting as undelivered
+// the events of that write and those queued, and says which.
+func TestJSONLinesCloseDoesNotWaitForABlockedWrite(t *testing.T) {
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	w := writerFunc(func(p []byte) (int, error) { entered <- struct{}{}; <-release; return len(p), nil })
+	s := sink.NewJSONLines(w, &sink.Options{MaxBatch: 2})
+	evs := events(3)
+	require.NoError(t, s.Emit(context.Background(), evs[0]))
+	require.NoError(t, s.Emit(context.Background(), evs[1]))
+	require.NoError(t, s.Start())
+	<-entered
+	require.NoError(t, s.Emit(context.Background(), evs[2]))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(ctx) }()
+	cancel()
+	var err error
+	select {
+	case err = <-closed:
+	case <-time.After(patience):
+		t.Fatal("Close waited for a blocked write after its context ended")
+	}
+	require.ErrorIs(t, err, sink.ErrUndelivered)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Contains(t, err.Error(), `3 in sink "jsonl", 2 of them in a write that has not returned`)
+	st := s.Stats()
+	require.Equal(t, uint64(3), st.Dropped[sink.ReasonUndelivered])
+	require.Zero(t, st.Queued)
+	require.Equal(t, st.Events, st.Sent+st.DroppedTotal())
+}

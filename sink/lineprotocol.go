@@ -70,6 +70,7 @@ func NewLineProtocol(w io.Writer, opts *Options) *LineProtocol {
 		return dst
 	}
 	q.send = writeTo(w)
+	q.sendBlocks = true
 	return &LineProtocol{q}
 }
 

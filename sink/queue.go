@@ -21,6 +21,7 @@ type runner struct {
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
+	busy      bool // under mu: the goroutine is in a call that ignores its context
 
 	// idle, when set (by tests), is called by the goroutine when it found
 	// nothing to send, before it decides to return or wait.
@@ -59,7 +60,12 @@ func (r *runner) launch(run func(ctx context.Context)) {
 // close seals the sink (Emit refuses from then on), starts run if Start was
 // never called, lets it drain until ctx ends, waits for it and returns
 // finish's verdict. Later calls return the first one's result.
-func (r *runner) close(ctx context.Context, run func(ctx context.Context), seal func(), finish func(ctx context.Context) error) error {
+//
+// When ctx ends, a goroutine inside blocking (a Write that may never
+// return: a stdout nobody reads) is not waited for: finish is told it is
+// stuck, and must settle the sink so that the goroutine, if it ever comes
+// back, changes nothing.
+func (r *runner) close(ctx context.Context, run func(ctx context.Context), seal func(), finish func(ctx context.Context, stuck bool) error) error {
 	r.closeOnce.Do(func() {
 		seal()
 		r.mu.Lock()
@@ -68,12 +74,42 @@ func (r *runner) close(ctx context.Context, run func(ctx context.Context), seal 
 		r.mu.Unlock()
 		stop := context.AfterFunc(ctx, r.cancel)
 		close(r.closing)
-		<-r.done
+		stuck := false
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			// Canceled here, not only by AfterFunc's goroutine: from
+			// now on blocking starts nothing, so a goroutine not in it
+			// returns without blocking.
+			r.cancel()
+			r.mu.Lock()
+			stuck = r.busy
+			r.mu.Unlock()
+			if !stuck {
+				<-r.done
+			}
+		}
 		stop()
 		r.cancel()
-		r.closeErr = finish(ctx)
+		r.closeErr = finish(ctx, stuck)
 	})
 	return r.closeErr
+}
+
+// blocking calls f, a call that ignores ctx (an io.Writer's Write), unless
+// ctx (the goroutine's) has ended; false when it has. Close does not wait
+// for a goroutine in f.
+func (r *runner) blocking(ctx context.Context, f func()) bool {
+	r.mu.Lock()
+	if ctx.Err() != nil {
+		r.mu.Unlock()
+		return false
+	}
+	r.busy = true
+	r.mu.Unlock()
+	defer func() { r.mu.Lock(); r.busy = false; r.mu.Unlock() }()
+	f()
+	return true
 }
 
 // notify wakes the goroutine up.
@@ -101,14 +137,18 @@ func (r *runner) isClosing() bool {
 	}
 }
 
-// undelivered returns Close's error for n events (alerts) left over.
-func undelivered(ctx context.Context, name string, n int) error {
+// undelivered returns Close's error for n events (alerts) left over, of
+// which stuck are in a write that has not returned.
+func undelivered(ctx context.Context, name string, n, stuck int) error {
 	if n == 0 {
 		return nil
 	}
 	cause := context.Cause(ctx)
 	if cause == nil {
 		cause = context.Canceled
+	}
+	if stuck > 0 {
+		return fmt.Errorf("%w: %d in sink %q, %d of them in a write that has not returned: %w", ErrUndelivered, n, name, stuck, cause)
 	}
 	return fmt.Errorf("%w: %d in sink %q: %w", ErrUndelivered, n, name, cause)
 }
@@ -121,7 +161,10 @@ type queue struct {
 	o      Options
 	encode func(dst []byte, evs []fault.Event, bad func(i int, err error)) []byte
 	send   func(ctx context.Context, body []byte) (int, error)
-	run    runner
+	// sendBlocks says that send ignores its context (an io.Writer's
+	// Write): Close does not wait for it.
+	sendBlocks bool
+	run        runner
 
 	mu       sync.Mutex
 	closed   bool
@@ -129,6 +172,7 @@ type queue struct {
 	head, n  int
 	inflight int // events taken by the delivery loop, not yet accounted for
 	st       Stats
+	settled  bool // Close has counted what was left: the loop, stuck in a write then, no longer counts
 
 	batch []fault.Event // owned by the delivery loop
 	body  []byte        // owned by the delivery loop
@@ -184,6 +228,9 @@ func (q *queue) take() []fault.Event {
 func (q *queue) account(n int, delivered bool, r Reason) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.settled {
+		return
+	}
 	q.inflight -= n
 	if delivered {
 		q.st.Sent += uint64(n)
@@ -244,7 +291,13 @@ func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
 	off := 0
 	out := deliverWithRetry(ctx, q.o.Clock, &q.o.Retry, q.o.Logger, q.o.Name,
 		func(ctx context.Context) error {
-			k, err := q.send(ctx, q.body[off:])
+			var k int
+			var err error
+			if !q.sendBlocks {
+				k, err = q.send(ctx, q.body[off:])
+			} else if !q.run.blocking(ctx, func() { k, err = q.send(ctx, q.body[off:]) }) {
+				return ctx.Err()
+			}
 			off += k
 			return err
 		},
@@ -273,14 +326,18 @@ func (q *queue) start() error { return q.run.start(q.loop) }
 func (q *queue) close(ctx context.Context) error {
 	return q.run.close(ctx, q.loop,
 		func() { q.mu.Lock(); q.closed = true; q.mu.Unlock() },
-		func(ctx context.Context) error {
+		func(ctx context.Context, stuck bool) error {
 			q.mu.Lock()
-			left := q.n + q.inflight
+			left, inWrite := q.n+q.inflight, 0
+			if stuck {
+				inWrite = q.inflight
+			}
 			q.st.Dropped[ReasonUndelivered] += uint64(left)
 			clear(q.ring)
 			q.n, q.inflight = 0, 0
+			q.settled = true
 			q.mu.Unlock()
-			return undelivered(ctx, q.o.Name, left)
+			return undelivered(ctx, q.o.Name, left, inWrite)
 		})
 }
 
