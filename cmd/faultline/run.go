@@ -89,13 +89,8 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	token := ""
 	if *sf.tokenFile != "" {
-		b, err := os.ReadFile(*sf.tokenFile)
-		if err != nil {
+		if token, err = readToken(*sf.tokenFile); err != nil {
 			fmt.Fprintf(stderr, "faultline run: %v\n", err)
-			return exitFail
-		}
-		if token = strings.TrimSpace(string(b)); token == "" {
-			fmt.Fprintf(stderr, "faultline run: %s holds no token\n", *sf.tokenFile)
 			return exitFail
 		}
 	}
@@ -164,6 +159,28 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	return serve(ctx, hup, rt, ui, lf, sf, token, tlsCfg, log, stdin)
+}
+
+// readToken reads the token of --token-file: the file's one line, without
+// the blanks and newlines around it. A token that goes on over another
+// line is refused, naming the file and that line: no request could carry
+// it in its Authorization header, so every one would be refused.
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	raw := string(b)
+	token := strings.TrimSpace(raw)
+	if token == "" {
+		return "", fmt.Errorf("%s holds no token", path)
+	}
+	if i := strings.IndexAny(token, "\r\n"); i >= 0 {
+		at := strings.Index(raw, token) + i
+		at += len(raw[at:]) - len(strings.TrimLeft(raw[at:], " \t\r\n")) // the next line's first character
+		return "", fmt.Errorf("--token-file %s:%d: the token goes on over another line: a token is one line", path, 1+strings.Count(raw[:at], "\n"))
+	}
+	return token, nil
 }
 
 // serve runs the runtime and its inputs until ctx ends, reloading the rules

@@ -341,6 +341,34 @@ func TestRunTokenTLSAndSlowClient(t *testing.T) {
 	p.stop(t)
 }
 
+// A --token-file holds one token on one line, around which blanks and
+// newlines are trimmed. One whose token goes on over another line used to
+// be taken whole, newline included: no request can carry it in a header,
+// so every write and reload was refused (401) by a server that had started
+// well. It is refused at start, naming the file and the line.
+func TestRunTokenFileOfOneLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ content, line string }{
+		{"s3cret\nmore\n", ":2:"},
+		{"\n  s3cret\r\n\n more\n", ":4:"},
+	} {
+		path := filepath.Join(dir, "token")
+		require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o600))
+		// An address it cannot listen on ends it at once if it starts.
+		code, _, stderr := runCLI(t, "", "run", "--listen", "127.0.0.1:-1", "--ui=false", "--token-file", path)
+		require.Equal(t, exitFail, code, stderr)
+		require.Contains(t, stderr, "faultline run: --token-file "+path+tc.line+" ", "%q", tc.content)
+		require.Contains(t, stderr, "one line")
+		require.NotContains(t, stderr, "cannot listen", "refused before it starts")
+	}
+
+	path := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(path, []byte(" s3cret \r\n\n"), 0o600))
+	code, _, stderr := runCLI(t, "", "run", "--listen", "127.0.0.1:-1", "--ui=false", "--token-file", path)
+	require.Equal(t, exitFail, code, stderr)
+	require.Contains(t, stderr, "cannot listen", "a token with blanks and newlines around it is taken")
+}
+
 // run listens on 127.0.0.1 unless told otherwise, and refuses settings
 // that do not go together.
 func TestRunFlags(t *testing.T) {
