@@ -589,7 +589,14 @@ func (e *Engine) appendCohorts(w *frame.Writer) {
 	}
 }
 
-func (e *Engine) readCohorts(r *frame.Reader) {
+// readCohorts reads what appendCohorts wrote, in a snapshot of version
+// (see Restore). Version 6 did not say whether a member is in the
+// overflow, and needed not: its cohorts were never freed, so a rule whose
+// cohorts were full stayed full, and a series that overflowed (no cohort
+// had its key when it came) found none with its key ever after, across
+// restores and updates too. So its key decides, as readSeries gave it: a
+// member of the cohort of its key, or in the overflow if none has it.
+func (e *Engine) readCohorts(r *frame.Reader, version uint32) {
 	c := &e.al.coh
 	c.next = r.I64()
 	if n := r.Count(9); r.Err() == nil && n != len(c.rules) {
@@ -614,14 +621,21 @@ func (e *Engine) readCohorts(r *frame.Reader) {
 			}
 		}
 	}
-	if n := r.Count(9); r.Err() == nil && n != len(c.members) {
+	size := 9 // last and whether in the overflow
+	if version < 7 {
+		size = 8 // last only
+	}
+	if n := r.Count(size); r.Err() == nil && n != len(c.members) {
 		r.Fail("%d cohort members, the series give %d", n, len(c.members))
 		return
 	}
 	for i := range c.members {
 		m := &c.members[i]
 		m.last = r.I64()
-		over := r.Bool()
+		over := m.cohort == noCohort // version 6: as its key gave it
+		if version >= 7 {
+			over = r.Bool()
+		}
 		switch {
 		case r.Err() != nil:
 			return

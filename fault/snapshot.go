@@ -24,13 +24,16 @@ import (
 // anything is allocated for it. A snapshot that is truncated, corrupted,
 // of another version or inconsistent is refused with an error wrapping
 // ErrBadSnapshot; Restore never returns a half-restored engine, and never
-// panics on bad input. Snapshots of another version are refused as such:
-// version 3 came before the engine was split into components, version 4
-// before the ingest lag detector learned each source's jitter, version 6
-// before the room of dead cohorts was reused (each series of a cohort rule
-// now says whether it is in the rule's overflow). The last
-// section, the events queued for the sink and not given to it yet, is
-// there only in a snapshot the sink takes (see the package doc).
+// panics on bad input. Version 6, the release before the room of dead
+// cohorts was reused, is read too, so that an upgrade keeps the open
+// alerts and learned cadences: it lacks only, for each series of a cohort
+// rule, whether it is in the rule's overflow, which its cohorts' keys
+// imply (see readCohorts); restored, the engine snapshots as version 7.
+// Versions before 6 are refused as such: version 3 came before the engine
+// was split into components, version 4 before the ingest lag detector
+// learned each source's jitter. The last section, the events queued for
+// the sink and not given to it yet, is there only in a snapshot the sink
+// takes (see the package doc).
 
 // Errors of Restore, matchable with errors.Is.
 var (
@@ -46,6 +49,9 @@ var (
 const (
 	snapMagic   = "FLTSNAP\x00"
 	snapVersion = 7
+	// snapOldest is the oldest version Restore reads: version 6 lacks only
+	// what readCohorts derives.
+	snapOldest = 6
 	// maxSnapshot bounds what Restore reads: 64 GiB.
 	maxSnapshot = 1 << 36
 )
@@ -105,7 +111,8 @@ func (e *Engine) AppendSnapshot(b []byte) ([]byte, error) {
 // and is rebuilt with cfg.Dedup.
 //
 // Restore reads r to its end (at most 64 GiB). A snapshot that is
-// truncated, corrupted (its CRC-32C does not match), of another version or
+// truncated, corrupted (its CRC-32C does not match), of a version this
+// build does not read (it reads version 7 and the previous release's 6) or
 // inconsistent gives an error wrapping ErrBadSnapshot. Either way no engine
 // is returned: never a half-restored one.
 func Restore(cfg Config, r io.Reader) (*Engine, error) {
@@ -120,8 +127,8 @@ func Restore(cfg Config, r io.Reader) (*Engine, error) {
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
-	case version != snapVersion:
-		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrBadSnapshot, version, snapVersion)
+	case version < snapOldest || version > snapVersion:
+		return nil, fmt.Errorf("%w: version %d, this build reads versions %d to %d", ErrBadSnapshot, version, snapOldest, snapVersion)
 	}
 	built := cfg
 	built.DisableDedup = true // the deduper comes from the snapshot
@@ -130,7 +137,7 @@ func Restore(cfg Config, r io.Reader) (*Engine, error) {
 		return nil, err
 	}
 	e.cfg.DisableDedup = cfg.DisableDedup
-	if err := e.readState(body); err != nil {
+	if err := e.readState(body, version); err != nil {
 		if dd := e.Deduper(); dd != nil {
 			dd.Reset()
 		}
@@ -185,8 +192,9 @@ func (e *Engine) appendState(w *frame.Writer) error {
 	return nil
 }
 
-// readState restores the sections appendState wrote into e, a new engine.
-func (e *Engine) readState(r *frame.Reader) error {
+// readState restores the sections appendState wrote into e, a new engine,
+// in a snapshot of version (snapOldest to snapVersion).
+func (e *Engine) readState(r *frame.Reader, version uint32) error {
 	if err := e.readSettings(r); err != nil {
 		return err
 	}
@@ -203,7 +211,7 @@ func (e *Engine) readState(r *frame.Reader) error {
 	e.al.alerts = readAlerts(r, len(e.st.series), e.seriesRules)
 	e.readWarned(r)
 	e.readHistories(r)
-	e.readCohorts(r)
+	e.readCohorts(r, version)
 	e.loop.readFrom(r)
 	e.src.ReadFrom(r)
 	e.bad.readFrom(r)
