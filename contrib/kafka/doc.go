@@ -88,8 +88,17 @@
 // read their states themselves. If Run ends first, the partitions are not
 // taken: nothing is processed, written or committed for them.
 //
+// A state that a newer build wrote (a state record, or the engine's or
+// fleet stage's snapshot in it, of a newer version than this build reads:
+// ErrNewerState), as after a rollback, is waited for the same way: the
+// worker never starts such a partition afresh, whose first checkpoint
+// would replace the state for good. Each attempt is logged at error level
+// and counted (faultline_kafka_state_newer_total), and the partitions wait
+// until a build that reads the state runs, or an operator deletes the
+// record (a tombstone for its key): the partition then starts afresh.
+//
 // A state record that is read but cannot be restored (truncated,
-// corrupted, of another version: ErrBadState; or whose rules or snapshot
+// corrupted, of an older version: ErrBadState; or whose rules or snapshot
 // this build refuses) is another case: reading it again cannot help, and
 // refusing it would stop the partition until someone deletes the record.
 // The partition starts afresh from the offset the group committed, the
@@ -97,8 +106,7 @@
 // (faultline_kafka_state_unreadable_total), and the partition's next
 // checkpoint replaces the record. Its open episodes are forgotten: a fault
 // still present fires again under a new episode, and one that ended is
-// never resolved downstream. A rollback to a build that reads only an
-// older state version loses every partition's state this way.
+// never resolved downstream.
 //
 // # Exactly what was promised downstream
 //

@@ -10,13 +10,13 @@ import (
 
 // counters are the worker's own counts.
 type counters struct {
-	polls, ticks, fetchErrors, unowned                                   atomic.Uint64
-	events, fleetEvents, acked, produceErrors                            atomic.Uint64
-	checkpoints, checkpointErrors, statesWritten, stateTooLarge, commits atomic.Uint64
-	commitsRefused                                                       atomic.Uint64
-	assigned, revoked, lost, restored, stateBad, stateLoadErrors         atomic.Uint64
-	overloads, engineErrors, stalls                                      atomic.Uint64
-	handoverNs, lagNs, stateBytes, stallNs                               atomic.Int64
+	polls, ticks, fetchErrors, unowned                                       atomic.Uint64
+	events, fleetEvents, acked, produceErrors                                atomic.Uint64
+	checkpoints, checkpointErrors, statesWritten, stateTooLarge, commits     atomic.Uint64
+	commitsRefused                                                           atomic.Uint64
+	assigned, revoked, lost, restored, stateBad, stateLoadErrors, stateNewer atomic.Uint64
+	overloads, engineErrors, stalls                                          atomic.Uint64
+	handoverNs, lagNs, stateBytes, stallNs                                   atomic.Int64
 }
 
 var _ metrics.Source = (*Worker)(nil)
@@ -56,6 +56,7 @@ func (w *Worker) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_kafka_lost_total", "Partitions lost without a revoke (dropped, nothing written).", c.lost.Load()),
 		metrics.C("faultline_kafka_state_unreadable_total", "State records that could not be restored: the partition started afresh.", c.stateBad.Load()),
 		metrics.C("faultline_kafka_state_load_errors_total", "Failed attempts to read the assigned partitions' states from the state topic (each retried; the partitions wait).", c.stateLoadErrors.Load()),
+		metrics.C("faultline_kafka_state_newer_total", "Attempts to take assigned partitions that found a state a newer build wrote (a newer version than this build reads): the state is kept, the partitions wait, retried.", c.stateNewer.Load()),
 		metrics.G("faultline_kafka_handover_skipped_seconds", "Time between the states restored and their assignment, skipped by the engines.", time.Duration(c.handoverNs.Load()).Seconds()),
 		metrics.C("faultline_kafka_stalls_total", "Spans longer than 30 s in which the worker did not poll, skipped by the engines as its own downtime.", c.stalls.Load()),
 		metrics.G("faultline_kafka_stall_skipped_seconds", "Time the worker did not poll in those spans, skipped by the engines.", time.Duration(c.stallNs.Load()).Seconds()),

@@ -26,8 +26,11 @@ import (
 // then each name and text), and the snapshot (length, bytes):
 // fault.Engine.AppendSnapshot's, or the fleet stage's
 // pipeline.Merger.AppendState's, which carries its own format version.
-// A record of another version (version 1 had a framing of its own) is
-// refused, and the partition starts afresh from its committed offset.
+// A record of an older version (version 1 had a framing of its own) is
+// refused, and the partition starts afresh from its committed offset. One
+// of a newer version, or whose snapshot is of a newer version than this
+// build writes, was written by a newer build: it is kept, and the
+// partition waits (see newerState).
 const (
 	stateMagic    = "FLKSTATE"
 	stateVersion  = 2
@@ -35,9 +38,15 @@ const (
 )
 
 // ErrBadState means a state record cannot be read: truncated, corrupted or
-// of another version. The partition then starts afresh from its committed
+// of an older version. The partition then starts afresh from its committed
 // offset, and the error is counted and logged.
 var ErrBadState = errors.New("kafka: unreadable state record")
+
+// ErrNewerState means a state record, or the snapshot in it, is of a newer
+// version than this build reads: a newer build wrote it (this one is a
+// rollback). The state is never replaced: the partition waits for it, as
+// for a state that cannot be read for a while (see the package doc).
+var ErrNewerState = errors.New("kafka: state record of a newer version")
 
 // stageKind says which stage a state record belongs to.
 type stageKind uint8
@@ -87,6 +96,9 @@ func decodeState(raw []byte) (*state, error) {
 	version, r, err := frame.Open(raw, stateMagic)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadState, err)
+	}
+	if version > stateVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads up to %d", ErrNewerState, version, stateVersion)
 	}
 	if version != stateVersion {
 		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrBadState, version, stateVersion)
@@ -179,6 +191,48 @@ func loadStates(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, topic str
 		})
 	}
 	return out, nil
+}
+
+// frameHead is the magic and version of a frame of the module's framing
+// (internal/frame) that this build writes: an engine snapshot's or the
+// fleet stage's, read from one it made (the packages that write them keep
+// their versions to themselves).
+type frameHead struct {
+	magic   string
+	version uint32
+}
+
+// headOf returns the head of a frame this build made.
+func headOf(b []byte) frameHead {
+	magic := string(b[:frame.MagicLen])
+	version, _, err := frame.Open(b, magic)
+	if err != nil {
+		panic(fmt.Sprintf("kafka: a frame this build made: %v", err))
+	}
+	return frameHead{magic, version}
+}
+
+// newerState returns an error wrapping ErrNewerState if raw, a state
+// record, was written by a newer build: the record's version, or its
+// snapshot's (an engine's, or the fleet stage's), is newer than this
+// build's. Any other state, readable or not, is open's to judge.
+func newerState(raw []byte, engine, fleet frameHead) error {
+	st, err := decodeState(raw)
+	if errors.Is(err, ErrNewerState) {
+		return err
+	}
+	if err != nil {
+		return nil
+	}
+	head := engine
+	if st.kind == stageFleet {
+		head = fleet
+	}
+	version, _, err := frame.Open(st.snapshot, head.magic)
+	if err == nil && version > head.version {
+		return fmt.Errorf("%w: its snapshot's version %d, this build reads up to %d", ErrNewerState, version, head.version)
+	}
+	return nil
 }
 
 // splitStateKey returns the topic and partition of a state key.

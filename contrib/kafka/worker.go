@@ -62,6 +62,10 @@ type Worker struct {
 	crashed atomic.Bool
 	hooks   hooks
 
+	// The heads of the snapshots this build writes, to tell a state a
+	// newer build wrote.
+	engineHead, fleetHead frameHead
+
 	ctr counters
 }
 
@@ -95,14 +99,19 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: engine: %w", err)
 	}
+	snap, err := eng.AppendSnapshot(nil)
 	if dd := eng.Deduper(); dd != nil {
 		dd.Reset()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: engine: %w", err)
 	}
 	conn, err := cfg.connOpts()
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, rs: rs, parts: map[tp]*partition{}, drain: drainTimeout}
+	w := &Worker{cfg: cfg, rs: rs, parts: map[tp]*partition{}, drain: drainTimeout,
+		engineHead: headOf(snap), fleetHead: headOf(pipeline.NewMerger().AppendState(nil))}
 	w.conn = append(conn, cfg.Options...)
 	stateMax := int32(cfg.MaxSnapshot + stateOverhead)
 	w.opts = append(slices.Clone(conn),
@@ -664,6 +673,9 @@ func (w *Worker) loadAssigned(ctx context.Context, want map[string]int32) (map[s
 	for attempt := 1; ; attempt++ {
 		got, err := loadStates(ctx, w.conn, w.adm, w.cfg.StateTopic, want)
 		if err == nil {
+			err = w.newerStates(got)
+		}
+		if err == nil {
 			if attempt > 1 {
 				w.cfg.Logger.Info("the assigned partitions' states are read", "attempts", attempt)
 			}
@@ -672,9 +684,15 @@ func (w *Worker) loadAssigned(ctx context.Context, want map[string]int32) (map[s
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		w.ctr.stateLoadErrors.Add(1)
-		w.cfg.Logger.Error("reading the state topic failed: the assigned partitions wait for their states, and the worker processes nothing meanwhile",
-			"attempt", attempt, "retry_in", wait, "err", err)
+		if errors.Is(err, ErrNewerState) {
+			w.ctr.stateNewer.Add(1)
+			w.cfg.Logger.Error("a newer build wrote an assigned partition's state, which this build cannot read (a rollback?): the state is kept, the assigned partitions wait, and the worker processes nothing meanwhile; run a build that reads it, or delete the state record to start the partition afresh",
+				"attempt", attempt, "retry_in", wait, "err", err)
+		} else {
+			w.ctr.stateLoadErrors.Add(1)
+			w.cfg.Logger.Error("reading the state topic failed: the assigned partitions wait for their states, and the worker processes nothing meanwhile",
+				"attempt", attempt, "retry_in", wait, "err", err)
+		}
 		t := w.cfg.Clock.NewTimer(wait)
 		select {
 		case <-t.C():
@@ -684,6 +702,22 @@ func (w *Worker) loadAssigned(ctx context.Context, want map[string]int32) (map[s
 		}
 		wait = min(2*wait, loadBackoffMax)
 	}
+}
+
+// newerStates returns an error wrapping ErrNewerState, naming the
+// partitions, if a newer build wrote any of the states read.
+func (w *Worker) newerStates(got map[string]loaded) error {
+	var errs []error
+	for key, st := range got {
+		if st.raw == nil {
+			continue
+		}
+		if err := newerState(st.raw, w.engineHead, w.fleetHead); err != nil {
+			errs = append(errs, fmt.Errorf("the state %s: %w", key, err))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return cmp.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
 }
 
 // open builds a partition's stage: restored from its state record raw, or
