@@ -20,6 +20,15 @@ type AlertmanagerOptions struct {
 	Options
 	// ResendInterval is how often held alerts are sent again, as
 	// Prometheus' --rules.alert.resend-delay. By default 1m.
+	//
+	// It also caps Retry.Max (and so a Retry-After): while Alertmanager
+	// is down, a request is tried again at least once per ResendInterval,
+	// as Prometheus sends every ResendInterval whether the last send
+	// failed or not. A longer backoff would outlast the endsAt of the
+	// alerts Alertmanager holds (4 × ResendInterval after they were last
+	// sent) during a short outage: they would end there, notifying a
+	// resolution, and fire anew when the retry came. Lengthening endsAt
+	// instead would keep alerts active that long after faultline stops.
 	ResendInterval time.Duration
 	// EvalInterval is how often the pipeline advances its engines, as
 	// Prometheus' evaluation interval: a firing alert is sent with endsAt
@@ -162,6 +171,7 @@ func NewAlertmanager(url string, opts *AlertmanagerOptions) *Alertmanager {
 	if o.ResendInterval <= 0 {
 		o.ResendInterval = time.Minute
 	}
+	o.Retry.Max = min(o.Retry.Max, o.ResendInterval)
 	if o.ResolvedRetention <= 0 {
 		o.ResolvedRetention = 15 * time.Minute
 	}

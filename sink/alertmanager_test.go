@@ -306,6 +306,25 @@ func TestAlertmanagerRetriedFiringAlertGetsAFreshEndsAt(t *testing.T) {
 	require.True(t, as[0].EndsAt.After(fc.Now()), "endsAt %s is from the retry's time, not the first attempt's", as[0].EndsAt)
 }
 
+// An alert Alertmanager has ends there at its endsAt, 4 × ResendInterval
+// after it was last sent. With a Retry.Max longer than that, a short
+// outage would grow the backoff past it, and the alert would end in
+// Alertmanager (notifying a resolution), then fire anew when the retry
+// came. Retries come at least once per ResendInterval instead.
+func TestAlertmanagerBackoffStaysWithinTheResendInterval(t *testing.T) {
+	s, srv, fc := newAM(t, sink.AlertmanagerOptions{Options: sink.Options{
+		Retry: sink.Retry{Initial: time.Second, Max: 10 * time.Minute, Rand: func() float64 { return 0.999999 }},
+	}})
+	srv.status.Store(http.StatusServiceUnavailable)
+	require.NoError(t, s.Emit(context.Background(), event("f1", fault.StateFiring, t0, "a")))
+	srv.next(t)
+	for range 10 {
+		waitTimers(t, fc, 2) // the ticker and the backoff
+		fc.Advance(time.Minute)
+		srv.next(t) // the retry came within the minute
+	}
+}
+
 func TestAlertmanagerMapsLabelNames(t *testing.T) {
 	s, srv, _ := newAM(t, sink.AlertmanagerOptions{})
 	ev := event("f1", fault.StateFiring, t0, "a")

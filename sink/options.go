@@ -60,7 +60,8 @@ type Options struct {
 type Retry struct {
 	// Initial is the base delay of the first retry. By default 500ms.
 	Initial time.Duration
-	// Max caps the delay, and a Retry-After answer. By default 30s.
+	// Max caps the delay, and a Retry-After answer. By default 30s; the
+	// Alertmanager sink caps it at its ResendInterval.
 	Max time.Duration
 	// MaxAttempts bounds the attempts of one batch; when they are spent,
 	// the batch is dropped (reason "retries_exhausted"). By default 0: a
