@@ -91,7 +91,10 @@ type AlertmanagerOptions struct {
 //
 // A request carries up to MaxBatch alerts (by default 64). A failed request
 // is retried (Options.Retry) with each alert's latest state and a fresh
-// endsAt, so changes made while Alertmanager is down coalesce. Run one sink
+// endsAt, so changes made while Alertmanager is down coalesce. A request
+// refused as too large (413, from a proxy in front of Alertmanager, say)
+// is sent again in halves, down to single alerts; an alert refused alone
+// is dropped (reason "rejected") and logged with its labels. Run one sink
 // per Alertmanager: Prometheus, too, sends every alert to each member of
 // a cluster.
 //
@@ -414,17 +417,17 @@ func (a *Alertmanager) take() int {
 	return len(a.inflight)
 }
 
-// encode encodes the latest state of the alerts in flight, with endsAt of
-// firing ones from now, and no time after now otherwise; false when none
-// is left.
-func (a *Alertmanager) encode() bool {
+// encode encodes the latest state of the alerts in flight from lo to hi,
+// with endsAt of firing ones from now, and no time after now otherwise;
+// false when none is left.
+func (a *Alertmanager) encode(lo, hi int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.o.Clock.Now()
 	ends := fault.FormatTime(now.Add(a.validFor).UnixNano())
 	b := append(a.body[:0], '[')
 	n := 0
-	for i := range a.inflight {
+	for i := lo; i < hi; i++ {
 		it := &a.inflight[i]
 		al := a.alerts[it.key]
 		if al == nil {
@@ -461,11 +464,11 @@ func (a *Alertmanager) encode() bool {
 	return n > 0
 }
 
-// settle records how the batch in flight ended.
-func (a *Alertmanager) settle(out outcome) {
+// settle records how the alerts in flight from lo to hi ended.
+func (a *Alertmanager) settle(lo, hi int, out outcome) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, it := range a.inflight {
+	for _, it := range a.inflight[lo:hi] {
 		if it.version == 0 {
 			continue
 		}
@@ -481,7 +484,33 @@ func (a *Alertmanager) settle(out outcome) {
 			al.settled = it.version
 		}
 	}
-	a.inflight = a.inflight[:0]
+}
+
+// deliver sends the alerts in flight from lo to hi; false when ctx ended
+// first. A request refused as too large (413) is split in halves, each
+// delivered the same way; a single alert refused so is dropped (reason
+// "rejected").
+func (a *Alertmanager) deliver(ctx context.Context, lo, hi int) bool {
+	out := deliverWithRetry(ctx, a.o.Clock, &a.o.Retry, a.o.Logger, a.o.Name,
+		func(ctx context.Context) error {
+			if !a.encode(lo, hi) {
+				return nil
+			}
+			return a.p.post(ctx, a.body)
+		},
+		func() { a.mu.Lock(); a.st.Retries++; a.mu.Unlock() })
+	switch {
+	case out == canceled:
+		return false
+	case out == tooLarge && hi-lo > 1:
+		mid := lo + (hi-lo)/2
+		return a.deliver(ctx, lo, mid) && a.deliver(ctx, mid, hi)
+	case out == tooLarge:
+		a.o.Logger.Warn("sink: alert too large for Alertmanager (HTTP 413), dropped", "sink", a.o.Name, "alert", a.inflight[lo].key)
+		out = rejected
+	}
+	a.settle(lo, hi, out)
+	return true
 }
 
 // loop is the delivery goroutine.
@@ -490,19 +519,13 @@ func (a *Alertmanager) loop(ctx context.Context) {
 	defer tk.Stop()
 	for {
 		closing := a.run.isClosing() // before take: see queue.loop
-		if a.take() > 0 {
-			out := deliverWithRetry(ctx, a.o.Clock, &a.o.Retry, a.o.Logger, a.o.Name,
-				func(ctx context.Context) error {
-					if !a.encode() {
-						return nil
-					}
-					return a.p.post(ctx, a.body)
-				},
-				func() { a.mu.Lock(); a.st.Retries++; a.mu.Unlock() })
-			if out == canceled {
+		if n := a.take(); n > 0 {
+			if !a.deliver(ctx, 0, n) {
 				return
 			}
-			a.settle(out)
+			a.mu.Lock()
+			a.inflight = a.inflight[:0]
+			a.mu.Unlock()
 			continue
 		}
 		a.run.idled()

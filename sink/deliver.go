@@ -24,6 +24,7 @@ const (
 	rejected                 // the receiver refused it: not retried
 	exhausted                // Retry.MaxAttempts were spent
 	canceled                 // the context ended first
+	tooLarge                 // the receiver refused it as too large (413): split it
 )
 
 // permanentError marks a failure that retrying cannot fix.
@@ -43,7 +44,9 @@ func (e *retryAfterError) Unwrap() error { return e.err }
 
 // deliverWithRetry calls send until it succeeds, fails permanently, has
 // been tried MaxAttempts times, or ctx ends. Each retry is counted by
-// retried before its backoff; backoff waits on clk.
+// retried before its backoff; backoff waits on clk. A 413 answer is
+// tooLarge, for the caller to split the batch: sent again whole, it would
+// be refused again.
 func deliverWithRetry(ctx context.Context, clk clock.Clock, r *Retry, log *slog.Logger, name string, send func(context.Context) error, retried func()) outcome {
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
@@ -55,6 +58,9 @@ func deliverWithRetry(ctx context.Context, clk clock.Clock, r *Retry, log *slog.
 		}
 		if ctx.Err() != nil {
 			return canceled
+		}
+		if se := (*statusError)(nil); errors.As(err, &se) && se.Code == http.StatusRequestEntityTooLarge {
+			return tooLarge
 		}
 		if pe := (*permanentError)(nil); errors.As(err, &pe) {
 			log.Warn("sink: delivery rejected", "sink", name, "err", err)

@@ -40,8 +40,11 @@
 // jitter (Retry), forever unless Retry.MaxAttempts says otherwise. An HTTP
 // 4xx answer other than 408 and 429 is not retried, nor is a redirect
 // that the client follows with a GET (301, 302, 303), which loses the
-// body: the batch is counted as dropped, reason "rejected". 429 and 503
-// answers' Retry-After is honoured, up to Retry.Max.
+// body: the batch is counted as dropped, reason "rejected". A 413
+// (payload too large) is not retried either: the batch is split in
+// halves, each sent (and split) the same way, down to single events; an
+// event refused alone is dropped, reason "rejected", and logged. 429 and
+// 503 answers' Retry-After is honoured, up to Retry.Max.
 //
 // The queue holds Options.QueueSize events. When it is full, Emit drops the
 // oldest queued event (not the batch in flight), counts it (reason

@@ -175,6 +175,7 @@ type queue struct {
 	settled  bool // Close has counted what was left: the loop, stuck in a write then, no longer counts
 
 	batch []fault.Event // owned by the delivery loop
+	bad   []int         // the batch's events that cannot be encoded; owned by the loop
 	body  []byte        // owned by the delivery loop
 	torn  bool          // a dropped batch left part of a line written; owned by the loop
 }
@@ -268,9 +269,11 @@ func (q *queue) loop(ctx context.Context) {
 	}
 }
 
-// deliver encodes and sends one batch; false when ctx ended first.
+// deliver encodes and sends one batch; false when ctx ended first. A batch
+// refused as too large (413) is split in halves, each delivered the same
+// way; a single event refused so is dropped (reason "rejected").
 func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
-	bad := 0
+	q.bad = q.bad[:0]
 	q.body = q.body[:0]
 	if q.torn {
 		// End the torn line first: glued to it, this batch's first line
@@ -278,13 +281,13 @@ func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
 		q.body = append(q.body, '\n')
 	}
 	q.body = q.encode(q.body, batch, func(i int, err error) {
-		bad++
+		q.bad = append(q.bad, i)
 		q.o.Logger.Warn("sink: event cannot be encoded, dropped", "sink", q.o.Name, "id", batch[i].ID, "err", err)
 	})
-	if bad > 0 {
-		q.account(bad, false, ReasonUnencodable)
+	if len(q.bad) > 0 {
+		q.account(len(q.bad), false, ReasonUnencodable)
 	}
-	n := len(batch) - bad
+	n := len(batch) - len(q.bad)
 	if n == 0 {
 		return true
 	}
@@ -314,6 +317,23 @@ func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
 		q.account(n, false, ReasonRetriesExhausted)
 	case canceled:
 		return false
+	case tooLarge:
+		// The halves hold the events encoded, whose drops are counted
+		// already; a new slice, as q.batch is batch's.
+		good := make([]fault.Event, 0, n)
+		for i, j := 0, 0; i < len(batch); i++ {
+			if j < len(q.bad) && q.bad[j] == i {
+				j++
+				continue
+			}
+			good = append(good, batch[i])
+		}
+		if n == 1 {
+			q.o.Logger.Warn("sink: event too large for the receiver (HTTP 413), dropped", "sink", q.o.Name, "id", good[0].ID)
+			q.account(1, false, ReasonRejected)
+			return true
+		}
+		return q.deliver(ctx, good[:n/2]) && q.deliver(ctx, good[n/2:])
 	}
 	return true
 }

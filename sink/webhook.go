@@ -15,8 +15,11 @@ import (
 //
 // Any 2xx answer delivers the batch. Other answers and transport errors
 // are retried as the package doc says; a batch the receiver rejects (4xx
-// other than 408 and 429) is dropped and counted, reason "rejected", and
-// so is one redirected (301, 302, 303) to a GET, which does not carry it.
+// other than 408, 413 and 429) is dropped and counted, reason "rejected",
+// and so is one redirected (301, 302, 303) to a GET, which does not carry
+// it. A batch refused as too large (413) is sent again in halves, down to
+// single events; an event refused alone is dropped (reason "rejected")
+// and logged with its ID.
 type Webhook struct {
 	q *queue
 }
