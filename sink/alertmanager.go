@@ -2,6 +2,7 @@ package sink
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"math"
 	"slices"
@@ -130,6 +131,7 @@ type Alertmanager struct {
 	version   uint64
 	st        Stats
 	untracked uint64
+	evict     evictions // the resolved alerts, in the order add evicts them
 
 	pairs []pair // scratch, under mu
 	body  []byte // owned by the loop
@@ -145,6 +147,46 @@ type amAlert struct {
 	version     uint64    // of the latest change
 	settled     uint64    // the latest version Alertmanager acknowledged (or refused)
 	queued      bool
+	evictAt     int // 1 + its index in Alertmanager.evict; 0 when not there (firing)
+}
+
+// evictions is a heap of the resolved alerts, in the order a full table
+// evicts them: delivered resolutions first, then the oldest resolution
+// first. Making room costs O(log MaxAlerts), not a look at every alert.
+type evictions struct {
+	as    []*amAlert
+	steps uint64 // comparisons made, which tests bound
+}
+
+func (h *evictions) Len() int { return len(h.as) }
+
+func (h *evictions) Less(i, j int) bool {
+	h.steps++
+	x, y := h.as[i], h.as[j]
+	if dx, dy := x.settled == x.version, y.settled == y.version; dx != dy {
+		return dx
+	}
+	return x.resolvedAt.Before(y.resolvedAt)
+}
+
+func (h *evictions) Swap(i, j int) {
+	h.as[i], h.as[j] = h.as[j], h.as[i]
+	h.as[i].evictAt, h.as[j].evictAt = i+1, j+1
+}
+
+func (h *evictions) Push(x any) {
+	al := x.(*amAlert)
+	h.as = append(h.as, al)
+	al.evictAt = len(h.as)
+}
+
+func (h *evictions) Pop() any {
+	n := len(h.as) - 1
+	al := h.as[n]
+	h.as[n] = nil
+	h.as = h.as[:n]
+	al.evictAt = 0
+	return al
 }
 
 type amInflight struct {
@@ -288,24 +330,12 @@ func (a *Alertmanager) byEpisode(episode string) *amAlert {
 // firing alerts (counted).
 func (a *Alertmanager) add(key string) *amAlert {
 	if len(a.alerts) >= a.o.MaxAlerts {
-		// Delivered resolutions go first, the oldest first.
-		first := func(x, y *amAlert) bool {
-			if dx, dy := x.settled == x.version, y.settled == y.version; dx != dy {
-				return dx
-			}
-			return x.resolvedAt.Before(y.resolvedAt)
-		}
-		var oldest *amAlert
-		for _, al := range a.alerts {
-			if al.endsAt != 0 && (oldest == nil || first(al, oldest)) {
-				oldest = al
-			}
-		}
-		if oldest == nil {
+		// Delivered resolutions go first, the oldest first (evictions).
+		if a.evict.Len() == 0 {
 			a.st.Dropped[ReasonAlertsFull]++
 			return nil
 		}
-		a.remove(oldest)
+		a.remove(a.evict.as[0])
 	}
 	al := &amAlert{labels: key}
 	a.alerts[key] = al
@@ -322,6 +352,9 @@ func (a *Alertmanager) remove(al *amAlert) {
 		al.queued = false
 		a.queuedN--
 	}
+	if al.evictAt != 0 {
+		heap.Remove(&a.evict, al.evictAt-1)
+	}
 	delete(a.alerts, al.labels)
 	if a.episodes[al.episode] == al.labels {
 		delete(a.episodes, al.episode)
@@ -335,11 +368,25 @@ func (a *Alertmanager) resolve(al *amAlert, at int64) {
 	a.changed(al)
 }
 
-// changed records a change of al and queues it.
+// changed records a change of al (its version, its state) and queues it.
 func (a *Alertmanager) changed(al *amAlert) {
 	a.version++
 	al.version = a.version
+	a.reorder(al)
 	a.queue(al)
+}
+
+// reorder keeps al's place in evict after a change: there while resolved,
+// ordered by its delivery and resolution time.
+func (a *Alertmanager) reorder(al *amAlert) {
+	switch {
+	case al.endsAt != 0 && al.evictAt == 0:
+		heap.Push(&a.evict, al)
+	case al.endsAt != 0:
+		heap.Fix(&a.evict, al.evictAt-1)
+	case al.evictAt != 0:
+		heap.Remove(&a.evict, al.evictAt-1)
+	}
 }
 
 func (a *Alertmanager) queue(al *amAlert) {
@@ -482,6 +529,7 @@ func (a *Alertmanager) settle(lo, hi int, out outcome) {
 		}
 		if al := a.alerts[it.key]; al != nil && al.version == it.version {
 			al.settled = it.version
+			a.reorder(al)
 		}
 	}
 }
