@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -73,7 +74,13 @@ type Config struct {
 	// the runtime itself, reported as downtime. By default 30s.
 	StallAfter time.Duration
 	// State is the checkpoint file (a FileStore). By default none:
-	// nothing survives a restart, unless Store is set.
+	// nothing survives a restart, unless Store is set. New locks it
+	// (STATE.lock beside it) until Run returns, removes the temporary
+	// files of checkpoint writes that were killed, and refuses a State
+	// that is in use by another runtime (ErrStateInUse) or cannot be
+	// written (a StateError): see Restarts in the package doc. A Runtime
+	// that New returns and that is never Run holds the lock until it is
+	// garbage collected or the process ends.
 	State string
 	// Store keeps the checkpoints, for hosts that keep state elsewhere than
 	// in a file (the OpenTelemetry Collector's storage extensions). It
@@ -91,6 +98,47 @@ type Config struct {
 	// Logger receives the runtime's diagnostics. By default nothing is
 	// logged.
 	Logger *slog.Logger
+}
+
+// ErrStateInUse means that another runtime, in this process or another,
+// holds the lock of Config.State: see Restarts in the package doc.
+var ErrStateInUse = frame.ErrLocked
+
+// StateError is New's error about Config.State itself, as opposed to the
+// checkpoint it holds: in use by another runtime (it matches
+// ErrStateInUse) or not writable.
+type StateError struct {
+	State string // Config.State
+	Err   error  // what is wrong with it
+}
+
+func (e *StateError) Error() string { return "pipeline: state " + e.State + ": " + e.Err.Error() }
+
+// Unwrap returns e.Err.
+func (e *StateError) Unwrap() error { return e.Err }
+
+// lockState locks the checkpoint file path (frame.LockState) and, holding
+// the lock, removes the temporary files of the checkpoint writes that were
+// killed and checks that a checkpoint can be written there: found only at
+// the first checkpoint, that would leave a runtime that fails a checkpoint
+// a minute and loses its state at the restart.
+func lockState(path string, log *slog.Logger) (*frame.Lock, error) {
+	lock, err := frame.LockState(path)
+	if err != nil {
+		return nil, &StateError{State: path, Err: err}
+	}
+	removed, err := lock.RemoveTemps(path)
+	for _, p := range removed {
+		log.Info("removed the temporary file of a checkpoint write that was killed", "file", p)
+	}
+	if err != nil {
+		log.Warn("cannot remove the temporary files of checkpoint writes that were killed", "err", err)
+	}
+	if err := frame.CanWrite(path); err != nil {
+		lock.Unlock()
+		return nil, &StateError{State: path, Err: fmt.Errorf("a checkpoint cannot be written there: %w", err)}
+	}
+	return lock, nil
 }
 
 // Defaults of Config.

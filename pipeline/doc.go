@@ -97,6 +97,14 @@
 // one collector_down event reports it, and the engines judge nothing in
 // it (fault.Engine.Skip), so the sources are not blamed for it.
 //
+// A Config.State is used by one runtime at a time: New takes an exclusive
+// lock on STATE.lock beside it (package internal/frame's, a flock where
+// the system has one, nothing on Windows) and Run releases it once its
+// last checkpoint is written. A second runtime on the state, in this
+// process or another, is refused (ErrStateInUse) rather than overwrite the
+// first's checkpoints. A Config.Store is not locked: the host keeps it to
+// one writer.
+//
 // # Time
 //
 // The runtime reads time only from Config.Clock: tests drive it in

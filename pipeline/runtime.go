@@ -15,6 +15,7 @@ import (
 
 	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/fault"
+	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/stream"
@@ -42,6 +43,7 @@ type Runtime struct {
 	flush  chan chan struct{}
 	pause  chan struct{} // held (a token in it) by one pause or reload at a time
 	done   chan struct{} // closed once Run's shards are gone
+	lock   *frame.Lock   // Config.State's, from New until Run returns
 	gen    uint64        // reloads made; guarded by pause
 
 	lastSeen atomic.Int64    // UnixNano of the latest clock reading (noticeStall); 0 unless Run runs
@@ -68,15 +70,34 @@ type counters struct {
 	downtimeNs                                                   atomic.Int64
 }
 
-// New returns a runtime configured by cfg. With cfg.State, it restores the
-// checkpoint found there, if any (see Restarts in the package doc); a
+// New returns a runtime configured by cfg. With cfg.State, it locks it
+// until Run returns (see Config.State) and restores the checkpoint found
+// there, if any (see Restarts in the package doc); a
 // checkpoint it cannot read is an error, not a fresh start: remove the
 // file to start afresh.
 func New(cfg Config) (*Runtime, error) {
+	lock := cfg.Store == nil && cfg.State != "" // a Store is the host's to keep to one writer
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	var held *frame.Lock
+	if lock {
+		if held, err = lockState(cfg.State, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
+	rt, err := newRuntime(cfg)
+	if err != nil {
+		held.Unlock()
+		return nil, err
+	}
+	rt.lock = held
+	return rt, nil
+}
+
+// newRuntime is New once cfg has its defaults and its State is locked.
+func newRuntime(cfg Config) (*Runtime, error) {
 	rs, err := rules.ParseSources(cfg.Rules...)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
@@ -402,8 +423,9 @@ func (rt *Runtime) deliver(ev fault.Event) {
 // Run runs the runtime until ctx ends, then shuts it down: inputs are
 // refused (ErrStopped), the queued samples are processed, the engines are
 // advanced to the wall clock, a last checkpoint is taken, and the sinks
-// deliver what they hold (for at most Config.Drain). It returns what went wrong
-// in that sequence, nil if nothing did. Run may be called once.
+// deliver what they hold (for at most Config.Drain); then the lock of
+// Config.State is released. It returns what went wrong in that sequence,
+// nil if nothing did. Run may be called once.
 func (rt *Runtime) Run(ctx context.Context) error {
 	for i, s := range rt.cfg.Sinks {
 		if err := s.Start(); err != nil {
@@ -413,6 +435,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 			rt.refuseInput()
 			close(rt.done)
 			rt.release()
+			rt.lock.Unlock()
 			return fmt.Errorf("pipeline: starting a sink: %w", err)
 		}
 	}
@@ -460,6 +483,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if cerr := closeSinks(rt.cfg.Sinks, rt.cfg.Drain); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
+	rt.lock.Unlock()
 	return err
 }
 

@@ -53,8 +53,7 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "faultline execd: %v\n", err)
 		return exitUsage
 	}
-	cfg, unlock, ok := lf.config(log, stderr)
-	defer unlock()
+	cfg, ok := lf.config(stderr, log)
 	if !ok {
 		return exitFail
 	}
@@ -62,7 +61,7 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	cfg.Sinks = []pipeline.Sink{sink.NewLineProtocol(out, &sink.Options{Name: "stdout", Logger: log})}
 	rt, err := pipeline.New(cfg)
 	if err != nil {
-		printRuleErrors(stderr, err)
+		lf.newError(stderr, err)
 		return exitFail
 	}
 	rl := &reloader{rt: rt, files: lf.ruleFiles, log: log}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/faultline-go/faultline/dedup"
 	"github.com/faultline-go/faultline/fault"
-	"github.com/faultline-go/faultline/internal/frame"
 	"github.com/faultline-go/faultline/metrics"
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/rules"
@@ -89,39 +88,16 @@ func (f *liveFlags) logger(w io.Writer) (*slog.Logger, error) {
 
 // config returns the runtime's configuration with the rules read, or
 // prints every positioned error in the rules to stderr. The --state is
-// locked (see statelock.go) until unlock, which the caller defers whether
-// ok or not: one in use by another process is refused. A --state that
-// cannot be written is refused too, as the runtime refuses one it cannot
-// read: found only at the first checkpoint, it would leave a runtime that
-// logs an error a minute and loses its state at the restart.
-func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (cfg pipeline.Config, unlock func(), ok bool) {
-	unlock = func() {}
+// locked by pipeline.New, which refuses one in use by another process (or
+// one that cannot be written): newError says so.
+func (f *liveFlags) config(stderr io.Writer, log *slog.Logger) (cfg pipeline.Config, ok bool) {
 	srcs, err := rules.ReadSources(f.ruleFiles...)
 	if err == nil {
 		_, err = rules.ParseSources(srcs...)
 	}
 	if err != nil {
 		printRuleErrors(stderr, err)
-		return pipeline.Config{}, unlock, false
-	}
-	if *f.state != "" {
-		lock, err := lockState(*f.state)
-		if err != nil {
-			fmt.Fprintf(stderr, "faultline %s: --state %s: %v\n", f.cmd, *f.state, err)
-			return pipeline.Config{}, unlock, false
-		}
-		unlock = lock.unlock
-		removed, err := lock.removeTemps(*f.state)
-		for _, p := range removed {
-			log.Info("removed the temporary file of a checkpoint write that was killed", "file", p)
-		}
-		if err != nil {
-			log.Warn("cannot remove the temporary files of checkpoint writes that were killed", "err", err)
-		}
-		if err := frame.CanWrite(*f.state); err != nil {
-			fmt.Fprintf(stderr, "faultline %s: --state %s: a checkpoint cannot be written there: %v\n", f.cmd, *f.state, err)
-			return pipeline.Config{}, unlock, false
-		}
+		return pipeline.Config{}, false
 	}
 	return pipeline.Config{
 		Engine: fault.Config{
@@ -137,7 +113,19 @@ func (f *liveFlags) config(log *slog.Logger, stderr io.Writer) (cfg pipeline.Con
 		State:           *f.state,
 		CheckpointEvery: *f.every,
 		Logger:          log,
-	}, unlock, true
+	}, true
+}
+
+// newError prints the error of pipeline.New: one about the --state (in
+// use by another process, which it names, or not writable) names the
+// flag.
+func (f *liveFlags) newError(stderr io.Writer, err error) {
+	var se *pipeline.StateError
+	if errors.As(err, &se) {
+		fmt.Fprintf(stderr, "faultline %s: --state %s: %v\n", f.cmd, se.State, se.Err)
+		return
+	}
+	printRuleErrors(stderr, err)
 }
 
 // reloader reloads the rule files into a runtime: what SIGHUP and POST

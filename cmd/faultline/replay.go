@@ -131,19 +131,20 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		f.Close()
 	}
-	// Nor before it holds the state's lock (see statelock.go): another
-	// process on it would checkpoint over its checkpoints. Holding it, it
-	// removes the temporary files of killed checkpoint writes.
+	// Nor before it holds the state's lock (frame.LockState, as
+	// pipeline.New takes it for run and execd): another process on it
+	// would checkpoint over its checkpoints. Holding it, it removes the
+	// temporary files of killed checkpoint writes.
 	if *state != "" {
-		lock, err := lockState(*state)
+		lock, err := frame.LockState(*state)
 		if err != nil {
 			fmt.Fprintf(stderr, "faultline replay: --state %s: %v\n", *state, err)
 			return exitFail
 		}
-		defer lock.unlock()
+		defer lock.Unlock()
 		// Silently: stderr holds the summary. What cannot be removed is
 		// said, and left.
-		if _, err := lock.removeTemps(*state); err != nil {
+		if _, err := lock.RemoveTemps(*state); err != nil {
 			fmt.Fprintf(stderr, "faultline replay: --state %s: leftover temporary files: %v\n", *state, err)
 		}
 	}

@@ -104,8 +104,7 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	cfg, unlock, ok := lf.config(log, stderr)
-	defer unlock()
+	cfg, ok := lf.config(stderr, log)
 	if !ok {
 		return exitFail
 	}
@@ -154,7 +153,7 @@ func runCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	rt, err := pipeline.New(cfg)
 	if err != nil {
-		printRuleErrors(stderr, err)
+		lf.newError(stderr, err)
 		return exitFail
 	}
 

@@ -1,6 +1,6 @@
 //go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd || illumos
 
-package main
+package frame
 
 import (
 	"errors"
@@ -8,8 +8,8 @@ import (
 	"syscall"
 )
 
-// stateLocking: the state is locked with flock(2).
-const stateLocking = true
+// Locking: the state is locked with flock(2) (see lock.go).
+const Locking = true
 
 // tryLock takes an exclusive flock on f without waiting; false if another
 // open file holds one.

@@ -1,11 +1,11 @@
 //go:build !(linux || darwin || dragonfly || freebsd || netbsd || openbsd || illumos)
 
-package main
+package frame
 
 import "os"
 
-// stateLocking: this system has no flock in package syscall; the state is
-// not locked (see statelock.go).
-const stateLocking = false
+// Locking: this system has no flock in package syscall; the state is
+// not locked (see lock.go).
+const Locking = false
 
 func tryLock(*os.File) (bool, error) { return true, nil }
