@@ -22,8 +22,8 @@ import (
 
 // Config configures a Worker. Every field that is not required says what
 // its zero value means. The workers of one group must share Topic,
-// EventsTopic, StateTopic, FleetTopic, Engine's detection settings and
-// Rules.
+// EventsTopic, StateTopic, FleetTopic, MaxPartitions, Engine's detection
+// settings and Rules.
 type Config struct {
 	// Brokers are the seed brokers, host:port. Required.
 	Brokers []string
@@ -81,6 +81,16 @@ type Config struct {
 	// is not written (counted and logged), so that partition's offsets
 	// are not committed until its state fits again. By default 64 MiB.
 	MaxSnapshot int
+	// MaxPartitions bounds the partitions of Topic one worker holds, and
+	// so its engines: memory stays under MaxPartitions times an engine's
+	// bounds (Engine.MaxSeries, Engine.Dedup.MaxBytes) when the group's
+	// other workers die and Kafka would give every partition to the
+	// survivors. The group's leader assigns no member more; the partitions
+	// left over have no owner (their records wait in the brokers, nothing
+	// detects their faults) until a worker joins. They are logged at error
+	// level and counted (faultline_kafka_partitions_unassigned, on the
+	// leader). By default 64.
+	MaxPartitions int
 	// MaxFetchBytes bounds what one fetch brings back, and what the
 	// client buffers per broker. By default 16 MiB (and at least
 	// MaxSnapshot, so that a state record can be read back).
@@ -99,8 +109,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Options are more franz-go client options, applied after the
 	// worker's own: session timeouts, a dialer, hooks, a logger. Not the
-	// topics, the group or its callbacks, which the worker sets. By
-	// default none.
+	// topics, the group, its balancers or its callbacks, which the worker
+	// sets. By default none.
 	Options []kgo.Opt
 }
 
@@ -140,6 +150,7 @@ const (
 	DefaultMaxPollRecords   = 10_000
 	DefaultMaxPendingEvents = 100_000
 	DefaultMaxSnapshot      = 64 << 20
+	DefaultMaxPartitions    = 64
 	DefaultMaxFetchBytes    = 16 << 20
 )
 
@@ -157,7 +168,7 @@ func (cfg Config) settle() (Config, error) {
 		bad("Topic is required")
 	}
 	if cfg.CheckpointEvery < 0 || cfg.Tick < 0 || cfg.MaxPollRecords < 0 || cfg.MaxPendingEvents < 0 ||
-		cfg.MaxSnapshot < 0 || cfg.MaxFetchBytes < 0 || cfg.Precision < 0 {
+		cfg.MaxSnapshot < 0 || cfg.MaxFetchBytes < 0 || cfg.Precision < 0 || cfg.MaxPartitions < 0 {
 		bad("negative settings are not allowed")
 	}
 	if cfg.MaxSnapshot > 1<<30 {
@@ -207,6 +218,9 @@ func (cfg Config) settle() (Config, error) {
 	}
 	if cfg.MaxFetchBytes == 0 {
 		cfg.MaxFetchBytes = DefaultMaxFetchBytes
+	}
+	if cfg.MaxPartitions == 0 {
+		cfg.MaxPartitions = DefaultMaxPartitions
 	}
 	cfg.MaxFetchBytes = max(cfg.MaxFetchBytes, cfg.MaxSnapshot+stateOverhead)
 	if cfg.Clock == nil {

@@ -160,6 +160,15 @@
 //
 // # Bounds
 //
+// Config.MaxPartitions bounds the partitions of Topic a worker holds, and
+// so its engines' memory: Kafka's balancers give every partition to the
+// members there are, so that the last survivor of a group would hold the
+// whole input. The group's leader plans as franz-go's cooperative-sticky
+// balancer does, then takes from each member the partitions past the
+// bound, those it does not own yet first: they have no owner, and their
+// records wait in the brokers, until a worker joins. The leader logs them
+// at error level and reports them (faultline_kafka_partitions_unassigned).
+// The fleet stage's partition is not bounded.
 // Config.MaxPollRecords bounds the records in the worker at once;
 // Config.MaxFetchBytes what the client buffers per fetch;
 // Config.MaxPendingEvents the records produced and not yet acknowledged

@@ -16,7 +16,7 @@ type counters struct {
 	commitsRefused                                                           atomic.Uint64
 	assigned, revoked, lost, restored, stateBad, stateLoadErrors, stateNewer atomic.Uint64
 	overloads, engineErrors, stalls                                          atomic.Uint64
-	handoverNs, lagNs, stateBytes, stallNs                                   atomic.Int64
+	handoverNs, lagNs, stateBytes, stallNs, unassigned                       atomic.Int64
 }
 
 var _ metrics.Source = (*Worker)(nil)
@@ -51,6 +51,8 @@ func (w *Worker) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_kafka_commits_total", "Partition offsets committed.", c.commits.Load()),
 		metrics.C("faultline_kafka_commits_refused_total", "Offset commits the group refused because it had moved on (a rebalance); the states were written.", c.commitsRefused.Load()),
 		metrics.C("faultline_kafka_assigned_total", "Partitions assigned.", c.assigned.Load()),
+		metrics.G("faultline_kafka_partitions_unassigned", "Input partitions the last balance this worker led as the group's leader left without an owner, every member holding MaxPartitions.", float64(c.unassigned.Load())),
+		metrics.G("faultline_kafka_max_partitions", "The most input partitions a member is assigned (MaxPartitions).", float64(w.cfg.MaxPartitions)),
 		metrics.C("faultline_kafka_restored_total", "Partitions restored from a state record.", c.restored.Load()),
 		metrics.C("faultline_kafka_revoked_total", "Partitions revoked (checkpointed, then dropped).", c.revoked.Load()),
 		metrics.C("faultline_kafka_lost_total", "Partitions lost without a revoke (dropped, nothing written).", c.lost.Load()),

@@ -117,6 +117,7 @@ func New(cfg Config) (*Worker, error) {
 	w.opts = append(slices.Clone(conn),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic, cfg.FleetTopic),
+		kgo.Balancers(boundedBalancer{GroupBalancer: kgo.CooperativeStickyBalancer(), w: w}),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(w.assigned),
