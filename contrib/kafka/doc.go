@@ -36,7 +36,20 @@
 // partitions, in order within one), and every record of a poll is stamped
 // with one arrival time: the worker's clock when it takes the poll from
 // the client. The record's own timestamp says how late the brokers
-// delivered it (faultline_kafka_delivery_lag_seconds). A ticker advances
+// delivered it (faultline_kafka_delivery_lag_seconds), and is not taken
+// for its arrival, by choice. Under Kafka's default
+// (message.timestamp.type=CreateTime) it is the producer's: Telegraf's
+// Kafka output stamps each record with its metric's own time, so ingest
+// lag would be zero by construction and gaps phased by the sources'
+// clocks. Under LogAppendTime it is the partition leader's clock: a broker
+// ahead of the worker would move an engine's clock, which follows the
+// arrivals, past slots whose records the worker has not polled yet; one
+// behind would hide lateness by its skew; and a leader that moves to
+// another broker would step the arrivals by theirs. Nor would it cure the
+// lateness of a short stall: the engines judge each slot at its on-time
+// deadline on the worker's clock (the ticks, the first of which after a
+// stall runs before the poll), and a record for a slot already judged is
+// late whatever its stamp. A ticker advances
 // every engine to the clock, so that silence is judged without data. A
 // span longer than 30 s in which the worker did not poll (a checkpoint
 // waiting for the brokers, an assignment waiting for its states, a
@@ -44,7 +57,12 @@
 // records waited in the brokers. Each engine skips it (fault.Engine.Skip,
 // as for a handover, below) before anything judges the series across it;
 // it is logged and counted (faultline_kafka_stalls_total), and a series
-// silent meanwhile goes absent its threshold after the stall.
+// silent meanwhile goes absent its threshold after the stall. A shorter
+// span is not skipped: it shows as lateness (the slots due in it are
+// missed on time and filled late, within the engine's lateness allowance:
+// fault.Stats.SlotsMissed, SlotsLate), since a skip times every series'
+// silence afresh, and skipping every short pause would put off absences
+// by as much, again and again.
 // Lines that cannot be decoded are the engine's bad input, named
 // topic/partition, each with a *RecordError giving its offset, line and
 // column.
