@@ -105,6 +105,8 @@ func TestConfig(t *testing.T) {
 	require.ErrorContains(t, err, "SASL.Mechanism")
 	_, err = New(Config{Brokers: []string{"x:9092"}, Group: "g", Topic: "t", Tick: -time.Second})
 	require.ErrorContains(t, err, "negative")
+	_, err = New(Config{Brokers: []string{"x:9092"}, Group: "g", Topic: "t", MaxPartitions: -1})
+	require.ErrorContains(t, err, "negative")
 	_, err = New(Config{Brokers: []string{"x:9092"}, Group: "g", Topic: "t", TLS: TLS{CAFile: "/nonexistent"}})
 	require.ErrorContains(t, err, "TLS")
 	_, err = New(Config{Brokers: []string{"x:9092"}, Group: "g", Topic: "t", Rules: []rules.Source{{Name: "r.yaml", Data: []byte("groups: [")}}})
@@ -114,4 +116,5 @@ func TestConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, DefaultEventsTopic, w.cfg.EventsTopic)
 	require.Equal(t, DefaultMaxSnapshot+stateOverhead, w.cfg.MaxFetchBytes)
+	require.Equal(t, DefaultMaxPartitions, w.cfg.MaxPartitions)
 }
