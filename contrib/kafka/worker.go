@@ -661,8 +661,9 @@ const (
 
 // loadAssigned reads the states of the partitions just assigned (want
 // maps state key → state partition), retrying with backoff on
-// Config.Clock for as long as it takes: a state that could not be read
-// must not be replaced by a fresh one. It fails only when Run is ending
+// Config.Clock for as long as it takes: a state that could not be read,
+// or that a newer build wrote (ErrNewerState), must not be replaced by a
+// fresh one. It fails only when Run is ending
 // (its context ended, the client is closing, or the worker crashed). It
 // runs in the group's assignment callback, so meanwhile the worker polls
 // nothing.
