@@ -76,12 +76,11 @@ func execdCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	pt := &passThrough{r: stdin, out: out}
 	go func() { read <- in.Run(ctx, pt) }()
 
+	rl.watch(ctx, hup)
 	code := exitOK
 loop:
 	for {
 		select {
-		case <-hup:
-			_ = rl.reload(ctx)
 		case err := <-read:
 			if err != nil && ctx.Err() == nil {
 				log.Error("reading standard input failed", "err", err)
@@ -95,6 +94,7 @@ loop:
 			break loop
 		}
 	}
+	rl.stopping()
 	// The reader may be blocked on stdin, or have stopped (a SIGTERM that
 	// ended its wait for room in the runtime, which select may take as
 	// the end of reading), in the middle of a line that holds stdout: the

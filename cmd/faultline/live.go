@@ -132,14 +132,49 @@ func (f *liveFlags) newError(stderr io.Writer, err error) {
 // /-/reload do. A failed reload keeps the old rules, logs every positioned
 // error and is counted (by the runtime when the rules are invalid, here
 // when a file cannot be read).
+//
+// A stop (SIGTERM, SIGINT) does not wait for a reload under way: reading
+// the files may take for ever (a FIFO, a hung network file system), and
+// the runtime stops with the rules it has, which its last checkpoint
+// names; the next start reads the files anew. The reload is abandoned,
+// which the log says (stopping), and not counted as failed: it was not
+// refused, only cut short. Had it already reached the runtime, waiting
+// for a checkpoint's pause, the runtime counts it as not applied
+// (pipeline.Runtime.Reload).
 type reloader struct {
 	rt      *pipeline.Runtime
 	files   []string
 	log     *slog.Logger
 	readErr atomic.Uint64
+	busy    atomic.Int32 // reloads under way
+}
+
+// watch reloads the rules at every value of hup, one at a time, until ctx
+// ends, on a goroutine of its own: the loop that waits for the stop must
+// not wait for a reload.
+func (r *reloader) watch(ctx context.Context, hup <-chan os.Signal) {
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = r.reload(ctx)
+			}
+		}
+	}()
+}
+
+// stopping logs that a reload under way is abandoned, if one is.
+func (r *reloader) stopping() {
+	if r.busy.Load() > 0 {
+		r.log.Warn("stopping during a reload: it is abandoned, the old rules stay; the next start reads the rule files", "files", strings.Join(r.files, ","))
+	}
 }
 
 func (r *reloader) reload(ctx context.Context) error {
+	r.busy.Add(1)
+	defer r.busy.Add(-1)
 	srcs, err := rules.ReadSources(r.files...)
 	if err != nil {
 		r.readErr.Add(1)
@@ -150,6 +185,9 @@ func (r *reloader) reload(ctx context.Context) error {
 			}
 		}
 		return fmt.Errorf("reload refused, the old rules stay: %w", err)
+	}
+	if err := ctx.Err(); err != nil { // cut short while the files were read: abandoned
+		return fmt.Errorf("reload abandoned, the old rules stay: %w", err)
 	}
 	if err := r.rt.Reload(ctx, srcs); err != nil {
 		return err // logged and counted by the runtime

@@ -277,12 +277,11 @@ func serve(ctx context.Context, hup <-chan os.Signal, rt *pipeline.Runtime, ui *
 		}()
 	}
 
+	rl.watch(ctx, hup)
 	code := exitOK
 loop:
 	for {
 		select {
-		case <-hup:
-			_ = rl.reload(ctx)
 		case err := <-failed:
 			log.Error("stopping", "err", err)
 			code = exitFail
@@ -295,6 +294,7 @@ loop:
 			break loop
 		}
 	}
+	rl.stopping()
 	// Inputs first, so that what they took is processed; then the runtime:
 	// it drains, checkpoints and closes the sinks.
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -113,6 +114,59 @@ func TestSignalDuringStartup(t *testing.T) {
 			}
 			require.Equal(t, exitOK, cmd.ProcessState.ExitCode(), "%v:\n%s", cmd.ProcessState, errb.String())
 			require.FileExists(t, state, "the checkpoint of the shutdown")
+		})
+	}
+}
+
+// A SIGTERM that comes while a reload (SIGHUP) is under way stops run or
+// execd cleanly, exit 0, with its last checkpoint; the reload is abandoned
+// (the old rules stay, the next start reads the files) and the log says
+// so. The reload used to run on the loop that waits for SIGTERM: one stuck
+// reading a rule file (here a FIFO that no one writes, as a hung network
+// file system would leave it) kept the process from stopping at all. The
+// real-time bounds only detect a hang.
+func TestSignalDuringReload(t *testing.T) {
+	for _, cmd := range []string{"execd", "run"} {
+		t.Run(cmd, func(t *testing.T) {
+			dir := t.TempDir()
+			rules := filepath.Join(dir, "rules.yaml")
+			require.NoError(t, os.WriteFile(rules, []byte(startupRules), 0o644))
+			state := filepath.Join(dir, "state")
+			args := []string{cmd, "--rules", rules, "--state", state, "--shards", "1", "--log-level", "info"}
+			if cmd == "run" {
+				args = append(args, "--listen", "127.0.0.1:0", "--ui=false")
+			}
+			p := start(t, args...)
+			if cmd == "execd" {
+				passLine(t, p, fmt.Sprintf("up,host=a value=1 %d", time.Now().UnixNano())) // it runs
+			}
+
+			// The rule file becomes a FIFO: opening it to write returns once
+			// the reload has opened it to read, which then waits for its
+			// text.
+			require.NoError(t, os.Remove(rules))
+			require.NoError(t, syscall.Mkfifo(rules, 0o600))
+			opened := make(chan *os.File, 1)
+			go func() {
+				if f, err := os.OpenFile(rules, os.O_WRONLY, 0); err == nil {
+					opened <- f
+				}
+			}()
+			require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+			select {
+			case fifo := <-opened:
+				defer fifo.Close()
+			case <-time.After(10 * time.Second):
+				if f, err := os.OpenFile(rules, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+					f.Close() // frees the opener
+				}
+				t.Fatalf("faultline %s did not read its rules at SIGHUP:\n%s", cmd, p.stderr.String())
+			}
+
+			p.stop(t)
+			require.FileExists(t, state, "the checkpoint of the shutdown")
+			require.Contains(t, p.stderr.String(), "stopping during a reload: it is abandoned")
+			require.NotContains(t, p.stderr.String(), "level=ERROR")
 		})
 	}
 }
