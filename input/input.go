@@ -121,6 +121,7 @@ func (l Limit) String() string {
 // and a small pool of feeds.
 type base struct {
 	rt    Runtime
+	hand  hander // rt, if it takes batches over
 	o     Options
 	feeds chan *feed // idle feeds, bounded: more are made when all are busy
 	ctr   counters
@@ -138,7 +139,16 @@ type counters struct {
 }
 
 func newBase(rt Runtime, o Options, name string) base {
-	return base{rt: rt, o: o.withDefaults(name), feeds: make(chan *feed, 2*runtime.GOMAXPROCS(0))}
+	h, _ := rt.(hander)
+	return base{rt: rt, hand: h, o: o.withDefaults(name), feeds: make(chan *feed, 2*runtime.GOMAXPROCS(0))}
+}
+
+// hander is a Runtime that takes batches over instead of copying them, as
+// pipeline.Runtime does (see its Hand): flush gives it a feed's batch when
+// it can, and the feed goes on with a batch from Batch.
+type hander interface {
+	Hand(ctx context.Context, batch []stream.Sample) error
+	Batch(n int) []stream.Sample
 }
 
 // limit counts a bound hit.
@@ -183,10 +193,11 @@ func (b *base) appendConnMetrics(dst []metrics.Metric) []metrics.Metric {
 // anything of the record it is reading, and the samples it hands over must
 // not be handed over again when Next returns.
 type feed struct {
-	dec   *stream.Decoder
-	batch []stream.Sample
-	sent  int
-	seen  stream.DecodeStats // of dec, already added to the counters
+	dec    *stream.Decoder
+	batch  []stream.Sample
+	sent   int
+	inNext bool               // Decoder.Next runs, appending to batch: it cannot be given away
+	seen   stream.DecodeStats // of dec, already added to the counters
 }
 
 // getFeed returns an idle feed reading r, or a new one.
@@ -239,7 +250,9 @@ func (b *base) count(f *feed) {
 // returned; so is the end of input (io.EOF) and a read error.
 func (b *base) next(f *feed, where string) (*stream.RecordError, error) {
 	var err error
+	f.inNext = true
 	f.batch, err = f.dec.Next(f.batch)
+	f.inNext = false
 	if f.sent > 0 { // drop what was handed over, keep what Next added
 		n := copy(f.batch, f.batch[f.sent:])
 		clear(f.batch[n:])
@@ -268,14 +281,21 @@ func (b *base) next(f *feed, where string) (*stream.RecordError, error) {
 func (b *base) full(f *feed) bool { return len(f.batch)-f.sent >= b.o.MaxBatch }
 
 // flush hands the samples not yet handed over to the runtime, waiting for
-// room until ctx ends, and counts them.
+// room until ctx ends, and counts them. Outside Decoder.Next, a batch none
+// of which was handed over yet is given away if the runtime takes it.
 func (b *base) flush(ctx context.Context, f *feed) error {
 	part := f.batch[f.sent:]
 	if len(part) == 0 {
 		return nil
 	}
-	f.sent = len(f.batch)
-	err := b.rt.Ingest(ctx, part)
+	var err error
+	if b.hand != nil && f.sent == 0 && !f.inNext {
+		f.batch = b.hand.Batch(cap(part))
+		err = b.hand.Hand(ctx, part)
+	} else {
+		f.sent = len(f.batch)
+		err = b.rt.Ingest(ctx, part)
+	}
 	if err == nil {
 		b.ctr.ingested.Add(uint64(len(part)))
 	}

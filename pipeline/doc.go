@@ -18,6 +18,12 @@
 // engine's events are in time order only to within a tick of its clock),
 // and hands on all it holds at a Sync or a checkpoint.
 //
+// Ingest copies the samples into batches of its own, so that the caller
+// may reuse its slice. An input that decodes into a batch taken from
+// Runtime.Batch can give it away with Hand instead: with one shard the
+// batch itself is queued, which saves copying every sample (and the
+// inputs of package input do so).
+//
 // # Bounds and back-pressure
 //
 // Each shard's queue holds Config.QueueLen batches. When it is full,

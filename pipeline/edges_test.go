@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -270,17 +271,22 @@ func hostOfShard1(t *testing.T) string {
 // Samples handed to a runtime that has stopped are refused and counted,
 // with an error that says it stopped.
 func TestIngestAfterStopCountsTheRefusal(t *testing.T) {
-	r := start(t, pipeline.Config{Shards: 2}, clock.NewFake(t0))
-	r.shutdown(t)
-	batch := []stream.Sample{sample("a", t0), sample("b", t0), sample("c", t0)}
-	err := r.rt.Ingest(context.Background(), batch)
-	require.ErrorIs(t, err, pipeline.ErrStopped)
-	require.NotErrorIs(t, err, pipeline.ErrBusy)
-	require.Equal(t, 3.0, metric(r.rt, "faultline_runtime_refused_total"))
-	require.Zero(t, metric(r.rt, "faultline_runtime_samples_total"))
-	r.clk.Advance(time.Hour) // a stopped runtime does not tick: no stall
-	require.ErrorIs(t, r.rt.Ingest(context.Background(), batch), pipeline.ErrStopped)
-	require.Zero(t, metric(r.rt, "faultline_runtime_stalls_total"))
+	for _, shards := range []int{1, 2} {
+		for _, how := range ingests {
+			name := fmt.Sprintf("%s, %d shards", how.name, shards)
+			r := start(t, pipeline.Config{Shards: shards}, clock.NewFake(t0))
+			r.shutdown(t)
+			batch := func() []stream.Sample { return []stream.Sample{sample("a", t0), sample("b", t0), sample("c", t0)} }
+			err := how.f(r.rt, context.Background(), batch())
+			require.ErrorIs(t, err, pipeline.ErrStopped, name)
+			require.NotErrorIs(t, err, pipeline.ErrBusy, name)
+			require.Equal(t, 3.0, metric(r.rt, "faultline_runtime_refused_total"), name)
+			require.Zero(t, metric(r.rt, "faultline_runtime_samples_total"), name)
+			r.clk.Advance(time.Hour) // a stopped runtime does not tick: no stall
+			require.ErrorIs(t, how.f(r.rt, context.Background(), batch()), pipeline.ErrStopped, name)
+			require.Zero(t, metric(r.rt, "faultline_runtime_stalls_total"), name)
+		}
+	}
 }
 
 // A stall that an input notices before the ticker does (the process was

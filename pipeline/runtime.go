@@ -225,11 +225,32 @@ func (rt *Runtime) Shards() int { return len(rt.shards) }
 // likewise, and the error matches ErrStopped. The caller may reuse batch
 // when Ingest returns.
 func (rt *Runtime) Ingest(ctx context.Context, batch []stream.Sample) error {
+	return rt.ingest(ctx, batch, false)
+}
+
+// Hand is Ingest for a batch the caller gives away, taken from Batch: the
+// runtime may queue batch itself rather than a copy (with one shard it
+// does), so the caller must not touch it once Hand is called, whatever it
+// returns. An input that decodes into a batch it then hands saves a copy
+// of every sample.
+func (rt *Runtime) Hand(ctx context.Context, batch []stream.Sample) error {
+	return rt.ingest(ctx, batch, true)
+}
+
+// Batch returns an empty batch with room for n samples, to fill and give
+// to Hand.
+func (rt *Runtime) Batch(n int) []stream.Sample { return rt.getBatch(n) }
+
+// ingest is Ingest, or Hand if owned.
+func (rt *Runtime) ingest(ctx context.Context, batch []stream.Sample, owned bool) error {
 	if len(batch) == 0 {
 		return nil
 	}
 	rt.noticeStall(rt.cfg.Clock.Now())
-	parts := rt.split(batch)
+	parts := rt.split(batch, owned)
+	if owned && len(parts) > 1 {
+		putBatch(&rt.pool, batch) // copied into the parts
+	}
 	refused := 0
 	why := ErrBusy
 	for i, part := range parts {
@@ -259,8 +280,8 @@ func (rt *Runtime) Ingest(ctx context.Context, batch []stream.Sample) error {
 
 // split copies a batch into one part per shard, each taken from the pool
 // with room for its expected share. With one shard the part is a copy of
-// the batch, made at once.
-func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
+// the batch, made at once, or the batch itself if it is owned (Hand).
+func (rt *Runtime) split(batch []stream.Sample, owned bool) [][]stream.Sample {
 	parts := make([][]stream.Sample, len(rt.shards))
 	n := uint64(len(rt.shards))
 	label := rt.cfg.Engine.SourceLabel
@@ -269,7 +290,11 @@ func (rt *Runtime) split(batch []stream.Sample) [][]stream.Sample {
 			batch[i].Series = stream.Hash(batch[i].Name, batch[i].Labels)
 		}
 	}
-	if n == 1 {
+	switch {
+	case n == 1 && owned:
+		parts[0] = batch
+		return parts
+	case n == 1:
 		parts[0] = append(rt.getBatch(len(batch)), batch...)
 		return parts
 	}
@@ -702,10 +727,12 @@ func (rt *Runtime) getBatch(n int) []stream.Sample {
 	return make([]stream.Sample, 0, max(n, 256))
 }
 
-// putBatch gives a batch back to the pool, unless it grew large.
+// putBatch gives a batch back to the pool, unless it grew large. It is
+// not cleared, which cost as much as copying it: the names and labels of
+// its samples stay reachable until it is filled again or the collector
+// empties the pool, at its second collection at the latest.
 func putBatch(pool *sync.Pool, b []stream.Sample) {
 	if cap(b) <= 1<<16 {
-		clear(b)
 		b = b[:0]
 		pool.Put(&b)
 	}

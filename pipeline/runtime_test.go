@@ -66,6 +66,8 @@ type running struct {
 	stop  context.CancelFunc
 	done  chan error
 	ended bool
+	// give is how step gives the runtime samples; Ingest if nil.
+	give func(rt *pipeline.Runtime, ctx context.Context, batch []stream.Sample) error
 }
 
 func start(t *testing.T, cfg pipeline.Config, clk *clock.Fake) *running {
@@ -110,7 +112,11 @@ func (r *running) step(t *testing.T, d time.Duration, batch ...stream.Sample) {
 	for i := range batch {
 		batch[i].Arrival = now
 	}
-	require.NoError(t, r.rt.Ingest(context.Background(), batch))
+	give := r.give
+	if give == nil {
+		give = (*pipeline.Runtime).Ingest
+	}
+	require.NoError(t, give(r.rt, context.Background(), batch))
 	r.clk.Advance(d)
 	require.NoError(t, r.rt.Sync(context.Background()))
 }
@@ -134,11 +140,14 @@ series:
 
 // An absence fires absent_after after the host's last delivery, within
 // one cadence and the on-time budget, in virtual time, whatever the
-// number of shards.
+// number of shards, and whether the samples are copied (Ingest) or handed
+// over (Hand).
 func TestAbsenceFiresAbsentAfterTheLastDelivery(t *testing.T) {
-	for _, shards := range []int{1, 4} {
+	for i := range 4 {
+		shards, how := []int{1, 4}[i%2], ingests[i/2]
 		clk := clock.NewFake(t0)
 		r := start(t, pipeline.Config{Rules: src(t, beat), Shards: shards}, clk)
+		r.give = how.f
 		var last time.Time
 		for s := range 60 {
 			now := clk.Now()
@@ -150,7 +159,7 @@ func TestAbsenceFiresAbsentAfterTheLastDelivery(t *testing.T) {
 			r.step(t, time.Second, batch...)
 		}
 		abs := r.rec.of(fault.KindAbsence, fault.StateFiring)
-		require.Len(t, abs, 1, "shards %d: %v", shards, r.rec.all())
+		require.Len(t, abs, 1, "%s, shards %d: %v", how.name, shards, r.rec.all())
 		require.Equal(t, "c", abs[0].Labels.Get("host"))
 		after := time.Duration(abs[0].At - last.UnixNano())
 		require.GreaterOrEqual(t, after, 10*time.Second)
@@ -207,22 +216,36 @@ func TestFleetGapIsOneFaultAcrossShards(t *testing.T) {
 	}
 }
 
-// A full queue pushes back: Ingest waits, then refuses what it could not
-// queue, says so (ErrBusy) and counts it.
+// A full queue pushes back: Ingest (or Hand) waits, then refuses what it
+// could not queue, says so (ErrBusy) and counts it.
 func TestFullQueuePushesBack(t *testing.T) {
-	rt, err := pipeline.New(pipeline.Config{Shards: 1, QueueLen: 2, Clock: clock.NewFake(t0)})
-	require.NoError(t, err)
-	ctx := context.Background()
-	for i := range 2 { // not running: nothing drains the queue
-		require.NoError(t, rt.Ingest(ctx, []stream.Sample{sample("a", t0.Add(time.Duration(i)*time.Second))}))
+	for _, how := range ingests {
+		rt, err := pipeline.New(pipeline.Config{Shards: 1, QueueLen: 2, Clock: clock.NewFake(t0)})
+		require.NoError(t, err)
+		ctx := context.Background()
+		for i := range 2 { // not running: nothing drains the queue
+			require.NoError(t, how.f(rt, ctx, []stream.Sample{sample("a", t0.Add(time.Duration(i)*time.Second))}))
+		}
+		short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		err = how.f(rt, short, []stream.Sample{sample("a", t0), sample("b", t0)})
+		cancel()
+		require.ErrorIs(t, err, pipeline.ErrBusy, how.name)
+		require.Equal(t, 2.0, metric(rt, "faultline_runtime_refused_total"), how.name)
+		require.Equal(t, 2.0, metric(rt, "faultline_runtime_samples_total"), how.name)
+		require.Equal(t, 2.0, metric(rt, "faultline_runtime_queue", "shard", "0"), how.name)
 	}
-	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	err = rt.Ingest(short, []stream.Sample{sample("a", t0), sample("b", t0)})
-	require.ErrorIs(t, err, pipeline.ErrBusy)
-	require.Equal(t, 2.0, metric(rt, "faultline_runtime_refused_total"))
-	require.Equal(t, 2.0, metric(rt, "faultline_runtime_samples_total"))
-	require.Equal(t, 2.0, metric(rt, "faultline_runtime_queue", "shard", "0"))
+}
+
+// ingests are the two ways to give a runtime samples: Ingest, which
+// copies them, and Hand, which takes the batch over.
+var ingests = []struct {
+	name string
+	f    func(rt *pipeline.Runtime, ctx context.Context, batch []stream.Sample) error
+}{
+	{"Ingest", (*pipeline.Runtime).Ingest},
+	{"Hand", func(rt *pipeline.Runtime, ctx context.Context, batch []stream.Sample) error {
+		return rt.Hand(ctx, append(rt.Batch(len(batch)), batch...))
+	}},
 }
 
 func metric(rt *pipeline.Runtime, name string, labels ...string) float64 {
