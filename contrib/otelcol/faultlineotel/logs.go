@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -142,12 +143,19 @@ var (
 // next consumer of the collector's logs pipelines. Emit never blocks: it
 // queues the event (at most QueueSize; when full, the oldest queued event
 // is dropped, counted, reason queue_full). A goroutine started by Start
-// hands the queue to the consumer in batches of up to 100 records; a
-// batch the consumer refuses is dropped, counted, reason rejected (the
-// collector's exporters queue and retry on their own). Close delivers
-// what is queued until its context ends; what is left, and the batch in
-// flight then, is counted, reason undelivered. Events = sent + dropped +
-// queued, where queued counts the batch in flight too, as package sink does.
+// hands the queue to the consumer in batches of up to 100 records. A
+// batch the consumer refuses with a permanent error (consumererror) is
+// dropped, counted, reason rejected. Any other refusal is retriable (a
+// memory_limiter refusing, an exporter's full sending queue): the batch is
+// offered again, rebuilt from the events, after a backoff of 500ms that
+// doubles up to 30s on the sink's clock, each retry counted
+// (faultline_sink_retries_total), until it is accepted; meanwhile it stays
+// in flight and newer events queue behind it. The error cannot go back to
+// the sender of the metrics instead: the events are made by the runtime
+// after ConsumeMetrics returned. Close delivers what is queued until its
+// context ends; what is left, and the batch in flight then (retried or
+// not), is counted, reason undelivered. Events = sent + dropped + queued,
+// where queued counts the batch in flight too, as package sink does.
 type LogsSink struct {
 	next     consumer.Logs
 	name     string
@@ -171,15 +179,21 @@ type LogsSink struct {
 	closeErr error      // the first Close's result
 	closeRan bool
 
-	events, sent atomic.Uint64
-	dropped      [3]atomic.Uint64 // queue_full, rejected, undelivered
-	droppedClose atomic.Uint64
+	events, sent, retries atomic.Uint64
+	dropped               [3]atomic.Uint64 // queue_full, rejected, undelivered
+	droppedClose          atomic.Uint64
 }
 
 // DefaultLogsQueueSize is LogsSink's queue bound unless told otherwise.
 const DefaultLogsQueueSize = 10000
 
 const logsBatch = 100
+
+// The backoff between offers of a batch refused with a retriable error.
+const (
+	logsRetryInitial = 500 * time.Millisecond
+	logsRetryMax     = 30 * time.Second
+)
 
 var _ pipeline.Sink = (*LogsSink)(nil)
 
@@ -259,13 +273,38 @@ func (s *LogsSink) deliver() {
 		}
 		s.flying = n
 		s.mu.Unlock()
-		ld := plog.NewLogs()
-		AppendLogs(ld, batch, s.instance, s.clk.Now())
-		err := s.next.ConsumeLogs(s.ctx, ld)
+		err := s.consume(batch)
 		s.settle(n, err)
 		if err != nil && s.ctx.Err() != nil { // Close gave up on it
 			return
 		}
+	}
+}
+
+// consume offers batch to the consumer until it accepts it, refuses it
+// with a permanent error, or Close gives up (s.ctx ends), waiting the
+// backoff after each retriable refusal. Each offer is built anew: a
+// consumer that mutates data may have changed the last one before it
+// refused it.
+func (s *LogsSink) consume(batch []fault.Event) error {
+	wait := logsRetryInitial
+	for {
+		ld := plog.NewLogs()
+		AppendLogs(ld, batch, s.instance, s.clk.Now())
+		err := s.next.ConsumeLogs(s.ctx, ld)
+		if err == nil || consumererror.IsPermanent(err) || s.ctx.Err() != nil {
+			return err
+		}
+		s.retries.Add(1)
+		s.log.Warn("the logs pipeline refused faultline's events for now; retrying", "sink", s.name, "events", len(batch), "in", wait, "err", err)
+		t := s.clk.NewTimer(wait)
+		select {
+		case <-t.C():
+		case <-s.ctx.Done():
+			t.Stop()
+			return err
+		}
+		wait = min(2*wait, logsRetryMax)
 	}
 }
 
@@ -332,6 +371,7 @@ func (s *LogsSink) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_sink_events_total", "Events given to the sink.", s.events.Load()).With("sink", s.name),
 		metrics.G("faultline_sink_queued", "Events waiting for delivery.", float64(queued)).With("sink", s.name),
 		metrics.C("faultline_sink_sent_total", "Events delivered.", s.sent.Load()).With("sink", s.name),
+		metrics.C("faultline_sink_retries_total", "Deliveries retried.", s.retries.Load()).With("sink", s.name),
 	)
 	for i, reason := range []string{"queue_full", "rejected", "undelivered"} {
 		dst = append(dst, metrics.C("faultline_sink_dropped_total", "Events dropped, by reason.", s.dropped[i].Load()).With("reason", reason).With("sink", s.name))

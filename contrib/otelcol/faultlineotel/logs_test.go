@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -114,6 +115,7 @@ func TestSeverity(t *testing.T) {
 }
 
 // blockingLogs is a logs consumer that blocks until released, then fails
+// permanently
 // or records.
 type blockingLogs struct {
 	consumertest.LogsSink
@@ -133,7 +135,7 @@ func (b *blockingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		return ctx.Err()
 	}
 	if b.fail {
-		return errors.New("refused")
+		return consumererror.NewPermanent(errors.New("refused"))
 	}
 	return b.LogsSink.ConsumeLogs(ctx, ld)
 }
@@ -192,7 +194,7 @@ func TestLogsSinkBoundsAndCounts(t *testing.T) {
 	require.Equal(t, 1.0, sinkCounts(s)["faultline_sink_dropped_total/closed"])
 }
 
-// A consumer that refuses, or is still blocked when Close gives up: the
+// A consumer that refuses permanently, or is still blocked when Close gives up: the
 // events are counted, never lost silently.
 func TestLogsSinkRefusedAndUndelivered(t *testing.T) {
 	next := &blockingLogs{release: make(chan struct{}), fail: true}
@@ -219,3 +221,73 @@ func TestLogsSinkRefusedAndUndelivered(t *testing.T) {
 }
 
 var _ consumer.Logs = (*blockingLogs)(nil)
+
+// scriptedLogs is a logs consumer that returns its errors in turn, one a
+// call, then accepts.
+type scriptedLogs struct {
+	consumertest.LogsSink
+	mu    sync.Mutex
+	errs  []error
+	calls int
+}
+
+func (s *scriptedLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	s.mu.Lock()
+	s.calls++
+	var err error
+	if len(s.errs) > 0 {
+		err, s.errs = s.errs[0], s.errs[1:]
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+// A retriable refusal of the logs pipeline (a memory_limiter, a full
+// sending queue) is retried after a backoff on the sink's clock, until the
+// batch is delivered; only a permanent one drops it.
+func TestLogsSinkRetriesRetriableErrors(t *testing.T) {
+	next := &scriptedLogs{errs: []error{errors.New("data refused due to high memory usage"), errors.New("sending queue is full")}}
+	clk := clock.NewFake(t0)
+	s := faultlineotel.NewLogsSink(next, "logs", "x", clk, slog.New(slog.DiscardHandler), 0)
+	require.NoError(t, s.Start())
+	require.NoError(t, s.Emit(context.Background(), fault.Event{ID: "a"}))
+	for i := range 2 { // a backoff after each refusal
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		armed := clk.WaitFor(1, ctx.Done())
+		cancel()
+		require.True(t, armed, "no backoff after refusal %d", i+1)
+		clk.Advance(time.Minute)
+	}
+	require.Eventually(t, func() bool { return next.LogRecordCount() == 1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, s.Close(context.Background()))
+	c := sinkCounts(s)
+	require.Equal(t, 1.0, c["faultline_sink_sent_total"])
+	require.Zero(t, c["faultline_sink_dropped_total/rejected"])
+	require.Equal(t, 2.0, c["faultline_sink_retries_total"])
+	require.Equal(t, 3, next.calls)
+
+	next = &scriptedLogs{errs: []error{consumererror.NewPermanent(errors.New("cannot encode"))}}
+	s = faultlineotel.NewLogsSink(next, "logs", "x", clk, slog.New(slog.DiscardHandler), 0)
+	require.NoError(t, s.Start())
+	require.NoError(t, s.Emit(context.Background(), fault.Event{ID: "a"}))
+	require.NoError(t, s.Close(context.Background()))
+	c = sinkCounts(s)
+	require.Equal(t, 1.0, c["faultline_sink_dropped_total/rejected"], "a permanent error is not retried")
+	require.Zero(t, c["faultline_sink_retries_total"])
+	require.Equal(t, 1, next.calls)
+
+	// Still refused when Close gives up: undelivered, not rejected.
+	next = &scriptedLogs{errs: []error{errors.New("busy"), errors.New("busy")}}
+	s = faultlineotel.NewLogsSink(next, "logs", "x", clk, slog.New(slog.DiscardHandler), 0)
+	require.NoError(t, s.Start())
+	require.NoError(t, s.Emit(context.Background(), fault.Event{ID: "a"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorContains(t, s.Close(ctx), "1 events undelivered")
+	c = sinkCounts(s)
+	require.Equal(t, 1.0, c["faultline_sink_dropped_total/undelivered"])
+	require.Zero(t, c["faultline_sink_dropped_total/rejected"])
+}

@@ -83,6 +83,10 @@ func newFactory(o options) processor.Factory {
 			mu.Unlock()
 			var once sync.Once
 			return processorhelper.NewMetrics(ctx, set, cfg, next,
+				// processorhelper hands md to next only if this succeeds, and
+				// returns next's error to the sender as it is: a retriable
+				// one makes the sender redeliver samples already ingested,
+				// which dedup absorbs (counted as duplicates).
 				func(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 					return md, sh.r.ConsumeMetrics(ctx, md)
 				},
