@@ -25,6 +25,18 @@
 //	Summary                   <name>_count, <name>_sum, <name>{quantile="q"}
 //	Empty                     nothing (faultline_otelcol_empty_metrics_total)
 //
+// The points' start times (start_time_unix_nano) are not read: faultline's
+// samples carry no start time and its rules no notion of a reset but a
+// drop, so a counter reset is seen only when a value is below the one
+// before it. A reset whose new count has climbed back to the previous
+// value or past it by the next report is missed (the start time moved,
+// the value did not drop): resets() does not count it, and increase(),
+// rate() and the cohorts' increases take new − old for that interval
+// where the true increase is at least new, short by at least the old
+// value. This holds for cumulative sums and for the _count and _sum of
+// cumulative histograms and summaries. Prometheus without created
+// timestamps has the same blind spot; a short report interval narrows it.
+//
 // A point flagged no_recorded_value (a staleness marker: no delivery)
 // gives nothing and is counted. A point of a metric without a name, a
 // point without a timestamp, a number point without a value, and a point
