@@ -58,6 +58,7 @@ type Client struct {
 
 type clientCounters struct {
 	messages, redelivered, samples, badMessages, badRecords, own    atomic.Uint64
+	empty                                                           atomic.Uint64
 	unmatched, unacked, connects, lost, connectErrors, subscribeErr atomic.Uint64
 	subscribed, retained                                            atomic.Uint64
 	connected                                                       atomic.Bool
@@ -354,6 +355,11 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	if bad > 0 {
 		c.ctr.badMessages.Add(1)
 		c.ctr.badRecords.Add(uint64(bad))
+	} else if len(c.batch) == 0 {
+		// Valid but nothing to watch (an empty payload, strings only):
+		// not bad input, which would raise bad_input faults for devices
+		// that publish status text, but counted so that it shows.
+		c.ctr.empty.Add(1)
 	}
 	if len(c.batch) > 0 {
 		if c.batch[0].Labels.Get(fault.OriginLabel) != "" {
@@ -413,6 +419,7 @@ type Stats struct {
 	Samples       uint64 // samples queued on the runtime
 	BadMessages   uint64 // messages with at least one record that could not be decoded
 	BadRecords    uint64 // records that could not be decoded (each told to the runtime's BadInput)
+	Empty         uint64 // messages that gave neither a sample nor a decoding error: acknowledged, nothing to watch
 	Own           uint64 // messages whose samples carry OriginLabel: faultline's output come back
 	Unmatched     uint64 // messages on topics no subscription matches (left in a resumed session), dropped
 	Retained      uint64 // retained messages the broker sent for a subscription, not deliveries: dropped
@@ -430,7 +437,7 @@ func (c *Client) Stats() Stats {
 	k := &c.ctr
 	return Stats{
 		Messages: k.messages.Load(), Redelivered: k.redelivered.Load(), Samples: k.samples.Load(),
-		BadMessages: k.badMessages.Load(), BadRecords: k.badRecords.Load(), Own: k.own.Load(),
+		BadMessages: k.badMessages.Load(), BadRecords: k.badRecords.Load(), Empty: k.empty.Load(), Own: k.own.Load(),
 		Unmatched: k.unmatched.Load(), Retained: k.retained.Load(), Unacked: k.unacked.Load(), Connects: k.connects.Load(),
 		Lost: k.lost.Load(), ConnectErrs: k.connectErrors.Load(), SubscribeErrs: k.subscribeErr.Load(),
 		Subscribed: k.subscribed.Load(), Connected: k.connected.Load(),
@@ -451,6 +458,7 @@ func (c *Client) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_mqtt_samples_total", "Samples decoded from MQTT messages and queued on the runtime.", s.Samples),
 		metrics.C("faultline_mqtt_bad_messages_total", "MQTT messages with records that could not be decoded.", s.BadMessages),
 		metrics.C("faultline_mqtt_bad_records_total", "Records of MQTT messages that could not be decoded.", s.BadRecords),
+		metrics.C("faultline_mqtt_empty_messages_total", "MQTT messages that gave neither a sample nor a decoding error.", s.Empty),
 		metrics.C("faultline_mqtt_own_messages_total", "MQTT messages carrying faultline's own output (rejected by the loop guard).", s.Own),
 		metrics.C("faultline_mqtt_unmatched_total", "MQTT messages on topics no subscription matches, dropped.", s.Unmatched),
 		metrics.C("faultline_mqtt_retained_total", "Retained MQTT messages sent for a subscription, not deliveries: dropped.", s.Retained),

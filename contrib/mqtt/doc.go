@@ -77,6 +77,13 @@
 // event when it stops), which the Publisher sends to Publish.ErrorsTopic:
 // never one message per bad message.
 //
+// A message that decodes without error but gives no sample (an empty
+// payload, a KotoriJSON object of strings only, line protocol of blank
+// lines) is not bad input: devices publish status text, and each would
+// raise a bad_input fault. It is acknowledged and counted (Stats.Empty,
+// faultline_mqtt_empty_messages_total), so that a device that talks but
+// says nothing faultline can watch shows there.
+//
 // # Faultline's own output, on the way back
 //
 // The Publisher's events carry fault.OriginLabel in their labels. A
