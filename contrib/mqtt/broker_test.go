@@ -42,6 +42,7 @@ type broker struct {
 type brokerOpts struct {
 	passwordFile string   // users; anonymous clients are refused
 	tls          []string // cafile, certfile, keyfile
+	maxQoS0      bool     // the listener grants QoS 0 at most
 }
 
 func startBroker(t testing.TB, o brokerOpts) *broker {
@@ -51,6 +52,9 @@ func startBroker(t testing.TB, o brokerOpts) *broker {
 	require.NoError(t, err)
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", b.port)
+	if o.maxQoS0 {
+		conf.WriteString("max_qos 0\n")
+	}
 	if o.passwordFile != "" {
 		fmt.Fprintf(&conf, "allow_anonymous false\npassword_file %s\n", o.passwordFile)
 	} else {

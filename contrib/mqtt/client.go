@@ -61,6 +61,7 @@ type clientCounters struct {
 	empty                                                           atomic.Uint64
 	unmatched, unacked, connects, lost, connectErrors, subscribeErr atomic.Uint64
 	subscribed, retained                                            atomic.Uint64
+	atMostOnce                                                      atomic.Uint64 // a gauge: filters granted QoS 0
 	connected                                                       atomic.Bool
 }
 
@@ -252,13 +253,23 @@ func (c *Client) onConnect(paho.Client) {
 		if tok.WaitTimeout(c.s.ConnectTimeout) && tok.Error() == nil {
 			st, _ := tok.(*paho.SubscribeToken)
 			if st != nil {
+				atMostOnce := 0
 				for f, q := range st.Result() {
-					if q == 0x80 { // SUBACK failure
+					switch q {
+					case 0x80: // SUBACK failure
 						c.ctr.subscribeErr.Add(1)
 						c.fail(fmt.Errorf("%w: subscribing to %q as client %q", ErrRefused, f, c.s.ClientID))
 						return
+					case 0:
+						// Granted below what was asked (a broker's max_qos,
+						// an ACL): the broker neither stores nor resends
+						// these messages, so a message lost on the way, or
+						// sent while disconnected, is gone.
+						atMostOnce++
+						c.s.Logger.Warn("mqtt: subscription granted at QoS 0, not 1: its messages are delivered at most once", "filter", f, "client", c.s.ClientID)
 					}
 				}
+				c.ctr.atMostOnce.Store(uint64(atMostOnce))
 			}
 			c.ctr.subscribed.Add(1)
 			return
@@ -429,6 +440,7 @@ type Stats struct {
 	ConnectErrs   uint64 // connection attempts that failed
 	SubscribeErrs uint64 // subscriptions that failed or were refused
 	Subscribed    uint64 // connections on which the broker acknowledged every subscription
+	AtMostOnce    uint64 // filters the broker granted at QoS 0 (QoS 1 asked) on the last subscription: delivered at most once
 	Connected     bool
 }
 
@@ -440,7 +452,7 @@ func (c *Client) Stats() Stats {
 		BadMessages: k.badMessages.Load(), BadRecords: k.badRecords.Load(), Empty: k.empty.Load(), Own: k.own.Load(),
 		Unmatched: k.unmatched.Load(), Retained: k.retained.Load(), Unacked: k.unacked.Load(), Connects: k.connects.Load(),
 		Lost: k.lost.Load(), ConnectErrs: k.connectErrors.Load(), SubscribeErrs: k.subscribeErr.Load(),
-		Subscribed: k.subscribed.Load(), Connected: k.connected.Load(),
+		Subscribed: k.subscribed.Load(), AtMostOnce: k.atMostOnce.Load(), Connected: k.connected.Load(),
 	}
 }
 
@@ -468,6 +480,7 @@ func (c *Client) AppendMetrics(dst []metrics.Metric) []metrics.Metric {
 		metrics.C("faultline_mqtt_connect_errors_total", "MQTT connection attempts that failed.", s.ConnectErrs),
 		metrics.C("faultline_mqtt_subscribe_errors_total", "MQTT subscriptions that failed or were refused.", s.SubscribeErrs),
 		metrics.C("faultline_mqtt_subscribed_total", "MQTT connections on which every subscription was acknowledged.", s.Subscribed),
+		metrics.G("faultline_mqtt_at_most_once_subscriptions", "MQTT filters the broker granted at QoS 0, not 1: their messages are delivered at most once.", float64(s.AtMostOnce)),
 		metrics.G("faultline_mqtt_connected", "1 while the MQTT connection is up.", connected),
 	} {
 		dst = append(dst, m.With("client", c.s.ClientID))

@@ -28,6 +28,12 @@
 // time field); a payload without one is dated by its arrival, and a
 // redelivery of it is a new sample.
 //
+// A broker may grant a filter QoS 0 instead (Mosquitto's max_qos, an
+// ACL): its messages then come at most once, neither kept for the session
+// nor sent again. The client takes them, logs a warning for each such
+// filter on every subscription, and reports how many there are
+// (Stats.AtMostOnce, the gauge faultline_mqtt_at_most_once_subscriptions).
+//
 // A retained message, which the broker sends when a subscription is made
 // (so on every connection) as the last message published on its topic,
 // however long ago, is acknowledged and dropped (counted: Stats.Retained):

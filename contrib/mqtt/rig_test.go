@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +75,7 @@ type rigConfig struct {
 	state    string // checkpoint file
 	clk      *clock.Fake
 	publish  mqtt.Publish
+	logger   *slog.Logger // by default none
 }
 
 func newRig(t *testing.T, rc rigConfig) *rig {
@@ -95,6 +97,7 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		Publish:       rc.publish,
 		Backoff:       backoff,
 		Drain:         5 * time.Second,
+		Logger:        rc.logger,
 	})
 	require.NoError(t, err)
 	var srcs []rules.Source
