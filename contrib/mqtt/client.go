@@ -128,6 +128,16 @@ func (c *Client) Publisher() *Publisher { return c.pub }
 // whether on the first connection or on a reconnection; other failures to
 // connect are retried with backoff (Config.Backoff), logged and counted.
 // Run returns nil when ctx ends. It may be called once.
+//
+// Run returns once paho has stopped, with one exception. A first
+// connection attempt still in flight when ctx ends is waited for: paho
+// cannot abort it, and it ends within ConnectTimeout (its dial, then the
+// broker's answer). A reconnection paho is making after a lost connection
+// is not: paho sleeps up to Backoff.Max between its attempts, with no way
+// to wake it, and Run would hold the shutdown that long while the broker
+// is away. That goroutine ends within Backoff.Max and one attempt; it
+// finds the client disconnecting, so it makes no connection, and the
+// client ignores what it reports.
 func (c *Client) Run(ctx context.Context, rt *pipeline.Runtime) error {
 	if rt == nil && len(c.s.subs) > 0 {
 		return errors.New("mqtt: Run needs a runtime for the subscriptions")
@@ -143,7 +153,7 @@ func (c *Client) Run(ctx context.Context, rt *pipeline.Runtime) error {
 	defer cancel()
 	c.ingestCtx = ictx
 
-	err := c.connect(ctx)
+	pending, err := c.connect(ctx)
 	if err == nil && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
@@ -164,28 +174,37 @@ func (c *Client) Run(ctx context.Context, rt *pipeline.Runtime) error {
 		}
 		t.Stop()
 	}
+	if pending != nil {
+		// paho cannot abort a connection attempt, and Disconnect would
+		// return while it goes on in paho's goroutines (for up to
+		// ConnectTimeout waiting for the broker's answer): wait for it,
+		// so that the client is stopped when Run returns.
+		c.s.Logger.Info("mqtt: waiting for the connection attempt in flight to end", "broker", c.s.Broker, "within", c.s.ConnectTimeout)
+		<-pending.Done()
+	}
 	c.pc.Disconnect(250)
 	c.ctr.connected.Store(false)
 	return err
 }
 
 // connect makes the first connection, retrying failures that retrying can
-// fix until ctx ends.
-func (c *Client) connect(ctx context.Context) error {
+// fix until ctx ends. When ctx ends during an attempt, it returns the
+// attempt's token, still pending.
+func (c *Client) connect(ctx context.Context) (paho.Token, error) {
 	for attempt := 1; ; attempt++ {
 		tok := c.pc.Connect()
 		select {
 		case <-tok.Done():
 		case <-ctx.Done():
-			return nil
+			return tok, nil
 		}
 		err := tok.Error()
 		if err == nil {
-			return nil
+			return nil, nil
 		}
 		c.ctr.connectErrors.Add(1)
 		if perr := c.permanent(err); perr != nil {
-			return perr
+			return nil, perr
 		}
 		d := backoff(&c.s.Backoff, attempt)
 		c.s.Logger.Warn("mqtt: cannot connect; retrying", "broker", c.s.Broker, "attempt", attempt, "in", d, "err", err)
@@ -194,7 +213,7 @@ func (c *Client) connect(ctx context.Context) error {
 		case <-t.C():
 		case <-ctx.Done():
 			t.Stop()
-			return nil
+			return nil, nil
 		}
 	}
 }
@@ -310,8 +329,8 @@ func (c *Client) onNotification(_ paho.Client, n paho.ConnectionNotification) {
 		return
 	}
 	f, ok := n.(paho.ConnectionNotificationFailed)
-	if !ok || !c.ran.Load() || c.ctr.connects.Load() == 0 {
-		return // the first connection's failures are Run's
+	if !ok || !c.ran.Load() || c.ctr.connects.Load() == 0 || c.stopping.Load() {
+		return // the first connection's failures are Run's; after Run, nobody's
 	}
 	c.ctr.connectErrors.Add(1)
 	if err := c.permanent(f.Reason); err != nil {

@@ -123,7 +123,10 @@
 // authorised: ErrRefused) and a TLS certificate that fails verification
 // end Run with an error, on the first connection or a later one: retrying
 // cannot fix them. Credentials and TLS come from Config (Username,
-// Password, TLS).
+// Password, TLS). When ctx ends during the first connection attempt, Run
+// waits for it to end (within ConnectTimeout: paho cannot abort it), so
+// that nothing of the client outlives Run; a reconnection paho is making
+// is not waited for (see Client.Run).
 //
 // # Bounds
 //
