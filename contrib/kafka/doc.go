@@ -107,17 +107,22 @@
 // taken: nothing is processed, written or committed for them.
 //
 // A state that a newer build wrote (a state record, or the engine's or
-// fleet stage's snapshot in it, of a newer version than this build reads:
+// fleet stage's snapshot in it, of a newer version than this build reads;
+// or whose rules this build cannot parse, as rules of a newer rule syntax:
 // ErrNewerState), as after a rollback, is waited for the same way: the
 // worker never starts such a partition afresh, whose first checkpoint
-// would replace the state for good. Each attempt is logged at error level
+// would replace the state for good. Rules that do not parse are taken for
+// a newer syntax since the build that wrote the state parsed them, and
+// they are not a mere record: the engine's snapshot is restored under
+// them, then updated to the worker's rules, so this build cannot restore
+// it under its own. Each attempt is logged at error level
 // and counted (faultline_kafka_state_newer_total), and the partitions wait
 // until a build that reads the state runs, or an operator deletes the
 // record (a tombstone for its key): the partition then starts afresh.
 //
 // A state record that is read but cannot be restored (truncated,
-// corrupted, of an older version: ErrBadState; or whose rules or snapshot
-// this build refuses) is another case: reading it again cannot help, and
+// corrupted, of an older version: ErrBadState; or whose snapshot this
+// build refuses) is another case: reading it again cannot help, and
 // refusing it would stop the partition until someone deletes the record.
 // The partition starts afresh from the offset the group committed, the
 // failure is logged at error level and counted

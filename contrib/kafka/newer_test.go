@@ -25,11 +25,12 @@ func newerFrame(t *testing.T, b []byte) []byte {
 }
 
 // TestNewerStateIsKept gives a partition a state written by a newer build
-// (a state record of a newer version, or one whose engine snapshot is of
-// a newer version), as after a rollback. The worker must not take the
-// partition, and so must never replace that state: it counts and logs
-// each attempt and tries again, as for a state it cannot read, and takes
-// the partition afresh once the record is deleted. It used to take such a
+// (a state record of a newer version, one whose engine snapshot is of a
+// newer version, or one whose rules this build cannot parse), as after a
+// rollback. The worker must not take the partition, and so must never
+// replace that state: it counts and logs each attempt and tries again, as
+// for a state it cannot read, and takes the partition afresh once the
+// record is deleted. It used to take such a
 // state for a corrupt one, start the partition afresh and replace the
 // state at its first checkpoint: the rollback lost it for good.
 func TestNewerStateIsKept(t *testing.T) {
@@ -41,12 +42,20 @@ func TestNewerStateIsKept(t *testing.T) {
 	cur := state{kind: stageEngine, next: 5, epoch: 0, taken: t0.UnixNano(), sources: deviceRules, snapshot: snap}
 	newerSnap := cur
 	newerSnap.snapshot = newerFrame(t, snap)
+	// Rules of a newer rule syntax (a field this build does not know),
+	// which the newer build parsed and took its snapshot under.
+	newerRules := cur
+	newerRules.sources = []rules.Source{{Name: "devices.yaml",
+		Data: bytes.Replace(deviceRules[0].Data, []byte("for: 20s\n"), []byte("for: 20s\n        flap_guard: 3\n"), 1)}}
+	_, err = rules.ParseSources(newerRules.sources...)
+	require.ErrorIs(t, err, rules.ErrUnknownField)
 	for _, c := range []struct {
 		name string
 		raw  []byte
 	}{
 		{"record", newerFrame(t, cur.encode())},
 		{"snapshot", newerSnap.encode()},
+		{"rules", newerRules.encode()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

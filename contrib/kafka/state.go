@@ -28,9 +28,9 @@ import (
 // pipeline.Merger.AppendState's, which carries its own format version.
 // A record of an older version (version 1 had a framing of its own) is
 // refused, and the partition starts afresh from its committed offset. One
-// of a newer version, or whose snapshot is of a newer version than this
-// build writes, was written by a newer build: it is kept, and the
-// partition waits (see newerState).
+// of a newer version, whose snapshot is of a newer version than this
+// build writes, or whose rules this build cannot parse, was written by a
+// newer build: it is kept, and the partition waits (see newerState).
 const (
 	stateMagic    = "FLKSTATE"
 	stateVersion  = 2
@@ -43,8 +43,8 @@ const (
 var ErrBadState = errors.New("kafka: unreadable state record")
 
 // ErrNewerState means a state record, or the snapshot in it, is of a newer
-// version than this build reads: a newer build wrote it (this one is a
-// rollback). The state is never replaced: the partition waits for it, as
+// version than this build reads, or its rules do not parse in this build:
+// a newer build wrote it (this one is a rollback). The state is never replaced: the partition waits for it, as
 // for a state that cannot be read for a while (see the package doc).
 var ErrNewerState = errors.New("kafka: state record of a newer version")
 
@@ -215,7 +215,14 @@ func headOf(b []byte) frameHead {
 // newerState returns an error wrapping ErrNewerState if raw, a state
 // record, was written by a newer build: the record's version, or its
 // snapshot's (an engine's, or the fleet stage's), is newer than this
-// build's. Any other state, readable or not, is open's to judge.
+// build's, or this build cannot parse the rules of an engine's state.
+// Any other state, readable or not, is open's to judge.
+//
+// Rules that do not parse are taken for a newer build's: the build that
+// wrote the state parsed them (New refuses rules that do not parse), so
+// this one reads another rule syntax, as after a rollback across a
+// release that added to it. They cannot be done without: the snapshot is
+// restored under them (see Worker.restore), not under the worker's.
 func newerState(raw []byte, engine, fleet frameHead) error {
 	st, err := decodeState(raw)
 	if errors.Is(err, ErrNewerState) {
@@ -231,6 +238,11 @@ func newerState(raw []byte, engine, fleet frameHead) error {
 	version, _, err := frame.Open(st.snapshot, head.magic)
 	if err == nil && version > head.version {
 		return fmt.Errorf("%w: its snapshot's version %d, this build reads up to %d", ErrNewerState, version, head.version)
+	}
+	if st.kind == stageEngine {
+		if _, err := rules.ParseSources(st.sources...); err != nil {
+			return fmt.Errorf("%w: its rules do not parse in this build: %w", ErrNewerState, err)
+		}
 	}
 	return nil
 }
