@@ -474,3 +474,38 @@ func TestBoundsDoNotOverflow(t *testing.T) {
 	require.NoError(t, e.Advance(t.Context(), end-minutes(29)))
 	require.Equal(t, []string{"feedback_loop/feedback_loop/firing"}, rec.kinds(), "last + quiet hour wrapped")
 }
+
+// TestSlotDeadlinesAtTheEndOfTime: a series' slot deadlines (its expected
+// arrivals plus τ or the lateness allowance, its silence timer while
+// learning, stepped by a cadence per judgment) were sums that wrapped past
+// math.MaxInt64 near the end of time: a series reporting on time up to its
+// end had its next slots, due after it, judged missed at once and went
+// absent; a wake-up in the timing wheel's last tick, whose start plus a
+// tick does not fit an int64, made Advance loop for ever. A deadline past
+// the end of time, or the wheel's last tick, now never falls due.
+func TestSlotDeadlinesAtTheEndOfTime(t *testing.T) {
+	end := int64(math.MaxInt64)
+	// Every 10 s, arriving 1 s late, the last arrival at the end of time.
+	e, rec := newEngine(t, Config{})
+	for i := 119; i >= 0; i-- {
+		ts := end - int64(time.Second) - int64(i)*int64(10*time.Second)
+		process(t, e, smp("m", ts, ts+int64(time.Second), 1, "i", "a"))
+	}
+	require.Empty(t, rec.kinds(), "the slots after the last one are due past the end of time")
+	st := e.Stats()
+	require.True(t, e.st.trackers[0].lattice(), "it learnt its cadence")
+	require.Positive(t, st.SlotsExpected)
+	require.Zero(t, st.SlotsMissed)
+	require.Zero(t, st.SlotsLost)
+	require.NoError(t, e.Close(t.Context()))
+	require.Empty(t, rec.kinds())
+
+	// A series still learning, whose silence timer runs out in the wheel's
+	// last tick: Advance to the end of time returns.
+	e, rec = newEngine(t, Config{AbsentAfter: time.Minute})
+	ts := end - int64(time.Minute) - int64(50*time.Millisecond)
+	process(t, e, smp("m", ts, ts, 1, "i", "a"))
+	require.NoError(t, e.Advance(t.Context(), end))
+	require.NoError(t, e.Close(t.Context()))
+	require.Empty(t, rec.kinds(), "the wheel's last tick starts after the deadline: it never comes")
+}

@@ -99,6 +99,21 @@ func moreThan(a, b, d int64) bool { return a > b && uint64(a)-uint64(b) > uint64
 // d ≥ 0, without overflow, as moreThan.
 func atLeast(a, b, d int64) bool { return a >= b && uint64(a)-uint64(b) >= uint64(d) }
 
+// later returns time t plus d, saturated at the ends of the int64 range:
+// a deadline past the end of time is math.MaxInt64, which never falls due
+// (the timing wheel delivers nothing after its last tick, wheelEnd), where
+// the sum wrapped to a time long past and fell due at once.
+func later(t, d int64) int64 {
+	s := t + d
+	if (s^t)&(s^d) < 0 { // t and d of one sign, s of the other: wrapped
+		if d > 0 {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return s
+}
+
 // Now returns the engine time in Unix nanoseconds.
 func (e *Engine) Now() int64 { return e.now }
 
@@ -157,7 +172,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.horizon = e.now
 	e.closed = true
 	e.disarm() // while closing, every advance runs the periodic work
-	e.advance(ctx, e.now+e.late()+lateSlack+e.fleet.Lag()+2*wheelRes)
+	e.advance(ctx, later(e.now, e.late()+lateSlack+e.fleet.Lag()+2*wheelRes))
 	return e.end(ctx)
 }
 
@@ -208,7 +223,7 @@ func (e *Engine) rearm() {
 		e.due = math.MinInt64
 		return
 	}
-	w := e.st.wheel.next * wheelRes // as advanceDue computes it
+	w := e.st.wheel.startOf(e.st.wheel.next) // as advanceDue computes it
 	if w < math.MaxInt64 {
 		w++ // the wheel's loop runs for now > w
 	}
@@ -237,12 +252,12 @@ func (e *Engine) advanceDue(ctx context.Context, now int64) {
 	if now <= e.now {
 		return
 	}
-	for e.st.wheel.next*wheelRes < now {
+	for e.st.wheel.startOf(e.st.wheel.next) < now {
 		if e.st.wheel.n == 0 {
 			e.st.wheel.next = e.st.wheel.tickOf(now)
 			break
 		}
-		t := e.st.wheel.next * wheelRes
+		t := e.st.wheel.startOf(e.st.wheel.next)
 		e.periodicDue(t, false)
 		if t >= e.fleet.Due() {
 			e.advanceFleet(t)

@@ -66,7 +66,7 @@ func (e *Engine) copyDelivered(idx uint32, ts, arrival int64) {
 	if t.onTime&slotBit(t.anchorK) == 0 {
 		return
 	}
-	if rx := t.rxExp(t.anchorK); arrival <= rx+e.tau() {
+	if rx := t.rxExp(t.anchorK); arrival <= later(rx, e.tau()) {
 		e.fleet.Copy(rx)
 	}
 }
@@ -81,7 +81,7 @@ func (e *Engine) copyElsewhere(t *tracker, ts, arrival int64) {
 	if k < int64(t.nextK) || k > int64(t.nextK)+e.lead(t) || t.onTime&slotBit(int32(k)) == 0 {
 		return
 	}
-	if rx := t.rxExp(int32(k)); arrival <= rx+e.tau() {
+	if rx := t.rxExp(int32(k)); arrival <= later(rx, e.tau()) {
 		e.fleet.Copy(rx)
 	}
 }
@@ -112,7 +112,7 @@ func (e *Engine) seriesMiss(idx uint32, t *tracker, k int32, rx int64) {
 // it, and on the IDs dated by it.
 func (e *Engine) slotTime(idx uint32, t *tracker, k int32) int64 {
 	last := e.st.series[idx].lastTs
-	return last + (int64(k)-t.slotOf(last))*t.cadence()
+	return later(last, (int64(k)-t.slotOf(last))*t.cadence())
 }
 
 // emitSeriesGap emits a transition of a series' periodic gap, linked to

@@ -98,14 +98,16 @@ func (t *tracker) declared() bool { return t.flags&flagDeclared != 0 }
 func (t *tracker) absent() bool   { return t.flags&flagAbsent != 0 }
 func (t *tracker) lattice() bool  { return t.flags&flagLattice != 0 }
 
-// nominal returns the nominal sample time of slot k.
+// nominal returns the nominal sample time of slot k. It and rxExp saturate
+// at the ends of the int64 range (later): a slot past the end of time is
+// expected at its end, and its deadlines never fall due.
 func (t *tracker) nominal(k int32) int64 {
-	return t.anchorTs + int64(k-t.anchorK)*t.cadence()
+	return later(t.anchorTs, int64(k-t.anchorK)*t.cadence())
 }
 
 // rxExp returns the expected arrival time of slot k.
 func (t *tracker) rxExp(k int32) int64 {
-	return t.nominal(k) + int64(t.lag)*lagUnit
+	return later(t.nominal(k), int64(t.lag)*lagUnit)
 }
 
 // slotOf returns the slot a sample time belongs to: the nearest lattice

@@ -62,12 +62,12 @@ func (e *Engine) skip(to int64) {
 			if l, ok := e.st.learning[idx]; ok {
 				l.lastArrival = to
 				e.st.learning[idx] = l
-				e.schedule(idx, l.lastArrival+e.absentAfter(idx, t))
+				e.schedule(idx, later(l.lastArrival, e.absentAfter(idx, t)))
 			}
 			continue
 		}
 		k := t.nextK
-		if d := t.rxExp(k) + e.tau(); d < to {
+		if d := later(t.rxExp(k), e.tau()); d < to {
 			k += int32((to - d + t.cadence() - 1) / t.cadence())
 		}
 		e.stats.local.SlotsSkipped += uint64(k - t.nextK)

@@ -46,11 +46,11 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 		l := e.st.learning[idx]
 		l.lastArrival = max(smp.Arrival, e.now)
 		e.st.learning[idx] = l
-		e.schedule(idx, l.lastArrival+e.absentAfter(idx, t))
+		e.schedule(idx, later(l.lastArrival, e.absentAfter(idx, t)))
 		return
 	}
 	k64 := t.slotOf(smp.Time)
-	if k64 < int64(t.lateK) || k64 < int64(t.nextK) && smp.Arrival > t.rxExp(int32(k64))+e.lateness(t) {
+	if k64 < int64(t.lateK) || k64 < int64(t.nextK) && smp.Arrival > later(t.rxExp(int32(k64)), e.lateness(t)) {
 		// Its slot is judged already, or past its lateness deadline and
 		// about to be: a fill now changes nothing.
 		e.stats.local.AfterLateness++
@@ -70,7 +70,7 @@ func (e *Engine) arrive(idx uint32, smp *stream.Sample) {
 		return
 	}
 	t.recv |= bit
-	onTime := k >= t.nextK && smp.Arrival <= t.rxExp(k)+e.tau()
+	onTime := k >= t.nextK && smp.Arrival <= later(t.rxExp(k), e.tau())
 	if onTime {
 		t.onTime |= bit
 	}
@@ -184,7 +184,7 @@ func (e *Engine) scheduleNext(idx uint32, t *tracker) {
 // τ before slot k+L/Δ's on-time deadline. Waiting changes no outcome, since a
 // fill arriving after its slot's lateness deadline is not counted (arrive).
 func (e *Engine) next(t *tracker) (d int64, late, ok bool) {
-	return e.choose(t, t.rxExp(t.nextK)+e.tau(), t.rxExp(t.lateK)+e.lateness(t))
+	return e.choose(t, later(t.rxExp(t.nextK), e.tau()), later(t.rxExp(t.lateK), e.lateness(t)))
 }
 
 // choose is next, given the on-time deadline of slot nextK and the lateness
@@ -214,10 +214,10 @@ func (e *Engine) wake(idx uint32, tick int64) {
 	if t.absent() {
 		return
 	}
-	now := tick * wheelRes
+	now := e.st.wheel.startOf(tick)
 	if !t.lattice() {
 		last := e.st.learning[idx].lastArrival
-		d := last + e.absentAfter(idx, t)
+		d := later(last, e.absentAfter(idx, t))
 		switch {
 		case e.closed && d > e.horizon:
 		case d <= now:
@@ -230,8 +230,8 @@ func (e *Engine) wake(idx uint32, tick int64) {
 	// Within one wake-up the lattice does not move, so the deadlines are
 	// computed once and then stepped by a cadence per judgment.
 	c, lateness := t.cadence(), e.lateness(t)
-	dTau := t.rxExp(t.nextK) + e.tau()
-	dLate := t.rxExp(t.lateK) + lateness
+	dTau := later(t.rxExp(t.nextK), e.tau())
+	dLate := later(t.rxExp(t.lateK), lateness)
 	for {
 		d, late, ok := e.choose(t, dTau, dLate)
 		switch {
@@ -243,10 +243,10 @@ func (e *Engine) wake(idx uint32, tick int64) {
 		case !late && e.judgeOnTime(idx, t, dTau):
 			return // absent: not scheduled until it delivers
 		case !late:
-			dTau += c
+			dTau = later(dTau, c)
 		default:
 			e.judgeLate(idx, t)
-			dLate += c
+			dLate = later(dLate, c)
 		}
 	}
 }

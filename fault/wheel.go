@@ -1,5 +1,7 @@
 package fault
 
+import "math"
+
 // wheel is a hashed timing wheel of series wake-ups: O(1) to schedule,
 // reschedule and deliver, where a binary heap cost the gap prototype 2–3× as
 // much. Time is cut into ticks of wheelRes nanoseconds (a constant, so that
@@ -41,6 +43,22 @@ func (w *wheel) link(series uint32) *wheelLink { return &(*w.trackers)[series].l
 // start sets the wheel's first tick to the one holding time now.
 func (w *wheel) start(now int64) { w.next = w.tickOf(now) }
 
+// wheelEnd is the wheel's last tick, the last whose start fits an int64
+// (0.105 s before the end of time). A wake-up due after its start would be
+// delivered in a tick that starts past the end of time, which the clock
+// never passes: it never comes. (Delivered in the last tick instead, it
+// would find itself not due and be scheduled again, for ever.)
+const wheelEnd = math.MaxInt64 / wheelRes
+
+// startOf returns the start of tick t, math.MaxInt64 past the wheel's end,
+// where t·res would wrap.
+func (w *wheel) startOf(t int64) int64 {
+	if t > wheelEnd {
+		return math.MaxInt64
+	}
+	return t * wheelRes
+}
+
 // tickOf returns the tick a wake-up due at time d is delivered in.
 func (w *wheel) tickOf(d int64) int64 {
 	t := d / wheelRes
@@ -51,10 +69,14 @@ func (w *wheel) tickOf(d int64) int64 {
 }
 
 // schedule links series into the bucket of tick t, or of the next tick if t
-// has already been delivered, first unlinking it from wherever it was.
+// has already been delivered, first unlinking it from wherever it was. A
+// tick past the wheel's end never comes: series is left unlinked.
 func (w *wheel) schedule(series uint32, t int64) {
 	w.unlink(series)
 	t = max(t, w.next)
+	if t > wheelEnd {
+		return
+	}
 	bucket := uint32(t & w.mask)
 	b := &w.heads[bucket]
 	*w.link(series) = wheelLink{prev: headBit | bucket, next: *b}
