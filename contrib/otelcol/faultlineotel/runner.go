@@ -22,7 +22,6 @@ import (
 	"github.com/faultline-go/faultline/pipeline"
 	"github.com/faultline-go/faultline/rules"
 	"github.com/faultline-go/faultline/sink"
-	"github.com/faultline-go/faultline/stream"
 )
 
 // Settings are what a Runner is made from.
@@ -56,8 +55,7 @@ type Runner struct {
 	instance string
 	input    string
 
-	rt   atomic.Pointer[pipeline.Runtime]
-	pool sync.Pool // of *[]stream.Sample
+	rt atomic.Pointer[pipeline.Runtime]
 
 	mu      sync.Mutex // guards what follows
 	called  bool       // Start was called
@@ -197,7 +195,9 @@ func (r *Runner) Start(ctx context.Context, host component.Host) error {
 }
 
 // ConsumeMetrics maps md to samples, each stamped with the wall clock's
-// time now as its arrival, and ingests them. Points refused by the
+// time now as its arrival, into a batch of the runtime's, and hands it
+// over (pipeline.Runtime.Hand: with one shard the batch is queued, not
+// copied). Points refused by the
 // mapping are reported to the runtime as bad input (coalesced into one
 // bad_input event a minute) and counted; they do not fail the call. When
 // the shards' queues stay full until ctx ends, the samples not queued are
@@ -208,21 +208,15 @@ func (r *Runner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	if rt == nil {
 		return pipeline.ErrStopped
 	}
-	bp, _ := r.pool.Get().(*[]stream.Sample)
-	if bp == nil {
-		bp = new([]stream.Sample)
-	}
-	batch := r.mapper.Append((*bp)[:0], md, rt.Now().UnixNano(), func(pe *PointError) { rt.BadInput(r.input, pe) })
-	err := rt.Ingest(ctx, batch)
-	if err != nil {
+	// The batch is the runtime's, given to it (Hand) rather than copied:
+	// it is never touched again, whatever Hand returns (the collector
+	// sends md again, not the batch).
+	batch := r.mapper.Append(rt.Batch(md.DataPointCount()), md, rt.Now().UnixNano(), func(pe *PointError) { rt.BadInput(r.input, pe) })
+	if err := rt.Hand(ctx, batch); err != nil {
 		r.refusedBatches.Add(1)
+		return err
 	}
-	if cap(batch) <= 1<<16 {
-		clear(batch)
-		*bp = batch[:0]
-		r.pool.Put(bp)
-	}
-	return err
+	return nil
 }
 
 // Sync waits until everything ingested before it was processed and the
