@@ -51,7 +51,7 @@ type Client struct {
 
 	// Owned by the message handler, which paho calls from one goroutine.
 	dec   *decoder
-	batch []stream.Sample
+	batch []stream.Sample // from the runtime's Batch, nil once handed over
 
 	ctr clientCounters
 }
@@ -346,10 +346,12 @@ func (c *Client) fail(err error) {
 	}
 }
 
-// onMessage decodes a message and queues its samples on the runtime; it
-// acknowledges the message once they are queued. paho calls it from one
-// goroutine, in order; while it waits for room in the runtime's queues the
-// connection is not read (back-pressure).
+// onMessage decodes a message into a batch of the runtime's and hands it
+// over (pipeline.Runtime.Hand, which with one shard queues the batch
+// rather than a copy); it acknowledges the message once its samples are
+// queued. paho calls it from one goroutine, in order; while it waits for
+// room in the runtime's queues the connection is not read
+// (back-pressure).
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	n := c.ctr.messages.Add(1)
 	if m.Duplicate() {
@@ -378,6 +380,9 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	}
 	arrival := c.rt.Now().UnixNano()
 	bad := 0
+	if c.batch == nil {
+		c.batch = c.rt.Batch(1)
+	}
 	c.batch = c.dec.decode(c.batch[:0], sub, topic, m.Payload(), arrival, func(err error) {
 		bad++
 		c.rt.BadInput(topic, &MessageError{Message: n, Err: err})
@@ -395,13 +400,17 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 		if c.batch[0].Labels.Get(fault.OriginLabel) != "" {
 			c.ctr.own.Add(1)
 		}
-		if err := c.rt.Ingest(c.ingestCtx, c.batch); err != nil {
+		// Given to the runtime, not copied (with one shard it queues this
+		// very batch): never touched again, whatever Hand returns; the
+		// next message takes another.
+		batch := c.batch
+		c.batch = nil
+		if err := c.rt.Hand(c.ingestCtx, batch); err != nil {
 			c.ctr.unacked.Add(1) // stopping: the broker sends it again to the resumed session
 			return
 		}
-		c.ctr.samples.Add(uint64(len(c.batch)))
+		c.ctr.samples.Add(uint64(len(batch)))
 	}
-	clear(c.batch) // no references to old labels
 	m.Ack()
 }
 
