@@ -45,10 +45,12 @@ import (
 // then, so a series of its own that comes back first revives it). Without
 // that, a `by` label that churns (pods, nodes, versions) would fill
 // MaxCohorts with cohorts gone long ago, and every new one would overflow
-// for the life of the process. Stats.Cohorts counts the cohorts held, dead
-// ones included. A series that overflowed stays in the overflow, even
-// once a cohort of its own has room; a cohort that comes back is judged
-// afresh, and its next episode is a new one (a later Since, so a new ID).
+// for the life of the process. Stats.Cohorts counts the cohorts alive, as
+// Stats.Series the series: a dead one is not counted, though it keeps its
+// room (and key) until a new cohort takes it. A series that overflowed
+// stays in the overflow, even once a cohort of its own has room; a cohort
+// that comes back is judged afresh, and its next episode is a new one (a
+// later Since, so a new ID).
 //
 // Episodes run as for threshold rules, in window time: a condition that
 // starts to hold opens a pending episode (firing without `for`) whose
@@ -229,6 +231,9 @@ func (e *Engine) joinCohort(c uint32, labels stream.Labels, restoring bool) uint
 	ci, ok := cr.keys[key]
 	switch {
 	case ok:
+		if cr.cohorts[ci].dead() {
+			e.stats.local.Cohorts++ // it comes back
+		}
 	case restoring:
 		ci = noCohort // its cohort is in the snapshot if it had one
 	case len(cr.cohorts) < e.cfg.MaxCohorts:
@@ -238,6 +243,7 @@ func (e *Engine) joinCohort(c uint32, labels stream.Labels, restoring bool) uint
 	default:
 		if ci = cr.deadCohort(); ci != noCohort {
 			delete(cr.keys, cohortKey(by, cr.cohorts[ci].labels))
+			e.stats.local.Cohorts++
 		} else {
 			e.stats.local.CohortOverflow++
 		}
@@ -268,12 +274,32 @@ func (cr *cohortRule) deadCohort() uint32 {
 		return noCohort
 	}
 	for i := range cr.cohorts {
-		if c := &cr.cohorts[i]; c.live == 0 && c.state == 0 && c.acc[0].samples == 0 && c.acc[1].samples == 0 {
+		if cr.cohorts[i].dead() {
 			return uint32(i)
 		}
 	}
 	cr.noneDead = true
 	return noCohort
+}
+
+// dead reports whether the cohort is dead: no series, no open episode and
+// no sample in its windows.
+func (c *cohort) dead() bool {
+	return c.live == 0 && c.state == 0 && c.acc[0].samples == 0 && c.acc[1].samples == 0
+}
+
+// liveCohorts returns how many cohorts are alive, over all cohort rules:
+// Stats.Cohorts.
+func (e *Engine) liveCohorts() uint64 {
+	n := uint64(0)
+	for i := range e.al.coh.rules {
+		for j := range e.al.coh.rules[i].cohorts {
+			if !e.al.coh.rules[i].cohorts[j].dead() {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // cohortSample counts a fresh, newest sample of a series in the cohort rule
@@ -431,10 +457,14 @@ func (e *Engine) judgeWindow(cr *cohortRule) {
 	cr.over[p] = cohortAcc{}
 	for i := range cr.cohorts {
 		c := &cr.cohorts[i]
+		was := c.dead()
 		c.acc[p] = cohortAcc{}
 		e.endGoneCohort(cr, c, at)
 		if c.live == 0 {
 			cr.noneDead = false // it may be dead now
+		}
+		if !was && c.dead() {
+			e.stats.local.Cohorts-- // wraps: the sum published is right
 		}
 	}
 	cr.k++
@@ -453,6 +483,9 @@ func (e *Engine) leaveCohort(m *cohortMember, at int64) {
 		cr.noneDead = false // it may be dead now
 	}
 	e.endGoneCohort(cr, c, at)
+	if c.dead() { // it had a series: it dies now
+		e.stats.local.Cohorts-- // wraps: the sum published is right
+	}
 }
 
 // endGoneCohort resolves the open episode of cohort c at time at, as

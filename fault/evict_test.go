@@ -812,6 +812,66 @@ func TestDeadCohortsMakeRoom(t *testing.T) {
 	require.Equal(t, ref.Stats(), r.Stats())
 }
 
+// TestDeadCohortsNotCounted: Stats.Cohorts counts the live cohorts, as
+// Stats.Series counts the live series: a dead cohort (no series, no open
+// episode, nothing in its windows) is not counted, though it keeps its
+// room until a new cohort takes it. Before, it counted until then: a rule
+// whose cohorts had all gone showed MaxCohorts for ever, a cohort that
+// came back was not counted again, and removing the rule took all its
+// held cohorts off the count, live or not, so the gauge wrapped. Restore
+// counts the live cohorts afresh, whatever the snapshot said.
+func TestDeadCohortsNotCounted(t *testing.T) {
+	rs := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Hot, match: x, cohort: {by: [c], window: 1m}, expr: 'cohort.max > 10'}
+`)
+	e, _ := newEngine(t, Config{Rules: rs, MaxCohorts: 3, SeriesTTL: 5 * time.Minute, DisableDedup: true})
+	send := func(s float64, cs ...string) {
+		for k := range 6 {
+			at := sec(s + float64(10*k))
+			for _, c := range cs {
+				process(t, e, smp("x", at, at, 1, "c", c))
+			}
+		}
+	}
+	send(0, "a", "b")
+	require.EqualValues(t, 2, e.Stats().Cohorts)
+	require.NoError(t, e.Advance(t.Context(), sec(1000)))
+	st := e.Stats()
+	require.EqualValues(t, 2, st.SeriesEvicted)
+	require.Zero(t, st.Cohorts, "a and b are dead")
+
+	send(1000, "a") // a comes back to its room
+	require.EqualValues(t, 1, e.Stats().Cohorts)
+	send(1060, "a", "c", "d", "e") // c and d take the free room, then b's; e overflows
+	st = e.Stats()
+	require.EqualValues(t, 3, st.Cohorts)
+	require.EqualValues(t, 1, st.CohortOverflow)
+	require.NoError(t, e.Advance(t.Context(), sec(2000)))
+	require.Zero(t, e.Stats().Cohorts)
+	// A snapshot by an earlier build counted the three dead cohorts:
+	// Restore counts afresh.
+	e.stats.shared.Cohorts = 3
+	snap, err := e.AppendSnapshot(nil)
+	require.NoError(t, err)
+	e, err = Restore(e.cfg, bytes.NewReader(snap))
+	require.NoError(t, err)
+	require.Zero(t, e.Stats().Cohorts)
+	send(2000, "c")
+	e = restoredAlike(t, e, e.cfg)
+	require.EqualValues(t, 1, e.Stats().Cohorts)
+
+	// Removing the rule takes its live cohorts off the count, and only those.
+	none := parseRules(t, `groups:
+- name: g
+  rules:
+  - {alert: Up, match: x, expr: 'value > 10'}
+`)
+	require.NoError(t, e.Update(t.Context(), none))
+	require.Zero(t, e.Stats().Cohorts)
+}
+
 // TestSnapshotWithCohortChurnContinuesExactly: cohorts by pod, 32 at most,
 // under a churn of 600 pods (about 40 alive at a time): dead cohorts give
 // their room to new ones (most pods get a cohort, and 10 of the 15 hot ones
@@ -837,7 +897,9 @@ func TestSnapshotWithCohortChurnContinuesExactly(t *testing.T) {
 	}
 	require.NoError(t, ref.Close(context.Background()))
 	st := ref.Stats()
-	require.EqualValues(t, maxCohorts, st.Cohorts)
+	require.Len(t, ref.al.coh.rules[0].cohorts, maxCohorts, "every room taken")
+	require.EqualValues(t, ref.liveCohorts(), st.Cohorts, "the live ones counted")
+	require.Less(t, st.Cohorts, uint64(maxCohorts), "the dead ones not")
 	require.Positive(t, st.CohortOverflow)
 	require.Less(t, st.CohortOverflow, uint64(200), "most pods get a cohort")
 	require.GreaterOrEqual(t, st.CohortFaults, uint64(10), "hot pods fire long after the first cohorts")

@@ -169,13 +169,15 @@ func (e *Engine) retire(to []int32) {
 			cr := &e.al.coh.rules[e.al.coh.byRule[uint32(ri)]]
 			for i := range cr.cohorts {
 				c := &cr.cohorts[i]
+				if !c.dead() {
+					e.stats.local.Cohorts-- // wraps: the sum published is right
+				}
 				if c.state == 0 {
 					continue
 				}
 				e.emitCohort(r, c, StateResolved, e.now, math.NaN(), RuleRemovedReason)
 				c.state = 0
 			}
-			e.stats.local.Cohorts -= uint64(len(cr.cohorts)) // wraps: the sum published is right
 			continue
 		}
 		for len(gone) > 0 && gone[0].rule == uint32(ri) {

@@ -246,6 +246,9 @@ func (e *Engine) readState(r *frame.Reader, version uint32) error {
 		e.dd = dd
 	}
 	e.stats.shared, e.stats.local = st, local
+	// Stats.Cohorts is derived: snapshots by earlier versions counted dead
+	// cohorts too.
+	e.stats.shared.Cohorts = e.liveCohorts() - local.Cohorts // wraps: the sum published is right
 	return nil
 }
 

@@ -53,7 +53,7 @@ type Stats struct {
 	HistorySeries  uint64 // series keeping a history for windowed rule functions or cohort rules
 	HistoryPoints  uint64 // room for points allocated to those histories (16 bytes each); rings never shrink
 	HistoryEvicted uint64 // points evicted while still inside their window (Config.MaxHistory, MaxHistoryPoints)
-	Cohorts        uint64 // cohorts tracked, over all cohort rules (a dead one until its room is reused)
+	Cohorts        uint64 // cohorts alive, over all cohort rules (a dead one, whose series are all evicted, is not counted)
 	CohortOverflow uint64 // series left without a cohort of their own because Config.MaxCohorts was reached
 	CohortLate     uint64 // samples of a cohort rule for a window already judged, left out
 	CohortFaults   uint64 // cohort episodes that fired
@@ -117,7 +117,7 @@ var statTable = [...]struct {
 	{"faultline_history_series", "Series keeping a history for windowed rule functions or cohort rules.", true, func(s *Stats) *uint64 { return &s.HistorySeries }},
 	{"faultline_history_points", "Room for points allocated to those histories (16 bytes each); rings never shrink.", true, func(s *Stats) *uint64 { return &s.HistoryPoints }},
 	{"faultline_history_evicted_total", "Points evicted while still inside their window (Config.MaxHistory, MaxHistoryPoints).", false, func(s *Stats) *uint64 { return &s.HistoryEvicted }},
-	{"faultline_cohorts", "Cohorts tracked, over all cohort rules.", true, func(s *Stats) *uint64 { return &s.Cohorts }},
+	{"faultline_cohorts", "Cohorts alive, over all cohort rules.", true, func(s *Stats) *uint64 { return &s.Cohorts }},
 	{"faultline_cohort_overflow_total", "Series left without a cohort of their own because Config.MaxCohorts was reached.", false, func(s *Stats) *uint64 { return &s.CohortOverflow }},
 	{"faultline_cohort_late_total", "Samples of a cohort rule for a window already judged, left out.", false, func(s *Stats) *uint64 { return &s.CohortLate }},
 	{"faultline_cohort_faults_total", "Cohort episodes that fired.", false, func(s *Stats) *uint64 { return &s.CohortFaults }},
