@@ -68,6 +68,11 @@
 //     eval_time or expected transition if that is later: the engine is
 //     advanced to it, not closed, so series are not judged absent for
 //     merely ending, unless a test looks past their end.
+//   - A case whose alertname no rule of the rule files raises, and that
+//     is not the kind of one of the engine's detectors (absence,
+//     periodic_gap ...), fails: it could never see its alert, so an empty
+//     exp_alerts or exp_transitions would pass whatever the rules do (a
+//     typo, a rule renamed since). promtool lets such a case pass.
 //   - No data is not a recovery: where Prometheus resolves an alert whose
 //     series went stale, faultline keeps it (absence reports the silence).
 //   - A test fails, as promtool's do, when a rule fails to evaluate (or to
@@ -191,6 +196,8 @@ type runner struct {
 
 	now      int64    // engine time of the call in progress
 	evalLogs []string // the engine's diagnostics, each once, with their time
+
+	alerts []string // the alert names the rules raise, sorted (knownAlert)
 }
 
 func (r *runner) failf(line, col int, format string, args ...any) {
@@ -216,6 +223,11 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, rule := range r.cfg.Rules.Rules() {
+		r.alerts = append(r.alerts, rule.Alert)
+	}
+	slices.Sort(r.alerts)
+	r.alerts = slices.Compact(r.alerts)
 	breaks := r.breaks()
 	for len(deliveries) > 0 {
 		at := deliveries[0].Arrival
@@ -437,6 +449,36 @@ func (r *runner) horizon() int64 {
 	return end
 }
 
+// detectorKinds are the kinds of the engine's own detectors, whose events
+// carry their kind as the alert name (absence, periodic_gap ...); the
+// other kinds are events of rules, named by the rule's alert.
+func detectorKind(name string) bool {
+	switch k := fault.Kind(name); k {
+	case fault.KindThreshold, fault.KindCohort, fault.KindFlapping:
+		return false
+	default:
+		return slices.Contains(fault.Kinds(), k)
+	}
+}
+
+// knownAlert reports whether some event of the test could carry the alert
+// name: a rule raises it, or it is a detector's kind. Otherwise it fails
+// the case at line:col: a case about an alert that cannot exist (a typo,
+// a rule renamed since) would pass whatever the rules do, as promtool's
+// does.
+func (r *runner) knownAlert(name string, line, col int) bool {
+	if _, ok := slices.BinarySearch(r.alerts, name); ok || detectorKind(name) {
+		return true
+	}
+	raised := r.alerts
+	more := ""
+	if len(raised) > 10 {
+		raised, more = raised[:10], ", ..."
+	}
+	r.failf(line, col, "alertname %s: no rule raises it (the rule files raise %s%s)", name, strings.Join(raised, ", "), more)
+	return false
+}
+
 // alertLabels are an event's labels as exp_labels states them.
 func alertLabels(ev *fault.Event) stream.Labels {
 	var out stream.Labels
@@ -454,6 +496,9 @@ func alertLabels(ev *fault.Event) stream.Labels {
 func (r *runner) checkAlerts() {
 	g := r.g
 	for _, at := range g.AlertTests {
+		if !r.knownAlert(at.Alertname, at.Line, at.Col) {
+			continue
+		}
 		until := g.Start + int64(at.EvalTime) + int64(g.Delivery.Lag)
 		last := map[string]*fault.Event{} // by episode
 		var order []string
@@ -523,6 +568,9 @@ func fmtAlert(labels, annotations stream.Labels) string {
 func (r *runner) checkTransitions() {
 	g := r.g
 	for _, tt := range r.g.TransitionTests {
+		if tt.Alertname != "" && !r.knownAlert(tt.Alertname, tt.Line, tt.Col) {
+			continue
+		}
 		var got []*fault.Event
 		for i := range r.events {
 			if ev := &r.events[i]; tt.Alertname == "" || ev.Rule == tt.Alertname {

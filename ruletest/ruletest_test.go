@@ -196,3 +196,41 @@ tests:
 	require.Contains(t, msg, "oops")
 	require.Equal(t, 1, strings.Count(msg, "\n"), "the same error, logged again by the restored engine, is shown once: %s", msg)
 }
+
+// TestUnknownAlertnameFails: a case whose alertname no rule raises (a typo,
+// or a rule renamed since) can never see that alert fire, so its exp_alerts
+// [] or exp_transitions [] would pass whatever the rules do. The test fails
+// instead, at the case, naming the alerts the rule files raise. Kinds of
+// the engine's own detectors (absence ...) are alert names too.
+func TestUnknownAlertnameFails(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
+  - name: g
+    rules:
+      - alert: High
+        expr: value > 90
+`), 0o644))
+	tf := filepath.Join(dir, "t.yaml")
+	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+tests:
+  - name: typo
+    input_series:
+      - series: 'cpu{host="a"}'
+        values: '95x3'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: Hihg
+      - eval_time: 2m
+        alertname: absence
+    transition_test:
+      - alertname: Hgh
+        exp_transitions: []
+`), 0o644))
+	res, err := RunFile(context.Background(), tf, fault.Config{})
+	require.NoError(t, err)
+	require.True(t, res.Failed(), "a test about an alert no rule raises passed")
+	require.Equal(t, []string{
+		tf + `:8:9: test "typo": alertname Hihg: no rule raises it (the rule files raise High)`,
+		tf + `:13:9: test "typo": alertname Hgh: no rule raises it (the rule files raise High)`,
+	}, res.Tests[0].Failures)
+}
