@@ -234,3 +234,44 @@ tests:
 		tf + `:13:9: test "typo": alertname Hgh: no rule raises it (the rule files raise High)`,
 	}, res.Tests[0].Failures)
 }
+
+// TestExpLabelsAlertname: promtool adds the case's alertname to every
+// exp_labels, so tests written for it may state alertname there; an
+// alertname equal to the case's is accepted, another one fails.
+func TestExpLabelsAlertname(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
+  - name: g
+    rules:
+      - alert: High
+        expr: value > 90
+`), 0o644))
+	tf := filepath.Join(dir, "t.yaml")
+	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+tests:
+  - name: promtool style
+    input_series:
+      - series: 'cpu{host="a"}'
+        values: '95x3'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: High
+        exp_alerts:
+          - exp_labels: {alertname: High, host: a}
+  - name: another alertname
+    input_series:
+      - series: 'cpu{host="a"}'
+        values: '95x3'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: High
+        exp_alerts:
+          - exp_labels: {alertname: Low, host: a}
+`), 0o644))
+	res, err := RunFile(context.Background(), tf, fault.Config{})
+	require.NoError(t, err)
+	require.Empty(t, res.Tests[0].Failures)
+	require.Equal(t, []string{tf + `:17:9: test "another alertname": alertname High at 2m:
+  - expected, not firing: {alertname="Low", host="a"}
+  + firing, not expected: {host="a"}`}, res.Tests[1].Failures)
+}
