@@ -68,7 +68,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		state     = fs.String("state", "", "checkpoint `FILE`: resume from it if it exists (the records it covers are skipped, and must be the same: another input is refused), and checkpoint to it atomically every --checkpoint-every of engine time; locked while in use (FILE.lock): another process on it refuses to start")
 		every     = fs.Duration("checkpoint-every", 60*time.Second, "engine (arrival) time between checkpoints, with --state")
 		source    = fs.String("source-label", "", "label naming each sample's source (host, agent, collector) for the duplicate_storm and ingest_lag detectors (default: the input is one source)")
-		reportTo  = fs.String("report", "", "write an HTML report to `FILE.html` at the end: for each fleet periodic gap its miss rate by phase and a phase × time heatmap, a timeline, delivery over time and the affected series (one self-contained file)")
+		reportTo  = fs.String("report", "", "write an HTML report to `FILE.html` at the end: for each fleet periodic gap its miss rate by phase and a phase × time heatmap, a timeline, delivery over time and the affected series (one self-contained file); not with a --state to resume from, which does not hold it")
 		explain   = fs.String("explain", "", "explain on stderr every rule evaluation of the series this `selector` matches (as 'disk_used_ratio{host=\"a\"}'): each condition's value, the alert's state before and after, the events caused")
 	)
 	var precision precisionFlag
@@ -206,6 +206,12 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	case ck != nil:
 		fmt.Fprintf(stderr, "faultline replay: %v\n", ck)
+		return exitFail
+	case rep != nil:
+		// The report is drawn from what the engine observes as it runs,
+		// and a checkpoint does not hold it: resumed, it would show only
+		// the records after the checkpoint, a gap the run had as none.
+		fmt.Fprintf(stderr, "faultline replay: --report: resuming from the checkpoint %s would draw only the records after it; remove it to replay afresh with --report, or resume without --report\n", *state)
 		return exitFail
 	default:
 		if eng, err = fault.Restore(cfg, bytes.NewReader(saved.snapshot)); err != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,4 +40,34 @@ func TestReplayReport(t *testing.T) {
 	code, _, stderr = runCLI(t, "", "replay", "--capture", "--report", missing, capture)
 	require.Equal(t, exitFail, code)
 	require.Contains(t, stderr, "faultline replay: --report "+missing+": ")
+}
+
+// TestReplayReportRefusesResumedState: the report is drawn from what the
+// engine observes while it runs, and a checkpoint does not hold it, so a
+// replay resumed from --state would draw only the records after the
+// checkpoint ("No fleet periodic gap" for a run that had one). Resuming
+// with --report is refused, exit 1, before anything is printed or written.
+func TestReplayReportRefusesResumedState(t *testing.T) {
+	var in strings.Builder
+	for s := int64(0); s < 600; s += 10 {
+		ts := t0 + s*int64(time.Second)
+		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts, ts)
+	}
+	dir := t.TempDir()
+	state, page := filepath.Join(dir, "state"), filepath.Join(dir, "report.html")
+	code, _, stderr := runCLI(t, in.String(), "replay", "--capture", "--state", state, "--checkpoint-every", "1m", "--report", page)
+	require.Equal(t, exitOK, code, stderr)
+	require.FileExists(t, page, "a run that starts afresh writes its report")
+	require.NoError(t, os.Remove(page))
+
+	code, stdout, stderr := runCLI(t, in.String(), "replay", "--capture", "--state", state, "--report", page)
+	require.Equal(t, exitFail, code, stderr)
+	require.Empty(t, stdout)
+	require.Contains(t, stderr, "--report")
+	require.Contains(t, stderr, state)
+	require.NoFileExists(t, page, "no report of part of the input")
+
+	// Without --report, the same state resumes.
+	code, _, stderr = runCLI(t, in.String(), "replay", "--capture", "--state", state)
+	require.Equal(t, exitOK, code, stderr)
 }
