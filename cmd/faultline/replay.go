@@ -162,6 +162,9 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	sum := newSummary()
+	// With --explain: the explanations printed, and the samples read that
+	// the selector matches, to say why when nothing is explained.
+	var explained, matched int64
 	var rep *report.Builder
 	if *reportTo != "" {
 		rep, _ = report.New(report.Options{Title: "faultline replay " + strings.Join(inputs, " ")}) // the defaults are valid
@@ -186,7 +189,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		AbsentAfter:  *absent,
 		SourceLabel:  *source,
 		Explain:      explainSel,
-		Explainer:    explainer(*explain != "", stderr),
+		Explainer:    explainer(*explain != "", stderr, &explained),
 	}
 	if rep != nil {
 		cfg.Observer = rep
@@ -306,6 +309,13 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 					buf = buf[:before] // processed before the checkpoint
 					skipped = true
 				}
+				if explainSel != nil && !skipped {
+					for i := range buf[before:] {
+						if smp := &buf[before+i]; explainSel.Matches(smp.Name, smp.Labels) {
+							matched++
+						}
+					}
+				}
 				if position == skip && digest.Sum64() != saved.digest {
 					closeIn()
 					fmt.Fprintf(stderr, "faultline replay: the input does not match the checkpoint %s: its first %d records differ from those the checkpoint covers; remove it to start afresh\n", *state, skip)
@@ -365,6 +375,9 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := out.Flush(); err != nil {
 		fmt.Fprintf(stderr, "faultline replay: writing events: %v\n", err)
 		return exitFail
+	}
+	if explainSel != nil && explained == 0 {
+		nothingExplained(stderr, *explain, matched, rs != nil, skip > 0)
 	}
 	sum.print(stderr, eng.Stats())
 	if rep != nil {
@@ -482,10 +495,33 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 	}
 }
 
-// explainer prints explanations to w, or is nil when off.
-func explainer(on bool, w io.Writer) func(fault.Explanation) {
+// explainer prints explanations to w, counting them in n, or is nil when
+// off.
+func explainer(on bool, w io.Writer, n *int64) func(fault.Explanation) {
 	if !on {
 		return nil
 	}
-	return func(x fault.Explanation) { fmt.Fprintf(w, "explain %s\n", x) }
+	return func(x fault.Explanation) {
+		*n++
+		fmt.Fprintf(w, "explain %s\n", x)
+	}
+}
+
+// nothingExplained says why --explain sel printed nothing, given how many
+// samples read it matched (after the checkpoint when resumed): silence
+// would not tell a selector that matches nothing (a typo) from a series no
+// rule evaluates. Only rule evaluations are explained, of the samples the
+// engine takes as fresh and in order.
+func nothingExplained(w io.Writer, sel string, matched int64, haveRules, resumed bool) {
+	fmt.Fprintf(w, "faultline replay: --explain %s: nothing explained: ", sel)
+	switch {
+	case matched == 0 && resumed:
+		fmt.Fprintln(w, "no sample of the input after the checkpoint matches it")
+	case matched == 0:
+		fmt.Fprintln(w, "no sample of the input matches it")
+	case !haveRules:
+		fmt.Fprintf(w, "%d samples match it, but no rule evaluated them: without --rules there are none (the built-in detectors are not explained)\n", matched)
+	default:
+		fmt.Fprintf(w, "%d samples match it, but no rule evaluated them: no rule of --rules selects their series (or the engine took none of those samples as fresh and in order: see the summary)\n", matched)
+	}
 }
