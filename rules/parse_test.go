@@ -212,7 +212,7 @@ func TestParseBadFixtures(t *testing.T) {
 			{13, 16, ErrExpr, `unknown name qux`},
 			{17, 14, ErrExpr, `unknown name quux`},
 			{20, 14, ErrExpr, `unknown name corge`},
-			{26, 13, ErrTemplate, `function "nope" not defined`},
+			{26, 25, ErrTemplate, `function "nope" not defined`},
 		},
 		// The decoder says line 4, where the list began; the key that is
 		// indented wrongly is on line 6. The column is unknown.

@@ -320,6 +320,7 @@ func parseTemplate(name, text string) (*boundedTemplate, error) {
 			te.msg = m[2]
 		}
 		te.off = runeOffsetOfLine(text, line)
+		te.off += nameOffset(text, te.off, te.msg)
 		return nil, te
 	}
 	if err := checkTemplate(t, text); err != nil {
@@ -640,6 +641,48 @@ func humanizeDuration(v any) (string, error) {
 		return fmt.Sprintf("%s%dm %ds", sign, minutes, secs), nil
 	}
 	return fmt.Sprintf("%s%.4gs", sign, f), nil
+}
+
+// templateNameErrRE matches the text/template errors that name what is
+// wrong: an undefined function or variable.
+var templateNameErrRE = regexp.MustCompile(`^(?:function "([^"]+)" not defined|undefined variable "(\$[^"]*)")$`)
+
+// nameOffset returns the rune offset, from the start of the line of text
+// at rune offset lineOff, of the name that error message msg says is
+// undefined, in an action ({{ ... }}) of that line; 0 when msg names
+// nothing or the name is not found. text/template gives these errors a
+// line but no column, and a long annotation's line can hide the name.
+func nameOffset(text string, lineOff int, msg string) int {
+	m := templateNameErrRE.FindStringSubmatch(msg)
+	if m == nil {
+		return 0
+	}
+	name := m[1] + m[2]
+	line := text
+	for range lineOff { // drop lineOff runes
+		_, n := utf8.DecodeRuneInString(line)
+		line = line[n:]
+	}
+	if i := strings.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	isIdent := func(c byte) bool {
+		return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	for from := strings.Index(line, "{{"); from >= 0 && from < len(line); {
+		i := strings.Index(line[from:], name)
+		if i < 0 {
+			return 0
+		}
+		i += from
+		end := i + len(name)
+		// A whole word, not part of another name or a field (.name).
+		if (i == 0 || !isIdent(line[i-1]) && line[i-1] != '.' && line[i-1] != '$') && (end == len(line) || !isIdent(line[end])) {
+			return utf8.RuneCountInString(line[:i])
+		}
+		from = end
+	}
+	return 0
 }
 
 // runeOffsetOfLine returns the rune offset at which line n (1-based) of s

@@ -62,6 +62,36 @@ func TestParseRefusesUnboundedTemplates(t *testing.T) {
 	})
 }
 
+// TestTemplateNameErrorsPointAtTheName: text/template reports an
+// undefined function or variable with its line only, so Parse put the
+// error at the start of that line of the template, where a Prometheus
+// rule ported with {{ $externalLabels.cluster }} or {{ title ... }} in
+// the middle of a long annotation left its author to search for it. The
+// error is at the name now, on the line text/template gives.
+func TestTemplateNameErrorsPointAtTheName(t *testing.T) {
+	// Every one-line template starts at column 11 (the block scalar's
+	// lines at 9), so the name is at 11 + its byte offset in the line.
+	_, err := Parse("t.yaml", []byte(`groups:
+- name: g
+  rules:
+  - alert: A
+    expr: value > 1
+    annotations:
+      a: '{{ $labels.job }} in {{ $externalLabels.cluster }}'
+      b: 'on {{ $labels.instance | title }}'
+      c: |
+        first line {{ $labels.job }}
+        second {{ reReplaceAll "a" "b" $labels.x }} and {{ $nope }}
+      d: '{{ .Labels.x }}{{ titles }} {{ title }}'
+`))
+	requireErrors(t, err, "t.yaml", []wantErr{
+		{7, 35, ErrTemplate, `annotation "a": invalid template: undefined variable "$externalLabels"`},
+		{8, 36, ErrTemplate, `annotation "b": invalid template: function "title" not defined`},
+		{11, 19, ErrTemplate, `annotation "c": invalid template: function "reReplaceAll" not defined`},
+		{12, 29, ErrTemplate, `annotation "d": invalid template: function "titles" not defined`},
+	})
+}
+
 // TestParseAcceptsBoundedTemplates: what TestParseRefusesUnboundedTemplates
 // refuses leaves the ranges over the series' labels, one after another or
 // in the else branch of another, and their variables.
