@@ -64,7 +64,10 @@
 //     then is firing. Its labels, compared with exp_labels, are the event's
 //     labels without __name__, alertname and fault.OriginLabel; its
 //     annotations are the event's. As promtool, an alert_rule_test case
-//     accepts an alertname in exp_labels that is the case's own.
+//     accepts an alertname in exp_labels that is the case's own. The
+//     flapping episode of an alert that flaps is not an alert of its own
+//     here (it has the alert's name and labels): transition_test checks
+//     it, with kind: flapping.
 //   - The test's input ends at its last delivery, or at its latest
 //     eval_time or expected transition if that is later: the engine is
 //     advanced to it, not closed, so series are not judged absent for
@@ -505,7 +508,10 @@ func (r *runner) checkAlerts() {
 		var order []string
 		for i := range r.events {
 			ev := &r.events[i]
-			if ev.At > until || ev.Rule != at.Alertname {
+			// A flapping episode is not another alert: it carries the
+			// alert's name and labels, and the alert is firing or not as
+			// its own episode's last event says.
+			if ev.At > until || ev.Rule != at.Alertname || ev.Kind == fault.KindFlapping {
 				continue
 			}
 			if _, seen := last[ev.Episode]; !seen {

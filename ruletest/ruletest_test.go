@@ -275,3 +275,45 @@ tests:
   - expected, not firing: {alertname="Low", host="a"}
   + firing, not expected: {host="a"}`}, res.Tests[1].Failures)
 }
+
+// TestFlappingAlertIsListedOnce: while an alert flaps, its flapping
+// episode (kind flapping, state firing) carries the alert's name and
+// labels; alert_rule_test counted it as a second firing alert with the
+// same labels, so a promtool-style case had to list the alert twice. The
+// alert is listed once, as its own episode's last event says; the
+// flapping episode is for transition_test (kind: flapping).
+func TestFlappingAlertIsListedOnce(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
+  - name: g
+    rules:
+      - alert: Flappy
+        expr: value > 90
+        flapping: {}
+`), 0o644))
+	tf := filepath.Join(dir, "t.yaml")
+	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+tests:
+  - name: flaps
+    input_series:
+      - series: 'cpu{host="a"}'
+        values: '95 0 95 0 95 0 95 0 95 95'
+    alert_rule_test:
+      - eval_time: 9m
+        alertname: Flappy
+        exp_alerts:
+          - exp_labels: {host: a}
+    transition_test:
+      - alertname: Flappy
+        exp_transitions:
+          - {at: 0s, state: firing}
+          - {at: 1m, state: resolved}
+          - {at: 2m, state: firing}
+          - {at: 3m, state: resolved}
+          - {at: 4m, state: firing}
+          - {at: 5m, kind: flapping, state: firing}
+`), 0o644))
+	res, err := RunFile(context.Background(), tf, fault.Config{})
+	require.NoError(t, err)
+	require.Empty(t, res.Tests[0].Failures)
+}
