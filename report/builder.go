@@ -88,8 +88,9 @@ type Builder struct {
 	gaps     gapTable
 	timeline timeline
 	series   seriesTable
-	first    int64 // earliest engine time seen (0: none)
-	last     int64 // latest engine time seen
+	first    int64   // earliest engine time seen (0: none)
+	last     int64   // latest engine time seen
+	at       stamper // how view says times of day: dated when its span crosses a midnight
 	events   uint64
 	byKind   map[fault.Kind]uint64
 }

@@ -366,3 +366,45 @@ func TestNoLinkToAGapNotDrawn(t *testing.T) {
 	require.Empty(t, nowhere, "links to elements the page does not hold")
 	require.Contains(t, html.UnescapeString(page), "1 absence, explained by fleet gap 1 (not paged)", "still said, without the link")
 }
+
+// TestTimesCarryTheDateAcrossDays: on a page whose span crosses a UTC
+// midnight (a replay of a weekend's capture, a live page up for days),
+// every time of day said in words carries its date, or an episode of one
+// day reads as one of the next at the same hour; on a page within one day
+// the times stay as they were, without it.
+func TestTimesCarryTheDateAcrossDays(t *testing.T) {
+	ctx := context.Background()
+	t0 := scenario.Origin + 10*int64(time.Hour) // 2026-01-01 10:00 UTC
+	minute, day := int64(time.Minute), int64(24*time.Hour)
+
+	b, err := New(Options{})
+	require.NoError(t, err)
+	emit := func(ev fault.Event) { require.NoError(t, b.Emit(ctx, ev)) }
+	emit(seriesEvent(fault.KindAbsence, "absence", 1, fault.StateFiring, t0, t0, ""))
+	emit(seriesEvent(fault.KindAbsence, "absence", 1, fault.StateResolved, t0, t0+5*minute, ""))
+	emit(seriesEvent(fault.KindAbsence, "absence", 2, fault.StateFiring, t0+day, t0+day, ""))
+	p := b.view(false)
+	require.Equal(t, "Jan 1 10:00:00", p.Timeline.From)
+	require.Equal(t, "Jan 2 10:00:00", p.Timeline.To)
+	var whens []string
+	for _, r := range p.Timeline.Rows {
+		whens = append(whens, r.When)
+		for _, m := range r.Members {
+			whens = append(whens, m.When)
+		}
+	}
+	require.Contains(t, whens, "Jan 1 10:00:00 → Jan 1 10:05:00 (5m0s)")
+	require.Contains(t, whens, "Jan 2 10:00:00 → open")
+	require.Len(t, p.Series.Rows, 2)
+	require.Equal(t, []string{"Jan 1 10:00:00", "Jan 1 10:05:00"}, []string{p.Series.Rows[0].First, p.Series.Rows[0].Last})
+	require.Equal(t, []string{"Jan 2 10:00:00", "Jan 2 10:00:00"}, []string{p.Series.Rows[1].First, p.Series.Rows[1].Last})
+
+	one, err := New(Options{})
+	require.NoError(t, err)
+	require.NoError(t, one.Emit(ctx, seriesEvent(fault.KindAbsence, "absence", 1, fault.StateFiring, t0, t0, "")))
+	require.NoError(t, one.Emit(ctx, seriesEvent(fault.KindAbsence, "absence", 1, fault.StateResolved, t0, t0+5*minute, "")))
+	p = one.view(false)
+	require.Equal(t, "10:00:00", p.Timeline.From)
+	require.Equal(t, "10:00:00 → 10:05:00 (5m0s)", p.Timeline.Rows[0].When)
+	require.Equal(t, "10:00:00", p.Series.Rows[0].First)
+}

@@ -131,6 +131,28 @@ func clock(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05") }
 // clockMs formats engine time as UTC hh:mm:ss.ss.
 func clockMs(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05.00") }
 
+// stamper formats the times of day a page says in words: as clock and
+// clockMs on a page within one UTC day, and with the date ("Jan 2
+// 15:04:05") on one that crosses a midnight, where a time of day alone
+// would read an episode of one day as one of the next.
+type stamper bool
+
+// clock formats engine time as UTC hh:mm:ss, after its date if dated.
+func (dated stamper) clock(ns int64) string {
+	if dated {
+		return time.Unix(0, ns).UTC().Format("Jan 2 15:04:05")
+	}
+	return clock(ns)
+}
+
+// clockMs formats engine time as UTC hh:mm:ss.ss, after its date if dated.
+func (dated stamper) clockMs(ns int64) string {
+	if dated {
+		return time.Unix(0, ns).UTC().Format("Jan 2 15:04:05.00")
+	}
+	return clockMs(ns)
+}
+
 // hhmm formats engine time as UTC hh:mm.
 func hhmm(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04") }
 

@@ -7,6 +7,11 @@
 // lines of JavaScript, nothing fetched), and Live serves it as a page that
 // refreshes itself.
 //
+// Times are engine (arrival) times, in UTC. On a page whose span crosses a
+// UTC midnight, every time of day said in words (the timeline, the gaps'
+// since, fired and end, the affected series) carries its date, as
+// "Jan 2 15:04:05"; the charts' time axes stay hh:mm.
+//
 // A Builder gathers the material as the engine runs: it is the engine's
 // fault.Observer (Config.Observer), which hands it every settled phase bin
 // and every source's judged minute, and a sink of its events (Emit; it

@@ -201,6 +201,7 @@ func (b *Builder) view(live bool) *page {
 	defer b.mu.Unlock()
 	p := &page{Title: b.opts.Title, Live: live, Version: b.version}
 	from, to := b.first, b.last
+	b.at = false
 	if from == 0 {
 		p.Span = "nothing seen yet"
 		p.NoGap = "No data yet."
@@ -209,6 +210,7 @@ func (b *Builder) view(live bool) *page {
 		end := clock(to)
 		if t1.YearDay() != t0.YearDay() || t1.Year() != t0.Year() {
 			end = t1.Format("2006-01-02 ") + end
+			b.at = true
 		}
 		p.Span = fmt.Sprintf("%s %s – %s UTC (%s of engine time)", t0.Format("2006-01-02"), clock(from), end, dur(to-from))
 	}
@@ -256,18 +258,18 @@ func (b *Builder) gapView(g *gapEpisode, f *figure) gapView {
 		Verdict:  verdict(gp.LateFraction),
 		InWindow: percent(f.inWindow.rate()),
 		Outside:  percent(f.outside.rate()),
-		Since:    clockMs(g.since),
-		Fired:    clockMs(g.firedAt),
+		Since:    b.at.clockMs(g.since),
+		Fired:    b.at.clockMs(g.firedAt),
 	}
 	end := g.end
 	if g.end != 0 {
-		v.End = clockMs(g.end)
+		v.End = b.at.clockMs(g.end)
 	} else {
 		end = b.last
 	}
 	v.Duration = dur(end - g.since)
 	if f.cut {
-		v.HeatCut = fmt.Sprintf("Bins before %s were no longer held (Options.History): the figures start there.", clock(f.from))
+		v.HeatCut = fmt.Sprintf("Bins before %s were no longer held (Options.History): the figures start there.", b.at.clock(f.from))
 	}
 	v.Hist = histChart(f, gp)
 	v.Heat = heatChart(f, g)
@@ -373,7 +375,7 @@ func (b *Builder) timelineView(live bool, from, to int64) timelineView {
 	if from == 0 {
 		return v
 	}
-	v.From, v.To = clock(from), clock(to)
+	v.From, v.To = b.at.clock(from), b.at.clock(to)
 	span := float64(max(to-from, 1))
 	bar := func(since, firing, end int64) barView {
 		if end == 0 {
@@ -412,7 +414,7 @@ func (b *Builder) timelineView(live bool, from, to int64) timelineView {
 		if r.group {
 			rv = b.groupRow(r, rv, bar)
 		} else {
-			rv = singleRow(r, rv, bar)
+			rv = b.singleRow(r, rv, bar)
 		}
 		v.Rows = append(v.Rows, rv)
 	}
@@ -430,20 +432,20 @@ func (b *Builder) timelineView(live bool, from, to int64) timelineView {
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
 
 // when formats an episode's times.
-func when(since, firing, end int64) string {
-	s := clock(since)
+func (b *Builder) when(since, firing, end int64) string {
+	s := b.at.clock(since)
 	if firing != 0 && firing != since {
-		s += " (fired " + clock(firing) + ")"
+		s += " (fired " + b.at.clock(firing) + ")"
 	}
 	if end == 0 {
 		return s + " → open"
 	}
-	return s + " → " + clock(end) + " (" + dur(end-since) + ")"
+	return s + " → " + b.at.clock(end) + " (" + dur(end-since) + ")"
 }
 
-func singleRow(r *row, v rowView, bar func(int64, int64, int64) barView) rowView {
+func (b *Builder) singleRow(r *row, v rowView, bar func(int64, int64, int64) barView) rowView {
 	v.Bar = bar(r.since, r.firingAt, r.end)
-	v.When = when(r.since, r.firingAt, r.end)
+	v.When = b.when(r.since, r.firingAt, r.end)
 	switch r.kind {
 	case fault.KindPeriodicGap:
 		switch {
@@ -510,7 +512,7 @@ func (b *Builder) groupRow(r *row, v rowView, bar func(int64, int64, int64) barV
 		end = 0
 	}
 	v.Bar = bar(r.since, 0, end)
-	v.When = when(r.since, 0, end)
+	v.When = b.when(r.since, 0, end)
 	noun := "series"
 	v.What = fmt.Sprintf("%s — %d %s", r.rule, r.count, noun)
 	if r.kind == fault.KindAbsence || r.kind == fault.KindSeriesPeriodicGap {
@@ -534,7 +536,7 @@ func (b *Builder) groupRow(r *row, v rowView, bar func(int64, int64, int64) barV
 	}
 	v.Detail = strings.Join(det, "; ")
 	for _, m := range r.members {
-		mv := memberView{What: m.labels, When: when(m.since, m.firingAt, m.end), Open: m.end == 0, Paged: m.paged, Bar: bar(m.since, m.firingAt, m.end)}
+		mv := memberView{What: m.labels, When: b.when(m.since, m.firingAt, m.end), Open: m.end == 0, Paged: m.paged, Bar: bar(m.since, m.firingAt, m.end)}
 		if m.gap != nil {
 			mv.What += fmt.Sprintf(" — every %s, %s–%s s", time.Duration(m.gap.Period), secs(int64(m.gap.PhaseStart)), secs(int64(m.gap.PhaseEnd)))
 		}
@@ -717,7 +719,7 @@ func (b *Builder) seriesView() seriesView {
 			}
 			what = append(what, label(k))
 		}
-		sv := seriesRowView{Series: r.labels, What: strings.Join(slices.Compact(what), "; "), First: clock(r.first), Last: clock(r.last)}
+		sv := seriesRowView{Series: r.labels, What: strings.Join(slices.Compact(what), "; "), First: b.at.clock(r.first), Last: b.at.clock(r.last)}
 		switch r.state {
 		case fault.StateResolved:
 			sv.State = "resolved"
