@@ -526,6 +526,12 @@ func DecodeState(b []byte) (State, []byte, error) {
 	if s.phase > Firing || s.shown > Firing || s.flags&^flagsKnown != 0 || (s.phase == Inactive) != (s.level == 0) {
 		return State{}, b, ErrBadState
 	}
+	// Only a firing alert counts keep_firing_for down (close stops it): a
+	// countdown kept into the next episode would cut its keep_firing_for
+	// short.
+	if s.flags&flagKeep != 0 && s.phase != Firing {
+		return State{}, b, ErrBadState
+	}
 	rest := b[7:]
 	h, n := binary.Uvarint(rest)
 	if n <= 0 || h > histMask {

@@ -428,6 +428,33 @@ func TestEncoding(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadState)
 }
 
+// TestDecodeRefusesKeepTimerOutsideFiring: only a firing alert counts
+// keep_firing_for down (close clears the countdown), but DecodeState
+// accepted an inactive or pending state with the countdown running. Such
+// a state, restored from a damaged snapshot, skipped keep_firing_for at
+// the next episode: its countdown had started long before, so the alert
+// resolved at the first evaluation that would resolve it. DecodeState
+// refuses it as bytes AppendBinary never writes.
+func TestDecodeRefusesKeepTimerOutsideFiring(t *testing.T) {
+	r := Rule{KeepFiringFor: 3 * time.Minute}
+	// version, phase, level, shown, shown level, misses, flags (keep),
+	// hist, since, keepSince (1 ns), shownSince, flapSince.
+	for _, b := range [][]byte{
+		{1, byte(Inactive), 0, byte(Inactive), 0, 0, flagKeep, 0, 0, 2, 0, 0},
+		{1, byte(Pending), 1, byte(Pending), 1, 0, flagKeep, 0, 0, 2, 0, 0},
+	} {
+		s, _, err := DecodeState(b)
+		if err == nil {
+			// What the damaged state would do: fire at 10m, then resolve
+			// at 11m, keep_firing_for notwithstanding.
+			s.Step(10*minute, Outcome{Level: 1}, &r, nil)
+			got := s.Step(11*minute, Outcome{Reset: true}, &r, nil)
+			t.Errorf("decoded %x; firing at 10m it then gives %v at 11m", b, got)
+		}
+		require.ErrorIs(t, err, ErrBadState)
+	}
+}
+
 // TestStepDoesNotAllocate checks the hot path.
 func TestStepDoesNotAllocate(t *testing.T) {
 	r := Rule{For: time.Minute, KeepFiringFor: time.Minute, Flapping: Flapping{Low: 20, High: 30}}
