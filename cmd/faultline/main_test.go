@@ -296,3 +296,25 @@ func TestFlagsAfterArguments(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Equal(t, want, got)
 }
+
+// TestReplaySummarySaysWhatArrivedTooFarAhead: samples the engine rejects
+// because they arrived too long after both their sample time and its
+// clock (fault.Config.MaxArrivalLag: a backlog delivered hours late) are
+// said in the summary; they vanished from it, so that every sample of a
+// capture could be dropped with "fresh 0" and nothing else.
+func TestReplaySummarySaysWhatArrivedTooFarAhead(t *testing.T) {
+	var in strings.Builder
+	for s := int64(0); s < 300; s += 10 {
+		ts := t0 + s*int64(time.Second)
+		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts+2*int64(time.Hour), ts)
+	}
+	code, _, stderr := runCLI(t, in.String(), "replay", "--capture", "-")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "samples 30: fresh 0,")
+	require.Contains(t, stderr, "rejected 30 samples that arrived more than 1h0m0s after their sample time and the engine clock\n")
+
+	in.Reset()
+	fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", t0, t0)
+	_, _, stderr = runCLI(t, in.String(), "replay", "--capture", "-")
+	require.NotContains(t, stderr, "rejected", "said only when there are some")
+}

@@ -484,6 +484,9 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 		}
 		fmt.Fprintln(w)
 	}
+	if st.BadArrival > 0 { // replay leaves Config.MaxArrivalLag at its default
+		fmt.Fprintf(w, "rejected %d samples that arrived more than %v after their sample time and the engine clock\n", st.BadArrival, fault.DefaultMaxArrivalLag)
+	}
 	if st.Looped > 0 {
 		fmt.Fprintf(w, "rejected %d samples carrying %s: faultline's own output fed back in\n", st.Looped, fault.OriginLabel)
 	}
