@@ -71,7 +71,8 @@
 //   - The test's input ends at its last delivery, or at its latest
 //     eval_time or expected transition if that is later: the engine is
 //     advanced to it, not closed, so series are not judged absent for
-//     merely ending, unless a test looks past their end.
+//     merely ending, unless a test looks past their end. A restart_at or
+//     reload_at after that end fails the test: nothing would run after it.
 //   - A case whose alertname no rule of the rule files raises, and that
 //     is not the kind of one of the engine's detectors (absence,
 //     periodic_gap ...), fails: it could never see its alert, so an empty
@@ -253,10 +254,19 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	end := r.horizon()
 	for _, b := range breaks {
-		if b.at <= end {
-			if e, err = r.interrupt(ctx, e, b); err != nil {
-				return err
+		if b.at > end {
+			// Skipped, it would leave the test passing as if it had
+			// checked that the restart or reload changes nothing.
+			name := "restart_at"
+			if b.reload {
+				name = "reload_at"
 			}
+			r.failf(r.g.Delivery.Line, r.g.Delivery.Col, "%s %s is after the test's end, %s: nothing would run after it",
+				name, fmtOffset(b.at-r.g.Start), fmtOffset(end-r.g.Start))
+			continue
+		}
+		if e, err = r.interrupt(ctx, e, b); err != nil {
+			return err
 		}
 	}
 	r.now = end

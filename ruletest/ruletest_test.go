@@ -317,3 +317,40 @@ tests:
 	require.NoError(t, err)
 	require.Empty(t, res.Tests[0].Failures)
 }
+
+// TestBreaksAfterTheEndFail: a restart_at or reload_at after the test's
+// end (its last delivery, eval_time or expected transition) was skipped
+// without a word, so the test passed as if it had checked that a restart
+// changes nothing. It fails instead, as a late entry that matches no
+// sample does.
+func TestBreaksAfterTheEndFail(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
+  - name: g
+    rules:
+      - alert: High
+        expr: value > 90
+`), 0o644))
+	tf := filepath.Join(dir, "t.yaml")
+	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+tests:
+  - name: restart never happens
+    delivery:
+      restart_at: [2m, 20m]
+      reload_at: [3m, 30m]
+    input_series:
+      - series: 'cpu{host="a"}'
+        values: '95x3'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: High
+        exp_alerts:
+          - exp_labels: {host: a}
+`), 0o644))
+	res, err := RunFile(context.Background(), tf, fault.Config{})
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		tf + `:5:7: test "restart never happens": restart_at 20m is after the test's end, 3m: nothing would run after it`,
+		tf + `:5:7: test "restart never happens": reload_at 30m is after the test's end, 3m: nothing would run after it`,
+	}, res.Tests[0].Failures)
+}
