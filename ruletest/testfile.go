@@ -86,7 +86,8 @@ type Test struct {
 }
 
 // InputSeries is one input series: its identity and its values, one per
-// interval from the test's start.
+// interval from the test's start. The input series of a test are distinct:
+// ParseFile refuses two with the same name and labels.
 type InputSeries struct {
 	Name   string
 	Labels stream.Labels // sorted by name, without __name__
@@ -311,6 +312,10 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *Test {
 	}
 	steps := 0 // expanded so far, by the series that failed too
 	if f, ok := fields["input_series"]; ok {
+		// Two entries of one series would be one series to the engine,
+		// the first sample delivered of each time winning: refused, as
+		// promtool refuses their duplicate samples.
+		first := map[string]int{} // series identity → line of its entry
 		for _, s := range p.List(f.Val, "input_series") {
 			room, limit := MaxSteps-steps, MaxSteps
 			if left := MaxFileSteps - p.steps; left < room {
@@ -319,9 +324,16 @@ func (p *fileParser) testGroup(n *yaml.Node, interval time.Duration) *Test {
 			in, n, ok := p.inputSeries(s, room, limit)
 			steps += n
 			p.steps += n
-			if ok {
-				g.Series = append(g.Series, in)
+			if !ok {
+				continue
 			}
+			key := seriesKey(in.Name, in.Labels)
+			if line, dup := first[key]; dup {
+				p.Report(in.Line, in.Col, fmt.Errorf("%w input series %s%s (first at line %d)", rules.ErrDuplicate, in.Name, in.Labels, line))
+				continue
+			}
+			first[key] = in.Line
+			g.Series = append(g.Series, in)
 		}
 	}
 	if f, ok := fields["delivery"]; ok {
@@ -400,6 +412,21 @@ func (p *fileParser) inputSeries(n *yaml.Node, room, limit int) (InputSeries, in
 		good = false
 	}
 	return in, steps, good
+}
+
+// seriesKey is the identity of a series: its name and sorted labels, each
+// part ended by a byte no label holds.
+func seriesKey(name string, labels stream.Labels) string {
+	var b strings.Builder
+	b.WriteString(name)
+	b.WriteByte(0xff)
+	for _, l := range labels {
+		b.WriteString(l.Name)
+		b.WriteByte(0xff)
+		b.WriteString(l.Value)
+		b.WriteByte(0xff)
+	}
+	return b.String()
 }
 
 // parseSeriesNotation reads 'name{a="1", b="2"}': a selector whose matchers

@@ -311,3 +311,33 @@ func parseAllocating(name, src string) (uint64, error) {
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc, err
 }
+
+// TestDuplicateInputSeries: two input series of one test with the same
+// name and labels (an empty label is no label) are one series to the
+// engine, whose samples the first delivered of each time wins: '0x3'
+// below was silently dropped for the '95x3' before it, and a test
+// expecting nothing to fire failed for a reason its file did not show.
+// promtool refuses such input (a duplicate sample); so does ParseFile,
+// at the second entry.
+func TestDuplicateInputSeries(t *testing.T) {
+	_, err := ParseFile("t.yaml", []byte(`rule_files: [rules.yaml]
+tests:
+  - input_series:
+      - series: 'cpu{host="a"}'
+        values: '95x3'
+      - series: 'cpu{zone="", host="a"}'
+        values: '0x3'
+      - series: 'cpu{host="b"}'
+        values: '0x3'
+    alert_rule_test: [{eval_time: 1m, alertname: High}]
+  - input_series:
+      - series: 'cpu{host="a"}'
+        values: '1'
+    alert_rule_test: [{eval_time: 1m, alertname: High}]
+`))
+	var errs rules.Errors
+	require.True(t, errors.As(err, &errs), "%v", err)
+	require.Len(t, errs, 1)
+	require.Equal(t, `t.yaml:6:9: duplicate input series cpu{host="a"} (first at line 4)`, errs[0].Error())
+	require.ErrorIs(t, errs[0], rules.ErrDuplicate)
+}
