@@ -318,3 +318,34 @@ func TestReplaySummarySaysWhatArrivedTooFarAhead(t *testing.T) {
 	_, _, stderr = runCLI(t, in.String(), "replay", "--capture", "-")
 	require.NotContains(t, stderr, "rejected", "said only when there are some")
 }
+
+// TestReplaySaysWhereCaptureArrivalsGoBack: a capture is in arrival
+// order; one whose arrival times go back (captures concatenated in the
+// wrong order, a clock stepped back) is replayed as it always was, the
+// engine clock staying at the latest arrival, but the summary says how
+// many records went back and where the first is, file:line, instead of
+// nothing.
+func TestReplaySaysWhereCaptureArrivalsGoBack(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("# a comment\n")
+	for s := int64(0); s < 300; s += 10 {
+		ts := t0 + s*int64(time.Second)
+		arr := ts
+		if s == 150 || s == 160 {
+			arr -= 140 * int64(time.Second)
+		}
+		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", arr, ts)
+	}
+	code, _, stderr := runCLI(t, in.String(), "replay", "--capture", "-")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "arrival times going back 2 records (the first <stdin>:17, 2m10s behind the latest before it): a capture is in arrival order, and the engine clock stayed at the latest\n")
+
+	// In order, not said.
+	var ordered strings.Builder
+	for s := int64(0); s < 300; s += 10 {
+		ts := t0 + s*int64(time.Second)
+		fmt.Fprintf(&ordered, "%d up,host=a value=1 %d\n", ts, ts)
+	}
+	_, _, stderr = runCLI(t, ordered.String(), "replay", "--capture", "-")
+	require.NotContains(t, stderr, "going back")
+}

@@ -302,6 +302,9 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			buf, err = dec.Next(buf)
 			var rerr *stream.RecordError
 			skipped := false
+			if *capture && len(buf) > before {
+				sum.arrival(name, buf[before].Arrival, dec)
+			}
 			if err == nil || errors.As(err, &rerr) {
 				digest.Write(bytes.TrimRight(dec.Raw(), "\r\n"))
 				digest.Write(newline)
@@ -429,12 +432,32 @@ type summary struct {
 	inputErrors  int64
 	errorLines   []string // file:line of the first input errors
 	events       map[string]int
+	// Capture arrivals: the latest so far, the records that went back
+	// before it, and where and by how much the first did.
+	latest    int64
+	back      int64
+	firstBack string
 }
 
 func newSummary() *summary { return &summary{events: map[string]int{}} }
 
 func (s *summary) event(ev fault.Event) {
 	s.events[string(ev.Kind)+" "+ev.State.String()]++
+}
+
+// arrival notes the arrival time of the record dec has just decoded,
+// from input name: a capture is in arrival order, and the engine clock does
+// not go back, so a record that arrives before the latest is judged at the
+// latest; it is replayed as it always was, and the summary says how many
+// did and where the first is.
+func (s *summary) arrival(name string, arr int64, dec *stream.Decoder) {
+	if arr >= s.latest {
+		s.latest = arr
+		return
+	}
+	if s.back++; s.back == 1 {
+		s.firstBack = fmt.Sprintf("%s:%d, %v", name, dec.Stats().Lines, time.Duration(s.latest-arr))
+	}
 }
 
 // inputError reports one bad record: in full for the first max, then only
@@ -464,6 +487,9 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 		fmt.Fprint(w, ")")
 	}
 	fmt.Fprintln(w)
+	if s.back > 0 {
+		fmt.Fprintf(w, "arrival times going back %d records (the first %s behind the latest before it): a capture is in arrival order, and the engine clock stayed at the latest\n", s.back, s.firstBack)
+	}
 	keys := make([]string, 0, len(s.events))
 	for k := range s.events {
 		keys = append(keys, k)
