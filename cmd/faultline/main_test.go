@@ -349,3 +349,16 @@ func TestReplaySaysWhereCaptureArrivalsGoBack(t *testing.T) {
 	_, _, stderr = runCLI(t, ordered.String(), "replay", "--capture", "-")
 	require.NotContains(t, stderr, "going back")
 }
+
+// TestReplayNamesTheNegativeFlag: a negative --dedup-window or
+// --absent-after is a usage error that names the flag, as the other
+// duration flags' are; the engine's "negative durations and limits are
+// not allowed" left the operator to guess which of them it was.
+func TestReplayNamesTheNegativeFlag(t *testing.T) {
+	for _, name := range []string{"dedup-window", "absent-after"} {
+		code, stdout, stderr := runCLI(t, "", "replay", "--"+name, "-1s", "-")
+		require.Equal(t, exitUsage, code, name)
+		require.Empty(t, stdout)
+		require.Equal(t, "faultline replay: --"+name+" must be 0 or more, not -1s\n", stderr)
+	}
+}

@@ -85,7 +85,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "faultline replay: --batch must be ≥ 1, --max-errors ≥ 0 and --checkpoint-every > 0")
 		return exitUsage
 	}
-	if !inRange(fs, stderr, false, "on-time-budget", "lateness") {
+	if !inRange(fs, stderr, false, "on-time-budget", "lateness") || !inRange(fs, stderr, true, "dedup-window", "absent-after") {
 		return exitUsage
 	}
 
