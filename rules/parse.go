@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,11 +31,15 @@ func Parse(file string, src []byte) (*Ruleset, error) {
 
 // ParseFiles reads, parses and compiles rule files into one Ruleset, with
 // the rules of each file in file order and the files in the order given.
-// Problems of all files, files that cannot be read included, are reported
-// together: the error, when not nil, is an Errors.
+// A file given more than once (the same path once cleaned and made
+// absolute, as when a glob and a name both give it) is read once, at its
+// first place, as Prometheus loads it once: twice, every alert of its
+// rules would be raised twice. Problems of all files, files that cannot be
+// read included, are reported together: the error, when not nil, is an
+// Errors.
 func ParseFiles(paths ...string) (*Ruleset, error) {
 	var b builder
-	for _, path := range paths {
+	for _, path := range uniquePaths(paths) {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			b.errs = append(b.errs, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, unwrapPath(err))})
@@ -43,6 +48,24 @@ func ParseFiles(paths ...string) (*Ruleset, error) {
 		b.parse(path, src)
 	}
 	return b.finish()
+}
+
+// uniquePaths returns paths without those that name a file an earlier one
+// names: the same path once cleaned and made absolute.
+func uniquePaths(paths []string) []string {
+	seen := make(map[string]bool, len(paths))
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		key := filepath.Clean(p)
+		if abs, err := filepath.Abs(p); err == nil {
+			key = abs
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // builder collects the rules, series entries and errors of the files of one

@@ -307,6 +307,33 @@ func TestParseAliasBomb(t *testing.T) {
 	require.Contains(t, err.Error(), "aliases expand to more than")
 }
 
+// TestFileNamedTwiceIsReadOnce: a rule file named twice, as rules/*.yaml
+// and rules/disk.yaml both do, gave two copies of each of its rules, so
+// every alert was raised twice, with the same event IDs. Prometheus keys
+// rule groups by file and name, so a file named twice loads once; ParseFiles
+// and ReadSources read each file once too, at its first place.
+func TestFileNamedTwiceIsReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.yaml")
+	b := filepath.Join(dir, "b.yaml")
+	require.NoError(t, os.WriteFile(a, []byte("groups:\n- name: a\n  rules:\n  - {alert: A, expr: 'value > 1'}\n"), 0o600))
+	require.NoError(t, os.WriteFile(b, []byte("groups:\n- name: b\n  rules:\n  - {alert: B, expr: 'value > 1'}\n"), 0o600))
+	again := dir + "/./a.yaml" // the same file, spelled otherwise
+	rs, err := ParseFiles(a, b, a, again)
+	require.NoError(t, err)
+	var names []string
+	for _, r := range rs.Rules() {
+		names = append(names, r.Alert)
+	}
+	require.Equal(t, []string{"A", "B"}, names)
+
+	srcs, err := ReadSources(a, b, again)
+	require.NoError(t, err)
+	require.Len(t, srcs, 2)
+	require.Equal(t, a, srcs[0].Name)
+	require.Equal(t, b, srcs[1].Name)
+}
+
 func TestParseFiles(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, src string) string {

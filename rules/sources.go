@@ -13,12 +13,14 @@ type Source struct {
 	Data []byte
 }
 
-// ReadSources reads rule files. A file that cannot be read is reported, as
-// ParseFiles reports it, in the Errors returned; the others are read.
+// ReadSources reads rule files. A file given more than once is read once,
+// at its first place, as ParseFiles does. A file that cannot be read is
+// reported, as ParseFiles reports it, in the Errors returned; the others
+// are read.
 func ReadSources(paths ...string) ([]Source, error) {
 	var srcs []Source
 	var errs Errors
-	for _, path := range paths {
+	for _, path := range uniquePaths(paths) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			errs = append(errs, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, unwrapPath(err))})
