@@ -76,3 +76,29 @@ func TestReplayRefusesOutputsItCannotWrite(t *testing.T) {
 		require.True(t, strings.HasPrefix(stderr, "faultline replay: "+flag+" "+path+": "), "%s: %s", flag, stderr)
 	}
 }
+
+// TestReplayHintsAtCaptureWithoutTheFlag: a capture replayed without
+// --capture fails on every record with the line protocol parser's view of
+// it (the arrival time read as a measurement: "want '=' after field key"),
+// which does not say what is wrong; replay says once, after the first such
+// error, that the input looks like a capture and wants --capture. Line
+// protocol that fails on its own gets no such hint.
+func TestReplayHintsAtCaptureWithoutTheFlag(t *testing.T) {
+	var in strings.Builder
+	for s := int64(0); s < 60; s += 10 {
+		ts := t0 + s*int64(time.Second)
+		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts, ts)
+	}
+	code, _, stderr := runCLI(t, in.String(), "replay", "-")
+	require.Equal(t, exitOK, code, stderr)
+	hint := "faultline replay: <stdin>:1: this looks like a capture (<arrival_unix_ns> <line protocol>): replay it with --capture\n"
+	require.Contains(t, stderr, hint)
+	require.Equal(t, 1, strings.Count(stderr, "looks like a capture"), "said once")
+	require.Less(t, strings.Index(stderr, "<stdin>:1:"), strings.Index(stderr, hint), "after the first error")
+
+	_, _, stderr = runCLI(t, "up,host=a value= 1\nup host=a\n", "replay", "-")
+	require.Contains(t, stderr, "<stdin>:1:")
+	require.NotContains(t, stderr, "looks like a capture")
+	_, _, stderr = runCLI(t, in.String(), "replay", "--capture", "-")
+	require.NotContains(t, stderr, "looks like a capture")
+}

@@ -165,6 +165,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// With --explain: the explanations printed, and the samples read that
 	// the selector matches, to say why when nothing is explained.
 	var explained, matched int64
+	hinted := false // said that the input looks like a capture
 	var rep *report.Builder
 	if *reportTo != "" {
 		rep, _ = report.New(report.Options{Title: "faultline replay " + strings.Join(inputs, " ")}) // the defaults are valid
@@ -328,6 +329,12 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			switch {
 			case errors.As(err, &rerr):
 				sum.inputError(stderr, name, rerr, *maxErrors)
+				if !*capture && !hinted && looksLikeCapture(dec.Raw()) {
+					// The parser reads the arrival time as a measurement
+					// and fails on what follows, which does not say why.
+					hinted = true
+					fmt.Fprintf(stderr, "faultline replay: %s:%d: this looks like a capture (<arrival_unix_ns> <line protocol>): replay it with --capture\n", name, rerr.Record)
+				}
 				if skipped {
 					continue // the engine was told before the checkpoint
 				}
@@ -522,6 +529,21 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 	if st.SeriesEvicted > 0 || st.AlertOverflow > 0 {
 		fmt.Fprintf(w, "series evicted after SeriesTTL %d, alerts over the limit %d\n", st.SeriesEvicted, st.AlertOverflow)
 	}
+}
+
+// looksLikeCapture reports whether a line reads as a capture record, an
+// arrival time in decimal and a space before the line protocol.
+func looksLikeCapture(line []byte) bool {
+	digits, rest, ok := bytes.Cut(line, []byte{' '})
+	if !ok || len(digits) == 0 || len(rest) == 0 || rest[0] == ' ' {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // explainer prints explanations to w, counting them in n, or is nil when
