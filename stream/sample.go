@@ -29,6 +29,7 @@ package stream
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
@@ -86,21 +87,48 @@ func (ls Labels) Get(name string) string {
 	return ""
 }
 
-// String formats the labels as {a="1", b="2"}.
+// String formats the labels as {a="1", b="2"}: each value quoted as a Go
+// string (strconv.Quote), so '"', '\\' and control bytes are escaped, and
+// each name as it is, unless it is empty or holds a byte that would make
+// the form ambiguous ('"', '=', ',', '{', '}', '\\', a space or a control
+// byte): such a name is quoted too, as in {"a b"="1"}. Line-protocol tag
+// keys and values may hold '"', ',', ' ' and '='. Label sets that differ
+// never format alike, so the form can stand for the set (pipeline groups
+// a fleet's faults by it, ruletest compares alerts by it).
 func (ls Labels) String() string {
-	var b strings.Builder
-	b.WriteByte('{')
+	b := make([]byte, 0, 64)
+	b = append(b, '{')
 	for i, l := range ls {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(l.Name)
-		b.WriteString(`="`)
-		b.WriteString(l.Value)
-		b.WriteByte('"')
+		if bareName(l.Name) {
+			b = append(b, l.Name...)
+		} else {
+			b = strconv.AppendQuote(b, l.Name)
+		}
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, l.Value)
 	}
-	b.WriteByte('}')
-	return b.String()
+	b = append(b, '}')
+	return string(b)
+}
+
+// bareName reports whether Labels.String writes a label name unquoted: it
+// is not empty and holds none of the bytes that would make the form
+// ambiguous.
+func bareName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '=', ',', '{', '}', '\\', 0x7f:
+			return false
+		default:
+			if c <= ' ' {
+				return false
+			}
+		}
+	}
+	return s != ""
 }
 
 // SeriesID identifies a series: the 64-bit hash of its name and labels

@@ -127,7 +127,7 @@ func TestNamingRule(t *testing.T) {
 	}))
 	got, bad := mapAll(t, faultlineotel.NewMapper(faultlineotel.NewDefaultConfig()), md)
 	require.Empty(t, bad)
-	require.Equal(t, []string{`m{a_b="1;2", bool="true", double="1.5", host_name="override", int="42", list="["x",1]", map="{"k":"v"}", service_name="api"} 1 @0s`}, formatAll(got))
+	require.Equal(t, []string{`m{a_b="1;2", bool="true", double="1.5", host_name="override", int="42", list="[\"x\",1]", map="{\"k\":\"v\"}", service_name="api"} 1 @0s`}, formatAll(got))
 }
 
 // Resource attributes are configurable; faultline_origin is recognised
