@@ -495,7 +495,7 @@ func (s *summary) print(w io.Writer, st fault.Stats) {
 	}
 	fmt.Fprintln(w)
 	if s.back > 0 {
-		fmt.Fprintf(w, "arrival times going back %d records (the first %s behind the latest before it): a capture is in arrival order, and the engine clock stayed at the latest\n", s.back, s.firstBack)
+		fmt.Fprintf(w, "records arriving before the latest arrival read %d (the first %s behind it): a capture is in arrival order, and the engine clock stayed at the latest\n", s.back, s.firstBack)
 	}
 	keys := make([]string, 0, len(s.events))
 	for k := range s.events {
