@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
+	"text/template/parse"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
@@ -36,7 +38,8 @@ const (
 	// CheckToleranceWithoutFor: a rule with for_tolerance but no for: it is
 	// never pending, so the tolerance never applies.
 	CheckToleranceWithoutFor = "tolerance-without-for"
-	// CheckLabelFromValue: a rule label templated with $value: the labels
+	// CheckLabelFromValue: a rule label whose template reads the sample
+	// value ($value, or .Value where the dot is the data): the labels
 	// of one alert then change from event to event, and tools that key
 	// alerts by their labels (Alertmanager) see each event as another
 	// alert.
@@ -233,8 +236,8 @@ func lintLifecycle(r *Rule, add func(Finding)) {
 			"for_tolerance: %d without for: the alert fires on the first evaluation that holds and is never pending, so the tolerance never applies; add a for or remove for_tolerance",
 			r.ForTolerance)))
 	}
-	for _, l := range r.Labels {
-		if valueRE.MatchString(l.Value) {
+	for i, l := range r.Labels {
+		if i < len(r.labelTemplates) && r.labelTemplates[i] != nil && readsValue(r.labelTemplates[i].t) {
 			add(r.finding(CheckLabelFromValue, fmt.Sprintf(
 				"label %s reads $value: the alert's labels change with every event, so tools that key alerts by labels see a new alert each time; put the value in an annotation",
 				l.Name)))
@@ -242,8 +245,86 @@ func lintLifecycle(r *Rule, add func(Finding)) {
 	}
 }
 
-// valueRE finds $value inside a template action.
-var valueRE = regexp.MustCompile(`\{\{[^}]*\$value\b`)
+// readsValue reports whether template t reads the sample value: $value,
+// or .Value, $.Value, . or $ where they are the template's data. Inside
+// with and range the dot is the pipeline's value, not the data.
+func readsValue(t *template.Template) bool {
+	if t == nil || t.Tree == nil || t.Root == nil {
+		return false
+	}
+	nodes := t.Root.Nodes
+	if len(nodes) >= 2 {
+		nodes = nodes[2:] // templateDefs: the declarations of $labels and $value
+	}
+	for _, n := range nodes {
+		if nodeReadsValue(n, true) {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeReadsValue is readsValue for one node of a template's tree, dotIsData
+// saying whether the dot is the template's data there.
+func nodeReadsValue(n parse.Node, dotIsData bool) bool {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Nodes {
+			if nodeReadsValue(c, dotIsData) {
+				return true
+			}
+		}
+	case *parse.ActionNode:
+		return nodeReadsValue(n.Pipe, dotIsData)
+	case *parse.PipeNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Cmds {
+			if nodeReadsValue(c, dotIsData) {
+				return true
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if nodeReadsValue(a, dotIsData) {
+				return true
+			}
+		}
+	case *parse.VariableNode: // $value, $ (the data), $.Value
+		return n.Ident[0] == "$value" || n.Ident[0] == "$" && (len(n.Ident) == 1 || n.Ident[1] == "Value")
+	case *parse.FieldNode:
+		return dotIsData && n.Ident[0] == "Value"
+	case *parse.DotNode:
+		return dotIsData
+	case *parse.ChainNode: // (pipeline).Field
+		if len(n.Field) > 0 && n.Field[0] == "Value" {
+			if v, ok := n.Node.(*parse.VariableNode); ok && len(v.Ident) == 1 && v.Ident[0] == "$" {
+				return true
+			}
+			if _, ok := n.Node.(*parse.DotNode); ok && dotIsData {
+				return true
+			}
+		}
+		return nodeReadsValue(n.Node, dotIsData)
+	case *parse.IfNode:
+		return branchReadsValue(&n.BranchNode, dotIsData, dotIsData)
+	case *parse.WithNode:
+		return branchReadsValue(&n.BranchNode, dotIsData, false)
+	case *parse.RangeNode:
+		return branchReadsValue(&n.BranchNode, dotIsData, false)
+	}
+	return false
+}
+
+// branchReadsValue is nodeReadsValue for if, with and range: the pipeline
+// and else branch see the outer dot, the body bodyDot.
+func branchReadsValue(b *parse.BranchNode, dotIsData, bodyDot bool) bool {
+	return nodeReadsValue(b.Pipe, dotIsData) || nodeReadsValue(b.List, bodyDot) || nodeReadsValue(b.ElseList, dotIsData)
+}
 
 // seriesOfRule returns the series entry that applies to every series sel
 // matches, if that is certain: the first entry that may match any of them

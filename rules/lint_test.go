@@ -525,3 +525,35 @@ series:
 	require.Equal(t, CheckForBelowCadence, fs[0].Check)
 	require.Equal(t, 4, fs[0].Line)
 }
+
+// TestLintLabelFromValueReadsTheTemplate: templates read the value as
+// $value, and as .Value or $.Value, the field $value is declared from;
+// label-from-value looked for the text $value only, so a label templated
+// with {{ .Value }} changed the alert's identity with every event
+// unflagged. It reads the parsed template now, and knows that inside with
+// and range the dot is no longer the data ({{ .Value }} there is a label
+// named Value), nor is $labels.Value the value.
+func TestLintLabelFromValueReadsTheTemplate(t *testing.T) {
+	rs, err := Parse("t.yaml", []byte(`groups:
+  - name: g
+    rules:
+      - alert: A
+        expr: value > 1
+        labels:
+          a: '{{ .Value }}'
+          b: '{{ $.Value | humanize }}'
+          c: '{{ if gt .Value 10.0 }}big{{ end }}'
+          d: '{{ $v := $value }}{{ $v }}'
+          e: '{{ printf "%s}" $value }}'
+          f: '{{ with $labels }}{{ .Value }}{{ end }}'
+          g: '{{ $labels.Value }} {{ .Labels.Value }} $value .Value'
+          h: '{{ range $labels }}{{ . }}{{ end }}'
+`))
+	require.NoError(t, err)
+	var got []string
+	for _, f := range rs.Lint() {
+		require.Equal(t, CheckLabelFromValue, f.Check)
+		got = append(got, strings.Fields(f.Message)[1])
+	}
+	require.Equal(t, []string{"a", "b", "c", "d", "e"}, got)
+}
