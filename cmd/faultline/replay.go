@@ -131,6 +131,17 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		f.Close()
 	}
+	// Nor when an output is a directory: the report would fail only at
+	// its rename, after the whole input, and the state at its first read.
+	for _, o := range [...]struct{ flag, path string }{{"--report", *reportTo}, {"--state", *state}} {
+		if o.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(o.path); err == nil && fi.IsDir() {
+			fmt.Fprintf(stderr, "faultline replay: %s %s: is a directory\n", o.flag, o.path)
+			return exitFail
+		}
+	}
 	// Nor before it holds the state's lock (frame.LockState, as
 	// pipeline.New takes it for run and execd): another process on it
 	// would checkpoint over its checkpoints. Holding it, it removes the

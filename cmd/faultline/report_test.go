@@ -71,3 +71,24 @@ func TestReplayReportRefusesResumedState(t *testing.T) {
 	code, _, stderr = runCLI(t, in.String(), "replay", "--capture", "--state", state)
 	require.Equal(t, exitOK, code, stderr)
 }
+
+// TestReplayRefusesADirectoryAsOutput: a --report or --state that names a
+// directory is refused before anything is read, exit 1, naming the flag.
+// A --report directory passed the check made before reading, so the whole
+// input was replayed, for as long as that takes, before the report's
+// rename failed ("rename …/.out.123 …/out: file exists").
+func TestReplayRefusesADirectoryAsOutput(t *testing.T) {
+	dir := t.TempDir()
+	var in strings.Builder
+	for s := int64(0); s < 600; s += 10 {
+		ts := t0 + s*int64(time.Second)
+		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts, ts)
+	}
+	for _, flag := range []string{"--report", "--state"} {
+		code, stdout, stderr := runCLI(t, in.String(), "replay", "--capture", flag, dir, "-")
+		require.Equal(t, exitFail, code, flag)
+		require.Empty(t, stdout, flag)
+		require.Equal(t, "faultline replay: "+flag+" "+dir+": is a directory\n", stderr, flag)
+	}
+	require.NoFileExists(t, dir+".lock", "refused before the state is locked")
+}
