@@ -56,8 +56,11 @@
 //     "" removes the label, the series' own label of that name included;
 //     see Rule.ApplyLabels.
 //   - annotations: Go text/template templates, Prometheus style: $labels is
-//     the series' labels ({{ $labels.instance }}, a missing label is empty),
-//     $value the sample value. Besides text/template's builtins they may
+//     the alert's labels ({{ $labels.instance }}, a missing label is empty),
+//     $value the sample value. Unlike Prometheus, whose annotations see the
+//     series' labels alone, these are the labels the event carries: the
+//     series' with the rule's labels applied and, with levels, the level's
+//     severity, so that one annotation can say which level fired. Besides text/template's builtins they may
 //     call humanize, humanizePercentage, humanizeDuration, toUpper and
 //     toLower. Templates run on every event, so they must run in bounded
 //     time: Parse refuses, at the offending character, a range over
