@@ -348,6 +348,10 @@ func TestReplaySaysWhereCaptureArrivalsGoBack(t *testing.T) {
 	}
 	_, _, stderr = runCLI(t, ordered.String(), "replay", "--capture", "-")
 	require.NotContains(t, stderr, "before the latest arrival")
+	// Nor is a first record stamped before 1970: nothing came before it.
+	_, _, stderr = runCLI(t, "-5 up,host=a value=1 -5\n0 up,host=a value=1 0\n", "replay", "--capture", "-")
+	require.Contains(t, stderr, "fresh 2")
+	require.NotContains(t, stderr, "before the latest arrival")
 }
 
 // TestReplayNamesTheNegativeFlag: a negative --dedup-window or

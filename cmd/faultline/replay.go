@@ -453,6 +453,7 @@ type summary struct {
 	// Capture arrivals: the latest so far, the records that went back
 	// before it, and where and by how much the first did.
 	latest    int64
+	arrived   bool // latest is set
 	back      int64
 	firstBack string
 }
@@ -469,8 +470,8 @@ func (s *summary) event(ev fault.Event) {
 // latest; it is replayed as it always was, and the summary says how many
 // did and where the first is.
 func (s *summary) arrival(name string, arr int64, dec *stream.Decoder) {
-	if arr >= s.latest {
-		s.latest = arr
+	if !s.arrived || arr >= s.latest {
+		s.latest, s.arrived = arr, true
 		return
 	}
 	if s.back++; s.back == 1 {
