@@ -366,3 +366,15 @@ func TestReplayNamesTheNegativeFlag(t *testing.T) {
 		require.Equal(t, "faultline replay: --"+name+" must be 0 or more, not -1s\n", stderr)
 	}
 }
+
+// TestReplayHelpNamesValuesRight: in replay's --help a boolean flag shows
+// no value and a flag that takes one names it: the flag package takes the
+// first `quoted` word of a usage as the value's name, so --capture, a
+// boolean, read as "-capture <arrival_unix_ns> <line protocol>", as if it
+// took the format as its argument, and --rules as "-rules value".
+func TestReplayHelpNamesValuesRight(t *testing.T) {
+	code, _, stderr := runCLI(t, "", "replay", "--help")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, stderr, "\n  -capture\n    \tinput lines are <arrival_unix_ns> <line protocol> captures")
+	require.Contains(t, stderr, "\n  -rules FILE\n")
+}

@@ -58,7 +58,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var (
 		ruleFiles stringList
-		capture   = fs.Bool("capture", false, "input lines are `<arrival_unix_ns> <line protocol>` captures; # starts a comment")
+		capture   = fs.Bool("capture", false, "input lines are <arrival_unix_ns> <line protocol> captures; # starts a comment") // no `quotes`: the flag package would show them as a value
 		batch     = fs.Int("batch", 4096, "samples per engine batch")
 		maxErrors = fs.Int("max-errors", 100, "input errors printed one by one; the rest are counted")
 		tau       = fs.Duration("on-time-budget", fault.DefaultOnTimeBudget, "τ: how late after its expected arrival a sample still counts as on time")
@@ -73,7 +73,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	)
 	var precision precisionFlag
 	fs.Var(&precision, "precision", "`unit` of the input's line-protocol timestamps: ns, us, ms, s, m or h (capture arrival times are always ns)")
-	fs.Var(&ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
+	fs.Var(&ruleFiles, "rules", "rule `FILE` (repeatable); without it the built-in detectors run alone")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: faultline replay [--rules FILE]... [--capture] [flags] [FILE ... | -]\n\nflags:\n")
 		fs.PrintDefaults()
