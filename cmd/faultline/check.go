@@ -20,7 +20,7 @@ const exitLint = 3
 func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	lint := fs.String("lint", "all", "lints to run: `all` or none")
+	lint := fs.String("lint", "all", "lints to run: `all|none`")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: faultline check [--lint=all|none] FILE...\n\n"+
 			"Exit status: 0 all files valid and no lint findings, 1 errors,\n"+

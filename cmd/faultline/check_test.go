@@ -213,3 +213,12 @@ func mapValue(m *yaml.Node, key string) *yaml.Node {
 	}
 	return &yaml.Node{}
 }
+
+// TestCheckHelpNamesTheLintValues: --help lists --lint with the values it
+// takes, as the usage line does ("-lint all|none"); it read "-lint all",
+// the name of one value standing for the argument.
+func TestCheckHelpNamesTheLintValues(t *testing.T) {
+	code, _, stderr := runCLI(t, "", "check", "--help")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, stderr, "\n  -lint all|none\n    \tlints to run: all|none (default \"all\")\n")
+}
