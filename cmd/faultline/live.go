@@ -58,7 +58,7 @@ func addLiveFlags(fs *flag.FlagSet, defaultLevel string) *liveFlags {
 		logLevel:    fs.String("log-level", defaultLevel, "least level logged on stderr: debug, info, warn or error"),
 		logFormat:   fs.String("log-format", "text", "log format: text or json"),
 	}
-	fs.Var(&f.ruleFiles, "rules", "rule file (repeatable); without it the built-in detectors run alone")
+	fs.Var(&f.ruleFiles, "rules", "rule `FILE` (repeatable); without it the built-in detectors run alone")
 	fs.Var(&f.precision, "precision", "`unit` of the line-protocol timestamps read from a stream (TCP, standard input): ns, us, ms, s, m or h; HTTP writes name theirs in the request")
 	return f
 }

@@ -377,4 +377,9 @@ func TestReplayHelpNamesValuesRight(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	require.Contains(t, stderr, "\n  -capture\n    \tinput lines are <arrival_unix_ns> <line protocol> captures")
 	require.Contains(t, stderr, "\n  -rules FILE\n")
+	for _, cmd := range []string{"run", "execd"} { // their flags are live.go's
+		code, _, stderr := runCLI(t, "", cmd, "--help")
+		require.Equal(t, exitOK, code, cmd)
+		require.Contains(t, stderr, "\n  -rules FILE\n", cmd)
+	}
 }
