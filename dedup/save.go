@@ -186,6 +186,13 @@ func (d *Deduper) decode(raw []byte) error {
 	for _, n := range [...]*uint64{&c.fresh, &c.duplicate, &c.conflict, &c.tooLate, &c.overflow, &c.rotations} {
 		*n = r.U64()
 	}
+	// The watermark's generation and its offset in it, plus one: every key
+	// of that generation must be at or below it, as Admit takes a key
+	// above the watermark for one never admitted and files it in the
+	// slot find returns without looking whether it is held. (Without a
+	// watermark, check refuses every live generation.)
+	wmGen := align.FloorDiv(d.wm, d.width)
+	wmOff := uint64(d.wm) - uint64(wmGen)*uint64(d.width) + 1
 	for i := range d.gens {
 		gen := &d.gens[i]
 		if gen.live = r.Bool(); !gen.live {
@@ -223,6 +230,10 @@ func (d *Deduper) decode(raw []byte) error {
 			if e.off == 0 || e.off > uint64(d.width) {
 				return fmt.Errorf("generation %d: slot %d: offset %d out of range", gen.gen, j, e.off)
 			}
+			if gen.gen == wmGen && e.off > wmOff {
+				return fmt.Errorf("generation %d: slot %d: offset %d is above the watermark %d (offset %d)",
+					gen.gen, j, e.off, d.wm, wmOff)
+			}
 			gen.t.slots[j] = e
 		}
 		if held != n {
@@ -230,6 +241,10 @@ func (d *Deduper) decode(raw []byte) error {
 		}
 		if !gen.t.reachable() {
 			return fmt.Errorf("generation %d: a key is not where a lookup finds it", gen.gen)
+		}
+		if j, ok := gen.t.twice(); ok {
+			e := gen.t.slots[j]
+			return fmt.Errorf("generation %d: slot %d: key (series %d, offset %d) held twice", gen.gen, j, e.series, e.off)
 		}
 	}
 	if err := r.Done(); err != nil {

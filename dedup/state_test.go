@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -73,4 +74,53 @@ func TestLoadStateRefusesTinyTable(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadSnapshot, "a table of %d slots", size)
 		require.ErrorContains(t, err, "do not fit")
 	}
+}
+
+// TestLoadStateRefusesKeyAboveWatermarkOrTwice: state whose checksum is
+// valid but whose watermark generation holds a key above the watermark,
+// or whose table holds one key twice, is refused as a bad snapshot. Such a
+// state was accepted: the next Fresh sample above the watermark with that
+// key took the held key's slot as if it were empty, and the table counted
+// one key more than it held.
+func TestLoadStateRefusesKeyAboveWatermarkOrTwice(t *testing.T) {
+	cfg := Config{Window: time.Minute}
+	// tampered returns the state of a Deduper holding (1, t0) and (2, t0),
+	// after edit has changed its watermark generation's table.
+	tampered := func(edit func(d *Deduper, t *table)) []byte {
+		d := newTest(t, cfg)
+		require.Equal(t, Fresh, d.Admit(1, t0, 1))
+		require.Equal(t, Fresh, d.Admit(2, t0, 1))
+		edit(d, &d.gens[d.slot(d.top)].t)
+		st, err := d.AppendState(nil)
+		require.NoError(t, err)
+		return st
+	}
+	_, off := newTest(t, cfg).locate(t0) // t0's offset in its generation, plus one
+
+	// A key one nanosecond above the watermark.
+	above := tampered(func(d *Deduper, tb *table) {
+		j, found := tb.find(3, off+1)
+		require.False(t, found)
+		tb.slots[j] = entry{series: 3, off: off + 1, value: math.Float64bits(1)}
+		tb.n++
+	})
+	_, err := LoadState(above, cfg)
+	require.ErrorIs(t, err, ErrBadSnapshot)
+	require.ErrorContains(t, err, "above the watermark")
+
+	// Key (1, t0) a second time, in the next empty slot of its run, where
+	// a lookup passes it: reachable, but held twice.
+	twice := tampered(func(d *Deduper, tb *table) {
+		j, found := tb.find(1, off)
+		require.True(t, found)
+		for tb.slots[j].off != 0 {
+			j = (j + 1) % len(tb.slots)
+		}
+		tb.slots[j] = entry{series: 1, off: off, value: math.Float64bits(1)}
+		tb.n++
+		require.True(t, tb.reachable())
+	})
+	_, err = LoadState(twice, cfg)
+	require.ErrorIs(t, err, ErrBadSnapshot)
+	require.ErrorContains(t, err, "held twice")
 }

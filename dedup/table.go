@@ -214,3 +214,20 @@ func (t *table) reachable() bool {
 	}
 	return true
 }
+
+// twice returns the slot of a key held a second time, and true, or false
+// if every key is held once. The table must be reachable: a lookup then
+// finds a key's first copy, so a key that lookups do not find at its own
+// slot is a second copy. Load checks this, as Admit never files a key
+// twice, and the count of keys held would be one too high.
+func (t *table) twice() (int, bool) {
+	for j, e := range t.slots {
+		if e.off == 0 {
+			continue
+		}
+		if i, _ := t.find(e.series, e.off); i != j {
+			return j, true
+		}
+	}
+	return 0, false
+}
