@@ -88,8 +88,9 @@ type Builder struct {
 	gaps     gapTable
 	timeline timeline
 	series   seriesTable
-	first    int64   // earliest engine time seen (0: none)
-	last     int64   // latest engine time seen
+	spanned  bool    // some engine time was seen: first and last hold
+	first    int64   // earliest engine time seen, if spanned
+	last     int64   // latest engine time seen, if spanned
 	at       stamper // how view says times of day: dated when its span crosses a midnight
 	events   uint64
 	byKind   map[fault.Kind]uint64
@@ -142,7 +143,7 @@ func (b *Builder) SourceMinute(m fault.SourceMinute) {
 func (b *Builder) Emit(_ context.Context, ev fault.Event) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ev.Since > 0 {
+	if ev.Since != 0 { // 0: the event has none (fault.Event)
 		b.seen(ev.Since, ev.Since)
 	}
 	b.seen(ev.At, ev.At)
@@ -168,13 +169,13 @@ func (b *Builder) Start() error { return nil }
 // still draw after it.
 func (b *Builder) Close(context.Context) error { return nil }
 
-// seen widens the span of engine time the page covers.
+// seen widens the span of engine time the page covers. Any time counts,
+// the Unix epoch and times before it too (a capture may start at 0).
 func (b *Builder) seen(from, to int64) {
-	if from <= 0 {
+	if !b.spanned {
+		b.spanned, b.first, b.last = true, from, to
 		return
 	}
-	if b.first == 0 || from < b.first {
-		b.first = from
-	}
+	b.first = min(b.first, from)
 	b.last = max(b.last, to)
 }

@@ -408,3 +408,28 @@ func TestTimesCarryTheDateAcrossDays(t *testing.T) {
 	require.Equal(t, "10:00:00 → 10:05:00 (5m0s)", p.Timeline.Rows[0].When)
 	require.Equal(t, "10:00:00", p.Series.Rows[0].First)
 }
+
+// TestSpanFromTheEpochAndBefore: a capture whose engine time starts at
+// the Unix epoch, or before it, spans the page from its first bin. Times
+// at or before the epoch were taken for none seen: a capture whose first bin
+// starts at 0 spanned from the next time seen, and one wholly before
+// 1970 showed "nothing seen yet", and an episode's Since before 1970 was
+// replaced by the time of its event.
+func TestSpanFromTheEpochAndBefore(t *testing.T) {
+	const minute = int64(time.Minute)
+	f := func(start int64, want string) {
+		t.Helper()
+		b, err := New(Options{})
+		require.NoError(t, err)
+		b.PhaseBin(fault.PhaseBin{Start: start, Expected: 10})
+		b.SourceMinute(fault.SourceMinute{Start: start + minute, Fresh: 10})
+		require.NoError(t, b.Emit(context.Background(),
+			seriesEvent(fault.KindAbsence, "absence", 1, fault.StateFiring, start+minute, start+minute+minute/2, "")))
+		p := b.view(false)
+		require.Equal(t, want, p.Span)
+		require.NotEmpty(t, p.Timeline.Rows)
+		require.Equal(t, 50.0, p.Timeline.Rows[0].Bar.Left, "the episode begins at its Since, half way through the span")
+	}
+	f(0, "1970-01-01 00:00:00 – 00:02:00 UTC (2m0s of engine time)")
+	f(-2*minute, "1969-12-31 23:58:00 – 1970-01-01 00:00:00 UTC (2m0s of engine time)")
+}

@@ -53,7 +53,7 @@ func (t *seriesTable) event(ev *fault.Event, explainer *gapEpisode) {
 			return
 		}
 		r = &seriesRow{labels: seriesName(ev.Labels), first: ev.Since}
-		if r.first <= 0 {
+		if r.first == 0 { // none (fault.Event); a time before 1970 is one
 			r.first = ev.At
 		}
 		t.rows[ev.Series] = r
@@ -61,7 +61,7 @@ func (t *seriesTable) event(ev *fault.Event, explainer *gapEpisode) {
 	}
 	r.events++
 	r.last = max(r.last, ev.At)
-	if ev.Since > 0 {
+	if ev.Since != 0 {
 		r.first = min(r.first, ev.Since)
 	}
 	r.state = ev.State

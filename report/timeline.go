@@ -151,7 +151,7 @@ func (t *timeline) single(ev *fault.Event) epRef {
 	}
 	r := &row{kind: ev.Kind, rule: ev.Rule, subject: subject(ev.Labels), episode: ev.Episode,
 		since: ev.Since, value: math.NaN(), inhibitedBy: ev.InhibitedBy}
-	if r.since <= 0 {
+	if r.since == 0 { // none (fault.Event); a time before 1970 is one
 		r.since = ev.At
 	}
 	t.rows = append(t.rows, r)
@@ -171,7 +171,7 @@ func (t *timeline) join(ev *fault.Event, explainer *gapEpisode) epRef {
 		t.groups[k] = r
 	}
 	m := &member{series: ev.Series, since: ev.Since, value: math.NaN()}
-	if m.since <= 0 {
+	if m.since == 0 { // none (fault.Event)
 		m.since = ev.At
 	}
 	t.add(r, m)
@@ -189,7 +189,7 @@ func (t *timeline) add(r *row, m *member) {
 	if m.end == 0 {
 		r.open++
 	}
-	if r.since == 0 || m.since < r.since {
+	if r.count == 1 || m.since < r.since { // its first member: since may be 0 or before
 		r.since = m.since
 	}
 	if m.paged {

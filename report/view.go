@@ -202,7 +202,7 @@ func (b *Builder) view(live bool) *page {
 	p := &page{Title: b.opts.Title, Live: live, Version: b.version}
 	from, to := b.first, b.last
 	b.at = false
-	if from == 0 {
+	if !b.spanned {
 		p.Span = "nothing seen yet"
 		p.NoGap = "No data yet."
 	} else {
@@ -223,7 +223,7 @@ func (b *Builder) view(live bool) *page {
 		p.Gaps = append(p.Gaps, b.gapView(g, figs[i]))
 	}
 	switch n := b.gaps.fired; {
-	case from == 0:
+	case !b.spanned:
 	case n == 0:
 		p.Headline = "No fleet periodic gap."
 		p.NoGap = "No fleet periodic gap was found: the misses show no phase that repeats every period, so no window is drawn."
@@ -372,7 +372,7 @@ func heatChart(f *figure, g *gapEpisode) heatView {
 func (b *Builder) timelineView(live bool, from, to int64) timelineView {
 	t := &b.timeline
 	v := timelineView{}
-	if from == 0 {
+	if !b.spanned {
 		return v
 	}
 	v.From, v.To = b.at.clock(from), b.at.clock(to)
