@@ -179,8 +179,9 @@ func (e *Engine) badInputDue(now int64) {
 			continue
 		}
 		if !in.reported && (in.deadline() <= now || e.closed) {
+			at := min(in.deadline(), max(now, in.since)) // the interval's end, before reported moves it
 			in.reported = true
-			e.emitBadInput(i, StateFiring, min(in.deadline(), max(now, in.since)), float64(in.interval))
+			e.emitBadInput(i, StateFiring, at, float64(in.interval))
 		}
 		if in.reported && in.deadline() <= now {
 			in.open = false

@@ -158,3 +158,35 @@ func TestBadInputBound(t *testing.T) {
 	require.Empty(t, last.Labels.Get(InputLabel))
 	require.Equal(t, 10.0, last.Value)
 }
+
+// TestBadInputOnly: an input that sends only bad records is reported
+// although no sample ever starts the engine clock. Closed, the engine
+// emits the firing event at the end of input, dated at its own time (there
+// is no other); Advanced, as a live host's ticks do, the first tick dates
+// the episode and the event fires at the end of its first minute, whenever
+// the tick that notices it comes (it was dated at that tick, since the
+// interval's end was read after the episode was marked reported).
+func TestBadInputOnly(t *testing.T) {
+	e, rec := newEngine(t, Config{})
+	e.BadInput("stdin", errors.New("line 1:19: bad"))
+	e.BadInput("stdin", errors.New("line 2:3: bad"))
+	require.NoError(t, e.Close(context.Background()))
+	evs := badInputEvents(rec.events)
+	require.Len(t, evs, 1, "one firing event at the end of input, none resolved")
+	require.Equal(t, StateFiring, evs[0].State)
+	require.Equal(t, "stdin", evs[0].Labels.Get(InputLabel))
+	require.Equal(t, 2.0, evs[0].Value)
+	require.Equal(t, evs[0].Since, evs[0].At)
+	require.Equal(t, "line 1:19: bad\nline 2:3: bad", evs[0].Annotations.Get("examples"))
+
+	e, rec = newEngine(t, Config{})
+	e.BadInput("tcp", errors.New("bad"))
+	require.NoError(t, e.Advance(context.Background(), sec(0)))
+	require.NoError(t, e.Advance(context.Background(), sec(59)))
+	require.Empty(t, badInputEvents(rec.events))
+	require.NoError(t, e.Advance(context.Background(), sec(61)))
+	evs = badInputEvents(rec.events)
+	require.Len(t, evs, 1)
+	require.Equal(t, sec(0), evs[0].Since)
+	require.Equal(t, sec(60), evs[0].At)
+}

@@ -165,6 +165,12 @@ func (e *Engine) Advance(ctx context.Context, now int64) error {
 // the engine's current time, waiting out the lateness allowance for them,
 // and emits what follows; slots expected later are not judged, because the
 // end of input is not an outage. Close is idempotent.
+//
+// An engine whose clock never started (no sample and no Advance came, as
+// when every record of a replay was bad) still reports the bad records it
+// was told: their bad_input episodes fire at the end of input, dated at
+// the engine's own time (zero, the Unix epoch, for a new engine), since
+// no record carried another.
 func (e *Engine) Close(ctx context.Context) error {
 	if e.closed {
 		return nil
@@ -172,6 +178,11 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.horizon = e.now
 	e.closed = true
 	e.disarm() // while closing, every advance runs the periodic work
+	if !e.started {
+		// Starting the clock below dates nothing and judges nothing.
+		e.badInputStart(e.now)
+		e.badInputDue(e.now)
+	}
 	e.advance(ctx, later(e.now, e.late()+lateSlack+e.fleet.Lag()+2*wheelRes))
 	return e.end(ctx)
 }
