@@ -433,3 +433,14 @@ func TestSpanFromTheEpochAndBefore(t *testing.T) {
 	f(0, "1970-01-01 00:00:00 – 00:02:00 UTC (2m0s of engine time)")
 	f(-2*minute, "1969-12-31 23:58:00 – 1970-01-01 00:00:00 UTC (2m0s of engine time)")
 }
+
+// TestLagAxis: the lag axis says each lag in the unit that keeps its
+// label short enough to fit left of the plot.
+func TestLagAxis(t *testing.T) {
+	for s, want := range map[float64]string{
+		0: "0", 0.00025: "250 µs", 0.00075: "750 µs", 0.001: "1 ms", 0.0125: "12.5 ms",
+		0.5: "500 ms", 1: "1 s", 12.5: "12.5 s", 75: "75 s", 1250: "20.8 min", 7500: "2.08 h",
+	} {
+		require.Equal(t, want, lagAxis(s), "%g s", s)
+	}
+}

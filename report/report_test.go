@@ -289,3 +289,37 @@ func TestControlSaysSoPlainly(t *testing.T) {
 	require.NotContains(t, s, `class="wline"`)
 	require.False(t, strings.Contains(s, "<image"), "no heatmap")
 }
+
+// TestAxisLabelsFitInChromium: every label of every chart lies inside its
+// chart, in Chromium. Labels end 6 units left of the plot, which starts
+// 56 units in; an ingest lag of 0.75 ms was labelled "0.00075 s", wider
+// than that, and the chart cut its left end off.
+func TestAxisLabelsFitInChromium(t *testing.T) {
+	br := startBrowser(t)
+	b, err := report.New(report.Options{})
+	require.NoError(t, err)
+	t0 := int64(1_767_225_600) * int64(time.Second) // 2026-01-01 00:00 UTC
+	for i := range int64(10) {
+		start := t0 + i*int64(time.Minute)
+		b.PhaseBin(fault.PhaseBin{Start: start, Expected: 100})
+		b.SourceMinute(fault.SourceMinute{Source: "agent-1", Start: start, Fresh: 100, Lag: 750 * time.Microsecond})
+	}
+	url, html := writeReport(t, b)
+	br.open(url)
+	var out []struct {
+		Label       string
+		Left, Right float64
+		Width       float64 // of its chart
+	}
+	br.eval(`[...document.querySelectorAll('svg.chart text')].map(e => {
+		const b = e.getBBox();
+		return {Label: e.textContent, Left: b.x, Right: b.x + b.width, Width: e.ownerSVGElement.viewBox.baseVal.width};
+	})`, &out)
+	require.Empty(t, br.errors(), "console errors")
+	require.NotEmpty(t, out)
+	for _, l := range out {
+		require.GreaterOrEqual(t, l.Left, 0.0, "label %q starts left of its chart", l.Label)
+		require.LessOrEqual(t, l.Right, l.Width, "label %q ends right of its chart", l.Label)
+	}
+	require.Contains(t, string(html), ">750 µs<", "the lag axis")
+}

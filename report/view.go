@@ -691,7 +691,7 @@ func (b *Builder) deliveryView() deliveryView {
 			return -1
 		}
 		return pts[i].lag[l] / 1e9
-	}, func(s float64) string { return strconv.FormatFloat(s, 'g', 3, 64) + " s" })
+	}, lagAxis)
 	if len(b.sources.others) > 0 {
 		v.Lag.Lines[len(v.Lag.Lines)-1].Dashed = true
 	}
