@@ -444,3 +444,35 @@ func TestLagAxis(t *testing.T) {
 		require.Equal(t, want, lagAxis(s), "%g s", s)
 	}
 }
+
+// TestHeatmapMarksCarryTheDate: on a page that crosses a UTC midnight the
+// heatmap's began, fired and resolved marks say their date, as the
+// timeline and the gap's facts do; within one day they say the time
+// alone. They said hh:mm:ss only, so a gap resolved after midnight read
+// as resolved before it began.
+func TestHeatmapMarksCarryTheDate(t *testing.T) {
+	minute := int64(time.Minute)
+	f := func(t0 int64, want []string) {
+		t.Helper()
+		b, err := New(Options{})
+		require.NoError(t, err)
+		for ts := t0; ts < t0+40*minute; ts += int64(fault.PhaseBinWidth) {
+			b.PhaseBin(fault.PhaseBin{Start: ts, Expected: 10})
+		}
+		_, evs := gapEvents(t0+10*minute, t0+30*minute)
+		for _, ev := range evs {
+			require.NoError(t, b.Emit(context.Background(), ev))
+		}
+		p := b.view(false)
+		require.Len(t, p.Gaps, 1)
+		var got []string
+		for _, m := range p.Gaps[0].Heat.EpisodeX {
+			got = append(got, m.Label)
+		}
+		require.Equal(t, want, got)
+	}
+	f(scenario.Origin+23*60*minute+40*minute, // 23:40 to 00:20
+		[]string{"began Jan 1 23:50:00", "fired Jan 1 23:53:00", "resolved Jan 2 00:10:00"})
+	f(scenario.Origin+10*60*minute, // 10:00 to 10:40
+		[]string{"began 10:10:00", "fired 10:13:00", "resolved 10:30:00"})
+}

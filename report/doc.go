@@ -9,8 +9,9 @@
 //
 // Times are engine (arrival) times, in UTC. On a page whose span crosses a
 // UTC midnight, every time of day said in words (the timeline, the gaps'
-// since, fired and end, the affected series) carries its date, as
-// "Jan 2 15:04:05"; the charts' time axes stay hh:mm.
+// since, fired and end and the heatmap's marks of them, the affected
+// series) carries its date, as "Jan 2 15:04:05"; the charts' time axes
+// stay hh:mm.
 //
 // A Builder gathers the material as the engine runs: it is the engine's
 // fault.Observer (Config.Observer), which hands it every settled phase bin

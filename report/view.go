@@ -272,7 +272,7 @@ func (b *Builder) gapView(g *gapEpisode, f *figure) gapView {
 		v.HeatCut = fmt.Sprintf("Bins before %s were no longer held (Options.History): the figures start there.", b.at.clock(f.from))
 	}
 	v.Hist = histChart(f, gp)
-	v.Heat = heatChart(f, g)
+	v.Heat = heatChart(f, g, b.at)
 	return v
 }
 
@@ -334,8 +334,10 @@ func histChart(f *figure, gp fault.Gap) histView {
 }
 
 // heatChart draws the phase × time heatmap: a column per period (or per
-// few), a row per bin (or per few), the window and the episode marked.
-func heatChart(f *figure, g *gapEpisode) heatView {
+// few), a row per bin (or per few), the window and the episode marked,
+// the marks' times said as at says them (dated across a midnight, as the
+// timeline's).
+func heatChart(f *figure, g *gapEpisode, at stamper) heatView {
 	const plotH = 220
 	h := heatView{H: plotY + plotH + 34, PlotH: plotH, Cols: f.cols, Rows: f.rows,
 		ColS: secs(f.colP * f.period), RowS: secs(f.rowW), From: strconv.FormatInt(f.from, 10), To: strconv.FormatInt(f.to, 10)}
@@ -350,12 +352,12 @@ func heatChart(f *figure, g *gapEpisode) heatView {
 		e -= p
 	}
 	h.WindowY = []float64{yOf(s), yOf(e)}
-	h.EpisodeX = append(h.EpisodeX, markView{xOf(g.since), "began " + clock(g.since), "since"})
+	h.EpisodeX = append(h.EpisodeX, markView{xOf(g.since), "began " + at.clock(g.since), "since"})
 	if g.firedAt != 0 {
-		h.EpisodeX = append(h.EpisodeX, markView{xOf(g.firedAt), "fired " + clock(g.firedAt), "fired"})
+		h.EpisodeX = append(h.EpisodeX, markView{xOf(g.firedAt), "fired " + at.clock(g.firedAt), "fired"})
 	}
 	if g.end != 0 {
-		h.EpisodeX = append(h.EpisodeX, markView{xOf(g.end), "resolved " + clock(g.end), "end"})
+		h.EpisodeX = append(h.EpisodeX, markView{xOf(g.end), "resolved " + at.clock(g.end), "end"})
 	}
 	h.EpisodeX = slices.DeleteFunc(h.EpisodeX, func(m markView) bool { return m.X < plotX || m.X > plotX+plotW })
 	h.XTicks = durTicks(int64(t0), int64(t0+spanT), 8, xOf, hhmm)
