@@ -92,9 +92,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -174,21 +178,61 @@ func Run(ctx context.Context, tf *File, cfg fault.Config) (*Result, error) {
 	return res, nil
 }
 
-// loadRules expands the rule file globs of tf and parses the files.
+// loadRules expands the rule file globs of tf and parses the files. An
+// entry that names no file, or a glob that matches none or is malformed,
+// is reported at its line and column in the test file, as written; then
+// the problems of the rule files found follow.
 func loadRules(tf *File) (*rules.Ruleset, error) {
 	dir := filepath.Dir(tf.File)
 	var paths []string
-	for _, pat := range tf.RuleFiles {
+	var errs rules.Errors
+	for i, entry := range tf.RuleFiles {
+		pat := entry
 		if !filepath.IsAbs(pat) {
 			pat = filepath.Join(dir, pat)
 		}
-		m, err := filepath.Glob(pat)
-		if err != nil || len(m) == 0 {
-			m = []string{pat} // not a glob, or matching nothing: reported as unreadable
+		line, col := tf.ruleFileAt(i)
+		bad := func(msg string, causes ...error) {
+			errs = append(errs, &rules.Error{File: tf.File, Line: line, Col: col, Err: &causeError{msg, causes}})
 		}
-		paths = append(paths, m...)
+		m, err := filepath.Glob(pat)
+		switch {
+		case err != nil:
+			bad(fmt.Sprintf("rule_files: %q is not a valid glob: %v", entry, err), rules.ErrValue, err)
+		case len(m) > 0:
+			paths = append(paths, m...)
+		case isGlob(pat):
+			bad(fmt.Sprintf("rule_files: %q matches no rule file", entry), rules.ErrRead, fs.ErrNotExist)
+		default: // Glob found no such file: say why
+			if _, err := os.Lstat(pat); err != nil {
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // the message names the entry
+				}
+				bad(fmt.Sprintf("cannot read rule file %q: %v", entry, err), rules.ErrRead, err)
+			} else {
+				paths = append(paths, pat) // created since
+			}
+		}
 	}
-	return rules.ParseFiles(paths...)
+	rs, err := rules.ParseFiles(paths...)
+	if len(errs) == 0 {
+		return rs, err
+	}
+	var more rules.Errors
+	if errors.As(err, &more) {
+		errs = append(errs, more...)
+	}
+	return nil, errs
+}
+
+// isGlob reports whether path has the characters filepath.Match treats
+// specially (its backslash escapes, except on Windows).
+func isGlob(path string) bool {
+	if runtime.GOOS == "windows" {
+		return strings.ContainsAny(path, `*?[`)
+	}
+	return strings.ContainsAny(path, `*?[\`)
 }
 
 // runner runs one test.

@@ -72,7 +72,8 @@ func TestFailuresAreReadable(t *testing.T) {
 }
 
 // TestBadRuleFiles: a rule file that is missing or invalid fails the test
-// file with the rule file's positions, and runs nothing.
+// file, and runs nothing: a missing one at its entry in the test file
+// (first: the test file's problems), an invalid one at its own positions.
 func TestBadRuleFiles(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, src string) string {
@@ -86,8 +87,8 @@ func TestBadRuleFiles(t *testing.T) {
 	var errs rules.Errors
 	require.True(t, errors.As(err, &errs), "%v", err)
 	require.Len(t, errs, 2)
-	require.Contains(t, errs[0].Error(), "bad.yaml:5:")
-	require.Contains(t, errs[1].Error(), "missing.yaml: cannot read rule file")
+	require.Equal(t, tf+`:1:24: cannot read rule file "missing.yaml": no such file or directory`, errs[0].Error())
+	require.Contains(t, errs[1].Error(), "bad.yaml:5:")
 }
 
 func TestFmtOffset(t *testing.T) {

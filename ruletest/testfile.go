@@ -58,7 +58,31 @@ type File struct {
 	EvaluationInterval time.Duration
 	// Tests are the file's tests, in file order.
 	Tests []*Test
+
+	// ruleFilePos locates the entries of RuleFiles in the file, when
+	// parsed, so that one matching nothing is reported where it is.
+	ruleFilePos [][2]int
 }
+
+// ruleFileAt returns the line and column of RuleFiles[i] in the test
+// file, or 0, 0 for a File not parsed (or edited) by its caller.
+func (tf *File) ruleFileAt(i int) (line, col int) {
+	if len(tf.ruleFilePos) != len(tf.RuleFiles) {
+		return 0, 0
+	}
+	return tf.ruleFilePos[i][0], tf.ruleFilePos[i][1]
+}
+
+// causeError is a problem in its own words that still matches its causes
+// (one of rules' Err* first) with errors.Is: the text of a cause is
+// sometimes worded for rule files, or says less than the problem.
+type causeError struct {
+	msg    string
+	causes []error
+}
+
+func (e *causeError) Error() string   { return e.msg }
+func (e *causeError) Unwrap() []error { return e.causes }
 
 // Test is one test of a test file (an entry of its tests list, promtool's
 // test group): input series, how they are delivered, and what must (and
@@ -208,7 +232,8 @@ func ReadFile(path string) (*File, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err // the error carries the path
 		}
-		return nil, rules.Errors{&rules.Error{File: path, Err: fmt.Errorf("%w: %w", rules.ErrRead, err)}}
+		// rules.ErrRead says "rule file": this one is a test file.
+		return nil, rules.Errors{&rules.Error{File: path, Err: &causeError{"cannot read test file: " + err.Error(), []error{rules.ErrRead, err}}}}
 	}
 	return ParseFile(path, src)
 }
@@ -268,15 +293,25 @@ func (p *fileParser) testFile(tf *File) {
 		return
 	}
 	if f, ok := fields["rule_files"]; ok {
-		for _, n := range p.List(f.Val, "rule_files") {
+		items := p.List(f.Val, "rule_files")
+		for _, n := range items {
 			if s, ok := p.Str(yamlfile.Field{Key: f.Key, Val: n}); ok && s != "" {
 				tf.RuleFiles = append(tf.RuleFiles, s)
+				tf.ruleFilePos = append(tf.ruleFilePos, [2]int{n.Line, n.Column})
 			} else if ok {
 				p.Reportf(n, "%w: an empty rule file name", rules.ErrMissing)
 			}
 		}
-	}
-	if len(tf.RuleFiles) == 0 {
+		// An empty list (or none) is present, not missing: said where it
+		// is. A list of bad entries has had each reported.
+		if len(items) == 0 && (yamlfile.IsNull(f.Val) || f.Val.Kind == yaml.SequenceNode) {
+			at := f.Val
+			if yamlfile.IsNull(at) {
+				at = f.Key
+			}
+			p.Report(at.Line, at.Column, &causeError{"rule_files is empty: name the rule files to test", []error{rules.ErrMissing}})
+		}
+	} else {
 		p.Reportf(root, "%w %q: name the rule files to test", rules.ErrMissing, "rule_files")
 	}
 	if d, ok := p.Positive(fields, "evaluation_interval"); ok && d > 0 {
