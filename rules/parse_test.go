@@ -264,7 +264,7 @@ func TestParseSmall(t *testing.T) {
 	bad("rules: []\n", 1, 1, ErrUnknownField, `unknown field "rules" in the rule file (want groups, series)`)
 	bad("groups: []\n---\ngroups: []\n", 2, 1, ErrSyntax, "one YAML document")
 	bad("a: b: c\n", 1, 0, ErrSyntax, "mapping values are not allowed")
-	bad("groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'value > 1', labels: *nope}\n", 4, 0, ErrSyntax, "unknown anchor 'nope' referenced")
+	bad("groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'value > 1', labels: *nope}\n", 4, 43, ErrSyntax, "unknown anchor 'nope' referenced")
 	bad("groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'value > 1', for: 1h1h}\n", 4, 40, ErrDuration, "units must go from largest to smallest")
 	bad("groups:\n- name: g\n  rules:\n  - {alert: A, expr: 'now() > ts'}\n", 4, 23, ErrExpr, "unknown name now")
 	bad("groups:\n- name: g\n  rules:\n  - {alert: A, expr: '$env.value > 1'}\n", 4, 23, ErrExpr, "$env is not available")

@@ -131,10 +131,13 @@ var yamlAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`
 
 // syntaxError reports a YAML syntax error. The decoder gives only a line,
 // and not always a right one: the parser's lines are 0-based and the first
-// line is not named at all. This puts it right where it can.
+// line is not named at all. This puts it right where it can. It gives no
+// column (its error is only the text "yaml: line N: problem"), so neither
+// does this, except for an unknown anchor, whose alias is found in the
+// text.
 func (d *Decoder) syntaxError(err error) {
 	msg := err.Error()
-	line := 1
+	line, col := 1, 0
 	if m := yamlErrLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
@@ -147,14 +150,17 @@ func (d *Decoder) syntaxError(err error) {
 	} else if m := yamlAnchorRE.FindStringSubmatch(msg); m != nil {
 		if i := bytes.Index(d.text.src, []byte("*"+m[1])); i >= 0 {
 			line = bytes.Count(d.text.src[:i], []byte("\n")) + 1
+			col = utf8.RuneCount(d.text.src[bytes.LastIndexByte(d.text.src[:i], '\n')+1:i]) + 1
 		}
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	line = d.refineSyntaxLine(max(line, 1), err.Error())
+	if refined := d.refineSyntaxLine(max(line, 1), err.Error()); refined != line {
+		line, col = refined, 0 // the column was of another line
+	}
 	line = min(max(line, 1), d.text.numLines())
-	d.Report(line, 0, fmt.Errorf("%w: %s", ErrSyntax, msg))
+	d.Report(line, col, fmt.Errorf("%w: %s", ErrSyntax, msg))
 }
 
 // refineSyntaxLine improves the line of a YAML syntax error. The decoder

@@ -115,7 +115,11 @@ func TestDecoderDocument(t *testing.T) {
 	// The YAML parser names the line where the list began (line 2, said
 	// as 1); the key indented one space too little, at line 4, broke it.
 	f("a:\n  - b: 1\n    c: 2\n   d: 3\n", "4:0: YAML syntax error: did not find expected '-' indicator")
-	f("a: *nope\n", "1:0: YAML syntax error: unknown anchor 'nope' referenced")
+	// The decoder's syntax errors carry a line, never a column (its error
+	// is only text, "yaml: line N: problem"); an unknown anchor's column is
+	// found where its alias is, in characters.
+	f("a: *nope\n", "1:4: YAML syntax error: unknown anchor 'nope' referenced")
+	f("x: 1\né: [1, *nope]\n", "2:8: YAML syntax error: unknown anchor 'nope' referenced")
 }
 
 // TestDecoderAliasBudget: aliases that expand too far are refused, once,
