@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -22,12 +21,7 @@ import (
 // rule_files: [] was a "missing field" at the top of the file.
 func TestRuleFilesProblemsArePlaced(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, src string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(src), 0o644))
-		return p
-	}
-	write("disk.rules.yaml", "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: value > 1\n")
+	writeFile(t, dir, "disk.rules.yaml", "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: value > 1\n")
 	const tests = "tests:\n  - input_series: [{series: x, values: '1'}]\n    transition_test: [{exp_transitions: []}]\n"
 	messages := func(err error) []string {
 		t.Helper()
@@ -46,7 +40,7 @@ func TestRuleFilesProblemsArePlaced(t *testing.T) {
 	require.ErrorIs(t, err, rules.ErrRead)
 	require.ErrorIs(t, err, fs.ErrNotExist)
 
-	tf := write("t.yaml", `rule_files: [disk.rules.yaml, nope.yaml, "x*.yaml", "y[.yaml"]`+"\n"+tests)
+	tf := writeFile(t, dir, "t.yaml", `rule_files: [disk.rules.yaml, nope.yaml, "x*.yaml", "y[.yaml"]`+"\n"+tests)
 	_, err = RunFile(context.Background(), tf, fault.Config{})
 	require.Equal(t, []string{
 		tf + `:1:31: cannot read rule file "nope.yaml": no such file or directory`,
@@ -60,7 +54,7 @@ func TestRuleFilesProblemsArePlaced(t *testing.T) {
 	require.ErrorIs(t, errs[1], rules.ErrRead)
 	require.ErrorIs(t, errs[2], rules.ErrValue)
 
-	tf = write("empty.yaml", "rule_files: []\n"+tests)
+	tf = writeFile(t, dir, "empty.yaml", "rule_files: []\n"+tests)
 	_, err = RunFile(context.Background(), tf, fault.Config{})
 	require.Equal(t, []string{tf + ":1:13: rule_files is empty: name the rule files to test"}, messages(err))
 	require.ErrorIs(t, err, rules.ErrMissing)

@@ -76,13 +76,8 @@ func TestFailuresAreReadable(t *testing.T) {
 // (first: the test file's problems), an invalid one at its own positions.
 func TestBadRuleFiles(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, src string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(src), 0o644))
-		return p
-	}
-	write("bad.yaml", "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: value >\n")
-	tf := write("t.yaml", "rule_files: [bad.yaml, missing.yaml]\ntests:\n  - input_series: [{series: x, values: '1'}]\n    transition_test: [{exp_transitions: []}]\n")
+	writeFile(t, dir, "bad.yaml", "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: value >\n")
+	tf := writeFile(t, dir, "t.yaml", "rule_files: [bad.yaml, missing.yaml]\ntests:\n  - input_series: [{series: x, values: '1'}]\n    transition_test: [{exp_transitions: []}]\n")
 	_, err := RunFile(context.Background(), tf, fault.Config{})
 	var errs rules.Errors
 	require.True(t, errors.As(err, &errs), "%v", err)
@@ -166,16 +161,13 @@ func TestReloadChangesNothing(t *testing.T) {
 // As promtool, the test fails instead, naming the rule, the time and the
 // error.
 func TestEvaluationErrorsFailTheTest(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
+	tf, res := runRuleTest(t, `groups:
   - name: g
     rules:
       - alert: BadCode
         match: http_errors
         expr: int(labels.code) >= 500
-`), 0o644))
-	tf := filepath.Join(dir, "t.yaml")
-	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+`, `rule_files: [r.yaml]
 tests:
   - name: never fires
     input_series:
@@ -185,9 +177,7 @@ tests:
     alert_rule_test:
       - eval_time: 3m
         alertname: BadCode
-`), 0o644))
-	res, err := RunFile(context.Background(), tf, fault.Config{})
-	require.NoError(t, err)
+`)
 	require.True(t, res.Failed(), "a test whose rule failed to evaluate passed")
 	require.Len(t, res.Tests[0].Failures, 1)
 	msg := res.Tests[0].Failures[0]
@@ -204,15 +194,7 @@ tests:
 // instead, at the case, naming the alerts the rule files raise. Kinds of
 // the engine's own detectors (absence ...) are alert names too.
 func TestUnknownAlertnameFails(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
-  - name: g
-    rules:
-      - alert: High
-        expr: value > 90
-`), 0o644))
-	tf := filepath.Join(dir, "t.yaml")
-	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+	tf, res := runRuleTest(t, highRule, `rule_files: [r.yaml]
 tests:
   - name: typo
     input_series:
@@ -226,9 +208,7 @@ tests:
     transition_test:
       - alertname: Hgh
         exp_transitions: []
-`), 0o644))
-	res, err := RunFile(context.Background(), tf, fault.Config{})
-	require.NoError(t, err)
+`)
 	require.True(t, res.Failed(), "a test about an alert no rule raises passed")
 	require.Equal(t, []string{
 		tf + `:8:9: test "typo": alertname Hihg: no rule raises it (the rule files raise High)`,
@@ -240,15 +220,7 @@ tests:
 // exp_labels, so tests written for it may state alertname there; an
 // alertname equal to the case's is accepted, another one fails.
 func TestExpLabelsAlertname(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
-  - name: g
-    rules:
-      - alert: High
-        expr: value > 90
-`), 0o644))
-	tf := filepath.Join(dir, "t.yaml")
-	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+	tf, res := runRuleTest(t, highRule, `rule_files: [r.yaml]
 tests:
   - name: promtool style
     input_series:
@@ -268,9 +240,7 @@ tests:
         alertname: High
         exp_alerts:
           - exp_labels: {alertname: Low, host: a}
-`), 0o644))
-	res, err := RunFile(context.Background(), tf, fault.Config{})
-	require.NoError(t, err)
+`)
 	require.Empty(t, res.Tests[0].Failures)
 	require.Equal(t, []string{tf + `:17:9: test "another alertname": alertname High at 2m:
   - expected, not firing: {alertname="Low", host="a"}
@@ -284,16 +254,13 @@ tests:
 // alert is listed once, as its own episode's last event says; the
 // flapping episode is for transition_test (kind: flapping).
 func TestFlappingAlertIsListedOnce(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
+	_, res := runRuleTest(t, `groups:
   - name: g
     rules:
       - alert: Flappy
         expr: value > 90
         flapping: {}
-`), 0o644))
-	tf := filepath.Join(dir, "t.yaml")
-	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+`, `rule_files: [r.yaml]
 tests:
   - name: flaps
     input_series:
@@ -313,9 +280,7 @@ tests:
           - {at: 3m, state: resolved}
           - {at: 4m, state: firing}
           - {at: 5m, kind: flapping, state: firing}
-`), 0o644))
-	res, err := RunFile(context.Background(), tf, fault.Config{})
-	require.NoError(t, err)
+`)
 	require.Empty(t, res.Tests[0].Failures)
 }
 
@@ -325,15 +290,7 @@ tests:
 // changes nothing. It fails instead, as a late entry that matches no
 // sample does.
 func TestBreaksAfterTheEndFail(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`groups:
-  - name: g
-    rules:
-      - alert: High
-        expr: value > 90
-`), 0o644))
-	tf := filepath.Join(dir, "t.yaml")
-	require.NoError(t, os.WriteFile(tf, []byte(`rule_files: [r.yaml]
+	tf, res := runRuleTest(t, highRule, `rule_files: [r.yaml]
 tests:
   - name: restart never happens
     delivery:
@@ -347,11 +304,38 @@ tests:
         alertname: High
         exp_alerts:
           - exp_labels: {host: a}
-`), 0o644))
-	res, err := RunFile(context.Background(), tf, fault.Config{})
-	require.NoError(t, err)
+`)
 	require.Equal(t, []string{
 		tf + `:5:7: test "restart never happens": restart_at 20m is after the test's end, 3m: nothing would run after it`,
 		tf + `:5:7: test "restart never happens": reload_at 30m is after the test's end, 3m: nothing would run after it`,
 	}, res.Tests[0].Failures)
+}
+
+// highRule is a rule file with one rule, High: value > 90.
+const highRule = `groups:
+  - name: g
+    rules:
+      - alert: High
+        expr: value > 90
+`
+
+// writeFile writes src to the file name in dir, and returns its path.
+func writeFile(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(src), 0o644))
+	return p
+}
+
+// runRuleTest writes ruleSrc as r.yaml and testSrc as t.yaml (which names
+// rule_files: [r.yaml]) in a fresh directory, runs t.yaml, and returns its
+// path and result: the test file must run, whether its tests pass or not.
+func runRuleTest(t *testing.T, ruleSrc, testSrc string) (string, *Result) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yaml", ruleSrc)
+	tf := writeFile(t, dir, "t.yaml", testSrc)
+	res, err := RunFile(context.Background(), tf, fault.Config{})
+	require.NoError(t, err)
+	return tf, res
 }
