@@ -29,13 +29,7 @@ func TestAlertmanagerPendingListBoundedDuringOutage(t *testing.T) {
 	const maxAlerts = 8
 	a := NewAlertmanager(srv.URL, &AlertmanagerOptions{Options: Options{Clock: fc, Timeout: -1}, MaxAlerts: maxAlerts})
 	ctx := context.Background()
-	ev := func(state fault.State, i int) fault.Event {
-		return fault.Event{
-			ID: fmt.Sprintf("%s%d", state, i), Episode: fmt.Sprint("ep", i), Kind: fault.KindAbsence, Rule: "absence",
-			State: state, At: t0.UnixNano(), Labels: stream.NewLabels("host", fmt.Sprint("h", i)), Value: math.NaN(),
-		}
-	}
-	require.NoError(t, a.Emit(ctx, ev(fault.StateFiring, 0)))
+	require.NoError(t, a.Emit(ctx, amEvent(fault.StateFiring, 0, t0)))
 	require.NoError(t, a.Start())
 	t.Cleanup(func() {
 		c, cancel := context.WithCancel(ctx)
@@ -49,8 +43,8 @@ func TestAlertmanagerPendingListBoundedDuringOutage(t *testing.T) {
 	require.True(t, fc.WaitFor(2, done))
 
 	for i := 1; i <= 10000; i++ {
-		require.NoError(t, a.Emit(ctx, ev(fault.StateFiring, i)))
-		require.NoError(t, a.Emit(ctx, ev(fault.StateResolved, i)))
+		require.NoError(t, a.Emit(ctx, amEvent(fault.StateFiring, i, t0)))
+		require.NoError(t, a.Emit(ctx, amEvent(fault.StateResolved, i, t0)))
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -59,7 +53,7 @@ func TestAlertmanagerPendingListBoundedDuringOutage(t *testing.T) {
 	// Every queued alert is still in pending, in the order it came.
 	var queued, inPending []string
 	for i := 0; i <= 10000; i++ {
-		k := a.labelSet(&fault.Event{Kind: fault.KindAbsence, Rule: "absence", Labels: stream.NewLabels("host", fmt.Sprint("h", i))})
+		k := amKey(a, i)
 		if al := a.alerts[k]; al != nil && al.queued {
 			queued = append(queued, k)
 		}
@@ -82,6 +76,11 @@ func amEvent(state fault.State, i int, at time.Time) fault.Event {
 		ID: fmt.Sprintf("%s%d", state, i), Episode: fmt.Sprint("ep", i), Kind: fault.KindAbsence, Rule: "absence",
 		State: state, At: at.UnixNano(), Labels: stream.NewLabels("host", fmt.Sprint("h", i)), Value: math.NaN(),
 	}
+}
+
+// amKey returns a's label set of amEvent's alert i.
+func amKey(a *Alertmanager, i int) string {
+	return a.labelSet(&fault.Event{Kind: fault.KindAbsence, Rule: "absence", Labels: stream.NewLabels("host", fmt.Sprint("h", i))})
 }
 
 // An Emit into a full table makes room, or finds there is none, in
@@ -141,8 +140,7 @@ func TestAlertmanagerFullTableEvictionOrder(t *testing.T) {
 	held := func() []string {
 		var hs []string
 		for i := range 10 {
-			k := a.labelSet(&fault.Event{Kind: fault.KindAbsence, Rule: "absence", Labels: stream.NewLabels("host", fmt.Sprint("h", i))})
-			if a.alerts[k] != nil {
+			if a.alerts[amKey(a, i)] != nil {
 				hs = append(hs, fmt.Sprint("h", i))
 			}
 		}
