@@ -218,12 +218,7 @@ func TestEvalNoAllocs(t *testing.T) {
 }
 
 func TestExpandAnnotations(t *testing.T) {
-	rs, err := Parse("a.yaml", []byte(`groups:
-- name: g
-  rules:
-  - alert: A
-    expr: value > 1
-    annotations:
+	rs, err := Parse("a.yaml", alertFile(`    annotations:
       summary: 'errors at {{ $value }} on {{ $labels.instance }}{{ $labels.nope }}'
       human: '{{ $value | humanize }} {{ 0.1234 | humanizePercentage }} {{ 3725 | humanizeDuration }}'
       upper: '{{ $labels.job | toUpper }} {{ "X" | toLower }} {{ index $labels "job" }}'
@@ -336,12 +331,7 @@ func TestConcurrentEval(t *testing.T) {
 // expansion stops at maxTemplateBytes with an error, as an expression's
 // strings stop at their budget.
 func TestExpandAnnotationsIsBounded(t *testing.T) {
-	rs, err := Parse("a.yaml", []byte(`groups:
-- name: g
-  rules:
-  - alert: A
-    expr: value > 1
-    labels:
+	rs, err := Parse("a.yaml", alertFile(`    labels:
       big: '{{ range $labels }}xxxxxxxxxxxxxxxxxxxx{{ end }}'
     annotations:
       big: '{{ range $labels }}xxxxxxxxxxxxxxxxxxxx{{ end }}'

@@ -534,20 +534,15 @@ series:
 // and range the dot is no longer the data ({{ .Value }} there is a label
 // named Value), nor is $labels.Value the value.
 func TestLintLabelFromValueReadsTheTemplate(t *testing.T) {
-	rs, err := Parse("t.yaml", []byte(`groups:
-  - name: g
-    rules:
-      - alert: A
-        expr: value > 1
-        labels:
-          a: '{{ .Value }}'
-          b: '{{ $.Value | humanize }}'
-          c: '{{ if gt .Value 10.0 }}big{{ end }}'
-          d: '{{ $v := $value }}{{ $v }}'
-          e: '{{ printf "%s}" $value }}'
-          f: '{{ with $labels }}{{ .Value }}{{ end }}'
-          g: '{{ $labels.Value }} {{ .Labels.Value }} $value .Value'
-          h: '{{ range $labels }}{{ . }}{{ end }}'
+	rs, err := Parse("t.yaml", alertFile(`    labels:
+      a: '{{ .Value }}'
+      b: '{{ $.Value | humanize }}'
+      c: '{{ if gt .Value 10.0 }}big{{ end }}'
+      d: '{{ $v := $value }}{{ $v }}'
+      e: '{{ printf "%s}" $value }}'
+      f: '{{ with $labels }}{{ .Value }}{{ end }}'
+      g: '{{ $labels.Value }} {{ .Labels.Value }} $value .Value'
+      h: '{{ range $labels }}{{ . }}{{ end }}'
 `))
 	require.NoError(t, err)
 	var got []string

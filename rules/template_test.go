@@ -13,6 +13,12 @@ import (
 	"github.com/faultline-go/faultline/stream"
 )
 
+// alertFile is a rule file with one rule, alert A: value > 1, whose other
+// fields (labels, annotations), indented by 4, are body, from line 6 on.
+func alertFile(body string) []byte {
+	return []byte("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: value > 1\n" + body)
+}
+
 // TestParseRefusesUnboundedTemplates: text/template ranges over integers
 // (Go 1.22), and templates call templates, so a template could loop without
 // writing ({{ range 1000000000 }}{{ end }} ran for seconds, nested ranges
@@ -23,12 +29,7 @@ import (
 func TestParseRefusesUnboundedTemplates(t *testing.T) {
 	// Every template starts at column 13 (labels: 12), so the offending
 	// character is at 13 + its byte offset in the template.
-	_, err := Parse("t.yaml", []byte(`groups:
-- name: g
-  rules:
-  - alert: A
-    expr: value > 1
-    labels:
+	_, err := Parse("t.yaml", alertFile(`    labels:
       l1: '{{ range 3 }}{{ end }}'
     annotations:
       a01: '{{ range 1000000000 }}{{ end }}'
@@ -71,12 +72,7 @@ func TestParseRefusesUnboundedTemplates(t *testing.T) {
 func TestTemplateNameErrorsPointAtTheName(t *testing.T) {
 	// Every one-line template starts at column 11 (the block scalar's
 	// lines at 9), so the name is at 11 + its byte offset in the line.
-	_, err := Parse("t.yaml", []byte(`groups:
-- name: g
-  rules:
-  - alert: A
-    expr: value > 1
-    annotations:
+	_, err := Parse("t.yaml", alertFile(`    annotations:
       a: '{{ $labels.job }} in {{ $externalLabels.cluster }}'
       b: 'on {{ $labels.instance | title }}'
       c: |
@@ -96,12 +92,7 @@ func TestTemplateNameErrorsPointAtTheName(t *testing.T) {
 // refuses leaves the ranges over the series' labels, one after another or
 // in the else branch of another, and their variables.
 func TestParseAcceptsBoundedTemplates(t *testing.T) {
-	rs, err := Parse("t.yaml", []byte(`groups:
-- name: g
-  rules:
-  - alert: A
-    expr: value > 1
-    labels:
+	rs, err := Parse("t.yaml", alertFile(`    labels:
       l: '{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}'
     annotations:
       a: '{{ range .Labels }}{{ . }}{{ else }}{{ range $labels }}{{ end }}none{{ end }}|{{ range $labels }}{{ if eq . "x" }}{{ break }}{{ end }}{{ . }}{{ end }}'
@@ -134,12 +125,7 @@ func TestParseAcceptsBoundedTemplates(t *testing.T) {
 func TestExpandBoundsTheStringsTemplatesBuild(t *testing.T) {
 	quadruple := strings.Repeat(`{{ $x = print $x $x $x $x }}`, 8)
 	double := strings.Repeat(`{{ $x = js $x }}`, 20)
-	rs, err := Parse("t.yaml", []byte(`groups:
-- name: g
-  rules:
-  - alert: A
-    expr: value > 1
-    annotations:
+	rs, err := Parse("t.yaml", alertFile(`    annotations:
       width: '{{ len (printf "%1000000s" "") }}'
       star: '{{ len (printf "%*d" 1000000 1) }}'
       labels: '{{ len (printf "%30000v" $labels) }}'
@@ -172,8 +158,7 @@ func TestExpandFunctionsAsTextTemplate(t *testing.T) {
 		`{{ print "a" "b" 1 2 $value $labels . }}{{ println "a" 1 }}{{ printf "%s" }}` +
 		`{{ html "<a href='x'>" 1 }}{{ js "<'\"\\" }}{{ urlquery "a b&c" $labels }}` +
 		`{{ toUpper "aßɐ" }}{{ toLower "ÀB" }}{{ range $labels }}{{ printf "%s;" . | toUpper }}{{ end }}`
-	rs, err := Parse("t.yaml", []byte("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: value > 1\n    annotations:\n      a: '"+
-		strings.ReplaceAll(text, "'", "''")+"'\n"))
+	rs, err := Parse("t.yaml", alertFile("    annotations:\n      a: '"+strings.ReplaceAll(text, "'", "''")+"'\n"))
 	require.NoError(t, err)
 	labels := stream.NewLabels("job", "api", "x", "<y>")
 	got, err := rs.Rule(0).ExpandAnnotations(labels, 2.5)
@@ -192,12 +177,7 @@ func TestExpandFunctionsAsTextTemplate(t *testing.T) {
 // each expansion here builds 40 KB, which two sharing one budget would
 // exceed.
 func TestExpandBudgetsAreNotShared(t *testing.T) {
-	rs, err := Parse("t.yaml", []byte(`groups:
-- name: g
-  rules:
-  - alert: A
-    expr: value > 1
-    annotations:
+	rs, err := Parse("t.yaml", alertFile(`    annotations:
       a: '{{ len (printf "%40000s" $labels.id) }} {{ $labels.id }}'
 `))
 	require.NoError(t, err)
