@@ -133,7 +133,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// Nor when an output is a directory: the report would fail only at
 	// its rename, after the whole input, and the state at its first read.
-	for _, o := range [...]struct{ flag, path string }{{"--report", *reportTo}, {"--state", *state}} {
+	outputs := [...]struct{ flag, path string }{{"--report", *reportTo}, {"--state", *state}}
+	for _, o := range outputs {
 		if o.path == "" {
 			continue
 		}
@@ -161,7 +162,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// Nor does it read before it knows its outputs can be written: the
 	// report is written at the end, the first checkpoint after a while.
-	for _, o := range [...]struct{ flag, path string }{{"--report", *reportTo}, {"--state", *state}} {
+	for _, o := range outputs {
 		if o.path == "" {
 			continue
 		}
