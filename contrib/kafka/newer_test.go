@@ -117,16 +117,16 @@ func TestCorruptStateIsNotNewer(t *testing.T) {
 	snap, err := eng.AppendSnapshot(nil)
 	require.NoError(t, err)
 	raw := (&state{kind: stageEngine, next: 5, taken: t0.UnixNano(), sources: deviceRules, snapshot: snap}).encode()
-	require.NoError(t, newerState(raw, w.engineHead, w.fleetHead))
-	require.ErrorIs(t, newerState(newerFrame(t, raw), w.engineHead, w.fleetHead), ErrNewerState)
+	require.NoError(t, w.newerState(raw))
+	require.ErrorIs(t, w.newerState(newerFrame(t, raw)), ErrNewerState)
 	for i := range raw {
 		bad := bytes.Clone(raw)
 		bad[i] ^= 0x41
-		require.NoError(t, newerState(bad, w.engineHead, w.fleetHead), "byte %d flipped", i)
+		require.NoError(t, w.newerState(bad), "byte %d flipped", i)
 		_, err := decodeState(bad)
 		require.ErrorIs(t, err, ErrBadState, "byte %d flipped", i)
 	}
-	require.NoError(t, newerState(raw[:len(raw)-1], w.engineHead, w.fleetHead))
+	require.NoError(t, w.newerState(raw[:len(raw)-1]))
 	p := w.open(tp{topic: "t", partition: 0}, raw[:len(raw)-1], t0.UnixNano())
 	require.Equal(t, int64(-1), p.next, "afresh")
 	require.Equal(t, 1.0, metric(w, "faultline_kafka_state_unreadable_total"))

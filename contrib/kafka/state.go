@@ -223,7 +223,7 @@ func headOf(b []byte) frameHead {
 // this one reads another rule syntax, as after a rollback across a
 // release that added to it. They cannot be done without: the snapshot is
 // restored under them (see Worker.restore), not under the worker's.
-func newerState(raw []byte, engine, fleet frameHead) error {
+func (w *Worker) newerState(raw []byte) error {
 	st, err := decodeState(raw)
 	if errors.Is(err, ErrNewerState) {
 		return err
@@ -231,16 +231,16 @@ func newerState(raw []byte, engine, fleet frameHead) error {
 	if err != nil {
 		return nil
 	}
-	head := engine
+	head := w.engineHead
 	if st.kind == stageFleet {
-		head = fleet
+		head = w.fleetHead
 	}
 	version, _, err := frame.Open(st.snapshot, head.magic)
 	if err == nil && version > head.version {
 		return fmt.Errorf("%w: its snapshot's version %d, this build reads up to %d", ErrNewerState, version, head.version)
 	}
 	if st.kind == stageEngine {
-		if _, err := rules.ParseSources(st.sources...); err != nil {
+		if _, err := w.stateRules(st.sources); err != nil {
 			return fmt.Errorf("%w: its rules do not parse in this build: %w", ErrNewerState, err)
 		}
 	}

@@ -714,7 +714,7 @@ func (w *Worker) newerStates(got map[string]loaded) error {
 		if st.raw == nil {
 			continue
 		}
-		if err := newerState(st.raw, w.engineHead, w.fleetHead); err != nil {
+		if err := w.newerState(st.raw); err != nil {
 			errs = append(errs, fmt.Errorf("the state %s: %w", key, err))
 		}
 	}
@@ -774,7 +774,7 @@ func (w *Worker) restore(p *partition, raw []byte, now int64) error {
 		p.fleet, p.next, p.epoch = f, st.next, st.epoch
 		return nil
 	}
-	old, err := rules.ParseSources(st.sources...)
+	old, err := w.stateRules(st.sources)
 	if err != nil {
 		return fmt.Errorf("the rules of the state: %w", err)
 	}
@@ -793,6 +793,20 @@ func (w *Worker) restore(p *partition, raw []byte, now int64) error {
 		w.engineErr(p, eng.Skip(ctx, st.taken, now))
 	}
 	return nil
+}
+
+// stateRules returns the rules a state was taken under, parsed: the
+// worker's own, parsed once in New, when they are the same sources (as
+// they are but across a change of rules), so that each state loaded is not
+// parsed again, by newerState and then by restore, at every assignment.
+func (w *Worker) stateRules(srcs []rules.Source) (*rules.Ruleset, error) {
+	same := slices.EqualFunc(srcs, w.cfg.Rules, func(a, b rules.Source) bool {
+		return a.Name == b.Name && bytes.Equal(a.Data, b.Data)
+	})
+	if same {
+		return w.rs, nil
+	}
+	return rules.ParseSources(srcs...)
 }
 
 // engineConfig is a partition's engine configuration under rs.
