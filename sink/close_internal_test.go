@@ -46,6 +46,21 @@ func closeWhenIdle(r *runner, emit func() error, closeSink func(context.Context)
 	return res
 }
 
+// requireClosedDeliveringOne waits for closeWhenIdle's Close to return
+// without error, then checks by stats that the one event was delivered.
+func requireClosedDeliveringOne(t *testing.T, res <-chan error, stats func() Stats) {
+	t.Helper()
+	select {
+	case err := <-res:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	st := stats()
+	require.Equal(t, uint64(1), st.Sent)
+	require.Zero(t, st.DroppedTotal())
+}
+
 // An event emitted just before Close, while the goroutine had just found
 // the queue empty, is delivered: Close's context never ended.
 func TestCloseRacingEmitDeliversTheEvent(t *testing.T) {
@@ -54,15 +69,7 @@ func TestCloseRacingEmitDeliversTheEvent(t *testing.T) {
 	res := closeWhenIdle(&s.q.run,
 		func() error { return s.Emit(context.Background(), raceEvent()) }, s.Close)
 	require.NoError(t, s.Start())
-	select {
-	case err := <-res:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return")
-	}
-	st := s.Stats()
-	require.Equal(t, uint64(1), st.Sent)
-	require.Zero(t, st.DroppedTotal())
+	requireClosedDeliveringOne(t, res, s.Stats)
 	require.Contains(t, buf.String(), `"f1"`)
 }
 
@@ -75,14 +82,6 @@ func TestAlertmanagerCloseRacingEmitDeliversTheAlert(t *testing.T) {
 	res := closeWhenIdle(&a.run,
 		func() error { return a.Emit(context.Background(), raceEvent()) }, a.Close)
 	require.NoError(t, a.Start())
-	select {
-	case err := <-res:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return")
-	}
-	st := a.Stats()
-	require.Equal(t, uint64(1), st.Sent)
-	require.Zero(t, st.DroppedTotal())
+	requireClosedDeliveringOne(t, res, a.Stats)
 	require.Len(t, got, 1)
 }
