@@ -46,7 +46,6 @@ type boundedTemplate struct {
 type templateRun struct {
 	t     *template.Template
 	built int   // bytes of strings the functions built in this expansion
-	verbs int   // bytes printf's verbs built in the current call (fmtArg)
 	err   error // why a verb of the current printf call was refused
 }
 
@@ -183,14 +182,16 @@ func (run *templateRun) printf(format string, args ...any) (string, error) {
 	for i, a := range args {
 		wrapped[i] = fmtArg{v: a, run: run}
 	}
-	run.verbs, run.err = 0, nil
+	built := run.built
+	run.err = nil
 	out := fmt.Sprintf(format, wrapped...)
 	if run.err != nil {
 		return "", run.err
 	}
-	// The verbs are counted; the rest is the format's text and fmt's
-	// %!verb(MISSING)-style notes, a few bytes per verb.
-	run.built -= run.verbs
+	// The verbs were counted one by one, so that each is charged after
+	// those before it; out counts them again, with the format's text and
+	// fmt's %!verb(MISSING)-style notes, a few bytes per verb.
+	run.built = built
 	return run.add(out)
 }
 
@@ -237,7 +238,6 @@ func (a fmtArg) Format(f fmt.State, verb rune) {
 		a.run.err = err
 		return
 	}
-	a.run.verbs += len(out)
 	_, _ = io.WriteString(f, out)
 }
 
