@@ -52,6 +52,21 @@ func (r *limitedReceiver) result() (took []string, sizes []int) {
 	return slices.Clone(r.took), slices.Clone(r.sizes)
 }
 
+// requireSplitDownToTheRefused checks a run of 8 events sent as one batch
+// to a limitedReceiver of limit 2 that refuses the sixth: the batch was
+// halved down to that event, which alone was dropped (rejected, not
+// retried) and logged as refused (its mention in logs); want were taken.
+func requireSplitDownToTheRefused(t *testing.T, took []string, sizes []int, st sink.Stats, logs string, want []string, refused string) {
+	t.Helper()
+	require.Equal(t, want, took)
+	require.Equal(t, []int{8, 4, 2, 2, 4, 2, 1, 1, 2}, sizes)
+	require.Equal(t, uint64(7), st.Sent)
+	require.Equal(t, uint64(1), st.Dropped[sink.ReasonRejected])
+	require.Zero(t, st.Retries)
+	require.Contains(t, logs, "too large")
+	require.Contains(t, logs, refused)
+}
+
 // A receiver that refuses a batch as too large (413) gets its halves, and
 // theirs, down to single events; an event refused alone is dropped,
 // counted as rejected, and logged.
@@ -73,15 +88,10 @@ func TestWebhookSplitsABatchTooLarge(t *testing.T) {
 	}
 	require.NoError(t, s.Close(context.Background()))
 	took, sizes := rcv.result()
-	require.Equal(t, []string{"e00", "e01", "e02", "e03", "e04", "e06", "e07"}, took)
-	require.Equal(t, []int{8, 4, 2, 2, 4, 2, 1, 1, 2}, sizes)
 	st := s.Stats()
-	require.Equal(t, uint64(7), st.Sent)
-	require.Equal(t, uint64(1), st.Dropped[sink.ReasonRejected])
-	require.Zero(t, st.Retries)
+	requireSplitDownToTheRefused(t, took, sizes, st, logs.String(),
+		[]string{"e00", "e01", "e02", "e03", "e04", "e06", "e07"}, "id=e05")
 	require.Equal(t, st.Events, st.Sent+st.DroppedTotal())
-	require.Contains(t, logs.String(), "too large")
-	require.Contains(t, logs.String(), "id=e05")
 }
 
 // The same for the Alertmanager sink, alert by alert.
@@ -105,12 +115,6 @@ func TestAlertmanagerSplitsARequestTooLarge(t *testing.T) {
 	require.NoError(t, s.Close(context.Background()))
 	took, sizes := rcv.result()
 	slices.Sort(took)
-	require.Equal(t, []string{"h00", "h01", "h02", "h03", "h04", "h06", "h07"}, took)
-	require.Equal(t, []int{8, 4, 2, 2, 4, 2, 1, 1, 2}, sizes)
-	st := s.Stats()
-	require.Equal(t, uint64(7), st.Sent)
-	require.Equal(t, uint64(1), st.Dropped[sink.ReasonRejected])
-	require.Zero(t, st.Retries)
-	require.Contains(t, logs.String(), "too large")
-	require.Contains(t, logs.String(), "h05")
+	requireSplitDownToTheRefused(t, took, sizes, s.Stats(), logs.String(),
+		[]string{"h00", "h01", "h02", "h03", "h04", "h06", "h07"}, "h05")
 }
