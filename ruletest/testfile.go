@@ -449,19 +449,11 @@ func (p *fileParser) inputSeries(n *yaml.Node, room, limit int) (InputSeries, in
 	return in, steps, good
 }
 
-// seriesKey is the identity of a series: its name and sorted labels, each
-// part ended by a byte no label holds.
+// seriesKey is the identity of a series: its name, quoted so that it
+// ends where the labels begin, and its sorted labels as Labels.String
+// writes them, a form no other label set has.
 func seriesKey(name string, labels stream.Labels) string {
-	var b strings.Builder
-	b.WriteString(name)
-	b.WriteByte(0xff)
-	for _, l := range labels {
-		b.WriteString(l.Name)
-		b.WriteByte(0xff)
-		b.WriteString(l.Value)
-		b.WriteByte(0xff)
-	}
-	return b.String()
+	return strconv.Quote(name) + labels.String()
 }
 
 // parseSeriesNotation reads 'name{a="1", b="2"}': a selector whose matchers
