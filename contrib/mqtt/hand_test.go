@@ -8,11 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/faultline-go/faultline/clock"
 	"github.com/faultline-go/faultline/contrib/mqtt"
 	"github.com/faultline-go/faultline/fault"
-	"github.com/faultline-go/faultline/pipeline"
-	"github.com/faultline-go/faultline/rules"
 )
 
 // The client gives each message's batch to the runtime, which with one
@@ -23,18 +20,8 @@ import (
 // Empty messages between them give no batch to hand over.
 func TestHandedBatchesArriveIntact(t *testing.T) {
 	b := startBroker(t, brokerOpts{})
-	c, err := mqtt.New(mqtt.Config{Broker: b.url(), ClientID: "faultline", Backoff: backoff, Drain: 5 * time.Second,
-		Subscriptions: []mqtt.Subscription{{Filter: "d/#"}}})
-	require.NoError(t, err)
-	rec := &recorder{}
-	rt, err := pipeline.New(pipeline.Config{Shards: 1, QueueLen: 64, Clock: clock.NewFake(t0), Sinks: []pipeline.Sink{rec},
-		Rules: []rules.Source{{Name: "rules.yaml", Data: []byte("groups: [{name: g, rules: [{alert: Seen, match: up, expr: 'value >= 0'}]}]\n")}}})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cDone := make(chan error, 1)
-	go func() { cDone <- c.Run(ctx, rt) }()
-	waitFor(t, 10*time.Second, func() bool { return c.Stats().Subscribed > 0 }, "the client subscribes")
+	r := newRig(t, rigConfig{broker: b, subs: []mqtt.Subscription{{Filter: "d/#"}}, shards: 1, queueLen: 64, held: true,
+		rules: "groups: [{name: g, rules: [{alert: Seen, match: up, expr: 'value >= 0'}]}]\n"})
 
 	const messages = 40 // two samples each, within the queue: none waits
 	dev := dial(t, b.url(), "device", true)
@@ -45,18 +32,15 @@ func TestHandedBatchesArriveIntact(t *testing.T) {
 			dev.publish("d/a", 1, "")
 		}
 	}
-	waitFor(t, 10*time.Second, func() bool { return c.Stats().Samples == 2*messages }, "every message is queued")
-	require.EqualValues(t, messages/5, c.Stats().Empty)
+	waitFor(t, 10*time.Second, func() bool { return r.c.Stats().Samples == 2*messages }, "every message is queued")
+	require.EqualValues(t, messages/5, r.c.Stats().Empty)
 
-	rtDone := make(chan error, 1)
-	go func() { rtDone <- rt.Run(ctx) }()
-	require.NoError(t, rt.Sync(context.Background()))
-	cancel()
-	require.NoError(t, <-rtDone)
-	require.NoError(t, <-cDone)
+	r.run()
+	require.NoError(t, r.rt.Sync(context.Background()))
+	r.shutdown()
 
 	seen := map[string]float64{}
-	for _, ev := range rec.of(fault.KindThreshold, fault.StateFiring) {
+	for _, ev := range r.rec.of(fault.KindThreshold, fault.StateFiring) {
 		host := ev.Labels.Get("host")
 		_, dup := seen[host]
 		require.False(t, dup, "%s fired twice", host)

@@ -60,9 +60,11 @@ type rig struct {
 	rec *recorder
 	c   *mqtt.Client
 
+	ctx    context.Context
 	cancel context.CancelFunc
 	rtDone chan error
 	cDone  chan error
+	ran    bool // the runtime runs (see rigConfig.held)
 	ended  bool
 }
 
@@ -76,6 +78,8 @@ type rigConfig struct {
 	clk      *clock.Fake
 	publish  mqtt.Publish
 	logger   *slog.Logger // by default none
+	queueLen int          // the runtime's; by default its own
+	held     bool         // the runtime runs only from r.run, the client at once
 }
 
 func newRig(t *testing.T, rc rigConfig) *rig {
@@ -107,12 +111,14 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 	rec := &recorder{}
 	rt, err := pipeline.New(pipeline.Config{
 		Rules: srcs, Shards: rc.shards, State: rc.state, Clock: clk,
-		Sinks: []pipeline.Sink{c.Publisher(), rec}, Drain: 5 * time.Second,
+		Sinks: []pipeline.Sink{c.Publisher(), rec}, Drain: 5 * time.Second, QueueLen: rc.queueLen,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &rig{t: t, clk: clk, rt: rt, rec: rec, c: c, cancel: cancel, rtDone: make(chan error, 1), cDone: make(chan error, 1)}
-	go func() { r.rtDone <- rt.Run(ctx) }()
+	r := &rig{t: t, clk: clk, rt: rt, rec: rec, c: c, ctx: ctx, cancel: cancel, rtDone: make(chan error, 1), cDone: make(chan error, 1)}
+	if !rc.held {
+		r.run()
+	}
 	go func() { r.cDone <- c.Run(ctx, rt) }()
 	t.Cleanup(r.shutdown)
 	if len(rc.subs) > 0 {
@@ -123,6 +129,12 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 	return r
 }
 
+// run runs the runtime of a rig made with rigConfig.held.
+func (r *rig) run() {
+	r.ran = true
+	go func() { r.rtDone <- r.rt.Run(r.ctx) }()
+}
+
 // shutdown stops the runtime and the client; both must end without error.
 func (r *rig) shutdown() {
 	if r.ended {
@@ -130,7 +142,9 @@ func (r *rig) shutdown() {
 	}
 	r.ended = true
 	r.cancel()
-	require.NoError(r.t, <-r.rtDone)
+	if r.ran {
+		require.NoError(r.t, <-r.rtDone)
+	}
 	require.NoError(r.t, <-r.cDone)
 }
 
