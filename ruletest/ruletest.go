@@ -507,9 +507,10 @@ func (r *runner) horizon() int64 {
 	return end
 }
 
-// detectorKinds are the kinds of the engine's own detectors, whose events
-// carry their kind as the alert name (absence, periodic_gap ...); the
-// other kinds are events of rules, named by the rule's alert.
+// detectorKind reports whether name is the kind of one of the engine's own
+// detectors, whose events carry their kind as the alert name (absence,
+// periodic_gap ...); the other kinds are events of rules, named by the
+// rule's alert.
 func detectorKind(name string) bool {
 	switch k := fault.Kind(name); k {
 	case fault.KindThreshold, fault.KindCohort, fault.KindFlapping:
