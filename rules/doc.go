@@ -60,9 +60,10 @@
 //     $value the sample value. Unlike Prometheus, whose annotations see the
 //     series' labels alone, these are the labels the event carries: the
 //     series' with the rule's labels applied and, with levels, the level's
-//     severity, so that one annotation can say which level fired. Besides text/template's builtins they may
-//     call humanize, humanizePercentage, humanizeDuration, toUpper and
-//     toLower. Templates run on every event, so they must run in bounded
+//     severity, so that one annotation can say which level fired. Besides
+//     text/template's builtins they may call humanize,
+//     humanizePercentage, humanizeDuration, toUpper and toLower.
+//     Templates run on every event, so they must run in bounded
 //     time: Parse refuses, at the offending character, a range over
 //     anything but $labels (or .Labels), such as {{ range 1000000000 }},
 //     which loops for seconds writing nothing; a range inside another
