@@ -539,26 +539,21 @@ func (a *Alertmanager) settle(lo, hi int, out outcome) {
 // delivered the same way; a single alert refused so is dropped (reason
 // "rejected").
 func (a *Alertmanager) deliver(ctx context.Context, lo, hi int) bool {
-	out := deliverWithRetry(ctx, a.o.Clock, &a.o.Retry, a.o.Logger, a.o.Name,
-		func(ctx context.Context) error {
-			if !a.encode(lo, hi) {
-				return nil
-			}
-			return a.p.post(ctx, a.body)
+	return deliverHalving(lo, hi,
+		func(lo, hi int) outcome {
+			return deliverWithRetry(ctx, a.o.Clock, &a.o.Retry, a.o.Logger, a.o.Name,
+				func(ctx context.Context) error {
+					if !a.encode(lo, hi) {
+						return nil
+					}
+					return a.p.post(ctx, a.body)
+				},
+				func() { a.mu.Lock(); a.st.Retries++; a.mu.Unlock() })
 		},
-		func() { a.mu.Lock(); a.st.Retries++; a.mu.Unlock() })
-	switch {
-	case out == canceled:
-		return false
-	case out == tooLarge && hi-lo > 1:
-		mid := lo + (hi-lo)/2
-		return a.deliver(ctx, lo, mid) && a.deliver(ctx, mid, hi)
-	case out == tooLarge:
-		a.o.Logger.Warn("sink: alert too large for Alertmanager (HTTP 413), dropped", "sink", a.o.Name, "alert", a.inflight[lo].key)
-		out = rejected
-	}
-	a.settle(lo, hi, out)
-	return true
+		a.settle,
+		func(i int) {
+			a.o.Logger.Warn("sink: alert too large for Alertmanager (HTTP 413), dropped", "sink", a.o.Name, "alert", a.inflight[i].key)
+		})
 }
 
 // loop is the delivery goroutine.

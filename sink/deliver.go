@@ -87,6 +87,27 @@ func deliverWithRetry(ctx context.Context, clk clock.Clock, r *Retry, log *slog.
 	}
 }
 
+// deliverHalving delivers items lo to hi of a batch with send and records
+// the outcome with settle; false when the context ended first (canceled),
+// with nothing settled. Items refused as too large (413) are split in
+// halves, each delivered the same way; a single item refused so is handed
+// to dropOne (to log) and settled as rejected.
+func deliverHalving(lo, hi int, send func(lo, hi int) outcome, settle func(lo, hi int, out outcome), dropOne func(i int)) bool {
+	out := send(lo, hi)
+	switch {
+	case out == canceled:
+		return false
+	case out == tooLarge && hi-lo > 1:
+		mid := lo + (hi-lo)/2
+		return deliverHalving(lo, mid, send, settle, dropOne) && deliverHalving(mid, hi, send, settle, dropOne)
+	case out == tooLarge:
+		dropOne(lo)
+		out = rejected
+	}
+	settle(lo, hi, out)
+	return true
+}
+
 // errTimeout is the cause of a request canceled by poster's timeout.
 var errTimeout = errors.New("timeout")
 

@@ -273,6 +273,50 @@ func (q *queue) loop(ctx context.Context) {
 // refused as too large (413) is split in halves, each delivered the same
 // way; a single event refused so is dropped (reason "rejected").
 func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
+	q.encodeBody(batch)
+	if len(q.bad) > 0 {
+		// The halves of a batch too large hold the events encoded, whose
+		// drops are counted already. batch is q.batch, the loop's.
+		good := batch[:0]
+		for i, j := 0, 0; i < len(batch); i++ {
+			if j < len(q.bad) && q.bad[j] == i {
+				j++
+				continue
+			}
+			good = append(good, batch[i])
+		}
+		batch = good
+	}
+	n := len(batch)
+	if n == 0 {
+		return true
+	}
+	return deliverHalving(0, n,
+		func(lo, hi int) outcome {
+			if lo != 0 || hi != n { // a half: the body holds the whole batch
+				q.encodeBody(batch[lo:hi])
+			}
+			return q.sendBody(ctx)
+		},
+		func(lo, hi int, out outcome) {
+			switch out {
+			case delivered:
+				q.account(hi-lo, true, 0)
+			case rejected:
+				q.account(hi-lo, false, ReasonRejected)
+			case exhausted:
+				q.account(hi-lo, false, ReasonRetriesExhausted)
+			}
+		},
+		func(i int) {
+			q.o.Logger.Warn("sink: event too large for the receiver (HTTP 413), dropped", "sink", q.o.Name, "id", batch[i].ID)
+		})
+}
+
+// encodeBody encodes evs into q.body, after the newline that ends a torn
+// line, and drops (counted, logged) the events it cannot encode, their
+// indexes in q.bad.
+func (q *queue) encodeBody(evs []fault.Event) {
 	q.bad = q.bad[:0]
 	q.body = q.body[:0]
 	if q.torn {
@@ -280,17 +324,18 @@ func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
 		// would be lost too.
 		q.body = append(q.body, '\n')
 	}
-	q.body = q.encode(q.body, batch, func(i int, err error) {
+	q.body = q.encode(q.body, evs, func(i int, err error) {
 		q.bad = append(q.bad, i)
-		q.o.Logger.Warn("sink: event cannot be encoded, dropped", "sink", q.o.Name, "id", batch[i].ID, "err", err)
+		q.o.Logger.Warn("sink: event cannot be encoded, dropped", "sink", q.o.Name, "id", evs[i].ID, "err", err)
 	})
 	if len(q.bad) > 0 {
 		q.account(len(q.bad), false, ReasonUnencodable)
 	}
-	n := len(batch) - len(q.bad)
-	if n == 0 {
-		return true
-	}
+}
+
+// sendBody sends q.body with retries, each retry resuming where the last
+// write stopped, and notes whether it left a line torn.
+func (q *queue) sendBody(ctx context.Context) outcome {
 	off := 0
 	out := deliverWithRetry(ctx, q.o.Clock, &q.o.Retry, q.o.Logger, q.o.Name,
 		func(ctx context.Context) error {
@@ -308,34 +353,7 @@ func (q *queue) deliver(ctx context.Context, batch []fault.Event) bool {
 	if off > 0 {
 		q.torn = q.body[off-1] != '\n'
 	}
-	switch out {
-	case delivered:
-		q.account(n, true, 0)
-	case rejected:
-		q.account(n, false, ReasonRejected)
-	case exhausted:
-		q.account(n, false, ReasonRetriesExhausted)
-	case canceled:
-		return false
-	case tooLarge:
-		// The halves hold the events encoded, whose drops are counted
-		// already; a new slice, as q.batch is batch's.
-		good := make([]fault.Event, 0, n)
-		for i, j := 0, 0; i < len(batch); i++ {
-			if j < len(q.bad) && q.bad[j] == i {
-				j++
-				continue
-			}
-			good = append(good, batch[i])
-		}
-		if n == 1 {
-			q.o.Logger.Warn("sink: event too large for the receiver (HTTP 413), dropped", "sink", q.o.Name, "id", good[0].ID)
-			q.account(1, false, ReasonRejected)
-			return true
-		}
-		return q.deliver(ctx, good[:n/2]) && q.deliver(ctx, good[n/2:])
-	}
-	return true
+	return out
 }
 
 // Start starts delivery.
