@@ -84,12 +84,8 @@ func TestReplayRefusesOutputsItCannotWrite(t *testing.T) {
 // error, that the input looks like a capture and wants --capture. Line
 // protocol that fails on its own gets no such hint.
 func TestReplayHintsAtCaptureWithoutTheFlag(t *testing.T) {
-	var in strings.Builder
-	for s := int64(0); s < 60; s += 10 {
-		ts := t0 + s*int64(time.Second)
-		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts, ts)
-	}
-	code, _, stderr := runCLI(t, in.String(), "replay", "-")
+	in := upCapture(60, nil)
+	code, _, stderr := runCLI(t, in, "replay", "-")
 	require.Equal(t, exitOK, code, stderr)
 	hint := "faultline replay: <stdin>:1: this looks like a capture (<arrival_unix_ns> <line protocol>): replay it with --capture\n"
 	require.Contains(t, stderr, hint)
@@ -99,6 +95,6 @@ func TestReplayHintsAtCaptureWithoutTheFlag(t *testing.T) {
 	_, _, stderr = runCLI(t, "up,host=a value= 1\nup host=a\n", "replay", "-")
 	require.Contains(t, stderr, "<stdin>:1:")
 	require.NotContains(t, stderr, "looks like a capture")
-	_, _, stderr = runCLI(t, in.String(), "replay", "--capture", "-")
+	_, _, stderr = runCLI(t, in, "replay", "--capture", "-")
 	require.NotContains(t, stderr, "looks like a capture")
 }

@@ -133,6 +133,22 @@ func writeCapture(t *testing.T, rs []record, extra map[int]string) string {
 	return path
 }
 
+// upCapture returns a capture of host a's up, a sample every 10 s for secs
+// seconds from t0, each arriving late(s) after its sample time (s: its
+// seconds from t0), or at it when late is nil.
+func upCapture(secs int64, late func(s int64) int64) string {
+	var b strings.Builder
+	for s := int64(0); s < secs; s += 10 {
+		ts := t0 + s*int64(time.Second)
+		arr := ts
+		if late != nil {
+			arr += late(s)
+		}
+		fmt.Fprintf(&b, "%d up,host=a value=1 %d\n", arr, ts)
+	}
+	return b.String()
+}
+
 const thresholdRules = `
 groups:
   - name: checks
@@ -303,19 +319,13 @@ func TestFlagsAfterArguments(t *testing.T) {
 // said in the summary; they vanished from it, so that every sample of a
 // capture could be dropped with "fresh 0" and nothing else.
 func TestReplaySummarySaysWhatArrivedTooFarAhead(t *testing.T) {
-	var in strings.Builder
-	for s := int64(0); s < 300; s += 10 {
-		ts := t0 + s*int64(time.Second)
-		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts+2*int64(time.Hour), ts)
-	}
-	code, _, stderr := runCLI(t, in.String(), "replay", "--capture", "-")
+	in := upCapture(300, func(int64) int64 { return 2 * int64(time.Hour) })
+	code, _, stderr := runCLI(t, in, "replay", "--capture", "-")
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, "samples 30: fresh 0,")
 	require.Contains(t, stderr, "rejected 30 samples that arrived more than 1h0m0s after their sample time and the engine clock\n")
 
-	in.Reset()
-	fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", t0, t0)
-	_, _, stderr = runCLI(t, in.String(), "replay", "--capture", "-")
+	_, _, stderr = runCLI(t, upCapture(10, nil), "replay", "--capture", "-")
 	require.NotContains(t, stderr, "rejected", "said only when there are some")
 }
 
@@ -326,27 +336,18 @@ func TestReplaySummarySaysWhatArrivedTooFarAhead(t *testing.T) {
 // many records went back and where the first is, file:line, instead of
 // nothing.
 func TestReplaySaysWhereCaptureArrivalsGoBack(t *testing.T) {
-	var in strings.Builder
-	in.WriteString("# a comment\n")
-	for s := int64(0); s < 300; s += 10 {
-		ts := t0 + s*int64(time.Second)
-		arr := ts
+	in := "# a comment\n" + upCapture(300, func(s int64) int64 {
 		if s == 150 || s == 160 {
-			arr -= 140 * int64(time.Second)
+			return -140 * int64(time.Second)
 		}
-		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", arr, ts)
-	}
-	code, _, stderr := runCLI(t, in.String(), "replay", "--capture", "-")
+		return 0
+	})
+	code, _, stderr := runCLI(t, in, "replay", "--capture", "-")
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, "records arriving before the latest arrival read 2 (the first <stdin>:17, 2m10s behind it): a capture is in arrival order, and the engine clock stayed at the latest\n")
 
 	// In order, not said.
-	var ordered strings.Builder
-	for s := int64(0); s < 300; s += 10 {
-		ts := t0 + s*int64(time.Second)
-		fmt.Fprintf(&ordered, "%d up,host=a value=1 %d\n", ts, ts)
-	}
-	_, _, stderr = runCLI(t, ordered.String(), "replay", "--capture", "-")
+	_, _, stderr = runCLI(t, upCapture(300, nil), "replay", "--capture", "-")
 	require.NotContains(t, stderr, "before the latest arrival")
 	// Nor is a first record stamped before 1970: nothing came before it.
 	_, _, stderr = runCLI(t, "-5 up,host=a value=1 -5\n0 up,host=a value=1 0\n", "replay", "--capture", "-")

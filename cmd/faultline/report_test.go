@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,19 +46,15 @@ func TestReplayReport(t *testing.T) {
 // checkpoint ("No fleet periodic gap" for a run that had one). Resuming
 // with --report is refused, exit 1, before anything is printed or written.
 func TestReplayReportRefusesResumedState(t *testing.T) {
-	var in strings.Builder
-	for s := int64(0); s < 600; s += 10 {
-		ts := t0 + s*int64(time.Second)
-		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts, ts)
-	}
+	in := upCapture(600, nil)
 	dir := t.TempDir()
 	state, page := filepath.Join(dir, "state"), filepath.Join(dir, "report.html")
-	code, _, stderr := runCLI(t, in.String(), "replay", "--capture", "--state", state, "--checkpoint-every", "1m", "--report", page)
+	code, _, stderr := runCLI(t, in, "replay", "--capture", "--state", state, "--checkpoint-every", "1m", "--report", page)
 	require.Equal(t, exitOK, code, stderr)
 	require.FileExists(t, page, "a run that starts afresh writes its report")
 	require.NoError(t, os.Remove(page))
 
-	code, stdout, stderr := runCLI(t, in.String(), "replay", "--capture", "--state", state, "--report", page)
+	code, stdout, stderr := runCLI(t, in, "replay", "--capture", "--state", state, "--report", page)
 	require.Equal(t, exitFail, code, stderr)
 	require.Empty(t, stdout)
 	require.Contains(t, stderr, "--report")
@@ -68,7 +62,7 @@ func TestReplayReportRefusesResumedState(t *testing.T) {
 	require.NoFileExists(t, page, "no report of part of the input")
 
 	// Without --report, the same state resumes.
-	code, _, stderr = runCLI(t, in.String(), "replay", "--capture", "--state", state)
+	code, _, stderr = runCLI(t, in, "replay", "--capture", "--state", state)
 	require.Equal(t, exitOK, code, stderr)
 }
 
@@ -79,13 +73,9 @@ func TestReplayReportRefusesResumedState(t *testing.T) {
 // rename failed ("rename …/.out.123 …/out: file exists").
 func TestReplayRefusesADirectoryAsOutput(t *testing.T) {
 	dir := t.TempDir()
-	var in strings.Builder
-	for s := int64(0); s < 600; s += 10 {
-		ts := t0 + s*int64(time.Second)
-		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts, ts)
-	}
+	in := upCapture(600, nil)
 	for _, flag := range []string{"--report", "--state"} {
-		code, stdout, stderr := runCLI(t, in.String(), "replay", "--capture", flag, dir, "-")
+		code, stdout, stderr := runCLI(t, in, "replay", "--capture", flag, dir, "-")
 		require.Equal(t, exitFail, code, flag)
 		require.Empty(t, stdout, flag)
 		require.Equal(t, "faultline replay: "+flag+" "+dir+": is a directory\n", stderr, flag)

@@ -220,13 +220,9 @@ func TestReplayStateSurvivesKill9(t *testing.T) {
 // TestReplayStateRefusesBadCheckpoints: a damaged state file, or one saved
 // under other flags, is refused with exit 1 and a reason, not resumed.
 func TestReplayStateRefusesBadCheckpoints(t *testing.T) {
-	var in strings.Builder
-	for s := int64(0); s < 600; s += 10 {
-		ts := t0 + s*int64(time.Second)
-		fmt.Fprintf(&in, "%d up,host=a value=1 %d\n", ts, ts)
-	}
+	in := upCapture(600, nil)
 	state := filepath.Join(t.TempDir(), "state")
-	code, _, stderr := runCLI(t, in.String(), "replay", "--capture", "--state", state, "--checkpoint-every", "1m")
+	code, _, stderr := runCLI(t, in, "replay", "--capture", "--state", state, "--checkpoint-every", "1m")
 	require.Equal(t, exitOK, code, stderr)
 	good, err := os.ReadFile(state)
 	require.NoError(t, err)
@@ -234,13 +230,13 @@ func TestReplayStateRefusesBadCheckpoints(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, ck.position)
 
-	code, _, stderr = runCLI(t, in.String(), "replay", "--capture", "--state", state, "--lateness", "2m")
+	code, _, stderr = runCLI(t, in, "replay", "--capture", "--state", state, "--lateness", "2m")
 	require.Equal(t, exitFail, code)
 	require.Contains(t, stderr, "other rules or flags")
 
 	for _, bad := range [][]byte{good[:len(good)/2], append(bytes.Clone(good[:40]), good[41:]...), []byte("junk")} {
 		require.NoError(t, os.WriteFile(state, bad, 0o644))
-		code, stdout, stderr := runCLI(t, in.String(), "replay", "--capture", "--state", state)
+		code, stdout, stderr := runCLI(t, in, "replay", "--capture", "--state", state)
 		require.Equal(t, exitFail, code)
 		require.Empty(t, stdout)
 		require.Contains(t, stderr, "not a readable checkpoint")
