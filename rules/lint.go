@@ -252,11 +252,10 @@ func readsValue(t *template.Template) bool {
 	if t == nil || t.Tree == nil || t.Root == nil {
 		return false
 	}
-	nodes := t.Root.Nodes
-	if len(nodes) >= 2 {
-		nodes = nodes[2:] // templateDefs: the declarations of $labels and $value
-	}
-	for _, n := range nodes {
+	for _, n := range t.Root.Nodes {
+		if int(n.Position()) < len(templateDefs) {
+			continue // templateDefs declares $labels and $value
+		}
 		if nodeReadsValue(n, true) {
 			return true
 		}
