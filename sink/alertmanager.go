@@ -560,30 +560,19 @@ func (a *Alertmanager) deliver(ctx context.Context, lo, hi int) bool {
 func (a *Alertmanager) loop(ctx context.Context) {
 	tk := a.o.Clock.NewTicker(a.o.ResendInterval)
 	defer tk.Stop()
-	for {
-		closing := a.run.isClosing() // before take: see queue.loop
-		if n := a.take(); n > 0 {
-			if !a.deliver(ctx, 0, n) {
-				return
-			}
-			a.mu.Lock()
-			a.inflight = a.inflight[:0]
-			a.mu.Unlock()
-			continue
+	a.run.serve(ctx, tk.C(), a.tick, func() (sent, ok bool) {
+		n := a.take()
+		if n == 0 {
+			return false, true
 		}
-		a.run.idled()
-		if closing {
-			return
+		if !a.deliver(ctx, 0, n) {
+			return true, false
 		}
-		select {
-		case <-a.run.wake:
-		case now := <-tk.C():
-			a.tick(now)
-		case <-a.run.closing:
-		case <-ctx.Done():
-			return
-		}
-	}
+		a.mu.Lock()
+		a.inflight = a.inflight[:0]
+		a.mu.Unlock()
+		return true, true
+	})
 }
 
 // Start starts delivery and the re-send ticker.

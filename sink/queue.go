@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/faultline-go/faultline/fault"
 	"github.com/faultline-go/faultline/metrics"
@@ -120,10 +121,38 @@ func (r *runner) notify() {
 	}
 }
 
-// idled calls the idle hook, if any.
-func (r *runner) idled() {
-	if r.idle != nil {
-		r.idle()
+// serve is the delivery goroutine's loop. step delivers a batch: sent
+// when there was one, !ok when ctx ended first. When there was none, serve
+// returns after close, or else waits for an event, close, ctx's end or
+// tick (nil: none), which it hands to onTick.
+func (r *runner) serve(ctx context.Context, tick <-chan time.Time, onTick func(time.Time), step func() (sent, ok bool)) {
+	for {
+		// Close seals the sink before it signals: once closing is seen,
+		// every event is queued, and an empty take means nothing is left.
+		// Looked at after take, closing could hide an event emitted just
+		// before it.
+		closing := r.isClosing()
+		sent, ok := step()
+		if !ok {
+			return
+		}
+		if sent {
+			continue
+		}
+		if r.idle != nil {
+			r.idle()
+		}
+		if closing {
+			return
+		}
+		select {
+		case <-r.wake:
+		case now := <-tick:
+			onTick(now)
+		case <-r.closing:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -243,30 +272,13 @@ func (q *queue) account(n int, delivered bool, r Reason) {
 // loop is the delivery goroutine: it delivers batches until the queue is
 // empty after Close, or ctx ends.
 func (q *queue) loop(ctx context.Context) {
-	for {
-		// Close seals the sink before it signals: once closing is seen,
-		// every event is queued, and an empty take means nothing is left.
-		// Looked at after take, closing could hide an event emitted just
-		// before it.
-		closing := q.run.isClosing()
+	q.run.serve(ctx, nil, nil, func() (sent, ok bool) {
 		batch := q.take()
 		if len(batch) == 0 {
-			q.run.idled()
-			if closing {
-				return
-			}
-			select {
-			case <-q.run.wake:
-			case <-q.run.closing:
-			case <-ctx.Done():
-				return
-			}
-			continue
+			return false, true
 		}
-		if !q.deliver(ctx, batch) {
-			return
-		}
-	}
+		return true, q.deliver(ctx, batch)
+	})
 }
 
 // deliver encodes and sends one batch; false when ctx ended first. A batch
