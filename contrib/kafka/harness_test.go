@@ -423,4 +423,18 @@ func errorResponse(req kmsg.Request, err *kerr.Error) kmsg.Response {
 	panic(fmt.Sprintf("errorResponse: a %T", req))
 }
 
+// waitFor waits until cond holds, failing with why's message if it does
+// not within timeout (why is asked then, to say how things stand).
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool, why func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		require.True(t, time.Now().Before(deadline), why())
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// say is a waitFor message that says the same whenever asked.
+func say(msg string) func() string { return func() string { return msg } }
+
 func itoa(i int) string { return strconv.Itoa(i) }

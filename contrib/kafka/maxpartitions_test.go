@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -34,12 +35,12 @@ func TestMaxPartitionsBoundsAWorker(t *testing.T) {
 	cfg := r.config(ts, "maxparts", "w1", deviceRules)
 	cfg.MaxPartitions = 2
 	w1 := r.start(cfg)
-	deadline := time.Now().Add(30 * time.Second)
-	for metric(w1.w, "faultline_kafka_partitions_unassigned") < 2 || len(w1.w.progress()) < 3 {
-		require.True(t, time.Now().Before(deadline), "not bounded: w1 holds %v, %v unassigned",
+	waitFor(t, 30*time.Second, func() bool {
+		return metric(w1.w, "faultline_kafka_partitions_unassigned") >= 2 && len(w1.w.progress()) >= 3
+	}, func() string {
+		return fmt.Sprintf("not bounded: w1 holds %v, %v unassigned",
 			w1.w.progress(), metric(w1.w, "faultline_kafka_partitions_unassigned"))
-		time.Sleep(time.Millisecond)
-	}
+	})
 	require.Equal(t, []int{2}, heldInputs(ts.in, w1.w))
 	_, fleet := w1.w.progress()[tp{ts.fleet, 0}]
 	require.True(t, fleet, "the fleet stage is not bounded")
@@ -48,19 +49,14 @@ func TestMaxPartitionsBoundsAWorker(t *testing.T) {
 	w2 := r.start(cfg)
 	r.balanced(ts, w1.w, w2.w)
 	require.Equal(t, []int{2, 2}, heldInputs(ts.in, w1.w, w2.w))
-	deadline = time.Now().Add(30 * time.Second)
-	for metric(w1.w, "faultline_kafka_partitions_unassigned")+metric(w2.w, "faultline_kafka_partitions_unassigned") > 0 {
-		require.True(t, time.Now().Before(deadline), "the leader still counts partitions unassigned")
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, func() bool {
+		return metric(w1.w, "faultline_kafka_partitions_unassigned")+metric(w2.w, "faultline_kafka_partitions_unassigned") <= 0
+	}, say("the leader still counts partitions unassigned"))
 
 	// w2 dies: w1 keeps its two, and the two w2 held have no owner.
 	w2.kill(t)
-	deadline = time.Now().Add(30 * time.Second)
-	for metric(w1.w, "faultline_kafka_partitions_unassigned") < 2 {
-		require.True(t, time.Now().Before(deadline), "w2's partitions are not left over: w1 holds %v", w1.w.progress())
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, func() bool { return metric(w1.w, "faultline_kafka_partitions_unassigned") >= 2 },
+		func() string { return fmt.Sprintf("w2's partitions are not left over: w1 holds %v", w1.w.progress()) })
 	require.Equal(t, []int{2}, heldInputs(ts.in, w1.w))
 	require.Zero(t, metric(w1.w, "faultline_kafka_revoked_total"), "w1 kept its partitions")
 }

@@ -62,11 +62,7 @@ func TestStopWhileTheEventsTopicIsDown(t *testing.T) {
 		r.produce([]*kgo.Record{{Topic: ts.in, Partition: 0, Key: []byte("d00"),
 			Value: fmt.Appendf(nil, "temp,device=d00 value=95 %d\ntemp,device=d01 value=95 %d", at.UnixNano(), at.UnixNano())}}, end)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for metric(rn.w, "faultline_kafka_events_total") < 2 {
-		require.True(t, time.Now().Before(deadline), "no event produced")
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, 20*time.Second, func() bool { return metric(rn.w, "faultline_kafka_events_total") >= 2 }, say("no event produced"))
 	stopsWithoutCheckpoint(t, r, rn, ts, "down", 1, "producing waits for the brokers")
 }
 
@@ -97,16 +93,12 @@ func TestStopWhileARevokeWaitsForTheBrokers(t *testing.T) {
 		r.produce([]*kgo.Record{{Topic: ts.in, Partition: p, Key: []byte(dev),
 			Value: fmt.Appendf(nil, "temp,device=%s value=95 %d", dev, t0.UnixNano())}}, end)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for metric(rn.w, "faultline_kafka_events_total") < 2 {
-		require.True(t, time.Now().Before(deadline), "no event produced")
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, 20*time.Second, func() bool { return metric(rn.w, "faultline_kafka_events_total") >= 2 }, say("no event produced"))
 
 	// A second worker joins: the group revokes a partition of the first,
 	// whose checkpoint waits for the events, holding the worker's lock.
 	r.start(r.config(ts, "revoking", "w2", deviceRules))
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for held := 0; held < 200; time.Sleep(time.Millisecond) {
 		require.True(t, time.Now().Before(deadline), "no revoke began")
 		if rn.w.mu.TryLock() {

@@ -83,11 +83,9 @@ func TestStallIsNoAbsence(t *testing.T) {
 	for !held.Load() {
 		step()
 		// Not r.caughtUp: the worker holds its lock in the checkpoint.
-		for deadline := time.Now().Add(20 * time.Second); !held.Load() &&
-			metric(rn.w, "faultline_kafka_records_total", "topic", ts.in) < float64(end[0]); {
-			require.True(t, time.Now().Before(deadline), "the worker did not catch up")
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(t, 20*time.Second, func() bool {
+			return held.Load() || metric(rn.w, "faultline_kafka_records_total", "topic", ts.in) >= float64(end[0])
+		}, say("the worker did not catch up"))
 	}
 	for stop := r.clock.Now().Add(3 * time.Minute); r.clock.Now().Before(stop); {
 		step()
