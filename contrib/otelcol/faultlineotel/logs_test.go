@@ -115,8 +115,7 @@ func TestSeverity(t *testing.T) {
 }
 
 // blockingLogs is a logs consumer that blocks until released, then fails
-// permanently
-// or records.
+// permanently or records.
 type blockingLogs struct {
 	consumertest.LogsSink
 	release chan struct{}
@@ -194,8 +193,8 @@ func TestLogsSinkBoundsAndCounts(t *testing.T) {
 	require.Equal(t, 1.0, sinkCounts(s)["faultline_sink_dropped_total/closed"])
 }
 
-// A consumer that refuses permanently, or is still blocked when Close gives up: the
-// events are counted, never lost silently.
+// A consumer that refuses permanently, or is still blocked when Close
+// gives up: the events are counted, never lost silently.
 func TestLogsSinkRefusedAndUndelivered(t *testing.T) {
 	next := &blockingLogs{release: make(chan struct{}), fail: true}
 	close(next.release)
