@@ -465,15 +465,22 @@ const stallAfter = pipeline.DefaultStallAfter
 // is skipped), before anything advances it across the span and judges the
 // series that delivered to the brokers in it lost. It is called, w.mu
 // held, whenever the worker polls or advances its engines; a partition
-// counts from its assignment.
+// counts from its assignment. As it runs at every poll, it sorts only
+// the partitions that stalled, to skip their spans in order.
 func (w *Worker) noticeStall(now int64) {
-	var longest int64
-	for _, p := range w.sortedParts(nil) {
-		from := p.seen
-		p.seen = max(from, now)
-		if p.kind != stageEngine || now-from <= int64(stallAfter) {
+	var stalled []*partition
+	for _, p := range w.parts {
+		if p.kind == stageEngine && now-p.seen > int64(stallAfter) {
+			stalled = append(stalled, p) // its seen is moved on below
 			continue
 		}
+		p.seen = max(p.seen, now)
+	}
+	sortParts(stalled)
+	var longest int64
+	for _, p := range stalled {
+		from := p.seen
+		p.seen = now
 		longest = max(longest, now-from)
 		w.engineErr(p, p.eng.Skip(w.life, from, now))
 		w.produce(p, p.take())
