@@ -23,6 +23,34 @@ const startupRules = `groups:
         expr: value > 90
 `
 
+// liveArgs returns the arguments of cmd, run or execd, on the rule file
+// rules and the state, with one shard, logging at info; run listens on a
+// free port, without its UI.
+func liveArgs(cmd, rules, state string) []string {
+	args := []string{cmd, "--rules", rules, "--state", state, "--shards", "1", "--log-level", "info"}
+	if cmd == "run" {
+		args = append(args, "--listen", "127.0.0.1:0", "--ui=false")
+	}
+	return args
+}
+
+// openFIFOToWrite opens the FIFO path to write, on a goroutine of its own:
+// the file comes on opened once a reader has opened the FIFO. free
+// releases that goroutine when no reader came.
+func openFIFOToWrite(path string) (opened <-chan *os.File, free func()) {
+	ch := make(chan *os.File, 1)
+	go func() {
+		if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+			ch <- f
+		}
+	}()
+	return ch, func() {
+		if f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	}
+}
+
 // A signal that comes while run or execd is starting (reading its rules,
 // restoring a large checkpoint) is handled as one that comes later:
 // SIGHUP (systemctl reload) reloads the rules once it runs, SIGTERM stops
@@ -46,11 +74,7 @@ func TestSignalDuringStartup(t *testing.T) {
 			rules := filepath.Join(dir, "rules.yaml")
 			require.NoError(t, syscall.Mkfifo(rules, 0o600))
 			state := filepath.Join(dir, "state")
-			args := []string{tc.cmd, "--rules", rules, "--state", state, "--shards", "1", "--log-level", "info"}
-			if tc.cmd == "run" {
-				args = append(args, "--listen", "127.0.0.1:0", "--ui=false")
-			}
-			cmd := exec.Command(bin, args...)
+			cmd := exec.Command(bin, liveArgs(tc.cmd, rules, state)...)
 			stdin, err := cmd.StdinPipe() // left open: execd runs until a signal
 			require.NoError(t, err)
 			defer stdin.Close()
@@ -70,20 +94,12 @@ func TestSignalDuringStartup(t *testing.T) {
 
 			// Opening the FIFO to write returns once faultline has opened
 			// it to read its rules.
-			opened := make(chan *os.File, 1)
-			go func() {
-				f, err := os.OpenFile(rules, os.O_WRONLY, 0)
-				if err == nil {
-					opened <- f
-				}
-			}()
+			opened, free := openFIFOToWrite(rules)
 			var fifo *os.File
 			select {
 			case fifo = <-opened:
 			case <-exited:
-				if f, err := os.OpenFile(rules, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
-					f.Close() // frees the opener
-				}
+				free()
 				t.Fatalf("faultline exited before it read its rules:\n%s", errb.String())
 			}
 			// A reload reads a plain file: the FIFO is replaced under the
@@ -132,11 +148,7 @@ func TestSignalDuringReload(t *testing.T) {
 			rules := filepath.Join(dir, "rules.yaml")
 			require.NoError(t, os.WriteFile(rules, []byte(startupRules), 0o644))
 			state := filepath.Join(dir, "state")
-			args := []string{cmd, "--rules", rules, "--state", state, "--shards", "1", "--log-level", "info"}
-			if cmd == "run" {
-				args = append(args, "--listen", "127.0.0.1:0", "--ui=false")
-			}
-			p := start(t, args...)
+			p := start(t, liveArgs(cmd, rules, state)...)
 			if cmd == "execd" {
 				passLine(t, p, fmt.Sprintf("up,host=a value=1 %d", time.Now().UnixNano())) // it runs
 			}
@@ -146,20 +158,13 @@ func TestSignalDuringReload(t *testing.T) {
 			// text.
 			require.NoError(t, os.Remove(rules))
 			require.NoError(t, syscall.Mkfifo(rules, 0o600))
-			opened := make(chan *os.File, 1)
-			go func() {
-				if f, err := os.OpenFile(rules, os.O_WRONLY, 0); err == nil {
-					opened <- f
-				}
-			}()
+			opened, free := openFIFOToWrite(rules)
 			require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
 			select {
 			case fifo := <-opened:
 				defer fifo.Close()
 			case <-time.After(10 * time.Second):
-				if f, err := os.OpenFile(rules, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
-					f.Close() // frees the opener
-				}
+				free()
 				t.Fatalf("faultline %s did not read its rules at SIGHUP:\n%s", cmd, p.stderr.String())
 			}
 
@@ -194,21 +199,12 @@ func TestLiveRefusesAStateItCannotWrite(t *testing.T) {
 	// execd's input stays open: only a refusal at start ends it.
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run([]string{"execd", "--state", state, "--shards", "1"}, pr, &out, &errb) }()
-	select {
-	case code := <-done:
-		require.Equal(t, exitFail, code, errb.String())
-		require.Contains(t, errb.String(), "faultline execd: --state "+state+": ")
-	case <-time.After(10 * time.Second):
-		pw.Close()
-		<-done
-		t.Fatalf("faultline execd started with a --state it cannot write:\n%s", errb.String())
-	}
+	code, stderr := inCommandFrom(t, pr, "execd", "--state", state, "--shards", "1")
+	require.Equal(t, exitFail, code, stderr)
+	require.Contains(t, stderr, "faultline execd: --state "+state+": ")
 	// run is given an address it cannot listen on: if it started, it
 	// would end at once, but on another error.
-	code, _, stderr := runCLI(t, "", "run", "--listen", "127.0.0.1:-1", "--state", state, "--shards", "1", "--ui=false")
+	code, _, stderr = runCLI(t, "", "run", "--listen", "127.0.0.1:-1", "--state", state, "--shards", "1", "--ui=false")
 	require.Equal(t, exitFail, code, stderr)
 	require.Contains(t, stderr, "faultline run: --state "+state+": ")
 }

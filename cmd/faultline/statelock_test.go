@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,9 +20,16 @@ import (
 // a hang.
 func inCommand(t *testing.T, stdin string, args ...string) (int, string) {
 	t.Helper()
+	return inCommandFrom(t, strings.NewReader(stdin), args...)
+}
+
+// inCommandFrom is inCommand on a reader: one left open keeps execd
+// running until it refuses to start.
+func inCommandFrom(t *testing.T, stdin io.Reader, args ...string) (int, string) {
+	t.Helper()
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(args, strings.NewReader(stdin), &out, &errb) }()
+	go func() { done <- run(args, stdin, &out, &errb) }()
 	select {
 	case code := <-done:
 		return code, errb.String()
