@@ -61,14 +61,13 @@ func btoi(b bool) int {
 // for a reason the operator has to guess. The events are unchanged and
 // the exit status is 0.
 func TestReplayExplainSaysWhenNothingIsExplained(t *testing.T) {
-	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
-	require.NoError(t, os.WriteFile(rulesPath, []byte(`groups:
+	rulesPath := writeRules(t, "rules.yaml", `groups:
   - name: g
     rules:
       - alert: Hot
         match: cpu
         expr: value > 2
-`), 0o644))
+`)
 	var in strings.Builder
 	for i := range 5 {
 		for _, name := range []string{"cpu", "mem"} {
