@@ -62,7 +62,7 @@ func decodeCheckpoint(raw []byte) (*checkpoint, error) {
 		ck.sources = append(ck.sources, rules.Source{Name: r.Str(), Data: r.Bytes()})
 	}
 	n := r.Count(1)
-	if n > maxShards {
+	if n > MaxShards {
 		r.Fail("%d shards", n)
 	}
 	for range n {

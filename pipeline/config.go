@@ -148,15 +148,16 @@ const (
 	DefaultStallAfter      = 30 * time.Second
 	DefaultCheckpointEvery = time.Minute
 	DefaultDrain           = 10 * time.Second
-	maxShards              = 1024
+	// MaxShards is the most shards New takes.
+	MaxShards = 1024
 )
 
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Shards < 0 || cfg.QueueLen < 0 || cfg.Tick < 0 || cfg.StallAfter < 0 || cfg.CheckpointEvery < 0 || cfg.Drain < 0 {
 		return cfg, errors.New("pipeline: negative settings are not allowed")
 	}
-	if cfg.Shards > maxShards {
-		return cfg, errors.New("pipeline: more than 1024 shards")
+	if cfg.Shards > MaxShards {
+		return cfg, fmt.Errorf("pipeline: more than %d shards", MaxShards)
 	}
 	if cfg.QueueLen == 0 {
 		cfg.QueueLen = DefaultQueueLen
@@ -187,4 +188,4 @@ func (cfg Config) withDefaults() (Config, error) {
 
 // defaultShards is the shard count when neither the Config nor a
 // checkpoint gives one.
-func defaultShards() int { return max(1, min(runtime.GOMAXPROCS(0), maxShards)) }
+func defaultShards() int { return max(1, min(runtime.GOMAXPROCS(0), MaxShards)) }

@@ -195,10 +195,6 @@ const (
 	DefaultShards         = 1
 )
 
-// maxShards is the most shards the runtime takes (pipeline.New refuses
-// more).
-const maxShards = 1024
-
 // DefaultResourceAttributes are the resource attributes that become
 // labels by default.
 var DefaultResourceAttributes = []string{"service.name", "service.namespace", "service.instance.id", "host.name"}
@@ -278,8 +274,8 @@ func (c *Config) Validate() error {
 	}
 	r := &c.Runtime
 	negInt("runtime::shards", r.Shards)
-	if r.Shards > maxShards {
-		errs = append(errs, fmt.Errorf("runtime::shards: %d is more than %d", r.Shards, maxShards))
+	if r.Shards > pipeline.MaxShards {
+		errs = append(errs, fmt.Errorf("runtime::shards: %d is more than %d", r.Shards, pipeline.MaxShards))
 	}
 	negInt("runtime::queue_len", r.QueueLen)
 	neg("runtime::tick", r.Tick)
